@@ -1,0 +1,153 @@
+//! The reference clickstream's SDK calls (`shared/corpus/README.md`) as
+//! events: the one mapping every replay, backtest and benchmark uses, so that
+//! their figures agree.
+
+use crate::event::{Event, EventKind, Map, Value};
+use std::borrow::Cow;
+
+/// Time zero of the corpus: `t` is added to this (2025-11-24T16:00:00Z).
+pub const EPOCH_MS: u64 = 1_764_000_000_000;
+
+/// One corpus line, mapped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorpusEvent {
+    /// The visit number.
+    pub session: u64,
+    /// The visitor (`anonymousId`).
+    pub visitor: String,
+    /// `userId` of identify calls.
+    pub user_id: Option<String>,
+    /// The event, with owned strings.
+    pub event: Event<'static>,
+}
+
+/// Why a corpus line could not be mapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorpusError {
+    /// The line is not JSON, or not an object.
+    #[error("not a JSON object: {0}")]
+    NotJson(String),
+    /// A required field is missing or has the wrong type.
+    #[error("field `{0}` is missing or has the wrong type")]
+    Field(&'static str),
+    /// `call` is not one of page, track, identify, click, submit.
+    #[error("unknown call {0:?}")]
+    UnknownCall(String),
+}
+
+/// True when a parsed JSON line looks like a corpus call (has `call` and `anonymousId`).
+pub fn is_corpus_call(v: &serde_json::Value) -> bool {
+    v.get("call").is_some() && v.get("anonymousId").is_some()
+}
+
+/// Maps one parsed corpus line to an event.
+pub fn call_to_event(v: &serde_json::Value) -> Result<CorpusEvent, CorpusError> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| CorpusError::NotJson("not an object".into()))?;
+    let str_field = |k: &'static str| -> Result<String, CorpusError> {
+        o.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_owned)
+            .ok_or(CorpusError::Field(k))
+    };
+    let visitor = str_field("anonymousId")?;
+    let t = o
+        .get("t")
+        .and_then(|x| x.as_u64())
+        .ok_or(CorpusError::Field("t"))?;
+    let session = o.get("session").and_then(|x| x.as_u64()).unwrap_or(0);
+    let call = str_field("call")?;
+    let props_of = |k: &str| -> Map<'static> {
+        match o.get(k) {
+            Some(serde_json::Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (Cow::Owned(k.clone()), Value::from(v)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut user_id = None;
+    let (kind, name, properties) = match call.as_str() {
+        "page" => (
+            EventKind::Page,
+            o.get("name")
+                .and_then(|x| x.as_str())
+                .unwrap_or("")
+                .to_owned(),
+            props_of("properties"),
+        ),
+        "track" => (EventKind::Track, str_field("event")?, props_of("properties")),
+        "identify" => {
+            let uid = o
+                .get("userId")
+                .and_then(|x| x.as_str())
+                .unwrap_or("")
+                .to_owned();
+            user_id = Some(uid.clone()).filter(|u| !u.is_empty());
+            (EventKind::Identify, uid, props_of("traits"))
+        }
+        "click" => (EventKind::Click, String::new(), props_of("properties")),
+        "submit" => (EventKind::Submit, String::new(), props_of("properties")),
+        other => return Err(CorpusError::UnknownCall(other.to_owned())),
+    };
+    Ok(CorpusEvent {
+        session,
+        visitor,
+        user_id,
+        event: Event {
+            kind,
+            name: Cow::Owned(name),
+            timestamp: EPOCH_MS + t,
+            properties,
+        },
+    })
+}
+
+/// Parses a whole corpus file (JSON lines), skipping blank lines.
+pub fn parse_corpus(text: &str) -> Result<Vec<CorpusEvent>, (usize, CorpusError)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).map_err(|e| (i + 1, CorpusError::NotJson(e.to_string())))?;
+            call_to_event(&v).map_err(|e| (i + 1, e))
+        })
+        .collect()
+}
+
+/// The path of the reference corpus from a crate directory of this workspace
+/// (`<workspace>/../shared/corpus/clickstream.jsonl`), for tests and benches.
+/// `EVENTSTREAM_CORPUS` overrides it.
+pub fn reference_corpus_path(crate_dir: &str) -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("EVENTSTREAM_CORPUS") {
+        return p.into();
+    }
+    std::path::Path::new(crate_dir).join("../../shared/corpus/clickstream.jsonl")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_each_call_kind_as_the_corpus_readme_says() {
+        let page = serde_json::json!({"session":0,"anonymousId":"a","t":11223,"call":"page","name":"Home","properties":{"path":"/"}});
+        let e = call_to_event(&page).unwrap();
+        assert_eq!(e.event.kind, EventKind::Page);
+        assert_eq!(e.event.timestamp, 1_764_000_011_223);
+        assert_eq!(e.event.trigger_name(), "$page");
+        assert_eq!(e.event.properties.len(), 1, "a page call's name is not a property");
+
+        let ident = serde_json::json!({"session":7,"anonymousId":"b","t":1,"call":"identify","userId":"u-7","traits":{"plan":"free"}});
+        let e = call_to_event(&ident).unwrap();
+        assert_eq!(e.user_id.as_deref(), Some("u-7"));
+        assert_eq!(e.event.trigger_name(), "$identify");
+        assert_eq!(e.event.properties[0].0, "plan");
+
+        let bad = serde_json::json!({"anonymousId":"b","t":1,"call":"alias"});
+        assert_eq!(call_to_event(&bad), Err(CorpusError::UnknownCall("alias".into())));
+    }
+}

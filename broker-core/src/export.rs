@@ -1,0 +1,1 @@
+//! JSON export of log records. STUB: owned by the log work.

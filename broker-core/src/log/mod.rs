@@ -1,0 +1,1 @@
+//! The partitioned append-only log. STUB: owned by the log work.

@@ -1,0 +1,1 @@
+//! One partition: log + trigger engine, as the relay drives it. STUB: owned by the log work.

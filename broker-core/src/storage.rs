@@ -1,0 +1,296 @@
+//! The storage the core talks through: an ordered key-value store with atomic
+//! multi-key commits.
+//!
+//! Everything that must survive a restart (log batches, producer state,
+//! consumer positions, trigger state, pending firings) is written through this
+//! trait, so the core itself holds nothing a restart would lose: after a
+//! restart the driver builds the core again over the same storage.
+//!
+//! The relay implements it on a Durable Object's SQLite database (one table
+//! `kv(key BLOB PRIMARY KEY, value BLOB)`; writes issued without an `await`
+//! between them commit as one transaction). [`MemoryStorage`] is the in-memory
+//! implementation for tests, benches and the CLI.
+//!
+//! Keys are byte strings ordered lexicographically; modules keep to their own
+//! key prefixes (see [`keys`]) and encode numbers big-endian so that byte order
+//! is numeric order.
+
+use std::collections::BTreeMap;
+
+/// A failure of the underlying store. The core never half-applies a
+/// [`WriteBatch`]: when `commit` fails, nothing of it took effect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The store could not read or write; the message is the driver's.
+    #[error("storage failed: {0}")]
+    Io(String),
+    /// A stored value could not be decoded (corruption, or a newer format).
+    #[error("stored value under key {key:?} is corrupt: {reason}")]
+    Corrupt {
+        /// The key, as printable text where possible.
+        key: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// One write of a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Set `key` to `value`.
+    Put(Vec<u8>, Vec<u8>),
+    /// Remove `key` (no error if absent).
+    Delete(Vec<u8>),
+    /// Remove every key in `[start, end)`.
+    DeleteRange(Vec<u8>, Vec<u8>),
+}
+
+/// Writes that take effect together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The writes, applied in order.
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a put.
+    pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(WriteOp::Put(key.into(), value.into()));
+    }
+    /// Adds a delete.
+    pub fn delete(&mut self, key: impl Into<Vec<u8>>) {
+        self.ops.push(WriteOp::Delete(key.into()));
+    }
+    /// Adds a range delete of `[start, end)`.
+    pub fn delete_range(&mut self, start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) {
+        self.ops
+            .push(WriteOp::DeleteRange(start.into(), end.into()));
+    }
+    /// Appends another batch's writes after this one's.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// An ordered key-value store with atomic batches.
+pub trait Storage {
+    /// The value under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Up to `limit` entries with `start <= key < end`, in key order.
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    /// Applies every write of `batch`, atomically.
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
+}
+
+impl<S: Storage + ?Sized> Storage for &mut S {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        (**self).get(key)
+    }
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        (**self).scan(start, end, limit)
+    }
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        (**self).commit(batch)
+    }
+}
+
+/// An in-memory [`Storage`] on a `BTreeMap`, for tests, benches and the CLI.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStorage {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// How many keys are stored.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// Total bytes of keys and values, for size figures.
+    pub fn bytes(&self) -> usize {
+        self.map.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.map.get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .map
+            .range::<[u8], _>((
+                std::ops::Bound::Included(start),
+                std::ops::Bound::Excluded(end),
+            ))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        for op in batch.ops {
+            match op {
+                WriteOp::Put(k, v) => {
+                    self.map.insert(k, v);
+                }
+                WriteOp::Delete(k) => {
+                    self.map.remove(&k);
+                }
+                WriteOp::DeleteRange(s, e) => {
+                    if s < e {
+                        let doomed: Vec<Vec<u8>> = self
+                            .map
+                            .range::<[u8], _>((
+                                std::ops::Bound::Included(&s[..]),
+                                std::ops::Bound::Excluded(&e[..]),
+                            ))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in doomed {
+                            self.map.remove(&k);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Key prefixes: each module owns one, so they never collide.
+pub mod keys {
+    /// Log batches of the event stream: `b` + base offset (u64 BE).
+    pub const EVENT_BATCH: u8 = b'b';
+    /// Log batches of the firing stream: `f` + base offset (u64 BE).
+    pub const FIRING_BATCH: u8 = b'f';
+    /// Log metadata (next offsets, earliest offsets, sizes): `m` + name.
+    pub const LOG_META: u8 = b'm';
+    /// Idempotent-producer state: `p` + producer id (u64 BE).
+    pub const PRODUCER: u8 = b'p';
+    /// Producer expiry index: `q` + last-seen ms (u64 BE) + producer id.
+    pub const PRODUCER_EXPIRY: u8 = b'q';
+    /// Committed consumer positions: `c` + stream byte + consumer name.
+    pub const CONSUMER: u8 = b'c';
+    /// Per-visitor trigger state: `v` + visitor id.
+    pub const VISITOR: u8 = b'v';
+    /// Trigger wake-up index: `w` + deadline ms (u64 BE) + visitor id.
+    pub const WAKEUP: u8 = b'w';
+    /// Trigger engine metadata (active trigger file, its hash): `t` + name.
+    pub const TRIGGER_META: u8 = b't';
+    /// Firings not yet acknowledged by a page of their visitor:
+    /// `u` + visitor id + 0x00 + firing offset (u64 BE).
+    pub const UNDELIVERED: u8 = b'u';
+
+    /// `prefix` followed by `n` big-endian.
+    pub fn with_u64(prefix: u8, n: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(9);
+        k.push(prefix);
+        k.extend_from_slice(&n.to_be_bytes());
+        k
+    }
+
+    /// `prefix` followed by the bytes of `s`.
+    pub fn with_str(prefix: u8, s: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + s.len());
+        k.push(prefix);
+        k.extend_from_slice(s.as_bytes());
+        k
+    }
+
+    /// The smallest key greater than every key that starts with `prefix`
+    /// (the end of a prefix scan).
+    pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+        let mut end = prefix.to_vec();
+        while let Some(last) = end.pop() {
+            if last < 0xff {
+                end.push(last + 1);
+                return end;
+            }
+        }
+        vec![0xff; prefix.len() + 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_storage_scans_in_key_order_within_bounds() {
+        let mut s = MemoryStorage::new();
+        let mut b = WriteBatch::new();
+        for n in [5u64, 1, 3, 9] {
+            b.put(keys::with_u64(keys::EVENT_BATCH, n), vec![n as u8]);
+        }
+        b.put(keys::with_u64(keys::FIRING_BATCH, 0), vec![0]);
+        s.commit(b).unwrap();
+        let got = s
+            .scan(
+                &keys::with_u64(keys::EVENT_BATCH, 2),
+                &keys::prefix_end(&[keys::EVENT_BATCH]),
+                10,
+            )
+            .unwrap();
+        let vals: Vec<u8> = got.iter().map(|(_, v)| v[0]).collect();
+        assert_eq!(vals, vec![3, 5, 9]);
+    }
+
+    #[test]
+    fn delete_range_removes_only_the_range() {
+        let mut s = MemoryStorage::new();
+        let mut b = WriteBatch::new();
+        for n in 0u64..10 {
+            b.put(keys::with_u64(keys::EVENT_BATCH, n), vec![]);
+        }
+        s.commit(b).unwrap();
+        let mut d = WriteBatch::new();
+        d.delete_range(
+            keys::with_u64(keys::EVENT_BATCH, 2),
+            keys::with_u64(keys::EVENT_BATCH, 7),
+        );
+        s.commit(d).unwrap();
+        assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn prefix_end_carries_over_0xff() {
+        assert_eq!(keys::prefix_end(&[b'a', 0xff]), vec![b'b']);
+        assert_eq!(keys::prefix_end(&[b'v']), vec![b'w']);
+    }
+}
