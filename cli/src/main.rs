@@ -1,1 +1,48 @@
-fn main() {}
+//! `eventstream`: check and backtest trigger files, push them to a relay,
+//! tail the stream, and inspect frames. Built on `broker-core`, so it
+//! evaluates with the very engine the relay runs.
+
+mod frame_cmd;
+mod triggers;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+eventstream: the Eventstream command line
+
+Usage:
+  eventstream triggers check FILE
+  eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
+  eventstream frame decode [FILE|-] [--hex]
+  eventstream frame encode [FILE|-] [--hex]
+
+Run `eventstream <command> --help` for details and examples.
+";
+
+/// Exit code for a usage or I/O problem (bad arguments, unreadable file).
+pub const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("triggers") => triggers::run(&args[1..]),
+        Some("frame") => frame_cmd::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            0
+        }
+        Some("-V" | "--version") => {
+            println!("eventstream {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some(other) => {
+            eprintln!("eventstream: unknown command {other:?}\n\n{USAGE}");
+            EXIT_USAGE
+        }
+        None => {
+            eprint!("{USAGE}");
+            EXIT_USAGE
+        }
+    };
+    ExitCode::from(code)
+}
