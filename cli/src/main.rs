@@ -2,7 +2,10 @@
 //! tail the stream, and inspect frames. Built on `broker-core`, so it
 //! evaluates with the very engine the relay runs.
 
+mod admin;
 mod frame_cmd;
+mod relay;
+mod tail;
 mod triggers;
 
 use std::process::ExitCode;
@@ -13,6 +16,10 @@ eventstream: the Eventstream command line
 Usage:
   eventstream triggers check FILE
   eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
+  eventstream triggers push FILE --relay URL [--token TOKEN]
+  eventstream triggers show --relay URL [--token TOKEN]
+  eventstream tail --relay URL [--stream events|firings] [--partition N|all]
+                   [--from OFFSET|earliest|latest|committed] [--consumer NAME] [--until-end]
   eventstream frame decode [FILE|-] [--hex]
   eventstream frame encode [FILE|-] [--hex]
 
@@ -25,7 +32,12 @@ pub const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
-        Some("triggers") => triggers::run(&args[1..]),
+        Some("triggers") => match args.get(1).map(String::as_str) {
+            Some("push") => admin::push(&args[2..]),
+            Some("show") => admin::show(&args[2..]),
+            _ => triggers::run(&args[1..]),
+        },
+        Some("tail") => tail::run(&args[1..]),
         Some("frame") => frame_cmd::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
