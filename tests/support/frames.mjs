@@ -1,0 +1,44 @@
+// Frames for tests, made and read by the real codec through the CLI
+// (`eventstream frame encode|decode --hex`), so tests never re-implement it.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './relay.mjs';
+
+const CLI = join(ROOT, 'target', 'debug', 'eventstream');
+
+function cli(args, input) {
+  if (!existsSync(CLI)) execFileSync('cargo', ['build', '-q', '-p', 'eventstream-cli'], { cwd: ROOT, stdio: 'inherit' });
+  return execFileSync(CLI, args, { input, maxBuffer: 1 << 28 }).toString();
+}
+
+/** Encodes frames given in the CLI's JSON shape; returns one Uint8Array per frame. */
+export function encodeFrames(frames) {
+  const hex = cli(['frame', 'encode', '--hex'], frames.map((f) => JSON.stringify(f)).join('\n') + '\n');
+  return hex.trim().split('\n').map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+}
+
+/** Decodes frames (Uint8Array or Buffer each) to the CLI's JSON shape ({error} for a bad one). */
+export function decodeFrames(frames) {
+  if (frames.length === 0) return [];
+  let out;
+  try {
+    out = cli(['frame', 'decode', '--hex'], frames.map((f) => Buffer.from(f).toString('hex')).join('\n') + '\n');
+  } catch (e) {
+    out = e.stdout.toString(); // exit 1 when some frame is bad; its line says why
+  }
+  return out.trim().split('\n').map((l) => JSON.parse(l));
+}
+
+let seq = 0n;
+/** A frame in the CLI's JSON shape: one visitor's events, sensible context. */
+export function makeFrame({ visitor, events, producerId, sequence = 0, userId = null, origin = 'http://127.0.0.1' }) {
+  const now = Date.now();
+  return {
+    producer_id: String(producerId ?? BigInt(Date.now()) * 1000n + seq++),
+    sequence,
+    sent_at: now,
+    context: { anonymous_id: visitor, user_id: userId, session_id: 1, origin, referrer: '', locale: 'en-US', screen_width: 1440, screen_height: 900, timezone: 'Europe/Berlin', library: 'eventstream-tests/0', campaign: {} },
+    events: events.map((e, i) => ({ kind: e.kind ?? 'track', name: e.name ?? '', time: e.time ?? now - (events.length - i), properties: e.properties ?? {} })),
+  };
+}

@@ -1,0 +1,103 @@
+// Starts the built relay (relay/build, made by relay/build.sh) in the real
+// Workers runtime, workerd, through Miniflare: SQLite-backed Durable Objects,
+// alarms and hibernating WebSockets as in production, listening on 127.0.0.1.
+import { Miniflare } from 'miniflare';
+import { mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Secrets and keys the tests use; the relay reads them as bindings. */
+export const TEST_SECRETS = {
+  ADMIN_TOKEN: 'test-admin-token',
+  SUBSCRIBER_TOKEN: 'test-subscriber-token',
+  VISITOR_TOKEN_KEY: 'test-visitor-token-key-0123456789abcdef',
+};
+export const WRITE_KEY = 'test-write-key';
+
+/**
+ * Starts the relay. `persist` is a directory for Durable Object storage
+ * (a fresh temporary one by default); restarting over the same directory
+ * keeps the state, as a redeploy or a runtime restart would.
+ */
+export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0 } = {}) {
+  const script = join(ROOT, 'relay', 'build', 'index.js');
+  if (!existsSync(script)) throw new Error(`${script} is missing: run relay/build.sh first`);
+  persist ??= mkdtempSync(join(tmpdir(), 'eventstream-relay-'));
+  const writeKeys = { [WRITE_KEY]: { origins } };
+  const options = {
+    modules: true,
+    scriptPath: script,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    compatibilityDate: '2026-04-01',
+    durableObjects: { PARTITION: { className: 'Partition', useSQLite: true } },
+    durableObjectsPersist: join(persist, 'do'),
+    bindings: { PARTITIONS: String(partitions), ...TEST_SECRETS, WRITE_KEYS: JSON.stringify(writeKeys), ...vars },
+    cf: false,
+    host: '127.0.0.1',
+    port,
+  };
+  let mf = new Miniflare(options);
+  let url = (await mf.ready).toString().replace(/\/$/, '');
+  const relay = {
+    get url() {
+      return url;
+    },
+    persist,
+    get mf() {
+      return mf;
+    },
+    /** Stops the runtime; storage stays in `persist`. */
+    async stop() {
+      if (mf) await mf.dispose();
+      mf = null;
+    },
+    /** Starts the runtime again over the same storage, on the same port. */
+    async start() {
+      const port = Number(new URL(url).port);
+      mf = new Miniflare({ ...options, port });
+      url = (await mf.ready).toString().replace(/\/$/, '');
+    },
+    async restart() {
+      await relay.stop();
+      await relay.start();
+    },
+    /** JSON request with a bearer token; returns {status, body, headers}. */
+    async api(method, path, { token, body, headers = {} } = {}) {
+      const res = await fetch(url + path, {
+        method,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    /** Uploads a trigger file (object or JSON text) with the admin token. */
+    pushTriggers(file) {
+      return relay.api('PUT', '/v1/admin/triggers', { token: TEST_SECRETS.ADMIN_TOKEN, body: typeof file === 'string' ? file : JSON.stringify(file) });
+    },
+    /** Every record of a stream across all partitions, read over HTTP from the earliest offset. */
+    async readAll(stream = 'events') {
+      const health = await relay.api('GET', '/health');
+      const records = [];
+      for (let p = 0; p < health.body.partitions; p++) {
+        let from = 'earliest';
+        for (;;) {
+          const r = await relay.api('GET', `/v1/partitions/${p}/${stream}?from=${from}&limit=1000`, { token: TEST_SECRETS.SUBSCRIBER_TOKEN });
+          if (r.status !== 200) throw new Error(`read ${stream} p${p}: ${r.status} ${JSON.stringify(r.body)}`);
+          records.push(...r.body.records);
+          if (r.body.records.length === 0 || r.body.next_offset >= r.body.end) break;
+          from = r.body.next_offset;
+        }
+      }
+      return records;
+    },
+  };
+  return relay;
+}
