@@ -1,13 +1,73 @@
 //! The frame: the wire format that carries a batch of events from a browser
-//! to the relay. See `FORMAT.md` beside this file for the spec.
+//! to the relay.
 //!
-//! STUB: owned by the frame codec work; signatures are the contract.
+//! The SDK builds frames with [`FrameBuilder`] (and, to compress in the
+//! browser, [`payload`] + [`seal_compressed`]); the relay checks and
+//! decodes them with [`peek`], [`inflate`] and [`decode`]:
+//!
+//! ```
+//! use broker_core::frame::{self, Context, FrameBuilder, Limits};
+//! use broker_core::{Event, EventKind, Value};
+//! use std::borrow::Cow;
+//!
+//! let context = Context { anonymous_id: "a-1".into(), ..Context::default() };
+//! let mut b = FrameBuilder::new(&context);
+//! b.push(&Event {
+//!     kind: EventKind::Track,
+//!     name: "Product Viewed".into(),
+//!     timestamp: 1_764_000_017_274,
+//!     properties: vec![(Cow::Borrowed("price"), Value::Float(89.58))],
+//! })?;
+//! let bytes = b.finish(7, 0, 1_764_000_018_000);
+//!
+//! let plain = frame::inflate(&bytes, &Limits::DEFAULT)?; // CRC, size, zip-bomb checks
+//! let f = frame::decode(&plain, &Limits::DEFAULT)?;      // strings borrow from `plain`
+//! assert_eq!(f.events[0].properties[0].1, Value::Float(89.58));
+//! # Ok::<(), frame::FrameError>(())
+//! ```
+//!
+//! The wire format, its error codes and its evolution rules follow.
+//!
+#![doc = include_str!("FORMAT.md")]
+
+mod compress;
+mod crc;
+mod decode;
+mod encode;
+mod error;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+pub use compress::{compress, inflate, payload, seal_compressed, DEFLATE_LEVEL};
+pub use decode::{decode, peek};
+pub use encode::{encode, FrameBuilder};
+pub use error::FrameError;
 
 use crate::event::{Event, Map};
 use std::borrow::Cow;
 
-/// The format version this code writes.
+/// The format version this code writes and reads (the first byte).
 pub const FORMAT_VERSION: u8 = 1;
+
+/// The bits of the flags byte (the second byte).
+pub mod flags {
+    /// The payload is deflate-raw (RFC 1951) compressed.
+    pub const DEFLATE: u8 = 0x01;
+}
+
+/// What [`peek`] reads without decoding the payload or checking the CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The version byte.
+    pub version: u8,
+    /// The flags byte (see [`flags`]).
+    pub flags: u8,
+    /// The sending SDK instance.
+    pub producer_id: u64,
+    /// The frame's number for its producer.
+    pub sequence: u64,
+}
 
 /// What is the same for every event of a batch.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -52,7 +112,12 @@ pub struct Frame<'a> {
     pub events: Vec<Event<'a>>,
 }
 
-/// Limits a decoder enforces.
+/// Limits a decoder enforces and the builder keeps to.
+///
+/// The builder never produces a frame a decoder with the same limits
+/// rejects. `max_depth` counts nested lists and maps inside a property map
+/// (`{"a":[1]}` has depth 1); the decoder never recurses deeper than 64
+/// whatever it says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Most bytes in a frame as received.
@@ -67,4 +132,23 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most bytes in one string.
     pub max_string_bytes: usize,
+}
+
+impl Limits {
+    /// The defaults: 64 KiB frames, 1 MiB inflated, 1,000 events, 256
+    /// entries per map or list, depth 8, 8 KiB strings.
+    pub const DEFAULT: Limits = Limits {
+        max_frame_bytes: 65_536,
+        max_inflated_bytes: 1_048_576,
+        max_events: 1_000,
+        max_properties: 256,
+        max_depth: 8,
+        max_string_bytes: 8_192,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
 }

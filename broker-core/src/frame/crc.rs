@@ -1,0 +1,107 @@
+//! CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib and PNG
+//! compute it: table-driven and dependency free.
+//!
+//! Two routines compute the same function: [`crc32_small`] uses one
+//! 1 KiB table and is what the encoder links (the SDK's wasm stays small);
+//! [`crc32`] uses slicing-by-8 (8 KiB of tables) because the decoder checks
+//! every frame on the relay's hot path.
+
+const POLY: u32 = 0xEDB8_8320;
+
+const fn make_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { POLY ^ (c >> 1) } else { c >> 1 };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut s = 1;
+    while s < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[s - 1][i];
+            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        s += 1;
+    }
+    t
+}
+
+const fn first_table() -> [u32; 256] {
+    make_tables()[0]
+}
+
+static TABLE: [u32; 256] = first_table();
+static SLICES: [[u32; 256]; 8] = make_tables();
+
+/// CRC-32 of `bytes`, one table lookup per byte.
+pub(crate) fn crc32_small(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// CRC-32 of `bytes`, eight bytes per step.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let t = &SLICES;
+    let mut c = !0u32;
+    let mut chunks = bytes.chunks_exact(8);
+    for ch in &mut chunks {
+        let lo = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]) ^ c;
+        let hi = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]);
+        c = t[7][(lo & 0xff) as usize]
+            ^ t[6][((lo >> 8) & 0xff) as usize]
+            ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][(hi & 0xff) as usize]
+            ^ t[2][((hi >> 8) & 0xff) as usize]
+            ^ t[1][((hi >> 16) & 0xff) as usize]
+            ^ t[0][(hi >> 24) as usize];
+    }
+    for &b in chunks.remainder() {
+        c = t[0][((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_standard_check_values() {
+        // The CRC-32 "check" value from the catalogue of parametrised CRCs.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32_small(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(
+            crc32_small(b"The quick brown fox jumps over the lazy dog"),
+            0x414F_A339
+        );
+    }
+
+    #[test]
+    fn both_routines_agree_at_every_length_and_alignment() {
+        let data: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..9 {
+            for end in start..data.len() {
+                assert_eq!(
+                    crc32(&data[start..end]),
+                    crc32_small(&data[start..end]),
+                    "{start}..{end}"
+                );
+            }
+        }
+    }
+}

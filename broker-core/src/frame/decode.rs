@@ -1,0 +1,444 @@
+//! The strict, bounded decoder: [`decode`], [`peek`] and the envelope
+//! checks shared with [`inflate`](super::inflate).
+//!
+//! Never trusts a prefix: every count and length is checked against the
+//! bytes left before anything is allocated, and strings are borrowed from
+//! the input (one UTF-8 check per distinct string, in the string table).
+
+use super::crc::crc32;
+use super::encode::{CRC_LEN, FIXED_HEADER};
+use super::wire::*;
+use super::{flags, Context, Frame, FrameError, Header, Limits, FORMAT_VERSION};
+use crate::event::{Event, EventKind, Map, Value};
+use std::borrow::Cow;
+
+/// Smallest possible frame: fixed header, a one-byte sequence, the CRC.
+pub(crate) const MIN_FRAME: usize = FIXED_HEADER + 1 + CRC_LEN;
+
+/// Deepest nesting the decoder recurses into, whatever `max_depth` says,
+/// so that a hostile frame cannot exhaust the stack.
+const DEPTH_CEILING: usize = 64;
+
+/// Maps with more entries than this are checked for repeated keys by
+/// sorting instead of pairwise.
+const PAIRWISE_KEYS: usize = 16;
+
+/// Reads the header without checking the CRC: version, flags, producer id,
+/// sequence. Cheap, for routing and deduplication before a full decode.
+pub fn peek(bytes: &[u8]) -> Result<Header, FrameError> {
+    let (header, _) = parse_header(bytes)?;
+    Ok(header)
+}
+
+/// The header and the offset where the payload starts; no CRC check.
+pub(crate) fn parse_header(bytes: &[u8]) -> Result<(Header, usize), FrameError> {
+    if let Some(&version) = bytes.first() {
+        if version != FORMAT_VERSION {
+            return Err(FrameError::UnknownVersion { version });
+        }
+    }
+    if bytes.len() < MIN_FRAME {
+        return Err(FrameError::Truncated {
+            offset: 0,
+            need: MIN_FRAME,
+            have: bytes.len(),
+        });
+    }
+    let flags = bytes[1];
+    if flags & !flags::DEFLATE != 0 {
+        return Err(FrameError::UnknownFlags { flags });
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&bytes[2..FIXED_HEADER]);
+    let mut r = Reader {
+        buf: bytes,
+        pos: FIXED_HEADER,
+        end: bytes.len() - CRC_LEN,
+    };
+    let sequence = r.varint()?;
+    let header = Header {
+        version: bytes[0],
+        flags,
+        producer_id: u64::from_le_bytes(id),
+        sequence,
+    };
+    Ok((header, r.pos))
+}
+
+/// Header checks, then the CRC over everything before the last four bytes.
+pub(crate) fn check_envelope(bytes: &[u8]) -> Result<(Header, usize), FrameError> {
+    let (header, payload_start) = parse_header(bytes)?;
+    let body = bytes.len() - CRC_LEN;
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[body..]);
+    let expected = u32::from_le_bytes(crc);
+    let actual = crc32(&bytes[..body]);
+    if expected != actual {
+        return Err(FrameError::Checksum { expected, actual });
+    }
+    Ok((header, payload_start))
+}
+
+/// Decodes a plain frame, borrowing its strings from `bytes`.
+///
+/// Checks, in order: size (at most the larger of `max_frame_bytes` and
+/// `max_inflated_bytes`, since an inflated frame may be as large as the
+/// latter), version, length, flags, CRC, then the payload strictly. A frame
+/// with the [`DEFLATE`](flags::DEFLATE) flag gives
+/// [`FrameError::Compressed`]: call [`inflate`](super::inflate) first.
+pub fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Frame<'a>, FrameError> {
+    let max = limits.max_frame_bytes.max(limits.max_inflated_bytes);
+    if bytes.len() > max {
+        return Err(FrameError::FrameTooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    let (header, payload_start) = check_envelope(bytes)?;
+    if header.flags & flags::DEFLATE != 0 {
+        return Err(FrameError::Compressed);
+    }
+    let mut d = Decoder {
+        r: Reader {
+            buf: bytes,
+            pos: payload_start,
+            end: bytes.len() - CRC_LEN,
+        },
+        limits,
+        max_depth: limits.max_depth.min(DEPTH_CEILING),
+        strings: Vec::new(),
+    };
+    let base_time = d.r.varint()?;
+    let sent_at = base_time.wrapping_add(unzigzag(d.r.varint()?) as u64);
+    d.string_table()?;
+    let context = d.context()?;
+    let events = d.events(base_time)?;
+    if d.r.pos != d.r.end {
+        return Err(FrameError::TrailingBytes {
+            offset: d.r.pos,
+            extra: d.r.end - d.r.pos,
+        });
+    }
+    Ok(Frame {
+        producer_id: header.producer_id,
+        sequence: header.sequence,
+        sent_at,
+        context,
+        events,
+    })
+}
+
+/// A cursor over `buf[..end]` (the CRC is never read as payload).
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Reader<'a> {
+    #[inline]
+    fn left(&self) -> usize {
+        self.end - self.pos
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8, FrameError> {
+        if self.pos < self.end {
+            let b = self.buf[self.pos];
+            self.pos += 1;
+            Ok(b)
+        } else {
+            Err(FrameError::Truncated {
+                offset: self.pos,
+                need: 1,
+                have: 0,
+            })
+        }
+    }
+
+    #[inline]
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
+        if n <= self.left() {
+            let s = &self.buf[self.pos..self.pos + n];
+            self.pos += n;
+            Ok(s)
+        } else {
+            Err(FrameError::Truncated {
+                offset: self.pos,
+                need: n,
+                have: self.left(),
+            })
+        }
+    }
+
+    /// A canonical LEB128 u64: at most 10 bytes, no bits past 64, no
+    /// trailing zero byte (so each number has exactly one encoding).
+    #[inline]
+    fn varint(&mut self) -> Result<u64, FrameError> {
+        let start = self.pos;
+        let first = self.byte()?;
+        if first < 0x80 {
+            return Ok(u64::from(first));
+        }
+        let mut v = u64::from(first & 0x7f);
+        let mut shift = 7;
+        loop {
+            let b = match self.byte() {
+                Ok(b) => b,
+                Err(_) => {
+                    let have = self.pos - start;
+                    return Err(FrameError::Truncated {
+                        offset: start,
+                        need: have + 1,
+                        have,
+                    });
+                }
+            };
+            if shift == 63 && b > 1 {
+                return Err(FrameError::BadVarint { offset: start });
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                if b == 0 {
+                    return Err(FrameError::BadVarint { offset: start });
+                }
+                return Ok(v);
+            }
+            shift += 7;
+        }
+    }
+
+    /// A varint that must fit in `max`.
+    #[inline]
+    fn varint_max(&mut self, max: u64) -> Result<u64, FrameError> {
+        let start = self.pos;
+        let v = self.varint()?;
+        if v > max {
+            return Err(FrameError::BadVarint { offset: start });
+        }
+        Ok(v)
+    }
+
+    /// A count of items that take at least one byte each.
+    #[inline]
+    fn count(&mut self) -> Result<(usize, usize), FrameError> {
+        let offset = self.pos;
+        let n = self.varint()?;
+        if n > self.left() as u64 {
+            return Err(FrameError::LengthPastEnd {
+                offset,
+                len: n,
+                have: self.left(),
+            });
+        }
+        Ok((n as usize, offset))
+    }
+}
+
+struct Decoder<'a, 'l> {
+    r: Reader<'a>,
+    limits: &'l Limits,
+    max_depth: usize,
+    strings: Vec<&'a str>,
+}
+
+impl<'a> Decoder<'a, '_> {
+    fn string_table(&mut self) -> Result<(), FrameError> {
+        let (n, _) = self.r.count()?;
+        self.strings.reserve_exact(n);
+        for _ in 0..n {
+            let (len, offset) = self.r.count()?;
+            if len > self.limits.max_string_bytes {
+                return Err(FrameError::StringTooLong {
+                    offset,
+                    len: len as u64,
+                    max: self.limits.max_string_bytes,
+                });
+            }
+            let at = self.r.pos;
+            let bytes = self.r.bytes(len)?;
+            let s = std::str::from_utf8(bytes).map_err(|_| FrameError::BadUtf8 { offset: at })?;
+            self.strings.push(s);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn string_at(&self, index: u64, offset: usize) -> Result<&'a str, FrameError> {
+        match self.strings.get(index as usize) {
+            Some(s) if index <= u64::from(u32::MAX) => Ok(s),
+            _ => Err(FrameError::BadStringIndex {
+                offset,
+                index: index.min(u64::from(u32::MAX)) as u32,
+                count: self.strings.len(),
+            }),
+        }
+    }
+
+    #[inline]
+    fn string(&mut self) -> Result<&'a str, FrameError> {
+        let offset = self.r.pos;
+        let i = self.r.varint_max(u64::from(u32::MAX))?;
+        self.string_at(i, offset)
+    }
+
+    fn context(&mut self) -> Result<Context<'a>, FrameError> {
+        let anonymous_id = Cow::Borrowed(self.string()?);
+        let offset = self.r.pos;
+        let user_id = match self.r.byte()? {
+            0 => None,
+            1 => Some(Cow::Borrowed(self.string()?)),
+            tag => return Err(FrameError::UnknownValueTag { offset, tag }),
+        };
+        Ok(Context {
+            anonymous_id,
+            user_id,
+            session_id: self.r.varint()?,
+            origin: Cow::Borrowed(self.string()?),
+            referrer: Cow::Borrowed(self.string()?),
+            locale: Cow::Borrowed(self.string()?),
+            screen_width: self.r.varint_max(u64::from(u16::MAX))? as u16,
+            screen_height: self.r.varint_max(u64::from(u16::MAX))? as u16,
+            timezone: Cow::Borrowed(self.string()?),
+            library: Cow::Borrowed(self.string()?),
+            campaign: self.map(1)?,
+        })
+    }
+
+    fn events(&mut self, base_time: u64) -> Result<Vec<Event<'a>>, FrameError> {
+        let (n, _) = self.r.count()?;
+        if n > self.limits.max_events {
+            return Err(FrameError::TooManyEvents {
+                count: n as u64,
+                max: self.limits.max_events,
+            });
+        }
+        // An event takes at least 4 bytes: kind, time, name, property count.
+        let mut events = Vec::with_capacity(n.min(self.r.left() / 4 + 1));
+        let mut time = base_time;
+        for _ in 0..n {
+            let offset = self.r.pos;
+            let code = self.r.byte()?;
+            let kind =
+                EventKind::from_code(code).ok_or(FrameError::UnknownEventKind { offset, code })?;
+            time = time.wrapping_add(unzigzag(self.r.varint()?) as u64);
+            let name = Cow::Borrowed(self.string()?);
+            let properties = self.map(1)?;
+            events.push(Event {
+                kind,
+                name,
+                timestamp: time,
+                properties,
+            });
+        }
+        Ok(events)
+    }
+
+    /// A map whose values' lists and maps have nesting level `depth`.
+    fn map(&mut self, depth: usize) -> Result<Map<'a>, FrameError> {
+        let (n, offset) = self.r.count()?;
+        if n > self.limits.max_properties {
+            return Err(FrameError::TooManyProperties {
+                offset,
+                count: n as u64,
+                max: self.limits.max_properties,
+            });
+        }
+        // An entry takes at least 2 bytes: key, tag.
+        let mut m: Map<'a> = Vec::with_capacity(n.min(self.r.left() / 2 + 1));
+        let mut key_offsets = Vec::new();
+        for _ in 0..n {
+            let key_offset = self.r.pos;
+            let key = self.string()?;
+            if n <= PAIRWISE_KEYS {
+                if m.iter().any(|(k, _)| k == key) {
+                    return Err(FrameError::DuplicateKey {
+                        offset: key_offset,
+                        key: key.into(),
+                    });
+                }
+            } else {
+                key_offsets.push(key_offset);
+            }
+            let v = self.value(depth)?;
+            m.push((Cow::Borrowed(key), v));
+        }
+        if n > PAIRWISE_KEYS {
+            check_unique_keys(&m, &key_offsets)?;
+        }
+        Ok(m)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, FrameError> {
+        let offset = self.r.pos;
+        let tag = self.r.byte()?;
+        Ok(match tag {
+            TAG_NULL => Value::Null,
+            TAG_FALSE => Value::Bool(false),
+            TAG_TRUE => Value::Bool(true),
+            TAG_INT => Value::Int(unzigzag(self.r.varint()?)),
+            TAG_FLOAT => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(self.r.bytes(8)?);
+                let f = f64::from_le_bytes(b);
+                if !f.is_finite() {
+                    return Err(FrameError::NonFiniteFloat { offset });
+                }
+                Value::Float(f)
+            }
+            TAG_STR => Value::Str(Cow::Borrowed(self.string()?)),
+            TAG_LIST | TAG_MAP => {
+                if depth > self.max_depth {
+                    return Err(FrameError::TooDeep {
+                        offset,
+                        max: self.max_depth,
+                    });
+                }
+                if tag == TAG_MAP {
+                    return Ok(Value::Map(self.map(depth + 1)?));
+                }
+                let (n, count_offset) = self.r.count()?;
+                if n > self.limits.max_properties {
+                    return Err(FrameError::TooManyProperties {
+                        offset: count_offset,
+                        count: n as u64,
+                        max: self.limits.max_properties,
+                    });
+                }
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.value(depth + 1)?);
+                }
+                Value::List(items)
+            }
+            t if (TAG_DECIMAL..TAG_DECIMAL + DECIMAL_SCALES).contains(&t) => {
+                let m = unzigzag(self.r.varint()?);
+                Value::Float(m as f64 / POW10[usize::from(t - TAG_DECIMAL)])
+            }
+            t if (TAG_SMALL_INT..TAG_SMALL_INT + SMALL_INTS).contains(&t) => {
+                Value::Int(i64::from(t - TAG_SMALL_INT))
+            }
+            t if (TAG_SMALL_STR..TAG_SMALL_STR + SMALL_STRS).contains(&t) => Value::Str(
+                Cow::Borrowed(self.string_at(u64::from(t - TAG_SMALL_STR), offset)?),
+            ),
+            tag => return Err(FrameError::UnknownValueTag { offset, tag }),
+        })
+    }
+}
+
+/// Repeated keys in a large map, found by sorting; reports the repeat that
+/// comes later in the frame.
+fn check_unique_keys(m: &Map<'_>, offsets: &[usize]) -> Result<(), FrameError> {
+    let mut order: Vec<usize> = (0..m.len()).collect();
+    order.sort_unstable_by(|&a, &b| m[a].0.cmp(&m[b].0).then(a.cmp(&b)));
+    for w in order.windows(2) {
+        if m[w[0]].0 == m[w[1]].0 {
+            let later = w[1];
+            return Err(FrameError::DuplicateKey {
+                offset: offsets.get(later).copied().unwrap_or(0),
+                key: m[later].0.to_string(),
+            });
+        }
+    }
+    Ok(())
+}

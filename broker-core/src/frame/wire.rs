@@ -1,0 +1,132 @@
+//! The primitives of the payload, exactly postcard's: LEB128 varints,
+//! zigzag for signed numbers; plus the value tags.
+
+/// Value tag: JSON `null`.
+pub(crate) const TAG_NULL: u8 = 0;
+/// Value tag: `false`.
+pub(crate) const TAG_FALSE: u8 = 1;
+/// Value tag: `true`.
+pub(crate) const TAG_TRUE: u8 = 2;
+/// Value tag: an integer, zigzag varint follows.
+pub(crate) const TAG_INT: u8 = 3;
+/// Value tag: a float, 8 bytes little-endian follow.
+pub(crate) const TAG_FLOAT: u8 = 4;
+/// Value tag: a string, varint index into the string table follows.
+pub(crate) const TAG_STR: u8 = 5;
+/// Value tag: a list, varint count and the values follow.
+pub(crate) const TAG_LIST: u8 = 6;
+/// Value tag: a map, varint count and (key index, value) pairs follow.
+pub(crate) const TAG_MAP: u8 = 7;
+/// Value tags 8..=15: a float that is exactly `mantissa / 10^(tag - 8)`;
+/// the mantissa follows as a zigzag varint.
+pub(crate) const TAG_DECIMAL: u8 = 8;
+/// Number of decimal scales (0..=7).
+pub(crate) const DECIMAL_SCALES: u8 = 8;
+/// Value tags 16..=47: the integer `tag - 16`, nothing follows.
+pub(crate) const TAG_SMALL_INT: u8 = 16;
+/// Number of small integers packed in the tag.
+pub(crate) const SMALL_INTS: u8 = 32;
+/// Value tags 48..=127: the string with index `tag - 48`, nothing follows.
+pub(crate) const TAG_SMALL_STR: u8 = 48;
+/// Number of string indices packed in the tag.
+pub(crate) const SMALL_STRS: u8 = 80;
+
+/// Powers of ten exactly representable as f64, one per decimal scale.
+pub(crate) const POW10: [f64; DECIMAL_SCALES as usize] =
+    [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7];
+
+/// Zigzag-encodes a signed number (0, -1, 1, -2 ... -> 0, 1, 2, 3 ...).
+#[inline]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Inverse of [`zigzag`].
+#[inline]
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Bytes a LEB128 varint of `v` takes.
+#[inline]
+pub(crate) fn varint_len(v: u64) -> usize {
+    // 1 byte per 7 significant bits, at least one byte.
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Appends `v` as a LEB128 varint.
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The float as `(scale, mantissa)` when it is exactly `mantissa / 10^scale`
+/// for a scale in 0..=7 and a mantissa of at most 2^53, the decimal form a
+/// JSON number like `89.58` had; `None` otherwise (and for -0.0, which the
+/// decimal form cannot carry).
+pub(crate) fn as_decimal(f: f64) -> Option<(u8, i64)> {
+    const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if !f.is_finite() || (f == 0.0 && f.is_sign_negative()) {
+        return None;
+    }
+    for (scale, p) in POW10.iter().enumerate() {
+        let m = (f * p).round();
+        if m.abs() > LIMIT {
+            return None;
+        }
+        // The decoder computes exactly this division; accept only when it
+        // gives the same bits back.
+        if (m / p).to_bits() == f.to_bits() {
+            return Some((scale as u8, m as i64));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zigzag_matches_postcard() {
+        for (v, z) in [
+            (0i64, 0u64),
+            (-1, 1),
+            (1, 2),
+            (-2, 3),
+            (i64::MAX, u64::MAX - 1),
+            (i64::MIN, u64::MAX),
+        ] {
+            assert_eq!(zigzag(v), z);
+            assert_eq!(unzigzag(z), v);
+        }
+    }
+
+    #[test]
+    fn varint_len_is_exact() {
+        for v in [0u64, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(b.len(), varint_len(v), "{v}");
+        }
+        assert_eq!(varint_len(u64::MAX), 10);
+    }
+
+    #[test]
+    fn decimals_are_found_only_when_exact() {
+        assert_eq!(as_decimal(89.58), Some((2, 8958)));
+        assert_eq!(as_decimal(3.0), Some((0, 3)));
+        assert_eq!(as_decimal(-0.5), Some((1, -5)));
+        assert_eq!(as_decimal(0.0), Some((0, 0)));
+        assert_eq!(as_decimal(-0.0), None);
+        assert_eq!(as_decimal(0.1 + 0.2), None);
+        assert_eq!(as_decimal(1e300), None);
+        assert_eq!(as_decimal(f64::NAN), None);
+        assert_eq!(as_decimal(f64::MIN_POSITIVE), None);
+    }
+}
