@@ -1,1 +1,376 @@
-//! JSON export of log records. STUB: owned by the log work.
+//! The JSON shape of log records, the same everywhere: HTTP range reads,
+//! the back-office WebSocket, the CLI's `tail`, and the CLI backtest's
+//! input.
+//!
+//! Event record:
+//! ```json
+//! {"partition":0,"offset":42,"visitor":"<anonymous id>","userId":"u-7",
+//!  "kind":"track","name":"Product Viewed","time":1764000011223,"properties":{}}
+//! ```
+//! `userId` is `null` when the frame carried none; `name` is the track name,
+//! the page name, the user id (identify) or `""` (click, submit).
+//!
+//! Firing record (the firing itself, as pushed to pages, is the same object
+//! without `partition` and `offset`):
+//! ```json
+//! {"partition":0,"offset":3,"firing_id":"..","trigger":"cart-rescue","visitor":"..",
+//!  "time":1764000011223,"action":{"type":"banner","payload":{}}}
+//! ```
+
+use crate::event::{map_to_json, Event, EventKind, Value};
+use crate::partition::{EventRecord, FiringRecord};
+use crate::trigger::Firing;
+use serde_json::{json, Map as JsonMap, Value as Json};
+use std::borrow::Cow;
+
+/// Why a JSON value is not a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The value is not a JSON object.
+    #[error("a record must be a JSON object")]
+    NotAnObject,
+    /// A required field is absent.
+    #[error("field `{field}` is missing")]
+    MissingField {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// A field has the wrong JSON type.
+    #[error("field `{field}` must be {expected}")]
+    WrongType {
+        /// The field's name.
+        field: &'static str,
+        /// What it must be (`a string`, `an unsigned integer` ...).
+        expected: &'static str,
+    },
+    /// `kind` is not one of `track`, `page`, `identify`, `click`, `submit`.
+    #[error("unknown event kind {kind:?}")]
+    UnknownKind {
+        /// The kind found.
+        kind: String,
+    },
+}
+
+impl ExportError {
+    /// A stable number for this error; never reused.
+    pub fn code(&self) -> u16 {
+        match self {
+            ExportError::NotAnObject => 1,
+            ExportError::MissingField { .. } => 2,
+            ExportError::WrongType { .. } => 3,
+            ExportError::UnknownKind { .. } => 4,
+        }
+    }
+
+    /// A stable snake_case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExportError::NotAnObject => "not_an_object",
+            ExportError::MissingField { .. } => "missing_field",
+            ExportError::WrongType { .. } => "wrong_type",
+            ExportError::UnknownKind { .. } => "unknown_kind",
+        }
+    }
+}
+
+/// An event record as JSON.
+pub fn event_record_to_json(r: &EventRecord) -> Json {
+    json!({
+        "partition": r.partition,
+        "offset": r.offset,
+        "visitor": r.visitor,
+        "userId": r.user_id,
+        "kind": r.event.kind.as_str(),
+        "name": r.event.name,
+        "time": r.event.timestamp,
+        "properties": Json::Object(map_to_json(&r.event.properties)),
+    })
+}
+
+fn kind_from_str(s: &str) -> Option<EventKind> {
+    EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+}
+
+struct Fields<'j>(&'j JsonMap<String, Json>);
+
+impl<'j> Fields<'j> {
+    fn of(v: &'j Json) -> Result<Fields<'j>, ExportError> {
+        v.as_object().map(Fields).ok_or(ExportError::NotAnObject)
+    }
+    fn get(&self, field: &'static str) -> Result<&'j Json, ExportError> {
+        self.0.get(field).ok_or(ExportError::MissingField { field })
+    }
+    fn str(&self, field: &'static str) -> Result<&'j str, ExportError> {
+        self.get(field)?.as_str().ok_or(ExportError::WrongType {
+            field,
+            expected: "a string",
+        })
+    }
+    fn u64(&self, field: &'static str) -> Result<u64, ExportError> {
+        self.get(field)?.as_u64().ok_or(ExportError::WrongType {
+            field,
+            expected: "an unsigned integer",
+        })
+    }
+    /// Absent means `default`; present must be an unsigned integer.
+    fn u64_or(&self, field: &'static str, default: u64) -> Result<u64, ExportError> {
+        match self.0.get(field) {
+            None => Ok(default),
+            Some(_) => self.u64(field),
+        }
+    }
+}
+
+/// An event record from JSON (the CLI backtest's input). `partition` and
+/// `offset` may be absent (then 0), `userId` absent or `null` (then none),
+/// `name` absent (then `""`), `properties` absent (then empty).
+pub fn event_record_from_json(v: &Json) -> Result<EventRecord, ExportError> {
+    let f = Fields::of(v)?;
+    let kind_str = f.str("kind")?;
+    let kind = kind_from_str(kind_str).ok_or_else(|| ExportError::UnknownKind {
+        kind: kind_str.to_owned(),
+    })?;
+    let user_id = match f.0.get("userId") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Err(ExportError::WrongType {
+                field: "userId",
+                expected: "a string or null",
+            })
+        }
+    };
+    let name = match f.0.get("name") {
+        None => String::new(),
+        Some(_) => f.str("name")?.to_owned(),
+    };
+    let properties = match f.0.get("properties") {
+        None | Some(Json::Null) => Vec::new(),
+        Some(p @ Json::Object(_)) => match Value::from(p) {
+            Value::Map(m) => m,
+            _ => Vec::new(),
+        },
+        Some(_) => {
+            return Err(ExportError::WrongType {
+                field: "properties",
+                expected: "an object",
+            })
+        }
+    };
+    let partition =
+        u32::try_from(f.u64_or("partition", 0)?).map_err(|_| ExportError::WrongType {
+            field: "partition",
+            expected: "a 32-bit unsigned integer",
+        })?;
+    Ok(EventRecord {
+        partition,
+        offset: f.u64_or("offset", 0)?,
+        visitor: f.str("visitor")?.to_owned(),
+        user_id,
+        event: Event {
+            kind,
+            name: Cow::Owned(name),
+            timestamp: f.u64("time")?,
+            properties,
+        },
+    })
+}
+
+/// A firing as JSON, as pushed to the visitor's pages (`"firing":{...}`).
+/// A payload that is not valid JSON (the engine never makes one) is sent as
+/// a JSON string rather than dropped.
+pub fn firing_to_json(f: &Firing) -> Json {
+    let payload = serde_json::from_str::<Json>(&f.payload)
+        .unwrap_or_else(|_| Json::String(f.payload.clone()));
+    json!({
+        "firing_id": f.firing_id,
+        "trigger": f.trigger_id,
+        "visitor": f.visitor,
+        "time": f.time,
+        "action": {"type": f.action_type, "payload": payload},
+    })
+}
+
+/// A firing record (a firing with its partition and offset) as JSON.
+pub fn firing_record_to_json(r: &FiringRecord) -> Json {
+    let mut v = firing_to_json(&r.firing);
+    if let Json::Object(o) = &mut v {
+        // Field order in the output follows serde_json's map (sorted unless
+        // `preserve_order`); readers must not depend on it.
+        o.insert("partition".into(), json!(r.partition));
+        o.insert("offset".into(), json!(r.offset));
+    }
+    v
+}
+
+/// A firing from JSON (either shape: with or without partition/offset).
+/// An absent payload is `null`.
+pub fn firing_from_json(v: &Json) -> Result<Firing, ExportError> {
+    let f = Fields::of(v)?;
+    let action = Fields::of(f.get("action")?).map_err(|_| ExportError::WrongType {
+        field: "action",
+        expected: "an object",
+    })?;
+    let payload = action.0.get("payload").cloned().unwrap_or(Json::Null);
+    Ok(Firing {
+        firing_id: f.str("firing_id")?.to_owned(),
+        trigger_id: f.str("trigger")?.to_owned(),
+        visitor: f.str("visitor")?.to_owned(),
+        time: f.u64("time")?,
+        action_type: action.str("type")?.to_owned(),
+        payload: payload.to_string(),
+    })
+}
+
+/// A firing record from JSON; `partition` and `offset` may be absent (0).
+pub fn firing_record_from_json(v: &Json) -> Result<FiringRecord, ExportError> {
+    let f = Fields::of(v)?;
+    let partition =
+        u32::try_from(f.u64_or("partition", 0)?).map_err(|_| ExportError::WrongType {
+            field: "partition",
+            expected: "a 32-bit unsigned integer",
+        })?;
+    Ok(FiringRecord {
+        partition,
+        offset: f.u64_or("offset", 0)?,
+        firing: firing_from_json(v)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: EventKind, name: &str, user: Option<&str>) -> EventRecord {
+        EventRecord {
+            partition: 3,
+            offset: 42,
+            visitor: "73cb6eb1".into(),
+            user_id: user.map(str::to_owned),
+            event: Event {
+                kind,
+                name: Cow::Owned(name.to_owned()),
+                timestamp: 1_764_000_011_223,
+                properties: vec![
+                    (Cow::Borrowed("currency"), Value::Str(Cow::Borrowed("EUR"))),
+                    (Cow::Borrowed("price"), Value::Float(89.58)),
+                    (Cow::Borrowed("qty"), Value::Int(2)),
+                    (
+                        Cow::Borrowed("tags"),
+                        Value::List(vec![Value::Bool(true), Value::Null]),
+                    ),
+                ],
+            },
+        }
+    }
+
+    #[test]
+    fn event_records_have_the_documented_shape() {
+        let r = record(EventKind::Track, "Product Viewed", None);
+        assert_eq!(
+            event_record_to_json(&r).to_string(),
+            r#"{"kind":"track","name":"Product Viewed","offset":42,"partition":3,"properties":{"currency":"EUR","price":89.58,"qty":2,"tags":[true,null]},"time":1764000011223,"userId":null,"visitor":"73cb6eb1"}"#
+        );
+    }
+
+    #[test]
+    fn event_records_round_trip_for_every_kind() {
+        for (kind, name, user) in [
+            (EventKind::Track, "Order Completed", None),
+            (EventKind::Page, "Home", Some("u-7")),
+            (EventKind::Identify, "u-7", Some("u-7")),
+            (EventKind::Click, "", None),
+            (EventKind::Submit, "", Some("u-1")),
+        ] {
+            let r = record(kind, name, user);
+            let text = event_record_to_json(&r).to_string();
+            let back = event_record_from_json(&serde_json::from_str(&text).unwrap()).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn backtest_input_may_omit_position_fields() {
+        let v = json!({"visitor":"v","kind":"page","time":5});
+        let r = event_record_from_json(&v).unwrap();
+        assert_eq!(
+            (r.partition, r.offset, r.user_id, r.event.name.as_ref()),
+            (0, 0, None, "")
+        );
+        assert!(r.event.properties.is_empty());
+    }
+
+    #[test]
+    fn malformed_records_are_errors_naming_the_field() {
+        assert_eq!(
+            event_record_from_json(&json!([1])),
+            Err(ExportError::NotAnObject)
+        );
+        assert_eq!(
+            event_record_from_json(&json!({"kind":"page","time":5})),
+            Err(ExportError::MissingField { field: "visitor" })
+        );
+        assert_eq!(
+            event_record_from_json(&json!({"visitor":"v","kind":"alias","time":5})),
+            Err(ExportError::UnknownKind {
+                kind: "alias".into()
+            })
+        );
+        assert_eq!(
+            event_record_from_json(&json!({"visitor":"v","kind":"page","time":-5})),
+            Err(ExportError::WrongType {
+                field: "time",
+                expected: "an unsigned integer"
+            })
+        );
+        assert_eq!(
+            event_record_from_json(&json!({"visitor":"v","kind":"page","time":5,"userId":7})),
+            Err(ExportError::WrongType {
+                field: "userId",
+                expected: "a string or null"
+            })
+        );
+    }
+
+    #[test]
+    fn firings_have_the_documented_shape_and_round_trip() {
+        let f = Firing {
+            firing_id: "f-1".into(),
+            trigger_id: "cart-rescue".into(),
+            visitor: "v-1".into(),
+            time: 1_764_000_011_223,
+            action_type: "banner".into(),
+            payload: r#"{"text":"Still there?"}"#.into(),
+        };
+        assert_eq!(
+            firing_to_json(&f).to_string(),
+            r#"{"action":{"payload":{"text":"Still there?"},"type":"banner"},"firing_id":"f-1","time":1764000011223,"trigger":"cart-rescue","visitor":"v-1"}"#
+        );
+        let r = FiringRecord {
+            partition: 1,
+            offset: 3,
+            firing: f.clone(),
+        };
+        let v = firing_record_to_json(&r);
+        assert_eq!(
+            (v["partition"].as_u64(), v["offset"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(firing_record_from_json(&v).unwrap(), r);
+        assert_eq!(firing_from_json(&firing_to_json(&f)).unwrap(), f);
+    }
+
+    #[test]
+    fn a_payload_that_is_not_json_is_sent_as_a_string() {
+        let f = Firing {
+            firing_id: "f".into(),
+            trigger_id: "t".into(),
+            visitor: "v".into(),
+            time: 1,
+            action_type: "banner".into(),
+            payload: "{oops".into(),
+        };
+        assert_eq!(firing_to_json(&f)["action"]["payload"], json!("{oops"));
+    }
+}

@@ -1,1 +1,572 @@
-//! One partition: log + trigger engine, as the relay drives it. STUB: owned by the log work.
+//! One partition: the log and the trigger engine together, as the relay's
+//! Durable Object drives it.
+//!
+//! Like `quinn-proto`, [`Partition`] does no I/O and reads no clock: the
+//! driver passes `now` in, hands it a [`Storage`], and performs what it
+//! returns (acknowledgements, firings to push, the next alarm from
+//! [`Partition::poll_timeout`]). The struct holds only its configuration and
+//! the trigger engine; everything durable is committed through the storage,
+//! one atomic commit per operation, so a driver that restarts (or crashes
+//! between a commit and its acknowledgement) opens the same storage and
+//! carries on: a frame sent again is recognised as a duplicate.
+//!
+//! Key layout: see [`crate::log`]; the active trigger file is stored under
+//! `t` + `active-file`.
+
+mod error;
+mod types;
+
+pub use error::PartitionError;
+pub use types::{
+    AppendOutcome, ConsumerPosition, EventRecord, FiringRecord, PartitionConfig, PartitionStats,
+    ReadOutcome, StreamStats, TimeoutOutcome, MAX_STATS_CONSUMERS,
+};
+
+use crate::event::Event;
+use crate::frame::{self, Limits};
+use crate::log::firing::{
+    decode_firing, decode_firings, encode_firing, encode_firings, undelivered_key,
+    undelivered_prefix,
+};
+use crate::log::{
+    self, check_sequence, Log, LogMeta, ProducerState, RecentBatch, RetentionPolicy, SequenceCheck,
+    Stream,
+};
+use crate::storage::{keys, Storage, WriteBatch};
+use crate::trigger::{Engine, Firing, TriggerFile};
+
+/// Limits for decoding frames already stored: they passed the configured
+/// limits when they were appended, and must stay readable if the limits
+/// are lowered later.
+const STORED_LIMITS: Limits = Limits {
+    max_frame_bytes: usize::MAX,
+    max_inflated_bytes: usize::MAX,
+    max_events: usize::MAX,
+    max_properties: usize::MAX,
+    max_depth: 64,
+    max_string_bytes: usize::MAX,
+};
+
+/// Most undelivered firings returned for one visitor.
+pub const MAX_UNDELIVERED: usize = 1_000;
+
+fn trigger_file_key() -> Vec<u8> {
+    keys::with_str(keys::TRIGGER_META, "active-file")
+}
+
+/// One partition of the topic. See the module docs.
+#[derive(Debug)]
+pub struct Partition {
+    config: PartitionConfig,
+    engine: Option<Engine>,
+}
+
+impl Partition {
+    /// The partition over `store`, with the trigger file stored by the last
+    /// [`Partition::set_triggers`] active again.
+    pub fn open<S: Storage>(
+        store: &S,
+        config: PartitionConfig,
+    ) -> Result<Partition, PartitionError> {
+        let engine = match store.get(&trigger_file_key())? {
+            Some(bytes) => {
+                let json = String::from_utf8_lossy(&bytes);
+                let file = TriggerFile::parse(&json).map_err(|e| {
+                    PartitionError::StoredTriggersInvalid {
+                        message: e
+                            .errors
+                            .iter()
+                            .map(|x| format!("{}: {}", x.path, x.message))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    }
+                })?;
+                Some(Engine::new(file))
+            }
+            None => None,
+        };
+        Ok(Partition { config, engine })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PartitionConfig {
+        &self.config
+    }
+
+    /// Appends one frame as received (compressed or not), all or nothing.
+    ///
+    /// Checks, in order: the frame (inflate, decode, limits), the visitor's
+    /// partition, the producer's sequence (a duplicate is acknowledged with
+    /// its first offsets and nothing is written; its timestamps are not
+    /// checked again), the event timestamps against `now`. Then one commit
+    /// holds the batch, the producer state, the stream metadata, the trigger
+    /// engine's state and the firings it caused.
+    pub fn append<S: Storage>(
+        &mut self,
+        store: &mut S,
+        frame_bytes: &[u8],
+        now: u64,
+    ) -> Result<AppendOutcome, PartitionError> {
+        let plain = frame::inflate(frame_bytes, &self.config.limits)?;
+        let frame = frame::decode(&plain, &self.config.limits)?;
+        let visitor = &frame.context.anonymous_id;
+        if self.config.partitions > 0 {
+            let expected = log::partition_for(visitor, self.config.partitions);
+            if expected != self.config.partition {
+                return Err(PartitionError::WrongPartition {
+                    expected,
+                    partition: self.config.partition,
+                });
+            }
+        }
+        let mut outcome = AppendOutcome {
+            partition: self.config.partition,
+            base_offset: 0,
+            count: 0,
+            duplicate: false,
+            producer_id: frame.producer_id,
+            sequence: frame.sequence,
+            visitor: visitor.to_string(),
+            firings: Vec::new(),
+        };
+        let state = ProducerState::load(store, frame.producer_id)?;
+        if let SequenceCheck::Duplicate { base_offset, count } =
+            check_sequence(state.as_ref(), frame.producer_id, frame.sequence)?
+        {
+            outcome.base_offset = base_offset;
+            outcome.count = count;
+            outcome.duplicate = true;
+            return Ok(outcome);
+        }
+        let max_timestamp = self.check_timestamps(&frame.events, now)?;
+        let count =
+            u32::try_from(frame.events.len()).map_err(|_| PartitionError::BatchTooLarge {
+                count: frame.events.len(),
+            })?;
+        let events_log = Log::events();
+        let mut meta = events_log.meta(store)?;
+        let mut writes = WriteBatch::new();
+        let base_offset = if count == 0 {
+            // An empty frame owns no offsets but still takes its sequence,
+            // so that the producer's next frame is not a gap.
+            meta.next_offset
+        } else {
+            events_log.append(
+                &mut meta,
+                &mut writes,
+                frame.events.len(),
+                now,
+                max_timestamp,
+                &plain,
+            )?
+        };
+        ProducerState::record(
+            store,
+            state,
+            &mut writes,
+            frame.producer_id,
+            RecentBatch {
+                sequence: frame.sequence,
+                base_offset,
+                count,
+            },
+            now,
+        )?;
+        let fired = match (&mut self.engine, count) {
+            (Some(engine), 1..) => {
+                engine.on_events(store, &mut writes, visitor, &frame.events, base_offset)?
+            }
+            _ => Vec::new(),
+        };
+        let mut firing_meta = None;
+        outcome.firings = stage_firings(store, &mut firing_meta, &mut writes, fired, now)?;
+        store.commit(writes)?;
+        outcome.base_offset = base_offset;
+        outcome.count = count;
+        Ok(outcome)
+    }
+
+    /// The newest timestamp of `events`, or the first one out of range.
+    fn check_timestamps(&self, events: &[Event<'_>], now: u64) -> Result<u64, PartitionError> {
+        let min = now.saturating_sub(self.config.max_past_ms);
+        let max = now.saturating_add(self.config.max_future_ms);
+        let mut newest = 0;
+        for (index, e) in events.iter().enumerate() {
+            if e.timestamp < min || e.timestamp > max {
+                return Err(PartitionError::TimestampOutOfRange {
+                    index,
+                    timestamp: e.timestamp,
+                    min,
+                    max,
+                });
+            }
+            newest = newest.max(e.timestamp);
+        }
+        Ok(newest)
+    }
+
+    fn retention(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            max_age_ms: self.config.retention_ms,
+            max_bytes: self.config.retention_bytes,
+        }
+    }
+
+    /// The periodic work, from the driver's alarm: delayed trigger firings
+    /// due at `now`, retention of both streams, producer expiry. Each kind
+    /// of work is bounded by `max_timeout_work`; one commit holds it all.
+    /// Safe to call at any time and more than once (alarms are
+    /// at-least-once): work not due is not done.
+    pub fn handle_timeout<S: Storage>(
+        &mut self,
+        store: &mut S,
+        now: u64,
+    ) -> Result<TimeoutOutcome, PartitionError> {
+        let mut out = TimeoutOutcome::default();
+        let mut writes = WriteBatch::new();
+        let policy = self.retention();
+        let bound = self.config.max_timeout_work.max(1);
+
+        let events_log = Log::events();
+        let mut meta = events_log.meta(store)?;
+        let step =
+            events_log.enforce_retention(store, &mut meta, &mut writes, policy, now, bound)?;
+        out.deleted_event_batches = step.deleted.len();
+        out.more |= step.more;
+
+        let firings_log = Log::firings();
+        let mut fmeta = firings_log.meta(store)?;
+        let step =
+            firings_log.enforce_retention(store, &mut fmeta, &mut writes, policy, now, bound)?;
+        out.deleted_firing_batches = step.deleted.len();
+        out.more |= step.more;
+        for batch in &step.deleted {
+            // A firing deleted from the log is no longer delivered either.
+            let key = firings_log.batch_key(batch.base_offset);
+            for (i, f) in decode_firings(batch.payload(), &key)?.iter().enumerate() {
+                writes.delete(undelivered_key(&f.visitor, batch.base_offset + i as u64));
+            }
+        }
+
+        let expiry =
+            log::expire_producers(store, &mut writes, now, self.config.producer_ttl_ms, bound)?;
+        out.expired_producers = expiry.expired;
+        out.more |= expiry.more;
+
+        let fired = match &mut self.engine {
+            Some(engine) => engine.on_timeout(store, &mut writes, now)?,
+            None => Vec::new(),
+        };
+        let mut firing_meta = Some(fmeta);
+        out.firings = stage_firings(store, &mut firing_meta, &mut writes, fired, now)?;
+        if !writes.is_empty() {
+            store.commit(writes)?;
+        }
+        Ok(out)
+    }
+
+    /// When [`Partition::handle_timeout`] next has work (the driver sets
+    /// its alarm to this), or `None` when nothing is scheduled. May be at or
+    /// before `now`: call it right away.
+    pub fn poll_timeout<S: Storage>(
+        &self,
+        store: &S,
+        now: u64,
+    ) -> Result<Option<u64>, PartitionError> {
+        let policy = self.retention();
+        let candidates = [
+            Log::events().retention_deadline(store, policy, now)?,
+            Log::firings().retention_deadline(store, policy, now)?,
+            log::next_producer_expiry(store, self.config.producer_ttl_ms)?,
+            match &self.engine {
+                Some(engine) => engine.poll_timeout(store)?,
+                None => None,
+            },
+        ];
+        Ok(candidates.into_iter().flatten().min())
+    }
+
+    fn clamp(&self, max_records: usize, max_bytes: usize) -> (usize, usize) {
+        (
+            max_records.min(self.config.max_read_records),
+            max_bytes.min(self.config.max_read_bytes),
+        )
+    }
+
+    /// Up to `max_records` events from offset `from` (both bounds are also
+    /// capped by the configuration; at least one record comes back when
+    /// `from` is below the end). `from == end` returns none: the caller
+    /// waits for appends (live tail). Below the earliest offset, or above
+    /// the end, is [`PartitionError::OffsetOutOfRange`], never a skip.
+    pub fn read_events<S: Storage>(
+        &self,
+        store: &S,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
+        let (max_records, max_bytes) = self.clamp(max_records, max_bytes);
+        let log = Log::events();
+        let read = log.read(store, from, max_records, max_bytes)?;
+        let mut records = Vec::new();
+        'batches: for batch in &read.batches {
+            let key = log.batch_key(batch.base_offset);
+            let frame = frame::decode(batch.payload(), &STORED_LIMITS)
+                .map_err(|e| log_corrupt(&key, &e.to_string()))?;
+            let visitor = frame.context.anonymous_id.to_string();
+            let user_id = frame.context.user_id.as_ref().map(|u| u.to_string());
+            for (i, event) in frame.events.into_iter().enumerate() {
+                let offset = batch.base_offset + i as u64;
+                if offset < from {
+                    continue;
+                }
+                if records.len() >= max_records {
+                    break 'batches;
+                }
+                records.push(EventRecord {
+                    partition: self.config.partition,
+                    offset,
+                    visitor: visitor.clone(),
+                    user_id: user_id.clone(),
+                    event: event.into_owned(),
+                });
+            }
+        }
+        Ok(outcome_of(records, from, read.end, read.earliest, |r| {
+            r.offset
+        }))
+    }
+
+    /// Up to `max_records` firings from offset `from`; the rules of
+    /// [`Partition::read_events`].
+    pub fn read_firings<S: Storage>(
+        &self,
+        store: &S,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadOutcome<FiringRecord>, PartitionError> {
+        let (max_records, max_bytes) = self.clamp(max_records, max_bytes);
+        let log = Log::firings();
+        let read = log.read(store, from, max_records, max_bytes)?;
+        let mut records = Vec::new();
+        'batches: for batch in &read.batches {
+            let key = log.batch_key(batch.base_offset);
+            for (i, firing) in decode_firings(batch.payload(), &key)?
+                .into_iter()
+                .enumerate()
+            {
+                let offset = batch.base_offset + i as u64;
+                if offset < from {
+                    continue;
+                }
+                if records.len() >= max_records {
+                    break 'batches;
+                }
+                records.push(FiringRecord {
+                    partition: self.config.partition,
+                    offset,
+                    firing,
+                });
+            }
+        }
+        Ok(outcome_of(records, from, read.end, read.earliest, |r| {
+            r.offset
+        }))
+    }
+
+    /// The firings of `visitor` its pages have not acknowledged, oldest
+    /// first (at most [`MAX_UNDELIVERED`]), to send when a page connects.
+    pub fn undelivered_firings<S: Storage>(
+        &self,
+        store: &S,
+        visitor: &str,
+    ) -> Result<Vec<(u64, Firing)>, PartitionError> {
+        let prefix = undelivered_prefix(visitor);
+        let entries = store.scan(&prefix, &keys::prefix_end(&prefix), MAX_UNDELIVERED)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let offset = log_be_u64(&k, prefix.len())?;
+            out.push((offset, decode_firing(&v, &k)?));
+        }
+        Ok(out)
+    }
+
+    /// Marks firings of `visitor` as delivered. Unknown offsets are
+    /// ignored, so that an ack sent twice is harmless.
+    pub fn ack_firings<S: Storage>(
+        &mut self,
+        store: &mut S,
+        visitor: &str,
+        firing_offsets: &[u64],
+    ) -> Result<(), PartitionError> {
+        if firing_offsets.is_empty() {
+            return Ok(());
+        }
+        let mut writes = WriteBatch::new();
+        for &o in firing_offsets {
+            writes.delete(undelivered_key(visitor, o));
+        }
+        store.commit(writes)?;
+        Ok(())
+    }
+
+    /// Stores consumer `name`'s position on `stream`: the offset it reads
+    /// next. An offset past the stream's end is refused; one below the
+    /// earliest is kept (resuming from it then says it is out of range).
+    pub fn commit_consumer<S: Storage>(
+        &mut self,
+        store: &mut S,
+        stream: Stream,
+        name: &str,
+        offset: u64,
+    ) -> Result<(), PartitionError> {
+        let meta = stream.log().meta(store)?;
+        if offset > meta.next_offset {
+            return Err(PartitionError::OffsetOutOfRange {
+                requested: offset,
+                earliest: meta.earliest_offset,
+                end: meta.next_offset,
+            });
+        }
+        let mut writes = WriteBatch::new();
+        log::commit_consumer(&mut writes, stream, name, offset)?;
+        store.commit(writes)?;
+        Ok(())
+    }
+
+    /// Consumer `name`'s committed position on `stream`, if any.
+    pub fn consumer_position<S: Storage>(
+        &self,
+        store: &S,
+        stream: Stream,
+        name: &str,
+    ) -> Result<Option<u64>, PartitionError> {
+        Ok(log::consumer_position(store, stream, name)?)
+    }
+
+    /// Activates a trigger file: stores its JSON (so that [`Partition::open`]
+    /// restores it after a restart) and replaces the engine. `file` must be
+    /// `TriggerFile::parse(file_json)`.
+    pub fn set_triggers<S: Storage>(
+        &mut self,
+        store: &mut S,
+        file_json: &str,
+        file: TriggerFile,
+    ) -> Result<(), PartitionError> {
+        let mut writes = WriteBatch::new();
+        writes.put(trigger_file_key(), file_json.as_bytes().to_vec());
+        store.commit(writes)?;
+        self.engine = Some(Engine::new(file));
+        Ok(())
+    }
+
+    /// The active trigger file's JSON, if one was set.
+    pub fn trigger_file<S: Storage>(&self, store: &S) -> Result<Option<String>, PartitionError> {
+        Ok(store
+            .get(&trigger_file_key())?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// The partition's figures.
+    pub fn stats<S: Storage>(&self, store: &S) -> Result<PartitionStats, PartitionError> {
+        let stream_stats = |m: LogMeta| StreamStats {
+            earliest: m.earliest_offset,
+            end: m.next_offset,
+            bytes: m.bytes,
+            batches: m.batches,
+        };
+        let start = [keys::CONSUMER];
+        let mut consumers = Vec::new();
+        for (k, v) in store.scan(&start, &keys::prefix_end(&start), MAX_STATS_CONSUMERS)? {
+            let stream = match k.get(1) {
+                Some(b'e') => Stream::Events,
+                Some(b'f') => Stream::Firings,
+                _ => continue,
+            };
+            consumers.push(ConsumerPosition {
+                stream,
+                name: String::from_utf8_lossy(&k[2..]).into_owned(),
+                offset: log_be_u64(&v, 0).map_err(|_| log_corrupt(&k, "bad position"))?,
+            });
+        }
+        Ok(PartitionStats {
+            partition: self.config.partition,
+            events: stream_stats(Log::events().meta(store)?),
+            firings: stream_stats(Log::firings().meta(store)?),
+            producers: log::producer_count(store)?,
+            consumers,
+            triggers_active: self.engine.is_some(),
+        })
+    }
+}
+
+/// Appends `fired` to the firing stream (one batch) and an undelivered
+/// entry per firing into `writes`; `meta` is the firing stream's metadata
+/// if the caller already holds it (it must be the one later writes build on).
+fn stage_firings<S: Storage>(
+    store: &S,
+    meta: &mut Option<LogMeta>,
+    writes: &mut WriteBatch,
+    fired: Vec<Firing>,
+    now: u64,
+) -> Result<Vec<(u64, Firing)>, PartitionError> {
+    if fired.is_empty() {
+        return Ok(Vec::new());
+    }
+    let log = Log::firings();
+    let meta = match meta {
+        Some(m) => m,
+        None => meta.insert(log.meta(store)?),
+    };
+    let newest = fired.iter().map(|f| f.time).max().unwrap_or(0);
+    let base = log.append(
+        meta,
+        writes,
+        fired.len(),
+        now,
+        newest,
+        &encode_firings(&fired),
+    )?;
+    let mut out = Vec::with_capacity(fired.len());
+    for (i, f) in fired.into_iter().enumerate() {
+        let offset = base + i as u64;
+        writes.put(undelivered_key(&f.visitor, offset), encode_firing(&f));
+        out.push((offset, f));
+    }
+    Ok(out)
+}
+
+fn outcome_of<T>(
+    records: Vec<T>,
+    from: u64,
+    end: u64,
+    earliest: u64,
+    offset: impl Fn(&T) -> u64,
+) -> ReadOutcome<T> {
+    let next_offset = records.last().map(|r| offset(r) + 1).unwrap_or(from);
+    ReadOutcome {
+        records,
+        next_offset,
+        end,
+        earliest,
+    }
+}
+
+fn log_corrupt(key: &[u8], reason: &str) -> PartitionError {
+    PartitionError::Storage(crate::storage::StorageError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
+fn log_be_u64(bytes: &[u8], at: usize) -> Result<u64, PartitionError> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| log_corrupt(bytes, "value too short"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! What [`Partition`](super::Partition) takes and returns.
+
+use crate::event::Event;
+use crate::frame::Limits;
+use crate::log::Stream;
+use crate::trigger::Firing;
+
+/// A partition's configuration. Every field has a documented default
+/// ([`PartitionConfig::new`]); limits exceeded are errors, never truncation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionConfig {
+    /// This partition's number.
+    pub partition: u32,
+    /// How many partitions the topic has (fixed at deploy time). A frame
+    /// whose visitor hashes elsewhere is refused; 0 skips the check.
+    pub partitions: u32,
+    /// Frame limits (default [`Limits::DEFAULT`]: 64 KiB frames, 1,000
+    /// events, ...).
+    pub limits: Limits,
+    /// Batches older than this (by append time) are deleted. Default 7 days;
+    /// `None` keeps forever.
+    pub retention_ms: Option<u64>,
+    /// The oldest batches are deleted while a stream holds more bytes than
+    /// this. Default 1 GiB per stream; `None`: no size limit.
+    pub retention_bytes: Option<u64>,
+    /// Idle producers are forgotten after this long. Default 24 h 10 min:
+    /// more than `max_past_ms` plus `max_future_ms`, so that a producer is
+    /// never forgotten while a frame it already sent could still be accepted
+    /// again (see the `log` module on first-seen producers).
+    pub producer_ttl_ms: u64,
+    /// Events stamped more than this before `now` are refused. Default 24 h.
+    pub max_past_ms: u64,
+    /// Events stamped more than this after `now` are refused. Default 5 min.
+    pub max_future_ms: u64,
+    /// Most records one read returns, whatever the caller asks. Default 1,000.
+    pub max_read_records: usize,
+    /// Most stored bytes one read goes through. Default 1 MiB.
+    pub max_read_bytes: usize,
+    /// Most batches (and producers) one `handle_timeout` call deletes per
+    /// kind of work, so that an alarm stays short. Default 256.
+    pub max_timeout_work: usize,
+}
+
+impl PartitionConfig {
+    /// The defaults for partition `partition` of `partitions`.
+    pub fn new(partition: u32, partitions: u32) -> PartitionConfig {
+        PartitionConfig {
+            partition,
+            partitions,
+            limits: Limits::DEFAULT,
+            retention_ms: Some(7 * 24 * 3_600_000),
+            retention_bytes: Some(1 << 30),
+            producer_ttl_ms: 24 * 3_600_000 + 10 * 60_000,
+            max_past_ms: 24 * 3_600_000,
+            max_future_ms: 5 * 60_000,
+            max_read_records: 1_000,
+            max_read_bytes: 1 << 20,
+            max_timeout_work: 256,
+        }
+    }
+}
+
+impl Default for PartitionConfig {
+    /// Partition 0 of 1.
+    fn default() -> Self {
+        PartitionConfig::new(0, 1)
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendOutcome {
+    /// The partition.
+    pub partition: u32,
+    /// The offset of the frame's first event (for an empty frame, the next
+    /// offset; it then owns no offsets).
+    pub base_offset: u64,
+    /// Events in the frame; they got `base_offset..base_offset + count`.
+    pub count: u32,
+    /// True when the frame had been stored before: nothing was written, the
+    /// offsets are those it got the first time.
+    pub duplicate: bool,
+    /// The frame's producer.
+    pub producer_id: u64,
+    /// The frame's sequence.
+    pub sequence: u64,
+    /// The visitor's anonymous id.
+    pub visitor: String,
+    /// Firings the frame caused, with their firing-stream offsets, to push
+    /// to the visitor's pages (also stored as undelivered until acked).
+    pub firings: Vec<(u64, Firing)>,
+}
+
+/// What `handle_timeout` did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TimeoutOutcome {
+    /// Delayed firings that fell due, with their offsets, to push.
+    pub firings: Vec<(u64, Firing)>,
+    /// Event batches deleted by retention.
+    pub deleted_event_batches: usize,
+    /// Firing batches deleted by retention.
+    pub deleted_firing_batches: usize,
+    /// Producers forgotten.
+    pub expired_producers: u64,
+    /// True when a bound stopped the work: call again soon (the next
+    /// `poll_timeout` says now).
+    pub more: bool,
+}
+
+/// An event as read back from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// The partition.
+    pub partition: u32,
+    /// Its offset in the event stream.
+    pub offset: u64,
+    /// The visitor's anonymous id.
+    pub visitor: String,
+    /// The user id the frame carried, if any.
+    pub user_id: Option<String>,
+    /// The event.
+    pub event: Event<'static>,
+}
+
+/// A firing as read back from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiringRecord {
+    /// The partition.
+    pub partition: u32,
+    /// Its offset in the firing stream.
+    pub offset: u64,
+    /// The firing.
+    pub firing: Firing,
+}
+
+/// Records read, and where the stream stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadOutcome<T> {
+    /// The records, in offset order, starting at the offset asked for.
+    pub records: Vec<T>,
+    /// The offset to read from next (one past the last record returned, or
+    /// the offset asked for when none was).
+    pub next_offset: u64,
+    /// The stream's high watermark: the offset the next record will get.
+    pub end: u64,
+    /// The stream's earliest stored offset.
+    pub earliest: u64,
+}
+
+/// One stream's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamStats {
+    /// The earliest stored offset.
+    pub earliest: u64,
+    /// The next offset.
+    pub end: u64,
+    /// Stored bytes.
+    pub bytes: u64,
+    /// Stored batches.
+    pub batches: u64,
+}
+
+/// A committed consumer position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerPosition {
+    /// The stream.
+    pub stream: Stream,
+    /// The consumer's name.
+    pub name: String,
+    /// The offset it reads next.
+    pub offset: u64,
+}
+
+/// A partition's figures, for `GET /v1/partitions`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartitionStats {
+    /// The partition.
+    pub partition: u32,
+    /// The event stream.
+    pub events: StreamStats,
+    /// The firing stream.
+    pub firings: StreamStats,
+    /// Live idempotent producers.
+    pub producers: u64,
+    /// Committed consumer positions (the first [`MAX_STATS_CONSUMERS`]).
+    pub consumers: Vec<ConsumerPosition>,
+    /// True when a trigger file is active.
+    pub triggers_active: bool,
+}
+
+/// How many consumer positions [`PartitionStats`] lists at most.
+pub const MAX_STATS_CONSUMERS: usize = 100;
