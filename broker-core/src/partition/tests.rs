@@ -1,1 +1,446 @@
 use super::*;
+use crate::event::{EventKind, Value};
+use crate::frame::{Context, Frame};
+use crate::storage::{MemoryStorage, StorageError};
+use std::borrow::Cow;
+
+const T0: u64 = 1_764_000_000_000;
+const HOUR: u64 = 3_600_000;
+
+fn event(n: u64, at: u64) -> Event<'static> {
+    Event {
+        kind: EventKind::Track,
+        name: Cow::Owned(format!("e{n}")),
+        timestamp: at,
+        properties: vec![(Cow::Borrowed("n"), Value::Int(n as i64))],
+    }
+}
+
+fn frame_for(visitor: &str, producer: u64, seq: u64, events: Vec<Event<'static>>) -> Vec<u8> {
+    frame::encode(&Frame {
+        producer_id: producer,
+        sequence: seq,
+        sent_at: T0,
+        context: Context {
+            anonymous_id: Cow::Owned(visitor.to_owned()),
+            user_id: Some(Cow::Borrowed("u-7")),
+            ..Context::default()
+        },
+        events,
+    })
+    .unwrap()
+}
+
+fn frame_of(producer: u64, seq: u64, n: u64) -> Vec<u8> {
+    let events = (0..n).map(|i| event(seq * 100 + i, T0 + i)).collect();
+    frame_for("v-1", producer, seq, events)
+}
+
+fn open(store: &MemoryStorage) -> Partition {
+    Partition::open(store, PartitionConfig::new(0, 1)).unwrap()
+}
+
+fn names(r: &ReadOutcome<EventRecord>) -> Vec<String> {
+    r.records.iter().map(|r| r.event.name.to_string()).collect()
+}
+
+#[test]
+fn appends_get_dense_offsets_and_read_back_in_order() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    let a = p.append(&mut s, &frame_of(1, 0, 3), T0).unwrap();
+    let b = p.append(&mut s, &frame_of(1, 1, 2), T0).unwrap();
+    let c = p.append(&mut s, &frame_of(2, 0, 1), T0).unwrap();
+    assert_eq!((a.base_offset, a.count, a.duplicate), (0, 3, false));
+    assert_eq!((b.base_offset, b.count), (3, 2));
+    assert_eq!((c.base_offset, c.count), (5, 1));
+    assert_eq!(a.visitor, "v-1");
+    let r = p.read_events(&s, 0, 100, usize::MAX).unwrap();
+    assert_eq!(names(&r), ["e0", "e1", "e2", "e100", "e101", "e0"]);
+    assert_eq!((r.next_offset, r.end, r.earliest), (6, 6, 0));
+    let offsets: Vec<u64> = r.records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0, 1, 2, 3, 4, 5]);
+    assert_eq!(r.records[0].user_id.as_deref(), Some("u-7"));
+    assert_eq!(r.records[0].event, event(0, T0));
+}
+
+#[test]
+fn reads_resume_mid_batch_and_tail_at_the_end() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    p.append(&mut s, &frame_of(1, 0, 5), T0).unwrap();
+    p.append(&mut s, &frame_of(1, 1, 5), T0).unwrap();
+    let r = p.read_events(&s, 3, 4, usize::MAX).unwrap();
+    assert_eq!(names(&r), ["e3", "e4", "e100", "e101"]);
+    assert_eq!(r.next_offset, 7);
+    let r = p.read_events(&s, r.next_offset, 100, usize::MAX).unwrap();
+    assert_eq!(names(&r), ["e102", "e103", "e104"]);
+    let tail = p.read_events(&s, 10, 100, usize::MAX).unwrap();
+    assert!(tail.records.is_empty());
+    assert_eq!((tail.next_offset, tail.end), (10, 10));
+    assert_eq!(
+        p.read_events(&s, 11, 1, 1).unwrap_err(),
+        PartitionError::OffsetOutOfRange {
+            requested: 11,
+            earliest: 0,
+            end: 10
+        }
+    );
+}
+
+#[test]
+fn a_retry_is_acknowledged_with_its_first_offsets_and_not_stored_twice() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    let f = frame_of(7, 0, 4);
+    let first = p.append(&mut s, &f, T0).unwrap();
+    p.append(&mut s, &frame_of(7, 1, 1), T0).unwrap();
+    let keys_before = s.len();
+    // Much later, past the timestamp window: still a duplicate, not an error.
+    let again = p.append(&mut s, &f, T0 + 23 * HOUR).unwrap();
+    assert_eq!(
+        (again.base_offset, again.count, again.duplicate),
+        (0, 4, true)
+    );
+    assert_eq!(first.base_offset, again.base_offset);
+    assert_eq!(s.len(), keys_before);
+    assert_eq!(p.stats(&s).unwrap().events.end, 5);
+}
+
+#[test]
+fn sequence_gaps_and_stale_sequences_are_distinct_errors() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    for seq in 0..7 {
+        p.append(&mut s, &frame_of(7, seq, 1), T0).unwrap();
+    }
+    let gap = p.append(&mut s, &frame_of(7, 9, 1), T0).unwrap_err();
+    assert_eq!(
+        gap,
+        PartitionError::SequenceGap {
+            producer: 7,
+            expected: 7,
+            got: 9
+        }
+    );
+    let stale = p.append(&mut s, &frame_of(7, 1, 1), T0).unwrap_err();
+    assert_eq!(
+        stale,
+        PartitionError::StaleSequence {
+            producer: 7,
+            last: 6,
+            got: 1
+        }
+    );
+    assert_eq!(p.stats(&s).unwrap().events.end, 7);
+}
+
+#[test]
+fn a_first_seen_producer_may_start_at_any_sequence() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    let a = p.append(&mut s, &frame_of(3, 12, 2), T0).unwrap();
+    assert_eq!((a.base_offset, a.sequence), (0, 12));
+    assert_eq!(
+        p.append(&mut s, &frame_of(3, 13, 1), T0)
+            .unwrap()
+            .base_offset,
+        2
+    );
+}
+
+#[test]
+fn timestamps_outside_the_window_refuse_the_whole_frame() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    let now = T0 + 24 * HOUR + 1;
+    let f = frame_for("v-1", 1, 0, vec![event(0, T0 + 5), event(1, T0)]);
+    assert_eq!(
+        p.append(&mut s, &f, now).unwrap_err(),
+        PartitionError::TimestampOutOfRange {
+            index: 1,
+            timestamp: T0,
+            min: T0 + 1,
+            max: now + 300_000
+        }
+    );
+    let future = frame_for("v-1", 1, 0, vec![event(0, T0 + 300_001)]);
+    assert!(matches!(
+        p.append(&mut s, &future, T0),
+        Err(PartitionError::TimestampOutOfRange { index: 0, .. })
+    ));
+    assert!(s.is_empty(), "a refused frame writes nothing");
+}
+
+#[test]
+fn a_visitor_of_another_partition_is_refused() {
+    let mut s = MemoryStorage::new();
+    // "v-1" hashes to partition 1 of 4 (murmur2, pinned by the log tests).
+    let home = crate::log::partition_for("v-1", 4);
+    let other = (home + 1) % 4;
+    let mut p = Partition::open(&s, PartitionConfig::new(other, 4)).unwrap();
+    assert_eq!(
+        p.append(&mut s, &frame_of(1, 0, 1), T0).unwrap_err(),
+        PartitionError::WrongPartition {
+            expected: home,
+            partition: other
+        }
+    );
+    let mut p = Partition::open(&s, PartitionConfig::new(home, 4)).unwrap();
+    assert!(p.append(&mut s, &frame_of(1, 0, 1), T0).is_ok());
+}
+
+#[test]
+fn compressed_frames_are_stored_plain_and_read_back() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    let plain = frame_of(1, 0, 20);
+    let packed = frame::compress(&plain).unwrap();
+    assert_ne!(packed, plain);
+    p.append(&mut s, &packed, T0).unwrap();
+    let r = p.read_events(&s, 0, 100, usize::MAX).unwrap();
+    assert_eq!(r.records.len(), 20);
+    assert_eq!(r.records[19].event, event(19, T0 + 19));
+}
+
+#[test]
+fn bad_frames_are_frame_errors_with_their_own_names() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    let mut f = frame_of(1, 0, 2);
+    let last = f.len() - 1;
+    f[last] ^= 0xff;
+    let e = p.append(&mut s, &f, T0).unwrap_err();
+    assert_eq!((e.name(), e.http_status()), ("checksum", 400));
+    let e = p.append(&mut s, &vec![1u8; 70_000], T0).unwrap_err();
+    assert_eq!((e.name(), e.http_status()), ("frame_too_large", 413));
+    assert!(s.is_empty());
+}
+
+#[test]
+fn an_empty_frame_takes_its_sequence_and_no_offsets() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    p.append(&mut s, &frame_of(1, 0, 2), T0).unwrap();
+    let e = p.append(&mut s, &frame_of(1, 1, 0), T0).unwrap();
+    assert_eq!((e.base_offset, e.count), (2, 0));
+    assert_eq!(
+        p.append(&mut s, &frame_of(1, 2, 1), T0)
+            .unwrap()
+            .base_offset,
+        2
+    );
+    assert_eq!(p.stats(&s).unwrap().events.batches, 2);
+}
+
+/// Fails every commit while `fail` is set, applying nothing.
+struct Flaky {
+    inner: MemoryStorage,
+    fail: bool,
+}
+
+impl Storage for Flaky {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key)
+    }
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        self.inner.scan(start, end, limit)
+    }
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        if self.fail {
+            return Err(StorageError::Io("injected".into()));
+        }
+        self.inner.commit(batch)
+    }
+}
+
+#[test]
+fn a_failed_commit_stores_nothing_and_the_retry_gets_the_same_offsets() {
+    let mut s = Flaky {
+        inner: MemoryStorage::new(),
+        fail: false,
+    };
+    let mut p = Partition::open(&s, PartitionConfig::new(0, 1)).unwrap();
+    p.append(&mut s, &frame_of(1, 0, 2), T0).unwrap();
+    s.fail = true;
+    let e = p.append(&mut s, &frame_of(1, 1, 3), T0).unwrap_err();
+    assert_eq!(
+        e,
+        PartitionError::Storage(StorageError::Io("injected".into()))
+    );
+    assert!(e.is_retriable());
+    s.fail = false;
+    // A restart in between: nothing lives in the struct.
+    let mut p = Partition::open(&s, PartitionConfig::new(0, 1)).unwrap();
+    let a = p.append(&mut s, &frame_of(1, 1, 3), T0).unwrap();
+    assert_eq!((a.base_offset, a.duplicate), (2, false));
+    let again = p.append(&mut s, &frame_of(1, 1, 3), T0).unwrap();
+    assert_eq!((again.base_offset, again.duplicate), (2, true));
+}
+
+#[test]
+fn retention_by_age_runs_from_the_alarm_and_reads_below_it_say_so() {
+    let mut s = MemoryStorage::new();
+    let mut cfg = PartitionConfig::new(0, 1);
+    cfg.retention_ms = Some(HOUR);
+    cfg.producer_ttl_ms = 100 * HOUR;
+    let mut p = Partition::open(&s, cfg).unwrap();
+    p.append(&mut s, &frame_of(1, 0, 3), T0).unwrap();
+    p.append(&mut s, &frame_of(1, 1, 3), T0 + HOUR / 2).unwrap();
+    assert_eq!(p.poll_timeout(&s, T0).unwrap(), Some(T0 + HOUR));
+    let t = p.handle_timeout(&mut s, T0 + HOUR - 1).unwrap();
+    assert_eq!(t.deleted_event_batches, 0);
+    let t = p.handle_timeout(&mut s, T0 + HOUR).unwrap();
+    assert_eq!((t.deleted_event_batches, t.more), (1, false));
+    assert_eq!(
+        p.poll_timeout(&s, T0 + HOUR).unwrap(),
+        Some(T0 + HOUR + HOUR / 2)
+    );
+    assert_eq!(
+        p.read_events(&s, 0, 10, usize::MAX).unwrap_err(),
+        PartitionError::OffsetOutOfRange {
+            requested: 0,
+            earliest: 3,
+            end: 6
+        }
+    );
+    assert_eq!(
+        names(&p.read_events(&s, 3, 10, usize::MAX).unwrap()),
+        ["e100", "e101", "e102"]
+    );
+    p.handle_timeout(&mut s, T0 + 2 * HOUR).unwrap();
+    let st = p.stats(&s).unwrap();
+    assert_eq!(
+        st.events,
+        StreamStats {
+            earliest: 6,
+            end: 6,
+            bytes: 0,
+            batches: 0
+        }
+    );
+    // Offsets go on from 6, and a retry of a deleted batch is still a duplicate.
+    let again = p.append(&mut s, &frame_of(1, 1, 3), T0 + 2 * HOUR).unwrap();
+    assert_eq!((again.base_offset, again.duplicate), (3, true));
+}
+
+#[test]
+fn retention_work_per_alarm_is_bounded() {
+    let mut s = MemoryStorage::new();
+    let mut cfg = PartitionConfig::new(0, 1);
+    cfg.retention_bytes = Some(0);
+    cfg.max_timeout_work = 2;
+    let mut p = Partition::open(&s, cfg).unwrap();
+    for seq in 0..5 {
+        p.append(&mut s, &frame_of(1, seq, 1), T0).unwrap();
+    }
+    let t = p.handle_timeout(&mut s, T0).unwrap();
+    assert_eq!((t.deleted_event_batches, t.more), (2, true));
+    assert_eq!(p.poll_timeout(&s, T0).unwrap(), Some(T0));
+    p.handle_timeout(&mut s, T0).unwrap();
+    let t = p.handle_timeout(&mut s, T0).unwrap();
+    assert_eq!((t.deleted_event_batches, t.more), (1, false));
+    assert_eq!(p.stats(&s).unwrap().events.batches, 0);
+}
+
+#[test]
+fn idle_producers_expire_from_the_alarm() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    p.append(&mut s, &frame_of(1, 0, 1), T0).unwrap();
+    p.append(&mut s, &frame_of(2, 0, 1), T0).unwrap();
+    assert_eq!(p.stats(&s).unwrap().producers, 2);
+    let ttl = p.config().producer_ttl_ms;
+    let t = p.handle_timeout(&mut s, T0 + ttl).unwrap();
+    assert_eq!(t.expired_producers, 2);
+    assert_eq!(p.stats(&s).unwrap().producers, 0);
+    assert_eq!(
+        p.poll_timeout(&s, T0 + ttl).unwrap(),
+        Some(T0 + 7 * 24 * HOUR)
+    );
+}
+
+#[test]
+fn consumers_commit_and_resume() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    p.append(&mut s, &frame_of(1, 0, 4), T0).unwrap();
+    assert_eq!(p.consumer_position(&s, Stream::Events, "wh").unwrap(), None);
+    p.commit_consumer(&mut s, Stream::Events, "wh", 3).unwrap();
+    assert_eq!(
+        p.consumer_position(&s, Stream::Events, "wh").unwrap(),
+        Some(3)
+    );
+    assert_eq!(
+        p.commit_consumer(&mut s, Stream::Events, "wh", 5)
+            .unwrap_err(),
+        PartitionError::OffsetOutOfRange {
+            requested: 5,
+            earliest: 0,
+            end: 4
+        }
+    );
+    assert_eq!(
+        p.commit_consumer(&mut s, Stream::Events, "", 1)
+            .unwrap_err()
+            .name(),
+        "invalid_consumer_name"
+    );
+    let st = p.stats(&s).unwrap();
+    assert_eq!(
+        st.consumers,
+        vec![ConsumerPosition {
+            stream: Stream::Events,
+            name: "wh".into(),
+            offset: 3
+        }]
+    );
+}
+
+#[test]
+fn read_bounds_are_capped_by_the_configuration() {
+    let mut s = MemoryStorage::new();
+    let mut cfg = PartitionConfig::new(0, 1);
+    cfg.max_read_records = 3;
+    let mut p = Partition::open(&s, cfg).unwrap();
+    p.append(&mut s, &frame_of(1, 0, 10), T0).unwrap();
+    let r = p.read_events(&s, 0, 1_000, usize::MAX).unwrap();
+    assert_eq!((r.records.len(), r.next_offset), (3, 3));
+}
+
+#[test]
+fn triggers_fire_store_and_deliver_once_acknowledged() {
+    let json = r#"{"version": 1, "triggers": [{
+        "id": "welcome", "when": {"event": "e0"},
+        "max_per_user": 1, "action": {"type": "banner", "payload": {"text": "hi"}}}]}"#;
+    let file = match TriggerFile::parse(json) {
+        Ok(f) => f,
+        Err(e) => panic!("trigger file refused: {e:?}"),
+    };
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    p.set_triggers(&mut s, json, file).unwrap();
+    let a = p.append(&mut s, &frame_of(1, 0, 2), T0).unwrap();
+    assert_eq!(a.firings.len(), 1);
+    assert_eq!(a.firings[0].0, 0);
+    assert_eq!(a.firings[0].1.trigger_id, "welcome");
+    assert_eq!(a.firings[0].1.visitor, "v-1");
+    // Restart: the trigger file is restored, state is in storage.
+    let mut p = open(&s);
+    assert!(p.stats(&s).unwrap().triggers_active);
+    assert_eq!(p.trigger_file(&s).unwrap().as_deref(), Some(json));
+    let b = p.append(&mut s, &frame_of(1, 1, 1), T0).unwrap();
+    assert!(b.firings.is_empty(), "max_per_user: 1");
+    let pending = p.undelivered_firings(&s, "v-1").unwrap();
+    assert_eq!(pending, a.firings);
+    let read = p.read_firings(&s, 0, 10, usize::MAX).unwrap();
+    assert_eq!(read.records.len(), 1);
+    assert_eq!(read.records[0].firing, a.firings[0].1);
+    p.ack_firings(&mut s, "v-1", &[0]).unwrap();
+    assert!(p.undelivered_firings(&s, "v-1").unwrap().is_empty());
+}
