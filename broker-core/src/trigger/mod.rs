@@ -1,15 +1,64 @@
 //! The trigger engine: marketers' JSON triggers (`shared/spec/triggers.md`)
 //! evaluated deterministically over a partition's events.
 //!
-//! STUB: owned by the trigger engine work; the signatures below are the
-//! contract the partition driver and the CLI build against.
+//! [`TriggerFile::parse`] validates a file whole and reports every mistake
+//! with its JSON path; [`Engine`] evaluates the triggers over one visitor's
+//! events at a time, keeping all durable state in a [`Storage`](crate::storage::Storage) so that firings
+//! survive a restart and a replay from offset 0 gives the same firings, with
+//! the same ids.
+//!
+//! ```
+//! use broker_core::trigger::{Engine, TriggerFile};
+//! use broker_core::{Event, EventKind, MemoryStorage, Storage, WriteBatch};
+//!
+//! let file = TriggerFile::parse(r#"{"version": 1, "triggers": [{
+//!     "id": "welcome", "when": {"event": "$page"},
+//!     "max_per_user": 1, "action": {"type": "banner"}}]}"#).unwrap();
+//! let mut engine = Engine::new(file);
+//! let mut store = MemoryStorage::new();
+//! let page = Event { kind: EventKind::Page, name: "Home".into(), timestamp: 1_000, properties: vec![] };
+//! let mut writes = WriteBatch::new();
+//! let firings = engine.on_events(&store, &mut writes, "v-1", &[page.clone(), page], 0)?;
+//! store.commit(writes)?;
+//! assert_eq!(firings.len(), 1); // max_per_user: 1
+//! assert_eq!(firings[0].trigger_id, "welcome");
+//! # Ok::<(), broker_core::StorageError>(())
+//! ```
+//!
+//! # Semantics settled here
+//! The spec's "Semantics, precisely" is implemented as written. Where it is
+//! silent, this engine decides:
+//! - A delayed (`unless`) firing whose deadline `d` lies before an event of the
+//!   same visitor at `t > d` is fired before that event is evaluated, so the
+//!   firings of a log do not depend on when [`Engine::on_timeout`] ran. An event
+//!   at exactly `d` is evaluated first (it may still cancel).
+//! - Windows are pruned against the newest time seen (an event's time, or the
+//!   `now` of [`Engine::on_timeout`]): an event stamped earlier than that does
+//!   not see entries already pruned.
+//! - A digit segment of a path indexes a list; on an object it is a key.
+//! - An identify trait set to `null` removes the trait.
+//! - A trigger's state is keyed by a hash of its canonical JSON, so editing
+//!   any part of a trigger (even `enabled`) starts it afresh; a disabled
+//!   trigger keeps no state.
 
-use crate::event::Event;
-use crate::storage::{Storage, StorageError, WriteBatch};
+mod cond;
+mod engine;
+mod model;
+mod state;
+mod validate;
+
+pub use engine::{firing_id, Engine};
+pub use model::{Summary, TriggerInfo, TriggerKind};
+
+/// The largest `action.payload`, in bytes of compact UTF-8 JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
 
 /// A validated trigger file.
 #[derive(Debug, Clone)]
-pub struct TriggerFile {}
+pub struct TriggerFile {
+    source: String,
+    triggers: Vec<model::Trigger>,
+}
 
 /// Every mistake found in a trigger file; the file is rejected whole.
 #[derive(Debug, Clone)]
@@ -19,18 +68,94 @@ pub struct ValidationErrors {
 }
 
 /// One mistake, `path: message` when displayed.
+///
+/// Convention: when the mistake lies inside a trigger whose `id` is a valid
+/// id, the message ends with ` in trigger "<id>"` (and [`Self::trigger`]
+/// holds the id), so that every line names both the path and the trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
-    /// Spec-style JSON path: `triggers[2].when.where[0].op`.
+    /// Spec-style JSON path: `triggers[2].when.where[0].op`; `$` is the whole document.
     pub path: String,
     /// What is wrong, with a suggestion for near-misses.
     pub message: String,
+    /// The id of the trigger the mistake is in, when it has a valid one.
+    pub trigger: Option<String>,
 }
+
+impl std::fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+impl std::fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
 
 impl TriggerFile {
     /// Parses and validates a trigger file.
-    pub fn parse(_json: &str) -> Result<TriggerFile, ValidationErrors> {
-        todo!()
+    pub fn parse(json: &str) -> Result<TriggerFile, ValidationErrors> {
+        let triggers = validate::parse(json)?;
+        Ok(TriggerFile {
+            source: json.to_owned(),
+            triggers,
+        })
+    }
+
+    /// The file's text, exactly as parsed.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// How many triggers there are.
+    pub fn len(&self) -> usize {
+        self.triggers.len()
+    }
+
+    /// True when the file has no triggers.
+    pub fn is_empty(&self) -> bool {
+        self.triggers.is_empty()
+    }
+
+    /// The triggers, in file order.
+    pub fn triggers(&self) -> impl ExactSizeIterator<Item = TriggerInfo<'_>> {
+        self.triggers.iter().map(TriggerInfo::new)
+    }
+
+    /// The trigger ids, in file order.
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.triggers.iter().map(|t| t.id.as_str())
+    }
+
+    /// How many triggers of each kind the file holds.
+    pub fn summary(&self) -> Summary {
+        Summary::of(self.triggers())
+    }
+
+    /// A copy keeping only the triggers whose id `keep` accepts (for the CLI's
+    /// `--trigger`).
+    pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) -> TriggerFile {
+        TriggerFile {
+            source: self.source.clone(),
+            triggers: self
+                .triggers
+                .iter()
+                .filter(|t| keep(&t.id))
+                .cloned()
+                .collect(),
+        }
     }
 }
 
@@ -52,42 +177,18 @@ pub struct Firing {
     pub payload: String,
 }
 
-/// The engine for one partition. All durable state lives in storage.
-#[derive(Debug)]
-pub struct Engine {}
-
-impl Engine {
-    /// An engine running `file`.
-    pub fn new(_file: TriggerFile) -> Engine {
-        todo!()
-    }
-
-    /// Evaluates a batch of one visitor's events, in order; event `i` sits at
-    /// log offset `base_offset + i`. Reads state from `store`, puts the new
-    /// state into `writes` (the caller commits it with the log append).
-    pub fn on_events<S: Storage>(
-        &mut self,
-        _store: &S,
-        _writes: &mut WriteBatch,
-        _visitor: &str,
-        _events: &[Event<'_>],
-        _base_offset: u64,
-    ) -> Result<Vec<Firing>, StorageError> {
-        todo!()
-    }
-
-    /// Fires every delayed firing due at or before `now`.
-    pub fn on_timeout<S: Storage>(
-        &mut self,
-        _store: &S,
-        _writes: &mut WriteBatch,
-        _now: u64,
-    ) -> Result<Vec<Firing>, StorageError> {
-        todo!()
-    }
-
-    /// The earliest time `on_timeout` has work to do.
-    pub fn poll_timeout<S: Storage>(&self, _store: &S) -> Result<Option<u64>, StorageError> {
-        todo!()
+impl Firing {
+    /// The firing as the JSON the page and the firing stream receive:
+    /// `{"firing_id", "trigger", "visitor", "time", "action": {"type", "payload"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let payload: serde_json::Value =
+            serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null);
+        serde_json::json!({
+            "firing_id": self.firing_id,
+            "trigger": self.trigger_id,
+            "visitor": self.visitor,
+            "time": self.time,
+            "action": { "type": self.action_type, "payload": payload },
+        })
     }
 }

@@ -1,0 +1,296 @@
+//! Conditions on properties and traits: dotted paths and the operators.
+
+use crate::event::{Map, Value};
+use std::cmp::Ordering;
+
+/// The operators, in the spec's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    NotIn,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Exists,
+}
+
+impl Op {
+    pub const NAMES: [&'static str; 12] = [
+        "eq",
+        "ne",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "in",
+        "not_in",
+        "contains",
+        "starts_with",
+        "ends_with",
+        "exists",
+    ];
+    const ALL: [Op; 12] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Gt,
+        Op::Gte,
+        Op::Lt,
+        Op::Lte,
+        Op::In,
+        Op::NotIn,
+        Op::Contains,
+        Op::StartsWith,
+        Op::EndsWith,
+        Op::Exists,
+    ];
+
+    pub fn from_name(s: &str) -> Option<Op> {
+        Op::NAMES.iter().position(|n| *n == s).map(|i| Op::ALL[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        Op::NAMES[Op::ALL.iter().position(|o| *o == self).unwrap_or(0)]
+    }
+}
+
+/// One segment of a dotted path.
+#[derive(Debug, Clone)]
+pub(crate) struct Seg {
+    key: Box<str>,
+    /// Set when the segment is all digits: it indexes a list.
+    index: Option<usize>,
+}
+
+/// A parsed dotted path (`products.0.price`).
+#[derive(Debug, Clone)]
+pub(crate) struct Path(Vec<Seg>);
+
+impl Path {
+    /// Splits on `.`; the caller has checked that no segment is empty.
+    pub fn parse(s: &str) -> Path {
+        Path(
+            s.split('.')
+                .map(|k| Seg {
+                    key: k.into(),
+                    index: if k.bytes().all(|b| b.is_ascii_digit()) {
+                        k.parse().ok()
+                    } else {
+                        None
+                    },
+                })
+                .collect(),
+        )
+    }
+
+    /// The value the path leads to; `None` when it leads nowhere or to `null`.
+    pub fn resolve<'m, 'a>(&self, props: &'m Map<'a>) -> Option<&'m Value<'a>> {
+        let (first, rest) = self.0.split_first()?;
+        let mut v = props
+            .iter()
+            .find(|(k, _)| **k == *first.key)
+            .map(|(_, v)| v)?;
+        for seg in rest {
+            v = match v {
+                Value::Map(m) => m.iter().find(|(k, _)| **k == *seg.key).map(|(_, v)| v)?,
+                Value::List(l) => l.get(seg.index?)?,
+                _ => return None,
+            };
+        }
+        match v {
+            Value::Null => None,
+            v => Some(v),
+        }
+    }
+}
+
+/// `prop` (or `trait`) `op` `value`.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    pub path: Path,
+    pub op: Op,
+    pub value: Value<'static>,
+}
+
+impl Condition {
+    /// Whether the condition holds on a property map.
+    #[inline]
+    pub fn holds_on(&self, props: &Map<'_>) -> bool {
+        holds(self.op, self.path.resolve(props), &self.value)
+    }
+}
+
+/// Whether `prop op value` holds; `prop` is `None` when missing.
+pub(crate) fn holds(op: Op, prop: Option<&Value<'_>>, value: &Value<'_>) -> bool {
+    match op {
+        Op::Ne => return !holds(Op::Eq, prop, value),
+        Op::NotIn => return !holds(Op::In, prop, value),
+        Op::Exists => return prop.is_some() == matches!(value, Value::Bool(true)),
+        _ => {}
+    }
+    let Some(p) = prop else { return false };
+    match op {
+        Op::Eq => deep_eq(p, value),
+        Op::Gt => order(p, value) == Some(Ordering::Greater),
+        Op::Gte => matches!(order(p, value), Some(Ordering::Greater | Ordering::Equal)),
+        Op::Lt => order(p, value) == Some(Ordering::Less),
+        Op::Lte => matches!(order(p, value), Some(Ordering::Less | Ordering::Equal)),
+        Op::In => match value {
+            Value::List(l) => l.iter().any(|x| deep_eq(p, x)),
+            _ => false,
+        },
+        Op::Contains => match (p, value) {
+            (Value::Str(s), Value::Str(v)) => s.contains(&**v),
+            (Value::List(l), v) => l.iter().any(|x| deep_eq(x, v)),
+            _ => false,
+        },
+        Op::StartsWith => match (p, value) {
+            (Value::Str(s), Value::Str(v)) => s.starts_with(&**v),
+            _ => false,
+        },
+        Op::EndsWith => match (p, value) {
+            (Value::Str(s), Value::Str(v)) => s.ends_with(&**v),
+            _ => false,
+        },
+        Op::Ne | Op::NotIn | Op::Exists => false,
+    }
+}
+
+/// Numbers by value (integers exactly), strings by code point; anything else
+/// (booleans included) does not order.
+fn order(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+    }
+}
+
+/// Deep equality where `1` equals `1.0` and object key order does not matter.
+fn deep_eq(a: &Value<'_>, b: &Value<'_>) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| deep_eq(p, q))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.iter()
+                        .find(|(k2, _)| k2 == k)
+                        .is_some_and(|(_, v2)| deep_eq(v, v2))
+                })
+        }
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn props() -> Map<'static> {
+        let j = serde_json::json!({
+            "price": 50, "ratio": 0.5, "name": "Trail Shoe", "flag": true, "none": null,
+            "tags": ["a", "b"], "products": [{"price": 12.5}, {"price": 80}],
+            "obj": {"x": 1, "y": [1, 2]}
+        });
+        match Value::from(&j) {
+            Value::Map(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    fn check(path: &str, op: &str, value: serde_json::Value) -> bool {
+        let c = Condition {
+            path: Path::parse(path),
+            op: Op::from_name(op).expect("op"),
+            value: Value::from(&value),
+        };
+        c.holds_on(&props())
+    }
+
+    #[test]
+    fn every_operator_on_its_edges() {
+        use serde_json::json;
+        let table: &[(&str, &str, serde_json::Value, bool)] = &[
+            ("price", "eq", json!(50), true),
+            ("price", "eq", json!(50.0), true),
+            ("price", "eq", json!("50"), false),
+            ("price", "ne", json!("50"), true),
+            ("missing", "ne", json!(1), true),
+            ("none", "ne", json!(1), true),
+            ("price", "gte", json!(50), true),
+            ("price", "gt", json!(50), false),
+            ("price", "gt", json!(49.99), true),
+            ("ratio", "lt", json!(1), true),
+            ("ratio", "lte", json!(0.5), true),
+            ("name", "gt", json!("Trail"), true),
+            ("name", "lt", json!("trail"), true),
+            ("flag", "gt", json!(0), false),
+            ("flag", "eq", json!(true), true),
+            ("flag", "eq", json!(1), false),
+            ("price", "gt", json!("1"), false),
+            ("price", "in", json!([1, 50]), true),
+            ("price", "not_in", json!([1, 50]), false),
+            ("missing", "not_in", json!([1]), true),
+            ("missing", "in", json!([1]), false),
+            ("name", "contains", json!("Shoe"), true),
+            ("name", "contains", json!("shoe"), false),
+            ("tags", "contains", json!("b"), true),
+            ("tags", "contains", json!("c"), false),
+            ("price", "contains", json!("5"), false),
+            ("name", "starts_with", json!("Trail"), true),
+            ("name", "ends_with", json!("Shoe"), true),
+            ("name", "ends_with", json!("Trail"), false),
+            ("price", "starts_with", json!("5"), false),
+            ("price", "exists", json!(true), true),
+            ("none", "exists", json!(true), false),
+            ("none", "exists", json!(false), true),
+            ("missing", "exists", json!(false), true),
+            ("products.1.price", "gte", json!(50), true),
+            ("products.0.price", "eq", json!(12.5), true),
+            ("products.2.price", "exists", json!(false), true),
+            ("products.x.price", "exists", json!(true), false),
+            ("name.first", "exists", json!(true), false),
+            ("obj", "eq", json!({"y": [1, 2], "x": 1.0}), true),
+            ("obj", "eq", json!({"y": [2, 1], "x": 1}), false),
+            ("obj.y", "eq", json!([1, 2]), true),
+            ("obj.y", "contains", json!(2), true),
+            ("missing", "eq", json!(1), false),
+            ("missing", "gt", json!(1), false),
+            ("missing", "contains", json!("a"), false),
+        ];
+        for (path, op, value, want) in table {
+            assert_eq!(check(path, op, value.clone()), *want, "{path} {op} {value}");
+        }
+    }
+
+    #[test]
+    fn digit_segment_is_a_key_on_objects() {
+        let m: Map<'static> = vec![(
+            Cow::Borrowed("o"),
+            Value::Map(vec![(Cow::Borrowed("0"), Value::Int(7))]),
+        )];
+        assert_eq!(Path::parse("o.0").resolve(&m), Some(&Value::Int(7)));
+    }
+
+    #[test]
+    fn op_names_round_trip() {
+        for n in Op::NAMES {
+            assert_eq!(Op::from_name(n).map(Op::name), Some(n));
+        }
+    }
+}

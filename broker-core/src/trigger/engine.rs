@@ -1,0 +1,464 @@
+//! Evaluation: one visitor's batch at a time, state through [`Storage`].
+
+use super::model::{Rule, Trigger};
+use super::state::{Pending, TriggerState, VisitorState};
+use super::validate::hash64;
+use super::{Firing, TriggerFile};
+use crate::event::{Event, EventKind, Map, Value};
+use crate::storage::{keys, Storage, StorageError, WriteBatch};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// The engine for one partition. All durable state lives in storage.
+///
+/// Between two calls the caller must commit the [`WriteBatch`] the first one
+/// filled: every call reads the state it changes from the store.
+#[derive(Debug)]
+pub struct Engine {
+    file: TriggerFile,
+    /// Enabled triggers that any step of, or the `unless` of, names the event.
+    by_name: HashMap<Box<str>, Vec<u32>>,
+    /// Enabled triggers by state key.
+    by_key: HashMap<u64, u32>,
+}
+
+/// The firing id: 16 hex digits of a stable hash of the trigger id, the
+/// visitor and the log offset of the qualifying event.
+pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
+    let mut bytes = Vec::with_capacity(trigger_id.len() + visitor.len() + 10);
+    bytes.extend_from_slice(trigger_id.as_bytes());
+    bytes.push(0xff); // never inside UTF-8, so the parts cannot run together
+    bytes.extend_from_slice(visitor.as_bytes());
+    bytes.push(0xff);
+    bytes.extend_from_slice(&offset.to_be_bytes());
+    format!("{:016x}", hash64(&bytes))
+}
+
+/// A visitor's state while a call works on it.
+struct Loaded {
+    key: Vec<u8>,
+    raw: Option<Vec<u8>>,
+    state: VisitorState,
+    /// One per trigger of the file, in file order.
+    slots: Vec<TriggerState>,
+}
+
+impl Engine {
+    /// An engine running `file`.
+    pub fn new(file: TriggerFile) -> Engine {
+        let mut by_name: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut by_key = HashMap::new();
+        for (i, t) in file.triggers.iter().enumerate() {
+            if !t.enabled {
+                continue;
+            }
+            let i = i as u32;
+            by_key.insert(t.key, i);
+            for step in t.steps() {
+                let list = by_name.entry(step.event.as_str().into()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        Engine {
+            file,
+            by_name,
+            by_key,
+        }
+    }
+
+    /// The running trigger file.
+    pub fn file(&self) -> &TriggerFile {
+        &self.file
+    }
+
+    /// Runs `file` from now on: triggers whose definition did not change keep
+    /// their state; the state of removed or changed ones is dropped from every
+    /// visitor (with their pending firings and wake-ups).
+    pub fn replace<S: Storage>(
+        &mut self,
+        file: TriggerFile,
+        store: &S,
+        writes: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
+        *self = Engine::new(file);
+        let end = keys::prefix_end(&[keys::VISITOR]);
+        let mut start = vec![keys::VISITOR];
+        loop {
+            let chunk = store.scan(&start, &end, 512)?;
+            let Some((last, _)) = chunk.last() else { break };
+            start = last.clone();
+            start.push(0);
+            for (key, raw) in chunk {
+                let visitor = String::from_utf8_lossy(&key[1..]).into_owned();
+                let mut l = self.decode(key, Some(raw))?;
+                // Time 0 prunes nothing: only the definitions changed, not the clock.
+                self.save(writes, &visitor, &mut l, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates a batch of one visitor's events, in order; event `i` sits at
+    /// log offset `base_offset + i`. Reads state from `store`, puts the new
+    /// state into `writes` (the caller commits it with the log append).
+    pub fn on_events<S: Storage>(
+        &mut self,
+        store: &S,
+        writes: &mut WriteBatch,
+        visitor: &str,
+        events: &[Event<'_>],
+        base_offset: u64,
+    ) -> Result<Vec<Firing>, StorageError> {
+        let mut out = Vec::new();
+        // Most events concern no trigger: then the state is not even read.
+        let relevant = events
+            .iter()
+            .any(|e| e.kind == EventKind::Identify || self.by_name.contains_key(e.trigger_name()));
+        if !relevant {
+            return Ok(out);
+        }
+        let mut l = self.load(store, visitor)?;
+        let mut next_due = min_deadline(&l.slots);
+        let mut newest = 0;
+        for (i, e) in events.iter().enumerate() {
+            let t = e.timestamp;
+            newest = newest.max(t);
+            if next_due < t {
+                self.fire_due(&mut l, visitor, |d| d < t, &mut out);
+                next_due = min_deadline(&l.slots);
+            }
+            if e.kind == EventKind::Identify {
+                merge_traits(&mut l.state.traits, &e.properties);
+            }
+            let Some(list) = self.by_name.get(e.trigger_name()) else {
+                continue;
+            };
+            let offset = base_offset + i as u64;
+            for &ti in list {
+                let ti = ti as usize;
+                let tr = &self.file.triggers[ti];
+                if !advance(tr, &mut l.slots[ti], e, t) {
+                    continue;
+                }
+                match &tr.unless {
+                    Some(u) => {
+                        let deadline = t.saturating_add(u.within);
+                        l.slots[ti].pending.push(Pending { deadline, offset });
+                        next_due = next_due.min(deadline);
+                    }
+                    None => {
+                        if let Some(f) =
+                            fire(tr, &mut l.slots[ti], &l.state.traits, visitor, t, offset)
+                        {
+                            out.push(f);
+                        }
+                    }
+                }
+            }
+        }
+        self.save(writes, visitor, &mut l, newest);
+        Ok(out)
+    }
+
+    /// Fires every delayed firing due at or before `now`, and forgets state
+    /// that has expired by `now`.
+    pub fn on_timeout<S: Storage>(
+        &mut self,
+        store: &S,
+        writes: &mut WriteBatch,
+        now: u64,
+    ) -> Result<Vec<Firing>, StorageError> {
+        let start = [keys::WAKEUP];
+        let end = match now.checked_add(1) {
+            Some(n) => keys::with_u64(keys::WAKEUP, n),
+            None => keys::prefix_end(&start),
+        };
+        let mut out = Vec::new();
+        for (wkey, _) in store.scan(&start, &end, usize::MAX)? {
+            let parsed = wkey
+                .get(1..9)
+                .and_then(|d| <[u8; 8]>::try_from(d).ok())
+                .map(u64::from_be_bytes)
+                .zip(std::str::from_utf8(&wkey[9.min(wkey.len())..]).ok());
+            let Some((deadline, visitor)) = parsed else {
+                writes.delete(wkey);
+                continue;
+            };
+            let mut l = self.load(store, visitor)?;
+            if l.state.wake != Some(deadline) {
+                // A wake-up the state does not know: left over, drop it.
+                writes.delete(wkey);
+                continue;
+            }
+            self.fire_due(&mut l, visitor, |d| d <= now, &mut out);
+            self.save(writes, visitor, &mut l, now);
+        }
+        Ok(out)
+    }
+
+    /// The earliest time `on_timeout` has work to do.
+    pub fn poll_timeout<S: Storage>(&self, store: &S) -> Result<Option<u64>, StorageError> {
+        let first = store.scan(&[keys::WAKEUP], &keys::prefix_end(&[keys::WAKEUP]), 1)?;
+        Ok(first.first().and_then(|(k, _)| {
+            k.get(1..9)
+                .and_then(|d| <[u8; 8]>::try_from(d).ok())
+                .map(u64::from_be_bytes)
+        }))
+    }
+
+    fn load<S: Storage>(&self, store: &S, visitor: &str) -> Result<Loaded, StorageError> {
+        let key = keys::with_str(keys::VISITOR, visitor);
+        let raw = store.get(&key)?;
+        self.decode(key, raw)
+    }
+
+    fn decode(&self, key: Vec<u8>, raw: Option<Vec<u8>>) -> Result<Loaded, StorageError> {
+        let mut state = match &raw {
+            Some(b) => VisitorState::decode(&key, b)?,
+            None => VisitorState::default(),
+        };
+        let mut slots = vec![TriggerState::default(); self.file.triggers.len()];
+        for ts in state.triggers.drain(..) {
+            if let Some(&i) = self.by_key.get(&ts.key) {
+                slots[i as usize] = ts;
+            }
+        }
+        Ok(Loaded {
+            key,
+            raw,
+            state,
+            slots,
+        })
+    }
+
+    /// Prunes what `now` has made useless, then writes the state and its
+    /// wake-up (or deletes them when nothing is left).
+    fn save(&self, writes: &mut WriteBatch, visitor: &str, l: &mut Loaded, now: u64) {
+        let mut pending_min: Option<u64> = None;
+        let mut expiry: Option<u64> = None;
+        let mut later = |at: u64| expiry = Some(expiry.map_or(at, |e: u64| e.max(at)));
+        for (tr, s) in self.file.triggers.iter().zip(l.slots.iter_mut()) {
+            match &tr.rule {
+                Rule::When { count: Some(c), .. } => {
+                    s.marks.retain(|m| m.saturating_add(c.within) >= now);
+                    if let Some(m) = s.marks.iter().max() {
+                        later(m.saturating_add(c.within).saturating_add(1));
+                    }
+                }
+                Rule::Sequence { within, .. } => {
+                    for p in s.progress.iter_mut() {
+                        match *p {
+                            Some(x) if x.saturating_add(*within) < now => *p = None,
+                            Some(x) => later(x.saturating_add(*within).saturating_add(1)),
+                            None => {}
+                        }
+                    }
+                    if s.progress.iter().all(Option::is_none) {
+                        s.progress.clear();
+                    }
+                }
+                Rule::When { count: None, .. } => {}
+            }
+            match (tr.cooldown, s.last_fired) {
+                (Some(c), Some(f)) if f.saturating_add(c) > now => later(f.saturating_add(c)),
+                _ => s.last_fired = None,
+            }
+            if tr.max_per_user.is_none() {
+                s.fired = 0;
+            }
+            for p in &s.pending {
+                pending_min = Some(pending_min.map_or(p.deadline, |m| m.min(p.deadline)));
+            }
+            s.key = tr.key;
+        }
+        let wake = pending_min.or(expiry);
+        if l.state.wake != wake {
+            if let Some(old) = l.state.wake {
+                writes.delete(wake_key(old, visitor));
+            }
+            if let Some(new) = wake {
+                writes.put(wake_key(new, visitor), Vec::new());
+            }
+            l.state.wake = wake;
+        }
+        l.state.triggers = l.slots.drain(..).filter(|s| !s.is_empty()).collect();
+        if l.state.is_empty() {
+            if l.raw.is_some() {
+                writes.delete(std::mem::take(&mut l.key));
+            }
+            return;
+        }
+        let bytes = l.state.encode();
+        if l.raw.as_deref() != Some(&bytes[..]) {
+            writes.put(std::mem::take(&mut l.key), bytes);
+        }
+    }
+
+    /// Fires the pending firings whose deadline `due` accepts, in deadline
+    /// order (then file order, then offset).
+    fn fire_due(
+        &self,
+        l: &mut Loaded,
+        visitor: &str,
+        due: impl Fn(u64) -> bool,
+        out: &mut Vec<Firing>,
+    ) {
+        let mut ready: Vec<(u64, usize, u64)> = Vec::new();
+        for (ti, s) in l.slots.iter_mut().enumerate() {
+            s.pending.retain(|p| {
+                let go = due(p.deadline);
+                if go {
+                    ready.push((p.deadline, ti, p.offset));
+                }
+                !go
+            });
+        }
+        ready.sort_unstable();
+        for (deadline, ti, offset) in ready {
+            let tr = &self.file.triggers[ti];
+            if let Some(f) = fire(
+                tr,
+                &mut l.slots[ti],
+                &l.state.traits,
+                visitor,
+                deadline,
+                offset,
+            ) {
+                out.push(f);
+            }
+        }
+    }
+}
+
+fn wake_key(deadline: u64, visitor: &str) -> Vec<u8> {
+    let mut k = keys::with_u64(keys::WAKEUP, deadline);
+    k.extend_from_slice(visitor.as_bytes());
+    k
+}
+
+fn min_deadline(slots: &[TriggerState]) -> u64 {
+    slots
+        .iter()
+        .flat_map(|s| s.pending.iter().map(|p| p.deadline))
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+/// Applies event `e` at time `t` to one trigger's state; true when it qualifies.
+fn advance(tr: &Trigger, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
+    if let Some(u) = &tr.unless {
+        if u.step.matches(e) {
+            // Cancels firings qualified strictly before `t` whose window still covers `t`.
+            s.pending
+                .retain(|p| !(p.deadline.saturating_sub(u.within) < t && t <= p.deadline));
+        }
+    }
+    match &tr.rule {
+        Rule::When { step, count } => {
+            if !step.matches(e) {
+                return false;
+            }
+            let Some(c) = count else { return true };
+            s.marks.retain(|m| m.saturating_add(c.within) >= t);
+            let inside = s.marks.iter().filter(|m| **m <= t).count() + 1;
+            if inside >= c.at_least as usize {
+                // The events that made the qualification are used up.
+                s.marks.retain(|m| *m > t);
+                true
+            } else {
+                s.marks.push(t);
+                false
+            }
+        }
+        Rule::Sequence { steps, within } => {
+            let n = steps.len();
+            if s.progress.len() != n - 1 {
+                s.progress.resize(n - 1, None);
+            }
+            for p in s.progress.iter_mut() {
+                if p.is_some_and(|x| x.saturating_add(*within) < t) {
+                    *p = None;
+                }
+            }
+            if s.progress[n - 2].is_some() && steps[n - 1].matches(e) {
+                // Events up to the qualifying one are used up.
+                s.progress.iter_mut().for_each(|p| *p = None);
+                return true;
+            }
+            // Later steps first, so one event never serves two steps of a chain.
+            for k in (1..n - 1).rev() {
+                if let Some(start) = s.progress[k - 1] {
+                    if steps[k].matches(e) {
+                        s.progress[k] = Some(s.progress[k].map_or(start, |x| x.max(start)));
+                    }
+                }
+            }
+            if steps[0].matches(e) {
+                s.progress[0] = Some(s.progress[0].map_or(t, |x| x.max(t)));
+            }
+            false
+        }
+    }
+}
+
+/// Fires if audience, cooldown and `max_per_user` allow it at `time`.
+fn fire(
+    tr: &Trigger,
+    s: &mut TriggerState,
+    traits: &[(String, String)],
+    visitor: &str,
+    time: u64,
+    offset: u64,
+) -> Option<Firing> {
+    if let (Some(c), Some(f)) = (tr.cooldown, s.last_fired) {
+        if time < f.saturating_add(c) {
+            return None;
+        }
+    }
+    if tr.max_per_user.is_some_and(|m| s.fired >= m) {
+        return None;
+    }
+    if !tr.audience.is_empty() {
+        let map = traits_map(traits);
+        if !tr.audience.iter().all(|c| c.holds_on(&map)) {
+            return None;
+        }
+    }
+    s.last_fired = Some(time);
+    s.fired = s.fired.saturating_add(1);
+    Some(Firing {
+        firing_id: firing_id(&tr.id, visitor, offset),
+        trigger_id: tr.id.clone(),
+        visitor: visitor.to_owned(),
+        time,
+        action_type: tr.action_type.clone(),
+        payload: tr.payload.clone(),
+    })
+}
+
+fn traits_map(traits: &[(String, String)]) -> Map<'static> {
+    traits
+        .iter()
+        .filter_map(|(k, v)| {
+            let j: serde_json::Value = serde_json::from_str(v).ok()?;
+            Some((Cow::Owned(k.clone()), Value::from(&j)))
+        })
+        .collect()
+}
+
+/// Merges an identify call's traits, key by key; `null` removes a trait.
+fn merge_traits(traits: &mut Vec<(String, String)>, props: &Map<'_>) {
+    for (k, v) in props {
+        let pos = traits.iter().position(|(name, _)| name == k);
+        match (v, pos) {
+            (Value::Null, Some(i)) => {
+                traits.remove(i);
+            }
+            (Value::Null, None) => {}
+            (v, Some(i)) => traits[i].1 = serde_json::Value::from(v).to_string(),
+            (v, None) => traits.push((k.to_string(), serde_json::Value::from(v).to_string())),
+        }
+    }
+}

@@ -1,0 +1,766 @@
+//! Parsing and validation of a trigger file, walking `serde_json::Value` by
+//! hand so that every mistake gets its JSON path and, for near-misses, a
+//! suggestion. Every mistake is collected; one is enough to reject the file.
+
+use super::cond::{Condition, Op, Path};
+use super::model::{Count, Rule, Step, Trigger, Unless};
+use super::{ValidationError, ValidationErrors, MAX_PAYLOAD_BYTES};
+use crate::event::Value;
+use serde_json::{Map, Value as Json};
+
+const TOP_KEYS: &[&str] = &["version", "triggers"];
+const TRIGGER_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "enabled",
+    "when",
+    "sequence",
+    "count",
+    "within",
+    "unless",
+    "audience",
+    "cooldown",
+    "max_per_user",
+    "action",
+];
+const STEP_KEYS: &[&str] = &["event", "where"];
+const UNLESS_KEYS: &[&str] = &["event", "where", "within"];
+const COUNT_KEYS: &[&str] = &["at_least", "within"];
+const ACTION_KEYS: &[&str] = &["type", "payload"];
+const RESERVED_EVENTS: &[&str] = &["$page", "$click", "$submit", "$identify"];
+/// The longest window or cooldown accepted: a year.
+const MAX_DURATION_MS: u64 = 365 * DAY;
+const DAY: u64 = 86_400_000;
+
+/// Parses and validates a whole file.
+pub(crate) fn parse(json: &str) -> Result<Vec<Trigger>, ValidationErrors> {
+    let mut v = Validator::default();
+    let doc: Json = match serde_json::from_str(json) {
+        Ok(d) => d,
+        Err(e) => {
+            v.err("$", format!("not valid JSON: {e}"));
+            return Err(v.finish());
+        }
+    };
+    let triggers = v.file(&doc);
+    if v.errors.is_empty() {
+        Ok(triggers)
+    } else {
+        Err(v.finish())
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ValidationError>,
+    /// The id of the trigger being walked, when it is a valid id.
+    trigger: Option<String>,
+}
+
+impl Validator {
+    fn finish(self) -> ValidationErrors {
+        ValidationErrors {
+            errors: self.errors,
+        }
+    }
+
+    fn err(&mut self, path: &str, message: impl Into<String>) {
+        let mut message = message.into();
+        if let Some(id) = &self.trigger {
+            message.push_str(&format!(" in trigger {id:?}"));
+        }
+        self.errors.push(ValidationError {
+            path: path.to_owned(),
+            message,
+            trigger: self.trigger.clone(),
+        });
+    }
+
+    fn wrong_type(&mut self, path: &str, expected: &str, got: &Json) {
+        self.err(path, format!("expected {expected}, got {}", type_name(got)));
+    }
+
+    /// The object at `path`, after reporting each key not in `allowed`.
+    fn object<'j>(
+        &mut self,
+        v: &'j Json,
+        path: &str,
+        allowed: &[&str],
+        hints: &[(&str, &str)],
+    ) -> Option<&'j Map<String, Json>> {
+        let Some(o) = v.as_object() else {
+            self.wrong_type(path, "an object", v);
+            return None;
+        };
+        for k in o.keys() {
+            if allowed.contains(&k.as_str()) {
+                continue;
+            }
+            let hint = hints
+                .iter()
+                .find(|(from, _)| from == k)
+                .map(|(_, to)| *to)
+                .or_else(|| suggest(k, allowed));
+            let msg = match hint {
+                Some(h) => format!("unknown key {k:?} (did you mean {h:?}?)"),
+                None => format!(
+                    "unknown key {k:?} (expected one of: {})",
+                    allowed.join(", ")
+                ),
+            };
+            self.err(&join(path, k), msg);
+        }
+        Some(o)
+    }
+
+    fn required<'j>(
+        &mut self,
+        o: &'j Map<String, Json>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'j Json> {
+        let v = o.get(key);
+        if v.is_none() {
+            self.err(&join(path, key), "required key is missing");
+        }
+        v
+    }
+
+    fn string<'j>(&mut self, v: &'j Json, path: &str) -> Option<&'j str> {
+        let s = v.as_str();
+        if s.is_none() {
+            self.wrong_type(path, "a string", v);
+        }
+        s
+    }
+
+    fn non_empty_string<'j>(&mut self, v: &'j Json, path: &str) -> Option<&'j str> {
+        let s = self.string(v, path)?;
+        if s.is_empty() {
+            self.err(path, "must not be empty");
+            return None;
+        }
+        Some(s)
+    }
+
+    fn positive_int(&mut self, v: &Json, path: &str) -> Option<u32> {
+        match v.as_u64() {
+            Some(n) if n >= 1 && n <= u64::from(u32::MAX) => Some(n as u32),
+            _ => {
+                let got = match v {
+                    Json::Number(n) => format!("{n}"),
+                    other => type_name(other).to_owned(),
+                };
+                self.err(
+                    path,
+                    format!("expected a whole number of at least 1, got {got}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, v: &Json, path: &str) -> Option<u64> {
+        let Some(s) = v.as_str() else {
+            self.err(
+                path,
+                format!("expected a duration such as \"10m\", got {}", type_name(v)),
+            );
+            return None;
+        };
+        match parse_duration(s) {
+            Ok(ms) => Some(ms),
+            Err(msg) => {
+                self.err(path, msg);
+                None
+            }
+        }
+    }
+
+    fn file(&mut self, doc: &Json) -> Vec<Trigger> {
+        let Some(o) = self.object(doc, "$", TOP_KEYS, &[]) else {
+            return Vec::new();
+        };
+        if let Some(ver) = self.required(o, "", "version") {
+            if ver.as_u64() != Some(1) {
+                let got = match ver {
+                    Json::Number(n) => format!("{n}"),
+                    other => type_name(other).to_owned(),
+                };
+                self.err("version", format!("expected the number 1, got {got}"));
+            }
+        }
+        let mut out = Vec::new();
+        let Some(list) = self.required(o, "", "triggers") else {
+            return out;
+        };
+        let Some(list) = list.as_array() else {
+            self.wrong_type("triggers", "a list", list);
+            return out;
+        };
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for (i, t) in list.iter().enumerate() {
+            let path = format!("triggers[{i}]");
+            let id = t.get("id").and_then(Json::as_str).filter(|s| valid_id(s));
+            if let Some(id) = id {
+                if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+                    self.trigger = None;
+                    self.err(
+                        &format!("{path}.id"),
+                        format!("duplicate id {id:?} (already used by triggers[{first}])"),
+                    );
+                } else {
+                    seen.push((id, i));
+                }
+            }
+            self.trigger = id.map(str::to_owned);
+            if let Some(t) = self.trigger_def(t, &path) {
+                out.push(t);
+            }
+            self.trigger = None;
+        }
+        out
+    }
+
+    fn trigger_def(&mut self, v: &Json, path: &str) -> Option<Trigger> {
+        let o = self.object(v, path, TRIGGER_KEYS, &[("event", "when")])?;
+        let before = self.errors.len();
+        let id = self.required(o, path, "id").and_then(|id| {
+            let p = join(path, "id");
+            let s = self.string(id, &p)?;
+            if !valid_id(s) {
+                let fixed = fix_id(s);
+                let hint = if valid_id(&fixed) {
+                    format!(" (did you mean {fixed:?}?)")
+                } else {
+                    String::new()
+                };
+                self.err(
+                    &p,
+                    format!("invalid id {s:?}: use 1 to 64 of a-z, 0-9 and -{hint}"),
+                );
+            }
+            Some(s.to_owned())
+        });
+        let description = o
+            .get("description")
+            .and_then(|d| self.string(d, &join(path, "description")))
+            .map(str::to_owned);
+        let enabled = match o.get("enabled") {
+            None => true,
+            Some(Json::Bool(b)) => *b,
+            Some(other) => {
+                self.wrong_type(&join(path, "enabled"), "true or false", other);
+                true
+            }
+        };
+        let rule = self.rule(o, path);
+        let unless = o.get("unless").and_then(|u| {
+            let p = join(path, "unless");
+            let uo = self.object(u, &p, UNLESS_KEYS, &[])?;
+            let step = self.step_fields(uo, &p);
+            let within = self
+                .required(uo, &p, "within")
+                .and_then(|w| self.duration(w, &join(&p, "within")));
+            Some(Unless {
+                step: step?,
+                within: within?,
+            })
+        });
+        let audience = match o.get("audience") {
+            None => Some(Vec::new()),
+            Some(a) => self.conditions(a, &join(path, "audience"), "trait"),
+        };
+        let cooldown = o
+            .get("cooldown")
+            .map(|c| self.duration(c, &join(path, "cooldown")));
+        let max_per_user = o
+            .get("max_per_user")
+            .map(|m| self.positive_int(m, &join(path, "max_per_user")));
+        let action = self
+            .required(o, path, "action")
+            .and_then(|a| self.action(a, &join(path, "action")));
+        if self.errors.len() > before {
+            return None;
+        }
+        let (action_type, payload) = action?;
+        Some(Trigger {
+            id: id?,
+            description,
+            enabled,
+            rule: rule?,
+            unless,
+            audience: audience?,
+            cooldown: cooldown.flatten(),
+            max_per_user: max_per_user.flatten(),
+            action_type,
+            payload,
+            key: hash64(canonical(v).as_bytes()),
+        })
+    }
+
+    fn rule(&mut self, o: &Map<String, Json>, path: &str) -> Option<Rule> {
+        match (o.get("when"), o.get("sequence")) {
+            (Some(_), Some(_)) => {
+                self.err(path, "has both \"when\" and \"sequence\"; give exactly one");
+                None
+            }
+            (None, None) => {
+                self.err(
+                    path,
+                    "needs \"when\" (one step) or \"sequence\" (two or more steps)",
+                );
+                None
+            }
+            (Some(w), None) => {
+                if o.contains_key("within") {
+                    self.err(
+                        &join(path, "within"),
+                        "\"within\" goes with \"sequence\"; with \"when\", put the window in \"count\"",
+                    );
+                }
+                let step = self.step(w, &join(path, "when"));
+                let count = o.get("count").and_then(|c| {
+                    let p = join(path, "count");
+                    let co = self.object(c, &p, COUNT_KEYS, &[])?;
+                    let at_least = self
+                        .required(co, &p, "at_least")
+                        .and_then(|n| self.positive_int(n, &join(&p, "at_least")));
+                    let within = self
+                        .required(co, &p, "within")
+                        .and_then(|w| self.duration(w, &join(&p, "within")));
+                    Some(Count {
+                        at_least: at_least?,
+                        within: within?,
+                    })
+                });
+                Some(Rule::When { step: step?, count })
+            }
+            (None, Some(s)) => {
+                if o.contains_key("count") {
+                    self.err(
+                        &join(path, "count"),
+                        "\"count\" goes with \"when\", not with \"sequence\" (a sequence's window is its \"within\")",
+                    );
+                }
+                let p = join(path, "sequence");
+                let steps = match s.as_array() {
+                    None => {
+                        self.wrong_type(&p, "a list of steps", s);
+                        None
+                    }
+                    Some(list) => {
+                        if list.len() < 2 {
+                            self.err(
+                                &p,
+                                format!(
+                                    "a sequence needs at least 2 steps, got {} (use \"when\" for a single step)",
+                                    list.len()
+                                ),
+                            );
+                        }
+                        let steps: Vec<Option<Step>> = list
+                            .iter()
+                            .enumerate()
+                            .map(|(i, st)| self.step(st, &format!("{p}[{i}]")))
+                            .collect();
+                        steps.into_iter().collect::<Option<Vec<_>>>()
+                    }
+                };
+                let within = match o.get("within") {
+                    Some(w) => self.duration(w, &join(path, "within")),
+                    None => {
+                        self.err(
+                            &join(path, "within"),
+                            "required key is missing (a sequence needs a window)",
+                        );
+                        None
+                    }
+                };
+                let steps = steps?;
+                (steps.len() >= 2).then_some(Rule::Sequence {
+                    steps,
+                    within: within?,
+                })
+            }
+        }
+    }
+
+    fn step(&mut self, v: &Json, path: &str) -> Option<Step> {
+        let o = self.object(
+            v,
+            path,
+            STEP_KEYS,
+            &[("name", "event"), ("conditions", "where")],
+        )?;
+        self.step_fields(o, path)
+    }
+
+    fn step_fields(&mut self, o: &Map<String, Json>, path: &str) -> Option<Step> {
+        let event = self.required(o, path, "event").and_then(|e| {
+            let p = join(path, "event");
+            let s = self.non_empty_string(e, &p)?;
+            if s.starts_with('$') && !RESERVED_EVENTS.contains(&s) {
+                let msg = match suggest(s, RESERVED_EVENTS) {
+                    Some(h) => format!("unknown event {s:?} (did you mean {h:?}?)"),
+                    None => format!(
+                        "unknown event {s:?}: names starting with $ are {}",
+                        RESERVED_EVENTS.join(", ")
+                    ),
+                };
+                self.err(&p, msg);
+                return None;
+            }
+            Some(s.to_owned())
+        });
+        let conditions = match o.get("where") {
+            None => Some(Vec::new()),
+            Some(w) => self.conditions(w, &join(path, "where"), "prop"),
+        };
+        Some(Step {
+            event: event?,
+            conditions: conditions?,
+        })
+    }
+
+    /// A list of conditions; `subject` is `prop` (steps) or `trait` (audience).
+    fn conditions(&mut self, v: &Json, path: &str, subject: &str) -> Option<Vec<Condition>> {
+        let Some(list) = v.as_array() else {
+            self.wrong_type(path, "a list of conditions", v);
+            return None;
+        };
+        let out: Vec<Option<Condition>> = list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.condition(c, &format!("{path}[{i}]"), subject))
+            .collect();
+        out.into_iter().collect()
+    }
+
+    fn condition(&mut self, v: &Json, path: &str, subject: &str) -> Option<Condition> {
+        let other = if subject == "prop" { "trait" } else { "prop" };
+        let keys = [subject, "op", "value"];
+        let o = self.object(v, path, &keys, &[(other, subject), ("operator", "op")])?;
+        let subject_path = self.required(o, path, subject).and_then(|p| {
+            let pp = join(path, subject);
+            let s = self.non_empty_string(p, &pp)?;
+            if s.split('.').any(str::is_empty) {
+                self.err(&pp, format!("{s:?} has an empty segment"));
+                return None;
+            }
+            Some(Path::parse(s))
+        });
+        let op = self.required(o, path, "op").and_then(|op| {
+            let pp = join(path, "op");
+            let s = self.string(op, &pp)?;
+            let found = Op::from_name(s);
+            if found.is_none() {
+                let msg = match op_alias(s).or_else(|| suggest(s, &Op::NAMES)) {
+                    Some(h) => format!("unknown operator {s:?} (did you mean {h:?}?)"),
+                    None => format!(
+                        "unknown operator {s:?} (expected one of: {})",
+                        Op::NAMES.join(", ")
+                    ),
+                };
+                self.err(&pp, msg);
+            }
+            found
+        });
+        let value = self.required(o, path, "value");
+        let (op, value) = (op?, value?);
+        let vp = join(path, "value");
+        let ok = match op {
+            _ if value.is_null() => {
+                self.err(
+                    &vp,
+                    "null matches nothing (a null property is missing): use \"exists\"",
+                );
+                false
+            }
+            Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+                value.is_number() || value.is_string() || {
+                    self.err(
+                        &vp,
+                        format!(
+                            "{:?} compares numbers or strings, got {}",
+                            op.name(),
+                            type_name(value)
+                        ),
+                    );
+                    false
+                }
+            }
+            Op::In | Op::NotIn => {
+                value.is_array() || {
+                    self.err(
+                        &vp,
+                        format!("{:?} takes a list, got {}", op.name(), type_name(value)),
+                    );
+                    false
+                }
+            }
+            Op::StartsWith | Op::EndsWith => {
+                value.is_string() || {
+                    self.err(
+                        &vp,
+                        format!("{:?} takes a string, got {}", op.name(), type_name(value)),
+                    );
+                    false
+                }
+            }
+            Op::Exists => {
+                value.is_boolean() || {
+                    self.err(
+                        &vp,
+                        format!("\"exists\" takes true or false, got {}", type_name(value)),
+                    );
+                    false
+                }
+            }
+            Op::Eq | Op::Ne | Op::Contains => true,
+        };
+        Some(Condition {
+            path: subject_path?,
+            op,
+            value: ok.then(|| Value::from(value))?,
+        })
+    }
+
+    fn action(&mut self, v: &Json, path: &str) -> Option<(String, String)> {
+        let o = self.object(v, path, ACTION_KEYS, &[])?;
+        let ty = self
+            .required(o, path, "type")
+            .and_then(|t| self.non_empty_string(t, &join(path, "type")));
+        let payload = match o.get("payload") {
+            None => Some("{}".to_owned()),
+            Some(p) => {
+                let compact = p.to_string();
+                if compact.len() > MAX_PAYLOAD_BYTES {
+                    self.err(
+                        &join(path, "payload"),
+                        format!(
+                            "payload is {} bytes as compact JSON; the limit is {MAX_PAYLOAD_BYTES}",
+                            compact.len()
+                        ),
+                    );
+                    None
+                } else {
+                    Some(compact)
+                }
+            }
+        };
+        Some((ty?.to_owned(), payload?))
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() || path == "$" {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn type_name(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// `[a-z0-9-]{1,64}`.
+pub(crate) fn valid_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The id a near-miss probably meant: lower case, runs of other characters as `-`.
+fn fix_id(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+fn op_alias(s: &str) -> Option<&'static str> {
+    Some(match s.trim() {
+        "=" | "==" | "===" | "equals" | "is" => "eq",
+        "!=" | "!==" | "<>" | "not" => "ne",
+        ">" => "gt",
+        ">=" | "=>" => "gte",
+        "<" => "lt",
+        "<=" | "=<" => "lte",
+        _ => return None,
+    })
+}
+
+/// The candidate a near-miss probably meant: equal once case, spaces, `-` and
+/// `_` are ignored, or within a small edit distance.
+pub(crate) fn suggest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let w = norm(word);
+    if let Some(c) = candidates.iter().find(|c| norm(c) == w) {
+        return Some(c);
+    }
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (levenshtein(&w, &norm(c)), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// `"90s"`, `"10m"`, `"24h"`, `"7d"` to ms; the error is the whole message.
+pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
+    let unit_ms = |u: &str| -> Option<u64> {
+        Some(match u {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => DAY,
+            _ => return None,
+        })
+    };
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = s.split_at(digits);
+    if digits > 0 && digits <= 12 {
+        if let (Ok(n), Some(u)) = (num.parse::<u64>(), unit_ms(unit)) {
+            let ms = n.saturating_mul(u);
+            if ms == 0 {
+                return Err(format!("bad duration {s:?}: must be more than zero"));
+            }
+            if ms > MAX_DURATION_MS {
+                return Err(format!("bad duration {s:?}: at most 365d"));
+            }
+            return Ok(ms);
+        }
+    }
+    let generic = format!(
+        "bad duration {s:?}: expected a whole number and a unit s, m, h or d, like \"90s\", \"10m\", \"24h\", \"7d\""
+    );
+    // Near-misses: "10 min", "30mins", "1.5h", "2 Hours".
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (n, u) = t.split_at(split);
+    let u = u.trim().to_ascii_lowercase();
+    let per = match u.as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000.0,
+        "d" | "day" | "days" => DAY as f64,
+        "" if !n.is_empty() => {
+            return Err(format!(
+                "bad duration {s:?}: a unit is missing (s, m, h or d, like \"{n}m\")"
+            ))
+        }
+        _ => return Err(generic),
+    };
+    let ms = match n.parse::<f64>() {
+        Ok(x) if x > 0.0 && x * per <= MAX_DURATION_MS as f64 => x * per,
+        _ => return Err(generic),
+    };
+    if ms.fract() != 0.0 || ms % 1000.0 != 0.0 {
+        return Err(generic);
+    }
+    Err(format!(
+        "{generic} (did you mean {:?}?)",
+        format_duration(ms as u64)
+    ))
+}
+
+/// The shortest spelling of a whole number of seconds: `90m` -> `"90m"`, 86400000 -> `"1d"`.
+pub(crate) fn format_duration(ms: u64) -> String {
+    for (unit, per) in [("d", DAY), ("h", 3_600_000), ("m", 60_000)] {
+        if ms % per == 0 {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{}s", ms / 1000)
+}
+
+/// JSON with object keys sorted, whatever order the parser kept.
+fn canonical(v: &Json) -> String {
+    fn go(v: &Json, out: &mut String) {
+        match v {
+            Json::Object(o) => {
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Json::from(k.as_str()).to_string());
+                    out.push(':');
+                    if let Some(x) = o.get(*k) {
+                        go(x, out);
+                    }
+                }
+                out.push('}');
+            }
+            Json::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    go(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    go(v, &mut s);
+    s
+}
+
+/// FNV-1a with a final avalanche: stable across builds and platforms (state
+/// keys and firing ids are stored, so this must never change).
+pub(crate) fn hash64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
