@@ -401,7 +401,9 @@ impl Validator {
             let p = join(path, "event");
             let s = self.non_empty_string(e, &p)?;
             if s.starts_with('$') && !RESERVED_EVENTS.contains(&s) {
-                let msg = match suggest(s, RESERVED_EVENTS) {
+                let near = suggest(s, RESERVED_EVENTS)
+                    .or_else(|| RESERVED_EVENTS.iter().copied().find(|r| s.starts_with(r)));
+                let msg = match near {
                     Some(h) => format!("unknown event {s:?} (did you mean {h:?}?)"),
                     None => format!(
                         "unknown event {s:?}: names starting with $ are {}",
