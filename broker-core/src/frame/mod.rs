@@ -36,6 +36,8 @@ mod decode;
 mod encode;
 mod error;
 #[cfg(test)]
+mod postcard_layout;
+#[cfg(test)]
 mod tests;
 mod wire;
 

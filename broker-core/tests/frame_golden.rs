@@ -1,0 +1,316 @@
+//! Golden frames: hand-picked frames whose bytes are committed under
+//! `tests/golden/*.hex`. Each must decode to the frame below and re-encode
+//! byte for byte, so the format cannot drift unnoticed. After a deliberate
+//! format change (a new version!), regenerate with
+//! `UPDATE_GOLDEN=1 cargo test -p broker-core --test frame_golden` and
+//! review the diff.
+//!
+//! Also replays every input under `tests/golden/crashes/` (fuzzer finds):
+//! each must be rejected or decoded without a panic.
+
+use broker_core::corpus;
+use broker_core::event::{Event, EventKind, Map, Value};
+use broker_core::frame::{self, decode, encode, inflate, Context, Frame, Limits};
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn s(x: &'static str) -> Cow<'static, str> {
+    Cow::Borrowed(x)
+}
+
+fn shop_context() -> Context<'static> {
+    Context {
+        anonymous_id: s("73cb6eb1-a44e-4454-af9f-1a3bbbfebbdb"),
+        user_id: Some(s("u-00007")),
+        session_id: 7,
+        origin: s("https://shop.example"),
+        referrer: s("https://news.ycombinator.com/"),
+        locale: s("en-US"),
+        screen_width: 1440,
+        screen_height: 900,
+        timezone: s("Europe/Berlin"),
+        library: s("eventstream-js/0.1.0"),
+        campaign: vec![
+            (s("utm_source"), Value::Str(s("hn"))),
+            (s("utm_medium"), Value::Str(s("social"))),
+        ],
+    }
+}
+
+fn empty() -> Frame<'static> {
+    Frame {
+        producer_id: 1,
+        sequence: 0,
+        sent_at: 1_764_000_000_000,
+        context: Context::default(),
+        events: vec![],
+    }
+}
+
+fn kinds() -> Frame<'static> {
+    let t = 1_764_000_011_223;
+    let ev = |kind, name, dt: u64, properties: Map<'static>| Event {
+        kind,
+        name: s(name),
+        timestamp: t + dt,
+        properties,
+    };
+    Frame {
+        producer_id: 0x0123_4567_89ab_cdef,
+        sequence: 3,
+        sent_at: t + 13_000,
+        context: shop_context(),
+        events: vec![
+            ev(
+                EventKind::Page,
+                "Home",
+                0,
+                vec![
+                    (s("path"), Value::Str(s("/"))),
+                    (s("title"), Value::Str(s("Example Shop"))),
+                ],
+            ),
+            ev(
+                EventKind::Click,
+                "",
+                93,
+                vec![
+                    (s("selector"), Value::Str(s("a.product-card"))),
+                    (s("href"), Value::Str(s("/product/p-0191"))),
+                ],
+            ),
+            ev(
+                EventKind::Track,
+                "Product Viewed",
+                6_051,
+                vec![
+                    (s("product_id"), Value::Str(s("p-0191"))),
+                    (s("price"), Value::Float(89.58)),
+                    (s("currency"), Value::Str(s("EUR"))),
+                ],
+            ),
+            ev(
+                EventKind::Submit,
+                "",
+                12_597,
+                vec![
+                    (s("form_id"), Value::Str(s("search"))),
+                    (s("fields"), Value::Int(1)),
+                ],
+            ),
+            ev(
+                EventKind::Identify,
+                "u-00007",
+                12_600,
+                vec![
+                    (s("plan"), Value::Str(s("free"))),
+                    (s("newsletter"), Value::Bool(false)),
+                ],
+            ),
+        ],
+    }
+}
+
+fn values() -> Frame<'static> {
+    let mut props: Map<'static> = vec![
+        (s("null"), Value::Null),
+        (s("false"), Value::Bool(false)),
+        (s("true"), Value::Bool(true)),
+        (s("small_int"), Value::Int(7)),
+        (s("int"), Value::Int(1_000_000)),
+        (s("negative"), Value::Int(-42)),
+        (s("max"), Value::Int(i64::MAX)),
+        (s("decimal"), Value::Float(-12.5)),
+        (s("whole_float"), Value::Float(100.0)),
+        (s("float"), Value::Float(std::f64::consts::E)),
+        (s("neg_zero"), Value::Float(-0.0)),
+        (s("string"), Value::Str(s("héllo ✓"))),
+        (s("empty_list"), Value::List(vec![])),
+        (
+            s("list"),
+            Value::List(vec![Value::Int(1), Value::Str(s("two")), Value::Null]),
+        ),
+        (
+            s("map"),
+            Value::Map(vec![(
+                s("nested"),
+                Value::Map(vec![(s("deep"), Value::List(vec![Value::Bool(true)]))]),
+            )]),
+        ),
+    ];
+    // Push string indices past the 80 that fit in the tag byte.
+    let many: Vec<String> = (0..90).map(|i| format!("key{i:02}")).collect();
+    for k in many {
+        props.push((
+            Cow::Owned(k.clone()),
+            Value::Str(Cow::Owned(k.to_uppercase())),
+        ));
+    }
+    Frame {
+        producer_id: u64::MAX,
+        sequence: u64::MAX,
+        sent_at: 0,
+        context: Context {
+            anonymous_id: s("v"),
+            ..Context::default()
+        },
+        events: vec![Event {
+            kind: EventKind::Track,
+            name: s("All Values"),
+            timestamp: 1_764_000_000_000,
+            properties: props,
+        }],
+    }
+}
+
+fn corpus_first_20() -> Frame<'static> {
+    let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let calls = corpus::parse_corpus(&text).expect("the reference corpus parses");
+    let first: Vec<_> = calls
+        .iter()
+        .take_while(|c| c.session == calls[0].session)
+        .take(20)
+        .collect();
+    Frame {
+        producer_id: 0x9e37_79b9_7f4a_7c15,
+        sequence: 0,
+        sent_at: first.last().map_or(0, |c| c.event.timestamp + 50),
+        context: Context {
+            anonymous_id: Cow::Owned(first[0].visitor.clone()),
+            origin: s("https://shop.example"),
+            referrer: s("https://news.ycombinator.com/"),
+            locale: s("en-US"),
+            screen_width: 1440,
+            screen_height: 900,
+            timezone: s("Europe/Berlin"),
+            library: s("eventstream-js/0.1.0"),
+            ..Context::default()
+        },
+        events: first.iter().map(|c| c.event.clone()).collect(),
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, chunk) in bytes.chunks(32).enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for b in chunk {
+            out.push_str(&format!("{b:02x}"));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn from_hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).expect("ascii"), 16).expect("hex digit"))
+        .collect()
+}
+
+/// Compares `bytes` with the committed file (or writes it when updating).
+fn golden(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let path = dir().join(format!("{name}.hex"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(dir()).expect("create tests/golden");
+        std::fs::write(&path, to_hex(bytes)).expect("write golden file");
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    from_hex(&text)
+}
+
+fn check(name: &str, f: Frame<'static>) {
+    let ours = encode(&f).expect("golden frames fit the default limits");
+    let committed = golden(name, &ours);
+    let decoded = decode(&committed, &Limits::DEFAULT).expect("golden frame decodes");
+    assert_eq!(decoded, f, "{name}: decoded frame differs");
+    assert_eq!(
+        to_hex(&ours),
+        to_hex(&committed),
+        "{name}: encoder output drifted from the committed bytes"
+    );
+}
+
+#[test]
+fn empty_frame() {
+    check("empty", empty());
+}
+
+#[test]
+fn one_event_per_kind() {
+    check("kinds", kinds());
+}
+
+#[test]
+fn every_value_type() {
+    check("values", values());
+}
+
+#[test]
+fn corpus_session_start() {
+    check("corpus20", corpus_first_20());
+}
+
+#[test]
+fn deflated_frame_inflates_to_its_plain_golden() {
+    // Deflate output may differ across deflate implementations, so only the
+    // inflating side is pinned.
+    let plain = encode(&kinds()).unwrap();
+    let packed = golden("kinds.deflate", &frame::compress(&plain).unwrap());
+    assert_eq!(frame::peek(&packed).unwrap().flags, frame::flags::DEFLATE);
+    assert_eq!(&*inflate(&packed, &Limits::DEFAULT).unwrap(), &plain[..]);
+}
+
+#[test]
+fn golden_bytes_spot_checks() {
+    // A few bytes read by hand against FORMAT.md, so the goldens are not
+    // only self-consistent.
+    let b = from_hex(&std::fs::read_to_string(dir().join("empty.hex")).unwrap());
+    assert_eq!(&b[..2], &[1, 0], "version 1, no flags");
+    assert_eq!(
+        &b[2..10],
+        &1u64.to_le_bytes(),
+        "producer id, fixed 8 bytes LE"
+    );
+    assert_eq!(b[10], 0, "sequence 0");
+    assert_eq!(b[11], 0, "base_time 0: no events");
+    let v = from_hex(&std::fs::read_to_string(dir().join("values.hex")).unwrap());
+    assert_eq!(&v[2..10], &[0xff; 8]);
+    assert_eq!(
+        &v[10..20],
+        &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        "u64::MAX varint"
+    );
+}
+
+#[test]
+fn crash_inputs_do_not_panic() {
+    let Ok(entries) = std::fs::read_dir(dir().join("crashes")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        for limits in [
+            Limits::DEFAULT,
+            Limits {
+                max_inflated_bytes: 4_096,
+                ..Limits::DEFAULT
+            },
+        ] {
+            let _ = frame::peek(&bytes);
+            if let Ok(plain) = inflate(&bytes, &limits) {
+                let _ = decode(&plain, &limits);
+            }
+            let _ = decode(&bytes, &limits);
+        }
+    }
+}
