@@ -1,1 +1,235 @@
-//! STUB
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod firings;
+pub mod policy;
+pub mod props;
+pub mod session;
+
+use batch::Batcher;
+use broker_core::event::{Event, EventKind};
+use broker_core::frame;
+use std::borrow::Cow;
+use wasm_bindgen::prelude::*;
+
+/// The SDK's name and version, as frames carry it.
+pub const LIBRARY: &str = concat!("eventstream-js/", env!("CARGO_PKG_VERSION"));
+
+/// The state of one SDK instance, driven by the JS layer (`npm/src/index.js`).
+///
+/// Sans-I/O like quinn-proto: the page's code passes `now` and what it
+/// read from storage, and pulls sealed frames and decisions out. Everything
+/// that touches the browser (listeners, fetch, WebSocket, storage, timers,
+/// `CompressionStream`) lives in JS, where it costs no glue and no web-sys.
+#[wasm_bindgen]
+pub struct Core {
+    batch: Batcher,
+    session: session::Session,
+    seen: firings::Seen,
+    taken_sequence: u64,
+}
+
+/// `push` result: the event is batched.
+pub const OK: u32 = 0;
+/// `push` result: the event is batched and a sealed frame waits for [`Core::take`].
+pub const SEALED: u32 = 256;
+
+#[wasm_bindgen]
+impl Core {
+    /// A core whose producer id is `hi << 32 | lo` (random per page load),
+    /// with frames of at most `max_events` events and `max_bytes` bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(lo: u32, hi: u32, max_events: u32, max_bytes: u32) -> Core {
+        Core {
+            batch: Batcher::new(
+                u64::from(hi) << 32 | u64::from(lo),
+                max_events as usize,
+                max_bytes as usize,
+            ),
+            session: session::Session::default(),
+            seen: firings::Seen::default(),
+            taken_sequence: 0,
+        }
+    }
+
+    /// The producer id as 16 lower-case hex digits (storage keys, logs).
+    pub fn producer(&self) -> String {
+        hex16(self.batch.producer())
+    }
+
+    /// Sets the frame context. Seals the open frame first when the visitor
+    /// (anonymous id or user id) changes, so a frame holds one visitor.
+    #[allow(clippy::too_many_arguments)]
+    pub fn context(
+        &mut self,
+        anonymous_id: String,
+        user_id: Option<String>,
+        origin: String,
+        referrer: String,
+        locale: String,
+        width: u16,
+        height: u16,
+        timezone: String,
+        campaign: &str,
+        now: f64,
+    ) {
+        let user_id = user_id.filter(|u| !u.is_empty()).map(Cow::Owned);
+        let c = self.batch.context_mut();
+        if c.anonymous_id != anonymous_id.as_str() || c.user_id != user_id {
+            self.batch.cut(ms(now));
+        }
+        let c = self.batch.context_mut();
+        c.anonymous_id = Cow::Owned(anonymous_id);
+        c.user_id = user_id;
+        c.origin = Cow::Owned(origin);
+        c.referrer = Cow::Owned(referrer);
+        c.locale = Cow::Owned(locale);
+        c.screen_width = width;
+        c.screen_height = height;
+        c.timezone = Cow::Owned(timezone);
+        c.library = Cow::Borrowed(LIBRARY);
+        // Campaign parameters come from the URL and are never worth failing
+        // over: unparsable text means none.
+        c.campaign = props::parse_props(campaign).unwrap_or_default();
+        c.session_id = self.session.id;
+    }
+
+    /// Restores the session read from storage (id 0: none).
+    pub fn restore_session(&mut self, id: f64, last: f64) {
+        self.session = session::Session {
+            id: ms(id),
+            last: ms(last),
+        };
+        self.batch.context_mut().session_id = self.session.id;
+    }
+
+    /// The session id (0 before the first event).
+    pub fn session_id(&self) -> f64 {
+        self.session.id as f64
+    }
+
+    /// Time of the last event, ms.
+    pub fn session_last(&self) -> f64 {
+        self.session.last as f64
+    }
+
+    /// Forgets the session (on `reset()`).
+    pub fn end_session(&mut self) {
+        self.session = session::Session::default();
+    }
+
+    /// Batches one event. `kind` is the wire code of [`EventKind`], `props`
+    /// the `JSON.stringify` of the properties (empty: none). Returns [`OK`],
+    /// [`SEALED`], or the numeric code (below 256) of a [`props::PropsError`]
+    /// / [`batch::BatchError`] (the event is then dropped and nothing changes).
+    pub fn push(&mut self, kind: u8, name: &str, props: &str, now: f64) -> u32 {
+        let now = ms(now);
+        let properties = match props::parse_props(props) {
+            Ok(p) => p,
+            Err(e) => return e.code(),
+        };
+        let Some(kind) = EventKind::from_code(kind) else {
+            return 4;
+        };
+        if self.session.touch(now) {
+            // A frame holds one session: its context says which.
+            self.batch.cut(now);
+            self.batch.context_mut().session_id = self.session.id;
+        }
+        let event = Event {
+            kind,
+            name: Cow::Borrowed(name),
+            timestamp: now,
+            properties,
+        };
+        match self.batch.push(&event, now) {
+            Ok(()) if self.batch.has_sealed() => SEALED,
+            Ok(()) => OK,
+            Err(e) => e.code(),
+        }
+    }
+
+    /// Events waiting in the open frame.
+    pub fn pending(&self) -> u32 {
+        self.batch.pending() as u32
+    }
+
+    /// Seals the open frame (flush, timer, unload).
+    pub fn cut(&mut self, now: f64) {
+        self.batch.cut(ms(now));
+    }
+
+    /// The oldest sealed frame not yet taken; its sequence is then
+    /// [`taken_sequence`](Core::taken_sequence).
+    pub fn take(&mut self) -> Option<Vec<u8>> {
+        let s = self.batch.take()?;
+        self.taken_sequence = s.sequence;
+        Some(s.bytes)
+    }
+
+    /// Sequence of the frame [`take`](Core::take) returned last.
+    pub fn taken_sequence(&self) -> f64 {
+        self.taken_sequence as f64
+    }
+
+    /// True the first time a firing id is seen by this page.
+    pub fn first_firing(&mut self, id: &str) -> bool {
+        self.seen.first(id)
+    }
+}
+
+/// The bytes of a plain frame that `CompressionStream('deflate-raw')` should
+/// compress.
+#[wasm_bindgen]
+pub fn payload(plain: &[u8]) -> Vec<u8> {
+    frame::payload(plain).to_vec()
+}
+
+/// The compressed form of a plain frame (same producer and sequence), or
+/// `None` if the frame is not one this SDK built.
+#[wasm_bindgen]
+pub fn seal(plain: &[u8], deflated: &[u8]) -> Option<Vec<u8>> {
+    frame::seal_compressed(plain, deflated).ok()
+}
+
+/// What a delivery attempt means: -1 acknowledged (remove), -2 rejected
+/// (remove and report), otherwise the ms to wait before the next attempt.
+/// See [`policy::outcome`].
+#[wasm_bindgen]
+pub fn outcome(status: u16, code: &str, attempt: u32, retry_after_ms: f64, rand: f64) -> f64 {
+    match policy::outcome(status, code, attempt, retry_after_ms, rand) {
+        policy::Outcome::Acked => -1.0,
+        policy::Outcome::Rejected => -2.0,
+        policy::Outcome::Retry(ms) => ms,
+    }
+}
+
+/// A JS time (ms, f64) as u64; NaN and negatives are 0.
+fn ms(t: f64) -> u64 {
+    if t > 0.0 {
+        t as u64
+    } else {
+        0
+    }
+}
+
+/// Hex without `format!` (std::fmt is a few KB of wasm).
+fn hex16(v: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16)
+        .rev()
+        .map(|i| char::from(DIGITS[((v >> (i * 4)) & 0xf) as usize]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_fixed_width() {
+        assert_eq!(hex16(0xab), "00000000000000ab");
+        assert_eq!(hex16(u64::MAX), "ffffffffffffffff");
+    }
+}
