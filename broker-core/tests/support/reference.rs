@@ -1,0 +1,260 @@
+//! A straightforward reference implementation of the trigger semantics,
+//! independent of the engine: it reads the trigger JSON itself, keeps every
+//! event of a visitor in memory and re-scans the history for each decision,
+//! exactly as `shared/spec/triggers.md` words it. Only the firing id
+//! derivation is shared with the engine (it is a naming scheme, not a rule).
+//!
+//! Shared by `broker-core/tests/trigger_corpus.rs` and the CLI's tests
+//! (`#[path]`-included). Assumes a valid file and per-visitor timestamps that
+//! never go backwards (true of the reference corpus).
+
+#![allow(dead_code)]
+
+use serde_json::Value as J;
+use std::collections::BTreeMap;
+
+/// One event as the reference sees it.
+#[derive(Debug, Clone)]
+pub struct RefEvent {
+    /// Log offset (the firing id derives from it).
+    pub offset: u64,
+    pub visitor: String,
+    /// Trigger name: the track name or `$page`, `$click`, `$submit`, `$identify`.
+    pub name: String,
+    pub time: u64,
+    /// Properties (traits for `$identify`).
+    pub props: serde_json::Map<String, J>,
+}
+
+/// One firing, as the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RefFiring {
+    pub time: u64,
+    pub visitor: String,
+    pub trigger: String,
+    pub firing_id: String,
+    pub action_type: String,
+    pub payload: String,
+}
+
+pub fn reference_firings(triggers_json: &str, events: &[RefEvent]) -> Vec<RefFiring> {
+    let doc: J = serde_json::from_str(triggers_json).expect("valid JSON");
+    let triggers = doc["triggers"].as_array().cloned().unwrap_or_default();
+    let mut by_visitor: BTreeMap<&str, Vec<&RefEvent>> = BTreeMap::new();
+    for e in events {
+        by_visitor.entry(&e.visitor).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for (visitor, evs) in &by_visitor {
+        for t in &triggers {
+            if t.get("enabled") == Some(&J::Bool(false)) {
+                continue;
+            }
+            out.extend(trigger_firings(t, visitor, evs));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn ms(d: &J) -> u64 {
+    let s = d.as_str().expect("duration");
+    let (n, u) = s.split_at(s.len() - 1);
+    let n: u64 = n.parse().expect("number");
+    n * match u {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => 86_400_000,
+    }
+}
+
+fn trigger_firings(t: &J, visitor: &str, evs: &[&RefEvent]) -> Vec<RefFiring> {
+    // 1. Qualifying events, as (index into evs).
+    let mut qualifying: Vec<usize> = Vec::new();
+    if let Some(step) = t.get("when") {
+        match t.get("count") {
+            None => qualifying.extend((0..evs.len()).filter(|&i| step_matches(step, evs[i]))),
+            Some(c) => {
+                let n = c["at_least"].as_u64().expect("at_least") as usize;
+                let w = ms(&c["within"]);
+                let mut used = vec![false; evs.len()];
+                for i in 0..evs.len() {
+                    if !step_matches(step, evs[i]) {
+                        continue;
+                    }
+                    let ti = evs[i].time;
+                    let before: Vec<usize> = (0..i)
+                        .filter(|&j| !used[j] && step_matches(step, evs[j]))
+                        .filter(|&j| evs[j].time <= ti && evs[j].time + w >= ti)
+                        .collect();
+                    if before.len() + 1 >= n {
+                        for j in before {
+                            used[j] = true;
+                        }
+                        used[i] = true;
+                        qualifying.push(i);
+                    }
+                }
+            }
+        }
+    } else {
+        let steps = t["sequence"].as_array().expect("sequence");
+        let w = ms(&t["within"]);
+        let last = steps.len() - 1;
+        let mut boundary = 0; // events before this index are used up
+        for i in 0..evs.len() {
+            if !step_matches(&steps[last], evs[i]) {
+                continue;
+            }
+            let chain = (boundary..i).any(|start| {
+                if !step_matches(&steps[0], evs[start]) || evs[start].time + w < evs[i].time {
+                    return false;
+                }
+                // Greedy: each further step on the earliest matching event after the previous.
+                let mut at = start;
+                for step in &steps[1..last] {
+                    match (at + 1..i).find(|&j| step_matches(step, evs[j])) {
+                        Some(j) => at = j,
+                        None => return false,
+                    }
+                }
+                true
+            });
+            if chain {
+                qualifying.push(i);
+                boundary = i + 1;
+            }
+        }
+    }
+
+    // 2. Firing candidates: (time, offset, index of the last event known when firing).
+    let mut candidates: Vec<(u64, u64, usize)> = Vec::new();
+    for i in qualifying {
+        let q = evs[i].time;
+        match t.get("unless") {
+            None => candidates.push((q, evs[i].offset, i)),
+            Some(u) => {
+                let w = ms(&u["within"]);
+                let cancelled = (i + 1..evs.len())
+                    .any(|j| step_matches(u, evs[j]) && evs[j].time > q && evs[j].time <= q + w);
+                if !cancelled {
+                    let d = q + w;
+                    // Known at d: every event stamped no later than d.
+                    let known = evs.iter().take_while(|e| e.time <= d).count().saturating_sub(1);
+                    candidates.push((d, evs[i].offset, known));
+                }
+            }
+        }
+    }
+    candidates.sort();
+
+    // 3. Audience, cooldown and max_per_user at the moment of firing.
+    let cooldown = t.get("cooldown").map(ms);
+    let max = t.get("max_per_user").and_then(J::as_u64);
+    let audience = t.get("audience").and_then(J::as_array).cloned().unwrap_or_default();
+    let mut last: Option<u64> = None;
+    let mut count = 0u64;
+    let mut out = Vec::new();
+    for (time, offset, known) in candidates {
+        if let (Some(c), Some(l)) = (cooldown, last) {
+            if time < l + c {
+                continue;
+            }
+        }
+        if max.is_some_and(|m| count >= m) {
+            continue;
+        }
+        let mut traits = serde_json::Map::new();
+        for e in &evs[..=known] {
+            if e.name == "$identify" {
+                for (k, v) in &e.props {
+                    if v.is_null() {
+                        traits.remove(k);
+                    } else {
+                        traits.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        if !audience.iter().all(|c| condition_holds(c, "trait", &traits)) {
+            continue;
+        }
+        last = Some(time);
+        count += 1;
+        let id = t["id"].as_str().expect("id");
+        out.push(RefFiring {
+            time,
+            visitor: visitor.to_owned(),
+            trigger: id.to_owned(),
+            firing_id: broker_core::trigger::firing_id(id, visitor, offset),
+            action_type: t["action"]["type"].as_str().expect("type").to_owned(),
+            payload: t["action"].get("payload").map_or("{}".to_owned(), |p| p.to_string()),
+        });
+    }
+    out
+}
+
+fn step_matches(step: &J, e: &RefEvent) -> bool {
+    step["event"].as_str() == Some(e.name.as_str())
+        && step
+            .get("where")
+            .and_then(J::as_array)
+            .is_none_or(|conds| conds.iter().all(|c| condition_holds(c, "prop", &e.props)))
+}
+
+fn lookup<'a>(props: &'a serde_json::Map<String, J>, path: &str) -> Option<&'a J> {
+    let mut segs = path.split('.');
+    let mut v = props.get(segs.next()?)?;
+    for s in segs {
+        v = match v {
+            J::Object(o) => o.get(s)?,
+            J::Array(a) if s.bytes().all(|b| b.is_ascii_digit()) => a.get(s.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    (!v.is_null()).then_some(v)
+}
+
+fn same(a: &J, b: &J) -> bool {
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => x.as_f64() == y.as_f64(),
+        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn condition_holds(c: &J, subject: &str, props: &serde_json::Map<String, J>) -> bool {
+    let p = lookup(props, c[subject].as_str().expect("path"));
+    let v = &c["value"];
+    let cmp = |p: &J| -> Option<std::cmp::Ordering> {
+        match (p, v) {
+            (J::Number(x), J::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+            (J::String(x), J::String(y)) => Some(x.cmp(y)),
+            _ => None,
+        }
+    };
+    use std::cmp::Ordering::*;
+    match c["op"].as_str().expect("op") {
+        "eq" => p.is_some_and(|p| same(p, v)),
+        "ne" => !p.is_some_and(|p| same(p, v)),
+        "gt" => p.and_then(cmp) == Some(Greater),
+        "gte" => matches!(p.and_then(cmp), Some(Greater | Equal)),
+        "lt" => p.and_then(cmp) == Some(Less),
+        "lte" => matches!(p.and_then(cmp), Some(Less | Equal)),
+        "in" => p.is_some_and(|p| v.as_array().is_some_and(|l| l.iter().any(|x| same(p, x)))),
+        "not_in" => !p.is_some_and(|p| v.as_array().is_some_and(|l| l.iter().any(|x| same(p, x)))),
+        "contains" => match (p, v) {
+            (Some(J::String(s)), J::String(x)) => s.contains(x.as_str()),
+            (Some(J::Array(l)), x) => l.iter().any(|y| same(y, x)),
+            _ => false,
+        },
+        "starts_with" => matches!((p, v), (Some(J::String(s)), J::String(x)) if s.starts_with(x.as_str())),
+        "ends_with" => matches!((p, v), (Some(J::String(s)), J::String(x)) if s.ends_with(x.as_str())),
+        "exists" => p.is_some() == (v == &J::Bool(true)),
+        other => panic!("unknown op {other}"),
+    }
+}
