@@ -2,7 +2,7 @@
 //! and the per-visitor "undelivered" entries the visitor's pages are sent on
 //! connect until they acknowledge them.
 //!
-//! Both are postcard encodings of [`WireFiring`] (a firing batch is a
+//! Both are postcard encodings of a private `WireFiring` (a firing batch is a
 //! sequence of them), so a firing costs its strings plus a few bytes.
 
 use super::corrupt;

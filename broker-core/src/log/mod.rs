@@ -1,5 +1,5 @@
 //! The partitioned, append-only log: offsets, idempotent producers,
-//! retention, reads and consumer positions, all through [`Storage`].
+//! retention, reads and consumer positions, all through [`Storage`](crate::storage::Storage).
 //!
 //! A topic has a fixed number of partitions, chosen at deploy time (the
 //! relay's `PARTITIONS` setting). A record's key (the visitor's anonymous id)
