@@ -1,1 +1,22 @@
-//! STUB
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod durable;
+pub mod error;
+pub mod http;
+pub mod records;
+pub mod routes;
+pub mod sql;
+
+pub use durable::Partition;
+pub use error::RelayError;
+
+use worker::{event, Context, Env, Request, Response};
+
+/// The worker's entry: routes every request (see [`routes`]).
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    Ok(routes::handle(req, &env).await)
+}

@@ -1,0 +1,106 @@
+//! Tokens and the rate limit: visitor tokens (HMAC-SHA256 of the anonymous
+//! id), bearer tokens compared in constant time, and a token bucket per
+//! write key and client address.
+
+use crate::error::{RelayError, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The visitor token of `visitor`: base64url (no padding) of
+/// HMAC-SHA256(`key`, `visitor`).
+pub fn visitor_token(key: &str, visitor: &str) -> String {
+    URL_SAFE_NO_PAD.encode(mac(key, visitor).finalize().into_bytes())
+}
+
+fn mac(key: &str, visitor: &str) -> HmacSha256 {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    m.update(visitor.as_bytes());
+    m
+}
+
+/// Checks `token` against `visitor`'s token, in constant time.
+pub fn check_visitor_token(key: &str, visitor: &str, token: &str) -> Result<()> {
+    let bad = || RelayError::BadVisitorToken {
+        visitor: visitor.to_owned(),
+    };
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    mac(key, visitor).verify_slice(&raw).map_err(|_| bad())
+}
+
+/// Equality that takes the same time wherever the strings differ.
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Lowercase hex SHA-256 of `s` (for `sha256:` write-key entries).
+pub fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Most buckets kept per isolate; past this, idle ones are dropped.
+const MAX_BUCKETS: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at_ms: f64,
+}
+
+/// Takes one token from the bucket of (`key`, `client`), refilled at
+/// `per_sec` up to `burst`. Answers [`RelayError::RateLimited`] with the
+/// seconds until a token is back.
+///
+/// The buckets live in the isolate's memory: the limit is per isolate, a
+/// simple guard against a runaway page, not a global quota (Cloudflare's
+/// rate-limiting rules are the tool for that).
+pub fn rate_limit(key: &str, client: &str, per_sec: f64, burst: f64, now_ms: f64) -> Result<()> {
+    if per_sec <= 0.0 {
+        return Ok(());
+    }
+    thread_local! {
+        static BUCKETS: RefCell<HashMap<(String, String), Bucket>> = RefCell::new(HashMap::new());
+    }
+    let burst = burst.max(1.0);
+    BUCKETS.with(|b| {
+        let mut buckets = b.borrow_mut();
+        if buckets.len() >= MAX_BUCKETS {
+            // A bucket idle long enough to be full again carries no
+            // information; dropping it changes nothing.
+            let full_after_ms = burst / per_sec * 1000.0;
+            buckets.retain(|_, v| now_ms - v.at_ms < full_after_ms);
+        }
+        let bucket = buckets
+            .entry((key.to_owned(), client.to_owned()))
+            .or_insert(Bucket {
+                tokens: burst,
+                at_ms: now_ms,
+            });
+        let elapsed_s = ((now_ms - bucket.at_ms) / 1000.0).max(0.0);
+        bucket.tokens = (bucket.tokens + elapsed_s * per_sec).min(burst);
+        bucket.at_ms = now_ms;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait_s = ((1.0 - bucket.tokens) / per_sec).ceil().max(1.0);
+            Err(RelayError::RateLimited {
+                retry_after_s: wait_s.min(u32::MAX as f64) as u32,
+            })
+        }
+    })
+}

@@ -1,0 +1,381 @@
+//! The `Partition` Durable Object: one per partition (object name `p<N>`),
+//! a thin driver around [`broker_core::partition::Partition`].
+//!
+//! It performs what the core asks for and nothing more: appends and reads
+//! through [`SqlStore`], the alarm set to the core's `poll_timeout`, firings
+//! pushed to the visitor's hibernating WebSockets, records to back-office
+//! subscribers. The only state kept in memory is a cache (the opened core,
+//! the alarm time last set); after hibernation or a restart it is rebuilt
+//! from storage.
+//!
+//! The worker talks to it with internal requests
+//! (`https://partition/<op>?p=<N>&...`); it is not reachable from outside.
+
+mod object;
+mod sockets;
+
+pub use object::Partition;
+
+use crate::config::Config;
+use crate::error::{RelayError, Result};
+use crate::http::{self, query, query_u64};
+use crate::records;
+use crate::sql::SqlStore;
+use broker_core::log::Stream;
+use broker_core::partition::{Partition as Core, PartitionError};
+use broker_core::trigger::TriggerFile;
+use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use worker::{
+    DurableObject, Env, Method, Request, Response, ScheduledTime, State, WebSocket,
+    WebSocketIncomingMessage,
+};
+
+/// The name under which the object remembers its partition number (for
+/// alarms, which arrive without a request).
+const META_PARTITION: &str = "partition";
+
+/// Milliseconds since the epoch, from the runtime's clock.
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+impl DurableObject for Partition {
+    fn new(state: State, env: Env) -> Self {
+        Partition {
+            state,
+            env,
+            core: RefCell::new(None),
+            number: Cell::new(None),
+            alarm_at: Cell::new(None),
+            in_alarm: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        match self.route(req).await {
+            Ok(res) => Ok(res),
+            Err(e) => Ok(http::error(&e)),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        if let Err(e) = self.on_alarm().await {
+            worker::console_error!("alarm failed: {e}");
+            // Throwing makes the runtime retry the alarm with backoff.
+            return Err(worker::Error::RustError(e.to_string()));
+        }
+        Response::ok("")
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> worker::Result<()> {
+        self.on_socket_message(ws, message).await;
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> worker::Result<()> {
+        // Completes the closing handshake; the socket may be gone already.
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| *c >= 1000 && *c != 1005 && *c != 1006);
+        let _ = ws.close(code.or(Some(1000)), Some("closing"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
+        let _ = ws.close(Some(1011), Some("error"));
+        Ok(())
+    }
+}
+
+impl Partition {
+    fn store(&self) -> Result<SqlStore> {
+        SqlStore::open(&self.state).map_err(|e| RelayError::Partition(e.into()))
+    }
+
+    fn config(&self) -> Result<Config> {
+        Config::from_env(&self.env)
+    }
+
+    /// Learns the partition number from the internal request, remembering
+    /// it in storage for the alarm.
+    fn learn_number(&self, q: &HashMap<String, String>, store: &SqlStore) -> Result<u32> {
+        let p = q
+            .get("p")
+            .and_then(|p| p.parse::<u32>().ok())
+            .ok_or_else(|| RelayError::BadRequest {
+                reason: "internal request without a partition".into(),
+            })?;
+        if self.number.get() != Some(p) {
+            if store.meta(META_PARTITION).map_err(PartitionError::from)? != Some(p.to_string()) {
+                store
+                    .set_meta(META_PARTITION, &p.to_string())
+                    .map_err(PartitionError::from)?;
+            }
+            self.number.set(Some(p));
+        }
+        Ok(p)
+    }
+
+    fn known_number(&self, store: &SqlStore) -> Result<u32> {
+        if let Some(p) = self.number.get() {
+            return Ok(p);
+        }
+        let p = store
+            .meta(META_PARTITION)
+            .map_err(PartitionError::from)?
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| RelayError::Internal {
+                message: "alarm before the partition number was stored".into(),
+            })?;
+        self.number.set(Some(p));
+        Ok(p)
+    }
+
+    /// Runs `f` on the core, opening it first if needed. Never held across
+    /// an `await`.
+    fn with_core<T>(
+        &self,
+        store: &SqlStore,
+        f: impl FnOnce(&mut Core) -> Result<T, PartitionError>,
+    ) -> Result<T> {
+        let mut slot = self.core.borrow_mut();
+        if slot.is_none() {
+            let number = self.known_number(store)?;
+            let config = self.config()?.partition_config(number);
+            *slot = Some(Core::open(store, config)?);
+        }
+        match slot.as_mut() {
+            Some(core) => Ok(f(core)?),
+            None => Err(RelayError::Internal {
+                message: "partition core missing".into(),
+            }),
+        }
+    }
+
+    async fn route(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let q = query(&url);
+        let store = self.store()?;
+        let partition = self.learn_number(&q, &store)?;
+        match (req.method(), url.path()) {
+            (Method::Post, "/append") => {
+                let bytes = req.bytes().await?;
+                let out = self.append(&store, &bytes).await?;
+                http::json(200, &records::append_ack(&out))
+            }
+            (Method::Get, "/visitor-ws") => {
+                let visitor = q.get("visitor").cloned().unwrap_or_default();
+                self.accept_visitor(&store, &visitor)
+            }
+            (Method::Get, "/stream-ws") => self.accept_subscriber(&store, &q).await,
+            (Method::Get, "/read") => self.read(&store, &q),
+            (Method::Get, "/stats") => self.stats(&store, partition),
+            (Method::Put, "/triggers") => {
+                let text = req.text().await?;
+                let file = TriggerFile::parse(&text)
+                    .map_err(|e| RelayError::InvalidTriggers { errors: e.errors })?;
+                let mut s = store.clone();
+                self.with_core(&store, |core| core.set_triggers(&mut s, &text, file))?;
+                self.schedule(&store, now_ms(), false).await?;
+                http::json(200, &json!({ "ok": true, "partition": partition }))
+            }
+            (Method::Get, "/triggers") => {
+                let file = self.with_core(&store, |core| core.trigger_file(&store))?;
+                let file = file.ok_or(RelayError::NoTriggers)?;
+                let headers = worker::Headers::new();
+                headers.set("content-type", "application/json")?;
+                Ok(Response::ok(file)?.with_headers(headers))
+            }
+            (method, path) => Err(RelayError::NotFound {
+                method: method.to_string(),
+                path: path.to_owned(),
+            }),
+        }
+    }
+
+    /// Appends one frame, then pushes what it caused and re-arms the alarm.
+    async fn append(
+        &self,
+        store: &SqlStore,
+        bytes: &[u8],
+    ) -> Result<broker_core::partition::AppendOutcome> {
+        let now = now_ms();
+        let mut s = store.clone();
+        let out = self.with_core(store, |core| core.append(&mut s, bytes, now))?;
+        if !out.duplicate {
+            self.push_firings(&out.firings);
+            self.feed_subscribers(store, Stream::Events)?;
+            if !out.firings.is_empty() {
+                self.feed_subscribers(store, Stream::Firings)?;
+            }
+            self.schedule(store, now, false).await?;
+        }
+        Ok(out)
+    }
+
+    async fn on_alarm(&self) -> Result<()> {
+        self.in_alarm.set(true);
+        let result = self.run_alarm().await;
+        self.in_alarm.set(false);
+        result
+    }
+
+    async fn run_alarm(&self) -> Result<()> {
+        self.alarm_at.set(None);
+        let store = self.store()?;
+        let now = now_ms();
+        let mut s = store.clone();
+        let out = self.with_core(&store, |core| core.handle_timeout(&mut s, now))?;
+        self.push_firings(&out.firings);
+        self.feed_subscribers(&store, Stream::Firings)?;
+        // A subscriber's replay is sent in bounded steps; the alarm
+        // carries on the ones that stopped at the bound.
+        let behind = self.feed_subscribers(&store, Stream::Events)?;
+        self.schedule(&store, now, out.more || behind).await
+    }
+
+    /// Sets the alarm to the core's next deadline (or to now when work is
+    /// left over), unless an earlier alarm is already set.
+    async fn schedule(&self, store: &SqlStore, now: u64, soon: bool) -> Result<()> {
+        let next = if soon {
+            Some(now)
+        } else {
+            self.with_core(store, |core| core.poll_timeout(store, now))?
+        };
+        let Some(next) = next else {
+            return Ok(());
+        };
+        let storage = self.state.storage();
+        let current = match self.alarm_at.get() {
+            Some(t) => Some(t),
+            None if self.in_alarm.get() => None,
+            None => storage.get_alarm().await?.map(|t| t.max(0) as u64),
+        };
+        if current.is_none_or(|c| next < c) {
+            let at = js_sys::Date::new(&js_sys::Number::from(next as f64));
+            storage.set_alarm(ScheduledTime::new(at)).await?;
+            self.alarm_at.set(Some(next));
+        } else {
+            self.alarm_at.set(current);
+        }
+        Ok(())
+    }
+
+    fn read(&self, store: &SqlStore, q: &HashMap<String, String>) -> Result<Response> {
+        let stream = stream_param(q)?;
+        let from = self.resolve_from(store, stream, q)?;
+        let limit = query_u64(q, "limit", 100)?;
+        let max_bytes = query_u64(q, "max_bytes", 1 << 20)?;
+        let meta = stream.log().meta(store).map_err(PartitionError::from)?;
+        if limit == 0 {
+            if from < meta.earliest_offset || from > meta.next_offset {
+                return Err(PartitionError::OffsetOutOfRange {
+                    requested: from,
+                    earliest: meta.earliest_offset,
+                    end: meta.next_offset,
+                }
+                .into());
+            }
+            return http::json(
+                200,
+                &json!({ "records": [], "next_offset": from, "end": meta.next_offset,
+                         "earliest": meta.earliest_offset }),
+            );
+        }
+        let (limit, max_bytes) = (clamp(limit), clamp(max_bytes));
+        let (records, next, end, earliest) = match stream {
+            Stream::Events => {
+                let r = self.with_core(store, |c| c.read_events(store, from, limit, max_bytes))?;
+                let recs: Vec<_> = r.records.iter().map(records::event_record).collect();
+                (recs, r.next_offset, r.end, r.earliest)
+            }
+            Stream::Firings => {
+                let r = self.with_core(store, |c| c.read_firings(store, from, limit, max_bytes))?;
+                let recs: Vec<_> = r.records.iter().map(records::firing_record).collect();
+                (recs, r.next_offset, r.end, r.earliest)
+            }
+        };
+        http::json(
+            200,
+            &json!({ "records": records, "next_offset": next, "end": end, "earliest": earliest }),
+        )
+    }
+
+    /// `from=OFFSET|earliest|latest|committed` as an offset.
+    fn resolve_from(
+        &self,
+        store: &SqlStore,
+        stream: Stream,
+        q: &HashMap<String, String>,
+    ) -> Result<u64> {
+        let meta = || stream.log().meta(store).map_err(PartitionError::from);
+        match q.get("from").map(String::as_str) {
+            None | Some("earliest") => Ok(meta()?.earliest_offset),
+            Some("latest") => Ok(meta()?.next_offset),
+            Some("committed") => {
+                let name = q.get("consumer").ok_or_else(|| RelayError::BadRequest {
+                    reason: "from=committed needs a consumer name".into(),
+                })?;
+                let pos = self.with_core(store, |c| c.consumer_position(store, stream, name))?;
+                match pos {
+                    Some(p) => Ok(p),
+                    None => Ok(meta()?.earliest_offset),
+                }
+            }
+            Some(n) => n.parse().map_err(|_| RelayError::BadRequest {
+                reason: format!("from={n:?}: expected an offset, earliest, latest or committed"),
+            }),
+        }
+    }
+
+    fn stats(&self, store: &SqlStore, partition: u32) -> Result<Response> {
+        let s = self.with_core(store, |c| c.stats(store))?;
+        let stream = |x: &broker_core::partition::StreamStats| json!({ "earliest": x.earliest, "end": x.end, "bytes": x.bytes, "batches": x.batches });
+        let consumers: Vec<_> = s
+            .consumers
+            .iter()
+            .map(|c| json!({ "stream": c.stream.as_str(), "name": c.name, "offset": c.offset }))
+            .collect();
+        let (visitors, subscribers) = self.socket_counts();
+        http::json(
+            200,
+            &json!({
+                "partition": partition,
+                "events": stream(&s.events),
+                "firings": stream(&s.firings),
+                "producers": s.producers,
+                "consumers": consumers,
+                "triggers_active": s.triggers_active,
+                "visitor_sockets": visitors,
+                "subscribers": subscribers,
+                "database_bytes": store.database_size(),
+            }),
+        )
+    }
+}
+
+fn clamp(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// `stream=events|firings` (default events).
+pub fn stream_param(q: &HashMap<String, String>) -> Result<Stream> {
+    match q.get("stream") {
+        None => Ok(Stream::Events),
+        Some(s) => Stream::parse(s).ok_or_else(|| RelayError::BadRequest {
+            reason: format!("stream={s:?}: expected events or firings"),
+        }),
+    }
+}

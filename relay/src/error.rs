@@ -1,0 +1,219 @@
+//! The relay's one error type: every refusal becomes a JSON body
+//! `{"code": "...", "message": "..."}` (plus fields where useful) with the
+//! HTTP status the README documents.
+
+use broker_core::partition::PartitionError;
+use broker_core::trigger::ValidationError;
+use serde_json::{json, Value};
+
+/// Why the relay refused or failed a request.
+///
+/// Codes: the relay's own errors are 1000 and up; a [`PartitionError`]
+/// keeps the core's code (frame errors below 100, partition errors 100 and
+/// up). Codes are never reused for another meaning.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// No route matches the path.
+    #[error("no route for {method} {path}")]
+    NotFound {
+        /// The request method.
+        method: String,
+        /// The request path.
+        path: String,
+    },
+    /// The route exists but not for this method.
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// The request method.
+        method: String,
+        /// The request path.
+        path: String,
+    },
+    /// The `key` query parameter is missing or names no write key.
+    #[error("unknown write key")]
+    UnknownWriteKey,
+    /// The request's `Origin` is not in the write key's allow-list.
+    #[error("origin {origin:?} is not allowed for this write key")]
+    OriginNotAllowed {
+        /// The `Origin` header.
+        origin: String,
+    },
+    /// The bearer token is missing or wrong.
+    #[error("missing or wrong {role} token")]
+    Unauthorized {
+        /// Which token was expected: `admin` or `subscriber`.
+        role: &'static str,
+    },
+    /// The visitor token does not match the visitor id.
+    #[error("the visitor token does not match visitor {visitor:?}")]
+    BadVisitorToken {
+        /// The visitor id of the request.
+        visitor: String,
+    },
+    /// Too many requests from this write key and client address.
+    #[error("too many requests: retry in {retry_after_s} s")]
+    RateLimited {
+        /// Seconds to wait, also sent as `Retry-After`.
+        retry_after_s: u32,
+    },
+    /// A query parameter or body is malformed.
+    #[error("bad request: {reason}")]
+    BadRequest {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A partition number outside `0..partitions`.
+    #[error("partition {partition} does not exist: there are {partitions}")]
+    UnknownPartition {
+        /// The number asked for.
+        partition: String,
+        /// How many partitions there are.
+        partitions: u32,
+    },
+    /// The route only takes WebSocket upgrades.
+    #[error("this route takes WebSocket upgrades only")]
+    UpgradeRequired,
+    /// An uploaded trigger file failed validation; nothing changed.
+    #[error("the trigger file has {} error(s); nothing was changed", errors.len())]
+    InvalidTriggers {
+        /// Every mistake, in document order.
+        errors: Vec<ValidationError>,
+    },
+    /// No trigger file has been uploaded yet.
+    #[error("no trigger file is active")]
+    NoTriggers,
+    /// The core refused or failed the operation.
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    /// A `wrangler.toml` var or secret is missing or malformed.
+    #[error("configuration {name}: {reason}")]
+    Config {
+        /// The var or secret.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The runtime failed (storage, Durable Object call, WebSocket).
+    #[error("internal error: {message}")]
+    Internal {
+        /// The runtime's message.
+        message: String,
+    },
+}
+
+impl RelayError {
+    /// The stable numeric code; never reused.
+    pub fn code(&self) -> u16 {
+        match self {
+            RelayError::Partition(e) => e.code(),
+            RelayError::NotFound { .. } => 1000,
+            RelayError::MethodNotAllowed { .. } => 1001,
+            RelayError::UnknownWriteKey => 1002,
+            RelayError::OriginNotAllowed { .. } => 1003,
+            RelayError::Unauthorized { .. } => 1004,
+            RelayError::BadVisitorToken { .. } => 1005,
+            RelayError::RateLimited { .. } => 1006,
+            RelayError::BadRequest { .. } => 1007,
+            RelayError::UnknownPartition { .. } => 1008,
+            RelayError::UpgradeRequired => 1009,
+            RelayError::InvalidTriggers { .. } => 1010,
+            RelayError::NoTriggers => 1011,
+            RelayError::Config { .. } => 1012,
+            RelayError::Internal { .. } => 1013,
+        }
+    }
+
+    /// The stable snake_case name, the `code` field of the JSON body.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RelayError::Partition(e) => e.name(),
+            RelayError::NotFound { .. } => "not_found",
+            RelayError::MethodNotAllowed { .. } => "method_not_allowed",
+            RelayError::UnknownWriteKey => "unknown_write_key",
+            RelayError::OriginNotAllowed { .. } => "origin_not_allowed",
+            RelayError::Unauthorized { .. } => "unauthorized",
+            RelayError::BadVisitorToken { .. } => "bad_token",
+            RelayError::RateLimited { .. } => "rate_limited",
+            RelayError::BadRequest { .. } => "bad_request",
+            RelayError::UnknownPartition { .. } => "unknown_partition",
+            RelayError::UpgradeRequired => "upgrade_required",
+            RelayError::InvalidTriggers { .. } => "invalid_triggers",
+            RelayError::NoTriggers => "no_triggers",
+            RelayError::Config { .. } => "bad_config",
+            RelayError::Internal { .. } => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            RelayError::Partition(e) => e.http_status(),
+            RelayError::NotFound { .. } | RelayError::UnknownPartition { .. } => 404,
+            RelayError::NoTriggers => 404,
+            RelayError::MethodNotAllowed { .. } => 405,
+            RelayError::UnknownWriteKey
+            | RelayError::Unauthorized { .. }
+            | RelayError::BadVisitorToken { .. } => 401,
+            RelayError::OriginNotAllowed { .. } => 403,
+            RelayError::RateLimited { .. } => 429,
+            RelayError::BadRequest { .. } | RelayError::InvalidTriggers { .. } => 400,
+            RelayError::UpgradeRequired => 426,
+            RelayError::Config { .. } | RelayError::Internal { .. } => 500,
+        }
+    }
+
+    /// The WebSocket close code for an error that refuses a connection
+    /// (the page cannot read an HTTP status of a failed upgrade).
+    pub fn close_code(&self) -> u16 {
+        match self.status() {
+            401 => 4401,
+            403 => 4403,
+            404 => 4404,
+            429 => 4429,
+            400 | 416 => 4400,
+            _ => 1011,
+        }
+    }
+
+    /// The JSON body: `code`, `message`, and the error's useful fields.
+    pub fn to_json(&self) -> Value {
+        let mut body = json!({ "code": self.name(), "message": self.to_string() });
+        let extra = match self {
+            RelayError::Partition(PartitionError::OffsetOutOfRange {
+                requested,
+                earliest,
+                end,
+            }) => json!({ "requested": requested, "earliest": earliest, "end": end }),
+            RelayError::Partition(PartitionError::SequenceGap { expected, got, .. }) => {
+                json!({ "expected": expected, "got": got })
+            }
+            RelayError::Partition(PartitionError::StaleSequence { last, got, .. }) => {
+                json!({ "last": last, "got": got })
+            }
+            RelayError::InvalidTriggers { errors } => json!({
+                "errors": errors
+                    .iter()
+                    .map(|e| json!({ "path": e.path, "message": e.message }))
+                    .collect::<Vec<_>>()
+            }),
+            RelayError::RateLimited { retry_after_s } => json!({ "retry_after": retry_after_s }),
+            _ => Value::Null,
+        };
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
+        body
+    }
+}
+
+impl From<worker::Error> for RelayError {
+    fn from(e: worker::Error) -> Self {
+        RelayError::Internal {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Shorthand for the relay's results.
+pub type Result<T, E = RelayError> = std::result::Result<T, E>;
