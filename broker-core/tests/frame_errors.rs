@@ -50,8 +50,14 @@ fn prefix(extra: &[&str]) -> Vec<u8> {
     p
 }
 
+/// The first frame string's reference (static strings come first).
+const FIRST: u8 = 62;
+/// References of "k" and "j" in [`one_event`].
+const K: u8 = FIRST + 1;
+const J: u8 = FIRST + 2;
+
 /// A payload with one track event named "" whose property map is `map`
-/// (count and entries); string 1 is "k", string 2 is "j".
+/// (count and entries); the frame's strings are "", "k", "j".
 fn one_event(map: &[u8]) -> Vec<u8> {
     let mut p = prefix(&["k", "j"]);
     p.extend_from_slice(&[1, 0, 0, 0]); // 1 event: kind track, dt 0, name ""
@@ -76,7 +82,9 @@ const L: Limits = Limits::DEFAULT;
 
 #[test]
 fn minimal_hand_made_frame_decodes() {
-    let mut p = prefix(&[]);
+    // No frame strings: "" is static reference 0.
+    let mut p = vec![0, 0, 0];
+    p.extend_from_slice(&[0; 11]);
     p.push(0); // no events
     let bytes = frame(&p);
     let f = decode(&bytes, &L).unwrap();
@@ -121,7 +129,7 @@ fn truncated() {
     );
     // A float cut short: tag 4 then 3 of its 8 bytes.
     check(
-        decode(&frame(&one_event(&[1, 1, 4, 1, 2, 3])), &L),
+        decode(&frame(&one_event(&[1, K, 4, 1, 2, 3])), &L),
         FrameError::Truncated {
             offset: 37,
             need: 8,
@@ -238,7 +246,7 @@ fn length_past_end() {
 #[test]
 fn too_deep() {
     // Nine lists in a row, each holding the next: depth 9 > 8.
-    let mut map = vec![1, 1];
+    let mut map = vec![1, K];
     map.extend_from_slice(&[6, 1].repeat(9));
     map.push(0);
     let limits = Limits::DEFAULT;
@@ -249,7 +257,7 @@ fn too_deep() {
         "too_deep",
     );
     // Eight is fine.
-    let mut map = vec![1, 1];
+    let mut map = vec![1, K];
     map.extend_from_slice(&[6, 1].repeat(8));
     map.push(0);
     assert!(decode(&frame(&one_event(&map)), &limits).is_ok());
@@ -278,7 +286,7 @@ fn too_many_properties() {
         ..Limits::DEFAULT
     };
     check(
-        decode(&frame(&one_event(&[2, 1, 0, 2, 0])), &limits),
+        decode(&frame(&one_event(&[2, K, 0, J, 0])), &limits),
         FrameError::TooManyProperties {
             offset: 34,
             count: 2,
@@ -408,15 +416,15 @@ fn bad_utf8() {
 
 #[test]
 fn bad_string_index() {
-    // The context's anonymous_id refers to string 1 of a 1-string table.
+    // The context's anonymous_id refers to frame string 1 of a 1-string table.
     let mut p = prefix(&[]);
-    p[4] = 1;
+    p[4] = 63;
     check(
         decode(&frame(&p), &L),
         FrameError::BadStringIndex {
             offset: 15,
-            index: 1,
-            count: 1,
+            index: 63,
+            count: 63,
         },
         15,
         "bad_string_index",
@@ -426,8 +434,8 @@ fn bad_string_index() {
         decode(&frame(&one_event(&[1, 1, 48 + 3])), &L),
         FrameError::BadStringIndex {
             offset: 36,
-            index: 3,
-            count: 3,
+            index: 65,
+            count: 65,
         },
         15,
         "bad_string_index",
@@ -452,7 +460,7 @@ fn unknown_event_kind() {
 #[test]
 fn unknown_value_tag() {
     check(
-        decode(&frame(&one_event(&[1, 1, 200])), &L),
+        decode(&frame(&one_event(&[1, K, 200])), &L),
         FrameError::UnknownValueTag {
             offset: 36,
             tag: 200,
@@ -475,7 +483,7 @@ fn unknown_value_tag() {
 fn duplicate_key() {
     // Same index twice.
     check(
-        decode(&frame(&one_event(&[2, 1, 0, 1, 0])), &L),
+        decode(&frame(&one_event(&[2, K, 0, K, 0])), &L),
         FrameError::DuplicateKey {
             offset: 37,
             key: "k".into(),
@@ -485,7 +493,7 @@ fn duplicate_key() {
     );
     // Two table entries with the same text are the same key.
     let mut p = prefix(&["k", "k"]);
-    p.extend_from_slice(&[1, 0, 0, 0, 2, 1, 0, 2, 0]);
+    p.extend_from_slice(&[1, 0, 0, 0, 2, K, 0, J, 0]);
     check(
         decode(&frame(&p), &L),
         FrameError::DuplicateKey {
@@ -510,7 +518,7 @@ fn duplicate_key_in_a_large_map() {
         if i == 19 {
             dup_offset = 11 + p.len();
         }
-        p.extend_from_slice(&[if i == 19 { 5 } else { i }, 0]);
+        p.extend_from_slice(&[FIRST + if i == 19 { 5 } else { i }, 0]);
     }
     check(
         decode(&frame(&p), &L),
@@ -525,7 +533,7 @@ fn duplicate_key_in_a_large_map() {
 
 #[test]
 fn non_finite_float() {
-    let mut map = vec![1, 1, 4];
+    let mut map = vec![1, K, 4];
     map.extend_from_slice(&f64::NAN.to_le_bytes());
     check(
         decode(&frame(&one_event(&map)), &L),
@@ -533,7 +541,7 @@ fn non_finite_float() {
         19,
         "non_finite_float",
     );
-    let mut map = vec![1, 1, 4];
+    let mut map = vec![1, K, 4];
     map.extend_from_slice(&f64::NEG_INFINITY.to_le_bytes());
     check(
         decode(&frame(&one_event(&map)), &L),
@@ -659,7 +667,7 @@ fn full() {
     let mut b = FrameBuilder::with_limits(&Context::default(), &limits);
     check(
         b.push(&small_event(0)),
-        FrameError::FrameTooLarge { len: 58, max: 30 },
+        FrameError::FrameTooLarge { len: 57, max: 30 },
         11,
         "frame_too_large",
     );

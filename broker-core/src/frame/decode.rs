@@ -263,16 +263,19 @@ impl<'a> Decoder<'a, '_> {
         Ok(())
     }
 
+    /// The string a reference names: static below `STATIC_COUNT`, else
+    /// the frame's.
     #[inline]
-    fn string_at(&self, index: u64, offset: usize) -> Result<&'a str, FrameError> {
-        match self.strings.get(index as usize) {
-            Some(s) if index <= u64::from(u32::MAX) => Ok(s),
-            _ => Err(FrameError::BadStringIndex {
-                offset,
-                index: index.min(u64::from(u32::MAX)) as u32,
-                count: self.strings.len(),
-            }),
-        }
+    fn string_at(&self, r: u64, offset: usize) -> Result<&'a str, FrameError> {
+        let found = match r.checked_sub(u64::from(STATIC_COUNT)) {
+            None => STATIC_STRINGS.get(r as usize).copied(),
+            Some(i) => self.strings.get(i as usize).copied(),
+        };
+        found.ok_or(FrameError::BadStringIndex {
+            offset,
+            index: r.min(u64::from(u32::MAX)) as u32,
+            count: STATIC_COUNT as usize + self.strings.len(),
+        })
     }
 
     #[inline]
@@ -418,9 +421,12 @@ impl<'a> Decoder<'a, '_> {
             t if (TAG_SMALL_INT..TAG_SMALL_INT + SMALL_INTS).contains(&t) => {
                 Value::Int(i64::from(t - TAG_SMALL_INT))
             }
-            t if (TAG_SMALL_STR..TAG_SMALL_STR + SMALL_STRS).contains(&t) => Value::Str(
-                Cow::Borrowed(self.string_at(u64::from(t - TAG_SMALL_STR), offset)?),
-            ),
+            t if (TAG_SMALL_STR..TAG_SMALL_STR + SMALL_STRS).contains(&t) => {
+                Value::Str(Cow::Borrowed(self.string_at(
+                    u64::from(STATIC_COUNT) + u64::from(t - TAG_SMALL_STR),
+                    offset,
+                )?))
+            }
             tag => return Err(FrameError::UnknownValueTag { offset, tag }),
         })
     }

@@ -351,12 +351,13 @@ fn put_value(
             if s.len() > limits.max_string_bytes {
                 return Err(FrameError::Unencodable { reason: TOO_LONG });
             }
-            let i = strings.intern(s);
-            if i < u32::from(SMALL_STRS) {
-                out.push(TAG_SMALL_STR + i as u8);
-            } else {
-                out.push(TAG_STR);
-                put_varint(out, u64::from(i));
+            let r = strings.intern(s);
+            match r.checked_sub(STATIC_COUNT) {
+                Some(i) if i < u32::from(SMALL_STRS) => out.push(TAG_SMALL_STR + i as u8),
+                _ => {
+                    out.push(TAG_STR);
+                    put_varint(out, u64::from(r));
+                }
             }
         }
         Value::List(items) => {
@@ -479,8 +480,13 @@ impl Interner {
         h
     }
 
+    /// The reference for `s`: a static string's, or its frame string's
+    /// (`STATIC_COUNT + index`), added to the table if new.
     fn intern(&mut self, s: &str) -> u32 {
         let bytes = s.as_bytes();
+        if let Some(r) = static_ref(bytes) {
+            return r;
+        }
         if self.slots.len() < 2 * (self.ends.len() + 1) {
             self.rehash((self.slots.len() * 2).max(64));
         }
@@ -489,7 +495,7 @@ impl Interner {
         loop {
             match self.slots[at] {
                 0 => break,
-                i if self.get(i as usize - 1) == bytes => return i - 1,
+                i if self.get(i as usize - 1) == bytes => return STATIC_COUNT + i - 1,
                 _ => at = (at + 1) & mask,
             }
         }
@@ -498,7 +504,7 @@ impl Interner {
         self.table_bytes += varint_len(bytes.len() as u64) + bytes.len();
         let index = self.ends.len() as u32;
         self.slots[at] = index;
-        index - 1
+        STATIC_COUNT + index - 1
     }
 
     fn rehash(&mut self, capacity: usize) {

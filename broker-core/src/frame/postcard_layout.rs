@@ -3,7 +3,9 @@
 //! a domain frame, and `postcard::to_allocvec` of the result must equal the
 //! hand-written encoder's bytes.
 
-use super::wire::{as_decimal, SMALL_INTS, SMALL_STRS, TAG_DECIMAL, TAG_SMALL_INT, TAG_SMALL_STR};
+use super::wire::{
+    as_decimal, SMALL_INTS, SMALL_STRS, STATIC_STRINGS, TAG_DECIMAL, TAG_SMALL_INT, TAG_SMALL_STR,
+};
 use super::*;
 use crate::event::{EventKind, Value};
 use serde::ser::{Serialize, Serializer};
@@ -99,11 +101,15 @@ struct Reference<'a> {
 
 impl<'a> Reference<'a> {
     fn s(&mut self, x: &'a str) -> u32 {
+        if let Some(i) = STATIC_STRINGS.iter().position(|y| *y == x) {
+            return i as u32;
+        }
+        let n = STATIC_STRINGS.len() as u32;
         match self.strings.iter().position(|y| *y == x) {
-            Some(i) => i as u32,
+            Some(i) => n + i as u32,
             None => {
                 self.strings.push(x);
-                self.strings.len() as u32 - 1
+                n + self.strings.len() as u32 - 1
             }
         }
     }
@@ -125,9 +131,9 @@ impl<'a> Reference<'a> {
                 Some((scale, mantissa)) => WireValue::Decimal { scale, mantissa },
                 None => WireValue::Float(*f),
             },
-            Value::Str(x) => match self.s(x) {
-                i if i < u32::from(SMALL_STRS) => WireValue::SmallStr(i as u8),
-                i => WireValue::Str(i),
+            Value::Str(x) => match self.s(x).checked_sub(STATIC_STRINGS.len() as u32) {
+                Some(i) if i < u32::from(SMALL_STRS) => WireValue::SmallStr(i as u8),
+                _ => WireValue::Str(self.s(x)),
             },
             Value::List(l) => WireValue::List(l.iter().map(|x| self.value(x)).collect()),
             Value::Map(m) => WireValue::Map(self.map(m)),

@@ -113,3 +113,17 @@ fn encoded_len_bounds_finish_and_encoded_len_with_is_exact() {
     // sequence 5 takes 1 byte, the sent_at delta 80_000 (zigzag) 3: 20 - 4.
     assert_eq!(upper - exact, 16);
 }
+
+#[test]
+fn format_md_lists_the_static_strings_in_order() {
+    let doc = include_str!("FORMAT.md");
+    for (i, s) in wire::STATIC_STRINGS.iter().enumerate() {
+        let shown = if s.is_empty() { "\"\"" } else { s };
+        let cell = format!("{i:2} {shown}");
+        let found = doc.lines().any(|l| {
+            l.match_indices(&cell)
+                .any(|(at, _)| matches!(l.as_bytes().get(at + cell.len()), None | Some(b' ')))
+        });
+        assert!(found, "FORMAT.md lacks static string {i} {s:?}");
+    }
+}

@@ -31,6 +31,89 @@ pub(crate) const TAG_SMALL_STR: u8 = 48;
 /// Number of string indices packed in the tag.
 pub(crate) const SMALL_STRS: u8 = 80;
 
+/// The static dictionary: strings every frame may reference without
+/// carrying them, as references `0..STATIC_STRINGS.len()` (frame strings
+/// follow). Segment-spec property keys, event names and currencies, sorted
+/// by bytes (the encoder binary-searches). Frozen for format version 1:
+/// changing it changes the meaning of frames.
+pub(crate) static STATIC_STRINGS: [&str; 62] = [
+    "",
+    "Cart Viewed",
+    "Checkout Started",
+    "EUR",
+    "GBP",
+    "Order Completed",
+    "Product Added",
+    "Product Clicked",
+    "Product List Viewed",
+    "Product Removed",
+    "Product Viewed",
+    "Products Searched",
+    "Signed In",
+    "Signed Up",
+    "USD",
+    "brand",
+    "cart_id",
+    "category",
+    "checkout_id",
+    "country",
+    "coupon",
+    "currency",
+    "discount",
+    "email",
+    "fields",
+    "first_name",
+    "form_id",
+    "href",
+    "id",
+    "image_url",
+    "label",
+    "last_name",
+    "list_id",
+    "name",
+    "newsletter",
+    "order_id",
+    "path",
+    "plan",
+    "position",
+    "price",
+    "product_id",
+    "products",
+    "quantity",
+    "query",
+    "referrer",
+    "revenue",
+    "search",
+    "selector",
+    "shipping",
+    "sku",
+    "tax",
+    "text",
+    "title",
+    "total",
+    "url",
+    "utm_campaign",
+    "utm_content",
+    "utm_medium",
+    "utm_source",
+    "utm_term",
+    "value",
+    "variant",
+];
+
+/// References below this are to [`STATIC_STRINGS`]; `STATIC_COUNT + i`
+/// is the frame's string `i`.
+pub(crate) const STATIC_COUNT: u32 = STATIC_STRINGS.len() as u32;
+
+/// The static string with these bytes, as a reference.
+#[inline]
+pub(crate) fn static_ref(s: &[u8]) -> Option<u32> {
+    STATIC_STRINGS
+        .binary_search_by(|p| p.as_bytes().cmp(s))
+        .ok()
+        .map(|i| i as u32)
+}
+
 /// Powers of ten exactly representable as f64, one per decimal scale.
 pub(crate) const POW10: [f64; DECIMAL_SCALES as usize] =
     [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7];
@@ -91,6 +174,20 @@ pub(crate) fn as_decimal(f: f64) -> Option<(u8, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_strings_are_sorted_unique_and_one_byte_references() {
+        assert!(STATIC_STRINGS
+            .windows(2)
+            .all(|w| w[0].as_bytes() < w[1].as_bytes()));
+        assert!(
+            STATIC_COUNT < 64,
+            "frame strings 0..64 keep one-byte references"
+        );
+        assert_eq!(static_ref(b""), Some(0));
+        assert_eq!(static_ref(b"variant"), Some(STATIC_COUNT - 1));
+        assert_eq!(static_ref(b"Variant"), None);
+    }
 
     #[test]
     fn zigzag_matches_postcard() {
