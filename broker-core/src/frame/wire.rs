@@ -105,6 +105,9 @@ pub(crate) static STATIC_STRINGS: [&str; 62] = [
 /// is the frame's string `i`.
 pub(crate) const STATIC_COUNT: u32 = STATIC_STRINGS.len() as u32;
 
+// Static references and the first frame strings must stay one-byte varints.
+const _: () = assert!(STATIC_COUNT < 64);
+
 /// The static string with these bytes, as a reference.
 #[inline]
 pub(crate) fn static_ref(s: &[u8]) -> Option<u32> {
@@ -180,10 +183,6 @@ mod tests {
         assert!(STATIC_STRINGS
             .windows(2)
             .all(|w| w[0].as_bytes() < w[1].as_bytes()));
-        assert!(
-            STATIC_COUNT < 64,
-            "frame strings 0..64 keep one-byte references"
-        );
         assert_eq!(static_ref(b""), Some(0));
         assert_eq!(static_ref(b"variant"), Some(STATIC_COUNT - 1));
         assert_eq!(static_ref(b"Variant"), None);
