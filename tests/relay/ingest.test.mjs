@@ -1,0 +1,135 @@
+// Ingest through the relay in workerd: frames appended durably with their
+// offsets and read back, idempotent retries, sequence errors, CORS.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRelay } from '../support/relay.mjs';
+import { ORIGIN, TEST_SECRETS, WRITE_KEY, frame, newProducer, postFrame, partitionOf } from './helpers.mjs';
+
+let relay;
+before(async () => {
+  relay = await startRelay({ origins: [ORIGIN] });
+});
+after(async () => {
+  await relay?.stop();
+});
+
+const read = (p, stream, query) => relay.api('GET', `/v1/partitions/${p}/${stream}?${query}`, { token: TEST_SECRETS.SUBSCRIBER_TOKEN });
+
+test('health says how many partitions there are', async () => {
+  const r = await relay.api('GET', '/health');
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, { ok: true, partitions: 4, version: '0.1.0' });
+});
+
+test('a frame is appended and read back with dense offsets', async () => {
+  const visitor = 'ingest-visitor-1';
+  const p = await partitionOf(relay, visitor);
+  const t = Date.now() - 1000;
+  const producerId = newProducer();
+  const r1 = await postFrame(relay, frame(visitor, [
+    { name: 'Product Viewed', time: t, properties: { price: 89.58, sku: 'A-1', tags: ['x', 'y'], nested: { ok: true } } },
+    { kind: 'page', name: '$page', time: t + 1, properties: { path: '/cart' } },
+  ], { producerId, sequence: 0, userId: 'u-7' }));
+  assert.equal(r1.status, 200, JSON.stringify(r1.body));
+  assert.deepEqual(r1.body, { partition: p, base_offset: 0, count: 2, duplicate: false });
+  const r2 = await postFrame(relay, frame(visitor, [{ name: 'Product Added', time: t + 2 }], { producerId, sequence: 1 }));
+  assert.deepEqual(r2.body, { partition: p, base_offset: 2, count: 1, duplicate: false });
+
+  const all = await read(p, 'events', 'from=earliest&limit=100');
+  assert.equal(all.status, 200);
+  assert.deepEqual(all.body.records, [
+    { partition: p, offset: 0, visitor, userId: 'u-7', kind: 'track', name: 'Product Viewed', time: t, properties: { price: 89.58, sku: 'A-1', tags: ['x', 'y'], nested: { ok: true } } },
+    { partition: p, offset: 1, visitor, userId: 'u-7', kind: 'page', name: '$page', time: t + 1, properties: { path: '/cart' } },
+    { partition: p, offset: 2, visitor, userId: null, kind: 'track', name: 'Product Added', time: t + 2, properties: {} },
+  ]);
+  assert.equal(all.body.next_offset, 3);
+  assert.equal(all.body.end, 3);
+  assert.equal(all.body.earliest, 0);
+
+  const page = await read(p, 'events', 'from=1&limit=1');
+  assert.deepEqual(page.body.records.map((r) => r.offset), [1]);
+  assert.equal(page.body.next_offset, 2);
+  const latest = await read(p, 'events', 'from=latest');
+  assert.deepEqual(latest.body, { records: [], next_offset: 3, end: 3, earliest: 0 });
+  const none = await read(p, 'events', 'from=0&limit=0');
+  assert.deepEqual(none.body, { records: [], next_offset: 0, end: 3, earliest: 0 });
+  const past = await read(p, 'events', 'from=9');
+  assert.equal(past.status, 416);
+  assert.equal(past.body.code, 'offset_out_of_range');
+  assert.equal(past.body.end, 3);
+  assert.equal(past.body.earliest, 0);
+});
+
+test('a retried frame is acknowledged with its first offsets and stored once', async () => {
+  const visitor = 'ingest-visitor-retry';
+  const p = await partitionOf(relay, visitor);
+  const before = (await read(p, 'events', 'from=latest')).body.end;
+  const producerId = newProducer();
+  const bytes = frame(visitor, [{ name: 'A' }, { name: 'B' }, { name: 'C' }], { producerId, sequence: 0 });
+  const first = await postFrame(relay, bytes);
+  assert.deepEqual(first.body, { partition: p, base_offset: before, count: 3, duplicate: false });
+  for (let i = 0; i < 3; i++) {
+    const again = await postFrame(relay, bytes);
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, { partition: p, base_offset: before, count: 3, duplicate: true });
+  }
+  const after = (await read(p, 'events', 'from=latest')).body.end;
+  assert.equal(after, before + 3);
+});
+
+test('a sequence gap is 409 sequence_gap (retriable); an old sequence is 409 stale_sequence', async () => {
+  const visitor = 'ingest-visitor-seq';
+  const producerId = newProducer();
+  for (let s = 0; s < 7; s++) {
+    const r = await postFrame(relay, frame(visitor, [{ name: `E${s}` }], { producerId, sequence: s }));
+    assert.equal(r.status, 200);
+  }
+  const gap = await postFrame(relay, frame(visitor, [{ name: 'late' }], { producerId, sequence: 9 }));
+  assert.equal(gap.status, 409);
+  assert.equal(gap.body.code, 'sequence_gap');
+  assert.equal(gap.body.expected, 7);
+  assert.equal(gap.body.got, 9);
+  const stale = await postFrame(relay, frame(visitor, [{ name: 'old' }], { producerId, sequence: 0 }));
+  assert.equal(stale.status, 409);
+  assert.equal(stale.body.code, 'stale_sequence');
+});
+
+test('CORS: preflight from an allowed origin, answers readable by the page', async () => {
+  const pre = await relay.api('OPTIONS', `/v1/frames?key=${WRITE_KEY}`, {
+    headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+  });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get('access-control-allow-origin'), ORIGIN);
+  assert.match(pre.headers.get('access-control-allow-methods'), /POST/);
+  assert.match(pre.headers.get('access-control-allow-headers'), /Content-Type/i);
+  assert.equal(pre.headers.get('access-control-max-age'), '86400');
+  assert.match(pre.headers.get('vary'), /Origin/);
+
+  const r = await postFrame(relay, frame('cors-visitor', [{ name: 'A' }]), { headers: { origin: ORIGIN } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('access-control-allow-origin'), ORIGIN);
+  assert.match(r.headers.get('vary'), /Origin/);
+
+  const tok = await relay.api('GET', `/v1/token?key=${WRITE_KEY}&visitor=cors-visitor`, { headers: { origin: ORIGIN } });
+  assert.equal(tok.status, 200);
+  assert.equal(tok.headers.get('access-control-allow-origin'), ORIGIN);
+
+  const evil = await relay.api('OPTIONS', `/v1/frames?key=${WRITE_KEY}`, { headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+  assert.equal(evil.status, 403);
+  assert.equal(evil.body.code, 'origin_not_allowed');
+  assert.equal(evil.headers.get('access-control-allow-origin'), null);
+});
+
+test('operators see per-partition stats', async () => {
+  const r = await relay.api('GET', '/v1/partitions', { token: TEST_SECRETS.SUBSCRIBER_TOKEN });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.partitions.length, 4);
+  const total = r.body.partitions.reduce((n, p) => n + p.events.end, 0);
+  assert.ok(total >= 6);
+  for (const [i, p] of r.body.partitions.entries()) {
+    assert.equal(p.partition, i);
+    for (const k of ['events', 'firings', 'producers', 'consumers', 'visitor_sockets', 'subscribers', 'database_bytes']) assert.ok(k in p, k);
+  }
+  const denied = await relay.api('GET', '/v1/partitions');
+  assert.equal(denied.status, 401);
+});
