@@ -5,7 +5,8 @@
 //!
 //! Everything is driven by one seed and simulated time, so a failing run
 //! replays exactly: `SIM_SEED=123 cargo test -p broker-core --test sim`.
-//! `SIM_SEEDS=N` runs seeds `0..N` (default 300).
+//! `SIM_SEEDS=N` runs seeds `0..N` (default 300); `SIM_DEBUG=1` prints every
+//! append's outcome.
 //!
 //! Faults: a commit that fails with nothing applied, a commit that applies
 //! but whose reply is lost (the driver crashed between the append and the
@@ -20,7 +21,8 @@ mod support;
 
 use broker_core::log::{partition_for, Stream};
 use broker_core::partition::{Partition, PartitionConfig, PartitionError};
-use std::collections::{BTreeMap, HashMap};
+use broker_core::trigger::{firing_id, Firing, TriggerFile};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use support::{tag_of, tagged_frame, FaultyStorage, Rng, Tag};
 
 const PARTITIONS: u32 = 3;
@@ -28,6 +30,17 @@ const PRODUCERS: u64 = 9;
 const STEPS: usize = 1500;
 const T0: u64 = 1_764_000_000_000;
 const MIN: u64 = 60_000;
+
+/// `every` fires on each frame's first event at once; `later` on each
+/// frame's second event, two minutes after it (a delayed firing, fired from
+/// the alarm or before the visitor's next event).
+const TRIGGERS: &str = r#"{"version": 1, "triggers": [
+  {"id": "every", "when": {"event": "Sim Event", "where": [{"prop": "i", "op": "eq", "value": 0}]},
+   "action": {"type": "note", "payload": {"n": 1}}},
+  {"id": "later", "when": {"event": "Sim Event", "where": [{"prop": "i", "op": "eq", "value": 1}]},
+   "unless": {"event": "Never Sent", "within": "2m"}, "action": {"type": "late"}}
+]}"#;
+const DELAY: u64 = 2 * MIN;
 
 fn config(partition: u32) -> PartitionConfig {
     let mut c = PartitionConfig::new(partition, PARTITIONS);
@@ -37,7 +50,7 @@ fn config(partition: u32) -> PartitionConfig {
     // first-seen producer at any sequence safe (see the log module docs).
     c.producer_ttl_ms = 11 * MIN + 1;
     c.retention_ms = Some(40 * MIN);
-    c.retention_bytes = Some(64 * 1024);
+    c.retention_bytes = Some(256 * 1024);
     c.max_timeout_work = 3;
     c
 }
@@ -72,6 +85,13 @@ struct Part {
     reader: Reader,
     /// Every (offset, tag) any read ever returned.
     observed: BTreeMap<u64, Tag>,
+    firing_reader: Reader,
+    /// Every (offset, firing) any read of the firing stream returned.
+    observed_firings: BTreeMap<u64, Firing>,
+    /// Firing ids a page acknowledged, and those whose ack failed (it may
+    /// or may not have been applied).
+    acked_firings: BTreeSet<String>,
+    maybe_acked: BTreeSet<String>,
     restarts: u64,
 }
 
@@ -90,6 +110,8 @@ struct Counters {
     expired_timestamps: u64,
     storage_errors: u64,
     lost_replies: u64,
+    exact_firing_checks: u64,
+    firings: u64,
 }
 
 struct Sim {
@@ -109,8 +131,13 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let parts = (0..PARTITIONS)
             .map(|p| {
-                let store = FaultyStorage::new(rng.next_u64(), 40, 40);
-                let part = Partition::open(&store, config(p)).expect("open");
+                let mut store = FaultyStorage::new(rng.next_u64(), 0, 0);
+                let mut part = Partition::open(&store, config(p)).expect("open");
+                let file = TriggerFile::parse(TRIGGERS).expect("the sim's triggers are valid");
+                part.set_triggers(&mut store, TRIGGERS, file)
+                    .expect("set triggers");
+                store.fail_before = 40;
+                store.fail_after = 40;
                 Part {
                     store,
                     part,
@@ -120,6 +147,14 @@ impl Sim {
                         skipped: 0,
                     },
                     observed: BTreeMap::new(),
+                    firing_reader: Reader {
+                        name: format!("firing-reader-{p}"),
+                        position: None,
+                        skipped: 0,
+                    },
+                    observed_firings: BTreeMap::new(),
+                    acked_firings: BTreeSet::new(),
+                    maybe_acked: BTreeSet::new(),
                     restarts: 0,
                 }
             })
@@ -161,7 +196,9 @@ impl Sim {
             30..=64 => self.deliver()?,
             65..=66 if self.faults => self.restart_partition(),
             67..=76 => self.alarms(),
-            77..=94 => self.read()?,
+            77..=87 => self.read()?,
+            88..=92 => self.read_firings()?,
+            93..=94 => self.page_connects()?,
             95..=96 if self.faults => self.restart_reader(),
             _ => {}
         }
@@ -238,6 +275,12 @@ impl Sim {
         result: Result<broker_core::partition::AppendOutcome, PartitionError>,
     ) -> Check {
         let now = self.now;
+        if std::env::var_os("SIM_DEBUG").is_some() {
+            let r = result
+                .as_ref()
+                .map(|o| (o.base_offset, o.count, o.duplicate, o.firings.len()));
+            eprintln!("t={now} producer={i} seq={seq} -> {r:?}");
+        }
         let idle = if self.rng.chance(20) {
             self.rng.below(25 * MIN)
         } else {
@@ -330,11 +373,56 @@ impl Sim {
     fn restart_reader(&mut self) {
         let k = self.rng.below(PARTITIONS as u64) as usize;
         self.parts[k].reader.position = None;
+        self.parts[k].firing_reader.position = None;
+    }
+
+    fn read_firings(&mut self) -> Check {
+        let k = self.rng.below(PARTITIONS as u64) as usize;
+        let most = if self.rng.chance(300) { 200 } else { 8 };
+        let max_records = 1 + self.rng.below(most) as usize;
+        let commit = self.rng.chance(300);
+        read_firings_once(&mut self.parts[k], max_records, commit)
+    }
+
+    /// A page of a visitor connects: it is sent the undelivered firings
+    /// and acknowledges some of them.
+    fn page_connects(&mut self) -> Check {
+        let i = self.rng.below(self.producers.len() as u64) as usize;
+        let visitor = self.producers[i].visitor.clone();
+        let part = &mut self.parts[self.producers[i].partition];
+        let pending = match part.part.undelivered_firings(&part.store, &visitor) {
+            Ok(p) => p,
+            Err(e) => return Err(format!("undelivered_firings failed: {e}")),
+        };
+        let mut acks = Vec::new();
+        for (offset, f) in &pending {
+            if f.visitor != visitor || part.acked_firings.contains(&f.firing_id) {
+                return Err(format!("undelivered to {visitor}: {f:?} (acked before?)"));
+            }
+            if self.rng.chance(600) {
+                acks.push((*offset, f.firing_id.clone()));
+            }
+        }
+        let offsets: Vec<u64> = acks.iter().map(|a| a.0).collect();
+        let ok = part
+            .part
+            .ack_firings(&mut part.store, &visitor, &offsets)
+            .is_ok();
+        for (_, id) in acks {
+            if ok {
+                part.acked_firings.insert(id);
+            } else {
+                part.maybe_acked.insert(id);
+            }
+        }
+        Ok(())
     }
 
     fn read(&mut self) -> Check {
         let k = self.rng.below(PARTITIONS as u64) as usize;
-        let max_records = 1 + self.rng.below(8) as usize;
+        // Mostly a few records at a time; now and then a catch-up read.
+        let most = if self.rng.chance(300) { 200 } else { 8 };
+        let max_records = 1 + self.rng.below(most) as usize;
         let max_bytes = if self.rng.chance(300) { 1 } else { usize::MAX };
         let commit = self.rng.chance(300);
         read_once(&mut self.parts[k], max_records, max_bytes, commit)
@@ -350,6 +438,16 @@ impl Sim {
         for _ in 0..20_000 {
             if self.producers.iter().all(|p| p.pending.is_none()) {
                 self.net.clear();
+                // Every delayed firing falls due.
+                self.now += DELAY;
+                for part in &mut self.parts {
+                    while part
+                        .part
+                        .handle_timeout(&mut part.store, self.now)
+                        .map_err(|e| e.to_string())?
+                        .more
+                    {}
+                }
                 return Ok(());
             }
             self.now += 30_000;
@@ -368,16 +466,9 @@ impl Sim {
     }
 
     fn check(&mut self) -> Check {
-        // Read everything that is left, like a reader that never fell behind.
+        // The readers read on to the end (counting what retention took
+        // from under them).
         for part in &mut self.parts {
-            part.reader.position = None;
-            let earliest = part
-                .part
-                .stats(&part.store)
-                .map_err(|e| e.to_string())?
-                .events
-                .earliest;
-            part.reader.position = Some(earliest);
             loop {
                 let before = part.reader.position;
                 read_once(part, 1_000, usize::MAX, false)?;
@@ -444,8 +535,146 @@ impl Sim {
                 }
             }
         }
+        self.check_firings()
+    }
+
+    /// Firings: each exactly once in the firing stream at dense offsets,
+    /// every one the observed events call for, none they do not (where the
+    /// readers saw everything), and the undelivered entries exactly the
+    /// stored, unacknowledged firings.
+    fn check_firings(&mut self) -> Check {
+        let visitor_of: HashMap<u64, String> = self
+            .producers
+            .iter()
+            .map(|p| (p.id, p.visitor.clone()))
+            .collect();
+        for (k, part) in self.parts.iter_mut().enumerate() {
+            let stats = part.part.stats(&part.store).map_err(|e| e.to_string())?;
+            self.c.firings += stats.firings.end;
+            loop {
+                let before = part.firing_reader.position;
+                read_firings_once(part, 1_000, false)?;
+                if part.firing_reader.position == before {
+                    break;
+                }
+            }
+            let mut ids = BTreeSet::new();
+            for f in part.observed_firings.values() {
+                if !ids.insert(f.firing_id.clone()) {
+                    return Err(format!(
+                        "partition {k}: firing {} stored twice",
+                        f.firing_id
+                    ));
+                }
+            }
+            let mut expected = BTreeSet::new();
+            for (&offset, tag) in &part.observed {
+                let visitor = &visitor_of[&tag.0];
+                match tag.2 {
+                    0 => expected.insert(firing_id("every", visitor, offset)),
+                    1 => expected.insert(firing_id("later", visitor, offset)),
+                    _ => false,
+                };
+            }
+            if part.firing_reader.skipped == 0 {
+                self.c.exact_firing_checks += 1;
+                if let Some(missing) = expected.difference(&ids).next() {
+                    return Err(format!("partition {k}: firing {missing} never stored"));
+                }
+            }
+            if part.reader.skipped == 0 {
+                if let Some(phantom) = ids.difference(&expected).next() {
+                    return Err(format!("partition {k}: firing {phantom} has no event"));
+                }
+            }
+            for p in self.producers.iter().filter(|p| p.partition == k) {
+                let got: BTreeSet<String> = part
+                    .part
+                    .undelivered_firings(&part.store, &p.visitor)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|(_, f)| f.firing_id)
+                    .collect();
+                let stored: BTreeSet<String> = part
+                    .observed_firings
+                    .range(stats.firings.earliest..)
+                    .filter(|(_, f)| f.visitor == p.visitor)
+                    .map(|(_, f)| f.firing_id.clone())
+                    .filter(|id| !part.acked_firings.contains(id))
+                    .collect();
+                let must: BTreeSet<&String> = stored
+                    .iter()
+                    .filter(|id| !part.maybe_acked.contains(*id))
+                    .collect();
+                let extra: Vec<&String> = got.iter().filter(|id| !stored.contains(*id)).collect();
+                let missing: Vec<&&String> = must.iter().filter(|id| !got.contains(**id)).collect();
+                if !extra.is_empty() || !missing.is_empty() {
+                    return Err(format!(
+                        "partition {k}: undelivered for {} has {extra:?} not stored unacked, lacks {missing:?}",
+                        p.visitor
+                    ));
+                }
+            }
+        }
         Ok(())
     }
+}
+
+fn read_firings_once(part: &mut Part, max_records: usize, commit: bool) -> Check {
+    let name = part.firing_reader.name.clone();
+    let pos = match part.firing_reader.position {
+        Some(p) => p,
+        None => part
+            .part
+            .consumer_position(&part.store, Stream::Firings, &name)
+            .map_err(|e| e.to_string())?
+            .unwrap_or(0),
+    };
+    match part
+        .part
+        .read_firings(&part.store, pos, max_records, usize::MAX)
+    {
+        Ok(r) => {
+            for (i, rec) in r.records.iter().enumerate() {
+                if rec.offset != pos + i as u64 {
+                    return Err(format!(
+                        "firing gap: from {pos}, offset {} at {i}",
+                        rec.offset
+                    ));
+                }
+                if let Some(prev) = part.observed_firings.insert(rec.offset, rec.firing.clone()) {
+                    if prev != rec.firing {
+                        return Err(format!("firing offset {} holds two firings", rec.offset));
+                    }
+                }
+            }
+            part.firing_reader.position = Some(r.next_offset);
+            if commit {
+                let _ = part.part.commit_consumer(
+                    &mut part.store,
+                    Stream::Firings,
+                    &name,
+                    r.next_offset,
+                );
+            }
+        }
+        Err(PartitionError::OffsetOutOfRange {
+            requested,
+            earliest,
+            end,
+        }) => {
+            if requested < earliest {
+                part.firing_reader.skipped += earliest - requested;
+                part.firing_reader.position = Some(earliest);
+            } else {
+                return Err(format!(
+                    "firing reader at {requested} is past the end {end}"
+                ));
+            }
+        }
+        Err(e) => return Err(format!("firing read failed: {e}")),
+    }
+    Ok(())
 }
 
 fn read_once(part: &mut Part, max_records: usize, max_bytes: usize, commit: bool) -> Check {
@@ -549,6 +778,8 @@ fn simulated_runs_keep_the_queue_properties() {
                 total.expired_timestamps += c.expired_timestamps;
                 total.storage_errors += c.storage_errors;
                 total.lost_replies += c.lost_replies;
+                total.exact_firing_checks += c.exact_firing_checks;
+                total.firings += c.firings;
                 for part in &sim.parts {
                     injected += part.store.injected;
                     restarts += part.restarts;
@@ -562,9 +793,10 @@ fn simulated_runs_keep_the_queue_properties() {
         }
     }
     println!(
-        "{} seeds: {} appends ({} duplicates), {} events read, {} injected storage faults, {} storage errors seen, {} lost replies, {} restarts, {} gaps, {} stale, {} too old, {} offsets skipped by slow readers",
-        seeds.len(), total.appends, total.duplicates, events, injected, total.storage_errors,
-        total.lost_replies, restarts, total.gaps, total.stale, total.expired_timestamps, skipped
+        "{} seeds: {} appends ({} duplicates), {} events read, {} firings, {} injected storage faults, {} storage errors seen, {} lost replies, {} restarts, {} gaps, {} stale, {} too old, {} offsets skipped by slow readers, {} of {} partitions with exact firing checks",
+        seeds.len(), total.appends, total.duplicates, events, total.firings, injected, total.storage_errors,
+        total.lost_replies, restarts, total.gaps, total.stale, total.expired_timestamps, skipped,
+        total.exact_firing_checks, seeds.len() as u64 * u64::from(PARTITIONS)
     );
     // The faults must actually have happened, or the run proves little.
     if seeds.len() >= 50 {
