@@ -1,1 +1,210 @@
-fn main() {}
+//! Trigger throughput on the reference corpus, in events per second: frames
+//! of 20 events (each session its own visitor, as the SDK sends), each
+//! inflated (CRC check) and decoded, its events evaluated by the engine over
+//! `MemoryStorage` with the state writes committed, and every delayed firing
+//! fired at the end.
+//!
+//! - `decode+eval/examples`: `examples/triggers.json` (8 enabled triggers);
+//! - `decode+eval/50 mixed`: 50 triggers of every kind (when, count,
+//!   sequence, unless, audience, cooldown), several on `$page` and `$click`
+//!   so that most events concern some trigger;
+//! - `eval/50 mixed`: the same without the frame decode (pre-decoded events);
+//! - `decode/only`: the frame decode alone, for comparison.
+//!
+//! Run: `cargo bench -p broker-core --bench triggers`
+
+use broker_core::corpus::{self, CorpusEvent};
+use broker_core::frame::{self, Context, FrameBuilder, Limits};
+use broker_core::storage::{MemoryStorage, Storage, WriteBatch};
+use broker_core::trigger::{Engine, TriggerFile};
+use broker_core::Event;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde_json::{json, Value};
+use std::borrow::Cow;
+
+const EVENTS_PER_FRAME: usize = 20;
+
+fn corpus_frames() -> (Vec<Vec<u8>>, usize) {
+    let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let calls = corpus::parse_corpus(&text).expect("the reference corpus parses");
+    let mut sessions: Vec<Vec<CorpusEvent>> = Vec::new();
+    for c in calls {
+        match sessions.last_mut() {
+            Some(s) if s[0].session == c.session => s.push(c),
+            _ => sessions.push(vec![c]),
+        }
+    }
+    let (mut frames, mut events) = (Vec::new(), 0);
+    for (producer, s) in sessions.iter().enumerate() {
+        let context = Context {
+            anonymous_id: Cow::Owned(s[0].visitor.clone()),
+            session_id: s[0].session,
+            origin: "https://shop.example".into(),
+            locale: "en-US".into(),
+            timezone: "Europe/Berlin".into(),
+            library: "eventstream-js/0.1.0".into(),
+            ..Context::default()
+        };
+        for (seq, chunk) in s.chunks(EVENTS_PER_FRAME).enumerate() {
+            let mut b = FrameBuilder::new(&context);
+            for c in chunk {
+                b.push(&c.event).expect("corpus events fit");
+            }
+            events += chunk.len();
+            let sent_at = chunk.last().map_or(0, |c| c.event.timestamp);
+            frames.push(b.finish(producer as u64 + 1, seq as u64, sent_at));
+        }
+    }
+    (frames, events)
+}
+
+fn example_file() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/triggers.json"
+    ))
+    .expect("examples/triggers.json")
+}
+
+/// 50 triggers: the example's, varied, plus some on the captured kinds.
+pub fn fifty_triggers() -> String {
+    let example: Value = serde_json::from_str(&example_file()).expect("JSON");
+    let mut templates: Vec<Value> = example["triggers"].as_array().expect("list").clone();
+    templates.retain(|t| t.get("enabled") != Some(&Value::Bool(false)));
+    templates.extend([
+        json!({"id": "sale-click", "when": {"event": "$click", "where": [{"prop": "text", "op": "contains", "value": "Sale"}]},
+               "action": {"type": "toast"}}),
+        json!({"id": "product-pages", "when": {"event": "$page", "where": [{"prop": "path", "op": "starts_with", "value": "/product/"}]},
+               "count": {"at_least": 4, "within": "5m"}, "cooldown": "30m", "action": {"type": "toast"}}),
+        json!({"id": "page-click-view", "sequence": [{"event": "$page"}, {"event": "$click", "where": [{"prop": "href", "op": "exists", "value": true}]},
+               {"event": "Product Viewed", "where": [{"prop": "price", "op": "lt", "value": 100}]}],
+               "within": "2m", "cooldown": "10m", "action": {"type": "banner"}}),
+        json!({"id": "search-submit", "when": {"event": "$submit", "where": [{"prop": "form_id", "op": "eq", "value": "search"}]},
+               "unless": {"event": "Products Searched", "within": "30s"}, "action": {"type": "toast"}}),
+    ]);
+    let mut out = Vec::new();
+    for k in 0..50 {
+        let mut t = templates[k % templates.len()].clone();
+        let id = format!("{}-{k}", t["id"].as_str().expect("id"));
+        t["id"] = Value::String(id);
+        // Vary the numbers so that the copies are distinct triggers.
+        if let Some(c) = t.get_mut("count") {
+            c["at_least"] = json!(2 + k % 3);
+        }
+        if let Some(w) = t
+            .get_mut("when")
+            .and_then(|w| w.get_mut("where"))
+            .and_then(|w| w.get_mut(0))
+        {
+            if w["value"].is_number() {
+                w["value"] =
+                    json!(w["value"].as_f64().unwrap_or(0.0) + (k / templates.len()) as f64 * 10.0);
+            }
+        }
+        out.push(t);
+    }
+    json!({"version": 1, "triggers": out}).to_string()
+}
+
+/// Decodes every frame and evaluates its events; returns the firing count.
+fn run(
+    engine: &mut Engine,
+    store: &mut MemoryStorage,
+    frames: &[Vec<u8>],
+    offset: &mut u64,
+) -> usize {
+    let mut firings = 0;
+    for bytes in frames {
+        let plain = frame::inflate(bytes, &Limits::DEFAULT).expect("inflate");
+        let f = frame::decode(&plain, &Limits::DEFAULT).expect("decode");
+        let mut w = WriteBatch::new();
+        let visitor = f.context.anonymous_id.as_ref();
+        firings += engine
+            .on_events(store, &mut w, visitor, &f.events, *offset)
+            .expect("eval")
+            .len();
+        *offset += f.events.len() as u64;
+        store.commit(w).expect("commit");
+    }
+    let mut w = WriteBatch::new();
+    firings += engine
+        .on_timeout(store, &mut w, u64::MAX)
+        .expect("timeout")
+        .len();
+    store.commit(w).expect("commit");
+    firings
+}
+
+fn bench(c: &mut Criterion) {
+    let (frames, events) = corpus_frames();
+    let files = [("examples", example_file()), ("50 mixed", fifty_triggers())];
+    let mut g = c.benchmark_group("triggers");
+    g.throughput(Throughput::Elements(events as u64));
+    for (name, json) in &files {
+        let file = TriggerFile::parse(json).expect("valid");
+        let mut engine = Engine::new(file.clone());
+        let mut store = MemoryStorage::new();
+        let n = run(&mut engine, &mut store, &frames, &mut 0);
+        eprintln!(
+            "{name}: {} triggers, {n} firings over {events} events",
+            file.len()
+        );
+        g.bench_function(format!("decode+eval/{name}"), |b| {
+            b.iter_batched(
+                || (Engine::new(file.clone()), MemoryStorage::new()),
+                |(mut engine, mut store)| black_box(run(&mut engine, &mut store, &frames, &mut 0)),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    let file = TriggerFile::parse(&files[1].1).expect("valid");
+    let decoded: Vec<(String, Vec<Event<'static>>)> = frames
+        .iter()
+        .map(|bytes| {
+            let f = frame::decode(bytes, &Limits::DEFAULT).expect("decode");
+            let v = f.context.anonymous_id.to_string();
+            (v, f.events.into_iter().map(Event::into_owned).collect())
+        })
+        .collect();
+    g.bench_function("eval/50 mixed", |b| {
+        b.iter_batched(
+            || (Engine::new(file.clone()), MemoryStorage::new()),
+            |(mut engine, mut store)| {
+                let mut offset = 0;
+                for (visitor, evs) in &decoded {
+                    let mut w = WriteBatch::new();
+                    black_box(
+                        engine
+                            .on_events(&store, &mut w, visitor, evs, offset)
+                            .expect("eval"),
+                    );
+                    offset += evs.len() as u64;
+                    store.commit(w).expect("commit");
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("decode/only", |b| {
+        b.iter(|| {
+            for bytes in &frames {
+                let plain = frame::inflate(bytes, &Limits::DEFAULT).expect("inflate");
+                black_box(
+                    frame::decode(&plain, &Limits::DEFAULT)
+                        .expect("decode")
+                        .events
+                        .len(),
+                );
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
+    targets = bench
+}
+criterion_main!(benches);

@@ -30,15 +30,27 @@ fn engine_firings(triggers: &str, events: &[CorpusEvent]) -> Vec<RefFiring> {
     let mut all: Vec<Firing> = Vec::new();
     for (offset, ce) in events.iter().enumerate() {
         let mut w = WriteBatch::new();
-        all.extend(engine.on_timeout(&store, &mut w, ce.event.timestamp.saturating_sub(1)).expect("timeout"));
+        all.extend(
+            engine
+                .on_timeout(&store, &mut w, ce.event.timestamp.saturating_sub(1))
+                .expect("timeout"),
+        );
         store.commit(w).expect("commit");
         let mut w = WriteBatch::new();
         let batch = std::slice::from_ref(&ce.event);
-        all.extend(engine.on_events(&store, &mut w, &ce.visitor, batch, offset as u64).expect("eval"));
+        all.extend(
+            engine
+                .on_events(&store, &mut w, &ce.visitor, batch, offset as u64)
+                .expect("eval"),
+        );
         store.commit(w).expect("commit");
     }
     let mut w = WriteBatch::new();
-    all.extend(engine.on_timeout(&store, &mut w, u64::MAX).expect("timeout"));
+    all.extend(
+        engine
+            .on_timeout(&store, &mut w, u64::MAX)
+            .expect("timeout"),
+    );
     store.commit(w).expect("commit");
     assert_eq!(engine.poll_timeout(&store).expect("poll"), None);
     let mut out: Vec<RefFiring> = all
@@ -88,10 +100,23 @@ fn the_example_file_on_the_corpus_matches_the_reference() {
     let counts = per_trigger(&want);
     eprintln!("firings per trigger: {counts:?}");
     // Every enabled trigger fires on the corpus, so each feature is exercised.
-    for id in TriggerFile::parse(&triggers).expect("valid").triggers().filter(|t| t.enabled()).map(|t| t.id()) {
-        assert!(counts.get(id).copied().unwrap_or(0) > 0, "{id} never fires on the corpus");
+    for id in TriggerFile::parse(&triggers)
+        .expect("valid")
+        .triggers()
+        .filter(|t| t.enabled())
+        .map(|t| t.id())
+    {
+        assert!(
+            counts.get(id).copied().unwrap_or(0) > 0,
+            "{id} never fires on the corpus"
+        );
     }
-    assert_eq!(got.len(), want.len(), "engine {:?} vs reference {counts:?}", per_trigger(&got));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "engine {:?} vs reference {counts:?}",
+        per_trigger(&got)
+    );
     assert_eq!(got, want);
 }
 
@@ -102,7 +127,12 @@ fn merged_by_time_and_visit_by_visit_give_the_same_firings() {
     let mut merged = events.clone();
     merged.sort_by_key(|e| e.event.timestamp); // stable: each visitor keeps its order
     let strip = |v: Vec<RefFiring>| -> Vec<(u64, String, String)> {
-        v.into_iter().map(|f| (f.time, f.visitor, f.trigger)).collect()
+        v.into_iter()
+            .map(|f| (f.time, f.visitor, f.trigger))
+            .collect()
     };
-    assert_eq!(strip(engine_firings(&triggers, &events)), strip(engine_firings(&triggers, &merged)));
+    assert_eq!(
+        strip(engine_firings(&triggers, &events)),
+        strip(engine_firings(&triggers, &merged))
+    );
 }

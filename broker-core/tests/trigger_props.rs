@@ -25,7 +25,11 @@ fn log(spec: &[(usize, usize, u64, i64)]) -> Vec<(usize, Event<'static>)> {
     spec.iter()
         .map(|&(v, n, delta_s, p)| {
             clock[v] += delta_s * 1_000;
-            let kind = if NAMES[n] == "$identify" { EventKind::Identify } else { EventKind::Track };
+            let kind = if NAMES[n] == "$identify" {
+                EventKind::Identify
+            } else {
+                EventKind::Track
+            };
             let event = Event {
                 kind,
                 name: Cow::Borrowed(NAMES[n]),
@@ -39,7 +43,9 @@ fn log(spec: &[(usize, usize, u64, i64)]) -> Vec<(usize, Event<'static>)> {
 
 fn sorted(mut f: Vec<Firing>) -> Vec<(u64, String, String, String)> {
     f.sort_by(|x, y| (x.time, &x.visitor, &x.firing_id).cmp(&(y.time, &y.visitor, &y.firing_id)));
-    f.into_iter().map(|f| (f.time, f.visitor, f.trigger_id, f.firing_id)).collect()
+    f.into_iter()
+        .map(|f| (f.time, f.visitor, f.trigger_id, f.firing_id))
+        .collect()
 }
 
 struct Run {
@@ -52,16 +58,29 @@ struct Run {
 impl Run {
     fn new() -> Run {
         let file = TriggerFile::parse(FILE).expect("valid");
-        Run { engine: Engine::new(file.clone()), file, store: MemoryStorage::new(), out: Vec::new() }
+        Run {
+            engine: Engine::new(file.clone()),
+            file,
+            store: MemoryStorage::new(),
+            out: Vec::new(),
+        }
     }
     fn events(&mut self, visitor: &str, events: &[Event<'static>], base: u64) {
         let mut w = WriteBatch::new();
-        self.out.extend(self.engine.on_events(&self.store, &mut w, visitor, events, base).expect("eval"));
+        self.out.extend(
+            self.engine
+                .on_events(&self.store, &mut w, visitor, events, base)
+                .expect("eval"),
+        );
         self.store.commit(w).expect("commit");
     }
     fn timeout(&mut self, now: u64) {
         let mut w = WriteBatch::new();
-        self.out.extend(self.engine.on_timeout(&self.store, &mut w, now).expect("timeout"));
+        self.out.extend(
+            self.engine
+                .on_timeout(&self.store, &mut w, now)
+                .expect("timeout"),
+        );
         self.store.commit(w).expect("commit");
     }
 }

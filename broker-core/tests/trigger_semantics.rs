@@ -19,12 +19,19 @@ impl Sim {
     fn new(triggers: &str) -> Sim {
         let json = format!(r#"{{"version": 1, "triggers": [{triggers}]}}"#);
         let file = TriggerFile::parse(&json).unwrap_or_else(|e| panic!("{e}"));
-        Sim { engine: Engine::new(file), store: MemoryStorage::new(), offset: 0 }
+        Sim {
+            engine: Engine::new(file),
+            store: MemoryStorage::new(),
+            offset: 0,
+        }
     }
 
     fn send(&mut self, visitor: &str, events: &[Event<'static>]) -> Vec<Firing> {
         let mut w = WriteBatch::new();
-        let f = self.engine.on_events(&self.store, &mut w, visitor, events, self.offset).expect("eval");
+        let f = self
+            .engine
+            .on_events(&self.store, &mut w, visitor, events, self.offset)
+            .expect("eval");
         self.offset += events.len() as u64;
         self.store.commit(w).expect("commit");
         f
@@ -32,12 +39,19 @@ impl Sim {
 
     /// Sends events one batch each; returns `(trigger, time)` of every firing.
     fn run(&mut self, visitor: &str, events: &[Event<'static>]) -> Vec<(String, u64)> {
-        events.iter().flat_map(|e| self.send(visitor, std::slice::from_ref(e))).map(|f| (f.trigger_id, f.time)).collect()
+        events
+            .iter()
+            .flat_map(|e| self.send(visitor, std::slice::from_ref(e)))
+            .map(|f| (f.trigger_id, f.time))
+            .collect()
     }
 
     fn timeout(&mut self, now: u64) -> Vec<(String, u64)> {
         let mut w = WriteBatch::new();
-        let f = self.engine.on_timeout(&self.store, &mut w, now).expect("timeout");
+        let f = self
+            .engine
+            .on_timeout(&self.store, &mut w, now)
+            .expect("timeout");
         self.store.commit(w).expect("commit");
         f.into_iter().map(|f| (f.trigger_id, f.time)).collect()
     }
@@ -55,7 +69,12 @@ fn ev(name: &str, at: u64, props: serde_json::Value) -> Event<'static> {
         "$submit" => EventKind::Submit,
         _ => EventKind::Track,
     };
-    Event { kind, name: Cow::Owned(name.to_owned()), timestamp: at, properties }
+    Event {
+        kind,
+        name: Cow::Owned(name.to_owned()),
+        timestamp: at,
+        properties,
+    }
 }
 
 fn e(name: &str, at: u64) -> Event<'static> {
@@ -68,15 +87,20 @@ fn fired(id: &str, times: &[u64]) -> Vec<(String, u64)> {
 
 #[test]
 fn when_fires_on_every_matching_event_and_type_mismatch_is_false() {
-    let mut s = Sim::new(r#"{"id":"big","when":{"event":"Product Added","where":[{"prop":"price","op":"gte","value":50}]},"action":{"type":"t"}}"#);
-    let got = s.run("v", &[
-        ev("Product Added", T0, serde_json::json!({"price": 50})),
-        ev("Product Added", T0 + 1, serde_json::json!({"price": "80"})),
-        ev("Product Added", T0 + 2, serde_json::json!({"price": 49.99})),
-        ev("Product Added", T0 + 3, serde_json::json!({})),
-        ev("Product Viewed", T0 + 4, serde_json::json!({"price": 90})),
-        ev("Product Added", T0 + 5, serde_json::json!({"price": 50.5})),
-    ]);
+    let mut s = Sim::new(
+        r#"{"id":"big","when":{"event":"Product Added","where":[{"prop":"price","op":"gte","value":50}]},"action":{"type":"t"}}"#,
+    );
+    let got = s.run(
+        "v",
+        &[
+            ev("Product Added", T0, serde_json::json!({"price": 50})),
+            ev("Product Added", T0 + 1, serde_json::json!({"price": "80"})),
+            ev("Product Added", T0 + 2, serde_json::json!({"price": 49.99})),
+            ev("Product Added", T0 + 3, serde_json::json!({})),
+            ev("Product Viewed", T0 + 4, serde_json::json!({"price": 90})),
+            ev("Product Added", T0 + 5, serde_json::json!({"price": 50.5})),
+        ],
+    );
     assert_eq!(got, fired("big", &[T0, T0 + 5]));
 }
 
@@ -84,17 +108,36 @@ fn when_fires_on_every_matching_event_and_type_mismatch_is_false() {
 fn count_window_includes_both_ends_and_uses_events_up() {
     let t = r#"{"id":"c","when":{"event":"a"},"count":{"at_least":2,"within":"30m"},"action":{"type":"t"}}"#;
     // Exactly 30 minutes apart still counts.
-    assert_eq!(Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 30 * MIN)]), fired("c", &[T0 + 30 * MIN]));
+    assert_eq!(
+        Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 30 * MIN)]),
+        fired("c", &[T0 + 30 * MIN])
+    );
     // One millisecond more does not.
-    assert_eq!(Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 30 * MIN + 1)]), fired("c", &[]));
+    assert_eq!(
+        Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 30 * MIN + 1)]),
+        fired("c", &[])
+    );
     // Equal timestamps count; the events that qualified are used up.
     assert_eq!(
-        Sim::new(t).run("v", &[e("a", T0), e("a", T0), e("a", T0 + 1), e("a", T0 + 2), e("b", T0 + 3), e("a", T0 + 4)]),
+        Sim::new(t).run(
+            "v",
+            &[
+                e("a", T0),
+                e("a", T0),
+                e("a", T0 + 1),
+                e("a", T0 + 2),
+                e("b", T0 + 3),
+                e("a", T0 + 4)
+            ]
+        ),
         fired("c", &[T0, T0 + 2])
     );
     // Sliding: the oldest falls out, the newer pair qualifies.
     assert_eq!(
-        Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 31 * MIN), e("a", T0 + 40 * MIN)]),
+        Sim::new(t).run(
+            "v",
+            &[e("a", T0), e("a", T0 + 31 * MIN), e("a", T0 + 40 * MIN)]
+        ),
         fired("c", &[T0 + 40 * MIN])
     );
 }
@@ -103,29 +146,51 @@ fn count_window_includes_both_ends_and_uses_events_up() {
 fn sequence_in_order_within_the_window_from_the_first_step() {
     let t = r#"{"id":"s","sequence":[{"event":"a"},{"event":"b"}],"within":"5m","action":{"type":"t"}}"#;
     let cases: Vec<(Vec<Event<'static>>, Vec<u64>)> = vec![
-        (vec![e("a", T0), e("x", T0 + 1), e("b", T0 + 5 * MIN)], vec![T0 + 5 * MIN]),
+        (
+            vec![e("a", T0), e("x", T0 + 1), e("b", T0 + 5 * MIN)],
+            vec![T0 + 5 * MIN],
+        ),
         (vec![e("a", T0), e("b", T0 + 5 * MIN + 1)], vec![]),
         (vec![e("b", T0), e("a", T0 + 1)], vec![]),
         // Any earlier first step may start the chain: the later one is in time.
-        (vec![e("a", T0), e("a", T0 + 4 * MIN), e("b", T0 + 8 * MIN)], vec![T0 + 8 * MIN]),
+        (
+            vec![e("a", T0), e("a", T0 + 4 * MIN), e("b", T0 + 8 * MIN)],
+            vec![T0 + 8 * MIN],
+        ),
         // Equal timestamps: log order decides.
         (vec![e("a", T0), e("b", T0)], vec![T0]),
         // Used up: the second b has no first step before it any more.
-        (vec![e("a", T0), e("b", T0 + 1), e("b", T0 + 2)], vec![T0 + 1]),
+        (
+            vec![e("a", T0), e("b", T0 + 1), e("b", T0 + 2)],
+            vec![T0 + 1],
+        ),
     ];
     for (events, want) in cases {
-        assert_eq!(Sim::new(t).run("v", &events), fired("s", &want), "{events:?}");
+        assert_eq!(
+            Sim::new(t).run("v", &events),
+            fired("s", &want),
+            "{events:?}"
+        );
     }
 }
 
 #[test]
 fn sequence_of_repeated_steps_needs_distinct_events() {
     let t = r#"{"id":"s","sequence":[{"event":"a"},{"event":"a"},{"event":"b"}],"within":"1h","action":{"type":"t"}}"#;
-    assert_eq!(Sim::new(t).run("v", &[e("a", T0), e("b", T0 + 1)]), fired("s", &[]));
-    assert_eq!(Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 1), e("b", T0 + 2)]), fired("s", &[T0 + 2]));
+    assert_eq!(
+        Sim::new(t).run("v", &[e("a", T0), e("b", T0 + 1)]),
+        fired("s", &[])
+    );
+    assert_eq!(
+        Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 1), e("b", T0 + 2)]),
+        fired("s", &[T0 + 2])
+    );
     let pairs = r#"{"id":"p","sequence":[{"event":"a"},{"event":"a"}],"within":"1h","action":{"type":"t"}}"#;
     let four: Vec<_> = (0..4).map(|i| e("a", T0 + i)).collect();
-    assert_eq!(Sim::new(pairs).run("v", &four), fired("p", &[T0 + 1, T0 + 3]));
+    assert_eq!(
+        Sim::new(pairs).run("v", &four),
+        fired("p", &[T0 + 1, T0 + 3])
+    );
 }
 
 const RESCUE: &str = r#"{"id":"r","when":{"event":"add"},"unless":{"event":"checkout","within":"10m"},"action":{"type":"t"}}"#;
@@ -134,7 +199,10 @@ const RESCUE: &str = r#"{"id":"r","when":{"event":"add"},"unless":{"event":"chec
 fn unless_fires_on_time_without_further_events() {
     let mut s = Sim::new(RESCUE);
     assert_eq!(s.run("v", &[e("add", T0)]), fired("r", &[]));
-    assert_eq!(s.engine.poll_timeout(&s.store).expect("poll"), Some(T0 + 10 * MIN));
+    assert_eq!(
+        s.engine.poll_timeout(&s.store).expect("poll"),
+        Some(T0 + 10 * MIN)
+    );
     assert_eq!(s.timeout(T0 + 10 * MIN - 1), fired("r", &[]));
     assert_eq!(s.timeout(T0 + 10 * MIN), fired("r", &[T0 + 10 * MIN]));
     assert_eq!(s.timeout(T0 + 20 * MIN), fired("r", &[]));
@@ -159,7 +227,10 @@ fn unless_cancellation_edges() {
     assert_eq!(s.timeout(deadline), fired("r", &[deadline]));
     // After the deadline is too late; the firing comes out with the event, at the deadline's time.
     let mut s = Sim::new(RESCUE);
-    assert_eq!(s.run("v", &[e("add", T0), e("checkout", deadline + 1)]), fired("r", &[deadline]));
+    assert_eq!(
+        s.run("v", &[e("add", T0), e("checkout", deadline + 1)]),
+        fired("r", &[deadline])
+    );
     assert_eq!(s.timeout(deadline + MIN), fired("r", &[]));
 }
 
@@ -167,18 +238,30 @@ fn unless_cancellation_edges() {
 fn audience_uses_traits_known_at_the_moment_of_firing() {
     let t = r#"{"id":"a","when":{"event":"add"},"unless":{"event":"checkout","within":"10m"},
         "audience":[{"trait":"plan","op":"ne","value":"plus"}],"action":{"type":"t"}}"#;
-    let ident = |plan: &str, at| ev("$identify", at, serde_json::json!({"plan": plan, "country": "DE"}));
+    let ident = |plan: &str, at| {
+        ev(
+            "$identify",
+            at,
+            serde_json::json!({"plan": plan, "country": "DE"}),
+        )
+    };
     // No plan at all: `ne` holds.
     let mut s = Sim::new(t);
     s.run("v", &[e("add", T0)]);
     assert_eq!(s.timeout(T0 + 10 * MIN), fired("a", &[T0 + 10 * MIN]));
     // Upgraded to plus before the deadline: dropped.
     let mut s = Sim::new(t);
-    s.run("v", &[ident("free", T0), e("add", T0 + 1), ident("plus", T0 + 2)]);
+    s.run(
+        "v",
+        &[ident("free", T0), e("add", T0 + 1), ident("plus", T0 + 2)],
+    );
     assert_eq!(s.timeout(T0 + 11 * MIN), fired("a", &[]));
     // Latest value wins, key by key.
     let mut s = Sim::new(t);
-    s.run("v", &[ident("plus", T0), ident("free", T0 + 1), e("add", T0 + 2)]);
+    s.run(
+        "v",
+        &[ident("plus", T0), ident("free", T0 + 1), e("add", T0 + 2)],
+    );
     assert_eq!(s.timeout(T0 + 11 * MIN), fired("a", &[T0 + 10 * MIN + 2]));
 }
 
@@ -186,7 +269,15 @@ fn audience_uses_traits_known_at_the_moment_of_firing() {
 fn cooldown_blocks_until_exactly_its_end_and_blocked_firings_do_not_restart_it() {
     let t = r#"{"id":"c","when":{"event":"a"},"cooldown":"10m","action":{"type":"t"}}"#;
     assert_eq!(
-        Sim::new(t).run("v", &[e("a", T0), e("a", T0 + 5 * MIN), e("a", T0 + 10 * MIN - 1), e("a", T0 + 10 * MIN)]),
+        Sim::new(t).run(
+            "v",
+            &[
+                e("a", T0),
+                e("a", T0 + 5 * MIN),
+                e("a", T0 + 10 * MIN - 1),
+                e("a", T0 + 10 * MIN)
+            ]
+        ),
         fired("c", &[T0, T0 + 10 * MIN])
     );
 }
@@ -197,21 +288,34 @@ fn max_per_user_counts_only_real_firings() {
         "audience":[{"trait":"newsletter","op":"eq","value":true}],"action":{"type":"t"}}"#;
     let sub = |on: bool, at| ev("$identify", at, serde_json::json!({"newsletter": on}));
     assert_eq!(
-        Sim::new(t).run("v", &[e("a", T0), sub(true, T0 + 1), e("a", T0 + 2), e("a", T0 + 3), e("a", T0 + 4)]),
+        Sim::new(t).run(
+            "v",
+            &[
+                e("a", T0),
+                sub(true, T0 + 1),
+                e("a", T0 + 2),
+                e("a", T0 + 3),
+                e("a", T0 + 4)
+            ]
+        ),
         fired("m", &[T0 + 2, T0 + 3])
     );
 }
 
 #[test]
 fn disabled_triggers_neither_fire_nor_keep_state() {
-    let mut s = Sim::new(r#"{"id":"d","enabled":false,"when":{"event":"a"},"count":{"at_least":2,"within":"1h"},"action":{"type":"t"}}"#);
+    let mut s = Sim::new(
+        r#"{"id":"d","enabled":false,"when":{"event":"a"},"count":{"at_least":2,"within":"1h"},"action":{"type":"t"}}"#,
+    );
     assert_eq!(s.run("v", &[e("a", T0), e("a", T0 + 1)]), fired("d", &[]));
     assert!(s.store.is_empty());
 }
 
 #[test]
 fn firings_carry_a_deterministic_id_and_the_action() {
-    let mut s = Sim::new(r#"{"id":"w","when":{"event":"$page"},"action":{"type":"banner","payload":{"text":"hi"}}}"#);
+    let mut s = Sim::new(
+        r#"{"id":"w","when":{"event":"$page"},"action":{"type":"banner","payload":{"text":"hi"}}}"#,
+    );
     let f = s.send("v-1", &[e("$click", T0), e("$page", T0 + 7)]);
     assert_eq!(
         f,
@@ -238,16 +342,30 @@ fn firings_carry_a_deterministic_id_and_the_action() {
 fn events_no_trigger_cares_about_cost_no_storage() {
     let mut s = Sim::new(RESCUE);
     let mut w = WriteBatch::new();
-    let f = s.engine.on_events(&s.store, &mut w, "v", &[e("$page", T0), e("$click", T0 + 1)], 0).expect("eval");
+    let f = s
+        .engine
+        .on_events(
+            &s.store,
+            &mut w,
+            "v",
+            &[e("$page", T0), e("$click", T0 + 1)],
+            0,
+        )
+        .expect("eval");
     assert!(f.is_empty() && w.is_empty());
 }
 
 #[test]
 fn idle_visitors_cost_nothing_once_every_window_has_passed() {
-    let mut s = Sim::new(r#"{"id":"c","when":{"event":"a"},"count":{"at_least":3,"within":"30m"},"action":{"type":"t"}}"#);
+    let mut s = Sim::new(
+        r#"{"id":"c","when":{"event":"a"},"count":{"at_least":3,"within":"30m"},"action":{"type":"t"}}"#,
+    );
     s.run("v", &[e("a", T0), e("a", T0 + MIN)]);
     assert_eq!(s.store.len(), 2, "the state and its expiry wake-up");
-    assert_eq!(s.engine.poll_timeout(&s.store).expect("poll"), Some(T0 + 31 * MIN + 1));
+    assert_eq!(
+        s.engine.poll_timeout(&s.store).expect("poll"),
+        Some(T0 + 31 * MIN + 1)
+    );
     s.timeout(T0 + 31 * MIN);
     assert_eq!(s.store.len(), 2);
     s.timeout(T0 + 31 * MIN + 1);
@@ -274,12 +392,16 @@ fn replacing_the_file_keeps_unchanged_triggers_and_drops_the_rest() {
     let edited = r#"{"id":"edit","when":{"event":"a"},"count":{"at_least":2,"within":"2h"},"action":{"type":"t"}}"#;
     let mut s = Sim::new(&format!("{keep},{gone},{edit}"));
     s.run("v", &[e("a", T0)]);
-    let next = TriggerFile::parse(&format!(r#"{{"version":1,"triggers":[{keep},{edited}]}}"#)).expect("valid");
+    let next = TriggerFile::parse(&format!(r#"{{"version":1,"triggers":[{keep},{edited}]}}"#))
+        .expect("valid");
     let mut w = WriteBatch::new();
     s.engine.replace(next, &s.store, &mut w).expect("replace");
     s.store.commit(w).expect("commit");
     // gone's pending firing and its wake-up are dropped with it.
-    let wakeups = s.store.scan(&[keys::WAKEUP], &keys::prefix_end(&[keys::WAKEUP]), 10).expect("scan");
+    let wakeups = s
+        .store
+        .scan(&[keys::WAKEUP], &keys::prefix_end(&[keys::WAKEUP]), 10)
+        .expect("scan");
     assert_eq!(wakeups.len(), 1, "only the count window's expiry remains");
     assert_eq!(s.run("v", &[e("a", T0 + 1)]), fired("keep", &[T0 + 1]));
     assert_eq!(s.timeout(T0 + 20 * MIN), fired("gone", &[]));

@@ -43,17 +43,31 @@ const SPEC_EXAMPLE: &str = r#"{
 #[test]
 fn the_spec_example_is_valid() {
     let f = TriggerFile::parse(SPEC_EXAMPLE).expect("valid");
-    assert_eq!(f.ids().collect::<Vec<_>>(), ["cart-rescue", "shoe-searcher"]);
+    assert_eq!(
+        f.ids().collect::<Vec<_>>(),
+        ["cart-rescue", "shoe-searcher"]
+    );
     assert_eq!(
         f.summary(),
-        Summary { total: 2, disabled: 0, when: 0, count: 1, sequence: 1, unless: 1, audience: 1 }
+        Summary {
+            total: 2,
+            disabled: 0,
+            when: 0,
+            count: 1,
+            sequence: 1,
+            unless: 1,
+            audience: 1
+        }
     );
     assert_eq!(
         f.summary().to_string(),
         "2 triggers: 0 when, 1 count, 1 sequence; 1 with unless, 1 with audience, 0 disabled"
     );
     let first = f.triggers().next().expect("one");
-    assert_eq!(first.payload(), r#"{"code":"SHIP50","text":"Free shipping today"}"#);
+    assert_eq!(
+        first.payload(),
+        r#"{"code":"SHIP50","text":"Free shipping today"}"#
+    );
     assert_eq!(f.source(), SPEC_EXAMPLE);
 }
 
@@ -65,7 +79,8 @@ fn the_spec_message_for_a_near_miss_operator() {
         err.errors,
         vec![ValidationError {
             path: "triggers[0].when.where[0].op".into(),
-            message: r#"unknown operator "gte " (did you mean "gte"?) in trigger "cart-rescue""#.into(),
+            message: r#"unknown operator "gte " (did you mean "gte"?) in trigger "cart-rescue""#
+                .into(),
             trigger: Some("cart-rescue".into()),
         }]
     );
@@ -156,25 +171,64 @@ fn document_level_mistakes() {
     assert_eq!(errors("[]"), ["$: expected an object, got a list"]);
     assert_eq!(
         errors(r#"{"version": 2, "triggers": {}}"#),
-        ["version: expected the number 1, got 2", "triggers: expected a list, got an object"]
+        [
+            "version: expected the number 1, got 2",
+            "triggers: expected a list, got an object"
+        ]
     );
     assert_eq!(
         errors("{}"),
-        ["version: required key is missing", "triggers: required key is missing"]
+        [
+            "version: required key is missing",
+            "triggers: required key is missing"
+        ]
     );
-    assert!(TriggerFile::parse(r#"{"version": 1, "triggers": []}"#).expect("valid").is_empty());
+    assert!(TriggerFile::parse(r#"{"version": 1, "triggers": []}"#)
+        .expect("valid")
+        .is_empty());
 }
 
 #[test]
 fn durations_near_misses() {
-    let dur = |d: &str| one(&format!(r#""id":"a","when":{{"event":"x"}},"cooldown":"{d}","action":{{"type":"t"}}"#));
-    let generic = r#"expected a whole number and a unit s, m, h or d, like "90s", "10m", "24h", "7d""#;
-    assert_eq!(dur("1.5h"), [format!(r#"triggers[0].cooldown: bad duration "1.5h": {generic} (did you mean "90m"?) in trigger "a""#)]);
-    assert_eq!(dur("2 Days"), [format!(r#"triggers[0].cooldown: bad duration "2 Days": {generic} (did you mean "2d"?) in trigger "a""#)]);
-    assert_eq!(dur("soon"), [format!(r#"triggers[0].cooldown: bad duration "soon": {generic} in trigger "a""#)]);
-    assert_eq!(dur("500ms"), [format!(r#"triggers[0].cooldown: bad duration "500ms": {generic} in trigger "a""#)]);
-    assert_eq!(dur("0s"), [r#"triggers[0].cooldown: bad duration "0s": must be more than zero in trigger "a""#]);
-    assert_eq!(dur("366d"), [r#"triggers[0].cooldown: bad duration "366d": at most 365d in trigger "a""#]);
+    let dur = |d: &str| {
+        one(&format!(
+            r#""id":"a","when":{{"event":"x"}},"cooldown":"{d}","action":{{"type":"t"}}"#
+        ))
+    };
+    let generic =
+        r#"expected a whole number and a unit s, m, h or d, like "90s", "10m", "24h", "7d""#;
+    assert_eq!(
+        dur("1.5h"),
+        [format!(
+            r#"triggers[0].cooldown: bad duration "1.5h": {generic} (did you mean "90m"?) in trigger "a""#
+        )]
+    );
+    assert_eq!(
+        dur("2 Days"),
+        [format!(
+            r#"triggers[0].cooldown: bad duration "2 Days": {generic} (did you mean "2d"?) in trigger "a""#
+        )]
+    );
+    assert_eq!(
+        dur("soon"),
+        [format!(
+            r#"triggers[0].cooldown: bad duration "soon": {generic} in trigger "a""#
+        )]
+    );
+    assert_eq!(
+        dur("500ms"),
+        [format!(
+            r#"triggers[0].cooldown: bad duration "500ms": {generic} in trigger "a""#
+        )]
+    );
+    assert_eq!(
+        dur("0s"),
+        [r#"triggers[0].cooldown: bad duration "0s": must be more than zero in trigger "a""#]
+    );
+    assert_eq!(
+        dur("366d"),
+        [r#"triggers[0].cooldown: bad duration "366d": at most 365d in trigger "a""#]
+    );
     assert_eq!(
         one(r#""id":"a","when":{"event":"x"},"cooldown":600,"action":{"type":"t"}"#),
         [r#"triggers[0].cooldown: expected a duration such as "10m", got a number in trigger "a""#]
@@ -183,26 +237,40 @@ fn durations_near_misses() {
 
 #[test]
 fn operators_and_value_types() {
-    let cond = |c: &str| one(&format!(r#""id":"a","when":{{"event":"x","where":[{c}]}},"action":{{"type":"t"}}"#));
+    let cond = |c: &str| {
+        one(&format!(
+            r#""id":"a","when":{{"event":"x","where":[{c}]}},"action":{{"type":"t"}}"#
+        ))
+    };
     assert_eq!(
         cond(r#"{"prop":"p","op":">=","value":1}"#),
-        [r#"triggers[0].when.where[0].op: unknown operator ">=" (did you mean "gte"?) in trigger "a""#]
+        [
+            r#"triggers[0].when.where[0].op: unknown operator ">=" (did you mean "gte"?) in trigger "a""#
+        ]
     );
     assert_eq!(
         cond(r#"{"prop":"p","op":"startsWith","value":"a"}"#),
-        [r#"triggers[0].when.where[0].op: unknown operator "startsWith" (did you mean "starts_with"?) in trigger "a""#]
+        [
+            r#"triggers[0].when.where[0].op: unknown operator "startsWith" (did you mean "starts_with"?) in trigger "a""#
+        ]
     );
     assert_eq!(
         cond(r#"{"prop":"p","op":"between","value":1}"#),
-        [r#"triggers[0].when.where[0].op: unknown operator "between" (expected one of: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with, ends_with, exists) in trigger "a""#]
+        [
+            r#"triggers[0].when.where[0].op: unknown operator "between" (expected one of: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with, ends_with, exists) in trigger "a""#
+        ]
     );
     assert_eq!(
         cond(r#"{"prop":"p","op":"gt","value":true}"#),
-        [r#"triggers[0].when.where[0].value: "gt" compares numbers or strings, got a boolean in trigger "a""#]
+        [
+            r#"triggers[0].when.where[0].value: "gt" compares numbers or strings, got a boolean in trigger "a""#
+        ]
     );
     assert_eq!(
         cond(r#"{"prop":"p","op":"ends_with","value":1}"#),
-        [r#"triggers[0].when.where[0].value: "ends_with" takes a string, got a number in trigger "a""#]
+        [
+            r#"triggers[0].when.where[0].value: "ends_with" takes a string, got a number in trigger "a""#
+        ]
     );
     assert_eq!(
         cond(r#"{"trait":"p","op":"eq","value":1}"#),
@@ -225,11 +293,15 @@ fn operators_and_value_types() {
 fn trigger_shape_mistakes() {
     assert_eq!(
         one(r#""id":"a","action":{"type":"t"}"#),
-        [r#"triggers[0]: needs "when" (one step) or "sequence" (two or more steps) in trigger "a""#]
+        [
+            r#"triggers[0]: needs "when" (one step) or "sequence" (two or more steps) in trigger "a""#
+        ]
     );
     assert_eq!(
         one(r#""id":"a","sequence":[{"event":"x"}],"within":"1m","action":{"type":"t"}"#),
-        [r#"triggers[0].sequence: a sequence needs at least 2 steps, got 1 (use "when" for a single step) in trigger "a""#]
+        [
+            r#"triggers[0].sequence: a sequence needs at least 2 steps, got 1 (use "when" for a single step) in trigger "a""#
+        ]
     );
     assert_eq!(
         one(r#""when":{"event":"x"},"action":{"type":"t"}"#),
@@ -244,7 +316,9 @@ fn trigger_shape_mistakes() {
         ]
     );
     assert_eq!(
-        one(r#""id":"a","when":{"event":""},"unless":{"event":"y"},"max_per_user":1.5,"action":{"type":"t"}"#),
+        one(
+            r#""id":"a","when":{"event":""},"unless":{"event":"y"},"max_per_user":1.5,"action":{"type":"t"}"#
+        ),
         [
             r#"triggers[0].when.event: must not be empty in trigger "a""#,
             r#"triggers[0].unless.within: required key is missing in trigger "a""#,
@@ -253,8 +327,12 @@ fn trigger_shape_mistakes() {
     );
     let long = "a".repeat(65);
     assert_eq!(
-        one(&format!(r#""id":"{long}","when":{{"event":"x"}},"action":{{"type":"t"}}"#)),
-        [format!(r#"triggers[0].id: invalid id "{long}": use 1 to 64 of a-z, 0-9 and -"#)]
+        one(&format!(
+            r#""id":"{long}","when":{{"event":"x"}},"action":{{"type":"t"}}"#
+        )),
+        [format!(
+            r#"triggers[0].id: invalid id "{long}": use 1 to 64 of a-z, 0-9 and -"#
+        )]
     );
 }
 
@@ -262,11 +340,15 @@ fn trigger_shape_mistakes() {
 fn a_payload_of_exactly_the_limit_is_accepted() {
     // {"t":"..."} is 8 bytes around the string.
     let ok = "x".repeat(4096 - 8);
-    let json = format!(r#"{{"version":1,"triggers":[{{"id":"a","when":{{"event":"x"}},"action":{{"type":"t","payload":{{"t":"{ok}"}}}}}}]}}"#);
+    let json = format!(
+        r#"{{"version":1,"triggers":[{{"id":"a","when":{{"event":"x"}},"action":{{"type":"t","payload":{{"t":"{ok}"}}}}}}]}}"#
+    );
     assert!(TriggerFile::parse(&json).is_ok());
     let over = json.replace(&ok, &format!("{ok}x"));
     assert_eq!(
         errors(&over),
-        [r#"triggers[0].action.payload: payload is 4097 bytes as compact JSON; the limit is 4096 in trigger "a""#]
+        [
+            r#"triggers[0].action.payload: payload is 4097 bytes as compact JSON; the limit is 4096 in trigger "a""#
+        ]
     );
 }

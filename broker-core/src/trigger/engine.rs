@@ -1,6 +1,6 @@
 //! Evaluation: one visitor's batch at a time, state through [`Storage`].
 
-use super::model::{Rule, Trigger};
+use super::model::{Rule, Step, Trigger};
 use super::state::{Pending, TriggerState, VisitorState};
 use super::validate::hash64;
 use super::{Firing, TriggerFile};
@@ -8,6 +8,7 @@ use crate::event::{Event, EventKind, Map, Value};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The engine for one partition. All durable state lives in storage.
 ///
@@ -16,8 +17,8 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub struct Engine {
     file: TriggerFile,
-    /// Enabled triggers that any step of, or the `unless` of, names the event.
-    by_name: HashMap<Box<str>, Vec<u32>>,
+    /// For each event name, the enabled triggers that name it somewhere.
+    by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>>,
     /// Enabled triggers by state key.
     by_key: HashMap<u64, u32>,
 }
@@ -34,19 +35,81 @@ pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
     format!("{:016x}", hash64(&bytes))
 }
 
+/// Which parts of one trigger an event name is named in, so that evaluation
+/// never compares names again.
+#[derive(Debug, Clone, Copy)]
+struct Hook {
+    trigger: u32,
+    /// Bit `k`: step `k` names the event (steps from 64 on compare names).
+    steps: u64,
+}
+
+impl Hook {
+    #[inline]
+    fn names(&self, k: usize, step: &Step, e: &Event<'_>) -> bool {
+        if k < 64 {
+            self.steps >> k & 1 == 1
+        } else {
+            step.event == e.trigger_name()
+        }
+    }
+}
+
+/// FNV-1a for the name index: short keys, no untrusted-input flooding concern
+/// (the names come from the trigger file), and much cheaper than SipHash.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// A visitor's state while a call works on it.
 struct Loaded {
     key: Vec<u8>,
     raw: Option<Vec<u8>>,
+    /// `state.triggers[j]` belongs to trigger `of[j]` of the file.
     state: VisitorState,
-    /// One per trigger of the file, in file order.
-    slots: Vec<TriggerState>,
+    of: Vec<u32>,
+}
+
+/// Trigger `ti`'s state in `Loaded { of, state.triggers }`, created empty
+/// when it has none yet. (A function of the two fields, not a method, so the
+/// traits stay borrowable beside it.)
+fn slot<'s>(
+    of: &mut Vec<u32>,
+    states: &'s mut Vec<TriggerState>,
+    ti: usize,
+) -> &'s mut TriggerState {
+    let j = match of.iter().position(|&x| x as usize == ti) {
+        Some(j) => j,
+        None => {
+            of.push(ti as u32);
+            states.push(TriggerState::default());
+            of.len() - 1
+        }
+    };
+    &mut states[j]
 }
 
 impl Engine {
     /// An engine running `file`.
     pub fn new(file: TriggerFile) -> Engine {
-        let mut by_name: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>> = HashMap::default();
         let mut by_key = HashMap::new();
         for (i, t) in file.triggers.iter().enumerate() {
             if !t.enabled {
@@ -54,10 +117,16 @@ impl Engine {
             }
             let i = i as u32;
             by_key.insert(t.key, i);
-            for step in t.steps() {
+            for (k, step) in t.steps().enumerate() {
                 let list = by_name.entry(step.event.as_str().into()).or_default();
-                if list.last() != Some(&i) {
-                    list.push(i);
+                if list.last().map(|h| h.trigger) != Some(i) {
+                    list.push(Hook {
+                        trigger: i,
+                        steps: 0,
+                    });
+                }
+                if let Some(h) = list.last_mut().filter(|_| k < 64) {
+                    h.steps |= 1 << k;
                 }
             }
         }
@@ -120,38 +189,37 @@ impl Engine {
             return Ok(out);
         }
         let mut l = self.load(store, visitor)?;
-        let mut next_due = min_deadline(&l.slots);
+        let mut next_due = min_deadline(&l.state.triggers);
         let mut newest = 0;
         for (i, e) in events.iter().enumerate() {
             let t = e.timestamp;
             newest = newest.max(t);
             if next_due < t {
                 self.fire_due(&mut l, visitor, |d| d < t, &mut out);
-                next_due = min_deadline(&l.slots);
+                next_due = min_deadline(&l.state.triggers);
             }
             if e.kind == EventKind::Identify {
                 merge_traits(&mut l.state.traits, &e.properties);
             }
-            let Some(list) = self.by_name.get(e.trigger_name()) else {
+            let Some(hooks) = self.by_name.get(e.trigger_name()) else {
                 continue;
             };
             let offset = base_offset + i as u64;
-            for &ti in list {
-                let ti = ti as usize;
+            for hook in hooks {
+                let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
-                if !advance(tr, &mut l.slots[ti], e, t) {
+                let slot = slot(&mut l.of, &mut l.state.triggers, ti);
+                if !advance(tr, hook, slot, e, t) {
                     continue;
                 }
                 match &tr.unless {
                     Some(u) => {
                         let deadline = t.saturating_add(u.within);
-                        l.slots[ti].pending.push(Pending { deadline, offset });
+                        slot.pending.push(Pending { deadline, offset });
                         next_due = next_due.min(deadline);
                     }
                     None => {
-                        if let Some(f) =
-                            fire(tr, &mut l.slots[ti], &l.state.traits, visitor, t, offset)
-                        {
+                        if let Some(f) = fire(tr, slot, &l.state.traits, visitor, t, offset) {
                             out.push(f);
                         }
                     }
@@ -219,17 +287,20 @@ impl Engine {
             Some(b) => VisitorState::decode(&key, b)?,
             None => VisitorState::default(),
         };
-        let mut slots = vec![TriggerState::default(); self.file.triggers.len()];
-        for ts in state.triggers.drain(..) {
-            if let Some(&i) = self.by_key.get(&ts.key) {
-                slots[i as usize] = ts;
-            }
-        }
+        // State of triggers no longer in the file (or changed) is dropped here.
+        state
+            .triggers
+            .retain(|ts| self.by_key.contains_key(&ts.key));
+        let of = state
+            .triggers
+            .iter()
+            .filter_map(|ts| self.by_key.get(&ts.key).copied())
+            .collect();
         Ok(Loaded {
             key,
             raw,
             state,
-            slots,
+            of,
         })
     }
 
@@ -239,7 +310,8 @@ impl Engine {
         let mut pending_min: Option<u64> = None;
         let mut expiry: Option<u64> = None;
         let mut later = |at: u64| expiry = Some(expiry.map_or(at, |e: u64| e.max(at)));
-        for (tr, s) in self.file.triggers.iter().zip(l.slots.iter_mut()) {
+        for (&ti, s) in l.of.iter().zip(l.state.triggers.iter_mut()) {
+            let tr = &self.file.triggers[ti as usize];
             match &tr.rule {
                 Rule::When { count: Some(c), .. } => {
                     s.marks.retain(|m| m.saturating_add(c.within) >= now);
@@ -283,7 +355,7 @@ impl Engine {
             }
             l.state.wake = wake;
         }
-        l.state.triggers = l.slots.drain(..).filter(|s| !s.is_empty()).collect();
+        l.state.triggers.retain(|s| !s.is_empty());
         if l.state.is_empty() {
             if l.raw.is_some() {
                 writes.delete(std::mem::take(&mut l.key));
@@ -305,8 +377,8 @@ impl Engine {
         due: impl Fn(u64) -> bool,
         out: &mut Vec<Firing>,
     ) {
-        let mut ready: Vec<(u64, usize, u64)> = Vec::new();
-        for (ti, s) in l.slots.iter_mut().enumerate() {
+        let mut ready: Vec<(u64, u32, u64)> = Vec::new();
+        for (&ti, s) in l.of.iter().zip(l.state.triggers.iter_mut()) {
             s.pending.retain(|p| {
                 let go = due(p.deadline);
                 if go {
@@ -317,15 +389,9 @@ impl Engine {
         }
         ready.sort_unstable();
         for (deadline, ti, offset) in ready {
-            let tr = &self.file.triggers[ti];
-            if let Some(f) = fire(
-                tr,
-                &mut l.slots[ti],
-                &l.state.traits,
-                visitor,
-                deadline,
-                offset,
-            ) {
+            let tr = &self.file.triggers[ti as usize];
+            let s = slot(&mut l.of, &mut l.state.triggers, ti as usize);
+            if let Some(f) = fire(tr, s, &l.state.traits, visitor, deadline, offset) {
                 out.push(f);
             }
         }
@@ -346,10 +412,15 @@ fn min_deadline(slots: &[TriggerState]) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Applies event `e` at time `t` to one trigger's state; true when it qualifies.
-fn advance(tr: &Trigger, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
+/// Applies event `e` at time `t` to one trigger's state; true when it
+/// qualifies. `hook` says which steps name the event.
+fn advance(tr: &Trigger, hook: &Hook, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
+    let n = match &tr.rule {
+        Rule::When { .. } => 1,
+        Rule::Sequence { steps, .. } => steps.len(),
+    };
     if let Some(u) = &tr.unless {
-        if u.step.matches(e) {
+        if hook.names(n, &u.step, e) && u.step.holds(e) {
             // Cancels firings qualified strictly before `t` whose window still covers `t`.
             s.pending
                 .retain(|p| !(p.deadline.saturating_sub(u.within) < t && t <= p.deadline));
@@ -357,7 +428,7 @@ fn advance(tr: &Trigger, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
     }
     match &tr.rule {
         Rule::When { step, count } => {
-            if !step.matches(e) {
+            if !(hook.names(0, step, e) && step.holds(e)) {
                 return false;
             }
             let Some(c) = count else { return true };
@@ -373,7 +444,7 @@ fn advance(tr: &Trigger, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
             }
         }
         Rule::Sequence { steps, within } => {
-            let n = steps.len();
+            let matches = |k: usize| hook.names(k, &steps[k], e) && steps[k].holds(e);
             if s.progress.len() != n - 1 {
                 s.progress.resize(n - 1, None);
             }
@@ -382,7 +453,7 @@ fn advance(tr: &Trigger, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
                     *p = None;
                 }
             }
-            if s.progress[n - 2].is_some() && steps[n - 1].matches(e) {
+            if s.progress[n - 2].is_some() && matches(n - 1) {
                 // Events up to the qualifying one are used up.
                 s.progress.iter_mut().for_each(|p| *p = None);
                 return true;
@@ -390,12 +461,12 @@ fn advance(tr: &Trigger, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
             // Later steps first, so one event never serves two steps of a chain.
             for k in (1..n - 1).rev() {
                 if let Some(start) = s.progress[k - 1] {
-                    if steps[k].matches(e) {
+                    if matches(k) {
                         s.progress[k] = Some(s.progress[k].map_or(start, |x| x.max(start)));
                     }
                 }
             }
-            if steps[0].matches(e) {
+            if matches(0) {
                 s.progress[0] = Some(s.progress[0].map_or(t, |x| x.max(t)));
             }
             false

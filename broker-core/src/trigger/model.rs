@@ -11,10 +11,10 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// True when `e` is this step's event and every condition holds.
+    /// True when every condition holds on `e` (its name is checked apart).
     #[inline]
-    pub fn matches(&self, e: &Event<'_>) -> bool {
-        e.trigger_name() == self.event && self.conditions.iter().all(|c| c.holds_on(&e.properties))
+    pub fn holds(&self, e: &Event<'_>) -> bool {
+        self.conditions.iter().all(|c| c.holds_on(&e.properties))
     }
 }
 

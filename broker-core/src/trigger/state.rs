@@ -78,12 +78,8 @@ impl VisitorState {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![STATE_FORMAT];
         // Serialising plain structs into a Vec cannot fail.
-        if let Ok(body) = postcard::to_allocvec(self) {
-            out.extend_from_slice(&body);
-        }
-        out
+        postcard::to_extend(self, vec![STATE_FORMAT]).unwrap_or_default()
     }
 }
 

@@ -141,7 +141,11 @@ fn trigger_firings(t: &J, visitor: &str, evs: &[&RefEvent]) -> Vec<RefFiring> {
                 if !cancelled {
                     let d = q + w;
                     // Known at d: every event stamped no later than d.
-                    let known = evs.iter().take_while(|e| e.time <= d).count().saturating_sub(1);
+                    let known = evs
+                        .iter()
+                        .take_while(|e| e.time <= d)
+                        .count()
+                        .saturating_sub(1);
                     candidates.push((d, evs[i].offset, known));
                 }
             }
@@ -152,7 +156,11 @@ fn trigger_firings(t: &J, visitor: &str, evs: &[&RefEvent]) -> Vec<RefFiring> {
     // 3. Audience, cooldown and max_per_user at the moment of firing.
     let cooldown = t.get("cooldown").map(ms);
     let max = t.get("max_per_user").and_then(J::as_u64);
-    let audience = t.get("audience").and_then(J::as_array).cloned().unwrap_or_default();
+    let audience = t
+        .get("audience")
+        .and_then(J::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut last: Option<u64> = None;
     let mut count = 0u64;
     let mut out = Vec::new();
@@ -177,7 +185,10 @@ fn trigger_firings(t: &J, visitor: &str, evs: &[&RefEvent]) -> Vec<RefFiring> {
                 }
             }
         }
-        if !audience.iter().all(|c| condition_holds(c, "trait", &traits)) {
+        if !audience
+            .iter()
+            .all(|c| condition_holds(c, "trait", &traits))
+        {
             continue;
         }
         last = Some(time);
@@ -189,7 +200,9 @@ fn trigger_firings(t: &J, visitor: &str, evs: &[&RefEvent]) -> Vec<RefFiring> {
             trigger: id.to_owned(),
             firing_id: broker_core::trigger::firing_id(id, visitor, offset),
             action_type: t["action"]["type"].as_str().expect("type").to_owned(),
-            payload: t["action"].get("payload").map_or("{}".to_owned(), |p| p.to_string()),
+            payload: t["action"]
+                .get("payload")
+                .map_or("{}".to_owned(), |p| p.to_string()),
         });
     }
     out
@@ -209,7 +222,9 @@ fn lookup<'a>(props: &'a serde_json::Map<String, J>, path: &str) -> Option<&'a J
     for s in segs {
         v = match v {
             J::Object(o) => o.get(s)?,
-            J::Array(a) if s.bytes().all(|b| b.is_ascii_digit()) => a.get(s.parse::<usize>().ok()?)?,
+            J::Array(a) if s.bytes().all(|b| b.is_ascii_digit()) => {
+                a.get(s.parse::<usize>().ok()?)?
+            }
             _ => return None,
         };
     }
@@ -219,7 +234,9 @@ fn lookup<'a>(props: &'a serde_json::Map<String, J>, path: &str) -> Option<&'a J
 fn same(a: &J, b: &J) -> bool {
     match (a, b) {
         (J::Number(x), J::Number(y)) => x.as_f64() == y.as_f64(),
-        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
         (J::Object(x), J::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -252,8 +269,12 @@ fn condition_holds(c: &J, subject: &str, props: &serde_json::Map<String, J>) -> 
             (Some(J::Array(l)), x) => l.iter().any(|y| same(y, x)),
             _ => false,
         },
-        "starts_with" => matches!((p, v), (Some(J::String(s)), J::String(x)) if s.starts_with(x.as_str())),
-        "ends_with" => matches!((p, v), (Some(J::String(s)), J::String(x)) if s.ends_with(x.as_str())),
+        "starts_with" => {
+            matches!((p, v), (Some(J::String(s)), J::String(x)) if s.starts_with(x.as_str()))
+        }
+        "ends_with" => {
+            matches!((p, v), (Some(J::String(s)), J::String(x)) if s.ends_with(x.as_str()))
+        }
         "exists" => p.is_some() == (v == &J::Bool(true)),
         other => panic!("unknown op {other}"),
     }
