@@ -63,11 +63,15 @@ pub struct Partition {
 
 impl Partition {
     /// The partition over `store`, with the trigger file stored by the last
-    /// [`Partition::set_triggers`] active again.
+    /// [`Partition::set_triggers`] active again. A configuration that fails
+    /// [`PartitionConfig::validate`] is [`PartitionError::InvalidConfig`].
     pub fn open<S: Storage>(
         store: &S,
         config: PartitionConfig,
     ) -> Result<Partition, PartitionError> {
+        config
+            .validate()
+            .map_err(|reason| PartitionError::InvalidConfig { reason })?;
         let engine = match store.get(&trigger_file_key())? {
             Some(bytes) => {
                 let json = String::from_utf8_lossy(&bytes);

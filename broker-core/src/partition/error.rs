@@ -88,6 +88,13 @@ pub enum PartitionError {
     /// The store failed or holds something undecodable.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The configuration contradicts itself (see
+    /// [`PartitionConfig::validate`](super::PartitionConfig::validate)).
+    #[error("invalid partition configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl PartitionError {
@@ -104,6 +111,7 @@ impl PartitionError {
             PartitionError::BatchTooLarge { .. } => 106,
             PartitionError::StoredTriggersInvalid { .. } => 107,
             PartitionError::Storage(_) => 108,
+            PartitionError::InvalidConfig { .. } => 109,
         }
     }
 
@@ -121,6 +129,7 @@ impl PartitionError {
             PartitionError::BatchTooLarge { .. } => "batch_too_large",
             PartitionError::StoredTriggersInvalid { .. } => "stored_triggers_invalid",
             PartitionError::Storage(_) => "storage",
+            PartitionError::InvalidConfig { .. } => "invalid_config",
         }
     }
 
@@ -140,7 +149,9 @@ impl PartitionError {
             PartitionError::OffsetOutOfRange { .. } => 416,
             PartitionError::InvalidConsumerName { .. } => 400,
             PartitionError::BatchTooLarge { .. } => 413,
-            PartitionError::StoredTriggersInvalid { .. } | PartitionError::Storage(_) => 500,
+            PartitionError::StoredTriggersInvalid { .. }
+            | PartitionError::Storage(_)
+            | PartitionError::InvalidConfig { .. } => 500,
         }
     }
 

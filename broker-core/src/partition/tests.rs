@@ -444,3 +444,18 @@ fn triggers_fire_store_and_deliver_once_acknowledged() {
     p.ack_firings(&mut s, "v-1", &[0]).unwrap();
     assert!(p.undelivered_firings(&s, "v-1").unwrap().is_empty());
 }
+
+#[test]
+fn contradictory_configurations_are_refused_at_open() {
+    let s = MemoryStorage::new();
+    let mut cfg = PartitionConfig::new(0, 1);
+    cfg.max_past_ms = 48 * HOUR; // longer than the producer TTL
+    let e = Partition::open(&s, cfg).unwrap_err();
+    assert_eq!(
+        (e.name(), e.http_status(), e.code()),
+        ("invalid_config", 500, 109)
+    );
+    assert!(Partition::open(&s, PartitionConfig::new(4, 4)).is_err());
+    assert!(PartitionConfig::new(3, 4).validate().is_ok());
+    assert!(PartitionConfig::default().validate().is_ok());
+}

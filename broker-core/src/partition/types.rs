@@ -60,6 +60,36 @@ impl PartitionConfig {
     }
 }
 
+impl PartitionConfig {
+    /// Checks that the settings agree: `partition < partitions` (unless
+    /// `partitions` is 0), reads return at least one record, and
+    /// `producer_ttl_ms > max_past_ms + max_future_ms`: a producer forgotten
+    /// sooner could have a retried frame accepted again as new (a first-seen
+    /// producer is accepted at any sequence), storing it twice.
+    /// [`Partition::open`](super::Partition::open) refuses a configuration
+    /// that fails this.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.partitions > 0 && self.partition >= self.partitions {
+            return Err(format!(
+                "partition {} of {} does not exist",
+                self.partition, self.partitions
+            ));
+        }
+        if self.max_read_records == 0 || self.max_read_bytes == 0 {
+            return Err("max_read_records and max_read_bytes must be at least 1".into());
+        }
+        let window = self.max_past_ms.saturating_add(self.max_future_ms);
+        if self.producer_ttl_ms <= window {
+            return Err(format!(
+                "producer_ttl_ms ({}) must exceed max_past_ms + max_future_ms ({window}), \
+                 or a retried frame could be stored twice",
+                self.producer_ttl_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for PartitionConfig {
     /// Partition 0 of 1.
     fn default() -> Self {
