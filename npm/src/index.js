@@ -166,7 +166,7 @@ class Client {
       target.addEventListener(type, (e) => this.safe(() => fn(e)), { capture, signal: this.abort.signal });
     on(window, 'pagehide', () => this.unload());
     on(document, 'visibilitychange', () => document.visibilityState == 'hidden' && this.unload());
-    on(window, 'online', () => this.kick());
+    on(window, 'online', () => this.retryNow());
     const auto = o.autocapture === false ? {} : { pageviews: true, clicks: true, forms: true, ...o.autocapture };
     if (auto.clicks) on(document, 'click', (e) => this.click(e), true);
     if (auto.forms) on(document, 'submit', (e) => this.submitted(e), true);
@@ -385,20 +385,20 @@ class Client {
 
   // ---- batching and the queue -------------------------------------------
 
-  cut() {
+  cut(quiet) {
     clearTimeout(this.timer);
     this.timer = 0;
     if (this.off || this.dead) return;
     this.core.cut(Date.now());
-    this.drain();
+    this.drain(quiet);
     store.set(P + 'ses', this.core.session_id() + ',' + this.core.session_last());
   }
 
   /** Moves sealed frames from the core into the persistent queue and sends. */
-  drain() {
+  drain(quiet) {
     let f;
     while ((f = this.core.take())) this.enqueue(this.producer, this.core.taken_sequence(), f);
-    this.kick();
+    if (!quiet) this.kick();
   }
 
   queueOf(hex) {
@@ -451,6 +451,15 @@ class Client {
     return false;
   }
 
+  /** Back online: waiting out a backoff would only delay delivery. */
+  retryNow() {
+    for (const p of this.producers.values()) {
+      clearTimeout(p.timer);
+      p.timer = 0;
+    }
+    this.kick();
+  }
+
   kick() {
     for (const p of this.producers.values()) this.pump(p);
     this.settle();
@@ -478,14 +487,17 @@ class Client {
       if (this.open && this.ws) {
         [status, code] = await this.sendSocket(p, f);
       } else {
+        // keepalive requests share a 64 KB budget per page.
         const keepalive = this.inflightKeepalive + f.bytes.length <= 60000;
         if (keepalive) this.inflightKeepalive += f.bytes.length;
+        f.keepalive = keepalive;
         try {
           const res = await fetch(this.url + '/v1/frames?key=' + this.q, { method: 'POST', body: f.bytes, keepalive, credentials: 'omit' });
           status = res.status;
           after = (Number(res.headers.get('Retry-After')) || 0) * 1000;
           if (status >= 400) code = ((await res.json().catch(() => null)) || {}).code || '';
         } finally {
+          f.keepalive = false;
           if (keepalive) this.inflightKeepalive -= f.bytes.length;
         }
       }
@@ -527,13 +539,16 @@ class Client {
   /** Page going away: seal everything and hand it to sendBeacon. */
   unload() {
     if (this.off || this.dead) return;
-    this.cut();
+    this.cut(true);
     if (!navigator.sendBeacon) return;
     const url = this.url + '/v1/frames?key=' + this.q;
     for (const p of this.producers.values()) {
-      // The frame in flight rides its keepalive fetch; beacon the rest. They
-      // stay queued until acknowledged: the relay stores a resent frame once.
-      for (const f of p.frames.slice(p.busy ? 1 : 0)) {
+      // A frame already on a keepalive fetch survives the page; beacon the
+      // rest, in order. They stay queued until acknowledged: if the page
+      // lives on (tab hidden, bfcache), resending them is harmless because
+      // the relay stores a (producer, sequence) once.
+      for (const f of p.frames) {
+        if (f.keepalive) continue;
         const ok = navigator.sendBeacon(url, f.bytes);
         this.log('beacon', p.hex, f.seq, ok);
         if (!ok) break;

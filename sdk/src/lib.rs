@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+#[cfg(target_arch = "wasm32")]
+pub mod alloc;
 pub mod batch;
 pub mod firings;
 pub mod policy;
@@ -12,6 +14,10 @@ use broker_core::event::{Event, EventKind};
 use broker_core::frame;
 use std::borrow::Cow;
 use wasm_bindgen::prelude::*;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: alloc::SizeClasses = alloc::SizeClasses::new();
 
 /// The SDK's name and version, as frames carry it.
 pub const LIBRARY: &str = concat!("eventstream-js/", env!("CARGO_PKG_VERSION"));

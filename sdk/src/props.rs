@@ -319,10 +319,27 @@ impl<'a> Parser<'a> {
             return Ok(float_value(if neg { -f } else { f }));
         }
         let text = self.slice(start, self.i)?;
-        text.parse::<f64>()
-            .map(float_value)
-            .map_err(|_| PropsError::Syntax { offset: start })
+        let f = parse_float(text);
+        if f.is_finite() {
+            Ok(float_value(f))
+        } else {
+            Err(PropsError::Syntax { offset: start })
+        }
     }
+}
+
+// The rare number the fast path cannot take (17 digits, exponents) is parsed
+// by the browser: Rust's float parser is ~16 KB of code and tables in wasm.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = parseFloat)]
+    fn parse_float(text: &str) -> f64;
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_float(text: &str) -> f64 {
+    text.parse().unwrap_or(f64::NAN)
 }
 
 /// A float that is a whole number in i64 range is an integer on the wire

@@ -1,5 +1,5 @@
 // The SDK package in Chromium against the recording relay: the basic loop,
-// batching limits, retries, unload, queue, tabs, consent.
+// batching limits, retries with backoff, offline, unload.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
@@ -17,52 +17,155 @@ after(async () => {
   await relay?.close();
 });
 
-function reset() {
-  relay.requests.length = 0;
-  relay.stored.length = 0;
-  relay.plan.length = 0;
-  relay.down = false;
-}
+// Over HTTP only (no trigger socket), nothing automatic, no timer flush.
+const HTTP = { autocapture: false, triggers: false, flushInterval: 60000 };
 
 test('init, track, flush: one frame with the events arrives', async () => {
-  reset();
+  relay.reset();
   const ctx = await browser.newContext();
   const page = await open(ctx, site, { autocapture: false });
   await page.evaluate(async () => {
     window.es.track('Product Viewed', { product_id: 'p-1', price: 89.58 });
-    window.es.track('Product Added', { product_id: 'p-1', qty: 2 });
+    window.es.track('Product Added', { product_id: 'p-1', qty: 2, tags: ['a', 'b'], nested: { ok: true, none: null } });
     await window.es.flush();
   });
   assert.equal(relay.stored.length, 1);
   const events = relay.events();
   assert.deepEqual(events.map((e) => [e.kind, e.name, e.properties]), [
     ['track', 'Product Viewed', { product_id: 'p-1', price: 89.58 }],
-    ['track', 'Product Added', { product_id: 'p-1', qty: 2 }],
+    ['track', 'Product Added', { product_id: 'p-1', qty: 2, tags: ['a', 'b'], nested: { ok: true, none: null } }],
   ]);
   const anon = await page.evaluate(() => localStorage.getItem('es:id'));
+  assert.match(anon, /^[0-9a-f-]{36}$/);
   assert.equal(events[0].context.anonymous_id, anon);
   assert.equal(events[0].context.origin, site.url);
-  assert.match(events[0].context.library, /^eventstream-js\/0\.1\.0$/);
+  assert.equal(events[0].context.library, 'eventstream-js/0.1.0');
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  // Acknowledged frames leave the persistent queue.
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('es:f:'))), []);
+  await ctx.close();
+});
+
+test('batching: a frame is sealed at flushAt events, at flushBytes, and after flushInterval', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  let page = await open(ctx, site, { ...HTTP, flushAt: 5 });
+  await page.evaluate(async () => {
+    for (let i = 0; i < 12; i++) window.es.track('E', { i });
+  });
+  // Two full frames go out on their own; the last two events wait.
+  assert.ok(await until(() => relay.stored.length == 2));
+  assert.equal(await page.evaluate(() => window.es.stats().pending), 2);
+  await page.evaluate(() => window.es.flush());
+  assert.deepEqual(relay.decoded().map((f) => f.events.map((e) => e.properties.i)), [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]);
+  assert.deepEqual(relay.decoded().map((f) => f.sequence), [0, 1, 2]);
+  await page.close();
+
+  relay.reset();
+  page = await open(ctx, site, { ...HTTP, flushBytes: 2048, compress: false });
+  await page.evaluate(async () => {
+    for (let i = 0; i < 40; i++) window.es.track('Big', { i, text: 'x'.repeat(200) + i });
+    await window.es.flush();
+  });
+  const sizes = relay.stored.map((r) => r.bytes.length);
+  assert.ok(sizes.length >= 4, 'split into several frames: ' + sizes);
+  for (const n of sizes) assert.ok(n <= 2048, 'frame of ' + n + ' bytes');
+  assert.deepEqual(relay.events().map((e) => e.properties.i), [...Array(40).keys()]);
+  await page.close();
+
+  relay.reset();
+  page = await open(ctx, site, { ...HTTP, flushInterval: 300 });
+  const t0 = Date.now();
+  await page.evaluate(() => window.es.track('Timed'));
+  assert.ok(await until(() => relay.stored.length == 1));
+  assert.ok(Date.now() - t0 >= 250, 'sent after the interval, not at once');
+  await ctx.close();
+});
+
+test('a frame never exceeds 64 KB: an event too large throws event_too_large', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { ...HTTP, flushBytes: 1e9 });
+  const err = await page.evaluate(() => {
+    try {
+      window.es.track('Huge', { a: 'y'.repeat(8000), b: 'z'.repeat(8000), c: 'w'.repeat(8000), d: 'v'.repeat(8000), e: 'u'.repeat(8000), f: 'q'.repeat(8000), g: 'r'.repeat(8000), h: 's'.repeat(8000), i: 't'.repeat(8000) });
+    } catch (e) {
+      return [e instanceof Error, e.code];
+    }
+  });
+  assert.deepEqual(err, [true, 'event_too_large']);
+  await ctx.close();
+});
+
+test('retries 500 and 429 with backoff, honouring Retry-After; the frame is stored once', async () => {
+  relay.reset();
+  relay.plan.push({ status: 503 }, { status: 500 }, { status: 429, code: 'rate_limited', retryAfter: 2 }, 'drop');
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, HTTP);
+  await page.evaluate(() => {
+    window.es.track('Checkout Started', { total: 120 });
+    window.es.flush();
+  });
+  assert.ok(await until(() => relay.stored.length == 1, 15000));
+  const reqs = relay.requests;
+  assert.equal(reqs.length, 5);
+  // Same producer and sequence on every attempt: the relay can dedup.
+  assert.equal(new Set(reqs.map((r) => r.producer + ':' + r.sequence)).size, 1);
+  const gaps = reqs.slice(1).map((r, i) => r.t - reqs[i].t);
+  assert.ok(gaps[0] >= 240 && gaps[0] < 1000, 'first backoff 250-500 ms: ' + gaps);
+  assert.ok(gaps[1] >= 490 && gaps[1] < 1500, 'second backoff 500-1000 ms: ' + gaps);
+  assert.ok(gaps[2] >= 1990, 'Retry-After: 2 honoured: ' + gaps);
+  assert.deepEqual(relay.events().map((e) => e.name), ['Checkout Started']);
   assert.deepEqual(await page.evaluate(() => window.errors), []);
   await ctx.close();
 });
 
-test('a firing pushed on the socket reaches onTrigger once, acked', async () => {
-  reset();
+test('other 4xx: no retry, the error callback gets the relay code', async () => {
+  relay.reset();
+  relay.plan.push({ status: 400, code: 'checksum' });
   const ctx = await browser.newContext();
-  const page = await open(ctx, site, { autocapture: false });
-  await page.evaluate(() => {
-    window.es.onTrigger('banner', (f) => window.firings.push(['banner', f.firing_id, f.action.payload.text]));
-    window.es.onTrigger('*', (f) => window.firings.push(['*', f.firing_id]));
+  const page = await open(ctx, site, HTTP);
+  await page.evaluate(async () => {
+    window.es.track('Bad');
+    await window.es.flush();
   });
-  const anon = await page.evaluate(() => localStorage.getItem('es:id'));
-  assert.ok(await until(() => page.evaluate(() => window.es.stats().connected)));
-  const f = relay.fire(anon);
-  assert.ok(await until(async () => (await page.evaluate(() => window.firings.length)) == 2));
-  assert.deepEqual(await page.evaluate(() => window.firings), [
-    ['banner', f.firing_id, 'Come back!'],
-    ['*', f.firing_id],
-  ]);
-  assert.ok(await until(() => relay.acks.includes(0)));
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(relay.requests.length, 1);
+  assert.deepEqual(await page.evaluate(() => window.errors), [{ code: 'checksum', message: 'the relay refused a frame', status: 400 }]);
+  assert.equal(await page.evaluate(() => window.es.stats().queued), 0);
+  await ctx.close();
+});
+
+test('offline, then online: the queued frame goes out once, as soon as the page is back online', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, HTTP);
+  await ctx.setOffline(true);
+  await page.evaluate(async () => {
+    window.es.track('Offline 1');
+    window.es.track('Offline 2');
+    await window.es.flush();
+  });
+  assert.equal(relay.requests.length, 0);
+  assert.equal(await page.evaluate(() => window.es.stats().queued), 1);
+  await ctx.setOffline(false);
+  assert.ok(await until(() => relay.stored.length == 1, 3000));
+  assert.deepEqual(relay.events().map((e) => e.name), ['Offline 1', 'Offline 2']);
+  assert.equal(relay.requests.length, 1);
+  await ctx.close();
+});
+
+test('unload: events still batched when the page goes away are delivered (beacon)', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, HTTP);
+  await page.evaluate(() => {
+    window.es.track('Before Unload', { n: 1 });
+    window.es.track('Before Unload', { n: 2 });
+  });
+  assert.equal(relay.requests.length, 0);
+  await page.goto('about:blank');
+  assert.ok(await until(() => relay.stored.length == 1, 3000));
+  assert.deepEqual(relay.events().map((e) => e.properties.n), [1, 2]);
   await ctx.close();
 });

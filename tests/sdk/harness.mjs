@@ -111,7 +111,7 @@ export async function startRelay() {
     offset: 0,
     connects: 0,
   };
-  const cors = (req) => ({ 'Access-Control-Allow-Origin': req.headers.origin || '*', Vary: 'Origin' });
+  const cors = (req) => ({ 'Access-Control-Allow-Origin': req.headers.origin || '*', Vary: 'Origin', 'Access-Control-Expose-Headers': 'Retry-After' });
   const json = (res, req, status, body, extra) => {
     res.writeHead(status, { 'Content-Type': 'application/json', ...cors(req), ...extra });
     res.end(JSON.stringify(body));
@@ -203,6 +203,14 @@ export async function startRelay() {
     for (const ws of r.sockets) ws.terminate();
     return new Promise((res) => server.close(res));
   };
+  /** Forgets everything recorded and every fault (not the dedup state). */
+  r.reset = () => {
+    r.requests.length = 0;
+    r.stored.length = 0;
+    r.plan.length = 0;
+    r.acks.length = 0;
+    r.down = false;
+  };
   /** Decoded frames the relay stored (via the CLI), in arrival order. */
   r.decoded = () => decode(r.stored.map((x) => x.bytes));
   r.events = () => r.decoded().flatMap((f) => f.events.map((e) => ({ ...e, context: f.context })));
@@ -212,7 +220,13 @@ export async function startRelay() {
 /** Decodes frames with `eventstream frame decode --hex`. */
 export function decode(frames) {
   if (!frames.length) return [];
-  const out = execFileSync(CLI, ['frame', 'decode', '--hex'], { input: frames.map((b) => b.toString('hex')).join('\n') + '\n', encoding: 'utf8' });
+  const input = frames.map((b) => b.toString('hex')).join('\n') + '\n';
+  let out;
+  try {
+    out = execFileSync(CLI, ['frame', 'decode', '--hex'], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error('eventstream frame decode failed: ' + e.stderr + '\n' + input);
+  }
   return out.trim().split('\n').map((l) => JSON.parse(l));
 }
 
