@@ -68,7 +68,10 @@ impl Relay {
         }
         let token = match token {
             Some(t) => t.to_owned(),
-            None => std::env::var(env).map_err(|_| format!("no token: pass --token or set {env}"))?,
+            None => std::env::var(env)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| format!("no token: pass --token or set {env}"))?,
         };
         Ok(Relay { base, token })
     }
