@@ -38,14 +38,16 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     raw(0, payload)
 }
 
-/// base_time 0, sent_at 0, string table ["" + extra], then a context of
-/// string 0, zeros and an empty campaign: 15 bytes + the extra strings.
+/// base_time 0, sent_at 0, string table ["" + extra], no slices, then a
+/// context of string 0, zeros and an empty campaign: 16 bytes + the extra
+/// strings.
 fn prefix(extra: &[&str]) -> Vec<u8> {
     let mut p = vec![0, 0, 1 + extra.len() as u8, 0];
     for s in extra {
         p.push(s.len() as u8);
         p.extend_from_slice(s.as_bytes());
     }
+    p.push(0); // no slices
     p.extend_from_slice(&[0; 11]);
     p
 }
@@ -83,7 +85,7 @@ const L: Limits = Limits::DEFAULT;
 #[test]
 fn minimal_hand_made_frame_decodes() {
     // No frame strings: "" is static reference 0.
-    let mut p = vec![0, 0, 0];
+    let mut p = vec![0, 0, 0, 0];
     p.extend_from_slice(&[0; 11]);
     p.push(0); // no events
     let bytes = frame(&p);
@@ -131,7 +133,7 @@ fn truncated() {
     check(
         decode(&frame(&one_event(&[1, K, 4, 1, 2, 3])), &L),
         FrameError::Truncated {
-            offset: 37,
+            offset: 38,
             need: 8,
             have: 3,
         },
@@ -147,7 +149,7 @@ fn trailing_bytes() {
     check(
         decode(&frame(&p), &L),
         FrameError::TrailingBytes {
-            offset: 27,
+            offset: 28,
             extra: 2,
         },
         2,
@@ -204,11 +206,11 @@ fn bad_varint() {
         "bad_varint",
     );
     // screen_width 65,536 does not fit a u16.
-    let mut p = vec![0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x04];
+    let mut p = vec![0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x04];
     p.extend_from_slice(&[0; 5]);
     check(
         decode(&frame(&p), &L),
-        FrameError::BadVarint { offset: 21 },
+        FrameError::BadVarint { offset: 22 },
         5,
         "bad_varint",
     );
@@ -252,7 +254,7 @@ fn too_deep() {
     let limits = Limits::DEFAULT;
     check(
         decode(&frame(&one_event(&map)), &limits),
-        FrameError::TooDeep { offset: 52, max: 8 },
+        FrameError::TooDeep { offset: 53, max: 8 },
         7,
         "too_deep",
     );
@@ -288,7 +290,7 @@ fn too_many_properties() {
     check(
         decode(&frame(&one_event(&[2, K, 0, J, 0])), &limits),
         FrameError::TooManyProperties {
-            offset: 34,
+            offset: 35,
             count: 2,
             max: 1,
         },
@@ -327,13 +329,13 @@ fn frame_too_large() {
     };
     check(
         decode(&f, &limits),
-        FrameError::FrameTooLarge { len: 31, max: 20 },
+        FrameError::FrameTooLarge { len: 32, max: 20 },
         11,
         "frame_too_large",
     );
     check(
         inflate(&f, &limits),
-        FrameError::FrameTooLarge { len: 31, max: 20 },
+        FrameError::FrameTooLarge { len: 32, max: 20 },
         11,
         "frame_too_large",
     );
@@ -418,11 +420,11 @@ fn bad_utf8() {
 fn bad_string_index() {
     // The context's anonymous_id refers to frame string 1 of a 1-string table.
     let mut p = prefix(&[]);
-    p[4] = 63;
+    p[5] = 63;
     check(
         decode(&frame(&p), &L),
         FrameError::BadStringIndex {
-            offset: 15,
+            offset: 16,
             index: 63,
             count: 63,
         },
@@ -433,7 +435,7 @@ fn bad_string_index() {
     check(
         decode(&frame(&one_event(&[1, 1, 48 + 3])), &L),
         FrameError::BadStringIndex {
-            offset: 36,
+            offset: 37,
             index: 65,
             count: 65,
         },
@@ -449,7 +451,7 @@ fn unknown_event_kind() {
     check(
         decode(&frame(&p), &L),
         FrameError::UnknownEventKind {
-            offset: 27,
+            offset: 28,
             code: 5,
         },
         16,
@@ -462,7 +464,7 @@ fn unknown_value_tag() {
     check(
         decode(&frame(&one_event(&[1, K, 200])), &L),
         FrameError::UnknownValueTag {
-            offset: 36,
+            offset: 37,
             tag: 200,
         },
         17,
@@ -470,10 +472,10 @@ fn unknown_value_tag() {
     );
     // The context's user_id option tag must be 0 or 1.
     let mut p = prefix(&[]);
-    p[5] = 2;
+    p[6] = 2;
     check(
         decode(&frame(&p), &L),
-        FrameError::UnknownValueTag { offset: 16, tag: 2 },
+        FrameError::UnknownValueTag { offset: 17, tag: 2 },
         17,
         "unknown_value_tag",
     );
@@ -485,7 +487,7 @@ fn duplicate_key() {
     check(
         decode(&frame(&one_event(&[2, K, 0, K, 0])), &L),
         FrameError::DuplicateKey {
-            offset: 37,
+            offset: 38,
             key: "k".into(),
         },
         18,
@@ -497,7 +499,7 @@ fn duplicate_key() {
     check(
         decode(&frame(&p), &L),
         FrameError::DuplicateKey {
-            offset: 37,
+            offset: 38,
             key: "k".into(),
         },
         18,
@@ -537,7 +539,7 @@ fn non_finite_float() {
     map.extend_from_slice(&f64::NAN.to_le_bytes());
     check(
         decode(&frame(&one_event(&map)), &L),
-        FrameError::NonFiniteFloat { offset: 36 },
+        FrameError::NonFiniteFloat { offset: 37 },
         19,
         "non_finite_float",
     );
@@ -545,7 +547,7 @@ fn non_finite_float() {
     map.extend_from_slice(&f64::NEG_INFINITY.to_le_bytes());
     check(
         decode(&frame(&one_event(&map)), &L),
-        FrameError::NonFiniteFloat { offset: 36 },
+        FrameError::NonFiniteFloat { offset: 37 },
         19,
         "non_finite_float",
     );
@@ -667,7 +669,7 @@ fn full() {
     let mut b = FrameBuilder::with_limits(&Context::default(), &limits);
     check(
         b.push(&small_event(0)),
-        FrameError::FrameTooLarge { len: 57, max: 30 },
+        FrameError::FrameTooLarge { len: 58, max: 30 },
         11,
         "frame_too_large",
     );
@@ -788,9 +790,10 @@ fn codes_and_names_are_unique() {
             max: 0,
         },
         FrameError::Unencodable { reason: "" },
+        FrameError::BadSlice { offset: 0 },
     ];
     let codes: Vec<u16> = all.iter().map(FrameError::code).collect();
-    assert_eq!(codes, (1..=23).collect::<Vec<u16>>());
+    assert_eq!(codes, (1..=24).collect::<Vec<u16>>());
     let mut names: Vec<&str> = all.iter().map(FrameError::name).collect();
     names.sort_unstable();
     names.dedup();
@@ -799,5 +802,60 @@ fn codes_and_names_are_unique() {
     for e in &all {
         let row = format!("| {} | `{}` |", e.code(), e.name());
         assert!(format.contains(&row), "FORMAT.md lacks the row {row}");
+    }
+}
+
+/// A payload whose table is `raw` plus `slices` (position, of, start, len),
+/// whose anonymous_id is frame string 0, with no events.
+fn sliced(raw: &[&str], slices: &[[u8; 4]]) -> Vec<u8> {
+    let mut p = vec![0, 0, raw.len() as u8];
+    for s in raw {
+        p.push(s.len() as u8);
+        p.extend_from_slice(s.as_bytes());
+    }
+    p.push(slices.len() as u8);
+    for s in slices {
+        p.extend_from_slice(s);
+    }
+    p.push(FIRST); // anonymous_id
+    p.extend_from_slice(&[0; 10]);
+    p.push(0); // no events
+    frame(&p)
+}
+
+#[test]
+fn slices_decode_borrowed() {
+    let bytes = sliced(&["abcdef"], &[[0, 1, 1, 3]]);
+    let f = decode(&bytes, &L).unwrap();
+    assert_eq!(f.context.anonymous_id, "bcd");
+    assert!(matches!(f.context.anonymous_id, Cow::Borrowed(_)));
+}
+
+#[test]
+fn bad_slice() {
+    // Base time, sent_at, raw count, then 1 + 6 bytes of "abcdef", slice count.
+    let at = 11 + 3 + 1 + 6 + 1;
+    type Case<'a> = (&'a [&'a str], &'a [[u8; 4]], usize);
+    let cases: [Case; 6] = [
+        // The source is a slice itself.
+        (&["abcdef"], &[[0, 0, 0, 1]], at),
+        // Bytes past the source's end.
+        (&["abcdef"], &[[0, 1, 4, 3]], at),
+        // Position past the table (1 raw + 1 slice).
+        (&["abcdef"], &[[2, 0, 0, 1]], at),
+        // Positions not increasing.
+        (&["abcdef", "x"], &[[1, 0, 0, 1], [1, 0, 0, 1]], at + 2 + 4),
+        // Source index past the table.
+        (&["abcdef"], &[[0, 9, 0, 1]], at),
+        // Splits a character: "é" is two bytes.
+        (&["éé"], &[[0, 1, 1, 2]], 11 + 3 + 1 + 4 + 1),
+    ];
+    for (raw, slices, offset) in cases {
+        check(
+            decode(&sliced(raw, slices), &L),
+            FrameError::BadSlice { offset },
+            24,
+            "bad_slice",
+        );
     }
 }

@@ -19,7 +19,10 @@ fn text() -> impl Strategy<Value = String> {
             "EUR",
             "Product Viewed",
             "é",
-            "k"
+            "k",
+            "/product/p-0191",
+            "https://shop.example/product/p-0191",
+            "p-0191",
         ])
         .prop_map(String::from),
         ".{0,12}",
@@ -208,7 +211,8 @@ proptest! {
         let exact = b.encoded_len_with(f.sequence, f.sent_at);
         let bytes = b.finish(f.producer_id, f.sequence, f.sent_at);
         prop_assert_eq!(bytes.len(), exact);
-        prop_assert!(upper >= exact && upper - exact <= 18);
+        // Slices only shrink the frame below the bound.
+        prop_assert!(upper >= exact);
         prop_assert_eq!(bytes, encode(&f).unwrap());
     }
 

@@ -260,6 +260,55 @@ impl<'a> Decoder<'a, '_> {
             let s = std::str::from_utf8(bytes).map_err(|_| FrameError::BadUtf8 { offset: at })?;
             self.strings.push(s);
         }
+        let (slices, _) = self.r.count()?;
+        if slices > 0 {
+            self.slices(slices)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `n` slices and merges them with the raw strings into the
+    /// table, in position order.
+    fn slices(&mut self, n: usize) -> Result<(), FrameError> {
+        let total = (self.strings.len() + n) as u64;
+        // (position, of, start, len, offset)
+        let mut list: Vec<(u64, u64, u64, u64, usize)> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let offset = self.r.pos;
+            let position = self.r.varint_max(u64::from(u32::MAX))?;
+            let of = self.r.varint_max(u64::from(u32::MAX))?;
+            let start = self.r.varint_max(u64::from(u32::MAX))?;
+            let len = self.r.varint_max(u64::from(u32::MAX))?;
+            let increasing = list.last().is_none_or(|p| p.0 < position);
+            if !increasing || position >= total {
+                return Err(FrameError::BadSlice { offset });
+            }
+            list.push((position, of, start, len, offset));
+        }
+        let mut raw = std::mem::take(&mut self.strings).into_iter();
+        let mut table: Vec<&'a str> = Vec::with_capacity(total as usize);
+        let mut next = list.iter().peekable();
+        for i in 0..total {
+            if next.peek().is_some_and(|p| p.0 == i) {
+                next.next();
+                table.push("");
+            } else {
+                // Positions are increasing and below `total`, so exactly
+                // the raw strings fill the rest.
+                table.push(raw.next().unwrap_or(""));
+            }
+        }
+        for &(position, of, start, len, offset) in &list {
+            let source_is_raw = of < total && list.binary_search_by_key(&of, |p| p.0).is_err();
+            let s = source_is_raw
+                .then(|| table[of as usize])
+                .and_then(|src| src.get(start as usize..(start + len) as usize));
+            match s {
+                Some(s) => table[position as usize] = s,
+                None => return Err(FrameError::BadSlice { offset }),
+            }
+        }
+        self.strings = table;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! into a wasm module whose size is a product figure.
 
 use super::crc::crc32_small;
+use super::slices;
 use super::wire::*;
 use super::{Context, Frame, FrameError, Limits, FORMAT_VERSION};
 use crate::event::{Event, Map, Value};
@@ -205,27 +206,38 @@ impl FrameBuilder {
     /// The size [`finish`](FrameBuilder::finish) would produce now
     /// (uncompressed), counting the `sequence` and `sent_at` varints, which
     /// depend on `finish`'s arguments, at their 10-byte maximum: `finish`
-    /// returns at most this many bytes and at least this minus 18. This is
-    /// the figure the builder keeps within `max_frame_bytes`.
+    /// returns at most this many bytes and at least this minus 18 (less
+    /// still when `finish` sends strings as slices of others). This is the
+    /// figure the builder keeps within `max_frame_bytes`.
     /// [`encoded_len_with`](FrameBuilder::encoded_len_with) is exact.
     pub fn encoded_len(&self) -> usize {
         self.len_without_finish_fields(self.count, self.base_time) + 2 * MAX_VARINT
     }
 
     /// The exact size `finish(_, sequence, sent_at)` would produce now.
+    ///
+    /// Costs about as much as `finish` (it plans the string table's
+    /// slices); [`encoded_len`](FrameBuilder::encoded_len) is the cheap
+    /// bound to check after each push.
     pub fn encoded_len_with(&self, sequence: u64, sent_at: u64) -> usize {
-        self.len_without_finish_fields(self.count, self.base_time)
+        let strings = self.strings.all();
+        let plan = slices::plan(&strings);
+        let unsliced = varint_len(strings.len() as u64) + self.strings.table_bytes + 1;
+        self.len_without_finish_fields(self.count, self.base_time) - unsliced
+            + slices::table_len(&strings, &plan)
             + varint_len(sequence)
             + varint_len(zigzag(sent_at.wrapping_sub(self.base_time) as i64))
     }
 
     /// The frame size without the `sequence` and `sent_at` varints, for
-    /// the bytes now in the builder counted as `count` events.
+    /// the bytes now in the builder counted as `count` events, with every
+    /// string sent raw (slices, planned at `finish`, only make it smaller).
     fn len_without_finish_fields(&self, count: usize, base_time: u64) -> usize {
         FIXED_HEADER
             + varint_len(base_time)
             + varint_len(self.strings.len() as u64)
             + self.strings.table_bytes
+            + 1 // slice count: 0 here
             + self.context.len()
             + varint_len(count as u64)
             + self.events.len()
@@ -244,13 +256,23 @@ impl FrameBuilder {
             &mut out,
             zigzag(sent_at.wrapping_sub(self.base_time) as i64),
         );
-        put_varint(&mut out, self.strings.len() as u64);
-        let mut start = 0;
-        for &end in &self.strings.ends {
-            let s = self.strings.buf.get(start..end as usize).unwrap_or(&[]);
+        let strings = self.strings.all();
+        let plan = slices::plan(&strings);
+        put_varint(&mut out, (strings.len() - plan.len()) as u64);
+        let mut next = plan.iter().peekable();
+        for (i, s) in strings.iter().enumerate() {
+            if next.peek().is_some_and(|p| p.position as usize == i) {
+                next.next();
+                continue;
+            }
             put_varint(&mut out, s.len() as u64);
             out.extend_from_slice(s);
-            start = end as usize;
+        }
+        put_varint(&mut out, plan.len() as u64);
+        for p in &plan {
+            for v in [p.position, p.of, p.start, p.len] {
+                put_varint(&mut out, u64::from(v));
+            }
         }
         out.extend_from_slice(&self.context);
         put_varint(&mut out, self.count as u64);
@@ -465,6 +487,11 @@ struct Interner {
 impl Interner {
     fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// Every frame string, in index order.
+    fn all(&self) -> Vec<&[u8]> {
+        (0..self.ends.len()).map(|i| self.get(i)).collect()
     }
 
     fn get(&self, i: usize) -> &[u8] {

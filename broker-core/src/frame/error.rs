@@ -182,6 +182,14 @@ pub enum FrameError {
         /// `max_frame_bytes`.
         max: usize,
     },
+    /// A string-table slice is malformed: positions not increasing or past
+    /// the table, a source that is itself a slice, or bytes outside the
+    /// source or not on character boundaries.
+    #[error("bad string slice at byte {offset}")]
+    BadSlice {
+        /// Where the slice starts.
+        offset: usize,
+    },
     /// The event (or context) cannot be encoded within the limits a decoder
     /// enforces, so no frame may carry it.
     #[error("cannot encode: {reason}")]
@@ -218,6 +226,7 @@ impl FrameError {
             FrameError::Deflate { .. } => 21,
             FrameError::Full { .. } => 22,
             FrameError::Unencodable { .. } => 23,
+            FrameError::BadSlice { .. } => 24,
         }
     }
 
@@ -247,6 +256,7 @@ impl FrameError {
             FrameError::Deflate { .. } => "deflate",
             FrameError::Full { .. } => "full",
             FrameError::Unencodable { .. } => "unencodable",
+            FrameError::BadSlice { .. } => "bad_slice",
         }
     }
 }

@@ -37,6 +37,7 @@ mod encode;
 mod error;
 #[cfg(test)]
 mod postcard_layout;
+mod slices;
 #[cfg(test)]
 mod tests;
 mod wire;

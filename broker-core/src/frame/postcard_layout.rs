@@ -25,8 +25,17 @@ struct WirePayload<'a> {
     base_time: u64,
     sent_at: i64,
     strings: Vec<&'a str>,
+    slices: Vec<WireSlice>,
     context: WireContext,
     events: Vec<WireEvent>,
+}
+
+#[derive(serde::Serialize, Debug, PartialEq)]
+struct WireSlice {
+    position: u32,
+    of: u32,
+    start: u32,
+    len: u32,
 }
 
 #[derive(serde::Serialize)]
@@ -173,6 +182,7 @@ fn postcard_frame(f: &Frame<'_>) -> Vec<u8> {
             }
         })
         .collect();
+    let (raw, slices) = split_slices(&r.strings);
     let wire = WireFrame {
         version: FORMAT_VERSION,
         flags: 0,
@@ -181,7 +191,8 @@ fn postcard_frame(f: &Frame<'_>) -> Vec<u8> {
         payload: WirePayload {
             base_time,
             sent_at: f.sent_at.wrapping_sub(base_time) as i64,
-            strings: r.strings,
+            strings: raw,
+            slices,
             context,
             events,
         },
@@ -194,9 +205,59 @@ fn postcard_frame(f: &Frame<'_>) -> Vec<u8> {
     bytes
 }
 
+/// The slicing rule of FORMAT.md, written plainly: by decreasing length
+/// (ties: lower index), a string of 4+ bytes inside an earlier-kept raw
+/// string becomes a slice of the first one, if 4 varints are shorter than
+/// its raw form.
+fn split_slices<'a>(table: &[&'a str]) -> (Vec<&'a str>, Vec<WireSlice>) {
+    let vlen = |v: usize| (1..).find(|n| v < 1 << (7 * n)).unwrap_or(10);
+    let mut order: Vec<usize> = (0..table.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(table[i].len()), i));
+    let mut kept: Vec<usize> = Vec::new();
+    let mut slices = Vec::new();
+    for k in order {
+        let s = table[k];
+        let hit = if s.len() >= 4 {
+            kept.iter()
+                .find_map(|&j| table[j].find(s).map(|at| (j, at)))
+        } else {
+            None
+        };
+        match hit {
+            Some((j, at))
+                if vlen(k) + vlen(j) + vlen(at) + vlen(s.len()) < vlen(s.len()) + s.len() =>
+            {
+                slices.push(WireSlice {
+                    position: k as u32,
+                    of: j as u32,
+                    start: at as u32,
+                    len: s.len() as u32,
+                })
+            }
+            _ => kept.push(k),
+        }
+    }
+    slices.sort_by_key(|s| s.position);
+    let raw = (0..table.len())
+        .filter(|i| !slices.iter().any(|s| s.position as usize == *i))
+        .map(|i| table[i])
+        .collect();
+    (raw, slices)
+}
+
 fn sample_frames() -> Vec<Frame<'static>> {
     let mut props: Map<'static> = vec![
         ("price".into(), Value::Float(89.58)),
+        ("sub".into(), Value::Str("/product/p-0191".into())),
+        (
+            "url".into(),
+            Value::Str("https://shop.example/product/p-0191".into()),
+        ),
+        (
+            "title".into(),
+            Value::Str("Urban Sunglasses 191 | Example Shop".into()),
+        ),
+        ("product".into(), Value::Str("Urban Sunglasses 191".into())),
         ("pi".into(), Value::Float(std::f64::consts::PI)),
         ("neg_zero".into(), Value::Float(-0.0)),
         ("whole".into(), Value::Float(3.0)),
@@ -281,4 +342,14 @@ fn encoder_bytes_are_postcard_of_the_wire_structs() {
         assert_eq!(ours, postcard_frame(&f));
         assert_eq!(decode(&ours, &Limits::DEFAULT).expect("decodes"), f);
     }
+}
+
+#[test]
+fn sample_frames_exercise_slices() {
+    let f = &sample_frames()[1];
+    let bytes = encode(f).expect("fits");
+    // The URL carries the path; the title carries the product name.
+    let path = b"/product/p-0191";
+    let count = bytes.windows(path.len()).filter(|w| w == path).count();
+    assert_eq!(count, 1, "the path is sent once, inside the URL");
 }
