@@ -2,7 +2,7 @@
 
 use super::model::{Rule, Step, Trigger};
 use super::state::{Pending, TriggerState, VisitorState};
-use super::validate::hash64;
+use super::validate::hash64_parts;
 use super::{Firing, TriggerFile};
 use crate::event::{Event, EventKind, Map, Value};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
@@ -21,18 +21,26 @@ pub struct Engine {
     by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>>,
     /// Enabled triggers by state key.
     by_key: HashMap<u64, u32>,
+    /// Scratch for one call: trigger index -> position of its state in the
+    /// loaded visitor state (`NONE` when it has none). Kept to avoid an
+    /// allocation per call; all `NONE` between calls.
+    pos: Vec<u32>,
 }
+
+const NONE: u32 = u32::MAX;
 
 /// The firing id: 16 hex digits of a stable hash of the trigger id, the
 /// visitor and the log offset of the qualifying event.
 pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
-    let mut bytes = Vec::with_capacity(trigger_id.len() + visitor.len() + 10);
-    bytes.extend_from_slice(trigger_id.as_bytes());
-    bytes.push(0xff); // never inside UTF-8, so the parts cannot run together
-    bytes.extend_from_slice(visitor.as_bytes());
-    bytes.push(0xff);
-    bytes.extend_from_slice(&offset.to_be_bytes());
-    format!("{:016x}", hash64(&bytes))
+    // 0xff never occurs inside UTF-8, so the parts cannot run together.
+    let parts: [&[u8]; 5] = [
+        trigger_id.as_bytes(),
+        &[0xff],
+        visitor.as_bytes(),
+        &[0xff],
+        &offset.to_be_bytes(),
+    ];
+    format!("{:016x}", hash64_parts(&parts))
 }
 
 /// Which parts of one trigger an event name is named in, so that evaluation
@@ -88,21 +96,21 @@ struct Loaded {
 }
 
 /// Trigger `ti`'s state in `Loaded { of, state.triggers }`, created empty
-/// when it has none yet. (A function of the two fields, not a method, so the
-/// traits stay borrowable beside it.)
+/// when it has none yet; `pos` maps trigger indexes to positions. (A function
+/// of the fields, not a method, so the traits stay borrowable beside it.)
 fn slot<'s>(
+    pos: &mut [u32],
     of: &mut Vec<u32>,
     states: &'s mut Vec<TriggerState>,
     ti: usize,
 ) -> &'s mut TriggerState {
-    let j = match of.iter().position(|&x| x as usize == ti) {
-        Some(j) => j,
-        None => {
-            of.push(ti as u32);
-            states.push(TriggerState::default());
-            of.len() - 1
-        }
-    };
+    let mut j = pos[ti] as usize;
+    if pos[ti] == NONE {
+        j = of.len();
+        pos[ti] = j as u32;
+        of.push(ti as u32);
+        states.push(TriggerState::default());
+    }
     &mut states[j]
 }
 
@@ -131,6 +139,7 @@ impl Engine {
             }
         }
         Engine {
+            pos: vec![NONE; file.triggers.len()],
             file,
             by_name,
             by_key,
@@ -189,6 +198,9 @@ impl Engine {
             return Ok(out);
         }
         let mut l = self.load(store, visitor)?;
+        for (j, &ti) in l.of.iter().enumerate() {
+            self.pos[ti as usize] = j as u32;
+        }
         let mut next_due = min_deadline(&l.state.triggers);
         let mut newest = 0;
         for (i, e) in events.iter().enumerate() {
@@ -208,7 +220,7 @@ impl Engine {
             for hook in hooks {
                 let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
-                let slot = slot(&mut l.of, &mut l.state.triggers, ti);
+                let slot = slot(&mut self.pos, &mut l.of, &mut l.state.triggers, ti);
                 if !advance(tr, hook, slot, e, t) {
                     continue;
                 }
@@ -225,6 +237,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        for &ti in &l.of {
+            self.pos[ti as usize] = NONE;
         }
         self.save(writes, visitor, &mut l, newest);
         Ok(out)
@@ -390,8 +405,17 @@ impl Engine {
         ready.sort_unstable();
         for (deadline, ti, offset) in ready {
             let tr = &self.file.triggers[ti as usize];
-            let s = slot(&mut l.of, &mut l.state.triggers, ti as usize);
-            if let Some(f) = fire(tr, s, &l.state.traits, visitor, deadline, offset) {
+            let Some(j) = l.of.iter().position(|&x| x == ti) else {
+                continue;
+            };
+            if let Some(f) = fire(
+                tr,
+                &mut l.state.triggers[j],
+                &l.state.traits,
+                visitor,
+                deadline,
+                offset,
+            ) {
                 out.push(f);
             }
         }

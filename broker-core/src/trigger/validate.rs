@@ -755,8 +755,13 @@ fn canonical(v: &Json) -> String {
 /// FNV-1a with a final avalanche: stable across builds and platforms (state
 /// keys and firing ids are stored, so this must never change).
 pub(crate) fn hash64(bytes: &[u8]) -> u64 {
+    hash64_parts(&[bytes])
+}
+
+/// [`hash64`] of the concatenation of `parts`.
+pub(crate) fn hash64_parts(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
+    for b in parts.iter().flat_map(|p| p.iter()) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
