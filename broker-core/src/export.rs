@@ -10,6 +10,11 @@
 //! `userId` is `null` when the frame carried none; `name` is the track name,
 //! the page name, the user id (identify) or `""` (click, submit).
 //!
+//! Numbers: integers stay integers; floats are written in their shortest
+//! exact form. A reader parsing with serde_json should enable its
+//! `float_roundtrip` feature to get every float back bit for bit (without
+//! it, a float with 17 significant digits may come back one ULP off).
+//!
 //! Firing record (the firing itself, as pushed to pages, is the same object
 //! without `partition` and `offset`):
 //! ```json
