@@ -38,7 +38,9 @@ impl Slice {
 /// string at its first occurrence, when that is shorter than sending it raw.
 pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
     let mut order: Vec<usize> = (0..strings.len()).collect();
-    order.sort_by(|&a, &b| strings[b].len().cmp(&strings[a].len()).then(a.cmp(&b)));
+    // The index breaks ties, so the order is total and an unstable sort is
+    // deterministic (and smaller in the SDK's wasm than a stable one).
+    order.sort_unstable_by(|&a, &b| strings[b].len().cmp(&strings[a].len()).then(a.cmp(&b)));
     let mut raw: Vec<usize> = Vec::with_capacity(strings.len());
     let mut out = Vec::new();
     for k in order {
