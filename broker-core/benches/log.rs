@@ -7,6 +7,8 @@
 //!   commit with batch, producer state and metadata);
 //! - `append/decode+log-append (no idempotence)`: decode, then the bare
 //!   `Log::append` and commit, without producer state;
+//! - `append/inflate+decode+append (deflated frames)`: the same frames as the
+//!   SDK sends them when compression pays;
 //! - `append/idempotent retry`: every frame sent again (all duplicates);
 //! - `read/events`: `Partition::read_events` of the whole log, 1,000 at a time.
 //!
@@ -92,6 +94,23 @@ fn bench(c: &mut Criterion) {
             |mut store| {
                 let mut p = Partition::open(&store, config()).expect("open");
                 for f in &frames {
+                    black_box(p.append(&mut store, f, now).expect("append"));
+                }
+                store
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let deflated: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| frame::compress(f).expect("compresses"))
+        .collect();
+    g.bench_function("inflate+decode+append (deflated frames)", |b| {
+        b.iter_batched(
+            MemoryStorage::new,
+            |mut store| {
+                let mut p = Partition::open(&store, config()).expect("open");
+                for f in &deflated {
                     black_box(p.append(&mut store, f, now).expect("append"));
                 }
                 store
