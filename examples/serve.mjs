@@ -6,6 +6,8 @@
 //        [--write-key KEY] [--subscriber-token TOKEN]
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { extname, join, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +23,11 @@ const config = {
   // The live stream view reads the back-office API; a real site never ships this token.
   subscriberToken: args['subscriber-token'] ?? 'dev-subscriber-token',
 };
+
+// The page's import map is an inline script: the CSP allows it by its hash
+// rather than with 'unsafe-inline'.
+const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(readFileSync(join(root, 'index.html'), 'utf8'))[1];
+const importMapHash = createHash('sha256').update(importMap).digest('base64');
 
 const types = {
   '.html': 'text/html; charset=utf-8',
@@ -66,7 +73,7 @@ const server = createServer(async (req, res) => {
     'content-type': type ?? 'application/octet-stream',
     'cache-control': 'no-store',
     // The SDK is WebAssembly: a CSP must allow 'wasm-unsafe-eval'.
-    'content-security-policy': `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ${config.endpoint} ${config.endpoint.replace(/^http/, 'ws')}; style-src 'self' 'unsafe-inline'; img-src 'self' data:`,
+    'content-security-policy': `default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-${importMapHash}'; connect-src 'self' ${config.endpoint} ${config.endpoint.replace(/^http/, 'ws')}; style-src 'self' 'unsafe-inline'; img-src 'self' data:`,
   });
   res.end(body);
 });

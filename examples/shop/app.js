@@ -125,7 +125,14 @@ async function main() {
   saveCart();
   const config = await (await fetch('/config.json')).json();
   try {
-    es = await init({ writeKey: config.writeKey, endpoint: config.endpoint, debug: new URLSearchParams(location.search).has('debug') });
+    const params = new URLSearchParams(location.search);
+    es = await init({
+      writeKey: config.writeKey,
+      endpoint: config.endpoint,
+      debug: params.has('debug'),
+      // ?notriggers: deliver over HTTP only (no trigger socket), as the delivery tests need.
+      triggers: !params.has('notriggers'),
+    });
     window.es = es; // for the end-to-end tests and the curious
     es.onTrigger('banner', (f) => {
       $('banner-text').textContent = f.action.payload.text ?? 'A special offer for you';

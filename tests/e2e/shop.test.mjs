@@ -1,0 +1,82 @@
+// A scripted visit to the demo shop in Chromium against the relay in workerd:
+// events land in the log in order with the right fields, the sequence trigger
+// fires once, and the cart-rescue banner appears after its `unless` delay.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startLoop } from './harness.mjs';
+
+let loop;
+before(async () => {
+  loop = await startLoop();
+});
+after(() => loop?.stop());
+
+test('a visit: page views, clicks, commerce events in order; firings shown once on the page', async () => {
+  const { page, visitor, errors } = await loop.visit('/');
+  await page.click('nav a[href="/category/sunglasses"]');
+  await page.waitForSelector('h1:text("sunglasses")');
+  await page.click('a.card[href="/product/p-0002"]');
+  await page.waitForSelector('#add-to-cart');
+  // The sequence (list viewed, then a sunglasses product viewed) fires at once.
+  await page.waitForSelector('#recommendations:not([hidden])', { timeout: 10000 });
+  await page.click('#add-to-cart');
+  await page.click('#add-to-cart');
+  // cart-rescue qualifies on the second add and fires 3 s later by the relay's alarm.
+  const t0 = Date.now();
+  await page.waitForSelector('#banner:not([hidden])', { timeout: 15000 });
+  assert.ok(Date.now() - t0 >= 2000, 'the banner waits for the unless window');
+  assert.equal(await page.textContent('#banner-text'), 'Free shipping today');
+  assert.equal(await page.textContent('#banner-code'), 'SHIP50');
+
+  const events = await loop.waitForEvents(visitor, (es) => es.filter((e) => e.name === 'Product Added').length === 2);
+  const offsets = events.map((e) => e.offset);
+  assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b));
+  assert.equal(new Set(offsets).size, offsets.length, 'no offset twice');
+
+  const first = events[0];
+  assert.equal(first.kind, 'page');
+  assert.equal(first.properties.path, '/');
+
+  const names = events.map((e) => (e.kind === 'track' ? e.name : `$${e.kind}`));
+  const order = ['Product List Viewed', 'Product Viewed', 'Product Added'].map((n) => names.indexOf(n));
+  assert.ok(order.every((i) => i >= 0) && order[0] < order[1] && order[1] < order[2], `order: ${names.join(', ')}`);
+  assert.equal(names.filter((n) => n === '$page').length, 3, 'the load and two SPA navigations');
+
+  const viewed = events.find((e) => e.name === 'Product Viewed');
+  assert.equal(viewed.properties.product_id, 'p-0002');
+  assert.equal(viewed.properties.category, 'sunglasses');
+  assert.equal(viewed.properties.price, 66.99);
+  const spaPage = events.filter((e) => e.kind === 'page')[2];
+  assert.equal(spaPage.properties.path, '/product/p-0002');
+
+  const clicks = events.filter((e) => e.kind === 'click');
+  const cardClick = clicks.find((c) => c.properties.href?.endsWith('/product/p-0002'));
+  assert.ok(cardClick, `a click on the product card: ${JSON.stringify(clicks.map((c) => c.properties))}`);
+  assert.match(cardClick.properties.selector, /a/);
+  assert.match(cardClick.properties.text, /sunglass/);
+  const addClick = clicks.find((c) => /add-to-cart/.test(c.properties.selector ?? ''));
+  assert.ok(addClick, 'the add-to-cart button click, with a stable selector');
+  assert.equal(addClick.properties.text, 'Add to cart');
+
+  const firings = await loop.firingsOf(visitor);
+  assert.deepEqual(firings.map((f) => f.trigger).sort(), ['browse-then-view', 'cart-rescue']);
+  const rescue = firings.find((f) => f.trigger === 'cart-rescue');
+  const secondAdd = events.filter((e) => e.name === 'Product Added')[1];
+  assert.equal(rescue.time, secondAdd.time + 3000, 'fires at qualifying time + the unless window');
+  // The page showed each firing once.
+  const shown = await page.$$eval('#firings li', (lis) => lis.map((li) => li.dataset.firingId));
+  assert.deepEqual(shown.sort(), firings.map((f) => f.firing_id).sort());
+  assert.deepEqual(errors, []);
+});
+
+test('checking out inside the window cancels the delayed banner', async () => {
+  const { page, visitor } = await loop.visit('/product/p-0002');
+  await page.click('#add-to-cart');
+  await page.click('#add-to-cart');
+  await page.click('#cart-link');
+  await page.click('a[href="/checkout"] button');
+  await loop.waitForEvents(visitor, (es) => es.some((e) => e.name === 'Checkout Started'));
+  await page.waitForTimeout(4500);
+  assert.equal(await page.isHidden('#banner'), true);
+  assert.deepEqual((await loop.firingsOf(visitor)).filter((f) => f.trigger === 'cart-rescue'), []);
+});
