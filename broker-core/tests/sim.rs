@@ -27,7 +27,7 @@ use support::{tag_of, tagged_frame, FaultyStorage, Rng, Tag};
 
 const PARTITIONS: u32 = 3;
 const PRODUCERS: u64 = 9;
-const STEPS: usize = 1200;
+const STEPS: usize = 1000;
 const T0: u64 = 1_764_000_000_000;
 const MIN: u64 = 60_000;
 

@@ -22,7 +22,7 @@
 //! |---|---|
 //! | `b` + base offset (u64) | event batch: [`BatchHeader`] (21 bytes) + the plain frame bytes |
 //! | `f` + base offset (u64) | firing batch: [`BatchHeader`] + [`firing::encode_firings`] |
-//! | `m` + `events` / `firings` | [`LogMeta`] of the stream (49 bytes) |
+//! | `m` + `events` / `firings` | [`LogMeta`] of the stream (57 bytes) |
 //! | `m` + `producers` | number of live producers (u64) |
 //! | `p` + producer id (u64) | [`ProducerState`]: last seen, last 5 batches' (sequence, base, count) |
 //! | `q` + indexed time (u64) + producer id (u64) | empty: the producer expiry index |

@@ -6,7 +6,7 @@ use crate::storage::{keys, Storage, StorageError, WriteBatch};
 
 /// The format version of [`LogMeta`] values.
 const META_VERSION: u8 = 1;
-const META_LEN: usize = 1 + 6 * 8;
+const META_LEN: usize = 1 + 7 * 8;
 
 /// A stream's bookkeeping, stored under `m` + the stream's name and
 /// rewritten by every append and retention step.
@@ -25,6 +25,10 @@ pub struct LogMeta {
     pub max_batch_count: u64,
     /// The `now` of the last append.
     pub last_append_time: u64,
+    /// The append time of the earliest stored batch (meaningless when the
+    /// stream is empty): when retention by age next has work, known without
+    /// reading the batch.
+    pub earliest_append_time: u64,
 }
 
 impl LogMeta {
@@ -38,6 +42,7 @@ impl LogMeta {
             self.batches,
             self.max_batch_count,
             self.last_append_time,
+            self.earliest_append_time,
         ] {
             v.extend_from_slice(&n.to_be_bytes());
         }
@@ -56,6 +61,7 @@ impl LogMeta {
             batches: n(3)?,
             max_batch_count: n(4)?,
             last_append_time: n(5)?,
+            earliest_append_time: n(6)?,
         })
     }
 }
@@ -176,6 +182,9 @@ impl Log {
             max_timestamp,
         }
         .encode_with(payload);
+        if meta.batches == 0 {
+            meta.earliest_append_time = now;
+        }
         meta.bytes += value.len() as u64;
         meta.batches += 1;
         meta.next_offset = base + count as u64;
@@ -324,6 +333,7 @@ impl Log {
                 .is_some_and(|age| header.append_time.saturating_add(age) <= now);
             let too_big = policy.max_bytes.is_some_and(|max| meta.bytes > max);
             if !(too_old || too_big) {
+                meta.earliest_append_time = header.append_time;
                 return self.finish_retention(meta, writes, step, false);
             }
             meta.bytes = meta.bytes.saturating_sub(value.len() as u64);
@@ -336,6 +346,14 @@ impl Log {
             });
         }
         let more = scanned == max_batches && meta.batches > 0;
+        if more {
+            // Stopped at the bound: the new earliest batch was not scanned.
+            let key = self.batch_key(meta.earliest_offset);
+            let value = store
+                .get(&key)?
+                .ok_or_else(|| corrupt(&key, "the earliest batch is missing"))?;
+            meta.earliest_append_time = BatchHeader::decode(&value, &key)?.0.append_time;
+        }
         self.finish_retention(meta, writes, step, more)
     }
 
@@ -362,7 +380,8 @@ impl Log {
     }
 
     /// When retention next has work: now if the stream is over its size,
-    /// else when its oldest batch ages out; `None` if never.
+    /// else when its oldest batch ages out; `None` if never. One read (the
+    /// metadata): the driver may call it after every append.
     pub fn retention_deadline<S: Storage>(
         &self,
         store: &S,
@@ -376,15 +395,9 @@ impl Log {
         if policy.max_bytes.is_some_and(|max| meta.bytes > max) {
             return Ok(Some(now));
         }
-        let Some(age) = policy.max_age_ms else {
-            return Ok(None);
-        };
-        let key = self.batch_key(meta.earliest_offset);
-        let value = store
-            .get(&key)?
-            .ok_or_else(|| corrupt(&key, "the earliest batch is missing"))?;
-        let (header, _) = BatchHeader::decode(&value, &key)?;
-        Ok(Some(header.append_time.saturating_add(age)))
+        Ok(policy
+            .max_age_ms
+            .map(|age| meta.earliest_append_time.saturating_add(age)))
     }
 }
 
@@ -496,6 +509,7 @@ mod tests {
             log.retention_deadline(&s, policy, 4500).unwrap(),
             Some(5000)
         );
+        assert_eq!(log.meta(&s).unwrap().earliest_append_time, 2000);
 
         let mut meta = log.meta(&s).unwrap();
         let mut w = WriteBatch::new();
