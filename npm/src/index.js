@@ -2,7 +2,7 @@
 // (listeners, storage, fetch, sendBeacon, WebSocket, timers, compression).
 // State, batching, frame encoding, firing dedup and the retry schedule live
 // in the Rust core (sdk/ in the repository), which this file drives.
-import loadWasm, { Core, payload, seal, outcome } from '../pkg/eventstream_sdk.js';
+import loadWasm, { Core, payload, seal, outcome, rehome } from '../pkg/eventstream_sdk.js';
 
 const P = 'es:'; // localStorage prefix
 const FRAME = P + 'f:'; // FRAME + producerHex + ':' + sequence = base64 frame
@@ -140,7 +140,6 @@ class Client {
     const r = crypto.getRandomValues(new Uint32Array(2));
     this.core = new Core(r[0], r[1], this.maxEvents, o.flushBytes || 16384);
     this.producer = this.core.producer();
-    this.producerDec = BigInt('0x' + this.producer).toString();
     this.log('producer', this.producer);
 
     const consent = store.get(P + 'optout');
@@ -442,6 +441,7 @@ class Client {
       const i = p.busy ? 1 : 0;
       if (p.frames.length > i) {
         const [f] = p.frames.splice(i, 1);
+        p.dropped = true;
         store.del(f.key);
         store.set(P + 'dropped', String(++this.dropped));
         this.report(error('queue_full', 'persistent queue full: dropped the oldest frame', { dropped: this.dropped }));
@@ -484,6 +484,7 @@ class Client {
     let after = 0;
     try {
       if (!f.packed) await this.compress(f);
+      f.sent = true;
       if (this.open && this.ws) {
         [status, code] = await this.sendSocket(p, f);
       } else {
@@ -506,6 +507,17 @@ class Client {
     }
     p.busy = false;
     if (this.off || this.dead || p.frames[0] != f) return this.settle();
+    if (status == 409 && code == 'sequence_gap' && p.dropped) {
+      // The queue dropped an earlier frame of this producer: the gap never
+      // fills, and nothing of p after it can be stored yet. Move on.
+      const q = this.rehome(p, p.frames.slice());
+      if (p.hex == this.producer) {
+        this.core.set_producer(q.lo, q.hi);
+        this.producer = q.hex;
+      }
+      this.pump(q);
+      return this.settle();
+    }
     const d = outcome(status, code, f.attempt, after, Math.random());
     this.log('sent', p.hex, f.seq, 'status', status, code, d < 0 ? (d == -1 ? 'acked' : 'rejected') : 'retry in ' + Math.round(d) + ' ms');
     if (d < 0) {
@@ -528,9 +540,11 @@ class Client {
   async compress(f) {
     f.packed = true;
     if (this.o.compress === false || typeof CompressionStream == 'undefined') return;
-    const body = new Blob([payload(f.bytes)]).stream().pipeThrough(new CompressionStream('deflate-raw'));
-    const z = seal(f.bytes, new Uint8Array(await new Response(body).arrayBuffer()));
-    if (z && z.length < f.bytes.length) {
+    const plain = f.bytes;
+    const body = new Blob([payload(plain)]).stream().pipeThrough(new CompressionStream('deflate-raw'));
+    const z = seal(plain, new Uint8Array(await new Response(body).arrayBuffer()));
+    // The frame may have been rehomed meanwhile: its bytes are then newer.
+    if (z && z.length < plain.length && f.bytes == plain) {
       f.bytes = z;
       if (!this.off) store.set(f.key, b64(z));
     }
@@ -541,19 +555,48 @@ class Client {
     if (this.off || this.dead) return;
     this.cut(true);
     if (!navigator.sendBeacon) return;
-    const url = this.url + '/v1/frames?key=' + this.q;
-    for (const p of this.producers.values()) {
-      // A frame already on a keepalive fetch survives the page; beacon the
-      // rest, in order. They stay queued until acknowledged: if the page
-      // lives on (tab hidden, bfcache), resending them is harmless because
-      // the relay stores a (producer, sequence) once.
-      for (const f of p.frames) {
+    for (const p of [...this.producers.values()]) {
+      for (const [i, f] of p.frames.slice().entries()) {
+        // On a keepalive fetch: that request outlives the page.
         if (f.keepalive) continue;
-        const ok = navigator.sendBeacon(url, f.bytes);
-        this.log('beacon', p.hex, f.seq, ok);
-        if (!ok) break;
+        // A producer's frames must reach the relay in order, one at a time:
+        // the head goes as is when nothing of its producer is in the air.
+        if (i == 0 && !p.busy) this.beacon(f);
+        // Later frames that never went out can take a fresh producer id of
+        // their own, so they cannot overtake their old producer's head.
+        else if (!f.sent) this.beacon(this.rehome(p, [f]).frames[0]);
       }
     }
+  }
+
+  beacon(f) {
+    f.sent = true;
+    this.log('beacon', f.key, navigator.sendBeacon(this.url + '/v1/frames?key=' + this.q, f.bytes));
+  }
+
+  /**
+   * Moves frames of `p` that cannot be stored yet to a fresh producer (see
+   * sdk/src/rehome.rs), persisted under their new keys and locked like any
+   * producer of a live page. Returns the new producer's queue.
+   */
+  rehome(p, frames) {
+    const r = crypto.getRandomValues(new Uint32Array(2));
+    const hex = ((BigInt(r[1]) << 32n) | BigInt(r[0])).toString(16).padStart(16, '0');
+    const q = this.queueOf(hex);
+    q.lo = r[0];
+    q.hi = r[1];
+    if (this.locks) this.locks.request(P + 'p:' + hex, () => new Promise((res) => (q.release = res))).catch(noop);
+    for (const f of frames) {
+      const b = rehome(f.bytes, r[0], r[1]);
+      if (!b) continue;
+      p.frames.splice(p.frames.indexOf(f), 1);
+      store.del(f.key);
+      Object.assign(f, { bytes: b, key: FRAME + hex + ':' + f.seq, attempt: 0, sent: false });
+      q.frames.push(f);
+      this.persist(f);
+    }
+    this.log('rehomed', frames.length, 'frames', p.hex, '->', hex);
+    return q;
   }
 
   /** Frames left by pages that are gone: claim each producer under its lock. */

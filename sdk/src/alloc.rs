@@ -32,7 +32,13 @@ unsafe impl Sync for SizeClasses {}
 impl SizeClasses {
     /// An allocator that has taken no memory yet.
     pub const fn new() -> SizeClasses {
-        SizeClasses { state: UnsafeCell::new(State { free: [0; CLASSES], next: 0, end: 0 }) }
+        SizeClasses {
+            state: UnsafeCell::new(State {
+                free: [0; CLASSES],
+                next: 0,
+                end: 0,
+            }),
+        }
     }
 }
 
@@ -46,7 +52,10 @@ impl Default for SizeClasses {
 /// and at least the alignment, so a block aligned to its size serves any
 /// layout of its class.
 fn class(layout: &Layout) -> usize {
-    let size = layout.size().max(layout.align()).max(std::mem::size_of::<usize>());
+    let size = layout
+        .size()
+        .max(layout.align())
+        .max(std::mem::size_of::<usize>());
     size.next_power_of_two().trailing_zeros() as usize
 }
 

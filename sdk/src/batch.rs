@@ -81,6 +81,11 @@ impl Batcher {
         self.producer
     }
 
+    /// Changes the producer id of the frames sealed from now on.
+    pub fn set_producer(&mut self, producer: u64) {
+        self.producer = producer;
+    }
+
     /// The context new frames get.
     pub fn context_mut(&mut self) -> &mut Context<'static> {
         &mut self.context

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod firings;
 pub mod policy;
 pub mod props;
+pub mod rehome;
 pub mod session;
 
 use batch::Batcher;
@@ -62,6 +63,12 @@ impl Core {
     /// The producer id as 16 lower-case hex digits (storage keys, logs).
     pub fn producer(&self) -> String {
         hex16(self.batch.producer())
+    }
+
+    /// Gives this core a new producer id (see [`rehome`](mod@rehome)); the
+    /// sequence continues, which a first-seen producer is allowed.
+    pub fn set_producer(&mut self, lo: u32, hi: u32) {
+        self.batch.set_producer(u64::from(hi) << 32 | u64::from(lo));
     }
 
     /// Sets the frame context. Seals the open frame first when the visitor
@@ -197,6 +204,12 @@ pub fn payload(plain: &[u8]) -> Vec<u8> {
 #[wasm_bindgen]
 pub fn seal(plain: &[u8], deflated: &[u8]) -> Option<Vec<u8>> {
     frame::seal_compressed(plain, deflated).ok()
+}
+
+/// The frame moved to producer `hi << 32 | lo`; `None` if it is not a frame.
+#[wasm_bindgen]
+pub fn rehome(frame: &[u8], lo: u32, hi: u32) -> Option<Vec<u8>> {
+    rehome::rehome(frame, u64::from(hi) << 32 | u64::from(lo))
 }
 
 /// What a delivery attempt means: -1 acknowledged (remove), -2 rejected

@@ -1,0 +1,158 @@
+// The persistent queue in Chromium: a backlog survives a reload and is sent
+// on the next visit, two tabs never both send it, the bound drops the oldest,
+// and consent stops everything.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+
+let browser, relay, site;
+before(async () => {
+  const app = installPackage();
+  relay = await startRelay();
+  site = await startSite(app, relay.url);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  await relay?.close();
+});
+
+const HTTP = { autocapture: false, triggers: false, flushInterval: 60000 };
+const frameKeys = (page) => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('es:f:')).sort());
+
+test('reload with a queued backlog: the next visit sends it, each event once', async () => {
+  relay.reset();
+  relay.down = true;
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { ...HTTP, flushAt: 2 });
+  const producer = await page.evaluate(async () => {
+    for (let i = 0; i < 5; i++) window.es.track('Backlog', { i });
+    await window.es.flush();
+    return window.es.stats().producer;
+  });
+  assert.deepEqual(await frameKeys(page), [0, 1, 2].map((s) => `es:f:${producer}:${s}`));
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true);
+  const second = await page.evaluate(() => window.es.stats().producer);
+  assert.notEqual(second, producer);
+  relay.down = false;
+  await page.evaluate(() => dispatchEvent(new Event('online')));
+  assert.ok(await until(() => relay.stored.length == 3, 5000));
+  // The head keeps its producer; frames 1 and 2 never went out, so unload
+  // gave them fresh producer ids (they must not overtake the head).
+  const frames = relay.decoded();
+  const ids = frames.map((f) => [BigInt(f.producer_id).toString(16).padStart(16, '0'), f.sequence]);
+  assert.deepEqual(ids.find(([, s]) => s == 0), [producer, 0]);
+  assert.deepEqual(ids.map(([, s]) => s).sort(), [0, 1, 2]);
+  assert.equal(new Set(ids.map(([p]) => p)).size, 3);
+  assert.deepEqual(relay.events().map((e) => e.properties.i).sort(), [0, 1, 2, 3, 4]);
+  assert.ok(await until(async () => (await frameKeys(page)).length == 0));
+  await ctx.close();
+});
+
+test('two tabs: an orphaned backlog is claimed and sent by exactly one of them', async () => {
+  relay.reset();
+  relay.down = true;
+  const ctx = await browser.newContext();
+  const a = await open(ctx, site, { ...HTTP, flushAt: 1 });
+  await a.evaluate(async () => {
+    for (let i = 0; i < 3; i++) window.es.track('Orphan', { i });
+    await window.es.flush();
+  });
+  // Closing runs pagehide: the beacons fail (the relay is down), the frames stay queued.
+  await a.close({ runBeforeUnload: true });
+  const queued = relay.requests.length;
+  relay.down = false;
+  const [b, c] = await Promise.all([open(ctx, site, HTTP), open(ctx, site, HTTP)]);
+  const tabs = await Promise.all([b, c].map((p) => p.evaluate(() => BigInt('0x' + window.es.stats().producer).toString())));
+  await Promise.all([b, c].map((p, n) => p.evaluate((n) => { window.es.track('Tab', { n }); return window.es.flush(); }, n)));
+  assert.ok(await until(() => relay.events().length == 5, 5000));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(relay.events().map((e) => e.name + (e.properties.i ?? e.properties.n)).sort(), ['Orphan0', 'Orphan1', 'Orphan2', 'Tab0', 'Tab1']);
+  // Every orphaned frame was fetched by one tab only (the other found its producer locked).
+  const fetched = relay.requests.slice(queued).filter((r) => r.via == 'http' && !tabs.includes(r.producer)).map((r) => r.producer + ':' + r.sequence);
+  assert.equal(fetched.length, new Set(fetched).size, 'no orphan frame fetched twice: ' + fetched);
+  assert.deepEqual(await Promise.all([b, c].map((p) => p.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('es:f:'))))), [[], []]);
+  await ctx.close();
+});
+
+test('the queue is bounded: the oldest frames are dropped first and counted', async () => {
+  relay.reset();
+  relay.down = true;
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { ...HTTP, flushAt: 1, queue: { maxFrames: 3 } });
+  const stats = await page.evaluate(async () => {
+    for (let i = 0; i < 5; i++) window.es.track('Q', { i });
+    await window.es.flush();
+    return window.es.stats();
+  });
+  assert.equal(stats.queued, 3);
+  assert.equal(stats.dropped, 2);
+  assert.deepEqual(await page.evaluate(() => window.errors.map((e) => e.code)), ['queue_full', 'queue_full']);
+  assert.equal(await page.evaluate(() => localStorage.getItem('es:dropped')), '2');
+  relay.down = false;
+  await page.evaluate(() => dispatchEvent(new Event('online')));
+  assert.ok(await until(() => relay.stored.length == 3, 5000));
+  // Frame 0 was in flight when the queue overflowed, so 1 and 2 went; 3
+  // then met a gap that never fills and moved to a fresh producer.
+  assert.deepEqual(relay.events().map((e) => e.properties.i), [0, 3, 4]);
+  const producers = relay.decoded().map((f) => f.producer_id);
+  assert.equal(producers[1], producers[2]);
+  assert.notEqual(producers[0], producers[1]);
+  await ctx.close();
+});
+
+test('optOut: clears the queue and identity, then nothing is stored, queued or sent', async () => {
+  relay.reset();
+  relay.down = true;
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, HTTP);
+  await page.evaluate(async () => {
+    window.es.track('Before');
+    await window.es.flush();
+  });
+  assert.equal((await frameKeys(page)).length, 1);
+  await page.evaluate(async () => {
+    window.es.optOut();
+    window.es.track('After', { x: 1 });
+    window.es.page();
+    window.es.identify('u-1', { plan: 'pro' });
+    await window.es.flush();
+  });
+  relay.down = false;
+  await page.evaluate(() => dispatchEvent(new Event('online')));
+  await new Promise((r) => setTimeout(r, 600));
+  assert.deepEqual(relay.requests.map((r) => [r.via, r.sequence]), []);
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['es:optout']);
+  assert.deepEqual(await page.evaluate(() => [window.es.isOptedOut(), window.es.stats().queued, window.es.stats().pending]), [true, 0, 0]);
+  // The choice is remembered across visits.
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true);
+  assert.equal(await page.evaluate(() => window.es.isOptedOut()), true);
+  await ctx.close();
+});
+
+test('optedOut option and Global Privacy Control: nothing stored until optIn', async () => {
+  for (const [opts, gpc] of [[{ optedOut: true }, false], [{ honorGlobalPrivacyControl: true }, true]]) {
+    relay.reset();
+    const ctx = await browser.newContext();
+    if (gpc) await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true }));
+    const page = await open(ctx, site, { ...HTTP, autocapture: true, ...opts });
+    await page.evaluate(async () => {
+      window.es.track('Hidden');
+      document.querySelector('button').click();
+      await window.es.flush();
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(relay.requests.length, 0);
+    assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), []);
+    await page.evaluate(async () => {
+      window.es.optIn();
+      window.es.track('Visible');
+      await window.es.flush();
+    });
+    assert.deepEqual(relay.events().map((e) => e.name), ['Visible']);
+    await ctx.close();
+  }
+});
