@@ -36,24 +36,29 @@ impl Slice {
 /// length (ties: lower index first); one of at least [`MIN_SLICE`] bytes
 /// found in a string already kept raw becomes a slice of the first such
 /// string at its first occurrence, when that is shorter than sending it raw.
+///
+/// Linear in the table's bytes: every 4-byte window of each raw string goes
+/// into a hash index, and a candidate is looked up by its first 4 bytes
+/// (a naive pairwise search was quadratic and dominated `finish`).
 pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
     let mut order: Vec<usize> = (0..strings.len()).collect();
     // The index breaks ties, so the order is total and an unstable sort is
     // deterministic (and smaller in the SDK's wasm than a stable one).
     order.sort_unstable_by(|&a, &b| strings[b].len().cmp(&strings[a].len()).then(a.cmp(&b)));
-    let mut raw: Vec<usize> = Vec::with_capacity(strings.len());
+    let windows: usize = strings
+        .iter()
+        .map(|s| s.len().saturating_sub(MIN_SLICE - 1))
+        .sum();
+    let mut index = GramIndex::with_capacity(windows);
     let mut out = Vec::new();
     for k in order {
         let s = strings[k];
         if s.len() >= MIN_SLICE {
-            let found = raw
-                .iter()
-                .find_map(|&j| find(strings[j], s).map(|at| (j, at)));
-            if let Some((j, at)) = found {
+            if let Some((j, at)) = index.find(strings, s) {
                 let slice = Slice {
                     position: k as u32,
-                    of: j as u32,
-                    start: at as u32,
+                    of: j,
+                    start: at,
                     len: s.len() as u32,
                 };
                 if slice.wire_len() < varint_len(s.len() as u64) + s.len() {
@@ -62,10 +67,74 @@ pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
                 }
             }
         }
-        raw.push(k);
+        index.add(k as u32, s);
     }
     out.sort_unstable_by_key(|s| s.position);
     out
+}
+
+/// Every 4-byte window of the raw strings, chained per hash bucket in
+/// insertion order (so the first hit is the first raw string, then the
+/// first offset).
+struct GramIndex {
+    /// Bucket -> first entry + 1 (0: empty).
+    heads: Vec<u32>,
+    /// Bucket -> last entry, for appending in order.
+    tails: Vec<u32>,
+    /// (window, string, offset, next entry + 1)
+    entries: Vec<(u32, u32, u32, u32)>,
+}
+
+impl GramIndex {
+    fn with_capacity(windows: usize) -> GramIndex {
+        let buckets = (windows * 2).next_power_of_two().max(16);
+        GramIndex {
+            heads: vec![0; buckets],
+            tails: vec![0; buckets],
+            entries: Vec::with_capacity(windows),
+        }
+    }
+
+    fn gram(s: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]])
+    }
+
+    fn bucket(&self, gram: u32) -> usize {
+        (gram.wrapping_mul(0x9E37_79B1) >> 7) as usize & (self.heads.len() - 1)
+    }
+
+    fn add(&mut self, string: u32, s: &[u8]) {
+        for at in 0..s.len().saturating_sub(MIN_SLICE - 1) {
+            let gram = GramIndex::gram(s, at);
+            let b = self.bucket(gram);
+            let e = self.entries.len() as u32;
+            self.entries.push((gram, string, at as u32, 0));
+            match self.heads[b] {
+                0 => self.heads[b] = e + 1,
+                _ => self.entries[self.tails[b] as usize].3 = e + 1,
+            }
+            self.tails[b] = e;
+        }
+    }
+
+    /// The first raw string (in insertion order) containing `needle`, and
+    /// the offset of its first occurrence.
+    fn find(&self, strings: &[&[u8]], needle: &[u8]) -> Option<(u32, u32)> {
+        let gram = GramIndex::gram(needle, 0);
+        let mut e = self.heads[self.bucket(gram)];
+        while e != 0 {
+            let (g, string, at, next) = self.entries[e as usize - 1];
+            if g == gram {
+                let hay = strings[string as usize];
+                let at_ = at as usize;
+                if hay.get(at_..at_ + needle.len()) == Some(needle) {
+                    return Some((string, at));
+                }
+            }
+            e = next;
+        }
+        None
+    }
 }
 
 /// Wire bytes of the string table (raw count, raw strings, slice count,
@@ -85,8 +154,9 @@ pub(crate) fn table_len(strings: &[&[u8]], plan: &[Slice]) -> usize {
         + slices
 }
 
-/// First occurrence of `needle` in `haystack`. Both are UTF-8, so a match
-/// starts and ends on character boundaries.
+/// First occurrence of `needle` in `haystack` (the plain reference the
+/// index is tested against).
+#[cfg(test)]
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, _) = needle.split_first()?;
     if needle.len() > haystack.len() {
@@ -148,6 +218,39 @@ mod tests {
         );
         // Four bytes raw cost 5, the slice 4: taken; "abc" never.
         assert!(plan(&[b"abc", b"xabcx"]).is_empty());
+    }
+
+    #[test]
+    fn the_index_agrees_with_a_pairwise_search() {
+        let words: Vec<String> = (0..300u32)
+            .map(|i| {
+                let n = (i.wrapping_mul(2_654_435_761) >> 20) % 40;
+                format!("{}{}-{}", "ab".repeat((i % 5) as usize), n, i % 13)
+            })
+            .collect();
+        let t: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        let mut order: Vec<usize> = (0..t.len()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(t[i].len()), i));
+        let mut raw: Vec<usize> = Vec::new();
+        let mut expected = Vec::new();
+        for k in order {
+            let hit = (t[k].len() >= MIN_SLICE)
+                .then(|| raw.iter().find_map(|&j| find(t[j], t[k]).map(|at| (j, at))))
+                .flatten();
+            let slice = hit.map(|(j, at)| Slice {
+                position: k as u32,
+                of: j as u32,
+                start: at as u32,
+                len: t[k].len() as u32,
+            });
+            match slice {
+                Some(sl) if sl.wire_len() < 1 + t[k].len() => expected.push(sl),
+                _ => raw.push(k),
+            }
+        }
+        expected.sort_by_key(|s| s.position);
+        assert!(expected.len() > 10);
+        assert_eq!(plan(&t), expected);
     }
 
     #[test]
