@@ -459,3 +459,59 @@ fn contradictory_configurations_are_refused_at_open() {
     assert!(PartitionConfig::new(3, 4).validate().is_ok());
     assert!(PartitionConfig::default().validate().is_ok());
 }
+
+#[test]
+fn alarms_are_idempotent_and_an_empty_partition_sleeps() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    assert_eq!(p.poll_timeout(&s, T0).unwrap(), None);
+    assert_eq!(
+        p.handle_timeout(&mut s, T0).unwrap(),
+        TimeoutOutcome::default()
+    );
+    assert!(s.is_empty(), "an alarm with nothing due writes nothing");
+    p.append(&mut s, &frame_of(1, 0, 2), T0).unwrap();
+    let late = T0 + 8 * 24 * HOUR;
+    let first = p.handle_timeout(&mut s, late).unwrap();
+    assert_eq!(
+        (first.deleted_event_batches, first.expired_producers),
+        (1, 1)
+    );
+    let keys = s.len();
+    // The same alarm delivered again finds nothing left to do.
+    assert_eq!(
+        p.handle_timeout(&mut s, late).unwrap(),
+        TimeoutOutcome::default()
+    );
+    assert_eq!(s.len(), keys);
+    assert_eq!(p.poll_timeout(&s, late).unwrap(), None);
+}
+
+#[test]
+fn firing_retention_also_drops_the_undelivered_entries() {
+    let json = r#"{"version": 1, "triggers": [{"id": "hello", "when": {"event": "e0"},
+        "action": {"type": "banner"}}]}"#;
+    let file = match TriggerFile::parse(json) {
+        Ok(f) => f,
+        Err(e) => panic!("trigger file refused: {e:?}"),
+    };
+    let mut s = MemoryStorage::new();
+    let mut cfg = PartitionConfig::new(0, 1);
+    cfg.retention_ms = Some(HOUR);
+    let mut p = Partition::open(&s, cfg).unwrap();
+    p.set_triggers(&mut s, json, file).unwrap();
+    let a = p.append(&mut s, &frame_of(1, 0, 1), T0).unwrap();
+    assert_eq!(a.firings.len(), 1);
+    assert_eq!(p.undelivered_firings(&s, "v-1").unwrap().len(), 1);
+    let t = p.handle_timeout(&mut s, T0 + HOUR).unwrap();
+    assert_eq!((t.deleted_event_batches, t.deleted_firing_batches), (1, 1));
+    assert!(p.undelivered_firings(&s, "v-1").unwrap().is_empty());
+    assert_eq!(
+        p.read_firings(&s, 0, 10, usize::MAX).unwrap_err(),
+        PartitionError::OffsetOutOfRange {
+            requested: 0,
+            earliest: 1,
+            end: 1
+        }
+    );
+}
