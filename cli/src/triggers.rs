@@ -1,7 +1,56 @@
-//! `eventstream triggers ...`. STUB: replaced by the trigger engine work.
+//! `eventstream triggers check` and `triggers backtest`: the relay's own
+//! validation and engine, run locally. (`push` and `show` live in `admin`.)
 
-/// Runs `eventstream triggers ARGS`; returns the exit code.
-pub fn run(_args: &[String]) -> u8 {
-    eprintln!("eventstream triggers: not built yet");
+mod args;
+mod backtest;
+mod check;
+
+const HELP: &str = "\
+eventstream triggers: check, backtest and deploy trigger files
+
+Usage:
+  eventstream triggers check FILE
+  eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
+  eventstream triggers push FILE --relay URL [--token TOKEN]
+  eventstream triggers show --relay URL [--token TOKEN]
+
+Run `eventstream triggers <command> --help` for details and an example.
+";
+
+/// Runs `eventstream triggers ARGS` (`ARGS[0]` is the subcommand); returns the exit code.
+pub fn run(args: &[String]) -> u8 {
+    match args.first().map(String::as_str) {
+        Some("check") => check::run(&args[1..]),
+        Some("backtest") => backtest::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{HELP}");
+            0
+        }
+        Some(other) => {
+            eprintln!("eventstream triggers: unknown command {other:?}\n\n{HELP}");
+            crate::EXIT_USAGE
+        }
+        None => {
+            eprint!("{HELP}");
+            crate::EXIT_USAGE
+        }
+    }
+}
+
+/// Prints `msg` and the command's help on stderr; the usage exit code.
+fn usage(command: &str, msg: &str, help: &str) -> u8 {
+    eprintln!("eventstream triggers {command}: {msg}\n\n{help}");
     crate::EXIT_USAGE
+}
+
+/// Reads a file, or stdin for `-`.
+fn read_input(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    if path == "-" {
+        let mut s = String::new();
+        std::io::stdin().lock().read_to_string(&mut s)?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path)
+    }
 }
