@@ -161,7 +161,9 @@ impl Sim {
             .collect();
         let producers = (0..PRODUCERS)
             .map(|i| {
-                let visitor = format!("visitor-{seed}-{i}");
+                // Producers 6.. share a visitor with another: a second tab, or a
+                // page reload (a new producer id for the same visitor).
+                let visitor = format!("visitor-{seed}-{}", i % 6);
                 Producer {
                     id: rng.next_u64(),
                     partition: partition_for(&visitor, PARTITIONS) as usize,
