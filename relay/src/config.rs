@@ -127,6 +127,10 @@ impl Config {
         c.max_future_ms = self.max_future_ms;
         c.retention_ms = self.retention_ms;
         c.retention_bytes = self.retention_bytes;
+        // A producer must outlive the timestamp window, or a late retry
+        // could be stored twice; widening the window stretches the TTL.
+        let window = self.max_past_ms.saturating_add(self.max_future_ms);
+        c.producer_ttl_ms = c.producer_ttl_ms.max(window.saturating_add(10 * 60_000));
         c
     }
 }

@@ -45,10 +45,14 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Options, ["v1", "frames"]) => preflight(&req, env, &q, "POST, OPTIONS"),
         (Method::Post, ["v1", "frames"]) => {
-            with_cors(&req, env, &q, ingest(req.clone()?, env, &q)).await
+            let cors = cors_origin(&req, env, &q);
+            with_cors(cors, ingest(req, env, &q)).await
         }
         (Method::Options, ["v1", "token"]) => preflight(&req, env, &q, "GET, OPTIONS"),
-        (Method::Get, ["v1", "token"]) => with_cors(&req, env, &q, token(&req, env, &q)).await,
+        (Method::Get, ["v1", "token"]) => {
+            let cors = cors_origin(&req, env, &q);
+            with_cors(cors, token(&req, env, &q)).await
+        }
         (Method::Get, ["v1", "visitors", visitor, "ws"]) => {
             let visitor = decode_segment(visitor)?;
             visitor_socket(&req, env, &q, &visitor).await
@@ -69,7 +73,7 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Put, ["v1", "admin", "triggers"]) => {
             check_admin(&req, env, &q)?;
-            put_triggers(req.clone()?, env).await
+            put_triggers(req, env).await
         }
         (Method::Get, ["v1", "admin", "triggers"]) => {
             check_admin(&req, env, &q)?;
@@ -77,7 +81,8 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Post, ["v1", "admin", "triggers", "validate"]) => {
             check_admin(&req, env, &q)?;
-            let text = req.clone()?.text().await?;
+            let mut req = req;
+            let text = req.text().await?;
             let file = parse_triggers(&text)?;
             drop(file);
             http::json(200, &json!({ "ok": true }))
@@ -133,21 +138,23 @@ fn check_key(req: &Request, env: &Env, q: &HashMap<String, String>) -> Result<()
     }
 }
 
+/// The page origin to let read the answer: the request's `Origin` when it
+/// is allowed for the key.
+fn cors_origin(req: &Request, env: &Env, q: &HashMap<String, String>) -> Option<String> {
+    origin_of(req).filter(|_| check_key(req, env, q).is_ok())
+}
+
 /// Adds the CORS headers to an ingest answer when the page's origin is
 /// allowed for the key (errors included, so the SDK can read the code and
 /// `Retry-After`).
 async fn with_cors(
-    req: &Request,
-    env: &Env,
-    q: &HashMap<String, String>,
+    origin: Option<String>,
     fut: impl std::future::Future<Output = Result<Response>>,
 ) -> Result<Response> {
     let mut res = fut.await.unwrap_or_else(|e| http::error(&e));
-    if let Some(origin) = origin_of(req) {
-        if check_key(req, env, q).is_ok() {
-            res = rebuild(res).await?;
-            http::allow_origin(&mut res, &origin)?;
-        }
+    if let Some(origin) = origin {
+        res = rebuild(res).await?;
+        http::allow_origin(&mut res, &origin)?;
     }
     Ok(res)
 }

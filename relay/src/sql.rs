@@ -54,12 +54,14 @@ fn as_bytes(v: SqlStorageValue) -> Result<Vec<u8>, StorageError> {
 }
 
 impl SqlStore {
-    /// The store of the object with `state`, creating the tables on first
-    /// use.
-    pub fn open(state: &State) -> Result<SqlStore, StorageError> {
+    /// The store of the object with `state`; `create` makes the tables
+    /// if they do not exist (once per object instance is enough).
+    pub fn open(state: &State, create: bool) -> Result<SqlStore, StorageError> {
         let storage = state.storage();
         let sql = storage.sql();
-        sql.exec(SCHEMA, None).map_err(io)?;
+        if create {
+            sql.exec(SCHEMA, None).map_err(io)?;
+        }
         Ok(SqlStore {
             storage: AsRef::<JsValue>::as_ref(storage.as_raw()).clone(),
             sql,

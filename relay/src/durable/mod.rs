@@ -50,6 +50,7 @@ impl DurableObject for Partition {
             number: Cell::new(None),
             alarm_at: Cell::new(None),
             in_alarm: Cell::new(false),
+            schema_ready: Cell::new(false),
         }
     }
 
@@ -101,7 +102,10 @@ impl DurableObject for Partition {
 
 impl Partition {
     fn store(&self) -> Result<SqlStore> {
-        SqlStore::open(&self.state).map_err(|e| RelayError::Partition(e.into()))
+        let store = SqlStore::open(&self.state, !self.schema_ready.get())
+            .map_err(|e| RelayError::Partition(e.into()))?;
+        self.schema_ready.set(true);
+        Ok(store)
     }
 
     fn config(&self) -> Result<Config> {

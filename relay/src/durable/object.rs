@@ -21,4 +21,6 @@ pub struct Partition {
     /// True while the alarm handler runs: the runtime may still report the
     /// alarm being run, so the next one is set without comparing.
     pub(super) in_alarm: Cell<bool>,
+    /// True once this instance made sure the tables exist.
+    pub(super) schema_ready: Cell<bool>,
 }

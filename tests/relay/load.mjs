@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+// Load figures for the relay in the local runtime (workerd via Miniflare):
+//   1. ingest events per second through one partition, and through several,
+//      in frames of 20 events made from the reference corpus, with the
+//      example trigger file active (every event is evaluated);
+//   2. the time from sending a frame to the firing message arriving on the
+//      visitor's WebSocket (p50, p99), for frames POSTed over HTTP and for
+//      frames sent over the visitor's own socket.
+// Not a test (no assertions on speed): prints figures, one JSON line each.
+//
+// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200]
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRelay, ROOT } from '../support/relay.mjs';
+import { ORIGIN, encodeFrames, makeFrame, openSocket, postFrame, visitorToken, wsUrl, WRITE_KEY } from './helpers.mjs';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const SECONDS = Number(args.seconds ?? 5);
+const CONCURRENCY = Number(args.concurrency ?? 32);
+const PARTITIONS = Number(args.partitions ?? 4);
+const PROBES = Number(args.probes ?? 200);
+const EVENTS_PER_FRAME = 20;
+
+const corpusPath = process.env.CORPUS ?? join(ROOT, '..', 'shared', 'corpus', 'clickstream.jsonl');
+const corpus = readFileSync(corpusPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+/** The corpus README's mapping from a call to an event (time shifted to now). */
+function toEvent(c, time) {
+  switch (c.call) {
+    case 'page': return { kind: 'page', name: c.name ?? '', time, properties: c.properties ?? {} };
+    case 'track': return { kind: 'track', name: c.event, time, properties: c.properties ?? {} };
+    case 'identify': return { kind: 'identify', name: c.userId ?? '', time, properties: c.traits ?? {} };
+    default: return { kind: c.call, name: '', time, properties: c.properties ?? {} };
+  }
+}
+
+const byVisitor = new Map();
+for (const c of corpus) {
+  if (!byVisitor.has(c.anonymousId)) byVisitor.set(c.anonymousId, []);
+  byVisitor.get(c.anonymousId).push(c);
+}
+
+/**
+ * One round of the corpus as frames of exactly 20 events: each visitor's
+ * calls in order, cycled until a multiple of 20, under a visitor id and a
+ * producer unique to the round. Returns lanes: one visitor's frames each,
+ * to be sent in sequence order.
+ */
+function round(r) {
+  const base = Date.now() - 300_000 - 260_785 * 3;
+  const lanes = [];
+  let n = 0;
+  for (const [visitor, calls] of byVisitor) {
+    const span = calls[calls.length - 1].t - calls[0].t + 1;
+    const need = Math.ceil(calls.length / EVENTS_PER_FRAME) * EVENTS_PER_FRAME;
+    const events = [];
+    for (let i = 0; i < need; i++) {
+      const c = calls[i % calls.length];
+      events.push(toEvent(c, base + c.t + Math.floor(i / calls.length) * span));
+    }
+    const producerId = String(BigInt(Date.now()) * 100000n + BigInt(r) * 1000n + BigInt(n++));
+    const frames = [];
+    for (let s = 0; s * EVENTS_PER_FRAME < events.length; s++) {
+      frames.push(makeFrame({ visitor: `${visitor}-r${r}`, producerId, sequence: s, events: events.slice(s * EVENTS_PER_FRAME, (s + 1) * EVENTS_PER_FRAME), origin: ORIGIN }));
+    }
+    lanes.push(frames);
+  }
+  const encoded = encodeFrames(lanes.flat());
+  let i = 0;
+  return lanes.map((l) => l.map(() => encoded[i++]));
+}
+
+async function ingest(partitions) {
+  // Frames are made first: the CLI blocks this process while it encodes,
+  // and an idle keep-alive connection may be closed under it meanwhile.
+  const perRound = [...byVisitor.values()].reduce((n, c) => n + Math.ceil(c.length / EVENTS_PER_FRAME) * EVENTS_PER_FRAME, 0);
+  const rounds = Math.max(1, Math.ceil((SECONDS * 30_000) / perRound));
+  const lanes = [];
+  for (let r = 0; r < rounds; r++) lanes.push(...round(r));
+  const relay = await startRelay({ partitions, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
+  try {
+    const triggers = readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8');
+    const t = await relay.pushTriggers(triggers);
+    if (t.status !== 200) throw new Error(`examples/triggers.json refused: ${JSON.stringify(t.body)}`);
+    // Warm-up: one lane, not counted.
+    for (const f of lanes.shift()) await postFrame(relay, f);
+    let events = 0;
+    let frames = 0;
+    let failures = 0;
+    const lat = [];
+    let next = 0;
+    const start = performance.now();
+    const deadline = start + SECONDS * 1000;
+    async function worker() {
+      while (next < lanes.length && performance.now() < deadline) {
+        const lane = lanes[next++];
+        for (const f of lane) {
+          const t0 = performance.now();
+          const r = await postFrame(relay, f);
+          lat.push(performance.now() - t0);
+          if (r.status === 200) {
+            events += r.body.count;
+            frames++;
+          } else failures++;
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const elapsed = (performance.now() - start) / 1000;
+    lat.sort((a, b) => a - b);
+    const out = {
+      figure: 'relay_ingest',
+      partitions,
+      concurrency: CONCURRENCY,
+      events_per_frame: EVENTS_PER_FRAME,
+      seconds: +elapsed.toFixed(2),
+      frames,
+      events,
+      failures,
+      events_per_sec: Math.round(events / elapsed),
+      frames_per_sec: Math.round(frames / elapsed),
+      ack_ms_p50: +pct(lat, 0.5).toFixed(2),
+      ack_ms_p99: +pct(lat, 0.99).toFixed(2),
+    };
+    console.log(JSON.stringify(out));
+    return out;
+  } finally {
+    await relay.stop();
+  }
+}
+
+function pct(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+async function firingLatency() {
+  const relay = await startRelay({ partitions: PARTITIONS, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
+  try {
+    const file = JSON.parse(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8'));
+    file.triggers.push({ id: 'latency-probe', when: { event: 'Latency Probe' }, action: { type: 'probe', payload: {} } });
+    const t = await relay.pushTriggers(file);
+    if (t.status !== 200) throw new Error(`trigger file refused: ${JSON.stringify(t.body)}`);
+    const visitor = 'latency-visitor';
+    const { token } = await visitorToken(relay, visitor);
+    const page = openSocket(wsUrl(relay, `/v1/visitors/${visitor}/ws?key=${WRITE_KEY}&token=${token}`));
+    await page.opened;
+    const producerId = String(BigInt(Date.now()) * 1000n + 7n);
+    // Frames of 20 events: 19 corpus events of one visit, then the probe.
+    const calls = [...byVisitor.values()][0];
+    const specs = [];
+    for (let s = 0; s < 2 * (PROBES + 10); s++) {
+      const now = Date.now();
+      const events = calls.slice(0, EVENTS_PER_FRAME - 1).map((c, i) => toEvent(c, now - 1000 + i));
+      events.push({ kind: 'track', name: 'Latency Probe', time: now, properties: { n: s } });
+      specs.push(makeFrame({ visitor, producerId, sequence: s, events, origin: ORIGIN }));
+    }
+    const frames = encodeFrames(specs);
+    const results = {};
+    let seq = 0;
+    for (const via of ['http', 'websocket']) {
+      const samples = [];
+      for (let i = 0; i < PROBES + 10; i++) {
+        const f = frames[seq++];
+        const t0 = performance.now();
+        if (via === 'http') {
+          const [, m] = await Promise.all([postFrame(relay, f), page.next((m) => m.type === 'firing')]);
+          page.send({ type: 'ack', offsets: [m.offset] });
+        } else {
+          page.send(f);
+          const m = await page.next((m) => m.type === 'firing');
+          page.send({ type: 'ack', offsets: [m.offset] });
+        }
+        const dt = performance.now() - t0;
+        if (i >= 10) samples.push(dt); // the first ten warm up
+        if (via === 'websocket') await page.next((m) => m.type === 'appended');
+      }
+      samples.sort((a, b) => a - b);
+      results[via] = samples;
+      console.log(JSON.stringify({
+        figure: 'relay_firing_latency',
+        via,
+        probes: samples.length,
+        events_per_frame: EVENTS_PER_FRAME,
+        ms_p50: +pct(samples, 0.5).toFixed(2),
+        ms_p99: +pct(samples, 0.99).toFixed(2),
+        ms_max: +samples[samples.length - 1].toFixed(2),
+      }));
+    }
+    page.close();
+    return results;
+  } finally {
+    await relay.stop();
+  }
+}
+
+await ingest(1);
+await ingest(PARTITIONS);
+await firingLatency();
