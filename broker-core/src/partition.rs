@@ -390,8 +390,16 @@ impl Partition {
         let entries = store.scan(&prefix, &keys::prefix_end(&prefix), MAX_UNDELIVERED)?;
         let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {
+            // A visitor id may contain NUL: `a\0b`'s entries also start with
+            // `a`'s prefix, but their keys are longer.
+            if k.len() != prefix.len() + 8 {
+                continue;
+            }
             let offset = log_be_u64(&k, prefix.len())?;
-            out.push((offset, decode_firing(&v, &k)?));
+            let firing = decode_firing(&v, &k)?;
+            if firing.visitor == visitor {
+                out.push((offset, firing));
+            }
         }
         Ok(out)
     }

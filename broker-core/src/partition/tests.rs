@@ -515,3 +515,20 @@ fn firing_retention_also_drops_the_undelivered_entries() {
         }
     );
 }
+
+#[test]
+fn a_visitor_id_with_nul_does_not_see_another_visitors_firings() {
+    let json = r#"{"version": 1, "triggers": [{"id": "hello", "when": {"event": "e0"},
+        "action": {"type": "banner"}}]}"#;
+    let file = match TriggerFile::parse(json) {
+        Ok(f) => f,
+        Err(e) => panic!("trigger file refused: {e:?}"),
+    };
+    let mut s = MemoryStorage::new();
+    let mut p = Partition::open(&s, PartitionConfig::new(0, 0)).unwrap();
+    p.set_triggers(&mut s, json, file).unwrap();
+    let other = frame_for("a\0b", 1, 0, vec![event(0, T0)]);
+    assert_eq!(p.append(&mut s, &other, T0).unwrap().firings.len(), 1);
+    assert!(p.undelivered_firings(&s, "a").unwrap().is_empty());
+    assert_eq!(p.undelivered_firings(&s, "a\0b").unwrap().len(), 1);
+}
