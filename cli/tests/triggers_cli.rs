@@ -1,0 +1,350 @@
+//! `eventstream triggers check` and `backtest`, through the built binary.
+
+#[path = "../../broker-core/tests/support/reference.rs"]
+mod reference;
+
+use broker_core::corpus;
+use broker_core::event::map_to_json;
+use reference::{reference_firings, RefEvent};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_eventstream");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/triggers.json");
+
+fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait");
+    (
+        status.code().expect("exit code"),
+        String::from_utf8(stdout).expect("utf-8"),
+        String::from_utf8(stderr).expect("utf-8"),
+    )
+}
+
+/// A file under the temp dir, unique to this test.
+fn temp(name: &str, content: &str) -> String {
+    let path = std::env::temp_dir().join(format!("eventstream-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, content).expect("write temp file");
+    path.to_string_lossy().into_owned()
+}
+
+const SMALL: &str = r#"{"version": 1, "triggers": [
+  {"id": "adds", "when": {"event": "Product Added"}, "count": {"at_least": 2, "within": "10m"}, "action": {"type": "banner", "payload": {"n": 2}}},
+  {"id": "rescue", "when": {"event": "Product Added"}, "unless": {"event": "Checkout Started", "within": "1m"}, "action": {"type": "toast"}},
+  {"id": "never", "when": {"event": "Nothing"}, "action": {"type": "x"}}
+]}"#;
+
+#[test]
+fn check_a_valid_file_prints_a_summary() {
+    let (code, out, err) = run(&["triggers", "check", EXAMPLE], None);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        out,
+        format!("{EXAMPLE}: 9 triggers: 4 when, 3 count, 2 sequence; 3 with unless, 3 with audience, 1 disabled\n")
+    );
+}
+
+#[test]
+fn check_an_invalid_file_prints_every_mistake_with_its_path() {
+    let bad = temp(
+        "bad.json",
+        r#"{"version": 1, "triggers": [
+          {"id": "cart-rescue", "when": {"event": "Product Added", "where": [{"prop": "price", "op": "gte ", "value": 50}]},
+           "cooldown": "1 day", "action": {"type": "banner"}},
+          {"id": "cart-rescue", "sequence": [{"event": "a"}, {"event": "b"}], "within": "5m",
+           "count": {"at_least": 2, "within": "1h"}, "action": {"type": "x", "paylod": {}}}
+        ]}"#,
+    );
+    let (code, out, err) = run(&["triggers", "check", &bad], None);
+    assert_eq!((code, out.as_str()), (1, ""));
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            r#"triggers[0].when.where[0].op: unknown operator "gte " (did you mean "gte"?) in trigger "cart-rescue""#,
+            r#"triggers[0].cooldown: bad duration "1 day": expected a whole number and a unit s, m, h or d, like "90s", "10m", "24h", "7d" (did you mean "1d"?) in trigger "cart-rescue""#,
+            r#"triggers[1].id: duplicate id "cart-rescue" (already used by triggers[0])"#,
+            r#"triggers[1].count: "count" goes with "when", not with "sequence" (a sequence's window is its "within") in trigger "cart-rescue""#,
+            r#"triggers[1].action.paylod: unknown key "paylod" (did you mean "payload"?) in trigger "cart-rescue""#,
+        ]
+    );
+}
+
+#[test]
+fn check_usage_and_io_problems_exit_2() {
+    let (code, _, err) = run(&["triggers", "check", "/nonexistent/triggers.json"], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("eventstream triggers check: cannot read /nonexistent/triggers.json: "),
+        "{err}"
+    );
+    let (code, _, err) = run(&["triggers", "check"], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("eventstream triggers check: expected exactly one FILE\n"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["triggers", "check", "a", "--bogus"], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("eventstream triggers check: unknown option --bogus\n"),
+        "{err}"
+    );
+    let (code, _, _) = run(&["triggers", "frobnicate"], None);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for args in [
+        &["triggers", "--help"][..],
+        &["triggers", "check", "--help"],
+        &["triggers", "backtest", "-h"],
+    ] {
+        let (code, out, _) = run(args, None);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("eventstream triggers"), "{args:?}");
+    }
+    for args in [
+        &["triggers", "check", "--help"][..],
+        &["triggers", "backtest", "--help"],
+    ] {
+        assert!(run(args, None).1.contains("Example:"), "{args:?}");
+    }
+}
+
+#[test]
+fn backtest_of_the_example_over_the_corpus_matches_the_reference() {
+    let corpus_path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
+    let corpus_path = corpus_path.to_string_lossy();
+    let (code, out, err) = run(&["triggers", "backtest", EXAMPLE, &corpus_path], None);
+    assert_eq!(code, 0, "{err}");
+
+    let text = std::fs::read_to_string(&*corpus_path).expect("corpus");
+    let events: Vec<RefEvent> = corpus::parse_corpus(&text)
+        .expect("parses")
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| RefEvent {
+            offset: i as u64,
+            visitor: c.visitor,
+            name: c.event.trigger_name().to_owned(),
+            time: c.event.timestamp,
+            props: map_to_json(&c.event.properties),
+        })
+        .collect();
+    let want: Vec<String> = reference_firings(&std::fs::read_to_string(EXAMPLE).expect("example"), &events)
+        .into_iter()
+        .map(|f| {
+            format!(
+                r#"{{"firing_id":"{}","trigger":"{}","visitor":"{}","time":{},"action":{{"type":"{}","payload":{}}}}}"#,
+                f.firing_id, f.trigger, f.visitor, f.time, f.action_type, f.payload
+            )
+        })
+        .collect();
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got.len(), 658);
+    assert_eq!(got, want);
+
+    let table: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        table[0],
+        "trigger            firings  visitors  first                     last"
+    );
+    assert_eq!(
+        table[1],
+        "cart-rescue             59        59  2025-11-24T16:10:27.644Z  2025-11-24T16:13:13.548Z"
+    );
+    assert_eq!(
+        table[9],
+        "gift-finder              0         0  -                         -"
+    );
+    assert!(
+        table[10].starts_with("10728 events, 0 malformed lines skipped, 658 firings in "),
+        "{}",
+        table[10]
+    );
+}
+
+fn export_line(offset: u64, visitor: &str, name: &str, time: u64) -> String {
+    format!(
+        r#"{{"partition":0,"offset":{offset},"visitor":"{visitor}","userId":null,"kind":"track","name":"{name}","time":{time},"properties":{{}}}}"#
+    )
+}
+
+#[test]
+fn backtest_reads_relay_exports_and_corpus_calls_from_stdin() {
+    let t0 = 1_764_000_000_000u64;
+    let input = [
+        export_line(40, "v-1", "Product Added", t0),
+        // A corpus call: offset = its ordinal (1), time = EPOCH + t.
+        r#"{"session":3,"anonymousId":"v-2","t":500,"call":"track","event":"Product Added","properties":{}}"#.to_owned(),
+        export_line(41, "v-1", "Product Added", t0 + 1_000),
+        export_line(42, "v-2", "Checkout Started", t0 + 30_000),
+    ]
+    .join("\n");
+    let small = temp("small.json", SMALL);
+    let (code, out, err) = run(&["triggers", "backtest", &small, "-"], Some(&input));
+    assert_eq!(code, 0, "{err}");
+    let id = |t, v, o| broker_core::trigger::firing_id(t, v, o);
+    let want = [
+        format!(
+            r#"{{"firing_id":"{}","trigger":"adds","visitor":"v-1","time":{},"action":{{"type":"banner","payload":{{"n":2}}}}}}"#,
+            id("adds", "v-1", 41),
+            t0 + 1_000
+        ),
+        format!(
+            r#"{{"firing_id":"{}","trigger":"rescue","visitor":"v-1","time":{},"action":{{"type":"toast","payload":{{}}}}}}"#,
+            id("rescue", "v-1", 40),
+            t0 + 60_000
+        ),
+        format!(
+            r#"{{"firing_id":"{}","trigger":"rescue","visitor":"v-1","time":{},"action":{{"type":"toast","payload":{{}}}}}}"#,
+            id("rescue", "v-1", 41),
+            t0 + 61_000
+        ),
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    let table: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        table[..4],
+        [
+            "trigger  firings  visitors  first                     last",
+            "adds           1         1  2025-11-24T16:00:01.000Z  2025-11-24T16:00:01.000Z",
+            "rescue         2         1  2025-11-24T16:01:00.000Z  2025-11-24T16:01:01.000Z",
+            "never          0         0  -                         -",
+        ]
+    );
+    assert!(
+        table[4].starts_with("4 events, 0 malformed lines skipped, 3 firings in "),
+        "{}",
+        table[4]
+    );
+}
+
+#[test]
+fn malformed_lines_are_reported_and_skipped_or_stop_with_strict() {
+    let t0 = 1_764_000_000_000u64;
+    let events = temp(
+        "events.jsonl",
+        &[
+            export_line(0, "v", "Product Added", t0),
+            "{not json".to_owned(),
+            String::new(),
+            r#"{"visitor":"v","kind":"teleport","time":1}"#.to_owned(),
+            export_line(1, "v", "Product Added", t0 + 1),
+        ]
+        .join("\n"),
+    );
+    let small = temp("small2.json", SMALL);
+    let (code, out, err) = run(
+        &["triggers", "backtest", &small, &events, "--trigger", "adds"],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("{events}:2: not JSON: key must be a string at line 1 column 2")
+    );
+    assert_eq!(
+        lines[1],
+        format!(r#"{events}:4: not an event record: unknown event kind "teleport""#)
+    );
+    assert_eq!(
+        lines[2],
+        "trigger  firings  visitors  first                     last"
+    );
+    assert_eq!(lines.len(), 5, "only the adds row: {err}");
+    assert!(
+        lines[4].starts_with("2 events, 2 malformed lines skipped, 1 firings in "),
+        "{}",
+        lines[4]
+    );
+
+    let (code, out, err) = run(&["triggers", "backtest", &small, &events, "--strict"], None);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err,
+        format!("{events}:2: not JSON: key must be a string at line 1 column 2\n")
+    );
+}
+
+#[test]
+fn summary_and_trigger_selection() {
+    let t0 = 1_764_000_000_000u64;
+    let input = [
+        export_line(0, "v", "Product Added", t0),
+        export_line(1, "v", "Product Added", t0 + 5),
+    ]
+    .join("\n");
+    let small = temp("small3.json", SMALL);
+    let (code, out, err) = run(
+        &["triggers", "backtest", &small, "-", "--summary"],
+        Some(&input),
+    );
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert_eq!(err.lines().count(), 5, "header, three rows, totals: {err}");
+
+    let (code, out, err) = run(
+        &[
+            "triggers",
+            "backtest",
+            &small,
+            "-",
+            "--trigger",
+            "rescue",
+            "--trigger=never",
+        ],
+        Some(&input),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2, "two rescue firings, no adds: {out}");
+    assert!(out.lines().all(|l| l.contains(r#""trigger":"rescue""#)));
+    let rows: Vec<&str> = err
+        .lines()
+        .skip(1)
+        .take(2)
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(rows, ["rescue", "never"]);
+
+    let (code, _, err) = run(
+        &["triggers", "backtest", &small, "-", "--trigger", "resc"],
+        Some(&input),
+    );
+    assert_eq!(code, 2);
+    assert!(err.starts_with(&format!(r#"eventstream triggers backtest: no trigger "resc" in {small} (it has: adds, rescue, never)"#)), "{err}");
+}
+
+#[test]
+fn backtest_with_an_invalid_trigger_file_exits_1() {
+    let bad = temp(
+        "bad2.json",
+        r#"{"version": 1, "triggers": [{"id": "x", "action": {"type": "t"}}]}"#,
+    );
+    let (code, out, err) = run(&["triggers", "backtest", &bad, "-"], Some(""));
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.starts_with(r#"triggers[0]: needs "when" (one step) or "sequence" (two or more steps) in trigger "x""#), "{err}");
+}
