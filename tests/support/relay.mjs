@@ -30,6 +30,7 @@ export async function startRelay({ persist, partitions = 4, origins = [], vars =
   const options = {
     modules: true,
     scriptPath: script,
+    modulesRoot: join(ROOT, 'relay', 'build'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
     compatibilityDate: '2026-04-01',
     durableObjects: { PARTITION: { className: 'Partition', useSQLite: true } },

@@ -1,0 +1,141 @@
+// Prints every figure that matters, each beside its target and the peer, and
+// writes them to bench-results/latest.json. Run through scripts/bench, which
+// builds what this needs first. Usage: node bench/run.mjs [corpus.jsonl]
+import { writeFile, mkdir, readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync, spawn } from 'node:child_process';
+import { loadVisits, percentile } from './replay.mjs';
+import { runSegment } from './segment.mjs';
+import { runEventstream, DIST } from './eventstream.mjs';
+import { runRtt } from './rtt.mjs';
+import { criterionResults } from './criterion.mjs';
+import { measure as packageSize } from '../tests/sdk/size.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(here, '..');
+const corpusPath = process.argv[2] ?? process.env.EVENTSTREAM_CORPUS ?? join(ROOT, '..', 'shared', 'corpus', 'clickstream.jsonl');
+const PACED_CALLS = Number(process.env.BENCH_PACED_CALLS ?? 30);
+const PACED_MS = 2000;
+
+const figures = [];
+function figure(name, value, unit, target, note = '') {
+  figures.push({ name, value, unit, target, note });
+  const v = typeof value === 'number' ? (Math.abs(value) >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2)) : String(value);
+  console.error(`  ${name}: ${v} ${unit}${note ? ` (${note})` : ''}`);
+}
+
+async function section(title, fn) {
+  console.error(`\n-- ${title}`);
+  try {
+    await fn();
+  } catch (e) {
+    figure(title, 'failed', '', '', e.message.split('\n')[0]);
+  }
+}
+
+const visits = await loadVisits(corpusPath);
+const calls = visits.reduce((n, v) => n + v.length, 0);
+const pacedVisits = [visits.flat().slice(0, PACED_CALLS)];
+
+await section('broker-core (criterion, one core)', async () => {
+  const results = await criterionResults(join(ROOT, 'target'));
+  const pick = (id) => results.find((r) => r.id === id);
+  const row = (id, name, target) => {
+    const r = pick(id);
+    if (r) figure(name, r.perSecond, 'events/s', target);
+  };
+  row('append/decode+append', 'core decode + append', '>= 2,000,000');
+  row('append/decode+log-append (no idempotence)', 'core decode + append, no idempotence check', '');
+  row('triggers/decode+eval/50 mixed', 'core decode + 50 triggers', '>= 2,000,000');
+  row('triggers/decode+eval/examples', 'core decode + examples/triggers.json', '');
+  row('read/events, 1000 at a time', 'core read', '');
+  row('frame/decode/20', 'frame decode (frames of 20)', '');
+  row('frame/encode/20', 'frame encode (frames of 20)', '');
+});
+
+await section('SDK package', async () => {
+  const total = packageSize(DIST).at(-1);
+  figure('SDK loaded (wasm + JS), raw', total.raw / 1024, 'KB', '');
+  figure('SDK loaded (wasm + JS), gzip', total.gzip / 1024, 'KB', '<= 15', 'peers: Snowplow 17.6, Segment 31.4');
+  figure('SDK loaded (wasm + JS), brotli', total.brotli / 1024, 'KB', '');
+});
+
+let ours;
+await section(`SDK replay in Chromium, ${calls} calls back to back`, async () => {
+  ours = await runEventstream(visits);
+  figure('SDK main thread per call, p50', percentile(ours.times, 50) * 1000, 'us', '<= 10', 'performance.now() resolution 5 us');
+  figure('SDK main thread per call, p99', percentile(ours.times, 99) * 1000, 'us', '<= 200');
+  figure('SDK main thread per call, mean', (ours.times.reduce((a, b) => a + b, 0) / ours.times.length) * 1000, 'us', '');
+  figure('SDK wire bytes per event, back to back', ours.bytes / ours.events, 'B', '<= 24', `${ours.requests} frames, ${ours.compressed} deflated`);
+  figure('SDK events delivered', `${ours.events}/${ours.total}`, '', 'all');
+});
+
+await section(`@segment/analytics-next 1.84.3, same calls, same endpoint`, async () => {
+  const seg = await runSegment(visits);
+  figure('Segment main thread per call, p50', percentile(seg.times, 50) * 1000, 'us', '');
+  figure('Segment main thread per call, p99', percentile(seg.times, 99) * 1000, 'us', '');
+  figure('Segment wire bytes per event', seg.bytes / seg.events, 'B', '', `batching 10 / 5 s, ${seg.requests} requests`);
+  figure('Segment events delivered', `${seg.events}/${seg.total}`, '', '');
+  if (ours) figure('our bytes per event / Segment', ours.bytes / ours.events / (seg.bytes / seg.events), 'x', '<= 0.1');
+});
+
+await section(`paced: ${PACED_CALLS} calls ${PACED_MS / 1000} s apart`, async () => {
+  const [o, s] = [await runEventstream(pacedVisits, { paced: PACED_MS }), await runSegment(pacedVisits, { paced: PACED_MS })];
+  figure('SDK wire bytes per event, paced', o.bytes / o.events, 'B', '', `${o.requests} frames`);
+  figure('Segment wire bytes per event, paced', s.bytes / s.events, 'B', '', `${s.requests} requests`);
+});
+
+await section('relay in local workerd (tests/relay/load.mjs)', async () => {
+  const lines = await new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(ROOT, 'tests/relay/load.mjs'), '--seconds', '5', '--probes', '200'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`load.mjs exited ${code}`))));
+  });
+  for (const l of lines) {
+    let f;
+    try {
+      f = JSON.parse(l);
+    } catch {
+      continue;
+    }
+    if (f.figure === 'relay_ingest') figure(`relay ingest, ${f.partitions} partition(s)`, f.events_per_sec, 'events/s', f.partitions === 1 ? '>= 20,000' : '', `frames of ${f.events_per_frame}, ${f.concurrency} in flight`);
+    if (f.figure === 'relay_firing_latency') figure(`relay frame-to-firing (${f.via}), p50 / p99`, `${f.ms_p50} / ${f.ms_p99}`, 'ms', 'p50 <= 10');
+  }
+});
+
+await section('firing round trip in Chromium, track() to handler', async () => {
+  const r = await runRtt({ probes: 200 });
+  figure('firing round trip, p50', r.p50, 'ms', '<= 25');
+  figure('firing round trip, p99', r.p99, 'ms', '<= 100');
+});
+
+const versions = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? '',
+  node: process.version,
+  chromium: execFileSync('/usr/bin/chromium', ['--version']).toString().trim(),
+  rustc: execFileSync('rustc', ['--version']).toString().trim(),
+  workerd: JSON.parse(await readFile(join(ROOT, 'node_modules/workerd/package.json'), 'utf8').catch(() => '{}')).version ?? JSON.parse(await readFile(join(ROOT, 'node_modules/miniflare/package.json'), 'utf8')).version,
+  segment: '1.84.3',
+  corpus: corpusPath,
+  calls,
+};
+const date = new Date().toISOString();
+
+const w = [44, 16, 8, 14];
+const line = (cells) => cells.map((c, i) => String(c).padEnd(w[i] ?? 0)).join(' ').trimEnd();
+console.log(`\nEventstream figures, ${date}, ${versions.cores} cores (${versions.cpu}), ${versions.chromium}, ${versions.rustc}, node ${versions.node}`);
+console.log(line(['figure', 'value', 'unit', 'target', 'note']));
+console.log(line(['-'.repeat(w[0]), '-'.repeat(w[1]), '-'.repeat(w[2]), '-'.repeat(w[3]), '----']));
+for (const f of figures) {
+  const v = typeof f.value === 'number' ? (Math.abs(f.value) >= 100 ? Math.round(f.value).toLocaleString('en-US') : f.value.toFixed(2)) : f.value;
+  console.log(line([f.name, v, f.unit, f.target, f.note]));
+}
+await mkdir(join(ROOT, 'bench-results'), { recursive: true });
+const out = JSON.stringify({ date, versions, figures }, null, 2);
+await writeFile(join(ROOT, 'bench-results', 'latest.json'), out);
+await writeFile(join(ROOT, 'bench-results', `${date.replace(/[:.]/g, '-')}.json`), out);
+console.log(`\nwritten to bench-results/latest.json`);
