@@ -5,7 +5,8 @@
 //!
 //! Each session is its own visitor and frames never span two of them; a
 //! session's events go into frames of N in order. Per event = total bytes of
-//! all frames / events. JSON is one object per event, the way analytics.js
+//! all frames / events. `defl` counts each frame as the smaller of its
+//! DEFLATE form and its plain form (what a sender sends). JSON is one object per event, the way analytics.js
 //! sends it (`{"batch":[...],"sentAt":..}` per frame), gzip = deflate at the
 //! same level + 18 bytes of gzip header and trailer.
 
