@@ -331,7 +331,7 @@ impl Progress {
     }
 
     fn tick(&mut self, done: usize) {
-        if !self.on || done % 2048 != 0 {
+        if !self.on || done & 2047 != 0 {
             return;
         }
         let filled = done * 30 / self.total.max(1);
