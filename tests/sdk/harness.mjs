@@ -191,7 +191,7 @@ export async function startRelay() {
     if (!r.firings.has(visitor)) r.firings.set(visitor, []);
     r.firings.get(visitor).push({ offset, firing, acked: false });
     for (const ws of r.sockets) if (ws.visitor == visitor) ws.send(JSON.stringify({ type: 'firing', offset, firing }));
-    return firing;
+    return { offset, ...firing };
   };
   /** Closes every visitor socket from the server side (a relay restart). */
   r.dropSockets = () => {
@@ -240,7 +240,7 @@ export function launch() {
 /** Opens the test page with SDK options and waits for init. */
 export async function open(context, site, opts = {}, path = '/') {
   const p = await context.newPage();
-  await p.goto(site.url + path + '?opts=' + encodeURIComponent(JSON.stringify(opts)));
+  await p.goto(site.url + path + (path.includes('?') ? '&' : '?') + 'opts=' + encodeURIComponent(JSON.stringify(opts)));
   await p.waitForFunction(() => window.ready === true);
   return p;
 }

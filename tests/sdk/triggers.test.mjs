@@ -1,0 +1,79 @@
+// Trigger firings over the visitor WebSocket, in Chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+
+let browser, relay, site;
+before(async () => {
+  const app = installPackage();
+  relay = await startRelay();
+  site = await startSite(app, relay.url);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  await relay?.close();
+});
+
+const connected = (page) => until(() => page.evaluate(() => window.es.stats().connected));
+
+test('firings reach their handlers once each, across a reconnect that resends them', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false });
+  await page.evaluate(() => {
+    window.es.onTrigger('banner', (f) => window.firings.push('banner ' + f.firing_id));
+    window.es.onTrigger('cart-rescue', (f) => window.firings.push('by name ' + f.firing_id));
+    const off = window.es.onTrigger('*', (f) => window.firings.push('any ' + f.firing_id));
+    window.offAny = off;
+    window.es.onTrigger('*', () => { throw new Error('a broken handler of the page'); });
+  });
+  const anon = await page.evaluate(() => localStorage.getItem('es:id'));
+  assert.ok(await connected(page));
+  const f1 = relay.fire(anon);
+  assert.ok(await until(() => relay.acks.includes(f1.offset)), 'acked: ' + relay.acks);
+  // The relay restarts and, having lost the ack, resends f1 on the next connect.
+  for (const f of relay.firings.get(anon)) f.acked = false;
+  relay.dropSockets();
+  assert.ok(await until(() => relay.connects == 2 && relay.sockets.size == 1, 5000), `connects ${relay.connects}, open ${relay.sockets.size}`);
+  assert.ok(await connected(page));
+  await page.evaluate(() => window.offAny());
+  const f2 = relay.fire(anon, 'coupon', { type: 'coupon', payload: { code: 'SAVE10' } });
+  assert.ok(await until(() => relay.acks.filter((o) => o == f2.offset).length == 1));
+  await page.waitForTimeout(100);
+  assert.deepEqual(await page.evaluate(() => window.firings), [`banner ${f1.firing_id}`, `by name ${f1.firing_id}`, `any ${f1.firing_id}`]);
+  // The broken handler was reported, never thrown into the page.
+  assert.deepEqual(await page.evaluate(() => [...new Set(window.errors.map((e) => e.message))]), ['a broken handler of the page']);
+  // f1 was acked again after the resend (delivered: not resent on the next connect).
+  assert.equal(relay.acks.filter((o) => o == f1.offset).length, 2);
+  await ctx.close();
+});
+
+test('while connected, frames go over the socket within milliseconds', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false });
+  assert.ok(await connected(page));
+  const t0 = Date.now();
+  await page.evaluate(() => window.es.track('Cart Viewed', { total: 50 }));
+  assert.ok(await until(() => relay.stored.length == 1, 2000));
+  assert.ok(Date.now() - t0 < 500, 'sent after ' + (Date.now() - t0) + ' ms');
+  assert.equal(relay.stored[0].via, 'ws');
+  assert.deepEqual(relay.events().map((e) => e.name), ['Cart Viewed']);
+  assert.equal(await page.evaluate(() => window.es.stats().queued), 0);
+  await ctx.close();
+});
+
+test('reset() reconnects as the new visitor', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false });
+  assert.ok(await connected(page));
+  const before = [...relay.sockets].map((s) => s.visitor);
+  await page.evaluate(() => window.es.reset());
+  const anon = await page.evaluate(() => localStorage.getItem('es:id'));
+  assert.ok(await until(() => [...relay.sockets].some((s) => s.visitor == anon), 3000));
+  assert.notDeepEqual(before, [anon]);
+  await ctx.close();
+});
