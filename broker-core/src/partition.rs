@@ -12,6 +12,35 @@
 //!
 //! Key layout: see [`crate::log`]; the active trigger file is stored under
 //! `t` + `active-file`.
+//!
+//! ```
+//! use broker_core::frame::{self, Context, Frame};
+//! use broker_core::partition::{Partition, PartitionConfig};
+//! use broker_core::{Event, EventKind, MemoryStorage};
+//!
+//! let mut store = MemoryStorage::new();
+//! let mut p = Partition::open(&store, PartitionConfig::new(0, 1))?;
+//! let now = 1_764_000_000_000;
+//! let page = Event { kind: EventKind::Page, name: "Home".into(), timestamp: now, properties: vec![] };
+//! let bytes = frame::encode(&Frame {
+//!     producer_id: 7,
+//!     sequence: 0,
+//!     sent_at: now,
+//!     context: Context { anonymous_id: "v-1".into(), ..Context::default() },
+//!     events: vec![page],
+//! })?;
+//! let ack = p.append(&mut store, &bytes, now)?;
+//! assert_eq!((ack.base_offset, ack.count, ack.duplicate), (0, 1, false));
+//! // Sent again (the reply was lost): same offsets, stored once.
+//! let again = p.append(&mut store, &bytes, now)?;
+//! assert_eq!((again.base_offset, again.duplicate), (0, true));
+//! let read = p.read_events(&store, 0, 100, 1 << 20)?;
+//! assert_eq!((read.records.len(), read.next_offset, read.end), (1, 1, 1));
+//! assert_eq!(read.records[0].event.name, "Home");
+//! // The driver sets its alarm to this: here, when the idle producer expires.
+//! assert_eq!(p.poll_timeout(&store, now)?, Some(now + 24 * 3_600_000 + 600_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod error;
 mod types;
