@@ -1,0 +1,80 @@
+// The package as a front-end developer gets it: installed from the packed
+// tarball, typed (a usage file compiled with tsc), harmless on a server, and
+// small (sizes printed; the budget is 15 KB min+gzip for wasm + JS).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { installPackage, ROOT } from './harness.mjs';
+import { measure } from './size.mjs';
+
+test('package.json: ESM exports with types, files, no side effects', () => {
+  const dir = join(installPackage(), 'node_modules/@eventstream/sdk');
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  assert.equal(pkg.name, '@eventstream/sdk');
+  assert.equal(pkg.type, 'module');
+  assert.equal(pkg.sideEffects, false);
+  assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', import: './index.js', default: './index.js' });
+  assert.deepEqual(execFileSync('ls', [dir], { encoding: 'utf8' }).trim().split('\n').sort(), ['README.md', 'eventstream.wasm', 'index.d.ts', 'index.js', 'package.json']);
+});
+
+test('the .d.ts types accept the documented usage and refuse misuse (tsc --strict)', () => {
+  const app = installPackage();
+  writeFileSync(join(app, 'usage.ts'), `
+import { init, type Client, type Firing, type EventstreamError } from '@eventstream/sdk';
+export async function main(): Promise<void> {
+  const es: Client = await init({ writeKey: 'wk', endpoint: 'https://relay.example', debug: true,
+    autocapture: { clicks: false }, queue: { maxFrames: 50 }, honorGlobalPrivacyControl: true,
+    onError: (e: EventstreamError) => console.log(e.code, e.status) });
+  es.track('Product Added', { product_id: 'p-1', price: 89.58, tags: ['a'], meta: { ok: true, none: null } });
+  es.page();
+  es.page('Home', { section: 'top' });
+  es.identify('u-1', { plan: 'pro' });
+  es.reset();
+  const off: () => void = es.onTrigger('banner', (f: Firing) => console.log(f.action.payload, f.firing_id.length));
+  off();
+  es.optOut();
+  es.optIn();
+  const out: boolean = es.isOptedOut();
+  const n: number = es.stats().queued;
+  await es.flush();
+  es.destroy();
+  // @ts-expect-error: the write key is required
+  await init({ endpoint: 'https://relay.example' });
+  // @ts-expect-error: properties are an object, not a string
+  es.track('x', 'props');
+  // @ts-expect-error: functions are not JSON
+  es.track('x', { f: () => 1 });
+  // @ts-expect-error: firing handlers get a Firing
+  es.onTrigger('banner', (f: number) => f);
+  console.log(out, n);
+}
+`);
+  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', lib: ['es2022', 'dom'], skipLibCheck: false },
+    files: ['usage.ts'],
+  }));
+  execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', app], { encoding: 'utf8' });
+});
+
+test('importing on a server (SSR) is harmless: init resolves to an inert client', () => {
+  const app = installPackage();
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', `
+    const { init } = await import('@eventstream/sdk');
+    const es = await init({ writeKey: 'wk', endpoint: 'https://relay.example' });
+    es.track('x', { a: 1 }); es.page(); es.identify('u'); es.reset(); await es.flush(); es.onTrigger('*', () => {})();
+    let code; try { await init({ endpoint: 'nope' }); } catch (e) { code = e.code; }
+    console.log(JSON.stringify([es.isOptedOut(), es.stats().queued, code]));
+  `], { cwd: app, encoding: 'utf8' });
+  assert.equal(out.trim(), '[true,0,"invalid_argument"]');
+});
+
+test('size of what a page loads (wasm + JS), raw / gzip / brotli', () => {
+  const rows = measure(join(installPackage(), 'node_modules/@eventstream/sdk'));
+  const kb = (n) => (n / 1024).toFixed(2) + ' KB';
+  for (const r of rows) console.log(`size ${r.file}: ${kb(r.raw)} raw, ${kb(r.gzip)} gzip, ${kb(r.brotli)} brotli`);
+  const total = rows.at(-1);
+  console.log(`size budget: ${kb(total.gzip)} of 15.00 KB min+gzip`);
+  assert.ok(total.gzip > 1000 && total.raw > total.gzip);
+});
