@@ -1,0 +1,124 @@
+//! The core as the JS layer drives it, in headless Chromium
+//! (`cargo test -p eventstream-sdk --target wasm32-unknown-unknown`).
+
+use broker_core::frame::{self, Limits};
+use eventstream_sdk::{outcome, rehome, Core, OK, SEALED};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const T0: f64 = 1_764_000_000_000.0;
+
+fn core(max_events: u32) -> Core {
+    let mut c = Core::new(7, 1, max_events, 16_384);
+    c.context(
+        "anon-1".into(),
+        None,
+        "https://shop.example".into(),
+        "".into(),
+        "de-DE".into(),
+        1280,
+        800,
+        "Europe/Berlin".into(),
+        r#"{"utm_source":"news"}"#,
+        T0,
+    );
+    c
+}
+
+#[wasm_bindgen_test]
+fn push_seals_at_max_events_and_frames_decode() {
+    let mut c = core(2);
+    assert_eq!(
+        c.push(0, "Product Viewed", r#"{"price":89.58,"id":"p-1"}"#, T0),
+        OK
+    );
+    assert_eq!(c.push(1, "", "", T0 + 5.0), SEALED);
+    assert_eq!(c.pending(), 0);
+    let bytes = c.take().unwrap();
+    assert_eq!(c.taken_sequence(), 0.0);
+    assert!(c.take().is_none());
+    let f = frame::decode(&bytes, &Limits::DEFAULT).unwrap();
+    assert_eq!(f.producer_id, (1u64 << 32) | 7);
+    assert_eq!(f.sequence, 0);
+    assert_eq!(f.context.anonymous_id, "anon-1");
+    assert_eq!(f.context.session_id, T0 as u64);
+    assert_eq!(f.context.campaign.len(), 1);
+    assert_eq!(f.events.len(), 2);
+    assert_eq!(f.events[0].name, "Product Viewed");
+    assert_eq!(f.events[1].timestamp, T0 as u64 + 5);
+    assert_eq!(c.producer(), "0000000100000007");
+}
+
+#[wasm_bindgen_test]
+fn a_new_visitor_seals_the_open_frame() {
+    let mut c = core(50);
+    assert_eq!(c.push(0, "A", "", T0), OK);
+    c.context(
+        "anon-1".into(),
+        Some("u-1".into()),
+        "o".into(),
+        "".into(),
+        "".into(),
+        0,
+        0,
+        "".into(),
+        "",
+        T0,
+    );
+    // The frame of the previous visitor was sealed and waits to be taken.
+    assert_eq!(c.push(2, "u-1", r#"{"plan":"pro"}"#, T0), SEALED);
+    c.cut(T0);
+    let (a, b) = (c.take().unwrap(), c.take().unwrap());
+    let a = frame::decode(&a, &Limits::DEFAULT).unwrap();
+    let b = frame::decode(&b, &Limits::DEFAULT).unwrap();
+    assert_eq!((a.sequence, a.context.user_id), (0, None));
+    assert_eq!((b.sequence, b.context.user_id.as_deref()), (1, Some("u-1")));
+}
+
+#[wasm_bindgen_test]
+fn bad_input_returns_codes_and_changes_nothing() {
+    let mut c = core(50);
+    assert_eq!(c.push(0, "A", "[1]", T0), 2);
+    assert_eq!(c.push(0, "A", "{\"a\":", T0), 1);
+    assert_eq!(c.push(9, "A", "", T0), 4);
+    let big = ["{\"s\":\"", &"x".repeat(20_000), "\"}"].concat();
+    assert_eq!(c.push(0, "A", &big, T0), 11);
+    assert_eq!(c.pending(), 0);
+}
+
+#[wasm_bindgen_test]
+fn rare_numbers_are_parsed_by_the_browser() {
+    let mut c = core(50);
+    assert_eq!(
+        c.push(0, "N", r#"{"a":0.30000000000000004,"b":1.5e300}"#, T0),
+        OK
+    );
+    c.cut(T0);
+    let bytes = c.take().unwrap();
+    let f = frame::decode(&bytes, &Limits::DEFAULT).unwrap();
+    let p = &f.events[0].properties;
+    assert_eq!(p[0].1, broker_core::Value::Float(0.30000000000000004));
+    assert_eq!(p[1].1, broker_core::Value::Float(1.5e300));
+}
+
+#[wasm_bindgen_test]
+fn rehome_and_outcome() {
+    let mut c = core(50);
+    c.push(0, "A", "", T0);
+    c.cut(T0);
+    let moved = rehome(&c.take().unwrap(), 5, 6).unwrap();
+    let f = frame::decode(&moved, &Limits::DEFAULT).unwrap();
+    assert_eq!((f.producer_id, f.sequence), ((6u64 << 32) | 5, 0));
+    assert_eq!(outcome(200, "", 0, 0.0, 0.5), -1.0);
+    assert_eq!(outcome(400, "checksum", 0, 0.0, 0.5), -2.0);
+    assert_eq!(outcome(503, "", 2, 0.0, 0.5), 1500.0);
+}
+
+#[wasm_bindgen_test]
+fn firings_are_handed_over_once() {
+    let mut c = core(50);
+    assert!(c.first_firing("f-1"));
+    assert!(!c.first_firing("f-1"));
+    assert!(c.first_firing("f-2"));
+}
