@@ -30,9 +30,9 @@ pub struct Config {
     /// Size retention per stream (`RETENTION_BYTES`; `0`: no limit).
     pub retention_bytes: Option<u64>,
     /// Frames per second per write key and client address
-    /// (`RATE_LIMIT_PER_SEC`, default 50; `0` disables the limit).
+    /// (`RATE_LIMIT_PER_SEC`, default 100; `0` disables the limit).
     pub rate_per_sec: f64,
-    /// Burst allowance of the same bucket (`RATE_LIMIT_BURST`, default 100).
+    /// Burst allowance of the same bucket (`RATE_LIMIT_BURST`, default 200).
     pub rate_burst: f64,
 }
 
@@ -114,8 +114,8 @@ impl Config {
                 vars::RETENTION_BYTES,
                 defaults.retention_bytes.unwrap_or(0),
             )?),
-            rate_per_sec: number(env, vars::RATE_LIMIT_PER_SEC, 50.0)?,
-            rate_burst: number(env, vars::RATE_LIMIT_BURST, 100.0)?,
+            rate_per_sec: number(env, vars::RATE_LIMIT_PER_SEC, 100.0)?,
+            rate_burst: number(env, vars::RATE_LIMIT_BURST, 200.0)?,
         })
     }
 
