@@ -2,6 +2,7 @@
 //! recorded stream, wake-ups included, in memory.
 
 use super::args::Args;
+use broker_core::storage::{keys, WriteOp};
 use broker_core::trigger::{Engine, Firing, TriggerFile};
 use broker_core::{corpus, export, Event, MemoryStorage, Storage, StorageError, WriteBatch};
 use std::collections::{HashMap, HashSet};
@@ -151,6 +152,9 @@ struct Backtest {
     engine: Engine,
     store: MemoryStorage,
     firings: Vec<Firing>,
+    /// No wake-up is due before this (it may be early, never late), so that
+    /// most events skip `on_timeout` altogether.
+    next_wake: u64,
 }
 
 impl Backtest {
@@ -159,39 +163,47 @@ impl Backtest {
             engine: Engine::new(file),
             store: MemoryStorage::new(),
             firings: Vec::new(),
+            next_wake: u64::MAX,
         }
     }
 
     /// Fires everything due up to `now`.
     fn wake(&mut self, now: u64) -> Result<(), StorageError> {
         let mut w = WriteBatch::new();
-        self.firings
-            .extend(self.engine.on_timeout(&self.store, &mut w, now)?);
-        self.store.commit(w)
+        let fired = self.engine.on_timeout(&self.store, &mut w, now)?;
+        self.firings.extend(fired);
+        self.store.commit(w)?;
+        self.next_wake = self.engine.poll_timeout(&self.store)?.unwrap_or(u64::MAX);
+        Ok(())
     }
 
     fn event(&mut self, visitor: &str, event: &Event<'_>, offset: u64) -> Result<(), StorageError> {
         // Everything due strictly before the event's time fires first; a
         // deadline equal to it waits, since this very event may cancel it.
-        if self
-            .engine
-            .poll_timeout(&self.store)?
-            .is_some_and(|d| d < event.timestamp)
-        {
+        if self.next_wake < event.timestamp {
             self.wake(event.timestamp - 1)?;
         }
         let mut w = WriteBatch::new();
         let batch = std::slice::from_ref(event);
-        self.firings.extend(
-            self.engine
-                .on_events(&self.store, &mut w, visitor, batch, offset)?,
-        );
+        let fired = self
+            .engine
+            .on_events(&self.store, &mut w, visitor, batch, offset)?;
+        self.firings.extend(fired);
+        // A new wake-up key is the only way an earlier deadline can appear.
+        for op in &w.ops {
+            if let WriteOp::Put(k, _) = op {
+                if let [keys::WAKEUP, d @ ..] = &k[..] {
+                    if let Some(d) = d.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                        self.next_wake = self.next_wake.min(u64::from_be_bytes(d));
+                    }
+                }
+            }
+        }
         self.store.commit(w)
     }
 
     fn run(mut self, input: &str, name: &str, strict: bool) -> Result<Outcome, Stop> {
-        let total = input.lines().count();
-        let mut progress = Progress::new(total);
+        let mut progress = Progress::new(input);
         let (mut events, mut skipped) = (0u64, 0u64);
         for (i, line) in input.lines().enumerate() {
             progress.tick(i);
@@ -322,10 +334,13 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: usize) -> Progress {
+    fn new(input: &str) -> Progress {
+        let on = std::io::stderr().is_terminal();
+        // Counting lines is a pass over the input: only when the bar shows.
+        let total = if on { input.lines().count() } else { 0 };
         Progress {
             total,
-            on: std::io::stderr().is_terminal() && total > 0,
+            on: on && total > 0,
             shown: false,
         }
     }
