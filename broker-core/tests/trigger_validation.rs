@@ -1,6 +1,6 @@
 //! Validation: the exact path and message for each kind of mistake.
 
-use broker_core::trigger::{Summary, TriggerFile, ValidationError};
+use broker_core::trigger::{Summary, TriggerFile, ValidationError, ValidationKind};
 
 fn errors(json: &str) -> Vec<String> {
     match TriggerFile::parse(json) {
@@ -78,6 +78,7 @@ fn the_spec_message_for_a_near_miss_operator() {
     assert_eq!(
         err.errors,
         vec![ValidationError {
+            kind: ValidationKind::UnknownOperator,
             path: "triggers[0].when.where[0].op".into(),
             message: r#"unknown operator "gte " (did you mean "gte"?) in trigger "cart-rescue""#
                 .into(),
@@ -145,6 +146,13 @@ fn every_mistake_of_a_file_is_reported_in_order() {
         r#"triggers[3].action.type: must not be empty in trigger "x""#,
     ];
     assert_eq!(errors(&json), want);
+    let codes: Vec<u16> = TriggerFile::parse(&json)
+        .expect_err("invalid")
+        .errors
+        .iter()
+        .map(|e| e.kind.code())
+        .collect();
+    assert_eq!(codes, [2, 2, 15, 6, 7, 7, 2, 3, 6, 9, 10, 13, 16, 16, 3, 17, 8, 10, 3, 4, 10, 14, 16, 5]);
 }
 
 #[test]
@@ -156,6 +164,8 @@ fn structured_fields_carry_the_trigger_id() {
     assert_eq!(err.errors.len(), 1);
     assert_eq!(err.errors[0].path, "triggers[0].cooldown");
     assert_eq!(err.errors[0].trigger.as_deref(), Some("a"));
+    assert_eq!(err.errors[0].kind, ValidationKind::BadDuration);
+    assert_eq!(err.errors[0].kind.code(), 7);
     assert_eq!(
         err.to_string(),
         r#"triggers[0].cooldown: bad duration "5 hours": expected a whole number and a unit s, m, h or d, like "90s", "10m", "24h", "7d" (did you mean "5h"?) in trigger "a""#

@@ -74,12 +74,81 @@ pub struct ValidationErrors {
 /// holds the id), so that every line names both the path and the trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
+    /// What kind of mistake it is (a stable code for machines).
+    pub kind: ValidationKind,
     /// Spec-style JSON path: `triggers[2].when.where[0].op`; `$` is the whole document.
     pub path: String,
     /// What is wrong, with a suggestion for near-misses.
     pub message: String,
     /// The id of the trigger the mistake is in, when it has a valid one.
     pub trigger: Option<String>,
+}
+
+/// The kinds of mistakes in a trigger file, each with a stable code (never
+/// reused) that the relay returns beside the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ValidationKind {
+    /// The document is not JSON at all.
+    NotJson,
+    /// A key the format does not have (with a suggestion for near-misses).
+    UnknownKey,
+    /// A required key is absent.
+    MissingKey,
+    /// A value of the wrong JSON type.
+    WrongType,
+    /// A string that must not be empty is.
+    Empty,
+    /// A number out of range (`version`, `at_least`, `max_per_user`).
+    BadNumber,
+    /// A duration that is not a whole number and a unit `s m h d`, or out of range.
+    BadDuration,
+    /// An `id` that is not `[a-z0-9-]{1,64}`.
+    BadId,
+    /// An `id` used by an earlier trigger.
+    DuplicateId,
+    /// Keys that exclude each other (`when` and `sequence`, `count` beside
+    /// `sequence`, top-level `within` beside `when`).
+    Conflict,
+    /// Neither `when` nor `sequence`.
+    NoRule,
+    /// A `sequence` of fewer than two steps.
+    TooFewSteps,
+    /// A `$` event name that is not `$page`, `$click`, `$submit` or `$identify`.
+    UnknownEvent,
+    /// A property path with an empty segment.
+    BadPath,
+    /// An operator that does not exist.
+    UnknownOperator,
+    /// A condition value of a type its operator does not take (or `null`).
+    BadValue,
+    /// An `action.payload` over [`MAX_PAYLOAD_BYTES`].
+    PayloadTooLarge,
+}
+
+impl ValidationKind {
+    /// The stable code.
+    pub fn code(self) -> u16 {
+        match self {
+            ValidationKind::NotJson => 1,
+            ValidationKind::UnknownKey => 2,
+            ValidationKind::MissingKey => 3,
+            ValidationKind::WrongType => 4,
+            ValidationKind::Empty => 5,
+            ValidationKind::BadNumber => 6,
+            ValidationKind::BadDuration => 7,
+            ValidationKind::BadId => 8,
+            ValidationKind::DuplicateId => 9,
+            ValidationKind::Conflict => 10,
+            ValidationKind::NoRule => 11,
+            ValidationKind::TooFewSteps => 12,
+            ValidationKind::UnknownEvent => 13,
+            ValidationKind::BadPath => 14,
+            ValidationKind::UnknownOperator => 15,
+            ValidationKind::BadValue => 16,
+            ValidationKind::PayloadTooLarge => 17,
+        }
+    }
 }
 
 impl std::fmt::Display for ValidationError {

@@ -4,7 +4,7 @@
 
 use super::cond::{Condition, Op, Path};
 use super::model::{Count, Rule, Step, Trigger, Unless};
-use super::{ValidationError, ValidationErrors, MAX_PAYLOAD_BYTES};
+use super::{ValidationError, ValidationErrors, ValidationKind as Kind, MAX_PAYLOAD_BYTES};
 use crate::event::Value;
 use serde_json::{Map, Value as Json};
 
@@ -38,7 +38,7 @@ pub(crate) fn parse(json: &str) -> Result<Vec<Trigger>, ValidationErrors> {
     let doc: Json = match serde_json::from_str(json) {
         Ok(d) => d,
         Err(e) => {
-            v.err("$", format!("not valid JSON: {e}"));
+            v.err(Kind::NotJson, "$", format!("not valid JSON: {e}"));
             return Err(v.finish());
         }
     };
@@ -64,12 +64,13 @@ impl Validator {
         }
     }
 
-    fn err(&mut self, path: &str, message: impl Into<String>) {
+    fn err(&mut self, kind: Kind, path: &str, message: impl Into<String>) {
         let mut message = message.into();
         if let Some(id) = &self.trigger {
             message.push_str(&format!(" in trigger {id:?}"));
         }
         self.errors.push(ValidationError {
+            kind,
             path: path.to_owned(),
             message,
             trigger: self.trigger.clone(),
@@ -77,7 +78,11 @@ impl Validator {
     }
 
     fn wrong_type(&mut self, path: &str, expected: &str, got: &Json) {
-        self.err(path, format!("expected {expected}, got {}", type_name(got)));
+        self.err(
+            Kind::WrongType,
+            path,
+            format!("expected {expected}, got {}", type_name(got)),
+        );
     }
 
     /// The object at `path`, after reporting each key not in `allowed`.
@@ -108,7 +113,7 @@ impl Validator {
                     allowed.join(", ")
                 ),
             };
-            self.err(&join(path, k), msg);
+            self.err(Kind::UnknownKey, &join(path, k), msg);
         }
         Some(o)
     }
@@ -121,7 +126,11 @@ impl Validator {
     ) -> Option<&'j Json> {
         let v = o.get(key);
         if v.is_none() {
-            self.err(&join(path, key), "required key is missing");
+            self.err(
+                Kind::MissingKey,
+                &join(path, key),
+                "required key is missing",
+            );
         }
         v
     }
@@ -137,7 +146,7 @@ impl Validator {
     fn non_empty_string<'j>(&mut self, v: &'j Json, path: &str) -> Option<&'j str> {
         let s = self.string(v, path)?;
         if s.is_empty() {
-            self.err(path, "must not be empty");
+            self.err(Kind::Empty, path, "must not be empty");
             return None;
         }
         Some(s)
@@ -152,6 +161,7 @@ impl Validator {
                     other => type_name(other).to_owned(),
                 };
                 self.err(
+                    Kind::BadNumber,
                     path,
                     format!("expected a whole number of at least 1, got {got}"),
                 );
@@ -163,6 +173,7 @@ impl Validator {
     fn duration(&mut self, v: &Json, path: &str) -> Option<u64> {
         let Some(s) = v.as_str() else {
             self.err(
+                Kind::WrongType,
                 path,
                 format!("expected a duration such as \"10m\", got {}", type_name(v)),
             );
@@ -171,7 +182,7 @@ impl Validator {
         match parse_duration(s) {
             Ok(ms) => Some(ms),
             Err(msg) => {
-                self.err(path, msg);
+                self.err(Kind::BadDuration, path, msg);
                 None
             }
         }
@@ -187,7 +198,11 @@ impl Validator {
                     Json::Number(n) => format!("{n}"),
                     other => type_name(other).to_owned(),
                 };
-                self.err("version", format!("expected the number 1, got {got}"));
+                self.err(
+                    Kind::BadNumber,
+                    "version",
+                    format!("expected the number 1, got {got}"),
+                );
             }
         }
         let mut out = Vec::new();
@@ -206,6 +221,7 @@ impl Validator {
                 if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
                     self.trigger = None;
                     self.err(
+                        Kind::DuplicateId,
                         &format!("{path}.id"),
                         format!("duplicate id {id:?} (already used by triggers[{first}])"),
                     );
@@ -236,6 +252,7 @@ impl Validator {
                     String::new()
                 };
                 self.err(
+                    Kind::BadId,
                     &p,
                     format!("invalid id {s:?}: use 1 to 64 of a-z, 0-9 and -{hint}"),
                 );
@@ -302,11 +319,16 @@ impl Validator {
     fn rule(&mut self, o: &Map<String, Json>, path: &str) -> Option<Rule> {
         match (o.get("when"), o.get("sequence")) {
             (Some(_), Some(_)) => {
-                self.err(path, "has both \"when\" and \"sequence\"; give exactly one");
+                self.err(
+                    Kind::Conflict,
+                    path,
+                    "has both \"when\" and \"sequence\"; give exactly one",
+                );
                 None
             }
             (None, None) => {
                 self.err(
+                    Kind::NoRule,
                     path,
                     "needs \"when\" (one step) or \"sequence\" (two or more steps)",
                 );
@@ -315,6 +337,7 @@ impl Validator {
             (Some(w), None) => {
                 if o.contains_key("within") {
                     self.err(
+                        Kind::Conflict,
                         &join(path, "within"),
                         "\"within\" goes with \"sequence\"; with \"when\", put the window in \"count\"",
                     );
@@ -339,6 +362,7 @@ impl Validator {
             (None, Some(s)) => {
                 if o.contains_key("count") {
                     self.err(
+                        Kind::Conflict,
                         &join(path, "count"),
                         "\"count\" goes with \"when\", not with \"sequence\" (a sequence's window is its \"within\")",
                     );
@@ -352,6 +376,7 @@ impl Validator {
                     Some(list) => {
                         if list.len() < 2 {
                             self.err(
+                                Kind::TooFewSteps,
                                 &p,
                                 format!(
                                     "a sequence needs at least 2 steps, got {} (use \"when\" for a single step)",
@@ -371,6 +396,7 @@ impl Validator {
                     Some(w) => self.duration(w, &join(path, "within")),
                     None => {
                         self.err(
+                            Kind::MissingKey,
                             &join(path, "within"),
                             "required key is missing (a sequence needs a window)",
                         );
@@ -410,7 +436,7 @@ impl Validator {
                         RESERVED_EVENTS.join(", ")
                     ),
                 };
-                self.err(&p, msg);
+                self.err(Kind::UnknownEvent, &p, msg);
                 return None;
             }
             Some(s.to_owned())
@@ -447,7 +473,7 @@ impl Validator {
             let pp = join(path, subject);
             let s = self.non_empty_string(p, &pp)?;
             if s.split('.').any(str::is_empty) {
-                self.err(&pp, format!("{s:?} has an empty segment"));
+                self.err(Kind::BadPath, &pp, format!("{s:?} has an empty segment"));
                 return None;
             }
             Some(Path::parse(s))
@@ -464,7 +490,7 @@ impl Validator {
                         Op::NAMES.join(", ")
                     ),
                 };
-                self.err(&pp, msg);
+                self.err(Kind::UnknownOperator, &pp, msg);
             }
             found
         });
@@ -474,6 +500,7 @@ impl Validator {
         let ok = match op {
             _ if value.is_null() => {
                 self.err(
+                    Kind::BadValue,
                     &vp,
                     "null matches nothing (a null property is missing): use \"exists\"",
                 );
@@ -482,6 +509,7 @@ impl Validator {
             Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
                 value.is_number() || value.is_string() || {
                     self.err(
+                        Kind::BadValue,
                         &vp,
                         format!(
                             "{:?} compares numbers or strings, got {}",
@@ -495,6 +523,7 @@ impl Validator {
             Op::In | Op::NotIn => {
                 value.is_array() || {
                     self.err(
+                        Kind::BadValue,
                         &vp,
                         format!("{:?} takes a list, got {}", op.name(), type_name(value)),
                     );
@@ -504,6 +533,7 @@ impl Validator {
             Op::StartsWith | Op::EndsWith => {
                 value.is_string() || {
                     self.err(
+                        Kind::BadValue,
                         &vp,
                         format!("{:?} takes a string, got {}", op.name(), type_name(value)),
                     );
@@ -513,6 +543,7 @@ impl Validator {
             Op::Exists => {
                 value.is_boolean() || {
                     self.err(
+                        Kind::BadValue,
                         &vp,
                         format!("\"exists\" takes true or false, got {}", type_name(value)),
                     );
@@ -539,6 +570,7 @@ impl Validator {
                 let compact = p.to_string();
                 if compact.len() > MAX_PAYLOAD_BYTES {
                     self.err(
+                        Kind::PayloadTooLarge,
                         &join(path, "payload"),
                         format!(
                             "payload is {} bytes as compact JSON; the limit is {MAX_PAYLOAD_BYTES}",
