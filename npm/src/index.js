@@ -326,7 +326,12 @@ class Client {
       }
     }
     const r = this.core.push(kind, name, json, Date.now());
-    if (r > 255) this.drain();
+    if (r > 255) {
+      // The sealed frame is persisted now (a crash loses nothing); sending
+      // starts in a task of its own, keeping the caller's call short.
+      this.drain(true);
+      this.later();
+    }
     else if (r) {
       const e = error(CORE_CODES[r] || 'invalid_argument', 'event refused by the encoder (core code ' + r + ')', { coreCode: r });
       if (explicit) throw e;
@@ -371,10 +376,14 @@ class Client {
     const changed = id != this.anon;
     this.anon = id;
     const s = screen;
-    let tz = '';
-    try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* old engines */ }
-    this.core.context(id, this.userId, location.origin, document.referrer, navigator.language || '', s.width, s.height, tz, this.campaign, Date.now());
-    this.drain();
+    // resolvedOptions() costs ~200 us: once per page.
+    if (this.tz == null) {
+      this.tz = '';
+      try { this.tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* old engines */ }
+    }
+    this.core.context(id, this.userId, location.origin, document.referrer, navigator.language || '', s.width, s.height, this.tz, this.campaign, Date.now());
+    this.drain(true);
+    this.later();
     if (changed) {
       this.log('visitor', id);
       this.closeSocket();
@@ -412,7 +421,34 @@ class Client {
     p.frames.push(f);
     this.log('frame', hex, seq, bytes.length + ' bytes');
     this.bound();
-    if (!key) this.persist(f);
+    if (!key) {
+      // Written in a task of its own (localStorage costs ~100 us a frame),
+      // and synchronously at unload: only a crash in between loses it.
+      f.dirty = true;
+      this.saving ||= setTimeout(() => this.safe(() => this.save()));
+    }
+  }
+
+  /** Starts sending in a task of its own. */
+  later() {
+    this.soon ||= setTimeout(() => this.safe(() => {
+      this.soon = 0;
+      this.kick();
+    }));
+  }
+
+  /** Writes frames not persisted yet. */
+  save() {
+    this.saving = 0;
+    if (this.off) return;
+    for (const p of this.producers.values()) {
+      for (const f of p.frames) {
+        if (f.dirty) {
+          f.dirty = false;
+          this.persist(f);
+        }
+      }
+    }
   }
 
   persist(f) {
@@ -483,7 +519,7 @@ class Client {
     let code = '';
     let after = 0;
     try {
-      if (!f.packed) await this.compress(f);
+      if (!f.packed) await this.compress(f, p);
       f.sent = true;
       if (this.open && this.ws) {
         [status, code] = await this.sendSocket(p, f);
@@ -537,7 +573,7 @@ class Client {
   }
 
   /** Deflates a frame's payload once, when the browser can and it pays off. */
-  async compress(f) {
+  async compress(f, p) {
     f.packed = true;
     if (this.o.compress === false || typeof CompressionStream == 'undefined') return;
     const plain = f.bytes;
@@ -546,7 +582,7 @@ class Client {
     // The frame may have been rehomed meanwhile: its bytes are then newer.
     if (z && z.length < plain.length && f.bytes == plain) {
       f.bytes = z;
-      if (!this.off) store.set(f.key, b64(z));
+      if (!this.off && !f.dirty && p.frames.includes(f)) store.set(f.key, b64(z));
     }
   }
 
@@ -554,6 +590,7 @@ class Client {
   unload() {
     if (this.off || this.dead) return;
     this.cut(true);
+    this.save();
     if (!navigator.sendBeacon) return;
     for (const p of [...this.producers.values()]) {
       for (const [i, f] of p.frames.slice().entries()) {

@@ -41,18 +41,20 @@ const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'a
  * started with `window.ES_OPTIONS` merged into the defaults). Returns
  * { url, close }.
  */
-export async function startSite(appDir, relayUrl) {
+export async function startSite(appDir, relayUrl, { isolated = false } = {}) {
+  // Cross-origin isolation gives performance.now() 5 us resolution instead of 100 us.
+  const iso = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
   const pkg = join(appDir, 'node_modules/@eventstream/sdk');
   const server = createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
     if (u.pathname.startsWith('/pkg/')) {
       const file = join(pkg, u.pathname.slice(5));
       if (!file.startsWith(pkg) || !existsSync(file)) return res.writeHead(404).end();
-      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream' });
+      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', ...iso });
       return res.end(readFileSync(file));
     }
     // Any other path is the app (SPA routes land here too).
-    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.writeHead(200, { 'Content-Type': 'text/html', ...iso });
     res.end(page(relayUrl, u.searchParams.get('opts') || '{}'));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));

@@ -79,11 +79,13 @@ test('two tabs: an orphaned backlog is claimed and sent by exactly one of them',
 
 test('the queue is bounded: the oldest frames are dropped first and counted', async () => {
   relay.reset();
-  relay.down = true;
   const ctx = await browser.newContext();
   const page = await open(ctx, site, { ...HTTP, flushAt: 1, queue: { maxFrames: 3 } });
+  await page.evaluate(() => { window.es.track('Q', { i: 0 }); return window.es.flush(); });
+  assert.equal(relay.stored.length, 1);
+  relay.down = true;
   const stats = await page.evaluate(async () => {
-    for (let i = 0; i < 5; i++) window.es.track('Q', { i });
+    for (let i = 1; i <= 5; i++) window.es.track('Q', { i });
     await window.es.flush();
     return window.es.stats();
   });
@@ -93,13 +95,16 @@ test('the queue is bounded: the oldest frames are dropped first and counted', as
   assert.equal(await page.evaluate(() => localStorage.getItem('es:dropped')), '2');
   relay.down = false;
   await page.evaluate(() => dispatchEvent(new Event('online')));
-  assert.ok(await until(() => relay.stored.length == 3, 5000));
-  // Frame 0 was in flight when the queue overflowed, so 1 and 2 went; 3
-  // then met a gap that never fills and moved to a fresh producer.
-  assert.deepEqual(relay.events().map((e) => e.properties.i), [0, 3, 4]);
-  const producers = relay.decoded().map((f) => f.producer_id);
-  assert.equal(producers[1], producers[2]);
-  assert.notEqual(producers[0], producers[1]);
+  assert.ok(await until(() => relay.stored.length == 4, 5000));
+  assert.deepEqual(relay.events().map((e) => e.properties.i), [0, 3, 4, 5]);
+  // Frame 3 met a gap (1 and 2 were dropped) that never fills: it and the
+  // frames after it moved to a fresh producer, whose sequence goes on.
+  const ids = relay.decoded().map((f) => [f.producer_id, f.sequence]);
+  assert.deepEqual(ids.map(([, s]) => s), [0, 3, 4, 5]);
+  assert.notEqual(ids[1][0], ids[0][0]);
+  assert.deepEqual([ids[2][0], ids[3][0]], [ids[1][0], ids[1][0]]);
+  await page.evaluate(() => { window.es.track('Q', { i: 6 }); return window.es.flush(); });
+  assert.deepEqual(relay.decoded().at(-1).producer_id, ids[1][0]);
   await ctx.close();
 });
 

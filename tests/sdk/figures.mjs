@@ -1,0 +1,99 @@
+// Figures of the SDK in Chromium, replaying the reference corpus
+// (/work/shared/corpus/clickstream.jsonl, 10,728 calls of 400 visits) against
+// the recording relay: main-thread time per call (p50, p99, mean) and wire
+// bytes per event as the SDK sends them (frames as received, after deflate).
+// Regimes: back to back (each visit's calls in a tight loop, a reset() between
+// visits), with and without the trigger socket; and paced by the corpus's own
+// timestamps on a fake clock (frames then seal on the 3 s timer as in real
+// life). Usage: node tests/sdk/figures.mjs [--quick]
+import { readFileSync } from 'node:fs';
+import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+
+const CORPUS = process.env.CORPUS || '/work/shared/corpus/clickstream.jsonl';
+const quick = process.argv.includes('--quick');
+let calls = readFileSync(CORPUS, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+if (quick) calls = calls.slice(0, 1000);
+const visits = [];
+for (const c of calls) {
+  if (!visits.length || visits.at(-1)[0].session !== c.session) visits.push([]);
+  visits.at(-1).push(c);
+}
+
+const app = installPackage();
+const relay = await startRelay();
+const site = await startSite(app, relay.url, { isolated: true });
+const browser = await launch();
+
+// Runs in the page: one corpus call through the public API (clicks and
+// submits, which the SDK captures from the DOM, go through the same internal
+// entry point the DOM listeners use).
+function replayFn() {
+  const KIND = { click: 3, submit: 4 };
+  window.call = (c) => {
+    const es = window.es;
+    switch (c.call) {
+      case 'track': return es.track(c.event, c.properties);
+      case 'page': return es.page(c.name, c.properties);
+      case 'identify': return es.identify(c.userId, c.traits);
+      default: return es.push(KIND[c.call], '', c.properties || {}, true);
+    }
+  };
+  window.timed = (visit) => {
+    const out = [];
+    for (const c of visit) {
+      const t = performance.now();
+      window.call(c);
+      out.push(performance.now() - t);
+    }
+    return out;
+  };
+}
+
+async function run(name, opts, paced) {
+  relay.reset();
+  const ctx = await browser.newContext();
+  if (paced) await ctx.clock.install({ time: 1764000000000 });
+  const page = await open(ctx, site, { autocapture: false, ...opts });
+  await page.evaluate(replayFn);
+  const isolated = await page.evaluate(() => crossOriginIsolated);
+  const times = [];
+  const t0 = Date.now();
+  for (const visit of visits) {
+    await page.evaluate(() => window.es.reset());
+    if (!paced) times.push(...(await page.evaluate((v) => window.timed(v), visit)));
+    else {
+      for (let i = 0; i < visit.length; i++) {
+        times.push(...(await page.evaluate((c) => window.timed([c]), visit[i])));
+        if (i + 1 < visit.length) await page.clock.runFor(Math.max(0, visit[i + 1].t - visit[i].t));
+      }
+      await page.clock.runFor(30_000); // the visitor leaves; the timer seals the last frame
+    }
+  }
+  await page.evaluate(() => window.es.flush());
+  const events = calls.length;
+  await until(async () => (await page.evaluate(() => window.es.stats().queued)) == 0, 60_000);
+  const stored = relay.decoded().reduce((n, f) => n + f.events.length, 0);
+  const bytes = relay.stored.reduce((n, r) => n + r.bytes.length, 0);
+  const errors = await page.evaluate(() => window.errors.length);
+  await ctx.close();
+  times.sort((a, b) => a - b);
+  const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))] * 1000;
+  const mean = (times.reduce((a, b) => a + b, 0) / times.length) * 1000;
+  return { name, calls: times.length, delivered: stored, frames: relay.stored.length, bytes, perEvent: bytes / stored, p50: q(0.5), p99: q(0.99), mean, isolated, errors, seconds: (Date.now() - t0) / 1000, events };
+}
+
+const rows = [];
+rows.push(await run('back to back, HTTP', { triggers: false }));
+rows.push(await run('back to back, socket open', { triggers: true }));
+rows.push(await run('paced by corpus time, HTTP', { triggers: false }, true));
+await browser.close();
+await site.close();
+await relay.close();
+
+console.log(`corpus ${CORPUS}: ${calls.length} calls, ${visits.length} visits (Chromium ${quick ? ', quick' : ''})`);
+console.log('regime'.padEnd(30) + 'delivered'.padStart(10) + 'frames'.padStart(8) + 'B/event'.padStart(9) + 'p50 us'.padStart(8) + 'p99 us'.padStart(8) + 'mean us'.padStart(9));
+for (const r of rows) {
+  console.log(r.name.padEnd(30) + `${r.delivered}/${r.events}`.padStart(10) + String(r.frames).padStart(8) + r.perEvent.toFixed(1).padStart(9) + r.p50.toFixed(0).padStart(8) + r.p99.toFixed(0).padStart(8) + r.mean.toFixed(1).padStart(9));
+}
+console.log('(timer resolution: ' + (rows[0].isolated ? '5 us, cross-origin isolated' : '100 us') + '; errors reported: ' + rows.map((r) => r.errors).join('/') + ')');
+console.log(JSON.stringify(rows));
