@@ -109,6 +109,14 @@ impl Path {
     }
 }
 
+/// String equality that settles most mismatches on length and first byte
+/// without a call to `memcmp` (property names are short and many share a
+/// length).
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
 /// `prop` (or `trait`) `op` `value`.
 #[derive(Debug, Clone)]
 pub(crate) struct Condition {
@@ -177,7 +185,7 @@ fn deep_eq(a: &Value<'_>, b: &Value<'_>) -> bool {
         (Value::Null, Value::Null) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => same_str(x, y),
         (Value::List(x), Value::List(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| deep_eq(p, q))
         }

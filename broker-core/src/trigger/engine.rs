@@ -29,6 +29,9 @@ pub struct Engine {
 
 const NONE: u32 = u32::MAX;
 
+/// Expired state is forgotten at the next multiple of this after it expires.
+const GC_GRANULARITY_MS: u64 = 5 * 60_000;
+
 /// The firing id: 16 hex digits of a stable hash of the trigger id, the
 /// visitor and the log offset of the qualifying event.
 pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
@@ -360,6 +363,12 @@ impl Engine {
             }
             s.key = tr.key;
         }
+        // Clean-up wake-ups need no precision: rounding them up keeps the
+        // wake-up key (a delete and a put) from changing with every batch.
+        let expiry = expiry.map(|e| {
+            e.div_ceil(GC_GRANULARITY_MS)
+                .saturating_mul(GC_GRANULARITY_MS)
+        });
         let wake = pending_min.or(expiry);
         if l.state.wake != wake {
             if let Some(old) = l.state.wake {
