@@ -104,3 +104,75 @@ pub fn rate_limit(key: &str, client: &str, per_sec: f64, burst: f64, now_ms: f64
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "test-visitor-token-key-0123456789abcdef";
+
+    #[test]
+    fn visitor_tokens_are_base64url_hmac_sha256() {
+        // Vector from node: createHmac('sha256', KEY).update('visitor-a').digest('base64url').
+        let token = visitor_token(KEY, "visitor-a");
+        assert_eq!(token, "Ow_6aCnENk7ne6MFCnLRRK0fUs_dCA2UgweYnCnZWuQ");
+        assert_eq!(check_visitor_token(KEY, "visitor-a", &token), Ok(()));
+        let refused = Err(RelayError::BadVisitorToken {
+            visitor: "visitor-b".into(),
+        });
+        assert_eq!(check_visitor_token(KEY, "visitor-b", &token), refused);
+        for bad in ["", "not base64!", &token[..token.len() - 1], "AAAA"] {
+            assert!(
+                check_visitor_token(KEY, "visitor-a", bad).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(check_visitor_token("other-key", "visitor-a", &token).is_err());
+    }
+
+    #[test]
+    fn ct_eq_compares_whole_strings() {
+        assert!(ct_eq("token", "token"));
+        assert!(!ct_eq("token", "tokem"));
+        assert!(!ct_eq("token", "token2"));
+        assert!(!ct_eq("", "x"));
+        assert!(ct_eq("", ""));
+    }
+
+    #[test]
+    fn sha256_hex_matches_the_standard_vector() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn the_bucket_allows_the_burst_then_refills_at_the_rate() {
+        let t0 = 1_000_000.0;
+        for _ in 0..3 {
+            assert_eq!(rate_limit("k-burst", "1.2.3.4", 1.0, 3.0, t0), Ok(()));
+        }
+        assert_eq!(
+            rate_limit("k-burst", "1.2.3.4", 1.0, 3.0, t0),
+            Err(RelayError::RateLimited { retry_after_s: 1 })
+        );
+        // Another client address has its own bucket.
+        assert_eq!(rate_limit("k-burst", "5.6.7.8", 1.0, 3.0, t0), Ok(()));
+        assert!(rate_limit("k-burst", "1.2.3.4", 1.0, 3.0, t0 + 500.0).is_err());
+        assert_eq!(
+            rate_limit("k-burst", "1.2.3.4", 1.0, 3.0, t0 + 1_000.0),
+            Ok(())
+        );
+        // A slow rate says how long to wait.
+        assert_eq!(rate_limit("k-slow", "a", 0.1, 1.0, t0), Ok(()));
+        assert_eq!(
+            rate_limit("k-slow", "a", 0.1, 1.0, t0),
+            Err(RelayError::RateLimited { retry_after_s: 10 })
+        );
+        // Zero disables the limit.
+        for _ in 0..1_000 {
+            assert_eq!(rate_limit("k-off", "a", 0.0, 1.0, t0), Ok(()));
+        }
+    }
+}

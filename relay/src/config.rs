@@ -211,3 +211,48 @@ impl WriteKeys {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_keys_match_by_key_or_by_hash_and_check_origins() {
+        let keys = WriteKeys::parse(
+            r#"{"plain-key": {"origins": ["https://shop.example"]},
+                "sha256:04c0218b3c6929c6638fa052827cc353c3e1eb3a432020f686e083aae900d6c4": {"origins": ["*"]},
+                "no-origins": {}}"#,
+        )
+        .unwrap();
+        let plain = keys.get("plain-key").unwrap();
+        assert!(plain.allows("https://shop.example"));
+        assert!(!plain.allows("https://shop.example.evil"));
+        assert!(!plain.allows("http://shop.example"));
+        // Stored as the hex SHA-256 of "test-write-key".
+        assert!(keys
+            .get("test-write-key")
+            .unwrap()
+            .allows("https://anything.example"));
+        assert!(!keys
+            .get("no-origins")
+            .unwrap()
+            .allows("https://shop.example"));
+        assert_eq!(keys.get("unknown"), None);
+        assert_eq!(keys.get(""), None);
+    }
+
+    #[test]
+    fn malformed_write_keys_are_a_config_error() {
+        for bad in [
+            "",
+            "[]",
+            r#"{"k": {"origin": ["x"]}}"#,
+            r#"{"k": {"origins": "x"}}"#,
+        ] {
+            match WriteKeys::parse(bad) {
+                Err(RelayError::Config { name, .. }) => assert_eq!(name, vars::WRITE_KEYS),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+    }
+}

@@ -217,3 +217,98 @@ impl From<worker::Error> for RelayError {
 
 /// Shorthand for the relay's results.
 pub type Result<T, E = RelayError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_carry_code_message_and_useful_fields() {
+        let e = RelayError::Partition(PartitionError::OffsetOutOfRange {
+            requested: 1,
+            earliest: 5,
+            end: 9,
+        });
+        assert_eq!((e.status(), e.close_code()), (416, 4400));
+        assert_eq!(
+            e.to_json(),
+            json!({ "code": "offset_out_of_range",
+                    "message": "offset 1 is out of range: the stream holds 5..9",
+                    "requested": 1, "earliest": 5, "end": 9 })
+        );
+        let r = RelayError::RateLimited { retry_after_s: 3 };
+        assert_eq!(
+            (r.status(), r.name(), r.code()),
+            (429, "rate_limited", 1006)
+        );
+        assert_eq!(r.to_json()["retry_after"], 3);
+        let nf = RelayError::NotFound {
+            method: "GET".into(),
+            path: "/x".into(),
+        };
+        assert_eq!(
+            nf.to_json(),
+            json!({ "code": "not_found", "message": "no route for GET /x" })
+        );
+    }
+
+    #[test]
+    fn statuses_and_close_codes_follow_the_readme() {
+        let cases: Vec<(RelayError, u16, u16, &str)> = vec![
+            (RelayError::UnknownWriteKey, 401, 4401, "unknown_write_key"),
+            (
+                RelayError::OriginNotAllowed { origin: "o".into() },
+                403,
+                4403,
+                "origin_not_allowed",
+            ),
+            (
+                RelayError::Unauthorized { role: "admin" },
+                401,
+                4401,
+                "unauthorized",
+            ),
+            (
+                RelayError::BadVisitorToken {
+                    visitor: "v".into(),
+                },
+                401,
+                4401,
+                "bad_token",
+            ),
+            (
+                RelayError::BadRequest { reason: "r".into() },
+                400,
+                4400,
+                "bad_request",
+            ),
+            (
+                RelayError::UnknownPartition {
+                    partition: "9".into(),
+                    partitions: 4,
+                },
+                404,
+                4404,
+                "unknown_partition",
+            ),
+            (RelayError::UpgradeRequired, 426, 1011, "upgrade_required"),
+            (RelayError::NoTriggers, 404, 4404, "no_triggers"),
+            (
+                RelayError::Internal {
+                    message: "m".into(),
+                },
+                500,
+                1011,
+                "internal",
+            ),
+        ];
+        let mut codes = std::collections::HashSet::new();
+        for (e, status, close, name) in cases {
+            assert_eq!(
+                (e.status(), e.close_code(), e.name()),
+                (status, close, name)
+            );
+            assert!(codes.insert(e.code()), "code {} reused", e.code());
+        }
+    }
+}
