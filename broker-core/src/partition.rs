@@ -135,6 +135,12 @@ impl Partition {
     /// checked again), the event timestamps against `now`. Then one commit
     /// holds the batch, the producer state, the stream metadata, the trigger
     /// engine's state and the firings it caused.
+    ///
+    /// Every refusal writes nothing, except [`PartitionError::TimestampOutOfRange`]
+    /// for a known producer: that frame's sequence is recorded as taken by
+    /// an empty batch, so that the producer's next frame follows on (sent
+    /// again, the refused frame is then acknowledged as a duplicate with no
+    /// events).
     pub fn append<S: Storage>(
         &mut self,
         store: &mut S,
@@ -172,17 +178,54 @@ impl Partition {
             outcome.duplicate = true;
             return Ok(outcome);
         }
-        let max_timestamp = self.check_timestamps(&frame.events, now)?;
+        let events_log = Log::events();
+        let mut meta = events_log.meta(store)?;
+        let mut writes = WriteBatch::new();
+        let max_timestamp = match self.check_timestamps(&frame.events, now) {
+            Ok(t) => t,
+            Err(refused) => {
+                // The frame is intact (its CRC passed) but can never be
+                // stored: the SDK drops it and sends its next sequence.
+                // Recording this one as taken, with no events, keeps that
+                // next frame from meeting a gap until the producer expires.
+                // Only for a known producer, whose frame here is `last + 1`:
+                // a forgotten producer's next frame is accepted anyway, and
+                // recording a late copy of an old frame would set its
+                // sequence back.
+                if state.is_some() {
+                    let taken = RecentBatch {
+                        sequence: frame.sequence,
+                        base_offset: meta.next_offset,
+                        count: 0,
+                    };
+                    ProducerState::record(
+                        store,
+                        state,
+                        &mut writes,
+                        frame.producer_id,
+                        taken,
+                        now,
+                    )?;
+                    store.commit(writes)?;
+                }
+                return Err(refused);
+            }
+        };
         let count =
             u32::try_from(frame.events.len()).map_err(|_| PartitionError::BatchTooLarge {
                 count: frame.events.len(),
             })?;
-        let events_log = Log::events();
-        let mut meta = events_log.meta(store)?;
-        let mut writes = WriteBatch::new();
         let base_offset = if count == 0 {
             // An empty frame owns no offsets but still takes its sequence,
-            // so that the producer's next frame is not a gap.
+            // so that the producer's next frame is not a gap. From a
+            // forgotten producer it takes nothing: it has no timestamp to
+            // be refused by when it is a late copy of an old frame, and
+            // recording it would set the producer's sequence back. (Its
+            // next frame is accepted at any sequence anyway.)
+            if state.is_none() {
+                outcome.base_offset = meta.next_offset;
+                return Ok(outcome);
+            }
             meta.next_offset
         } else {
             events_log.append(

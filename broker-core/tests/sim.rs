@@ -74,6 +74,12 @@ struct Producer {
     /// sequence -> event count of every frame ever sent.
     sent: BTreeMap<u64, u64>,
     idle_until: u64,
+    /// Non-empty frames acknowledged with no events (refused for their
+    /// timestamps as their producer's next frame, then sent again): never
+    /// stored before, never stored after, so none of their events may be
+    /// in the log. (A frame refused after its producer expired may have
+    /// been stored before, by an attempt whose reply was lost.)
+    refused: BTreeSet<u64>,
 }
 
 struct Reader {
@@ -176,6 +182,7 @@ impl Sim {
                     acked: BTreeMap::new(),
                     sent: BTreeMap::new(),
                     idle_until: 0,
+                    refused: BTreeSet::new(),
                 }
             })
             .collect();
@@ -315,7 +322,11 @@ impl Sim {
                         ));
                     }
                 }
-                if u64::from(out.count) != p.sent[&seq] {
+                if out.count == 0 && p.sent[&seq] > 0 {
+                    // Refused for its timestamps before (the reply may have
+                    // been lost): taken with no events.
+                    p.refused.insert(seq);
+                } else if u64::from(out.count) != p.sent[&seq] {
                     return Err(format!(
                         "seq {seq}: acked {} events, sent {}",
                         out.count, p.sent[&seq]
@@ -337,10 +348,11 @@ impl Sim {
                     ));
                 }
             }
-            Err(PartitionError::SequenceGap { .. }) => {
-                // After a frame was abandoned; resolves once the producer
-                // expires. Retried later.
-                self.c.gaps += 1;
+            Err(e @ PartitionError::SequenceGap { .. }) => {
+                // Liveness: producers send in order and move on only past a
+                // frame that was stored or refused for good (whose sequence
+                // the partition then took), so they never meet a gap.
+                return Err(format!("producer {} met a gap: {e}", p.id));
             }
             Err(PartitionError::TimestampOutOfRange { .. }) => {
                 self.c.expired_timestamps += 1;
@@ -498,6 +510,9 @@ impl Sim {
                     ));
                 }
                 let p = self.producers.iter().find(|p| p.id == tag.0);
+                if p.is_some_and(|p| p.refused.contains(&tag.1)) {
+                    return Err(format!("{tag:?} is stored, but its frame was refused"));
+                }
                 let known = p.is_some_and(|p| {
                     p.partition == k && p.sent.get(&tag.1).is_some_and(|&n| tag.2 < n)
                 });

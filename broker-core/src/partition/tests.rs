@@ -164,12 +164,51 @@ fn timestamps_outside_the_window_refuse_the_whole_frame() {
             max: now + 300_000
         }
     );
-    let future = frame_for("v-1", 1, 0, vec![event(0, T0 + 300_001)]);
+    let future = frame_for("v-1", 2, 0, vec![event(0, T0 + 300_001)]);
     assert!(matches!(
         p.append(&mut s, &future, T0),
         Err(PartitionError::TimestampOutOfRange { index: 0, .. })
     ));
-    assert!(s.is_empty(), "a refused frame writes nothing");
+    assert!(
+        s.is_empty(),
+        "refusing an unknown producer's frame writes nothing"
+    );
+}
+
+#[test]
+fn a_known_producers_refused_frame_takes_its_sequence() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    p.append(&mut s, &frame_for("v-1", 1, 0, vec![event(0, T0)]), T0)
+        .unwrap();
+    let now = T0 + 24 * HOUR + 1;
+    // Queued offline for a day: refused.
+    let stale = frame_for("v-1", 1, 1, vec![event(1, T0)]);
+    let e = p.append(&mut s, &stale, now).unwrap_err();
+    assert_eq!(e.name(), "timestamp_out_of_range");
+    // The SDK drops it and sends its next frame: no gap.
+    let next = frame_for("v-1", 1, 2, vec![event(2, now)]);
+    let a = p.append(&mut s, &next, now).unwrap();
+    assert_eq!((a.base_offset, a.count, a.duplicate), (1, 1, false));
+    // The refused frame sent again: taken, with no events.
+    let again = p.append(&mut s, &stale, now).unwrap();
+    assert_eq!(
+        (again.base_offset, again.count, again.duplicate),
+        (1, 0, true)
+    );
+    assert_eq!(p.stats(&s).unwrap().events.end, 2);
+}
+
+#[test]
+fn an_empty_frame_from_an_unknown_producer_takes_nothing() {
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    // A late copy of an old empty frame from a forgotten producer must not
+    // set its sequence back: it is acknowledged and forgotten.
+    let e = p.append(&mut s, &frame_of(1, 4, 0), T0).unwrap();
+    assert_eq!((e.base_offset, e.count), (0, 0));
+    assert!(s.is_empty());
+    assert_eq!(p.append(&mut s, &frame_of(1, 9, 1), T0).unwrap().count, 1);
 }
 
 #[test]
