@@ -45,6 +45,7 @@ mod cond;
 mod engine;
 mod model;
 mod state;
+mod suggest;
 mod validate;
 
 pub use engine::{firing_id, Engine};
