@@ -14,6 +14,15 @@
 //!   producer expired. That cannot store a batch twice, because producers
 //!   expire only after `producer_ttl_ms` (24 h 10 min by default), and any
 //!   frame whose events are older than 24 h is rejected before it gets here.
+//!
+//! Liveness (the partition driver applies these): a known producer's next
+//! frame that is refused for its timestamps still takes its sequence (with
+//! no events), since the SDK drops it and goes on with the next; an empty
+//! frame from an unknown producer takes nothing, since it carries no
+//! timestamp that would refuse a late copy of an old one, which would set
+//! the producer's sequence back. Any other refusal (a malformed frame) takes
+//! nothing: the sender must send that sequence again, fixed, or its next
+//! frames meet a gap until the producer expires.
 
 use super::{be_u64, corrupt, LogError};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
