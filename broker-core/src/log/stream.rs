@@ -319,6 +319,16 @@ impl Log {
         if meta.batches == 0 || (policy.max_age_ms.is_none() && policy.max_bytes.is_none()) {
             return Ok(step);
         }
+        // The metadata says whether anything is due; without this check
+        // every alarm (most are trigger wake-ups) would read up to
+        // `max_batches` batches only to delete none.
+        let due_by_size = policy.max_bytes.is_some_and(|max| meta.bytes > max);
+        let due_by_age = policy
+            .max_age_ms
+            .is_some_and(|age| meta.earliest_append_time.saturating_add(age) <= now);
+        if !(due_by_size || due_by_age) {
+            return Ok(step);
+        }
         let candidates = store.scan(
             &self.batch_key(meta.earliest_offset),
             &keys::prefix_end(&[self.prefix]),
