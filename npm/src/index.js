@@ -156,7 +156,7 @@ class Client {
     const params = new URLSearchParams(location.search);
     const campaign = {};
     for (const k of CAMPAIGN) if (params.has(k)) campaign[k] = params.get(k);
-    this.campaign = JSON.stringify(campaign);
+    this.campaign = campaign;
     const ses = (store.get(P + 'ses') || '').split(',');
     this.core.restore_session(Number(ses[0]) || 0, Number(ses[1]) || 0);
     if (!this.off) this.visitor();
@@ -381,7 +381,10 @@ class Client {
       this.tz = '';
       try { this.tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* old engines */ }
     }
-    this.core.context(id, this.userId, location.origin, document.referrer, navigator.language || '', s.width, s.height, this.tz, this.campaign, Date.now());
+    this.core.context(JSON.stringify({
+      anonymous_id: id, user_id: this.userId, origin: location.origin, referrer: document.referrer,
+      locale: navigator.language, screen_width: s.width, screen_height: s.height, timezone: this.tz, campaign: this.campaign,
+    }), Date.now());
     this.drain(true);
     this.later();
     if (changed) {

@@ -11,7 +11,7 @@ pub mod rehome;
 pub mod session;
 
 use batch::Batcher;
-use broker_core::event::{Event, EventKind};
+use broker_core::event::{Event, EventKind, Map, Value};
 use broker_core::frame;
 use std::borrow::Cow;
 use wasm_bindgen::prelude::*;
@@ -71,41 +71,55 @@ impl Core {
         self.batch.set_producer(u64::from(hi) << 32 | u64::from(lo));
     }
 
-    /// Sets the frame context. Seals the open frame first when the visitor
+    /// Sets the frame context from one JSON object with the fields of
+    /// `broker_core::frame::Context` (`anonymous_id`, `user_id`, `origin`,
+    /// `referrer`, `locale`, `screen_width`, `screen_height`, `timezone`,
+    /// `campaign`; missing ones are empty). One string crosses the boundary
+    /// instead of nine arguments. Seals the open frame first when the visitor
     /// (anonymous id or user id) changes, so a frame holds one visitor.
-    #[allow(clippy::too_many_arguments)]
-    pub fn context(
-        &mut self,
-        anonymous_id: String,
-        user_id: Option<String>,
-        origin: String,
-        referrer: String,
-        locale: String,
-        width: u16,
-        height: u16,
-        timezone: String,
-        campaign: &str,
-        now: f64,
-    ) {
-        let user_id = user_id.filter(|u| !u.is_empty()).map(Cow::Owned);
+    /// Returns 0, or the code of the [`props::PropsError`] (nothing changes).
+    pub fn context(&mut self, json: &str, now: f64) -> u32 {
+        let mut m = match props::parse_props(json) {
+            Ok(m) => m,
+            Err(e) => return e.code(),
+        };
+        let mut text = |key: &str| match take(&mut m, key) {
+            Some(Value::Str(s)) => s,
+            _ => Cow::Borrowed(""),
+        };
+        let anonymous_id = text("anonymous_id");
+        let user_id = Some(text("user_id")).filter(|u| !u.is_empty());
+        let origin = text("origin");
+        let referrer = text("referrer");
+        let locale = text("locale");
+        let timezone = text("timezone");
+        let mut number = |key: &str| match take(&mut m, key) {
+            Some(Value::Int(i)) => u16::try_from(i).unwrap_or(0),
+            _ => 0,
+        };
+        let (screen_width, screen_height) = (number("screen_width"), number("screen_height"));
+        let campaign = match take(&mut m, "campaign") {
+            Some(Value::Map(c)) => c,
+            _ => Vec::new(),
+        };
         let c = self.batch.context_mut();
-        if c.anonymous_id != anonymous_id.as_str() || c.user_id != user_id {
+        if c.anonymous_id != anonymous_id || c.user_id != user_id {
             self.batch.cut(ms(now));
         }
-        let c = self.batch.context_mut();
-        c.anonymous_id = Cow::Owned(anonymous_id);
-        c.user_id = user_id;
-        c.origin = Cow::Owned(origin);
-        c.referrer = Cow::Owned(referrer);
-        c.locale = Cow::Owned(locale);
-        c.screen_width = width;
-        c.screen_height = height;
-        c.timezone = Cow::Owned(timezone);
-        c.library = Cow::Borrowed(LIBRARY);
-        // Campaign parameters come from the URL and are never worth failing
-        // over: unparsable text means none.
-        c.campaign = props::parse_props(campaign).unwrap_or_default();
-        c.session_id = self.session.id;
+        *self.batch.context_mut() = frame::Context {
+            anonymous_id,
+            user_id,
+            session_id: self.session.id,
+            origin,
+            referrer,
+            locale,
+            screen_width,
+            screen_height,
+            timezone,
+            library: Cow::Borrowed(LIBRARY),
+            campaign,
+        };
+        OK
     }
 
     /// Restores the session read from storage (id 0: none).
@@ -222,6 +236,12 @@ pub fn outcome(status: u16, code: &str, attempt: u32, retry_after_ms: f64, rand:
         policy::Outcome::Rejected => -2.0,
         policy::Outcome::Retry(ms) => ms,
     }
+}
+
+/// Removes and returns the value of `key`.
+fn take(m: &mut Map<'static>, key: &str) -> Option<Value<'static>> {
+    let i = m.iter().position(|(k, _)| k == key)?;
+    Some(m.swap_remove(i).1)
 }
 
 /// A JS time (ms, f64) as u64; NaN and negatives are 0.

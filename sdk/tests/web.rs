@@ -11,18 +11,8 @@ const T0: f64 = 1_764_000_000_000.0;
 
 fn core(max_events: u32) -> Core {
     let mut c = Core::new(7, 1, max_events, 16_384);
-    c.context(
-        "anon-1".into(),
-        None,
-        "https://shop.example".into(),
-        "".into(),
-        "de-DE".into(),
-        1280,
-        800,
-        "Europe/Berlin".into(),
-        r#"{"utm_source":"news"}"#,
-        T0,
-    );
+    let ctx = r#"{"anonymous_id":"anon-1","origin":"https://shop.example","referrer":"","locale":"de-DE","screen_width":1280,"screen_height":800,"timezone":"Europe/Berlin","campaign":{"utm_source":"news"}}"#;
+    assert_eq!(c.context(ctx, T0), OK);
     c
 }
 
@@ -48,23 +38,20 @@ fn push_seals_at_max_events_and_frames_decode() {
     assert_eq!(f.events[0].name, "Product Viewed");
     assert_eq!(f.events[1].timestamp, T0 as u64 + 5);
     assert_eq!(c.producer(), "0000000100000007");
+    assert_eq!(
+        (f.context.screen_width, f.context.timezone.as_ref()),
+        (1280, "Europe/Berlin")
+    );
+    assert_eq!(c.context("[]", T0), 2);
 }
 
 #[wasm_bindgen_test]
 fn a_new_visitor_seals_the_open_frame() {
     let mut c = core(50);
     assert_eq!(c.push(0, "A", "", T0), OK);
-    c.context(
-        "anon-1".into(),
-        Some("u-1".into()),
-        "o".into(),
-        "".into(),
-        "".into(),
-        0,
-        0,
-        "".into(),
-        "",
-        T0,
+    assert_eq!(
+        c.context(r#"{"anonymous_id":"anon-1","user_id":"u-1"}"#, T0),
+        OK
     );
     // The frame of the previous visitor was sealed and waits to be taken.
     assert_eq!(c.push(2, "u-1", r#"{"plan":"pro"}"#, T0), SEALED);
