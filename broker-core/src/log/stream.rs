@@ -285,21 +285,32 @@ impl Log {
             });
         }
         // Otherwise the batch starts at most `max_batch_count - 1` before
-        // `at`; the last batch in that window is the one.
-        let lowest = at
+        // `at`; the last batch before `at` is the one. Look back in growing
+        // windows, so that a few large batches in the stream's past do not
+        // make every lookup read hundreds of small ones.
+        let farthest = at
             .saturating_sub(meta.max_batch_count.saturating_sub(1))
             .max(meta.earliest_offset);
-        let found = store.scan(&self.batch_key(lowest), &self.batch_key(at + 1), usize::MAX)?;
-        if let Some((k, value)) = found.into_iter().next_back() {
-            let base = be_u64(&k, 1, &k)?;
-            let (header, _) = BatchHeader::decode(&value, &k)?;
-            if base + u64::from(header.count) > at {
-                return Ok(StoredBatch {
-                    base_offset: base,
-                    header,
-                    value,
-                });
+        let mut window = 32u64;
+        loop {
+            let lowest = at.saturating_sub(window - 1).max(farthest);
+            let found = store.scan(&self.batch_key(lowest), &self.batch_key(at + 1), usize::MAX)?;
+            if let Some((k, value)) = found.into_iter().next_back() {
+                let base = be_u64(&k, 1, &k)?;
+                let (header, _) = BatchHeader::decode(&value, &k)?;
+                if base + u64::from(header.count) > at {
+                    return Ok(StoredBatch {
+                        base_offset: base,
+                        header,
+                        value,
+                    });
+                }
+                break;
             }
+            if lowest == farthest {
+                break;
+            }
+            window = window.saturating_mul(8);
         }
         Err(corrupt(&key, "no stored batch contains this offset").into())
     }
@@ -473,6 +484,21 @@ mod tests {
                 end: 20
             })
         );
+    }
+
+    #[test]
+    fn reads_inside_a_large_batch_far_behind_small_ones_find_it() {
+        let mut s = MemoryStorage::new();
+        let log = Log::events();
+        append(&mut s, log, 200, 1); // 0..200
+        for _ in 0..100 {
+            append(&mut s, log, 1, 2); // 200..300
+        }
+        append(&mut s, log, 7, 3); // 300..307
+        for (at, base) in [(150, 0), (199, 0), (250, 250), (303, 300), (0, 0)] {
+            let r = log.read(&s, at, 1, usize::MAX).unwrap();
+            assert_eq!(r.batches[0].base_offset, base, "reading at {at}");
+        }
     }
 
     #[test]
