@@ -86,6 +86,14 @@ fn bench(c: &mut Criterion) {
         bytes as f64 / events as f64
     );
 
+    let (_, filled) = append_all(&frames, now);
+    println!(
+        "stored: {} keys, {} bytes ({:.1} per event: batches, producer state, metadata)",
+        filled.len(),
+        filled.bytes(),
+        filled.bytes() as f64 / events as f64
+    );
+
     let mut g = c.benchmark_group("append");
     g.throughput(Throughput::Elements(events as u64));
     g.bench_function("decode+append", |b| {
