@@ -4,6 +4,7 @@
 mod args;
 mod backtest;
 mod check;
+mod fastparse;
 
 const HELP: &str = "\
 eventstream triggers: check, backtest and deploy trigger files

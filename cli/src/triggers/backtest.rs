@@ -218,7 +218,7 @@ impl Backtest {
     fn run(mut self, input: &str, name: &str, strict: bool) -> Result<Outcome, Stop> {
         let mut progress = Progress::new(input);
         let (mut events, mut skipped) = (0u64, 0u64);
-        let mut group: (String, Vec<Event<'static>>, u64) = (String::new(), Vec::new(), 0);
+        let mut group: (String, Vec<Event<'_>>, u64) = (String::new(), Vec::new(), 0);
         for (i, line) in input.lines().enumerate() {
             progress.tick(i);
             if line.trim().is_empty() {
@@ -261,7 +261,10 @@ impl Backtest {
 
 /// One input line as (visitor, event, log offset); `ordinal` is the offset
 /// used when the line carries none (corpus calls).
-fn parse_line(line: &str, ordinal: u64) -> Result<(String, Event<'static>, u64), String> {
+fn parse_line(line: &str, ordinal: u64) -> Result<(String, Event<'_>, u64), String> {
+    if let Some(parsed) = super::fastparse::parse(line, ordinal) {
+        return Ok(parsed);
+    }
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     if corpus::is_corpus_call(&v) {
         let c = corpus::call_to_event(&v).map_err(|e| format!("not a corpus call: {e}"))?;

@@ -1,0 +1,274 @@
+//! The fast path for backtest input lines: one typed, borrowing parse straight
+//! into an [`Event`], with no intermediate `serde_json::Value` tree. It
+//! accepts only what it can map exactly as `corpus::call_to_event` and
+//! `export::event_record_from_json` do; anything else (including every
+//! malformed line) returns `None` and goes the slow, canonical way, which also
+//! words the error.
+
+use broker_core::corpus::EPOCH_MS;
+use broker_core::{Event, EventKind, Map, Value};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// A field that may be absent, `null`, or a value.
+#[derive(Default)]
+enum Tri<T> {
+    #[default]
+    Absent,
+    Null,
+    Is(T),
+}
+
+fn tri<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Tri<T>, D::Error> {
+    Ok(match Option::<T>::deserialize(d)? {
+        None => Tri::Null,
+        Some(v) => Tri::Is(v),
+    })
+}
+
+/// The union of both line shapes' fields.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(default, borrow, rename = "anonymousId", deserialize_with = "tri")]
+    anonymous_id: Tri<&'a str>,
+    #[serde(default, borrow, deserialize_with = "tri")]
+    call: Tri<&'a str>,
+    #[serde(default, deserialize_with = "tri")]
+    t: Tri<u64>,
+    #[serde(default, borrow, deserialize_with = "tri")]
+    event: Tri<&'a str>,
+    #[serde(default, borrow, deserialize_with = "tri")]
+    name: Tri<&'a str>,
+    #[serde(default, borrow, rename = "userId")]
+    user_id: Option<&'a str>,
+    #[serde(default)]
+    session: Option<u64>,
+    #[serde(default, borrow)]
+    properties: Option<Json<'a>>,
+    #[serde(default, borrow)]
+    traits: Option<Json<'a>>,
+    #[serde(default, borrow, deserialize_with = "tri")]
+    visitor: Tri<&'a str>,
+    #[serde(default, borrow, deserialize_with = "tri")]
+    kind: Tri<&'a str>,
+    #[serde(default, deserialize_with = "tri")]
+    time: Tri<u64>,
+    #[serde(default, deserialize_with = "tri")]
+    offset: Tri<u64>,
+    #[serde(default, deserialize_with = "tri")]
+    partition: Tri<u64>,
+}
+
+/// `(visitor, event, offset)` when the line maps exactly; `None` otherwise.
+pub fn parse(line: &str, ordinal: u64) -> Option<(String, Event<'_>, u64)> {
+    let l: Line<'_> = serde_json::from_str(line).ok()?;
+    let _ = (&l.user_id, l.session); // typed above so that a wrong type falls back
+    if !matches!(l.call, Tri::Absent) && !matches!(l.anonymous_id, Tri::Absent) {
+        let (Tri::Is(visitor), Tri::Is(call), Tri::Is(t)) = (l.anonymous_id, l.call, l.t) else {
+            return None;
+        };
+        let (kind, name, properties) = match call {
+            "page" => {
+                let name = match l.name {
+                    Tri::Is(n) => n,
+                    _ => "",
+                };
+                (EventKind::Page, name, props(l.properties)?)
+            }
+            "track" => match l.event {
+                Tri::Is(e) => (EventKind::Track, e, props(l.properties)?),
+                _ => return None,
+            },
+            "identify" => {
+                let uid = l.user_id.unwrap_or("");
+                (EventKind::Identify, uid, props(l.traits)?)
+            }
+            "click" => (EventKind::Click, "", props(l.properties)?),
+            "submit" => (EventKind::Submit, "", props(l.properties)?),
+            _ => return None,
+        };
+        let event = Event {
+            kind,
+            name: Cow::Borrowed(name),
+            timestamp: EPOCH_MS.checked_add(t)?,
+            properties,
+        };
+        return Some((visitor.to_owned(), event, ordinal));
+    }
+    let (Tri::Is(visitor), Tri::Is(kind), Tri::Is(time)) = (l.visitor, l.kind, l.time) else {
+        return None;
+    };
+    let kind = EventKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+    let name = match l.name {
+        Tri::Absent => "",
+        Tri::Null => return None,
+        Tri::Is(n) => n,
+    };
+    let offset = match l.offset {
+        Tri::Absent => ordinal,
+        Tri::Null => return None,
+        Tri::Is(o) => o,
+    };
+    match l.partition {
+        Tri::Absent => {}
+        Tri::Is(p) if u32::try_from(p).is_ok() => {}
+        _ => return None,
+    }
+    let properties = props(l.properties)?;
+    Some((
+        visitor.to_owned(),
+        Event {
+            kind,
+            name: Cow::Borrowed(name),
+            timestamp: time,
+            properties,
+        },
+        offset,
+    ))
+}
+
+/// Properties: absent or `null` is empty, an object is the map, anything
+/// else is for the slow path to judge.
+fn props(p: Option<Json<'_>>) -> Option<Map<'_>> {
+    match p.map(|j| j.0) {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Map(m)) => Some(m),
+        Some(_) => None,
+    }
+}
+
+/// A JSON value as an event [`Value`], strings borrowed where the input
+/// allows. A repeated object key keeps its last value, as `serde_json` does.
+struct Json<'a>(Value<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonVisitor(std::marker::PhantomData))
+            .map(Json)
+    }
+}
+
+struct JsonVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for JsonVisitor<'a> {
+    type Value = Value<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value<'a>, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value<'a>, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value<'a>, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value<'a>, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value<'a>, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value<'a>, E> {
+        Ok(Value::Float(f))
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Value<'a>, E> {
+        Ok(Value::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value<'a>, E> {
+        Ok(Value::Str(Cow::Owned(s.to_owned())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value<'a>, E> {
+        Ok(Value::Str(Cow::Owned(s)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'a>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Json(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::List(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'a>, A::Error> {
+        let mut out: Map<'a> = Vec::new();
+        while let Some(Json(key)) = map.next_key::<Json<'a>>()? {
+            let Value::Str(k) = key else {
+                return Err(serde::de::Error::custom("object keys are strings"));
+            };
+            let Json(v) = map.next_value::<Json<'a>>()?;
+            match out.iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => out.push((k, v)),
+            }
+        }
+        Ok(Value::Map(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slow, canonical mapping, for comparison.
+    fn slow(line: &str, ordinal: u64) -> Option<(String, Event<'static>, u64)> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if broker_core::corpus::is_corpus_call(&v) {
+            let c = broker_core::corpus::call_to_event(&v).ok()?;
+            return Some((c.visitor, c.event, ordinal));
+        }
+        let r = broker_core::export::event_record_from_json(&v).ok()?;
+        let offset = if v.get("offset").is_some() {
+            r.offset
+        } else {
+            ordinal
+        };
+        Some((r.visitor, r.event, offset))
+    }
+
+    fn sorted(mut e: Event<'_>) -> Event<'_> {
+        e.properties.sort_by(|a, b| a.0.cmp(&b.0));
+        e
+    }
+
+    #[test]
+    fn agrees_with_the_canonical_mappings_or_defers_to_them() {
+        let lines = [
+            r#"{"session":0,"anonymousId":"a","t":11223,"call":"page","name":"Home","properties":{"path":"/","n":1,"f":1.5,"big":18446744073709551615,"l":[1,"x",null],"o":{"k":true}}}"#,
+            r#"{"anonymousId":"a","t":1,"call":"page","name":null,"properties":null}"#,
+            r#"{"anonymousId":"a","t":1,"call":"identify","userId":"u-1","traits":{"plan":"free","plan":"plus"}}"#,
+            r#"{"anonymousId":"a","t":1,"call":"track","event":"Product \"Added\"","properties":{"price":50}}"#,
+            r#"{"anonymousId":"a","t":1,"call":"click"}"#,
+            r#"{"anonymousId":"a","t":1,"call":"submit","properties":{}}"#,
+            r#"{"partition":0,"offset":42,"visitor":"v","userId":null,"kind":"track","name":"X","time":5,"properties":{"a":1}}"#,
+            r#"{"visitor":"v","kind":"page","time":5}"#,
+            r#"{"visitor":"v","kind":"identify","name":"u","time":5,"properties":null,"userId":"u"}"#,
+            // Lines the fast path leaves to the slow one (some valid, some not).
+            r#"{"anonymousId":"a","t":1,"call":"track","properties":{}}"#,
+            r#"{"anonymousId":"a","t":1,"call":"page","name":3,"properties":"x"}"#,
+            r#"{"anonymousId":"a","t":1,"call":"alias"}"#,
+            r#"{"visitor":"v","kind":"track","name":null,"time":5}"#,
+            r#"{"visitor":"v","kind":"track","time":5,"offset":null}"#,
+            r#"{"visitor":"v","kind":"teleport","time":5}"#,
+            r#"{"visitor":"v","kind":"track","time":5,"partition":4294967296}"#,
+            r#"{"visitor":"v","kind":"track","time":5,"properties":[1]}"#,
+            r#"{"visitor":"v","kind":"track","time":5,"userId":7}"#,
+            r#"{"visitor":"v","kind":"track","time":-5}"#,
+            r#"[1,2]"#,
+            r#"{not json"#,
+        ];
+        let mut fast_hits = 0;
+        for line in lines {
+            if let Some((v, e, o)) = parse(line, 9) {
+                fast_hits += 1;
+                let (sv, se, so) =
+                    slow(line, 9).expect("the slow path accepts what the fast one does");
+                assert_eq!((v, sorted(e), o), (sv, sorted(se), so), "{line}");
+            }
+        }
+        // All well-formed lines but the one with an escaped string (which
+        // cannot be borrowed) take the fast path.
+        assert_eq!(fast_hits, 8);
+    }
+}
