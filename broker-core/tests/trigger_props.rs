@@ -1,5 +1,6 @@
-//! Property: however a log is cut into batches, whatever restarts and
-//! wake-ups happen in between, the firings are the same.
+//! Property: however a log is cut into batches, whatever restarts, wake-ups
+//! and replacements of the file by itself happen in between, the firings are
+//! the same.
 
 use broker_core::trigger::{Engine, Firing, TriggerFile};
 use broker_core::{Event, EventKind, MemoryStorage, Storage, Value, WriteBatch};
@@ -94,6 +95,7 @@ proptest! {
         cuts in prop::collection::vec(any::<bool>(), 80),
         restarts in prop::collection::vec(any::<bool>(), 80),
         wakeups in prop::collection::vec(any::<bool>(), 80),
+        replaces in prop::collection::vec(any::<bool>(), 80),
     ) {
         let log = log(&spec);
 
@@ -116,6 +118,12 @@ proptest! {
             run.events(VISITORS[v], &batch, i as u64);
             if restarts[i] {
                 run.engine = Engine::new(run.file.clone());
+            }
+            if replaces[i] {
+                // Replacing the file by itself keeps every trigger's state.
+                let mut w = WriteBatch::new();
+                run.engine.replace(run.file.clone(), &run.store, &mut w).expect("replace");
+                run.store.commit(w).expect("commit");
             }
             if wakeups[i] {
                 // Safe "now": before the next event of every visitor still to come.

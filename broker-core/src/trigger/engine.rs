@@ -1,4 +1,18 @@
 //! Evaluation: one visitor's batch at a time, state through [`Storage`].
+//!
+//! Storage layout (prefixes from [`keys`]):
+//! - `v` + visitor: the visitor's state, a format byte then postcard
+//!   ([`VisitorState`]): traits, and per trigger (keyed by the hash of its
+//!   canonical JSON) the unused `count` timestamps, the `sequence` progress,
+//!   pending `unless` firings, the last firing time while a cooldown runs and
+//!   the firing count when `max_per_user` is set. Absent when empty.
+//! - `w` + deadline (u64 BE) + visitor, empty value: at most one per visitor,
+//!   at its earliest pending deadline, or (with nothing pending) when its
+//!   state expires, rounded up to [`GC_GRANULARITY_MS`], so that idle
+//!   visitors are forgotten. [`Engine::poll_timeout`] reads the first one.
+//!
+//! A batch that no trigger cares about (no event named by any step or
+//! `unless`, no identify call) reads and writes nothing.
 
 use super::model::{Rule, Step, Trigger};
 use super::state::{Pending, TriggerState, VisitorState};
