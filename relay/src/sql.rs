@@ -17,10 +17,18 @@ const SCHEMA: &str =
 CREATE TABLE IF NOT EXISTS relay_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 /// The partition's storage, as the core sees it.
+///
+/// The hot path calls `ctx.storage.sql.exec` directly (bindings as one
+/// argument list, rows fetched with `Array.from(cursor.raw())`): a handful
+/// of JavaScript calls per statement instead of several per value.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     sql: SqlStorage,
     storage: JsValue,
+    /// `ctx.storage.sql` as a JavaScript object.
+    sql_js: JsValue,
+    /// Its `exec` method.
+    exec: js_sys::Function,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -39,17 +47,20 @@ fn js_io(e: JsValue) -> StorageError {
     )
 }
 
-fn blob(v: &[u8]) -> SqlStorageValue {
-    SqlStorageValue::Blob(v.to_vec())
+/// A blob binding (copied into a JavaScript `Uint8Array`).
+fn blob(v: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(v).into()
 }
 
-fn as_bytes(v: SqlStorageValue) -> Result<Vec<u8>, StorageError> {
-    match v {
-        SqlStorageValue::Blob(b) => Ok(b),
-        other => Err(StorageError::Corrupt {
+/// A BLOB column value (SQLite hands BLOBs to JavaScript as `ArrayBuffer`).
+fn bytes_of(v: JsValue) -> Result<Vec<u8>, StorageError> {
+    if v.is_instance_of::<js_sys::ArrayBuffer>() || v.is_instance_of::<js_sys::Uint8Array>() {
+        Ok(js_sys::Uint8Array::new(&v).to_vec())
+    } else {
+        Err(StorageError::Corrupt {
             key: String::new(),
-            reason: format!("expected a BLOB, found {other:?}"),
-        }),
+            reason: format!("expected a BLOB, found {v:?}"),
+        })
     }
 }
 
@@ -62,9 +73,16 @@ impl SqlStore {
         if create {
             sql.exec(SCHEMA, None).map_err(io)?;
         }
+        let sql_js: JsValue = AsRef::<JsValue>::as_ref(&sql).clone();
+        let exec = js_sys::Reflect::get(&sql_js, &"exec".into())
+            .map_err(js_io)?
+            .dyn_into::<js_sys::Function>()
+            .map_err(|_| io("ctx.storage.sql.exec is not a function"))?;
         Ok(SqlStore {
             storage: AsRef::<JsValue>::as_ref(storage.as_raw()).clone(),
             sql,
+            sql_js,
+            exec,
         })
     }
 
@@ -101,16 +119,38 @@ impl SqlStore {
         Ok(())
     }
 
-    fn apply(sql: &SqlStorage, op: &WriteOp) -> worker::Result<()> {
+    /// Runs one statement; returns its cursor.
+    fn run(&self, query: &str, bindings: &[JsValue]) -> Result<JsValue, JsValue> {
+        let args = js_sys::Array::new_with_length(bindings.len() as u32 + 1);
+        args.set(0, JsValue::from_str(query));
+        for (i, b) in bindings.iter().enumerate() {
+            args.set(i as u32 + 1, b.clone());
+        }
+        self.exec.apply(&self.sql_js, &args)
+    }
+
+    /// Runs one statement and returns its rows, each an array of values.
+    fn rows(&self, query: &str, bindings: &[JsValue]) -> Result<js_sys::Array, StorageError> {
+        let cursor = self.run(query, bindings).map_err(js_io)?;
+        let raw = js_sys::Reflect::get(&cursor, &"raw".into())
+            .map_err(js_io)?
+            .dyn_into::<js_sys::Function>()
+            .map_err(|_| io("cursor.raw is not a function"))?
+            .call0(&cursor)
+            .map_err(js_io)?;
+        Ok(js_sys::Array::from(&raw))
+    }
+
+    fn apply(&self, op: &WriteOp) -> Result<(), JsValue> {
         match op {
-            WriteOp::Put(k, v) => sql.exec(
+            WriteOp::Put(k, v) => self.run(
                 "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
-                vec![blob(k), blob(v)],
+                &[blob(k), blob(v)],
             )?,
-            WriteOp::Delete(k) => sql.exec("DELETE FROM kv WHERE key = ?", vec![blob(k)])?,
-            WriteOp::DeleteRange(s, e) => sql.exec(
+            WriteOp::Delete(k) => self.run("DELETE FROM kv WHERE key = ?", &[blob(k)])?,
+            WriteOp::DeleteRange(s, e) => self.run(
                 "DELETE FROM kv WHERE key >= ? AND key < ?",
-                vec![blob(s), blob(e)],
+                &[blob(s), blob(e)],
             )?,
         };
         Ok(())
@@ -119,17 +159,12 @@ impl SqlStore {
 
 impl Storage for SqlStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let cursor = self
-            .sql
-            .exec("SELECT value FROM kv WHERE key = ?", vec![blob(key)])
-            .map_err(io)?;
-        match cursor.raw().next() {
-            None => Ok(None),
-            Some(row) => {
-                let v = row.map_err(io)?.into_iter().next();
-                v.map(as_bytes).transpose()
-            }
+        let rows = self.rows("SELECT value FROM kv WHERE key = ?", &[blob(key)])?;
+        if rows.length() == 0 {
+            return Ok(None);
         }
+        let row = js_sys::Array::from(&rows.get(0));
+        bytes_of(row.get(0)).map(Some)
     }
 
     fn scan(
@@ -141,21 +176,16 @@ impl Storage for SqlStore {
         if start >= end || limit == 0 {
             return Ok(Vec::new());
         }
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX).min(1 << 40);
-        let cursor = self
-            .sql
-            .exec(
-                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
-                vec![blob(start), blob(end), SqlStorageValue::Integer(limit)],
-            )
-            .map_err(io)?;
-        let mut out = Vec::new();
-        for row in cursor.raw() {
-            let mut row = row.map_err(io)?.into_iter();
-            match (row.next(), row.next()) {
-                (Some(k), Some(v)) => out.push((as_bytes(k)?, as_bytes(v)?)),
-                _ => return Err(io("scan returned a short row")),
-            }
+        // Integers cross to JavaScript as f64, exact up to 2^53.
+        let limit = limit.min(1 << 30) as f64;
+        let rows = self.rows(
+            "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+            &[blob(start), blob(end), JsValue::from_f64(limit)],
+        )?;
+        let mut out = Vec::with_capacity(rows.length() as usize);
+        for row in rows.iter() {
+            let row = js_sys::Array::from(&row);
+            out.push((bytes_of(row.get(0))?, bytes_of(row.get(1))?));
         }
         Ok(out)
     }
@@ -164,13 +194,13 @@ impl Storage for SqlStore {
         if batch.ops.is_empty() {
             return Ok(());
         }
-        let sql = self.sql.clone();
+        let this = self.clone();
         let failure = std::rc::Rc::new(std::cell::RefCell::new(None));
         let seen = failure.clone();
         let body = Closure::once(move || -> Result<(), JsValue> {
             for op in &batch.ops {
-                if let Err(e) = SqlStore::apply(&sql, op) {
-                    *seen.borrow_mut() = Some(e.to_string());
+                if let Err(e) = this.apply(op) {
+                    *seen.borrow_mut() = Some(js_io(e));
                     // Throwing makes transactionSync roll everything back.
                     return Err(JsValue::from_str("write batch failed"));
                 }
@@ -185,10 +215,7 @@ impl Storage for SqlStore {
         drop(body);
         match result {
             Ok(_) => Ok(()),
-            Err(e) => Err(match failure.borrow_mut().take() {
-                Some(msg) => io(msg),
-                None => js_io(e),
-            }),
+            Err(e) => Err(failure.borrow_mut().take().unwrap_or_else(|| js_io(e))),
         }
     }
 }
