@@ -77,6 +77,34 @@ fn append_all(frames: &[Vec<u8>], now: u64) -> (Partition, MemoryStorage) {
     (p, store)
 }
 
+/// This thread's CPU time in ns (Linux `schedstat`): unlike wall time it
+/// does not count the time other processes held the core, so the figures
+/// below hold on a shared, loaded machine.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `f` (which handles `events` events) until it has used a second of
+/// CPU, and prints events per CPU second.
+fn cpu_figure(name: &str, events: usize, mut f: impl FnMut()) {
+    let Some(start) = thread_cpu_ns() else {
+        return;
+    };
+    let mut runs = 0u64;
+    let mut used = 0;
+    while used < 1_000_000_000 {
+        f();
+        runs += 1;
+        used = thread_cpu_ns().unwrap_or(start) - start;
+    }
+    let per_sec = (runs * events as u64) as f64 / (used as f64 / 1e9);
+    println!(
+        "{name}: {:.2} M events per CPU second ({runs} runs)",
+        per_sec / 1e6
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let (frames, events, now) = corpus_frames();
     let bytes: usize = frames.iter().map(Vec::len).sum();
@@ -93,6 +121,37 @@ fn bench(c: &mut Criterion) {
         filled.bytes(),
         filled.bytes() as f64 / events as f64
     );
+
+    cpu_figure("cpu/decode+append", events, || {
+        black_box(append_all(&frames, now));
+    });
+    cpu_figure("cpu/decode+log-append (no idempotence)", events, || {
+        let log = Log::events();
+        let mut store = MemoryStorage::new();
+        for f in &frames {
+            let frame = frame::decode(f, &Limits::DEFAULT).expect("decode");
+            let newest = frame.events.iter().map(|e| e.timestamp).max().unwrap_or(0);
+            let mut meta = log.meta(&store).expect("meta");
+            let mut w = WriteBatch::new();
+            log.append(&mut meta, &mut w, frame.events.len(), now, newest, f)
+                .expect("append");
+            store.commit(w).expect("commit");
+        }
+        black_box(store);
+    });
+    {
+        let (p, store) = append_all(&frames, now);
+        cpu_figure("cpu/read events, 1000 at a time", events, || {
+            let mut at = 0;
+            while let Ok(r) = p.read_events(&store, at, 1_000, usize::MAX) {
+                if r.records.is_empty() {
+                    break;
+                }
+                at = r.next_offset;
+                black_box(r);
+            }
+        });
+    }
 
     let mut g = c.benchmark_group("append");
     g.throughput(Throughput::Elements(events as u64));
