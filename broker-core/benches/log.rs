@@ -139,6 +139,25 @@ fn bench(c: &mut Criterion) {
         }
         black_box(store);
     });
+    let deflated: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| frame::compress(f).expect("compresses"))
+        .collect();
+    cpu_figure(
+        "cpu/inflate+decode+append (deflated frames)",
+        events,
+        || {
+            black_box(append_all(&deflated, now));
+        },
+    );
+    {
+        let (mut p, mut store) = append_all(&frames, now);
+        cpu_figure("cpu/idempotent retry (all duplicates)", events, || {
+            for f in &frames {
+                black_box(p.append(&mut store, f, now).expect("append"));
+            }
+        });
+    }
     {
         let (p, store) = append_all(&frames, now);
         cpu_figure("cpu/read events, 1000 at a time", events, || {
@@ -168,10 +187,6 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    let deflated: Vec<Vec<u8>> = frames
-        .iter()
-        .map(|f| frame::compress(f).expect("compresses"))
-        .collect();
     g.bench_function("inflate+decode+append (deflated frames)", |b| {
         b.iter_batched(
             MemoryStorage::new,
