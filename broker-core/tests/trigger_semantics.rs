@@ -6,6 +6,7 @@ use broker_core::{Event, EventKind, MemoryStorage, Storage, Value, WriteBatch};
 use std::borrow::Cow;
 
 const MIN: u64 = 60_000;
+const PINNED_ID: &str = "e49e8e1434a0daea";
 const T0: u64 = 1_764_000_000_000;
 
 /// An engine over an in-memory store, committing after every call.
@@ -329,6 +330,8 @@ fn firings_carry_a_deterministic_id_and_the_action() {
         }]
     );
     assert_eq!(f[0].firing_id.len(), 16);
+    // Stored and compared across restarts and versions: never changes.
+    assert_eq!(firing_id("w", "v-1", 1), PINNED_ID);
     assert_ne!(firing_id("w", "v-1", 1), firing_id("w", "v-1", 2));
     assert_ne!(firing_id("w", "v-1", 1), firing_id("w", "v-2", 1));
     assert_eq!(
