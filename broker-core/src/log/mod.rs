@@ -46,7 +46,9 @@ pub use producer::{
     check_sequence, expire_producers, next_producer_expiry, producer_count, ExpiryStep,
     ProducerState, RecentBatch, SequenceCheck, EXPIRY_GRANULARITY_MS, RECENT_BATCHES,
 };
-pub use stream::{Log, LogMeta, LogRead, RetentionPolicy, RetentionStep, StoredBatch};
+pub use stream::{
+    Log, LogMeta, LogRead, RetentionPolicy, RetentionStep, StoredBatch, RETENTION_ROUNDING_MS,
+};
 
 use crate::storage::StorageError;
 

@@ -4,6 +4,9 @@ use super::batch::{BatchHeader, BATCH_HEADER_LEN};
 use super::{be_u64, corrupt, LogError};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 
+/// Age-retention deadlines are rounded up to a multiple of this (a minute).
+pub const RETENTION_ROUNDING_MS: u64 = 60_000;
+
 /// The format version of [`LogMeta`] values.
 const META_VERSION: u8 = 1;
 const META_LEN: usize = 1 + 7 * 8;
@@ -340,33 +343,40 @@ impl Log {
         if !(due_by_size || due_by_age) {
             return Ok(step);
         }
-        let candidates = store.scan(
-            &self.batch_key(meta.earliest_offset),
-            &keys::prefix_end(&[self.prefix]),
-            max_batches,
-        )?;
-        let scanned = candidates.len();
-        for (k, value) in candidates {
-            let base = be_u64(&k, 1, &k)?;
-            let (header, _) = BatchHeader::decode(&value, &k)?;
-            let too_old = policy
-                .max_age_ms
-                .is_some_and(|age| header.append_time.saturating_add(age) <= now);
-            let too_big = policy.max_bytes.is_some_and(|max| meta.bytes > max);
-            if !(too_old || too_big) {
-                meta.earliest_append_time = header.append_time;
-                return self.finish_retention(meta, writes, step, false);
+        let end_key = keys::prefix_end(&[self.prefix]);
+        // Small chunks first, growing: an alarm usually has a few batches
+        // to delete, and each one scanned is a whole frame read.
+        let mut chunk = 8usize;
+        while step.deleted.len() < max_batches {
+            let want = chunk.min(max_batches - step.deleted.len());
+            let candidates = store.scan(&self.batch_key(meta.earliest_offset), &end_key, want)?;
+            let got = candidates.len();
+            for (k, value) in candidates {
+                let base = be_u64(&k, 1, &k)?;
+                let (header, _) = BatchHeader::decode(&value, &k)?;
+                let too_old = policy
+                    .max_age_ms
+                    .is_some_and(|age| header.append_time.saturating_add(age) <= now);
+                let too_big = policy.max_bytes.is_some_and(|max| meta.bytes > max);
+                if !(too_old || too_big) {
+                    meta.earliest_append_time = header.append_time;
+                    return self.finish_retention(meta, writes, step, false);
+                }
+                meta.bytes = meta.bytes.saturating_sub(value.len() as u64);
+                meta.batches = meta.batches.saturating_sub(1);
+                meta.earliest_offset = base + u64::from(header.count);
+                step.deleted.push(StoredBatch {
+                    base_offset: base,
+                    header,
+                    value,
+                });
             }
-            meta.bytes = meta.bytes.saturating_sub(value.len() as u64);
-            meta.batches = meta.batches.saturating_sub(1);
-            meta.earliest_offset = base + u64::from(header.count);
-            step.deleted.push(StoredBatch {
-                base_offset: base,
-                header,
-                value,
-            });
+            if got < want {
+                break;
+            }
+            chunk = chunk.saturating_mul(4);
         }
-        let more = scanned == max_batches && meta.batches > 0;
+        let more = step.deleted.len() == max_batches && meta.batches > 0;
         if more {
             // Stopped at the bound: the new earliest batch was not scanned.
             let key = self.batch_key(meta.earliest_offset);
@@ -401,8 +411,10 @@ impl Log {
     }
 
     /// When retention next has work: now if the stream is over its size,
-    /// else when its oldest batch ages out; `None` if never. One read (the
-    /// metadata): the driver may call it after every append.
+    /// else when its oldest batch ages out, rounded up to the next whole
+    /// minute so that one alarm deletes a minute of batches rather than
+    /// one alarm per batch; `None` if never. One read (the metadata): the
+    /// driver may call it after every append.
     pub fn retention_deadline<S: Storage>(
         &self,
         store: &S,
@@ -416,9 +428,11 @@ impl Log {
         if policy.max_bytes.is_some_and(|max| meta.bytes > max) {
             return Ok(Some(now));
         }
-        Ok(policy
-            .max_age_ms
-            .map(|age| meta.earliest_append_time.saturating_add(age)))
+        Ok(policy.max_age_ms.map(|age| {
+            let due = meta.earliest_append_time.saturating_add(age);
+            due.div_ceil(RETENTION_ROUNDING_MS)
+                .saturating_mul(RETENTION_ROUNDING_MS)
+        }))
     }
 }
 
@@ -543,7 +557,8 @@ mod tests {
         );
         assert_eq!(
             log.retention_deadline(&s, policy, 4500).unwrap(),
-            Some(5000)
+            Some(RETENTION_ROUNDING_MS),
+            "the batch at 2000 is due at 5000, rounded up to the minute"
         );
         assert_eq!(log.meta(&s).unwrap().earliest_append_time, 2000);
 
@@ -566,6 +581,33 @@ mod tests {
             append(&mut s, log, 1, 2_000_000),
             12,
             "offsets continue after deletion"
+        );
+    }
+
+    #[test]
+    fn retention_reads_in_growing_chunks_and_stops_at_the_first_young_batch() {
+        let mut s = MemoryStorage::new();
+        let log = Log::events();
+        for t in 0..100 {
+            append(&mut s, log, 1, t);
+        }
+        let policy = RetentionPolicy {
+            max_age_ms: Some(1000),
+            max_bytes: None,
+        };
+        let mut meta = log.meta(&s).unwrap();
+        let mut w = WriteBatch::new();
+        // Batches appended at 0..=29 are due at 1029.
+        let step = log
+            .enforce_retention(&s, &mut meta, &mut w, policy, 1029, 256)
+            .unwrap();
+        assert_eq!((step.deleted.len(), step.more), (30, false));
+        assert_eq!((meta.earliest_offset, meta.earliest_append_time), (30, 30));
+        s.commit(w).unwrap();
+        assert_eq!(log.meta(&s).unwrap(), meta);
+        assert_eq!(
+            log.retention_deadline(&s, policy, 1029).unwrap(),
+            Some(60_000)
         );
     }
 
