@@ -297,12 +297,20 @@ pub fn expire_producers<S: Storage>(
     Ok(step)
 }
 
-/// When the first producer expiry index entry falls due, if any.
+/// When the first producer expiry index entry falls due, if any, rounded
+/// up to a multiple of [`EXPIRY_GRANULARITY_MS`] so that one alarm expires
+/// a minute of producers rather than one alarm per producer.
 pub fn next_producer_expiry<S: Storage>(store: &S, ttl_ms: u64) -> Result<Option<u64>, LogError> {
     let start = [keys::PRODUCER_EXPIRY];
     let first = store.scan(&start, &keys::prefix_end(&start), 1)?;
     match first.first() {
-        Some((k, _)) => Ok(Some(be_u64(k, 1, k)?.saturating_add(ttl_ms))),
+        Some((k, _)) => {
+            let due = be_u64(k, 1, k)?.saturating_add(ttl_ms);
+            Ok(Some(
+                due.div_ceil(EXPIRY_GRANULARITY_MS)
+                    .saturating_mul(EXPIRY_GRANULARITY_MS),
+            ))
+        }
         None => Ok(None),
     }
 }
@@ -379,7 +387,8 @@ mod tests {
         accept(&mut s, 2, 0, 2, 0);
         // Producer 2 stays active, but less than the granularity: same index.
         accept(&mut s, 2, 1, 4, EXPIRY_GRANULARITY_MS - 1);
-        assert_eq!(next_producer_expiry(&s, ttl).unwrap(), Some(ttl));
+        // Due at 1,000,000 ms, rounded up to the minute.
+        assert_eq!(next_producer_expiry(&s, ttl).unwrap(), Some(1_020_000));
         let mut w = WriteBatch::new();
         let step = expire_producers(&s, &mut w, ttl, ttl, 10).unwrap();
         s.commit(w).unwrap();
@@ -390,7 +399,8 @@ mod tests {
         assert_eq!(producer_count(&s).unwrap(), 1);
         assert_eq!(
             next_producer_expiry(&s, ttl).unwrap(),
-            Some(EXPIRY_GRANULARITY_MS - 1 + ttl)
+            Some(1_080_000),
+            "re-indexed at 59,999 ms: due at 1,059,999, rounded up"
         );
     }
 
