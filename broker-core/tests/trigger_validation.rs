@@ -152,7 +152,10 @@ fn every_mistake_of_a_file_is_reported_in_order() {
         .iter()
         .map(|e| e.kind.code())
         .collect();
-    assert_eq!(codes, [2, 2, 15, 6, 7, 7, 2, 3, 6, 9, 10, 13, 16, 16, 3, 17, 8, 10, 3, 4, 10, 14, 16, 5]);
+    assert_eq!(
+        codes,
+        [2, 2, 15, 6, 7, 7, 2, 3, 6, 9, 10, 13, 16, 16, 3, 17, 8, 10, 3, 4, 10, 14, 16, 5]
+    );
 }
 
 #[test]
