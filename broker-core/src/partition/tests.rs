@@ -571,3 +571,19 @@ fn a_visitor_id_with_nul_does_not_see_another_visitors_firings() {
     assert!(p.undelivered_firings(&s, "a").unwrap().is_empty());
     assert_eq!(p.undelivered_firings(&s, "a\0b").unwrap().len(), 1);
 }
+
+#[test]
+fn a_stored_trigger_file_that_no_longer_parses_is_a_clear_error_at_open() {
+    let mut s = MemoryStorage::new();
+    let mut w = WriteBatch::new();
+    w.put(
+        keys::with_str(keys::TRIGGER_META, "active-file"),
+        br#"{"version": 99}"#.to_vec(),
+    );
+    s.commit(w).unwrap();
+    let e = Partition::open(&s, PartitionConfig::new(0, 1)).unwrap_err();
+    assert_eq!(
+        (e.name(), e.code(), e.http_status()),
+        ("stored_triggers_invalid", 107, 500)
+    );
+}
