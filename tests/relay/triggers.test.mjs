@@ -173,6 +173,13 @@ test('frames sent over the visitor socket are appended and acknowledged with off
   page.send(bad);
   const err = await page.next((m) => m.type === 'error');
   assert.equal(err.code, 'checksum');
+  // A frame of a visitor of another partition belongs on that partition.
+  const mine = (await visitorToken(relay, visitor)).partition;
+  let stranger = 'stranger-0';
+  for (let i = 1; (await visitorToken(relay, stranger)).partition === mine; i++) stranger = `stranger-${i}`;
+  page.send(frame(stranger, [{ name: 'X' }]));
+  const misrouted = await page.next((m) => m.type === 'error');
+  assert.equal(misrouted.code, 'wrong_partition');
   // A frame that fires pushes the firing on the same socket.
   page.send(frame(visitor, [{ name: 'Product Added', properties: { price: 60 } }], { producerId, sequence: 1 }));
   const ok = await page.next((m) => m.type === 'appended');
