@@ -11,6 +11,10 @@
 //! - `eval/50 mixed`: the same without the frame decode (pre-decoded events);
 //! - `decode/only`: the frame decode alone, for comparison.
 //!
+//! Before the criterion runs, the same four print events per CPU second of
+//! this thread (`cpu/...`), which hold on a shared, loaded machine where wall
+//! time does not.
+//!
 //! Run: `cargo bench -p broker-core --bench triggers`
 
 use broker_core::corpus::{self, CorpusEvent};
@@ -107,6 +111,32 @@ pub fn fifty_triggers() -> String {
     json!({"version": 1, "triggers": out}).to_string()
 }
 
+/// This thread's CPU time in ns (Linux `schedstat`): unlike wall time it
+/// does not count the time other processes held the core.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `f` (which handles `events` events) until it has used two seconds of
+/// CPU, and prints events per CPU second.
+fn cpu_figure(name: &str, events: usize, mut f: impl FnMut()) {
+    let Some(start) = thread_cpu_ns() else {
+        return;
+    };
+    let (mut runs, mut used) = (0u64, 0);
+    while used < 2_000_000_000 {
+        f();
+        runs += 1;
+        used = thread_cpu_ns().unwrap_or(start) - start;
+    }
+    let per_sec = (runs * events as u64) as f64 / (used as f64 / 1e9);
+    println!(
+        "{name}: {:.2} M events per CPU second ({runs} runs)",
+        per_sec / 1e6
+    );
+}
+
 /// Decodes every frame and evaluates its events; returns the firing count.
 fn run(
     engine: &mut Engine,
@@ -139,6 +169,49 @@ fn run(
 fn bench(c: &mut Criterion) {
     let (frames, events) = corpus_frames();
     let files = [("examples", example_file()), ("50 mixed", fifty_triggers())];
+    let decoded: Vec<(String, Vec<Event<'static>>)> = frames
+        .iter()
+        .map(|bytes| {
+            let f = frame::decode(bytes, &Limits::DEFAULT).expect("decode");
+            let v = f.context.anonymous_id.to_string();
+            (v, f.events.into_iter().map(Event::into_owned).collect())
+        })
+        .collect();
+    let eval_only = |file: &TriggerFile| {
+        let mut engine = Engine::new(file.clone());
+        let mut store = MemoryStorage::new();
+        let mut offset = 0;
+        for (visitor, evs) in &decoded {
+            let mut w = WriteBatch::new();
+            black_box(
+                engine
+                    .on_events(&store, &mut w, visitor, evs, offset)
+                    .expect("eval"),
+            );
+            offset += evs.len() as u64;
+            store.commit(w).expect("commit");
+        }
+    };
+    for (name, json) in &files {
+        let file = TriggerFile::parse(json).expect("valid");
+        cpu_figure(&format!("cpu/decode+eval/{name}"), events, || {
+            let (mut engine, mut store) = (Engine::new(file.clone()), MemoryStorage::new());
+            black_box(run(&mut engine, &mut store, &frames, &mut 0));
+        });
+        cpu_figure(&format!("cpu/eval/{name}"), events, || eval_only(&file));
+    }
+    cpu_figure("cpu/decode/only", events, || {
+        for bytes in &frames {
+            let plain = frame::inflate(bytes, &Limits::DEFAULT).expect("inflate");
+            black_box(
+                frame::decode(&plain, &Limits::DEFAULT)
+                    .expect("decode")
+                    .events
+                    .len(),
+            );
+        }
+    });
+
     let mut g = c.benchmark_group("triggers");
     g.throughput(Throughput::Elements(events as u64));
     for (name, json) in &files {
@@ -159,33 +232,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     let file = TriggerFile::parse(&files[1].1).expect("valid");
-    let decoded: Vec<(String, Vec<Event<'static>>)> = frames
-        .iter()
-        .map(|bytes| {
-            let f = frame::decode(bytes, &Limits::DEFAULT).expect("decode");
-            let v = f.context.anonymous_id.to_string();
-            (v, f.events.into_iter().map(Event::into_owned).collect())
-        })
-        .collect();
-    g.bench_function("eval/50 mixed", |b| {
-        b.iter_batched(
-            || (Engine::new(file.clone()), MemoryStorage::new()),
-            |(mut engine, mut store)| {
-                let mut offset = 0;
-                for (visitor, evs) in &decoded {
-                    let mut w = WriteBatch::new();
-                    black_box(
-                        engine
-                            .on_events(&store, &mut w, visitor, evs, offset)
-                            .expect("eval"),
-                    );
-                    offset += evs.len() as u64;
-                    store.commit(w).expect("commit");
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    g.bench_function("eval/50 mixed", |b| b.iter(|| eval_only(&file)));
     g.bench_function("decode/only", |b| {
         b.iter(|| {
             for bytes in &frames {
