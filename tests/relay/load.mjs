@@ -134,6 +134,80 @@ async function ingest(partitions) {
   }
 }
 
+/**
+ * Ingest through one partition over one visitor WebSocket, frames
+ * pipelined (up to WINDOW unacknowledged): the partition's own capacity,
+ * without an HTTP request per frame.
+ */
+async function ingestSocket() {
+  const WINDOW = 64;
+  const perRound = [...byVisitor.values()].reduce((n, c) => n + Math.ceil(c.length / EVENTS_PER_FRAME) * EVENTS_PER_FRAME, 0);
+  const rounds = Math.max(1, Math.ceil((SECONDS * 40_000) / perRound));
+  const frames = [];
+  for (let r = 0; r < rounds; r++) frames.push(...round(100 + r).flat());
+  const relay = await startRelay({ partitions: 1, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
+  try {
+    const t = await relay.pushTriggers(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8'));
+    if (t.status !== 200) throw new Error(`examples/triggers.json refused: ${JSON.stringify(t.body)}`);
+    const { token } = await visitorToken(relay, 'load-socket');
+    const page = openSocket(wsUrl(relay, `/v1/visitors/load-socket/ws?key=${WRITE_KEY}&token=${token}`));
+    await page.opened;
+    const warm = frames.splice(0, 200);
+    let events = 0;
+    let acked = 0;
+    let failures = 0;
+    let done;
+    let target = 0;
+    let finished = new Promise((r) => (done = r));
+    page.ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const m = JSON.parse(data.toString());
+      if (m.type === 'appended') {
+        acked++;
+        events += m.count;
+      } else if (m.type === 'error') {
+        acked++;
+        failures++;
+      } else return;
+      pump();
+      if (acked === target) done();
+    });
+    let sent = 0;
+    let list = warm;
+    function pump() {
+      while (sent < list.length && sent - acked < WINDOW) page.ws.send(list[sent++]);
+    }
+    target = warm.length;
+    pump();
+    await finished;
+    const start = performance.now();
+    ({ events, acked, failures, sent } = { events: 0, acked: 0, failures, sent: 0 });
+    list = frames;
+    target = frames.length;
+    finished = new Promise((r) => (done = r));
+    pump();
+    await finished;
+    const elapsed = (performance.now() - start) / 1000;
+    const out = {
+      figure: 'relay_ingest_socket',
+      partitions: 1,
+      window: WINDOW,
+      events_per_frame: EVENTS_PER_FRAME,
+      seconds: +elapsed.toFixed(2),
+      frames: acked - failures,
+      events,
+      failures,
+      events_per_sec: Math.round(events / elapsed),
+      frames_per_sec: Math.round((acked - failures) / elapsed),
+    };
+    console.log(JSON.stringify(out));
+    page.close();
+    return out;
+  } finally {
+    await relay.stop();
+  }
+}
+
 function pct(sorted, q) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -201,4 +275,5 @@ async function firingLatency() {
 
 await ingest(1);
 await ingest(PARTITIONS);
+await ingestSocket();
 await firingLatency();
