@@ -225,6 +225,14 @@ fn visitor_of(bytes: &[u8], limits: &Limits) -> Result<String> {
 async fn token(req: &Request, env: &Env, q: &HashMap<String, String>) -> Result<Response> {
     check_key(req, env, q)?;
     let config = Config::from_env(env)?;
+    let key = q.get("key").map(String::as_str).unwrap_or_default();
+    auth::rate_limit(
+        key,
+        &client_of(req),
+        config.rate_per_sec,
+        config.rate_burst,
+        now_ms() as f64,
+    )?;
     let visitor =
         q.get("visitor")
             .filter(|v| !v.is_empty())
