@@ -304,12 +304,36 @@ fn max_per_user_counts_only_real_firings() {
 }
 
 #[test]
-fn disabled_triggers_neither_fire_nor_keep_state() {
-    let mut s = Sim::new(
-        r#"{"id":"d","enabled":false,"when":{"event":"a"},"count":{"at_least":2,"within":"1h"},"action":{"type":"t"}}"#,
+fn disabled_triggers_do_not_fire_and_pausing_keeps_their_state() {
+    let on = r#"{"id":"d","description":"first","when":{"event":"a"},"count":{"at_least":2,"within":"1h"},"max_per_user":1,"action":{"type":"t"}}"#;
+    let off = r#"{"id":"d","enabled":false,"when":{"event":"a"},"count":{"at_least":2,"within":"1h"},"max_per_user":1,"action":{"type":"t"}}"#;
+    let reworded = on.replace("first", "second");
+    let mut s = Sim::new(on);
+    let swap = |s: &mut Sim, t: &str| {
+        let file =
+            TriggerFile::parse(&format!(r#"{{"version":1,"triggers":[{t}]}}"#)).expect("valid");
+        let mut w = WriteBatch::new();
+        s.engine.replace(file, &s.store, &mut w).expect("replace");
+        s.store.commit(w).expect("commit");
+    };
+    assert_eq!(
+        s.run("v", &[e("a", T0), e("a", T0 + 1)]),
+        fired("d", &[T0 + 1])
     );
-    assert_eq!(s.run("v", &[e("a", T0), e("a", T0 + 1)]), fired("d", &[]));
-    assert!(s.store.is_empty());
+    swap(&mut s, off);
+    // Paused: the count still runs (and uses events up), nothing fires.
+    assert_eq!(
+        s.run("w", &[e("a", T0 + 2), e("a", T0 + 3), e("a", T0 + 4)]),
+        fired("d", &[])
+    );
+    swap(&mut s, &reworded);
+    // Resumed with a new description: v's max_per_user still holds, and w's
+    // pending third event counts towards the next qualification.
+    assert_eq!(
+        s.run("v", &[e("a", T0 + 5), e("a", T0 + 6)]),
+        fired("d", &[])
+    );
+    assert_eq!(s.run("w", &[e("a", T0 + 7)]), fired("d", &[T0 + 7]));
 }
 
 #[test]

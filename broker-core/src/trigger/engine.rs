@@ -31,9 +31,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 #[derive(Debug)]
 pub struct Engine {
     file: TriggerFile,
-    /// For each event name, the enabled triggers that name it somewhere.
+    /// For each event name, the triggers that name it somewhere.
     by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>>,
-    /// Enabled triggers by state key.
+    /// Triggers by state key.
     by_key: HashMap<u64, u32>,
     /// Scratch for one call: trigger index -> position of its state in the
     /// loaded visitor state (`NONE` when it has none). Kept to avoid an
@@ -141,10 +141,9 @@ impl Engine {
     pub fn new(file: TriggerFile) -> Engine {
         let mut by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>> = HashMap::default();
         let mut by_key = HashMap::new();
+        // Disabled triggers are evaluated too: `enabled` is checked at the
+        // moment of firing, like audience and cooldown.
         for (i, t) in file.triggers.iter().enumerate() {
-            if !t.enabled {
-                continue;
-            }
             let i = i as u32;
             by_key.insert(t.key, i);
             for (k, step) in t.steps().enumerate() {
@@ -535,6 +534,9 @@ fn fire(
     time: u64,
     offset: u64,
 ) -> Option<Firing> {
+    if !tr.enabled {
+        return None;
+    }
     if let (Some(c), Some(f)) = (tr.cooldown, s.last_fired) {
         if time < f.saturating_add(c) {
             return None;

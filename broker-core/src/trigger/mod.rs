@@ -37,9 +37,12 @@
 //!   not see entries already pruned.
 //! - A digit segment of a path indexes a list; on an object it is a key.
 //! - An identify trait set to `null` removes the trait.
-//! - A trigger's state is keyed by a hash of its canonical JSON, so editing
-//!   any part of a trigger (even `enabled`) starts it afresh; a disabled
-//!   trigger keeps no state.
+//! - A trigger's state is keyed by a hash of its canonical JSON without
+//!   `description` and `enabled`: editing anything else starts it afresh;
+//!   editing those keeps it. A disabled trigger is evaluated like any other
+//!   (counts used up, sequences advanced) and its firings are dropped, as the
+//!   spec says `enabled` is checked at the moment of firing; so pausing and
+//!   resuming a trigger keeps its cooldowns and `max_per_user` counts.
 
 mod cond;
 mod engine;

@@ -310,7 +310,7 @@ impl Validator {
             max_per_user: max_per_user.flatten(),
             action_type,
             payload,
-            key: hash64(canonical(v).as_bytes()),
+            key: state_key(v),
         })
     }
 
@@ -602,6 +602,18 @@ fn type_name(v: &Json) -> &'static str {
         Json::Array(_) => "a list",
         Json::Object(_) => "an object",
     }
+}
+
+/// The key of a trigger's per-visitor state: a hash of its canonical JSON
+/// without `description` and `enabled`, which change nothing the state
+/// means (so pausing a trigger does not reset its `max_per_user` counts).
+fn state_key(trigger: &Json) -> u64 {
+    let mut t = trigger.clone();
+    if let Some(o) = t.as_object_mut() {
+        o.remove("description");
+        o.remove("enabled");
+    }
+    hash64(canonical(&t).as_bytes())
 }
 
 /// JSON with object keys sorted, whatever order the parser kept.
