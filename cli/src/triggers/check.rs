@@ -12,7 +12,7 @@ and exits 1. An unreadable file or bad arguments exit 2.
 
 Example:
   $ eventstream triggers check examples/triggers.json
-  examples/triggers.json: 9 triggers: 2 when, 3 count, 2 sequence; 3 with unless, 3 with audience, 1 disabled
+  examples/triggers.json: 9 triggers: 4 when, 3 count, 2 sequence; 3 with unless, 3 with audience, 1 disabled
 ";
 
 /// Runs `triggers check ARGS`.
