@@ -268,6 +268,7 @@ class Client {
     if (!this.off) return;
     this.off = false;
     this.visitor();
+    this.claimOrphans();
   }
 
   isOptedOut() {
@@ -546,6 +547,7 @@ class Client {
     }
     p.busy = false;
     if (this.off || this.dead || p.frames[0] != f) return this.settle();
+    if (status < 0) return this.pump(p); // the socket closed under it: not an attempt
     if (status == 409 && code == 'sequence_gap' && p.dropped) {
       // The queue dropped an earlier frame of this producer: the gap never
       // fills, and nothing of p after it can be stored yet. Move on.
@@ -710,7 +712,7 @@ class Client {
     this.log('socket closed', code);
     this.ws = null;
     this.open = false;
-    for (const r of this.sent.values()) r([0, '']);
+    for (const r of this.sent.values()) r([-1, '']);
     this.sent.clear();
     if (this.off || this.dead || code == 4403) return;
     const d = outcome(0, '', this.wsAttempt++, 0, Math.random());
@@ -727,7 +729,8 @@ class Client {
       ws.onclose = null;
       ws.close(1000);
     }
-    for (const r of this.sent.values()) r([0, '']);
+    // Frames waiting for the socket's answer go again over HTTP, at once.
+    for (const r of this.sent.values()) r([-1, '']);
     this.sent.clear();
   }
 

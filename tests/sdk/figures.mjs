@@ -5,7 +5,7 @@
 // Regimes: back to back (each visit's calls in a tight loop, a reset() between
 // visits), with and without the trigger socket; and paced by the corpus's own
 // timestamps on a fake clock (frames then seal on the 3 s timer as in real
-// life). Usage: node tests/sdk/figures.mjs [--quick]
+// life). Usage: node tests/sdk/figures.mjs [--quick] [--only=http|socket|paced]
 import { readFileSync } from 'node:fs';
 import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
 
@@ -82,10 +82,11 @@ async function run(name, opts, paced) {
   return { name, calls: times.length, delivered: stored, frames: relay.stored.length, bytes, perEvent: bytes / stored, p50: q(0.5), p99: q(0.99), mean, isolated, errors, seconds: (Date.now() - t0) / 1000, events };
 }
 
+const only = (process.argv.find((a) => a.startsWith('--only=')) || '').slice(7);
 const rows = [];
-rows.push(await run('back to back, HTTP', { triggers: false }));
-rows.push(await run('back to back, socket open', { triggers: true }));
-rows.push(await run('paced by corpus time, HTTP', { triggers: false }, true));
+if (!only || only == 'http') rows.push(await run('back to back, HTTP', { triggers: false }));
+if (!only || only == 'socket') rows.push(await run('back to back, socket open', { triggers: true }));
+if (!only || only == 'paced') rows.push(await run('paced by corpus time, HTTP', { triggers: false }, true));
 await browser.close();
 await site.close();
 await relay.close();

@@ -27,9 +27,12 @@ export function installPackage() {
   if (installed) return installed;
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'es-sdk-app-'));
-  const tgz = execFileSync('npm', ['pack', DIST, '--pack-destination', dir, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop();
+  // A cache of its own: test files run in parallel processes, and npm's
+  // shared cache does not like concurrent writers.
+  const cache = join(dir, '.npm-cache');
+  const tgz = execFileSync('npm', ['pack', DIST, '--pack-destination', dir, '--silent', '--cache', cache], { encoding: 'utf8' }).trim().split('\n').pop();
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'throwaway-app', private: true, type: 'module' }));
-  execSync(`npm install --offline --no-audit --no-fund --silent ./${tgz}`, { cwd: dir, stdio: 'inherit' });
+  execSync(`npm install --offline --no-audit --no-fund --silent --cache ${cache} ./${tgz}`, { cwd: dir, stdio: 'inherit' });
   installed = dir;
   return dir;
 }
@@ -173,8 +176,9 @@ export async function startRelay() {
           const a = r.receive(Buffer.from(data), 'ws');
           const h = peek(Buffer.from(data));
           if (a == 'drop') return ws.terminate();
-          if (a.status == 200) ws.send(JSON.stringify({ type: 'appended', producer_id: h.producer, sequence: h.sequence, base_offset: a.body.base_offset, count: 1, duplicate: false }));
-          else ws.send(JSON.stringify({ type: 'error', producer_id: h.producer, sequence: h.sequence, code: a.body.code, message: 'x' }));
+          const send = (m) => (r.wsDelay ? setTimeout(() => ws.readyState == 1 && ws.send(m), r.wsDelay) : ws.send(m));
+          if (a.status == 200) send(JSON.stringify({ type: 'appended', producer_id: h.producer, sequence: h.sequence, base_offset: a.body.base_offset, count: 1, duplicate: false }));
+          else send(JSON.stringify({ type: 'error', producer_id: h.producer, sequence: h.sequence, code: a.body.code, message: 'x' }));
           return;
         }
         const msg = JSON.parse(String(data));
@@ -212,6 +216,7 @@ export async function startRelay() {
     r.plan.length = 0;
     r.acks.length = 0;
     r.down = false;
+    r.wsDelay = 0;
   };
   /** Decoded frames the relay stored (via the CLI), in arrival order. */
   r.decoded = () => decode(r.stored.map((x) => x.bytes));
@@ -225,7 +230,7 @@ export function decode(frames) {
   const input = frames.map((b) => b.toString('hex')).join('\n') + '\n';
   let out;
   try {
-    out = execFileSync(CLI, ['frame', 'decode', '--hex'], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    out = execFileSync(CLI, ['frame', 'decode', '--hex'], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
   } catch (e) {
     throw new Error('eventstream frame decode failed: ' + e.stderr + '\n' + input);
   }

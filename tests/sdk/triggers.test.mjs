@@ -77,3 +77,27 @@ test('reset() reconnects as the new visitor', async () => {
   assert.notDeepEqual(before, [anon]);
   await ctx.close();
 });
+
+test('frames waiting on a socket that closes (reset) go again over HTTP, none lost', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false, flushAt: 3 });
+  assert.ok(await connected(page));
+  relay.wsDelay = 30; // answers lag, so reset() closes the socket under frames in flight
+  await page.evaluate(async () => {
+    for (let v = 0; v < 30; v++) {
+      window.es.reset();
+      for (let i = 0; i < 4; i++) window.es.track('V', { v, i });
+      // Let the socket open and the frames go out on it; the next reset() closes it.
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    await window.es.flush();
+  });
+  // No backoff: an interrupted socket send is not a failed attempt.
+  assert.ok(await until(async () => (await page.evaluate(() => window.es.stats().queued)) == 0, 2000));
+  relay.wsDelay = 0;
+  assert.equal(relay.events().length, 120);
+  assert.equal(new Set(relay.events().map((e) => e.properties.v + ':' + e.properties.i)).size, 120);
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
