@@ -29,7 +29,7 @@ Options:
 
 Example:
   $ eventstream triggers backtest examples/triggers.json shared/corpus/clickstream.jsonl --summary
-  $ eventstream tail --relay http://127.0.0.1:8787 --until-end | \\
+  $ eventstream tail --relay http://127.0.0.1:8787 --from earliest --until-end | \\
       eventstream triggers backtest new-triggers.json - --trigger cart-rescue
 ";
 
