@@ -237,7 +237,7 @@ impl Engine {
             let Some(hooks) = self.by_name.get(e.trigger_name()) else {
                 continue;
             };
-            let offset = base_offset + i as u64;
+            let offset = base_offset.saturating_add(i as u64);
             for hook in hooks {
                 let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
