@@ -87,6 +87,7 @@ const rows = [];
 if (!only || only == 'http') rows.push(await run('back to back, HTTP', { triggers: false }));
 if (!only || only == 'socket') rows.push(await run('back to back, socket open', { triggers: true }));
 if (!only || only == 'paced') rows.push(await run('paced by corpus time, HTTP', { triggers: false }, true));
+if (!only || only == 'paced') rows.push(await run('paced, flushInterval 10 s', { triggers: false, flushInterval: 10000 }, true));
 await browser.close();
 await site.close();
 await relay.close();
