@@ -19,7 +19,7 @@ const args = Object.fromEntries(
 const port = Number(args.port ?? process.env.PORT ?? 8788);
 const config = {
   endpoint: args.relay ?? 'http://127.0.0.1:8787',
-  writeKey: args['write-key'] ?? 'demo-write-key',
+  writeKey: args['write-key'] ?? 'dev-write-key',
   // The live stream view reads the back-office API; a real site never ships this token.
   subscriberToken: args['subscriber-token'] ?? 'dev-subscriber-token',
 };
@@ -50,8 +50,13 @@ async function file(path) {
 const server = createServer(async (req, res) => {
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/config.json') {
+    // The partition count, for the live stream view, asked of the relay server-side.
+    let partitions = null;
+    try {
+      partitions = (await (await fetch(`${config.endpoint}/health`)).json()).partitions;
+    } catch {}
     res.writeHead(200, { 'content-type': types['.json'], 'cache-control': 'no-store' });
-    return res.end(JSON.stringify(config));
+    return res.end(JSON.stringify({ ...config, partitions }));
   }
   const path = normalize(join(root, decodeURIComponent(url.pathname)));
   if (!path.startsWith(root)) {

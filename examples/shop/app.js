@@ -4,6 +4,7 @@
 import { init } from '@eventstream/sdk';
 
 const categories = ['shoes', 'sunglasses', 'bags', 'hats', 'jackets'];
+const singular = { shoes: 'shoe', sunglasses: 'sunglasses', bags: 'bag', hats: 'hat', jackets: 'jacket' };
 const adjectives = ['Urban', 'Classic', 'Trail', 'Nordic', 'Studio', 'Coastal'];
 const products = Array.from({ length: 30 }, (_, i) => {
   const category = categories[i % categories.length];
@@ -11,7 +12,7 @@ const products = Array.from({ length: 30 }, (_, i) => {
   return {
     product_id: id,
     sku: `SKU-${category.slice(0, 3).toUpperCase()}-${String(i + 1).padStart(5, '0')}`,
-    name: `${adjectives[i % adjectives.length]} ${category.replace(/s$/, '')} ${i + 1}`,
+    name: `${adjectives[i % adjectives.length]} ${singular[category]} ${i + 1}`,
     category,
     price: Math.round((29 + ((i * 37) % 180) + 0.99) * 100) / 100,
     currency: 'EUR',
@@ -87,10 +88,11 @@ document.addEventListener('click', (e) => {
     es?.track('Product Added', { ...p, quantity: 1, cart_id: 'c-demo' });
   }
   if (e.target.id === 'sign-in') {
-    es?.identify('u-demo', { plan: 'free', newsletter: true, country: 'DE' });
+    es?.identify('u-demo', { plan: 'free', newsletter: false, country: 'DE' });
     e.target.textContent = 'Signed in';
   }
   if (e.target.id === 'banner-close') $('banner').hidden = true;
+  if (e.target.id === 'toast-close') $('toast').hidden = true;
 });
 
 document.addEventListener('submit', (e) => {
@@ -144,6 +146,14 @@ async function main() {
       $('recommendation-list').innerHTML = (list.length ? list : products.slice(0, 4)).map(card).join('');
       $('recommendations').hidden = false;
     });
+    // Toasts, chat prompts and modal offers all render as a toast in this demo.
+    for (const type of ['toast', 'chat', 'modal']) {
+      es.onTrigger(type, (f) => {
+        $('toast-kind').textContent = type === 'modal' ? 'Offer' : type === 'chat' ? 'Chat' : '';
+        $('toast-text').textContent = f.action.payload.text ?? `Try ${f.action.payload.offer ?? 'our offer'}`;
+        $('toast').hidden = false;
+      });
+    }
     es.onTrigger('*', showFiring);
     $('sdk-status').textContent = `Eventstream connected to ${config.endpoint}`;
   } catch (err) {

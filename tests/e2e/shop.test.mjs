@@ -80,3 +80,16 @@ test('checking out inside the window cancels the delayed banner', async () => {
   assert.equal(await page.isHidden('#banner'), true);
   assert.deepEqual((await loop.firingsOf(visitor)).filter((f) => f.trigger === 'cart-rescue'), []);
 });
+
+test('the live stream view shows events and firings as they arrive', async () => {
+  const context = await loop.browser.newContext();
+  const stream = await context.newPage();
+  await stream.goto(`${loop.shopOrigin}/stream`);
+  await stream.waitForFunction(() => /subscribed to 4 streams/.test(document.getElementById('status').textContent), null, { timeout: 10000 });
+  const { page, visitor } = await loop.visit('/category/sunglasses');
+  await page.click('a.card[href="/product/p-0002"]');
+  const short = visitor.slice(0, 8);
+  await stream.waitForFunction((v) => [...document.querySelectorAll('#rows tr')].some((tr) => tr.textContent.includes(v) && tr.textContent.includes('Product Viewed')), short, { timeout: 10000 });
+  await stream.waitForFunction((v) => [...document.querySelectorAll('#rows tr.firing')].some((tr) => tr.textContent.includes(v) && tr.textContent.includes('browse-then-view')), short, { timeout: 10000 });
+  await context.close();
+});
