@@ -4,7 +4,6 @@
 
 use broker_core::event::Event;
 use broker_core::frame::{Context, FrameBuilder, FrameError, Limits};
-use std::collections::VecDeque;
 
 /// Why an event could not be batched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +52,8 @@ pub struct Batcher {
     limits: Limits,
     context: Context<'static>,
     open: Option<FrameBuilder>,
-    sealed: VecDeque<Sealed>,
+    /// Oldest first; rarely more than one (JS takes them at once).
+    sealed: Vec<Sealed>,
 }
 
 impl Batcher {
@@ -72,7 +72,7 @@ impl Batcher {
             limits,
             context: Context::default(),
             open: None,
-            sealed: VecDeque::new(),
+            sealed: Vec::new(),
         }
     }
 
@@ -100,7 +100,7 @@ impl Batcher {
             }
             let sequence = self.next_sequence;
             self.next_sequence += 1;
-            self.sealed.push_back(Sealed {
+            self.sealed.push(Sealed {
                 sequence,
                 bytes: b.finish(self.producer, sequence, now),
             });
@@ -146,7 +146,7 @@ impl Batcher {
 
     /// The next sealed frame, oldest first.
     pub fn take(&mut self) -> Option<Sealed> {
-        self.sealed.pop_front()
+        (!self.sealed.is_empty()).then(|| self.sealed.remove(0))
     }
 }
 

@@ -1,15 +1,15 @@
 //! Firing deduplication: the relay resends undelivered firings on every
 //! connect, and may resend one whose ack crossed a disconnect.
 
-use std::collections::VecDeque;
-
 /// How many firing ids are remembered (oldest forgotten first).
 pub const REMEMBERED: usize = 512;
 
 /// The ids of firings already handed to the page.
 #[derive(Debug, Default)]
 pub struct Seen {
-    ids: VecDeque<String>,
+    // A Vec, not a VecDeque: removing the oldest of 512 short strings is
+    // cheap, and VecDeque's code is ~1 KB of wasm.
+    ids: Vec<String>,
 }
 
 impl Seen {
@@ -19,9 +19,9 @@ impl Seen {
             return false;
         }
         if self.ids.len() == REMEMBERED {
-            self.ids.pop_front();
+            self.ids.remove(0);
         }
-        self.ids.push_back(id.to_owned());
+        self.ids.push(id.to_owned());
         true
     }
 }
