@@ -211,32 +211,39 @@ impl Engine {
         base_offset: u64,
     ) -> Result<Vec<Firing>, StorageError> {
         let mut out = Vec::new();
-        // Most events concern no trigger: then the state is not even read.
-        let relevant = events
-            .iter()
-            .any(|e| e.kind == EventKind::Identify || self.by_name.contains_key(e.trigger_name()));
-        if !relevant {
-            return Ok(out);
-        }
-        let mut l = self.load(store, visitor)?;
-        for (j, &ti) in l.of.iter().enumerate() {
-            self.pos[ti as usize] = j as u32;
-        }
-        let mut next_due = min_deadline(&l.state.triggers);
+        // The state is read at the first event some trigger cares about; a
+        // batch of events no trigger names (and no identify call) reads and
+        // writes nothing. Delayed firings due before the skipped events fire
+        // at the next relevant event, or from `on_timeout`, at the same time.
+        let mut loaded: Option<Loaded> = None;
+        let mut next_due = u64::MAX;
         let mut newest = 0;
         for (i, e) in events.iter().enumerate() {
             let t = e.timestamp;
             newest = newest.max(t);
+            let hooks = self.by_name.get(e.trigger_name());
+            if hooks.is_none() && e.kind != EventKind::Identify {
+                continue;
+            }
+            let l = match &mut loaded {
+                Some(l) => l,
+                None => {
+                    let l = loaded.insert(self.load(store, visitor)?);
+                    for (j, &ti) in l.of.iter().enumerate() {
+                        self.pos[ti as usize] = j as u32;
+                    }
+                    next_due = min_deadline(&l.state.triggers);
+                    l
+                }
+            };
             if next_due < t {
-                self.fire_due(&mut l, visitor, |d| d < t, &mut out);
+                self.fire_due(l, visitor, |d| d < t, &mut out);
                 next_due = min_deadline(&l.state.triggers);
             }
             if e.kind == EventKind::Identify {
                 merge_traits(&mut l.state.traits, &e.properties);
             }
-            let Some(hooks) = self.by_name.get(e.trigger_name()) else {
-                continue;
-            };
+            let Some(hooks) = hooks else { continue };
             let offset = base_offset.saturating_add(i as u64);
             for hook in hooks {
                 let ti = hook.trigger as usize;
@@ -259,6 +266,9 @@ impl Engine {
                 }
             }
         }
+        let Some(mut l) = loaded else {
+            return Ok(out);
+        };
         for &ti in &l.of {
             self.pos[ti as usize] = NONE;
         }
