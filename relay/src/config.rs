@@ -145,6 +145,9 @@ pub fn secret(env: &Env, name: &'static str) -> Result<String> {
         })
 }
 
+/// The prefix of a `WRITE_KEYS` entry that names a key by its hash.
+const HASH_PREFIX: &str = "sha256:";
+
 /// What one write key may do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,14 +183,21 @@ impl WriteKeys {
         Ok(WriteKeys { keys })
     }
 
-    /// The write key `key`, looked up as given and then by its hash.
+    /// The write key `key`, looked up as given and then by its hash. A
+    /// `sha256:` entry is reachable only through the key it hashes: the
+    /// hash itself is not a key.
     pub fn get(&self, key: &str) -> Option<&WriteKey> {
         if key.is_empty() {
             return None;
         }
-        self.keys.get(key).or_else(|| {
+        let plain = if key.starts_with(HASH_PREFIX) {
+            None
+        } else {
+            self.keys.get(key)
+        };
+        plain.or_else(|| {
             self.keys
-                .get(&format!("sha256:{}", crate::auth::sha256_hex(key)))
+                .get(&format!("{HASH_PREFIX}{}", crate::auth::sha256_hex(key)))
         })
     }
 
@@ -238,6 +248,9 @@ mod tests {
             .unwrap()
             .allows("https://shop.example"));
         assert_eq!(keys.get("unknown"), None);
+        // The hash is not a key.
+        let hash = "sha256:04c0218b3c6929c6638fa052827cc353c3e1eb3a432020f686e083aae900d6c4";
+        assert_eq!(keys.get(hash), None);
         assert_eq!(keys.get(""), None);
     }
 

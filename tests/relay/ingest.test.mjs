@@ -133,3 +133,33 @@ test('operators see per-partition stats', async () => {
   const denied = await relay.api('GET', '/v1/partitions');
   assert.equal(denied.status, 401);
 });
+
+test('write keys given by their SHA-256, with any origin allowed', async () => {
+  const { createHash } = await import('node:crypto');
+  const r = await startRelay({
+    vars: { WRITE_KEYS: JSON.stringify({ [`sha256:${createHash('sha256').update('secret-key-1').digest('hex')}`]: { origins: ['*'] } }) },
+  });
+  try {
+    const ok = await postFrame(r, frame('hashed-visitor', [{ name: 'A' }]), { key: 'secret-key-1', headers: { origin: 'https://any.example' } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.headers.get('access-control-allow-origin'), 'https://any.example');
+    const wrong = await postFrame(r, frame('hashed-visitor', [{ name: 'A' }]), { key: 'secret-key-2' });
+    assert.equal(wrong.status, 401);
+    // The hash itself is not a key.
+    const hashAsKey = await postFrame(r, frame('hashed-visitor', [{ name: 'A' }]), { key: `sha256:${createHash('sha256').update('secret-key-1').digest('hex')}` });
+    assert.equal(hashAsKey.status, 401);
+  } finally {
+    await r.stop();
+  }
+});
+
+test('visitor ids travel percent-encoded in the socket path', async () => {
+  const { visitorSocket } = await import('./helpers.mjs');
+  const visitor = 'odd/id with spaces?&=é';
+  const page = await visitorSocket(relay, visitor);
+  const producerId = newProducer();
+  page.send(frame(visitor, [{ name: 'A' }], { producerId }));
+  const ack = await page.next((m) => m.type === 'appended');
+  assert.equal(ack.count, 1);
+  page.close();
+});
