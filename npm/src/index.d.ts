@@ -46,9 +46,9 @@ export interface InitOptions {
   flushBytes?: number;
   /** Seal a frame this many ms after its first event. Default 3,000. */
   flushInterval?: number;
-  /** Same as `flushInterval` while the trigger socket is open. Default 20. */
+  /** Same as `flushInterval` while the trigger socket is open. Default 0: the next task, so calls made together still share a frame. */
   socketFlushInterval?: number;
-  /** Deflate frames with `CompressionStream` when available. Default true. */
+  /** Deflate frames of 400 bytes or more with `CompressionStream` when available. Default true. */
   compress?: boolean;
   /** Persistent queue bounds. */
   queue?: QueueOptions;

@@ -125,7 +125,7 @@ class Client {
     this.q = encodeURIComponent(o.writeKey);
     this.maxEvents = o.flushAt || 50;
     this.interval = o.flushInterval ?? 3000;
-    this.socketInterval = o.socketFlushInterval ?? 20;
+    this.socketInterval = o.socketFlushInterval ?? 0;
     this.maxFrames = o.queue?.maxFrames || 200;
     this.maxBytes = o.queue?.maxBytes || 1000000;
     this.log = o.debug ? (...a) => console.debug('[eventstream]', ...a) : noop;
@@ -580,7 +580,9 @@ class Client {
   /** Deflates a frame's payload once, when the browser can and it pays off. */
   async compress(f, p) {
     f.packed = true;
-    if (this.o.compress === false || typeof CompressionStream == 'undefined') return;
+    // Below ~400 bytes deflate saves a few bytes and costs a millisecond or
+    // more of latency (the stream is async): firings should come back fast.
+    if (this.o.compress === false || f.bytes.length < 400 || typeof CompressionStream == 'undefined') return;
     const plain = f.bytes;
     const body = new Blob([payload(plain)]).stream().pipeThrough(new CompressionStream('deflate-raw'));
     const z = seal(plain, new Uint8Array(await new Response(body).arrayBuffer()));

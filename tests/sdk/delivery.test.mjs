@@ -41,6 +41,15 @@ test('init, track, flush: one frame with the events arrives', async () => {
   assert.equal(events[0].context.origin, site.url);
   assert.equal(events[0].context.library, 'eventstream-js/0.1.0');
   assert.deepEqual(await page.evaluate(() => window.errors), []);
+  // A larger frame is deflated (flag bit 0), a small one is not.
+  assert.equal(relay.stored[0].flags, 0);
+  await page.evaluate(async () => {
+    for (let i = 0; i < 30; i++) window.es.track('Product Viewed', { product_id: 'p-' + i, price: 10 + i / 100, currency: 'EUR' });
+    await window.es.flush();
+  });
+  assert.equal(relay.stored.length, 2);
+  assert.equal(relay.stored[1].flags, 1);
+  assert.deepEqual(relay.decoded()[1].events.map((e) => e.properties.price), Array.from({ length: 30 }, (_, i) => 10 + i / 100));
   // Acknowledged frames leave the persistent queue.
   assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('es:f:'))), []);
   await ctx.close();

@@ -5,7 +5,8 @@
 // Regimes: back to back (each visit's calls in a tight loop, a reset() between
 // visits), with and without the trigger socket; and paced by the corpus's own
 // timestamps on a fake clock (frames then seal on the 3 s timer as in real
-// life). Usage: node tests/sdk/figures.mjs [--quick] [--only=http|socket|paced]
+// life). Also the firing round trip through the SDK and the stub relay.
+// Usage: node tests/sdk/figures.mjs [--quick] [--only=http|socket|paced|rtt]
 import { readFileSync } from 'node:fs';
 import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
 
@@ -88,6 +89,30 @@ if (!only || only == 'http') rows.push(await run('back to back, HTTP', { trigger
 if (!only || only == 'socket') rows.push(await run('back to back, socket open', { triggers: true }));
 if (!only || only == 'paced') rows.push(await run('paced by corpus time, HTTP', { triggers: false }, true));
 if (!only || only == 'paced') rows.push(await run('paced, flushInterval 10 s', { triggers: false, flushInterval: 10000 }, true));
+// Firing round trip through this SDK and the stub relay (which fires as soon
+// as a frame arrives on the socket): track() to the onTrigger handler.
+let rtt = null;
+if (!only || only == 'rtt') {
+  relay.reset();
+  relay.echoFiring = true;
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false, compress: process.env.RTT_COMPRESS != '0' });
+  await until(() => page.evaluate(() => window.es.stats().connected));
+  const ms = await page.evaluate(async () => {
+    const out = [];
+    let done;
+    window.es.onTrigger('*', () => done && done());
+    for (let i = 0; i < 200; i++) {
+      const t = performance.now();
+      await new Promise((r) => { done = r; window.es.track('Cart Viewed', { i }); });
+      out.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return out.sort((a, b) => a - b);
+  });
+  rtt = { p50: ms[100], p99: ms[198] };
+  await ctx.close();
+}
 await browser.close();
 await site.close();
 await relay.close();
@@ -97,5 +122,6 @@ console.log('regime'.padEnd(30) + 'delivered'.padStart(10) + 'frames'.padStart(8
 for (const r of rows) {
   console.log(r.name.padEnd(30) + `${r.delivered}/${r.events}`.padStart(10) + String(r.frames).padStart(8) + r.perEvent.toFixed(1).padStart(9) + r.p50.toFixed(0).padStart(8) + r.p99.toFixed(0).padStart(8) + r.mean.toFixed(1).padStart(9));
 }
-console.log('(timer resolution: ' + (rows[0].isolated ? '5 us, cross-origin isolated' : '100 us') + '; errors reported: ' + rows.map((r) => r.errors).join('/') + ')');
+if (rows.length) console.log('(timer resolution: ' + (rows[0].isolated ? '5 us, cross-origin isolated' : '100 us') + '; errors reported: ' + rows.map((r) => r.errors).join('/') + ')');
+if (rtt) console.log(`firing round trip (track() to handler, stub relay on loopback): p50 ${rtt.p50.toFixed(1)} ms, p99 ${rtt.p99.toFixed(1)} ms`);
 console.log(JSON.stringify(rows));

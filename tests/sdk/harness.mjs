@@ -177,6 +177,7 @@ export async function startRelay() {
           const h = peek(Buffer.from(data));
           if (a == 'drop') return ws.terminate();
           const send = (m) => (r.wsDelay ? setTimeout(() => ws.readyState == 1 && ws.send(m), r.wsDelay) : ws.send(m));
+          if (a.status == 200 && r.echoFiring) setImmediate(() => r.fire(visitor));
           if (a.status == 200) send(JSON.stringify({ type: 'appended', producer_id: h.producer, sequence: h.sequence, base_offset: a.body.base_offset, count: 1, duplicate: false }));
           else send(JSON.stringify({ type: 'error', producer_id: h.producer, sequence: h.sequence, code: a.body.code, message: 'x' }));
           return;
@@ -217,6 +218,7 @@ export async function startRelay() {
     r.acks.length = 0;
     r.down = false;
     r.wsDelay = 0;
+    r.echoFiring = false;
   };
   /** Decoded frames the relay stored (via the CLI), in arrival order. */
   r.decoded = () => decode(r.stored.map((x) => x.bytes));
