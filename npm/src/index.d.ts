@@ -48,7 +48,7 @@ export interface InitOptions {
   flushInterval?: number;
   /** Same as `flushInterval` while the trigger socket is open. Default 0: the next task, so calls made together still share a frame. */
   socketFlushInterval?: number;
-  /** Deflate frames of 400 bytes or more with `CompressionStream` when available. Default true. */
+  /** Deflate frames with `CompressionStream` when available (not small frames on the socket). Default true. */
   compress?: boolean;
   /** Persistent queue bounds. */
   queue?: QueueOptions;

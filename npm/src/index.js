@@ -580,9 +580,9 @@ class Client {
   /** Deflates a frame's payload once, when the browser can and it pays off. */
   async compress(f, p) {
     f.packed = true;
-    // Below ~400 bytes deflate saves a few bytes and costs a millisecond or
-    // more of latency (the stream is async): firings should come back fast.
-    if (this.o.compress === false || f.bytes.length < 400 || typeof CompressionStream == 'undefined') return;
+    // On the socket, below ~400 bytes, deflate saves a few bytes and costs a
+    // millisecond or more (the stream is async): firings should come back fast.
+    if (this.o.compress === false || (this.open && f.bytes.length < 400) || typeof CompressionStream == 'undefined') return;
     const plain = f.bytes;
     const body = new Blob([payload(plain)]).stream().pipeThrough(new CompressionStream('deflate-raw'));
     const z = seal(plain, new Uint8Array(await new Response(body).arrayBuffer()));

@@ -41,7 +41,8 @@ test('init, track, flush: one frame with the events arrives', async () => {
   assert.equal(events[0].context.origin, site.url);
   assert.equal(events[0].context.library, 'eventstream-js/0.1.0');
   assert.deepEqual(await page.evaluate(() => window.errors), []);
-  // A larger frame is deflated (flag bit 0), a small one is not.
+  // On the socket a small frame goes as is (latency), a larger one deflated (flag bit 0).
+  assert.equal(relay.stored[0].via, 'ws');
   assert.equal(relay.stored[0].flags, 0);
   await page.evaluate(async () => {
     for (let i = 0; i < 30; i++) window.es.track('Product Viewed', { product_id: 'p-' + i, price: 10 + i / 100, currency: 'EUR' });
