@@ -160,3 +160,76 @@ fn map_err(e: FrameError) -> BatchError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use broker_core::event::{EventKind, Value};
+    use broker_core::frame;
+    use std::borrow::Cow;
+
+    fn event(i: i64, text: &str) -> Event<'static> {
+        Event {
+            kind: EventKind::Track,
+            name: Cow::Borrowed("E"),
+            timestamp: 1_764_000_000_000 + i as u64,
+            properties: vec![
+                (Cow::Borrowed("i"), Value::Int(i)),
+                (Cow::Borrowed("t"), Value::Str(Cow::Owned(text.to_owned()))),
+            ],
+        }
+    }
+
+    #[test]
+    fn splits_by_bytes_and_keeps_every_event_in_order() {
+        let mut b = Batcher::new(9, 1000, 1024);
+        for i in 0..40 {
+            b.push(&event(i, &"x".repeat(100 + i as usize)), 5).unwrap();
+        }
+        b.cut(6);
+        let mut seen = Vec::new();
+        let mut seq = 0;
+        while let Some(s) = b.take() {
+            assert!(s.bytes.len() <= 1024, "frame of {} bytes", s.bytes.len());
+            assert_eq!(s.sequence, seq);
+            seq += 1;
+            let f = frame::decode(&s.bytes, &Limits::DEFAULT).unwrap();
+            assert_eq!(f.producer_id, 9);
+            seen.extend(
+                f.events
+                    .iter()
+                    .map(|e| e.properties[0].1.clone().into_owned()),
+            );
+        }
+        assert!(seq >= 5, "{seq} frames");
+        assert_eq!(seen, (0..40).map(Value::Int).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn seals_at_max_events_and_refuses_what_fits_no_frame() {
+        let mut b = Batcher::new(1, 2, 1024);
+        b.push(&event(0, ""), 0).unwrap();
+        assert!(!b.has_sealed());
+        b.push(&event(1, ""), 0).unwrap();
+        assert!(b.has_sealed());
+        assert_eq!(b.pending(), 0);
+        let big = event(2, &"y".repeat(2000));
+        assert!(matches!(
+            b.push(&big, 0),
+            Err(BatchError::EventTooLarge { max: 1024, .. })
+        ));
+        let nan = Event {
+            properties: vec![(Cow::Borrowed("f"), Value::Float(f64::NAN))],
+            ..event(3, "")
+        };
+        assert!(matches!(
+            b.push(&nan, 0),
+            Err(BatchError::Unencodable { .. })
+        ));
+        assert_eq!(b.pending(), 0);
+        // An empty open frame is never sealed.
+        b.take();
+        b.cut(0);
+        assert!(b.take().is_none());
+    }
+}

@@ -158,3 +158,24 @@ test('invalid arguments throw an Error with a code; debug logs what the SDK does
   assert.ok(logs.some((l) => l.startsWith('[eventstream] producer')), 'debug logs: ' + logs.join(' | '));
   await ctx.close();
 });
+
+test('destroy() removes every listener and restores the history API', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { triggers: false, flushInterval: 60000 }, '/home');
+  await stay(page);
+  const state = await page.evaluate(async () => {
+    const wrapped = history.pushState;
+    window.es.destroy();
+    const restored = history.pushState !== wrapped && history.pushState === History.prototype.pushState;
+    history.pushState({}, '', '/after');
+    document.querySelector('[data-track]').click();
+    await new Promise((r) => setTimeout(r, 100));
+    return restored;
+  });
+  assert.equal(state, true);
+  await new Promise((r) => setTimeout(r, 300));
+  // Only the load page view, handed over by destroy(); nothing after it.
+  assert.deepEqual(relay.events().map((e) => [e.kind, e.properties.path]), [['page', '/home']]);
+  await ctx.close();
+});
