@@ -140,6 +140,26 @@ test('a delayed (unless) firing is pushed by the alarm when no further event arr
   page.close();
 });
 
+test('a delayed firing scheduled in a burst of appends still fires on time', async () => {
+  const visitor = 'visitor-delayed-burst';
+  const page = await visitorSocket(relay, visitor);
+  const producerId = newProducer();
+  const frames = [0, 1, 2, 3].map((s) => frame(visitor, [{ name: s === 3 ? 'Cart Viewed' : 'Product Viewed', time: Date.now() }], { producerId, sequence: s }));
+  // Back to back: the later appends fall in the alarm's coalescing window.
+  let cartAt;
+  for (const [i, f] of frames.entries()) {
+    if (i === 3) cartAt = Date.now();
+    assert.equal((await postFrame(relay, f)).status, 200);
+  }
+  const m = await page.next((m) => m.type === 'firing', 8000);
+  assert.equal(m.firing.trigger, 'cart-rescue');
+  const arrived = Date.now();
+  assert.ok(arrived >= m.firing.time, 'not before its time');
+  assert.ok(arrived - m.firing.time < 1000, `${arrived - m.firing.time} ms late`);
+  assert.ok(Math.abs(m.firing.time - (cartAt + 2000)) < 1000);
+  page.close();
+});
+
 test('the unless event in time cancels the delayed firing', async () => {
   const visitor = 'visitor-delayed-2';
   const page = await visitorSocket(relay, visitor);

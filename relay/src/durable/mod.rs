@@ -36,6 +36,10 @@ use worker::{
 /// alarms, which arrive without a request).
 const META_PARTITION: &str = "partition";
 
+/// How long appends may go without the core's `poll_timeout` (see
+/// `schedule_after_append`).
+const COALESCE_MS: u64 = 50;
+
 /// Milliseconds since the epoch, from the runtime's clock.
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
@@ -51,6 +55,7 @@ impl DurableObject for Partition {
             alarm_at: Cell::new(None),
             in_alarm: Cell::new(false),
             schema_ready: Cell::new(false),
+            last_poll: Cell::new(0),
         }
     }
 
@@ -224,9 +229,33 @@ impl Partition {
             if !out.firings.is_empty() {
                 self.feed_subscribers(store, Stream::Firings)?;
             }
-            self.schedule(store, now, false).await?;
+            self.schedule_after_append(store, now).await?;
         }
         Ok(out)
+    }
+
+    /// Re-arms the alarm after an append, coalescing bursts: the core's
+    /// `poll_timeout` (four reads) runs at most once per
+    /// [`COALESCE_MS`]; in between, the alarm is brought forward to the end
+    /// of the window instead, and the alarm handler polls. A wake-up an
+    /// append creates is therefore handled at most `COALESCE_MS` late; an
+    /// immediate firing is pushed at once either way.
+    async fn schedule_after_append(&self, store: &SqlStore, now: u64) -> Result<()> {
+        let window_end = now.saturating_add(COALESCE_MS);
+        if self.alarm_at.get().is_some_and(|t| t <= window_end) {
+            // An alarm within the window will poll anyway.
+            return Ok(());
+        }
+        if now.saturating_sub(self.last_poll.get()) < COALESCE_MS {
+            let at = js_sys::Date::new(&js_sys::Number::from(window_end as f64));
+            self.state
+                .storage()
+                .set_alarm(ScheduledTime::new(at))
+                .await?;
+            self.alarm_at.set(Some(window_end));
+            return Ok(());
+        }
+        self.schedule(store, now, false).await
     }
 
     async fn on_alarm(&self) -> Result<()> {
@@ -256,6 +285,7 @@ impl Partition {
         let next = if soon {
             Some(now)
         } else {
+            self.last_poll.set(now);
             self.with_core(store, |core| core.poll_timeout(store, now))?
         };
         let Some(next) = next else {

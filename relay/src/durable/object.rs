@@ -23,4 +23,6 @@ pub struct Partition {
     pub(super) in_alarm: Cell<bool>,
     /// True once this instance made sure the tables exist.
     pub(super) schema_ready: Cell<bool>,
+    /// When the core's `poll_timeout` last ran (ms), to coalesce polls.
+    pub(super) last_poll: Cell<u64>,
 }
