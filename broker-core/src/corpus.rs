@@ -78,7 +78,11 @@ pub fn call_to_event(v: &serde_json::Value) -> Result<CorpusEvent, CorpusError> 
                 .to_owned(),
             props_of("properties"),
         ),
-        "track" => (EventKind::Track, str_field("event")?, props_of("properties")),
+        "track" => (
+            EventKind::Track,
+            str_field("event")?,
+            props_of("properties"),
+        ),
         "identify" => {
             let uid = o
                 .get("userId")
@@ -111,8 +115,8 @@ pub fn parse_corpus(text: &str) -> Result<Vec<CorpusEvent>, (usize, CorpusError)
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            let v: serde_json::Value =
-                serde_json::from_str(l).map_err(|e| (i + 1, CorpusError::NotJson(e.to_string())))?;
+            let v: serde_json::Value = serde_json::from_str(l)
+                .map_err(|e| (i + 1, CorpusError::NotJson(e.to_string())))?;
             call_to_event(&v).map_err(|e| (i + 1, e))
         })
         .collect()
@@ -139,7 +143,11 @@ mod tests {
         assert_eq!(e.event.kind, EventKind::Page);
         assert_eq!(e.event.timestamp, 1_764_000_011_223);
         assert_eq!(e.event.trigger_name(), "$page");
-        assert_eq!(e.event.properties.len(), 1, "a page call's name is not a property");
+        assert_eq!(
+            e.event.properties.len(),
+            1,
+            "a page call's name is not a property"
+        );
 
         let ident = serde_json::json!({"session":7,"anonymousId":"b","t":1,"call":"identify","userId":"u-7","traits":{"plan":"free"}});
         let e = call_to_event(&ident).unwrap();
@@ -148,6 +156,9 @@ mod tests {
         assert_eq!(e.event.properties[0].0, "plan");
 
         let bad = serde_json::json!({"anonymousId":"b","t":1,"call":"alias"});
-        assert_eq!(call_to_event(&bad), Err(CorpusError::UnknownCall("alias".into())));
+        assert_eq!(
+            call_to_event(&bad),
+            Err(CorpusError::UnknownCall("alias".into()))
+        );
     }
 }

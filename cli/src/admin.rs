@@ -53,21 +53,36 @@ pub fn push(args: &[String]) -> u8 {
         for e in &errors.errors {
             eprintln!("{}: {}", e.path, e.message);
         }
-        eprintln!("{file}: rejected locally, {} error(s); nothing was sent", errors.errors.len());
+        eprintln!(
+            "{file}: rejected locally, {} error(s); nothing was sent",
+            errors.errors.len()
+        );
         return 1;
     }
     match relay.call("PUT", "/v1/admin/triggers", Some(&text)) {
         Ok(body) => {
-            let triggers = body["triggers"].as_u64().map(|n| format!("{n} triggers ")).unwrap_or_default();
-            let partitions = body["partitions"].as_u64().map(|n| format!(" on {n} partitions")).unwrap_or_default();
+            let triggers = body["triggers"]
+                .as_u64()
+                .map(|n| format!("{n} triggers "))
+                .unwrap_or_default();
+            let partitions = body["partitions"]
+                .as_u64()
+                .map(|n| format!(" on {n} partitions"))
+                .unwrap_or_default();
             println!("activated {triggers}from {file}{partitions}");
             0
         }
         Err(RelayError::Status { body, status, .. }) if body["errors"].is_array() => {
             for e in body["errors"].as_array().into_iter().flatten() {
-                eprintln!("{}: {}", e["path"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""));
+                eprintln!(
+                    "{}: {}",
+                    e["path"].as_str().unwrap_or(""),
+                    e["message"].as_str().unwrap_or("")
+                );
             }
-            eprintln!("{file}: rejected by the relay ({status}); the active triggers are unchanged");
+            eprintln!(
+                "{file}: rejected by the relay ({status}); the active triggers are unchanged"
+            );
             1
         }
         Err(e @ RelayError::Status { .. }) => {
@@ -101,7 +116,10 @@ pub fn show(args: &[String]) -> u8 {
     match relay.call("GET", "/v1/admin/triggers", None) {
         Ok(body) => {
             // The relay answers the file itself; pretty-print it for humans and diffs.
-            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
             0
         }
         Err(e @ RelayError::Status { .. }) => {

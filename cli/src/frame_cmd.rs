@@ -50,7 +50,10 @@ pub fn run(args: &[String]) -> u8 {
     let data = match read_input(input.unwrap_or("-")) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("eventstream frame: cannot read {}: {e}", input.unwrap_or("stdin"));
+            eprintln!(
+                "eventstream frame: cannot read {}: {e}",
+                input.unwrap_or("stdin")
+            );
             return crate::EXIT_USAGE;
         }
     };
@@ -92,14 +95,22 @@ fn decode_cmd(data: &[u8], hex: bool) -> u8 {
         vec![(1, Ok(data.to_vec()))]
     };
     for (line, bytes) in frames {
-        let result = bytes.map_err(|m| json!({"code": 0, "name": "bad_hex", "message": m})).and_then(
-            |b| decode_to_json(&b).map_err(|e| json!({"code": e.code(), "name": e.name(), "message": e.to_string()})),
-        );
+        let result = bytes
+            .map_err(|m| json!({"code": 0, "name": "bad_hex", "message": m}))
+            .and_then(|b| {
+                decode_to_json(&b).map_err(
+                    |e| json!({"code": e.code(), "name": e.name(), "message": e.to_string()}),
+                )
+            });
         let text = match result {
             Ok(j) => j.to_string(),
             Err(err) => {
                 failed = true;
-                eprintln!("line {line}: {} ({})", err["message"].as_str().unwrap_or(""), err["name"].as_str().unwrap_or(""));
+                eprintln!(
+                    "line {line}: {} ({})",
+                    err["message"].as_str().unwrap_or(""),
+                    err["name"].as_str().unwrap_or("")
+                );
                 json!({ "error": err }).to_string()
             }
         };
@@ -184,8 +195,12 @@ fn encode_cmd(data: &[u8], hex: bool) -> u8 {
 pub fn frame_from_json(j: &Json) -> Result<Frame<'static>, String> {
     let u64_of = |v: Option<&Json>, name: &str, default: Option<u64>| -> Result<u64, String> {
         match v {
-            Some(Json::Number(n)) => n.as_u64().ok_or_else(|| format!("`{name}` must be a whole number")),
-            Some(Json::String(s)) => s.parse().map_err(|_| format!("`{name}` must be a whole number")),
+            Some(Json::Number(n)) => n
+                .as_u64()
+                .ok_or_else(|| format!("`{name}` must be a whole number")),
+            Some(Json::String(s)) => s
+                .parse()
+                .map_err(|_| format!("`{name}` must be a whole number")),
             None | Some(Json::Null) => default.ok_or_else(|| format!("`{name}` is required")),
             Some(_) => Err(format!("`{name}` must be a whole number")),
         }
@@ -202,7 +217,10 @@ pub fn frame_from_json(j: &Json) -> Result<Frame<'static>, String> {
     let c = j.get("context").cloned().unwrap_or(Json::Null);
     let context = Context {
         anonymous_id: str_of(c.get("anonymous_id")),
-        user_id: c.get("user_id").and_then(Json::as_str).map(|s| Cow::Owned(s.to_owned())),
+        user_id: c
+            .get("user_id")
+            .and_then(Json::as_str)
+            .map(|s| Cow::Owned(s.to_owned())),
         session_id: u64_of(c.get("session_id"), "context.session_id", Some(0))?,
         origin: str_of(c.get("origin")),
         referrer: str_of(c.get("referrer")),
@@ -236,7 +254,11 @@ pub fn frame_from_json(j: &Json) -> Result<Frame<'static>, String> {
     Ok(Frame {
         producer_id: u64_of(j.get("producer_id"), "producer_id", None)?,
         sequence: u64_of(j.get("sequence"), "sequence", None)?,
-        sent_at: u64_of(j.get("sent_at"), "sent_at", events.last().map(|e| e.timestamp))?,
+        sent_at: u64_of(
+            j.get("sent_at"),
+            "sent_at",
+            events.last().map(|e| e.timestamp),
+        )?,
         context,
         events,
     })

@@ -64,7 +64,9 @@ impl Relay {
             .trim_end_matches('/')
             .to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(format!("--relay must be an http:// or https:// URL, got {base:?}"));
+            return Err(format!(
+                "--relay must be an http:// or https:// URL, got {base:?}"
+            ));
         }
         let token = match token {
             Some(t) => t.to_owned(),
@@ -118,7 +120,11 @@ impl Relay {
 
     /// Opens a WebSocket to `path` (query included) on the relay; reads give up
     /// after `read_timeout` when one is set.
-    pub fn websocket(&self, path: &str, read_timeout: Option<Duration>) -> Result<WebSocket, RelayError> {
+    pub fn websocket(
+        &self,
+        path: &str,
+        read_timeout: Option<Duration>,
+    ) -> Result<WebSocket, RelayError> {
         use tungstenite::client::IntoClientRequest;
         let url = format!("{}{}", self.base.replacen("http", "ws", 1), path);
         let request = url
@@ -135,7 +141,8 @@ impl Relay {
         tcp.set_read_timeout(read_timeout)
             .map_err(|e| RelayError::Connect(e.to_string()))?;
         let stream: Box<dyn ReadWrite> = if tls {
-            let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let roots =
+                rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -193,7 +200,9 @@ pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -235,7 +244,11 @@ impl Opts {
     }
     /// The last value of option `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     /// True when flag `name` was given.
     pub fn has(&self, name: &str) -> bool {

@@ -46,7 +46,14 @@ pub fn run(args: &[String]) -> u8 {
     }
     let opts = match Opts::parse(
         args,
-        &["--relay", "--token", "--stream", "--partition", "--from", "--consumer"],
+        &[
+            "--relay",
+            "--token",
+            "--stream",
+            "--partition",
+            "--from",
+            "--consumer",
+        ],
         &["--until-end"],
     ) {
         Ok(o) => o,
@@ -64,10 +71,13 @@ pub fn run(args: &[String]) -> u8 {
         return usage("--stream must be events or firings");
     }
     let consumer = opts.get("--consumer").map(str::to_owned);
-    let from = opts
-        .get("--from")
-        .unwrap_or(if consumer.is_some() { "committed" } else { "latest" });
-    let from_ok = matches!(from, "earliest" | "latest") || from.parse::<u64>().is_ok()
+    let from = opts.get("--from").unwrap_or(if consumer.is_some() {
+        "committed"
+    } else {
+        "latest"
+    });
+    let from_ok = matches!(from, "earliest" | "latest")
+        || from.parse::<u64>().is_ok()
         || (from == "committed" && consumer.is_some());
     if !from_ok {
         return usage("--from must be an offset, earliest, latest, or committed (with --consumer)");
@@ -147,24 +157,34 @@ impl Tail {
             let msg = match ws.read() {
                 Ok(m) => m,
                 Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
                 {
                     break; // --until-end and nothing more came: the end is reached
                 }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => break,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    break
+                }
                 Err(e) => return Err(RelayError::Connect(e.to_string())),
             };
             let text = match msg {
                 tungstenite::Message::Text(t) => t.to_string(),
                 tungstenite::Message::Close(frame) => {
                     if let Some(f) = frame.filter(|f| u16::from(f.code) >= 4000) {
-                        return Err(RelayError::Protocol(format!("closed {}: {}", u16::from(f.code), f.reason)));
+                        return Err(RelayError::Protocol(format!(
+                            "closed {}: {}",
+                            u16::from(f.code),
+                            f.reason
+                        )));
                     }
                     break;
                 }
                 _ => continue,
             };
-            let v: Json = serde_json::from_str(&text).map_err(|_| RelayError::Protocol(text.clone()))?;
+            let v: Json =
+                serde_json::from_str(&text).map_err(|_| RelayError::Protocol(text.clone()))?;
             match v["type"].as_str() {
                 Some("record") => {
                     let offset = v["record"]["offset"].as_u64().unwrap_or(0);
@@ -188,7 +208,8 @@ impl Tail {
                 }
                 _ => {}
             }
-            if self.consumer.is_some() && last_commit.elapsed() >= COMMIT_EVERY && next != committed {
+            if self.consumer.is_some() && last_commit.elapsed() >= COMMIT_EVERY && next != committed
+            {
                 commit(&mut ws, next)?;
                 committed = next;
                 last_commit = Instant::now();
