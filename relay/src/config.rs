@@ -86,8 +86,21 @@ fn zero_is_none(n: u64) -> Option<u64> {
 }
 
 impl Config {
-    /// Reads the vars (not the secrets).
+    /// Reads the vars (not the secrets), once per isolate: vars are fixed
+    /// for a deployment, and an isolate never outlives its deployment.
     pub fn from_env(env: &Env) -> Result<Config> {
+        thread_local! {
+            static CACHE: RefCell<Option<Config>> = const { RefCell::new(None) };
+        }
+        if let Some(c) = CACHE.with(|c| c.borrow().clone()) {
+            return Ok(c);
+        }
+        let config = Config::read(env)?;
+        CACHE.with(|c| *c.borrow_mut() = Some(config.clone()));
+        Ok(config)
+    }
+
+    fn read(env: &Env) -> Result<Config> {
         let defaults = PartitionConfig::new(0, 1);
         let partitions: u32 = number(env, vars::PARTITIONS, 4)?;
         if partitions == 0 || partitions > 1024 {
