@@ -548,9 +548,12 @@ class Client {
     p.busy = false;
     if (this.off || this.dead || p.frames[0] != f) return this.settle();
     if (status < 0) return this.pump(p); // the socket closed under it: not an attempt
-    if (status == 409 && code == 'sequence_gap' && p.dropped) {
-      // The queue dropped an earlier frame of this producer: the gap never
-      // fills, and nothing of p after it can be stored yet. Move on.
+    if (status == 409 && code == 'sequence_gap' && (p.dropped || f.attempt >= 3)) {
+      // An earlier frame of this producer is not stored and this queue does
+      // not hold it: dropped when the queue was full, or lost with a page.
+      // A late copy (a dying page's keepalive or beacon) gets some seconds
+      // of backoff to arrive; after that the gap never fills. The relay just
+      // said p's frames are not stored, so they can move to a new producer.
       const q = this.rehome(p, p.frames.slice());
       if (p.hex == this.producer) {
         this.core.set_producer(q.lo, q.hi);

@@ -161,3 +161,20 @@ test('optedOut option and Global Privacy Control: nothing stored until optIn', a
     await ctx.close();
   }
 });
+
+test('a gap that never fills: after a few retries the frames move to a fresh producer', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, HTTP);
+  await page.evaluate(() => { window.es.track('First'); return window.es.flush(); });
+  // The relay keeps answering that an earlier frame is missing.
+  for (let i = 0; i < 4; i++) relay.plan.push({ status: 409, code: 'sequence_gap' });
+  await page.evaluate(() => { window.es.track('Second'); return window.es.flush(); });
+  assert.ok(await until(() => relay.stored.length == 2, 8000));
+  const [a, b] = relay.decoded();
+  assert.deepEqual([a.events[0].name, b.events[0].name, b.sequence], ['First', 'Second', 1]);
+  assert.notEqual(a.producer_id, b.producer_id);
+  assert.equal(relay.requests.length, 6);
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
