@@ -28,7 +28,7 @@ export async function runRtt({ probes = 200 } = {}) {
   // The page's origin must be allowed by the write key before the relay starts.
   const files = {};
   const page = await startCollector({}, files);
-  const relay = await startRelay({ partitions: 1, origins: [page.url] });
+  const relay = await startRelay({ partitions: 1, origins: [page.url], vars: { RATE_LIMIT_PER_SEC: '0' } });
   files['/'] = ['text/html', PAGE(relay.url)];
   files['/sdk/index.js'] = ['text/javascript', await readFile(join(DIST, 'index.js'))];
   files['/sdk/eventstream.wasm'] = ['application/wasm', await readFile(join(DIST, 'eventstream.wasm'))];

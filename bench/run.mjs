@@ -101,7 +101,8 @@ await section('relay in local workerd (tests/relay/load.mjs)', async () => {
     } catch {
       continue;
     }
-    if (f.figure === 'relay_ingest') figure(`relay ingest, ${f.partitions} partition(s)`, f.events_per_sec, 'events/s', f.partitions === 1 ? '>= 20,000' : '', `frames of ${f.events_per_frame}, ${f.concurrency} in flight`);
+    if (f.figure === 'relay_ingest') figure(`relay ingest over HTTP, ${f.partitions} partition(s)`, f.events_per_sec, 'events/s', '', `frames of ${f.events_per_frame}, ${f.concurrency} requests in flight`);
+    if (f.figure === 'relay_ingest_socket') figure(`relay ingest over a visitor socket, ${f.partitions ?? 1} partition`, f.events_per_sec, 'events/s', '>= 20,000', `frames of ${f.events_per_frame}, pipelined`);
     if (f.figure === 'relay_firing_latency') figure(`relay frame-to-firing (${f.via}), p50 / p99`, `${f.ms_p50} / ${f.ms_p99}`, 'ms', 'p50 <= 10');
   }
 });
