@@ -83,6 +83,13 @@ function unb64(s) {
   return out;
 }
 
+/** A random producer id: its u32 halves for the core and its 16 hex digits. */
+function newProducer() {
+  const [lo, hi] = crypto.getRandomValues(new Uint32Array(2));
+  const h = (x) => x.toString(16).padStart(8, '0');
+  return { lo, hi, hex: h(hi) + h(lo) };
+}
+
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -137,9 +144,9 @@ class Client {
     this.inflightKeepalive = 0;
     this.wsAttempt = 0;
     this.sent = new Map(); // 'producerDec:seq' -> resolve, for frames sent on the socket
-    const r = crypto.getRandomValues(new Uint32Array(2));
-    this.core = new Core(r[0], r[1], this.maxEvents, o.flushBytes || 16384);
-    this.producer = this.core.producer();
+    const id = newProducer();
+    this.core = new Core(id.lo, id.hi, this.maxEvents, o.flushBytes || 16384);
+    this.producer = id.hex;
     this.log('producer', this.producer);
 
     const consent = store.get(P + 'optout');
@@ -627,14 +634,13 @@ class Client {
    * producer of a live page. Returns the new producer's queue.
    */
   rehome(p, frames) {
-    const r = crypto.getRandomValues(new Uint32Array(2));
-    const hex = ((BigInt(r[1]) << 32n) | BigInt(r[0])).toString(16).padStart(16, '0');
+    const { lo, hi, hex } = newProducer();
     const q = this.queueOf(hex);
-    q.lo = r[0];
-    q.hi = r[1];
+    q.lo = lo;
+    q.hi = hi;
     if (this.locks) this.locks.request(P + 'p:' + hex, () => new Promise((res) => (q.release = res))).catch(noop);
     for (const f of frames) {
-      const b = rehome(f.bytes, r[0], r[1]);
+      const b = rehome(f.bytes, lo, hi);
       if (!b) continue;
       p.frames.splice(p.frames.indexOf(f), 1);
       store.del(f.key);

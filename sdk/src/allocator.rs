@@ -6,8 +6,8 @@
 //! little memory and never fragments badly. Memory is reused, never returned
 //! to the browser, which wasm cannot do anyway.
 
-use std::alloc::{GlobalAlloc, Layout};
-use std::cell::UnsafeCell;
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 
 const PAGE: usize = 65_536;
 const CLASSES: usize = usize::BITS as usize;
@@ -55,7 +55,7 @@ fn class(layout: &Layout) -> usize {
     let size = layout
         .size()
         .max(layout.align())
-        .max(std::mem::size_of::<usize>());
+        .max(core::mem::size_of::<usize>());
     size.next_power_of_two().trailing_zeros() as usize
 }
 
@@ -64,7 +64,7 @@ unsafe impl GlobalAlloc for SizeClasses {
         let s = &mut *self.state.get();
         let k = class(&layout);
         if k >= CLASSES - 1 {
-            return std::ptr::null_mut();
+            return core::ptr::null_mut();
         }
         let head = s.free[k];
         if head != 0 {
@@ -80,12 +80,12 @@ unsafe impl GlobalAlloc for SizeClasses {
         let align = size.min(PAGE);
         let start = (s.next + align - 1) & !(align - 1);
         let Some(stop) = start.checked_add(size) else {
-            return std::ptr::null_mut();
+            return core::ptr::null_mut();
         };
         if stop > s.end {
             let pages = (stop - s.end).div_ceil(PAGE);
             if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
-                return std::ptr::null_mut();
+                return core::ptr::null_mut();
             }
             s.end += pages * PAGE;
         }
@@ -107,7 +107,7 @@ unsafe impl GlobalAlloc for SizeClasses {
         }
         let p = self.alloc(new);
         if !p.is_null() {
-            std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size));
+            core::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size));
             self.dealloc(ptr, layout);
         }
         p

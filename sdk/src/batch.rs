@@ -3,6 +3,7 @@
 //! store and send them.
 
 use broker_core::event::Event;
+use alloc::vec::Vec;
 use broker_core::frame::{Context, FrameBuilder, FrameError, Limits};
 
 /// Why an event could not be batched.

@@ -1,6 +1,10 @@
 //! Firing deduplication: the relay resends undelivered firings on every
 //! connect, and may resend one whose ack crossed a disconnect.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 /// How many firing ids are remembered (oldest forgotten first).
 pub const REMEMBERED: usize = 512;
 

@@ -1,8 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+// Without the `std` feature (the npm build) nothing in the module's crate
+// graph links std, so the panic handler at the end replaces std's, and with
+// it the formatting machinery of panic messages.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
 
 #[cfg(target_arch = "wasm32")]
-pub mod alloc;
+pub mod allocator;
 pub mod batch;
 pub mod firings;
 pub mod policy;
@@ -13,12 +19,13 @@ pub mod session;
 use batch::Batcher;
 use broker_core::event::{Event, EventKind, Map, Value};
 use broker_core::frame;
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOC: alloc::SizeClasses = alloc::SizeClasses::new();
+static ALLOC: allocator::SizeClasses = allocator::SizeClasses::new();
 
 /// The SDK's name and version, as frames carry it.
 pub const LIBRARY: &str = concat!("eventstream-js/", env!("CARGO_PKG_VERSION"));
@@ -58,11 +65,6 @@ impl Core {
             seen: firings::Seen::default(),
             taken_sequence: 0,
         }
-    }
-
-    /// The producer id as 16 lower-case hex digits (storage keys, logs).
-    pub fn producer(&self) -> String {
-        hex16(self.batch.producer())
     }
 
     /// Gives this core a new producer id (see [`rehome`](mod@rehome)); the
@@ -253,22 +255,11 @@ fn ms(t: f64) -> u64 {
     }
 }
 
-/// Hex without `format!` (std::fmt is a few KB of wasm).
-fn hex16(v: u64) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .rev()
-        .map(|i| char::from(DIGITS[((v >> (i * 4)) & 0xf) as usize]))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_is_fixed_width() {
-        assert_eq!(hex16(0xab), "00000000000000ab");
-        assert_eq!(hex16(u64::MAX), "ffffffffffffffff");
-    }
+/// A panic is a bug (bad input gives codes, never panics): trap without
+/// formatting a message. std's handler links `core::fmt` and the messages
+/// and locations of every panic site, a few KB of the module.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
 }

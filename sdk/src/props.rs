@@ -9,7 +9,9 @@
 //! parsing only on the rare inputs the exact decimal fast path cannot take.
 
 use broker_core::event::{Map, Value};
-use std::borrow::Cow;
+use alloc::borrow::{Cow, ToOwned};
+use alloc::string::String;
+use alloc::vec::Vec;
 
 /// Deepest nesting of lists and maps accepted (the relay's decoder limit).
 pub const MAX_DEPTH: usize = 16;
@@ -53,6 +55,7 @@ pub fn parse_props(text: &str) -> Result<Map<'static>, PropsError> {
         return Ok(Vec::new());
     }
     let mut p = Parser {
+        text,
         b: text.as_bytes(),
         i: 0,
     };
@@ -72,6 +75,7 @@ pub fn parse_props(text: &str) -> Result<Map<'static>, PropsError> {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -231,10 +235,11 @@ impl<'a> Parser<'a> {
     }
 
     fn slice(&self, a: usize, b: usize) -> Result<&'a str, PropsError> {
-        // The input is a &str and the bounds sit on ASCII bytes, so this
-        // cannot fail; it is checked anyway rather than trusted.
-        let bytes: &'a [u8] = self.b;
-        std::str::from_utf8(&bytes[a..b]).map_err(|_| PropsError::Syntax { offset: a })
+        // The bounds sit on ASCII bytes of a &str, so this cannot fail; it
+        // is checked anyway (a char boundary check, not a UTF-8 validation,
+        // which would link `from_utf8`).
+        let text: &'a str = self.text;
+        text.get(a..b).ok_or(PropsError::Syntax { offset: a })
     }
 
     fn hex4(&mut self) -> Result<u32, PropsError> {
@@ -345,7 +350,9 @@ fn parse_float(text: &str) -> f64 {
 /// A float that is a whole number in i64 range is an integer on the wire
 /// (JS has only one number type, so `1.0` and `1` are the same value).
 fn float_value(f: f64) -> Value<'static> {
-    if f.fract() == 0.0 && f.abs() < 9.2e18 && !(f == 0.0 && f.is_sign_negative()) {
+    // `f as i64` truncates, so the round trip checks `fract() == 0`, which
+    // core (no_std) lacks.
+    if f.abs() < 9.2e18 && (f as i64) as f64 == f && !(f == 0.0 && f.is_sign_negative()) {
         Value::Int(f as i64)
     } else {
         Value::Float(f)

@@ -9,6 +9,7 @@
 //! cannot be stored yet, so giving it a fresh producer id (which the relay
 //! accepts at any sequence) is safe; this rewrites the id and the CRC.
 
+use alloc::vec::Vec;
 use broker_core::frame::FORMAT_VERSION;
 
 /// Offset of the producer id in every frame (after version and flags).

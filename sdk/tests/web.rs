@@ -37,7 +37,6 @@ fn push_seals_at_max_events_and_frames_decode() {
     assert_eq!(f.events.len(), 2);
     assert_eq!(f.events[0].name, "Product Viewed");
     assert_eq!(f.events[1].timestamp, T0 as u64 + 5);
-    assert_eq!(c.producer(), "0000000100000007");
     assert_eq!(
         (f.context.screen_width, f.context.timezone.as_ref()),
         (1280, "Europe/Berlin")
