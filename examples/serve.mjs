@@ -53,7 +53,7 @@ const server = createServer(async (req, res) => {
     // The partition count, for the live stream view, asked of the relay server-side.
     let partitions = null;
     try {
-      partitions = (await (await fetch(`${config.endpoint}/health`)).json()).partitions;
+      partitions = (await (await fetch(`${config.endpoint}/health`, { signal: AbortSignal.timeout(2000) })).json()).partitions;
     } catch {}
     res.writeHead(200, { 'content-type': types['.json'], 'cache-control': 'no-store' });
     return res.end(JSON.stringify({ ...config, partitions }));

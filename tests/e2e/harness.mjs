@@ -65,7 +65,7 @@ export async function startLoop() {
       const errors = [];
       page.on('pageerror', (e) => errors.push(e));
       await page.goto(shopOrigin + path);
-      await page.waitForFunction(() => window.es !== undefined, null, { timeout: 15000 });
+      await page.waitForFunction(() => window.es !== undefined, null, { timeout: 30000 });
       const visitor = await page.evaluate(() => localStorage.getItem('es:id'));
       return { context, page, visitor, errors };
     },
