@@ -1,7 +1,7 @@
 // The JS half of @eventstream/sdk: everything that touches the browser
 // (listeners, storage, fetch, sendBeacon, WebSocket, timers, compression).
-// State, batching, frame encoding, firing dedup and the retry schedule live
-// in the Rust core (sdk/ in the repository), which this file drives.
+// State, batching, frame encoding and the retry schedule live in the Rust
+// core (sdk/ in the repository), which this file drives.
 import loadWasm, { Core, payload, seal, outcome, rehome } from '../pkg/eventstream_sdk.js';
 
 const P = 'es:'; // localStorage prefix
@@ -144,6 +144,10 @@ class Client {
     this.inflightKeepalive = 0;
     this.wsAttempt = 0;
     this.sent = new Map(); // 'producerDec:seq' -> resolve, for frames sent on the socket
+    // Firing ids already handed to the page, oldest first (a Set keeps
+    // insertion order): the relay resends undelivered firings on every
+    // connect, and may resend one whose ack crossed a disconnect.
+    this.seen = new Set();
     const id = newProducer();
     this.core = new Core(id.lo, id.hi, this.maxEvents, o.flushBytes || 16384);
     this.producer = id.hex;
@@ -750,7 +754,10 @@ class Client {
     const m = JSON.parse(data);
     if (m.type == 'firing' && m.firing) {
       const f = m.firing;
-      if (this.core.first_firing(String(f.firing_id))) {
+      const id = String(f.firing_id);
+      if (!this.seen.has(id)) {
+        this.seen.add(id);
+        if (this.seen.size > 512) this.seen.delete(this.seen.values().next().value);
         this.log('firing', f.trigger, f.firing_id);
         const type = f.action && f.action.type;
         for (const key of new Set([type, f.trigger, '*'])) {

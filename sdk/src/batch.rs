@@ -2,8 +2,8 @@
 //! or bytes) or the page flushes it; sealed frames wait for the JS layer to
 //! store and send them.
 
-use broker_core::event::Event;
 use alloc::vec::Vec;
+use broker_core::event::Event;
 use broker_core::frame::{Context, FrameBuilder, FrameError, Limits};
 
 /// Why an event could not be batched.

@@ -10,17 +10,16 @@ extern crate alloc;
 #[cfg(target_arch = "wasm32")]
 pub mod allocator;
 pub mod batch;
-pub mod firings;
 pub mod policy;
 pub mod props;
 pub mod rehome;
 pub mod session;
 
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
 use batch::Batcher;
 use broker_core::event::{Event, EventKind, Map, Value};
 use broker_core::frame;
-use alloc::borrow::Cow;
-use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
 
 #[cfg(target_arch = "wasm32")]
@@ -40,7 +39,6 @@ pub const LIBRARY: &str = concat!("eventstream-js/", env!("CARGO_PKG_VERSION"));
 pub struct Core {
     batch: Batcher,
     session: session::Session,
-    seen: firings::Seen,
     taken_sequence: u64,
 }
 
@@ -62,7 +60,6 @@ impl Core {
                 max_bytes as usize,
             ),
             session: session::Session::default(),
-            seen: firings::Seen::default(),
             taken_sequence: 0,
         }
     }
@@ -200,11 +197,6 @@ impl Core {
     /// Sequence of the frame [`take`](Core::take) returned last.
     pub fn taken_sequence(&self) -> f64 {
         self.taken_sequence as f64
-    }
-
-    /// True the first time a firing id is seen by this page.
-    pub fn first_firing(&mut self, id: &str) -> bool {
-        self.seen.first(id)
     }
 }
 

@@ -8,10 +8,10 @@
 //! key. The parser is small on purpose: no serde, no `std::fmt`, and float
 //! parsing only on the rare inputs the exact decimal fast path cannot take.
 
-use broker_core::event::{Map, Value};
 use alloc::borrow::{Cow, ToOwned};
 use alloc::string::String;
 use alloc::vec::Vec;
+use broker_core::event::{Map, Value};
 
 /// Deepest nesting of lists and maps accepted (the relay's decoder limit).
 pub const MAX_DEPTH: usize = 16;

@@ -100,11 +100,3 @@ fn rehome_and_outcome() {
     assert_eq!(outcome(400, "checksum", 0, 0.0, 0.5), -2.0);
     assert_eq!(outcome(503, "", 2, 0.0, 0.5), 1500.0);
 }
-
-#[wasm_bindgen_test]
-fn firings_are_handed_over_once() {
-    let mut c = core(50);
-    assert!(c.first_firing("f-1"));
-    assert!(!c.first_firing("f-1"));
-    assert!(c.first_firing("f-2"));
-}
