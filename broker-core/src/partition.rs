@@ -89,12 +89,20 @@ fn trigger_file_key() -> Vec<u8> {
 pub struct Partition {
     config: PartitionConfig,
     engine: Option<Engine>,
+    /// Why the stored trigger file was not restored, if it was not.
+    triggers_error: Option<String>,
 }
 
 impl Partition {
     /// The partition over `store`, with the trigger file stored by the last
     /// [`Partition::set_triggers`] active again. A configuration that fails
     /// [`PartitionConfig::validate`] is [`PartitionError::InvalidConfig`].
+    ///
+    /// A stored trigger file that no longer parses (written by a newer
+    /// version, or corrupt) does not keep the partition from opening: the
+    /// log goes on accepting and serving events with no triggers running,
+    /// [`PartitionStats::triggers_error`] says why, and the next
+    /// [`Partition::set_triggers`] replaces the file.
     pub fn open<S: Storage>(
         store: &S,
         config: PartitionConfig,
@@ -102,24 +110,28 @@ impl Partition {
         config
             .validate()
             .map_err(|reason| PartitionError::InvalidConfig { reason })?;
-        let engine = match store.get(&trigger_file_key())? {
-            Some(bytes) => {
-                let json = String::from_utf8_lossy(&bytes);
-                let file = TriggerFile::parse(&json).map_err(|e| {
-                    PartitionError::StoredTriggersInvalid {
-                        message: e
-                            .errors
-                            .iter()
-                            .map(|x| format!("{}: {}", x.path, x.message))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    }
-                })?;
-                Some(Engine::new(file))
-            }
-            None => None,
+        let mut partition = Partition {
+            config,
+            engine: None,
+            triggers_error: None,
         };
-        Ok(Partition { config, engine })
+        if let Some(bytes) = store.get(&trigger_file_key())? {
+            let json = String::from_utf8_lossy(&bytes);
+            match TriggerFile::parse(&json) {
+                Ok(file) => partition.engine = Some(Engine::new(file)),
+                Err(e) => {
+                    let message = e
+                        .errors
+                        .iter()
+                        .map(|x| format!("{}: {}", x.path, x.message))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    partition.triggers_error =
+                        Some(PartitionError::StoredTriggersInvalid { message }.to_string());
+                }
+            }
+        }
+        Ok(partition)
     }
 
     /// The configuration.
@@ -560,7 +572,11 @@ impl Partition {
         let mut writes = WriteBatch::new();
         writes.put(trigger_file_key(), file_json.as_bytes().to_vec());
         store.commit(writes)?;
+        // State of triggers that changed or left the file is dropped lazily,
+        // the next time each visitor's state is read: a rescan of every
+        // visitor here would be one unbounded transaction.
         self.engine = Some(Engine::new(file));
+        self.triggers_error = None;
         Ok(())
     }
 
@@ -600,6 +616,7 @@ impl Partition {
             producers: log::producer_count(store)?,
             consumers,
             triggers_active: self.engine.is_some(),
+            triggers_error: self.triggers_error.clone(),
         })
     }
 }

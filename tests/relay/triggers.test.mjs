@@ -82,6 +82,7 @@ test('validate is a dry run; a good file activates on every partition', async ()
   assert.deepEqual(active.body, TRIGGERS);
   const stats = await relay.api('GET', '/v1/partitions', { token: TEST_SECRETS.ADMIN_TOKEN });
   assert.deepEqual(stats.body.partitions.map((p) => p.triggers_active), [true, true, true, true]);
+  assert.deepEqual(stats.body.partitions.map((p) => p.triggers_error), [null, null, null, null]);
 });
 
 test('a firing reaches every open page of the visitor, and only that visitor', async () => {

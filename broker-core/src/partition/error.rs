@@ -80,6 +80,8 @@ pub enum PartitionError {
         count: usize,
     },
     /// The stored trigger file no longer parses (a newer or corrupt file).
+    /// [`Partition::open`](super::Partition::open) reports it in the stats
+    /// rather than failing.
     #[error("the stored trigger file is invalid: {message}")]
     StoredTriggersInvalid {
         /// The validation errors, `path: message`, joined by `; `.

@@ -216,6 +216,9 @@ pub struct PartitionStats {
     pub consumers: Vec<ConsumerPosition>,
     /// True when a trigger file is active.
     pub triggers_active: bool,
+    /// Why the stored trigger file could not be restored at open (the
+    /// partition runs without triggers until a new file is set).
+    pub triggers_error: Option<String>,
 }
 
 /// How many consumer positions [`PartitionStats`] lists at most.

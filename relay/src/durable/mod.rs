@@ -392,6 +392,7 @@ impl Partition {
                 "producers": s.producers,
                 "consumers": consumers,
                 "triggers_active": s.triggers_active,
+                "triggers_error": s.triggers_error,
                 "visitor_sockets": visitors,
                 "subscribers": subscribers,
                 "database_bytes": store.database_size(),
