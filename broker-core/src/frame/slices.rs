@@ -42,15 +42,17 @@ impl Slice {
 /// (a naive pairwise search was quadratic and dominated `finish`).
 pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
     let mut order: Vec<usize> = (0..strings.len()).collect();
-    // The index breaks ties, so the order is total and an unstable sort is
-    // deterministic (and smaller in the SDK's wasm than a stable one).
-    order.sort_unstable_by(|&a, &b| strings[b].len().cmp(&strings[a].len()).then(a.cmp(&b)));
+    // The index breaks ties, so the order is total and any sort gives it.
+    heap_sort(&mut order, |a, b| {
+        (strings[b].len(), a) < (strings[a].len(), b)
+    });
     let windows: usize = strings
         .iter()
         .map(|s| s.len().saturating_sub(MIN_SLICE - 1))
         .sum();
     let mut index = GramIndex::with_capacity(windows);
-    let mut out = Vec::new();
+    // By position, so the plan comes out sorted without a second sort.
+    let mut found: Vec<Option<Slice>> = vec![None; strings.len()];
     for k in order {
         let s = strings[k];
         if s.len() >= MIN_SLICE {
@@ -62,15 +64,46 @@ pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
                     len: s.len() as u32,
                 };
                 if slice.wire_len() < varint_len(s.len() as u64) + s.len() {
-                    out.push(slice);
+                    found[k] = Some(slice);
                     continue;
                 }
             }
         }
         index.add(k as u32, s);
     }
-    out.sort_unstable_by_key(|s| s.position);
-    out
+    found.into_iter().flatten().collect()
+}
+
+/// Sorts `v` so that no element comes before one it is `before`: a heapsort,
+/// O(n log n) in place and without recursion (n is the frame's string count,
+/// up to tens of thousands). core's sorts cost the SDK's wasm about 5 KB.
+fn heap_sort(v: &mut [usize], before: impl Fn(usize, usize) -> bool) {
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift_down(v, root, &before);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(&mut v[..end], 0, &before);
+    }
+}
+
+/// Restores the max-heap property (by `before`) of `v` below `root`.
+fn sift_down(v: &mut [usize], mut root: usize, before: &impl Fn(usize, usize) -> bool) {
+    loop {
+        let mut child = 2 * root + 1;
+        if child >= v.len() {
+            return;
+        }
+        if child + 1 < v.len() && before(v[child], v[child + 1]) {
+            child += 1;
+        }
+        if !before(v[root], v[child]) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    }
 }
 
 /// Every 4-byte window of the raw strings, chained per hash bucket in
@@ -251,6 +284,18 @@ mod tests {
         expected.sort_by_key(|s| s.position);
         assert!(expected.len() > 10);
         assert_eq!(plan(&t), expected);
+    }
+
+    #[test]
+    fn heap_sort_agrees_with_core_sort() {
+        for n in 0..40usize {
+            let keys: Vec<usize> = (0..n).map(|i| (i * 7919) % 5).collect();
+            let mut v: Vec<usize> = (0..n).collect();
+            heap_sort(&mut v, |a, b| (keys[b], a) < (keys[a], b));
+            let mut expected: Vec<usize> = (0..n).collect();
+            expected.sort_by_key(|&i| (std::cmp::Reverse(keys[i]), i));
+            assert_eq!(v, expected, "n = {n}");
+        }
     }
 
     #[test]
