@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds @eventstream/sdk into npm/dist: the Rust core to wasm (release
-# profile: opt-level z, LTO, panic abort), wasm-bindgen glue (--target web),
+# profile: opt-level z, LTO, panic abort; no std, see sdk/Cargo.toml),
+# wasm-bindgen glue (--target web),
 # wasm-opt -Oz (binaryen 132 from the root node_modules), then one minified
 # ESM file with esbuild, the .d.ts, README and package.json.
 # Usage: npm/build.sh        (prints the package's sizes at the end)
@@ -13,7 +14,7 @@ OUT="$HERE/dist"
 PKG="$HERE/pkg" # intermediate: wasm-bindgen output (git-ignored)
 
 cd "$ROOT"
-cargo build --release --quiet --target wasm32-unknown-unknown -p eventstream-sdk
+cargo build --release --quiet --target wasm32-unknown-unknown -p eventstream-sdk --no-default-features
 rm -rf "$PKG" "$OUT"
 mkdir -p "$PKG" "$OUT"
 "$WASM_BINDGEN" --target web --out-dir "$PKG" --out-name eventstream_sdk \

@@ -5,7 +5,8 @@
 //! it came from (no copy on the relay's hot path), while code that builds
 //! events itself (the SDK, tests, the CLI) uses owned `Value<'static>`.
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
 
 /// An ordered map of property names to values, as the page sent it.
 ///
@@ -77,6 +78,7 @@ pub fn map_get<'m, 'a>(m: &'m Map<'a>, key: &str) -> Option<&'m Value<'a>> {
     m.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
+#[cfg(feature = "std")]
 impl From<&serde_json::Value> for Value<'static> {
     fn from(v: &serde_json::Value) -> Self {
         match v {
@@ -97,6 +99,7 @@ impl From<&serde_json::Value> for Value<'static> {
     }
 }
 
+#[cfg(feature = "std")]
 impl From<&Value<'_>> for serde_json::Value {
     fn from(v: &Value<'_>) -> Self {
         match v {
@@ -113,6 +116,7 @@ impl From<&Value<'_>> for serde_json::Value {
     }
 }
 
+#[cfg(feature = "std")]
 /// A property map as a JSON object.
 pub fn map_to_json(m: &Map<'_>) -> serde_json::Map<String, serde_json::Value> {
     m.iter().map(|(k, v)| (k.to_string(), v.into())).collect()

@@ -5,9 +5,12 @@ use super::crc::crc32_small;
 use super::decode::{check_envelope, parse_header};
 use super::encode::CRC_LEN;
 use super::{flags, FrameError, Limits};
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
-use std::borrow::Cow;
 
 /// The deflate level [`compress`] uses: zlib's default, which is also what
 /// browsers' `CompressionStream('deflate-raw')` uses, so native and browser

@@ -10,7 +10,9 @@ use super::encode::{CRC_LEN, FIXED_HEADER};
 use super::wire::*;
 use super::{flags, Context, Frame, FrameError, Header, Limits, FORMAT_VERSION};
 use crate::event::{Event, EventKind, Map, Value};
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::string::ToString;
+use alloc::vec::Vec;
 
 /// Smallest possible frame: fixed header, a one-byte sequence, the CRC.
 pub(crate) const MIN_FRAME: usize = FIXED_HEADER + 1 + CRC_LEN;
@@ -257,7 +259,7 @@ impl<'a> Decoder<'a, '_> {
             }
             let at = self.r.pos;
             let bytes = self.r.bytes(len)?;
-            let s = std::str::from_utf8(bytes).map_err(|_| FrameError::BadUtf8 { offset: at })?;
+            let s = core::str::from_utf8(bytes).map_err(|_| FrameError::BadUtf8 { offset: at })?;
             self.strings.push(s);
         }
         let (slices, _) = self.r.count()?;
@@ -285,7 +287,7 @@ impl<'a> Decoder<'a, '_> {
             }
             list.push((position, of, start, len, offset));
         }
-        let mut raw = std::mem::take(&mut self.strings).into_iter();
+        let mut raw = core::mem::take(&mut self.strings).into_iter();
         let mut table: Vec<&'a str> = Vec::with_capacity(total as usize);
         let mut next = list.iter().peekable();
         for i in 0..total {

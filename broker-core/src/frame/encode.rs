@@ -8,7 +8,9 @@ use super::slices;
 use super::wire::*;
 use super::{Context, Frame, FrameError, Limits, FORMAT_VERSION};
 use crate::event::{Event, Map, Value};
-use std::borrow::Cow;
+use alloc::borrow::{Cow, ToOwned};
+use alloc::vec;
+use alloc::vec::Vec;
 
 /// Bytes of the fixed header: version, flags, producer id.
 pub(crate) const FIXED_HEADER: usize = 10;

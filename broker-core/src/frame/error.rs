@@ -1,5 +1,7 @@
 //! Why a frame could not be decoded, inflated or built.
 
+use alloc::string::String;
+
 /// Why a frame could not be decoded, inflated, compressed or built.
 ///
 /// Every variant has a stable numeric [`code`](FrameError::code) and a

@@ -48,7 +48,8 @@ pub use encode::{encode, FrameBuilder};
 pub use error::FrameError;
 
 use crate::event::{Event, Map};
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
 
 /// The format version this code writes and reads (the first byte).
 pub const FORMAT_VERSION: u8 = 1;

@@ -7,6 +7,8 @@
 //! counts every string raw until then, so its size bound only shrinks.
 
 use super::wire::varint_len;
+use alloc::vec;
+use alloc::vec::Vec;
 
 /// Strings shorter than this are always sent raw: a slice costs at least
 /// four bytes.

@@ -1,6 +1,8 @@
 //! The primitives of the payload, exactly postcard's: LEB128 varints,
 //! zigzag for signed numbers; plus the value tags.
 
+use alloc::vec::Vec;
+
 /// Value tag: JSON `null`.
 pub(crate) const TAG_NULL: u8 = 0;
 /// Value tag: `false`.
@@ -161,7 +163,7 @@ pub(crate) fn as_decimal(f: f64) -> Option<(u8, i64)> {
         return None;
     }
     for (scale, p) in POW10.iter().enumerate() {
-        let m = (f * p).round();
+        let m = round(f * p);
         if m.abs() > LIMIT {
             return None;
         }
@@ -172,6 +174,27 @@ pub(crate) fn as_decimal(f: f64) -> Option<(u8, i64)> {
         }
     }
     None
+}
+
+/// `x.round()` (half away from zero, sign kept) without std, which the
+/// SDK's wasm does not link; bit-identical to it, so both ends agree.
+fn round(x: f64) -> f64 {
+    // 2^52: a float this large (or infinite) has no fraction.
+    const INTEGRAL: f64 = 4_503_599_627_370_496.0;
+    if x.is_nan() || x.abs() >= INTEGRAL {
+        return x;
+    }
+    // Truncation, exact below 2^52; so is the fraction (Sterbenz).
+    let t = x as i64 as f64;
+    let fraction = x - t;
+    let r = if fraction >= 0.5 {
+        t + 1.0
+    } else if fraction <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    };
+    r.copysign(x)
 }
 
 #[cfg(test)]
@@ -211,6 +234,44 @@ mod tests {
             assert_eq!(b.len(), varint_len(v), "{v}");
         }
         assert_eq!(varint_len(u64::MAX), 10);
+    }
+
+    #[test]
+    fn round_is_std_round_bit_for_bit() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            -4_503_599_627_370_497.0,
+            9_007_199_254_740_993.0,
+            1e300,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        // A spread over every magnitude, both signs, and values near halves.
+        let mut bits = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            bits ^= bits << 13;
+            bits ^= bits >> 7;
+            bits ^= bits << 17;
+            let x = f64::from_bits(bits);
+            xs.push(x);
+            xs.push((bits % 2_000_001) as f64 / 1000.0 - 1000.0);
+            xs.push((bits % 20_001) as f64 * 0.5 - 5000.0);
+        }
+        for x in xs.into_iter().filter(|x| !x.is_nan()) {
+            assert_eq!(round(x).to_bits(), x.round().to_bits(), "{x:e}");
+        }
+        assert!(round(f64::NAN).is_nan());
     }
 
     #[test]
