@@ -2,7 +2,7 @@
 // (listeners, storage, fetch, sendBeacon, WebSocket, timers, compression).
 // State, batching, frame encoding and the retry schedule live in the Rust
 // core (sdk/ in the repository), which this file drives.
-import loadWasm, { Core, payload, seal, outcome, rehome } from '../pkg/eventstream_sdk.js';
+import { load, Core, payload, seal, outcome, rehome } from './wasm.js';
 
 const P = 'es:'; // localStorage prefix
 const FRAME = P + 'f:'; // FRAME + producerHex + ':' + sequence = base64 frame
@@ -29,7 +29,7 @@ export async function init(options) {
   if (typeof o.writeKey != 'string' || !o.writeKey) throw error('invalid_argument', 'writeKey must be a non-empty string');
   if (typeof o.endpoint != 'string' || !/^https?:\/\//.test(o.endpoint)) throw error('invalid_argument', 'endpoint must be an http(s) URL');
   if (typeof window == 'undefined' || typeof document == 'undefined') return inert();
-  await (wasmReady ||= loadWasm(o.wasmUrl ? { module_or_path: o.wasmUrl } : undefined).catch((e) => {
+  await (wasmReady ||= load(o.wasmUrl).catch((e) => {
     wasmReady = null;
     throw error('wasm_load_failed', 'could not load the WebAssembly module: ' + e.message);
   }));

@@ -8,6 +8,8 @@
 extern crate alloc;
 
 #[cfg(target_arch = "wasm32")]
+pub mod abi;
+#[cfg(target_arch = "wasm32")]
 pub mod allocator;
 pub mod batch;
 pub mod policy;
@@ -20,7 +22,6 @@ use alloc::vec::Vec;
 use batch::Batcher;
 use broker_core::event::{Event, EventKind, Map, Value};
 use broker_core::frame;
-use wasm_bindgen::prelude::*;
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
@@ -29,13 +30,13 @@ static ALLOC: allocator::SizeClasses = allocator::SizeClasses::new();
 /// The SDK's name and version, as frames carry it.
 pub const LIBRARY: &str = concat!("eventstream-js/", env!("CARGO_PKG_VERSION"));
 
-/// The state of one SDK instance, driven by the JS layer (`npm/src/index.js`).
+/// The state of one SDK instance, driven by the JS layer (`npm/src/index.js`
+/// through the `abi` module's exports on wasm).
 ///
 /// Sans-I/O like quinn-proto: the page's code passes `now` and what it
 /// read from storage, and pulls sealed frames and decisions out. Everything
 /// that touches the browser (listeners, fetch, WebSocket, storage, timers,
 /// `CompressionStream`) lives in JS, where it costs no glue and no web-sys.
-#[wasm_bindgen]
 pub struct Core {
     batch: Batcher,
     session: session::Session,
@@ -47,11 +48,9 @@ pub const OK: u32 = 0;
 /// `push` result: the event is batched and a sealed frame waits for [`Core::take`].
 pub const SEALED: u32 = 256;
 
-#[wasm_bindgen]
 impl Core {
     /// A core whose producer id is `hi << 32 | lo` (random per page load),
     /// with frames of at most `max_events` events and `max_bytes` bytes.
-    #[wasm_bindgen(constructor)]
     pub fn new(lo: u32, hi: u32, max_events: u32, max_bytes: u32) -> Core {
         Core {
             batch: Batcher::new(
@@ -202,20 +201,17 @@ impl Core {
 
 /// The bytes of a plain frame that `CompressionStream('deflate-raw')` should
 /// compress.
-#[wasm_bindgen]
 pub fn payload(plain: &[u8]) -> Vec<u8> {
     frame::payload(plain).to_vec()
 }
 
 /// The compressed form of a plain frame (same producer and sequence), or
 /// `None` if the frame is not one this SDK built.
-#[wasm_bindgen]
 pub fn seal(plain: &[u8], deflated: &[u8]) -> Option<Vec<u8>> {
     frame::seal_compressed(plain, deflated).ok()
 }
 
 /// The frame moved to producer `hi << 32 | lo`; `None` if it is not a frame.
-#[wasm_bindgen]
 pub fn rehome(frame: &[u8], lo: u32, hi: u32) -> Option<Vec<u8>> {
     rehome::rehome(frame, u64::from(hi) << 32 | u64::from(lo))
 }
@@ -223,7 +219,6 @@ pub fn rehome(frame: &[u8], lo: u32, hi: u32) -> Option<Vec<u8>> {
 /// What a delivery attempt means: -1 acknowledged (remove), -2 rejected
 /// (remove and report), otherwise the ms to wait before the next attempt.
 /// See [`policy::outcome`].
-#[wasm_bindgen]
 pub fn outcome(status: u16, code: &str, attempt: u32, retry_after_ms: f64, rand: f64) -> f64 {
     match policy::outcome(status, code, attempt, retry_after_ms, rand) {
         policy::Outcome::Acked => -1.0,

@@ -335,7 +335,14 @@ impl<'a> Parser<'a> {
 
 // The rare number the fast path cannot take (17 digits, exponents) is parsed
 // by the browser: Rust's float parser is ~16 KB of code and tables in wasm.
-#[cfg(target_arch = "wasm32")]
+// The npm build imports `parseFloat` through its own glue (npm/src/wasm.js);
+// the tests in Chromium (std) through wasm-bindgen's.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+fn parse_float(text: &str) -> f64 {
+    crate::abi::parse_float(text)
+}
+
+#[cfg(all(target_arch = "wasm32", feature = "std"))]
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = parseFloat)]

@@ -1,0 +1,113 @@
+// The glue to the Rust core (sdk/src/abi.rs): numbers in and out, strings
+// and frames through the module's one bytes buffer (`io(n)` sizes it and
+// returns its address). Hand-written: wasm-bindgen's generated glue was
+// about 2 KB of this package's gzipped JS, for a dozen plain functions.
+
+let w; // the instance's exports
+let bytes = new Uint8Array(0); // view of the memory, renewed when it grows
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function mem() {
+  if (!bytes.byteLength) bytes = new Uint8Array(w.memory.buffer);
+  return bytes;
+}
+
+/** Writes strings into the buffer back to back; returns their UTF-8 lengths. */
+function strs(...list) {
+  let n = 0;
+  for (const s of list) n += s.length * 3; // UTF-8 needs at most 3 bytes per UTF-16 unit
+  let at = w.io(n);
+  const m = mem();
+  return list.map((s) => {
+    const len = enc.encodeInto(s, m.subarray(at, at + s.length * 3)).written;
+    at += len;
+    return len;
+  });
+}
+
+/** Writes byte arrays into the buffer back to back; returns their lengths. */
+function arrays(...list) {
+  let at = w.io(list.reduce((n, a) => n + a.length, 0));
+  const m = mem();
+  return list.map((a) => {
+    m.set(a, at);
+    at += a.length;
+    return a.length;
+  });
+}
+
+/** The `len` bytes a call left in the buffer (a copy), or undefined for -1. */
+function out(len) {
+  if (len < 0) return;
+  const at = w.io(len);
+  return mem().slice(at, at + len);
+}
+
+/**
+ * Loads the module once; `url` defaults to eventstream.wasm next to this
+ * file (bundlers such as Vite and webpack 5 follow this `new URL` form).
+ */
+export async function load(url) {
+  if (w) return;
+  const imports = {
+    es: { parse_float: (at, len) => parseFloat(dec.decode(mem().subarray(at, at + len))) },
+  };
+  const res = await fetch(url || new URL('./eventstream.wasm', import.meta.url));
+  if (!res.ok) throw new Error('HTTP ' + res.status + ' fetching ' + res.url);
+  // Streaming compilation needs the `application/wasm` type; without it,
+  // compile from the bytes.
+  const r = await (WebAssembly.instantiateStreaming && res.headers.get('Content-Type') == 'application/wasm'
+    ? WebAssembly.instantiateStreaming(res, imports)
+    : res.arrayBuffer().then((b) => WebAssembly.instantiate(b, imports)));
+  w ||= r.instance.exports;
+}
+
+/** One SDK core (see sdk/src/lib.rs `Core`); a handle into the module. */
+export class Core {
+  constructor(lo, hi, maxEvents, maxBytes) {
+    this.h = w.core_new(lo, hi, maxEvents, maxBytes);
+  }
+  free() {
+    w.core_free(this.h);
+  }
+  set_producer(lo, hi) {
+    w.core_set_producer(this.h, lo, hi);
+  }
+  context(json, now) {
+    return w.core_context(this.h, strs(json)[0], now);
+  }
+  restore_session(id, last) {
+    w.core_restore_session(this.h, id, last);
+  }
+  session_id() {
+    return w.core_session_id(this.h);
+  }
+  session_last() {
+    return w.core_session_last(this.h);
+  }
+  end_session() {
+    w.core_end_session(this.h);
+  }
+  push(kind, name, props, now) {
+    return w.core_push(this.h, kind, ...strs(name, props), now);
+  }
+  pending() {
+    return w.core_pending(this.h);
+  }
+  cut(now) {
+    w.core_cut(this.h, now);
+  }
+  take() {
+    return out(w.core_take(this.h));
+  }
+  taken_sequence() {
+    return w.core_taken_sequence(this.h);
+  }
+}
+
+export const payload = (plain) => out(w.payload(...arrays(plain)));
+export const seal = (plain, deflated) => out(w.seal(...arrays(plain, deflated)));
+export const rehome = (frame, lo, hi) => out(w.rehome(...arrays(frame), lo, hi));
+export const outcome = (status, code, attempt, retryAfter, rand) =>
+  w.outcome(status, strs(code)[0], attempt, retryAfter, rand);

@@ -1,0 +1,236 @@
+//! The module's interface to its JS glue (`npm/src/wasm.js`): plain numbers
+//! in and out, bytes through one buffer. wasm-bindgen's generated glue was
+//! about 2 KB of the package's gzipped JS, and its shims and externref
+//! table some hundreds of bytes of wasm; these few exports need neither.
+//!
+//! Bytes cross through [`io`]: JS asks it for a buffer of n bytes and
+//! writes strings (UTF-8) or frames there back to back, then passes their
+//! lengths to the call. A call that returns bytes leaves them in that buffer
+//! and returns their length (-1: none), which JS reads at `io(length)`.
+//! Cores are handles, indexes into a table, so a stale or wrong handle from
+//! JS does nothing instead of touching freed memory.
+
+use crate::Core;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+/// One piece of the module's state.
+struct Global<T>(UnsafeCell<T>);
+
+// Safety: wasm32-unknown-unknown without the atomics feature has one thread.
+unsafe impl<T> Sync for Global<T> {}
+
+static IO: Global<Vec<u8>> = Global(UnsafeCell::new(Vec::new()));
+static CORES: Global<Vec<Option<Core>>> = Global(UnsafeCell::new(Vec::new()));
+
+/// The bytes buffer. Each export takes it at most once and keeps it only
+/// for the call: JS never calls in while a call runs (nothing here calls
+/// out but `parse_float`, which only reads memory), so there is one
+/// reference at a time.
+fn io_buf() -> &'static mut Vec<u8> {
+    // Safety: see above.
+    unsafe { &mut *IO.0.get() }
+}
+
+/// The core behind handle `h`, if it is live (same discipline as
+/// [`io_buf`]: at most once per export).
+fn core(h: u32) -> Option<&'static mut Core> {
+    // Safety: see `io_buf`.
+    let cores = unsafe { &mut *CORES.0.get() };
+    cores.get_mut(h as usize)?.as_mut()
+}
+
+/// Two strings of `a` and `b` bytes, back to back at the start of `buf`.
+fn two_strs(buf: &[u8], a: usize, b: usize) -> Option<(&str, &str)> {
+    let first = buf.get(..a)?;
+    let second = buf.get(a..a.checked_add(b)?)?;
+    Some((
+        core::str::from_utf8(first).ok()?,
+        core::str::from_utf8(second).ok()?,
+    ))
+}
+
+/// Leaves `out` in the buffer for JS and returns its length (-1: none).
+fn give(out: Option<Vec<u8>>) -> i32 {
+    match out {
+        Some(v) => {
+            let n = v.len() as i32;
+            *io_buf() = v;
+            n
+        }
+        None => -1,
+    }
+}
+
+/// Makes the buffer `len` bytes long and returns where it starts.
+#[no_mangle]
+pub extern "C" fn io(len: usize) -> *mut u8 {
+    let buf = io_buf();
+    buf.resize(len, 0);
+    buf.as_mut_ptr()
+}
+
+/// A new [`Core`] (see [`Core::new`]); returns its handle.
+#[no_mangle]
+pub extern "C" fn core_new(lo: u32, hi: u32, max_events: u32, max_bytes: u32) -> u32 {
+    // Safety: see `io_buf`.
+    let cores = unsafe { &mut *CORES.0.get() };
+    cores.push(Some(Core::new(lo, hi, max_events, max_bytes)));
+    cores.len() as u32 - 1
+}
+
+/// Drops the core; its handle is never reused.
+#[no_mangle]
+pub extern "C" fn core_free(h: u32) {
+    // Safety: see `io_buf`.
+    let cores = unsafe { &mut *CORES.0.get() };
+    if let Some(c) = cores.get_mut(h as usize) {
+        *c = None;
+    }
+}
+
+/// [`Core::set_producer`].
+#[no_mangle]
+pub extern "C" fn core_set_producer(h: u32, lo: u32, hi: u32) {
+    if let Some(c) = core(h) {
+        c.set_producer(lo, hi);
+    }
+}
+
+/// [`Core::context`] with the JSON's `len` bytes in the buffer.
+#[no_mangle]
+pub extern "C" fn core_context(h: u32, len: usize, now: f64) -> u32 {
+    let buf = core::mem::take(io_buf());
+    let r = match (core(h), two_strs(&buf, len, 0)) {
+        (Some(c), Some((json, _))) => c.context(json, now),
+        _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
+    };
+    *io_buf() = buf;
+    r
+}
+
+/// [`Core::restore_session`].
+#[no_mangle]
+pub extern "C" fn core_restore_session(h: u32, id: f64, last: f64) {
+    if let Some(c) = core(h) {
+        c.restore_session(id, last);
+    }
+}
+
+/// [`Core::session_id`].
+#[no_mangle]
+pub extern "C" fn core_session_id(h: u32) -> f64 {
+    core(h).map_or(0.0, |c| c.session_id())
+}
+
+/// [`Core::session_last`].
+#[no_mangle]
+pub extern "C" fn core_session_last(h: u32) -> f64 {
+    core(h).map_or(0.0, |c| c.session_last())
+}
+
+/// [`Core::end_session`].
+#[no_mangle]
+pub extern "C" fn core_end_session(h: u32) {
+    if let Some(c) = core(h) {
+        c.end_session();
+    }
+}
+
+/// [`Core::push`] with the name's `name_len` bytes, then the properties'
+/// `props_len` bytes, in the buffer.
+#[no_mangle]
+pub extern "C" fn core_push(h: u32, kind: u8, name_len: usize, props_len: usize, now: f64) -> u32 {
+    let buf = core::mem::take(io_buf());
+    let r = match (core(h), two_strs(&buf, name_len, props_len)) {
+        (Some(c), Some((name, props))) => c.push(kind, name, props, now),
+        _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
+    };
+    *io_buf() = buf;
+    r
+}
+
+/// [`Core::pending`].
+#[no_mangle]
+pub extern "C" fn core_pending(h: u32) -> u32 {
+    core(h).map_or(0, |c| c.pending())
+}
+
+/// [`Core::cut`].
+#[no_mangle]
+pub extern "C" fn core_cut(h: u32, now: f64) {
+    if let Some(c) = core(h) {
+        c.cut(now);
+    }
+}
+
+/// [`Core::take`]: the frame's length, its bytes in the buffer (-1: none).
+#[no_mangle]
+pub extern "C" fn core_take(h: u32) -> i32 {
+    give(core(h).and_then(Core::take))
+}
+
+/// [`Core::taken_sequence`].
+#[no_mangle]
+pub extern "C" fn core_taken_sequence(h: u32) -> f64 {
+    core(h).map_or(0.0, |c| c.taken_sequence())
+}
+
+/// [`payload`](crate::payload) of the frame's `len` bytes in the buffer.
+#[no_mangle]
+pub extern "C" fn payload(len: usize) -> i32 {
+    let buf = core::mem::take(io_buf());
+    give(buf.get(..len).map(crate::payload))
+}
+
+/// [`seal`](crate::seal) of the plain frame's `plain_len` bytes, then the
+/// deflated payload's `deflated_len` bytes, in the buffer.
+#[no_mangle]
+pub extern "C" fn seal(plain_len: usize, deflated_len: usize) -> i32 {
+    let buf = core::mem::take(io_buf());
+    let end = plain_len.saturating_add(deflated_len);
+    let out = match (buf.get(..plain_len), buf.get(plain_len..end)) {
+        (Some(plain), Some(deflated)) => crate::seal(plain, deflated),
+        _ => None,
+    };
+    give(out)
+}
+
+/// [`rehome`](fn@crate::rehome) of the frame's `len` bytes in the buffer.
+#[no_mangle]
+pub extern "C" fn rehome(len: usize, lo: u32, hi: u32) -> i32 {
+    let buf = core::mem::take(io_buf());
+    give(buf.get(..len).and_then(|f| crate::rehome(f, lo, hi)))
+}
+
+/// [`outcome`](crate::outcome) with the code's `code_len` bytes in the
+/// buffer.
+#[no_mangle]
+pub extern "C" fn outcome(
+    status: u16,
+    code_len: usize,
+    attempt: u32,
+    retry_after_ms: f64,
+    rand: f64,
+) -> f64 {
+    let code = match two_strs(io_buf(), code_len, 0) {
+        Some((code, _)) => code,
+        None => "",
+    };
+    crate::outcome(status, code, attempt, retry_after_ms, rand)
+}
+
+#[cfg(not(feature = "std"))]
+#[link(wasm_import_module = "es")]
+extern "C" {
+    /// The browser's `parseFloat` of `len` UTF-8 bytes at `text`.
+    #[link_name = "parse_float"]
+    fn js_parse_float(text: *const u8, len: usize) -> f64;
+}
+
+/// The browser's `parseFloat` (see `props`).
+#[cfg(not(feature = "std"))]
+pub(crate) fn parse_float(text: &str) -> f64 {
+    // Safety: the import only reads `len` bytes at `text` (npm/src/wasm.js).
+    unsafe { js_parse_float(text.as_ptr(), text.len()) }
+}
