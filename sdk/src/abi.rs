@@ -41,12 +41,18 @@ fn core(h: u32) -> Option<&'static mut Core> {
 }
 
 /// Two strings of `a` and `b` bytes, back to back at the start of `buf`.
-fn two_strs(buf: &[u8], a: usize, b: usize) -> Option<(&str, &str)> {
+///
+/// # Safety
+///
+/// Both must be UTF-8, as `TextEncoder.encodeInto` writes them and reports
+/// their lengths. Not checked: `from_utf8` is 700 bytes of the module, and
+/// the glue is the only caller (wasm-bindgen trusts it the same way).
+unsafe fn two_strs(buf: &[u8], a: usize, b: usize) -> Option<(&str, &str)> {
     let first = buf.get(..a)?;
     let second = buf.get(a..a.checked_add(b)?)?;
     Some((
-        core::str::from_utf8(first).ok()?,
-        core::str::from_utf8(second).ok()?,
+        core::str::from_utf8_unchecked(first),
+        core::str::from_utf8_unchecked(second),
     ))
 }
 
@@ -98,10 +104,15 @@ pub extern "C" fn core_set_producer(h: u32, lo: u32, hi: u32) {
 }
 
 /// [`Core::context`] with the JSON's `len` bytes in the buffer.
+///
+/// # Safety
+///
+/// The bytes are UTF-8 (see `two_strs`).
 #[no_mangle]
-pub extern "C" fn core_context(h: u32, len: usize, now: f64) -> u32 {
+pub unsafe extern "C" fn core_context(h: u32, len: usize, now: f64) -> u32 {
     let buf = core::mem::take(io_buf());
-    let r = match (core(h), two_strs(&buf, len, 0)) {
+    // Safety: the caller's.
+    let r = match (core(h), unsafe { two_strs(&buf, len, 0) }) {
         (Some(c), Some((json, _))) => c.context(json, now),
         _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
     };
@@ -139,10 +150,21 @@ pub extern "C" fn core_end_session(h: u32) {
 
 /// [`Core::push`] with the name's `name_len` bytes, then the properties'
 /// `props_len` bytes, in the buffer.
+///
+/// # Safety
+///
+/// The bytes are UTF-8 (see `two_strs`).
 #[no_mangle]
-pub extern "C" fn core_push(h: u32, kind: u8, name_len: usize, props_len: usize, now: f64) -> u32 {
+pub unsafe extern "C" fn core_push(
+    h: u32,
+    kind: u8,
+    name_len: usize,
+    props_len: usize,
+    now: f64,
+) -> u32 {
     let buf = core::mem::take(io_buf());
-    let r = match (core(h), two_strs(&buf, name_len, props_len)) {
+    // Safety: the caller's.
+    let r = match (core(h), unsafe { two_strs(&buf, name_len, props_len) }) {
         (Some(c), Some((name, props))) => c.push(kind, name, props, now),
         _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
     };
@@ -205,15 +227,20 @@ pub extern "C" fn rehome(len: usize, lo: u32, hi: u32) -> i32 {
 
 /// [`outcome`](crate::outcome) with the code's `code_len` bytes in the
 /// buffer.
+///
+/// # Safety
+///
+/// The bytes are UTF-8 (see `two_strs`).
 #[no_mangle]
-pub extern "C" fn outcome(
+pub unsafe extern "C" fn outcome(
     status: u16,
     code_len: usize,
     attempt: u32,
     retry_after_ms: f64,
     rand: f64,
 ) -> f64 {
-    let code = match two_strs(io_buf(), code_len, 0) {
+    // Safety: the caller's.
+    let code = match unsafe { two_strs(io_buf(), code_len, 0) } {
         Some((code, _)) => code,
         None => "",
     };
