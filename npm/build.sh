@@ -18,7 +18,7 @@ rm -rf "$HERE/pkg" "$OUT"
 mkdir -p "$OUT"
 # No wasm-bindgen: the module's exports are plain functions (sdk/src/abi.rs)
 # that npm/src/wasm.js calls; wasm-opt drops names, producers and features.
-"$BIN/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+"$BIN/wasm-opt" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers --strip-target-features \
   target/wasm32-unknown-unknown/release/eventstream_sdk.wasm -o "$OUT/eventstream.wasm"

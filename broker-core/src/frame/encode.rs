@@ -248,7 +248,9 @@ impl FrameBuilder {
 
     /// Seals the frame: header, string table, context, events, CRC-32.
     pub fn finish(self, producer_id: u64, sequence: u64, sent_at: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.encoded_len_with(sequence, sent_at));
+        // The bound, not `encoded_len_with`: that would plan the slices a
+        // second time for a few bytes of capacity.
+        let mut out = Vec::with_capacity(self.encoded_len());
         out.push(FORMAT_VERSION);
         out.push(0);
         out.extend_from_slice(&producer_id.to_le_bytes());

@@ -73,7 +73,7 @@ pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
         }
         index.add(k as u32, s);
     }
-    found.into_iter().flatten().collect()
+    found.iter().flatten().copied().collect()
 }
 
 /// Sorts `v` so that no element comes before one it is `before`: a heapsort,
