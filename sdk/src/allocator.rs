@@ -95,9 +95,12 @@ unsafe impl GlobalAlloc for SizeClasses {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let s = &mut *self.state.get();
-        let k = class(&layout);
-        *(ptr as *mut usize) = s.free[k];
-        s.free[k] = ptr as usize;
+        // Always some (`alloc` gave out a block of this class); `get_mut`
+        // keeps a bounds-check panic and its message out of the module.
+        if let Some(head) = s.free.get_mut(class(&layout)) {
+            *(ptr as *mut usize) = *head;
+            *head = ptr as usize;
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
