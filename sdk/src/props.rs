@@ -13,8 +13,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use broker_core::event::{Map, Value};
 
-/// Deepest nesting of lists and maps accepted (the relay's decoder limit).
-pub const MAX_DEPTH: usize = 16;
+/// Deepest nesting of lists and maps accepted: the property map itself is
+/// level 0, and containers may nest `max_depth` levels below it, the frame
+/// decoder's limit (`{"a":[1]}` nests 1), so what parses here also encodes.
+pub const MAX_DEPTH: usize = broker_core::frame::Limits::DEFAULT.max_depth + 1;
 
 /// Why a properties string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -440,7 +442,14 @@ mod tests {
             parse_props("{\"a\":\"unterminated"),
             Err(PropsError::Syntax { offset: 18 })
         );
-        let deep = ["{\"a\":".repeat(20), "1".into(), "}".repeat(20)].concat();
+        let nest = |n: usize| ["{\"a\":".repeat(n), "1".into(), "}".repeat(n)].concat();
+        // The property map and 8 maps inside it: the decoder's limit, accepted.
+        assert!(parse_props(&nest(9)).is_ok());
+        assert_eq!(
+            parse_props(&nest(10)),
+            Err(PropsError::TooDeep { max: MAX_DEPTH })
+        );
+        let deep = nest(20);
         assert_eq!(
             parse_props(&deep),
             Err(PropsError::TooDeep { max: MAX_DEPTH })
