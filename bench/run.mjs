@@ -48,8 +48,10 @@ await section('broker-core (criterion, one core)', async () => {
   };
   row('append/decode+append', 'core decode + append', '>= 2,000,000');
   row('append/decode+log-append (no idempotence)', 'core decode + append, no idempotence check', '');
-  row('triggers/decode+eval/50 mixed', 'core decode + 50 triggers', '>= 2,000,000');
-  row('triggers/decode+eval/examples', 'core decode + examples/triggers.json', '');
+  row('append/decode+append+50 triggers', 'core decode + append + 50 triggers', '>= 2,000,000');
+  row('append/decode+append+examples', 'core decode + append + examples/triggers.json', '');
+  row('triggers/decode+eval/50 mixed', 'core decode + 50 triggers, engine alone (no append)', '');
+  row('triggers/decode+eval/examples', 'core decode + examples/triggers.json, engine alone', '');
   row('read/events, 1000 at a time', 'core read', '');
   row('frame/decode/20', 'frame decode (frames of 20)', '');
   row('frame/encode/20', 'frame encode (frames of 20)', '');

@@ -5,6 +5,11 @@
 //! - `append/decode+append`: `Partition::append`, the relay's hot path
 //!   (inflate check, decode, routing, idempotence check, timestamps, one
 //!   commit with batch, producer state and metadata);
+//! - `append/decode+append+50 triggers`: the same with the 50 mixed triggers
+//!   of the `triggers` bench set through `Partition::set_triggers`, so that
+//!   the engine runs inside each append and its state and firings share the
+//!   commit (the target's figure); `append/decode+append+examples` with
+//!   `examples/triggers.json`;
 //! - `append/decode+log-append (no idempotence)`: decode, then the bare
 //!   `Log::append` and commit, without producer state;
 //! - `append/inflate+decode+append (deflated frames)`: the same frames as the
@@ -19,8 +24,13 @@ use broker_core::frame::{self, Context, FrameBuilder, Limits};
 use broker_core::log::Log;
 use broker_core::partition::{Partition, PartitionConfig};
 use broker_core::storage::{MemoryStorage, Storage, WriteBatch};
+use broker_core::trigger::TriggerFile;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::borrow::Cow;
+
+#[path = "common/trigger_files.rs"]
+mod trigger_files;
+use trigger_files::{example_file, fifty_triggers};
 
 const EVENTS_PER_FRAME: usize = 20;
 
@@ -69,12 +79,28 @@ fn config() -> PartitionConfig {
 }
 
 fn append_all(frames: &[Vec<u8>], now: u64) -> (Partition, MemoryStorage) {
+    let (p, store, _) = append_all_with(frames, now, None);
+    (p, store)
+}
+
+/// Appends every frame to a fresh partition running `triggers` (JSON and
+/// its parse), if any; returns the partition, its store and the firings.
+fn append_all_with(
+    frames: &[Vec<u8>],
+    now: u64,
+    triggers: Option<(&str, &TriggerFile)>,
+) -> (Partition, MemoryStorage, usize) {
     let mut store = MemoryStorage::new();
     let mut p = Partition::open(&store, config()).expect("open");
-    for f in frames {
-        p.append(&mut store, f, now).expect("append");
+    if let Some((json, file)) = triggers {
+        p.set_triggers(&mut store, json, file.clone())
+            .expect("set triggers");
     }
-    (p, store)
+    let mut firings = 0;
+    for f in frames {
+        firings += p.append(&mut store, f, now).expect("append").firings.len();
+    }
+    (p, store, firings)
 }
 
 /// This thread's CPU time in ns (Linux `schedstat`): unlike wall time it
@@ -125,6 +151,27 @@ fn bench(c: &mut Criterion) {
     cpu_figure("cpu/decode+append", events, || {
         black_box(append_all(&frames, now));
     });
+    let trigger_files: Vec<(&str, String, TriggerFile)> = [
+        ("50 triggers", fifty_triggers()),
+        ("examples", example_file()),
+    ]
+    .into_iter()
+    .map(|(name, json)| {
+        let file = TriggerFile::parse(&json).expect("valid");
+        (name, json, file)
+    })
+    .collect();
+    for (name, json, file) in &trigger_files {
+        let (_, filled, firings) = append_all_with(&frames, now, Some((json, file)));
+        println!(
+            "{name}: {} triggers, {firings} firings, {} keys stored",
+            file.len(),
+            filled.len()
+        );
+        cpu_figure(&format!("cpu/decode+append+{name}"), events, || {
+            black_box(append_all_with(&frames, now, Some((json, file))));
+        });
+    }
     cpu_figure("cpu/decode+log-append (no idempotence)", events, || {
         let log = Log::events();
         let mut store = MemoryStorage::new();
@@ -187,6 +234,23 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    for (name, json, file) in &trigger_files {
+        g.bench_function(format!("decode+append+{name}"), |b| {
+            b.iter_batched(
+                MemoryStorage::new,
+                |mut store| {
+                    let mut p = Partition::open(&store, config()).expect("open");
+                    p.set_triggers(&mut store, json, file.clone())
+                        .expect("set triggers");
+                    for f in &frames {
+                        black_box(p.append(&mut store, f, now).expect("append"));
+                    }
+                    store
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.bench_function("inflate+decode+append (deflated frames)", |b| {
         b.iter_batched(
             MemoryStorage::new,
