@@ -17,6 +17,9 @@
 //! - `append/idempotent retry`: every frame sent again (all duplicates);
 //! - `read/events`: `Partition::read_events` of the whole log, 1,000 at a time.
 //!
+//! `CPU_FIGURES=<text>` keeps only the `cpu/...` figures whose name contains
+//! it (to profile one: a criterion filter that matches nothing skips the rest).
+//!
 //! Run: `cargo bench -p broker-core --bench log`
 
 use broker_core::corpus::{self, CorpusEvent};
@@ -114,6 +117,9 @@ fn thread_cpu_ns() -> Option<u64> {
 /// Runs `f` (which handles `events` events) until it has used a second of
 /// CPU, and prints events per CPU second.
 fn cpu_figure(name: &str, events: usize, mut f: impl FnMut()) {
+    if std::env::var("CPU_FIGURES").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     let Some(start) = thread_cpu_ns() else {
         return;
     };

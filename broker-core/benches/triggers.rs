@@ -15,6 +15,9 @@
 //! this thread (`cpu/...`), which hold on a shared, loaded machine where wall
 //! time does not.
 //!
+//! `CPU_FIGURES=<text>` keeps only the `cpu/...` figures whose name contains
+//! it (to profile one: a criterion filter that matches nothing skips the rest).
+//!
 //! Run: `cargo bench -p broker-core --bench triggers`
 
 use broker_core::corpus::{self, CorpusEvent};
@@ -76,6 +79,9 @@ fn thread_cpu_ns() -> Option<u64> {
 /// Runs `f` (which handles `events` events) until it has used two seconds of
 /// CPU, and prints events per CPU second.
 fn cpu_figure(name: &str, events: usize, mut f: impl FnMut()) {
+    if std::env::var("CPU_FIGURES").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     let Some(start) = thread_cpu_ns() else {
         return;
     };

@@ -93,11 +93,14 @@ impl Path {
         let (first, rest) = self.0.split_first()?;
         let mut v = props
             .iter()
-            .find(|(k, _)| **k == *first.key)
+            .find(|(k, _)| same_str(k, &first.key))
             .map(|(_, v)| v)?;
         for seg in rest {
             v = match v {
-                Value::Map(m) => m.iter().find(|(k, _)| **k == *seg.key).map(|(_, v)| v)?,
+                Value::Map(m) => m
+                    .iter()
+                    .find(|(k, _)| same_str(k, &seg.key))
+                    .map(|(_, v)| v)?,
                 Value::List(l) => l.get(seg.index?)?,
                 _ => return None,
             };

@@ -33,12 +33,24 @@ pub struct Engine {
     file: TriggerFile,
     /// For each event name, the triggers that name it somewhere.
     by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>>,
-    /// Triggers by state key.
-    by_key: HashMap<u64, u32>,
+    /// Triggers by state key, sorted by key (binary search: the keys are
+    /// few, and already hashes).
+    by_key: Vec<(u64, u32)>,
     /// Scratch for one call: trigger index -> position of its state in the
     /// loaded visitor state (`NONE` when it has none). Kept to avoid an
     /// allocation per call; all `NONE` between calls.
     pos: Vec<u32>,
+    bufs: Buffers,
+}
+
+/// The visitor state buffers of the last call, emptied, for the next one:
+/// most calls load a state, and reusing the vectors saves an allocation and
+/// a free for each of them.
+#[derive(Debug, Default)]
+struct Buffers {
+    scratch: Loaded,
+    /// Emptied trigger states, their vectors' capacity kept for reuse.
+    spare: Vec<TriggerState>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -59,10 +71,13 @@ pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
     ];
     let h = hash64_parts(&parts);
     // Hand-rolled hex: `format!` costs more than the hash on the firing path.
-    (0..16)
-        .rev()
-        .map(|i| char::from(b"0123456789abcdef"[(h >> (i * 4)) as usize & 0xf]))
-        .collect()
+    let mut id = String::with_capacity(16);
+    for i in (0..16).rev() {
+        id.push(char::from(
+            b"0123456789abcdef"[(h >> (i * 4)) as usize & 0xf],
+        ));
+    }
+    id
 }
 
 /// Which parts of one trigger an event name is named in, so that evaluation
@@ -109,12 +124,16 @@ impl Hasher for Fnv {
 }
 
 /// A visitor's state while a call works on it.
+#[derive(Debug, Default)]
 struct Loaded {
     key: Vec<u8>,
     raw: Option<Vec<u8>>,
     /// `state.triggers[j]` belongs to trigger `of[j]` of the file.
     state: VisitorState,
     of: Vec<u32>,
+    /// `state.traits` parsed, once an audience needed them (`None` again
+    /// when an identify call changes them).
+    traits_map: Option<Map<'static>>,
 }
 
 /// Trigger `ti`'s state in `Loaded { of, state.triggers }`, created empty
@@ -122,6 +141,7 @@ struct Loaded {
 /// of the fields, not a method, so the traits stay borrowable beside it.)
 fn slot<'s>(
     pos: &mut [u32],
+    spare: &mut Vec<TriggerState>,
     of: &mut Vec<u32>,
     states: &'s mut Vec<TriggerState>,
     ti: usize,
@@ -131,7 +151,7 @@ fn slot<'s>(
         j = of.len();
         pos[ti] = j as u32;
         of.push(ti as u32);
-        states.push(TriggerState::default());
+        states.push(spare.pop().unwrap_or_default());
     }
     &mut states[j]
 }
@@ -140,12 +160,12 @@ impl Engine {
     /// An engine running `file`.
     pub fn new(file: TriggerFile) -> Engine {
         let mut by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>> = HashMap::default();
-        let mut by_key = HashMap::new();
+        let mut by_key = Vec::with_capacity(file.triggers.len());
         // Disabled triggers are evaluated too: `enabled` is checked at the
         // moment of firing, like audience and cooldown.
         for (i, t) in file.triggers.iter().enumerate() {
             let i = i as u32;
-            by_key.insert(t.key, i);
+            by_key.push((t.key, i));
             for (k, step) in t.steps().enumerate() {
                 let list = by_name.entry(step.event.as_str().into()).or_default();
                 if list.last().map(|h| h.trigger) != Some(i) {
@@ -159,11 +179,16 @@ impl Engine {
                 }
             }
         }
+        // Equal keys (a file repeating a trigger) resolve to the last one.
+        by_key.reverse();
+        by_key.sort_by_key(|&(k, _)| k);
+        by_key.dedup_by_key(|&mut (k, _)| k);
         Engine {
             pos: vec![NONE; file.triggers.len()],
             file,
             by_name,
             by_key,
+            bufs: Buffers::default(),
         }
     }
 
@@ -191,9 +216,13 @@ impl Engine {
             start.push(0);
             for (key, raw) in chunk {
                 let visitor = String::from_utf8_lossy(&key[1..]).into_owned();
-                let mut l = self.decode(key, Some(raw))?;
+                let mut l = std::mem::take(&mut self.bufs.scratch);
+                l.key = key;
+                l.raw = Some(raw);
+                self.bufs.decode(&self.by_key, &mut l)?;
                 // Time 0 prunes nothing: only the definitions changed, not the clock.
                 self.save(writes, &visitor, &mut l, 0);
+                self.bufs.recycle(l);
             }
         }
         Ok(())
@@ -228,7 +257,7 @@ impl Engine {
             let l = match &mut loaded {
                 Some(l) => l,
                 None => {
-                    let l = loaded.insert(self.load(store, visitor)?);
+                    let l = loaded.insert(self.bufs.load(&self.by_key, store, visitor)?);
                     for (j, &ti) in l.of.iter().enumerate() {
                         self.pos[ti as usize] = j as u32;
                     }
@@ -242,13 +271,20 @@ impl Engine {
             }
             if e.kind == EventKind::Identify {
                 merge_traits(&mut l.state.traits, &e.properties);
+                l.traits_map = None;
             }
             let Some(hooks) = hooks else { continue };
             let offset = base_offset.saturating_add(i as u64);
             for hook in hooks {
                 let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
-                let slot = slot(&mut self.pos, &mut l.of, &mut l.state.triggers, ti);
+                let slot = slot(
+                    &mut self.pos,
+                    &mut self.bufs.spare,
+                    &mut l.of,
+                    &mut l.state.triggers,
+                    ti,
+                );
                 if !advance(tr, hook, slot, e, t) {
                     continue;
                 }
@@ -259,7 +295,8 @@ impl Engine {
                         next_due = next_due.min(deadline);
                     }
                     None => {
-                        if let Some(f) = fire(tr, slot, &l.state.traits, visitor, t, offset) {
+                        let traits = (&l.state.traits[..], &mut l.traits_map);
+                        if let Some(f) = fire(tr, slot, traits, visitor, t, offset) {
                             out.push(f);
                         }
                     }
@@ -273,6 +310,7 @@ impl Engine {
             self.pos[ti as usize] = NONE;
         }
         self.save(writes, visitor, &mut l, newest);
+        self.bufs.recycle(l);
         Ok(out)
     }
 
@@ -300,14 +338,16 @@ impl Engine {
                 writes.delete(wkey);
                 continue;
             };
-            let mut l = self.load(store, visitor)?;
+            let mut l = self.bufs.load(&self.by_key, store, visitor)?;
             if l.state.wake != Some(deadline) {
                 // A wake-up the state does not know: left over, drop it.
                 writes.delete(wkey);
+                self.bufs.recycle(l);
                 continue;
             }
             self.fire_due(&mut l, visitor, |d| d <= now, &mut out);
             self.save(writes, visitor, &mut l, now);
+            self.bufs.recycle(l);
         }
         Ok(out)
     }
@@ -320,34 +360,6 @@ impl Engine {
                 .and_then(|d| <[u8; 8]>::try_from(d).ok())
                 .map(u64::from_be_bytes)
         }))
-    }
-
-    fn load<S: Storage>(&self, store: &S, visitor: &str) -> Result<Loaded, StorageError> {
-        let key = keys::with_str(keys::VISITOR, visitor);
-        let raw = store.get(&key)?;
-        self.decode(key, raw)
-    }
-
-    fn decode(&self, key: Vec<u8>, raw: Option<Vec<u8>>) -> Result<Loaded, StorageError> {
-        let mut state = match &raw {
-            Some(b) => VisitorState::decode(&key, b)?,
-            None => VisitorState::default(),
-        };
-        // State of triggers no longer in the file (or changed) is dropped here.
-        state
-            .triggers
-            .retain(|ts| self.by_key.contains_key(&ts.key));
-        let of = state
-            .triggers
-            .iter()
-            .filter_map(|ts| self.by_key.get(&ts.key).copied())
-            .collect();
-        Ok(Loaded {
-            key,
-            raw,
-            state,
-            of,
-        })
     }
 
     /// Prunes what `now` has made useless, then writes the state and its
@@ -407,14 +419,15 @@ impl Engine {
             }
             l.state.wake = wake;
         }
-        l.state.triggers.retain(|s| !s.is_empty());
         if l.state.is_empty() {
             if l.raw.is_some() {
                 writes.delete(std::mem::take(&mut l.key));
             }
             return;
         }
-        let bytes = l.state.encode();
+        // Empty trigger states are left out of the encoding.
+        let mut bytes = Vec::with_capacity(l.raw.as_ref().map_or(64, |r| r.len() + 32));
+        l.state.encode_into(&mut bytes);
         if l.raw.as_deref() != Some(&bytes[..]) {
             writes.put(std::mem::take(&mut l.key), bytes);
         }
@@ -448,7 +461,7 @@ impl Engine {
             if let Some(f) = fire(
                 tr,
                 &mut l.state.triggers[j],
-                &l.state.traits,
+                (&l.state.traits[..], &mut l.traits_map),
                 visitor,
                 deadline,
                 offset,
@@ -456,6 +469,65 @@ impl Engine {
                 out.push(f);
             }
         }
+    }
+}
+
+impl Buffers {
+    /// The visitor's state, in the scratch buffers (the caller hands them
+    /// back through [`Buffers::recycle`]).
+    fn load<S: Storage>(
+        &mut self,
+        by_key: &[(u64, u32)],
+        store: &S,
+        visitor: &str,
+    ) -> Result<Loaded, StorageError> {
+        let mut l = std::mem::take(&mut self.scratch);
+        l.key = keys::with_str(keys::VISITOR, visitor);
+        l.raw = store.get(&l.key)?;
+        self.decode(by_key, &mut l)?;
+        Ok(l)
+    }
+
+    /// Decodes `l.raw` into the empty `l`, keeping the states of the
+    /// triggers in `by_key`.
+    fn decode(&mut self, by_key: &[(u64, u32)], l: &mut Loaded) -> Result<(), StorageError> {
+        if let Some(raw) = &l.raw {
+            l.state.decode_into(&l.key, raw, &mut self.spare)?;
+        }
+        // State of triggers no longer in the file (or changed) is dropped
+        // here; the others keep their order.
+        let mut kept = 0;
+        for j in 0..l.state.triggers.len() {
+            let key = l.state.triggers[j].key;
+            if let Ok(at) = by_key.binary_search_by_key(&key, |&(k, _)| k) {
+                l.of.push(by_key[at].1);
+                l.state.triggers.swap(kept, j);
+                kept += 1;
+            }
+        }
+        for mut t in l.state.triggers.drain(kept..) {
+            t.clear();
+            self.spare.push(t);
+        }
+        Ok(())
+    }
+
+    /// Empties `l` into the scratch buffers for the next call.
+    fn recycle(&mut self, mut l: Loaded) {
+        for mut t in l.state.triggers.drain(..) {
+            // A vector that once grew large is not kept around.
+            if t.marks.capacity() > 64 || t.pending.capacity() > 64 {
+                continue;
+            }
+            t.clear();
+            self.spare.push(t);
+        }
+        l.state.traits.clear();
+        l.state.wake = None;
+        l.of.clear();
+        l.raw = None;
+        l.traits_map = None;
+        self.scratch = l;
     }
 }
 
@@ -539,7 +611,7 @@ fn advance(tr: &Trigger, hook: &Hook, s: &mut TriggerState, e: &Event<'_>, t: u6
 fn fire(
     tr: &Trigger,
     s: &mut TriggerState,
-    traits: &[(String, String)],
+    (traits, parsed): (&[(String, String)], &mut Option<Map<'static>>),
     visitor: &str,
     time: u64,
     offset: u64,
@@ -556,8 +628,8 @@ fn fire(
         return None;
     }
     if !tr.audience.is_empty() {
-        let map = traits_map(traits);
-        if !tr.audience.iter().all(|c| c.holds_on(&map)) {
+        let map = parsed.get_or_insert_with(|| traits_map(traits));
+        if !tr.audience.iter().all(|c| c.holds_on(map)) {
             return None;
         }
     }

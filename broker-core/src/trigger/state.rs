@@ -1,14 +1,21 @@
 //! Per-visitor state, one storage entry per visitor: a version byte, then
 //! postcard. Kept small: only what a future event or deadline can still use.
+//!
+//! The codec is written by hand rather than derived: every batch of a
+//! visitor that some trigger cares about reads and writes its state, and the
+//! derived postcard code spent more on growing vectors and allocating fresh
+//! ones than the engine spent evaluating. The bytes are exactly postcard's
+//! for these structs (a test holds the two side by side), so states stored
+//! before keep decoding and no new format byte was needed.
 
 use crate::storage::StorageError;
-use serde::{Deserialize, Serialize};
 
 /// The first byte of every stored visitor state; a new layout takes a new one.
 const STATE_FORMAT: u8 = 1;
 
 /// Everything the engine remembers about one visitor.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct VisitorState {
     /// Traits from identify calls: name and compact JSON value, latest wins.
     pub traits: Vec<(String, String)>,
@@ -20,7 +27,8 @@ pub(crate) struct VisitorState {
 }
 
 /// One trigger's state for one visitor.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct TriggerState {
     /// The trigger definition's hash: state of a changed definition is dropped.
     pub key: u64,
@@ -38,7 +46,8 @@ pub(crate) struct TriggerState {
 }
 
 /// A delayed firing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct Pending {
     /// When it fires: qualifying time + the `unless` window.
     pub deadline: u64,
@@ -54,6 +63,16 @@ impl TriggerState {
             && self.last_fired.is_none()
             && self.fired == 0
     }
+
+    /// Empties the state, keeping its vectors' capacity for reuse.
+    pub fn clear(&mut self) {
+        self.key = 0;
+        self.marks.clear();
+        self.progress.clear();
+        self.pending.clear();
+        self.last_fired = None;
+        self.fired = 0;
+    }
 }
 
 impl VisitorState {
@@ -63,23 +82,196 @@ impl VisitorState {
             && self.triggers.iter().all(TriggerState::is_empty)
     }
 
+    #[cfg(test)]
     pub fn decode(key: &[u8], bytes: &[u8]) -> Result<VisitorState, StorageError> {
+        let mut s = VisitorState::default();
+        s.decode_into(key, bytes, &mut Vec::new())?;
+        Ok(s)
+    }
+
+    /// Decodes `bytes` into `self`, which must be empty; trigger states come
+    /// from `spare` (cleared ones) while it has any, so that their vectors'
+    /// capacity is reused. Accepts what postcard accepts (trailing bytes
+    /// included); `key` names the entry in errors.
+    pub fn decode_into(
+        &mut self,
+        key: &[u8],
+        bytes: &[u8],
+        spare: &mut Vec<TriggerState>,
+    ) -> Result<(), StorageError> {
         let corrupt = |reason: String| StorageError::Corrupt {
             key: String::from_utf8_lossy(key).into_owned(),
             reason,
         };
         match bytes.split_first() {
             Some((&STATE_FORMAT, rest)) => {
-                postcard::from_bytes(rest).map_err(|e| corrupt(format!("visitor state: {e}")))
+                let mut r = Reader { bytes: rest };
+                self.read(&mut r, spare)
+                    .ok_or_else(|| corrupt(format!("visitor state: {}", r.error())))
             }
             Some((v, _)) => Err(corrupt(format!("unknown visitor state format {v}"))),
             None => Err(corrupt("empty visitor state".into())),
         }
     }
 
+    fn read(&mut self, r: &mut Reader<'_>, spare: &mut Vec<TriggerState>) -> Option<()> {
+        for _ in 0..r.len()? {
+            let name = r.string()?;
+            let value = r.string()?;
+            self.traits.push((name, value));
+        }
+        for _ in 0..r.len()? {
+            let mut t = spare.pop().unwrap_or_default();
+            t.key = r.u64()?;
+            for _ in 0..r.len()? {
+                t.marks.push(r.u64()?);
+            }
+            for _ in 0..r.len()? {
+                t.progress.push(r.option()?);
+            }
+            for _ in 0..r.len()? {
+                let deadline = r.u64()?;
+                let offset = r.u64()?;
+                t.pending.push(Pending { deadline, offset });
+            }
+            t.last_fired = r.option()?;
+            t.fired = u32::try_from(r.u64()?).ok()?;
+            self.triggers.push(t);
+        }
+        self.wake = r.option()?;
+        Some(())
+    }
+
+    /// The stored form, into `out` (cleared first). Trigger states for which
+    /// [`TriggerState::is_empty`] holds are left out.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.push(STATE_FORMAT);
+        put_len(out, self.traits.len());
+        for (name, value) in &self.traits {
+            put_str(out, name);
+            put_str(out, value);
+        }
+        let kept = || self.triggers.iter().filter(|t| !t.is_empty());
+        put_len(out, kept().count());
+        for t in kept() {
+            put_u64(out, t.key);
+            put_len(out, t.marks.len());
+            for &m in &t.marks {
+                put_u64(out, m);
+            }
+            put_len(out, t.progress.len());
+            for &p in &t.progress {
+                put_option(out, p);
+            }
+            put_len(out, t.pending.len());
+            for p in &t.pending {
+                put_u64(out, p.deadline);
+                put_u64(out, p.offset);
+            }
+            put_option(out, t.last_fired);
+            put_u64(out, u64::from(t.fired));
+        }
+        put_option(out, self.wake);
+    }
+
+    #[cfg(test)]
     pub fn encode(&self) -> Vec<u8> {
-        // Serialising plain structs into a Vec cannot fail.
-        postcard::to_extend(self, vec![STATE_FORMAT]).unwrap_or_default()
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+}
+
+/// LEB128, as postcard writes every integer here.
+#[inline]
+fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+#[inline]
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_u64(out, n as u64);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[inline]
+fn put_option(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        None => out.push(0),
+        Some(n) => {
+            out.push(1);
+            put_u64(out, n);
+        }
+    }
+}
+
+/// Reads postcard's primitives; `None` on the first malformed one.
+struct Reader<'b> {
+    bytes: &'b [u8],
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.bytes.split_first()?;
+        self.bytes = rest;
+        Some(b)
+    }
+
+    /// A varint of at most ten bytes whose value fits in a u64.
+    #[inline]
+    fn u64(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for i in 0..10 {
+            let b = self.byte()?;
+            if i == 9 && b > 1 {
+                return None;
+            }
+            n |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// A sequence length. No sequence here has elements of less than a
+    /// byte, so a length over the bytes left is corrupt: refusing it keeps
+    /// a bad length from reserving or looping for nothing.
+    fn len(&mut self) -> Option<usize> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        (n <= self.bytes.len()).then_some(n)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let n = self.len()?;
+        let (s, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(std::str::from_utf8(s).ok()?.to_owned())
+    }
+
+    fn option(&mut self) -> Option<Option<u64>> {
+        match self.byte()? {
+            0 => Some(None),
+            1 => Some(Some(self.u64()?)),
+            _ => None,
+        }
+    }
+
+    fn error(&self) -> &'static str {
+        if self.bytes.is_empty() {
+            "unexpected end of input"
+        } else {
+            "malformed value"
+        }
     }
 }
 
@@ -87,9 +279,8 @@ impl VisitorState {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_rejects_unknown_formats() {
-        let s = VisitorState {
+    fn sample() -> VisitorState {
+        VisitorState {
             traits: vec![("plan".into(), "\"free\"".into())],
             triggers: vec![TriggerState {
                 key: 7,
@@ -103,7 +294,12 @@ mod tests {
                 fired: 2,
             }],
             wake: Some(9),
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_unknown_formats() {
+        let s = sample();
         let bytes = s.encode();
         assert_eq!(VisitorState::decode(b"vx", &bytes), Ok(s));
         let mut bad = bytes.clone();
@@ -113,5 +309,110 @@ mod tests {
             Err(StorageError::Corrupt { .. })
         ));
         assert!(VisitorState::decode(b"vx", &bytes[..bytes.len() - 1]).is_err());
+    }
+
+    /// States written by the derived postcard codec (before the hand-written
+    /// one) decode, and the hand-written one writes the same bytes.
+    #[test]
+    fn bytes_are_postcard() {
+        let mut states = vec![VisitorState::default(), sample()];
+        let mut big = sample();
+        big.traits.push(("name".into(), "\"Zoë\"".into()));
+        big.wake = Some(u64::MAX);
+        big.triggers.push(TriggerState {
+            key: u64::MAX,
+            marks: (0..200).map(|i| i * 1_000_003).collect(),
+            progress: vec![Some(u64::MAX), None, Some(127), Some(128)],
+            pending: vec![Pending {
+                deadline: 1 << 63,
+                offset: 16_383,
+            }],
+            last_fired: None,
+            fired: u32::MAX,
+        });
+        big.triggers.push(TriggerState {
+            key: 3,
+            fired: 1,
+            ..TriggerState::default()
+        });
+        states.push(big);
+        for s in states {
+            let postcard = postcard::to_extend(&s, vec![STATE_FORMAT]).expect("serialises");
+            assert_eq!(s.encode(), postcard);
+            assert_eq!(VisitorState::decode(b"v", &postcard), Ok(s));
+        }
+    }
+
+    #[test]
+    fn empty_trigger_states_are_left_out() {
+        let mut s = sample();
+        s.triggers.insert(0, TriggerState::default());
+        s.triggers.push(TriggerState {
+            key: 5,
+            progress: vec![None, None],
+            ..TriggerState::default()
+        });
+        assert_eq!(s.encode(), sample().encode());
+    }
+
+    #[test]
+    fn malformed_states_are_corrupt_not_panics() {
+        let good = sample().encode();
+        let cases: &[&[u8]] = &[
+            &[STATE_FORMAT, 0xff],
+            // A trait count far beyond the bytes.
+            &[STATE_FORMAT, 0xff, 0xff, 0xff, 0xff, 0x0f],
+            // An option tag of 2.
+            &[STATE_FORMAT, 0, 0, 2],
+            // Invalid UTF-8 in a trait name.
+            &[STATE_FORMAT, 1, 1, 0xff, 0],
+            // An eleven-byte varint.
+            &[
+                STATE_FORMAT,
+                0,
+                1,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0,
+            ],
+            // `fired` over u32.
+            &[
+                STATE_FORMAT,
+                0,
+                1,
+                7,
+                0,
+                0,
+                0,
+                0,
+                0x80,
+                0x80,
+                0x80,
+                0x80,
+                0x10,
+                0,
+            ],
+        ];
+        for bytes in cases {
+            assert!(
+                matches!(
+                    VisitorState::decode(b"v", bytes),
+                    Err(StorageError::Corrupt { .. })
+                ),
+                "{bytes:?}"
+            );
+            assert!(postcard::from_bytes::<VisitorState>(&bytes[1..]).is_err());
+        }
+        for n in 0..good.len() {
+            assert!(VisitorState::decode(b"v", &good[..n]).is_err());
+        }
     }
 }
