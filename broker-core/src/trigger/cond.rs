@@ -126,9 +126,95 @@ pub(crate) struct Condition {
     pub path: Path,
     pub op: Op,
     pub value: Value<'static>,
+    /// Its index in the engine's table of distinct step conditions, where
+    /// the result on the current event is kept ([`NO_MEMO`] outside steps).
+    pub memo: u32,
+}
+
+/// [`Condition::memo`] of a condition the engine does not keep results of.
+pub(crate) const NO_MEMO: u32 = u32::MAX;
+
+/// The results of the step conditions on the current event, so that a
+/// condition several steps share (the same filter in many triggers, or
+/// copies of a trigger) is evaluated once per event.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    /// By [`Condition::memo`]: the event stamp it was computed for, and
+    /// the result.
+    results: Vec<(u32, bool)>,
+    /// The current event's stamp; never 0, which marks "not computed".
+    stamp: u32,
+}
+
+impl Memo {
+    /// Numbers the conditions of `steps`, equal ones alike, and returns the
+    /// memo sized for them.
+    pub fn number<'s>(steps: impl Iterator<Item = &'s mut super::model::Step>) -> Memo {
+        let mut distinct: Vec<&Condition> = Vec::new();
+        let mut ids = Vec::new();
+        let mut conditions: Vec<&mut Condition> = Vec::new();
+        for step in steps {
+            conditions.extend(step.conditions.iter_mut());
+        }
+        for c in &conditions {
+            let id = match distinct.iter().position(|d| d.same_as(c)) {
+                Some(id) => id,
+                None => {
+                    distinct.push(c);
+                    distinct.len() - 1
+                }
+            };
+            ids.push(id as u32);
+        }
+        let n = distinct.len();
+        for (c, id) in conditions.into_iter().zip(ids) {
+            c.memo = id;
+        }
+        Memo {
+            results: vec![(0, false); n],
+            stamp: 1,
+        }
+    }
+
+    /// Forgets the results: the next event is another one.
+    #[inline]
+    pub fn next_event(&mut self) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.results.fill((0, false));
+            self.stamp = 1;
+        }
+    }
+
+    /// Whether `c` holds on the current event's properties `props`.
+    #[inline]
+    pub fn holds(&mut self, c: &Condition, props: &Map<'_>) -> bool {
+        match self.results.get_mut(c.memo as usize) {
+            Some((stamp, held)) if *stamp == self.stamp => *held,
+            Some(slot) => {
+                let held = c.holds_on(props);
+                *slot = (self.stamp, held);
+                held
+            }
+            None => c.holds_on(props),
+        }
+    }
 }
 
 impl Condition {
+    /// True when `other` is the same test: same path, operator and value.
+    pub fn same_as(&self, other: &Condition) -> bool {
+        self.op == other.op
+            && self.value == other.value
+            && self.path.0.len() == other.path.0.len()
+            && self
+                .path
+                .0
+                .iter()
+                .zip(&other.path.0)
+                .all(|(a, b)| a.key == b.key)
+    }
+
     /// Whether the condition holds on a property map.
     #[inline]
     pub fn holds_on(&self, props: &Map<'_>) -> bool {
@@ -229,6 +315,7 @@ mod tests {
             path: Path::parse(path),
             op: Op::from_name(op).expect("op"),
             value: Value::from(&value),
+            memo: NO_MEMO,
         };
         c.holds_on(&props())
     }

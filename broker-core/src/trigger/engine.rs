@@ -14,6 +14,7 @@
 //! A batch that no trigger cares about (no event named by any step or
 //! `unless`, no identify call) reads and writes nothing.
 
+use super::cond::Memo;
 use super::model::{Rule, Step, Trigger};
 use super::state::{Pending, TriggerState, VisitorState};
 use super::validate::hash64_parts;
@@ -41,6 +42,7 @@ pub struct Engine {
     /// allocation per call; all `NONE` between calls.
     pos: Vec<u32>,
     bufs: Buffers,
+    memo: Memo,
 }
 
 /// The visitor state buffers of the last call, emptied, for the next one:
@@ -158,7 +160,8 @@ fn slot<'s>(
 
 impl Engine {
     /// An engine running `file`.
-    pub fn new(file: TriggerFile) -> Engine {
+    pub fn new(mut file: TriggerFile) -> Engine {
+        let memo = Memo::number(file.triggers.iter_mut().flat_map(Trigger::steps_mut));
         let mut by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>> = HashMap::default();
         let mut by_key = Vec::with_capacity(file.triggers.len());
         // Disabled triggers are evaluated too: `enabled` is checked at the
@@ -189,6 +192,7 @@ impl Engine {
             by_name,
             by_key,
             bufs: Buffers::default(),
+            memo,
         }
     }
 
@@ -274,6 +278,7 @@ impl Engine {
                 l.traits_map = None;
             }
             let Some(hooks) = hooks else { continue };
+            self.memo.next_event();
             let offset = base_offset.saturating_add(i as u64);
             for hook in hooks {
                 let ti = hook.trigger as usize;
@@ -285,7 +290,7 @@ impl Engine {
                     &mut l.state.triggers,
                     ti,
                 );
-                if !advance(tr, hook, slot, e, t) {
+                if !advance(tr, hook, slot, e, &mut self.memo, t) {
                     continue;
                 }
                 match &tr.unless {
@@ -547,13 +552,20 @@ fn min_deadline(slots: &[TriggerState]) -> u64 {
 
 /// Applies event `e` at time `t` to one trigger's state; true when it
 /// qualifies. `hook` says which steps name the event.
-fn advance(tr: &Trigger, hook: &Hook, s: &mut TriggerState, e: &Event<'_>, t: u64) -> bool {
+fn advance(
+    tr: &Trigger,
+    hook: &Hook,
+    s: &mut TriggerState,
+    e: &Event<'_>,
+    memo: &mut Memo,
+    t: u64,
+) -> bool {
     let n = match &tr.rule {
         Rule::When { .. } => 1,
         Rule::Sequence { steps, .. } => steps.len(),
     };
     if let Some(u) = &tr.unless {
-        if hook.names(n, &u.step, e) && u.step.holds(e) {
+        if hook.names(n, &u.step, e) && u.step.holds(e, memo) {
             // Cancels firings qualified strictly before `t` whose window still covers `t`.
             s.pending
                 .retain(|p| !(p.deadline.saturating_sub(u.within) < t && t <= p.deadline));
@@ -561,7 +573,7 @@ fn advance(tr: &Trigger, hook: &Hook, s: &mut TriggerState, e: &Event<'_>, t: u6
     }
     match &tr.rule {
         Rule::When { step, count } => {
-            if !(hook.names(0, step, e) && step.holds(e)) {
+            if !(hook.names(0, step, e) && step.holds(e, memo)) {
                 return false;
             }
             let Some(c) = count else { return true };
@@ -577,7 +589,7 @@ fn advance(tr: &Trigger, hook: &Hook, s: &mut TriggerState, e: &Event<'_>, t: u6
             }
         }
         Rule::Sequence { steps, within } => {
-            let matches = |k: usize| hook.names(k, &steps[k], e) && steps[k].holds(e);
+            let mut matches = |k: usize| hook.names(k, &steps[k], e) && steps[k].holds(e, memo);
             if s.progress.len() != n - 1 {
                 s.progress.resize(n - 1, None);
             }

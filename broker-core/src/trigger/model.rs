@@ -1,6 +1,6 @@
 //! Validated triggers, as the engine evaluates them.
 
-use super::cond::Condition;
+use super::cond::{Condition, Memo};
 use crate::event::Event;
 
 /// One step: an event name and the conditions on its properties.
@@ -11,10 +11,11 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// True when every condition holds on `e` (its name is checked apart).
+    /// True when every condition holds on `e` (its name is checked apart),
+    /// `memo` holding the results on `e` so far.
     #[inline]
-    pub fn holds(&self, e: &Event<'_>) -> bool {
-        self.conditions.iter().all(|c| c.holds_on(&e.properties))
+    pub fn holds(&self, e: &Event<'_>, memo: &mut Memo) -> bool {
+        self.conditions.iter().all(|c| memo.holds(c, &e.properties))
     }
 }
 
@@ -69,6 +70,16 @@ impl Trigger {
             Rule::Sequence { steps, .. } => steps,
         };
         rule.iter().chain(self.unless.as_ref().map(|u| &u.step))
+    }
+
+    /// [`Trigger::steps`], mutable.
+    pub fn steps_mut(&mut self) -> impl Iterator<Item = &mut Step> {
+        let rule: &mut [Step] = match &mut self.rule {
+            Rule::When { step, .. } => std::slice::from_mut(step),
+            Rule::Sequence { steps, .. } => steps,
+        };
+        rule.iter_mut()
+            .chain(self.unless.as_mut().map(|u| &mut u.step))
     }
 }
 

@@ -554,6 +554,7 @@ impl Validator {
             path: subject_path?,
             op,
             value: ok.then(|| Value::from(value))?,
+            memo: super::cond::NO_MEMO,
         })
     }
 
