@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds @eventstream/sdk into npm/dist: the Rust core to wasm (release
+# Builds @eventstream/sdk into npm/dist: the Rust core to wasm (wasm-size
 # profile: opt-level z, LTO, panic abort; no std, see sdk/Cargo.toml),
 # wasm-opt -Oz (binaryen 132 from the root node_modules), then one minified
 # ESM file (npm/src: the API and its glue to the module) with esbuild, the
@@ -12,7 +12,7 @@ BIN="$ROOT/node_modules/.bin"
 OUT="$HERE/dist"
 
 cd "$ROOT"
-cargo build --release --quiet --target wasm32-unknown-unknown -p eventstream-sdk --no-default-features
+cargo build --profile wasm-size --quiet --target wasm32-unknown-unknown -p eventstream-sdk --no-default-features
 # npm/pkg held the wasm-bindgen output of earlier builds.
 rm -rf "$HERE/pkg" "$OUT"
 mkdir -p "$OUT"
@@ -21,7 +21,7 @@ mkdir -p "$OUT"
 "$BIN/wasm-opt" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers --strip-target-features \
-  target/wasm32-unknown-unknown/release/eventstream_sdk.wasm -o "$OUT/eventstream.wasm"
+  target/wasm32-unknown-unknown/wasm-size/eventstream_sdk.wasm -o "$OUT/eventstream.wasm"
 
 "$BIN/esbuild" "$HERE/src/index.js" --bundle --format=esm --minify --target=es2020 \
   --legal-comments=none --log-level=warning --outfile="$OUT/index.js"
