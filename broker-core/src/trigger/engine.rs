@@ -17,7 +17,7 @@
 use super::cond::Memo;
 use super::model::{Rule, Step, Trigger};
 use super::state::{Pending, TriggerState, VisitorState};
-use super::validate::hash64_parts;
+use super::validate::{avalanche, fnv, FNV_OFFSET};
 use super::{Firing, TriggerFile};
 use crate::event::{Event, EventKind, Map, Value};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
@@ -33,7 +33,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub struct Engine {
     file: TriggerFile,
     /// For each event name, the triggers that name it somewhere.
-    by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>>,
+    hooks: Vec<Vec<Hook>>,
+    /// Event names to their list in `hooks`.
+    by_name: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
+    /// The list of each reserved name (`$page`, ...) by [`EventKind`] code,
+    /// `NONE` for none: most events are captured ones, found without
+    /// hashing their name.
+    by_kind: [u32; EventKind::ALL.len()],
     /// Triggers by state key, sorted by key (binary search: the keys are
     /// few, and already hashes).
     by_key: Vec<(u64, u32)>,
@@ -63,15 +69,20 @@ const GC_GRANULARITY_MS: u64 = 5 * 60_000;
 /// The firing id: 16 hex digits of a stable hash of the trigger id, the
 /// visitor and the log offset of the qualifying event.
 pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
+    firing_id_after(id_seed(trigger_id), visitor, offset)
+}
+
+/// The hash state of a firing id after the trigger id, the same for all of
+/// the trigger's firings.
+pub(super) fn id_seed(trigger_id: &str) -> u64 {
     // 0xff never occurs inside UTF-8, so the parts cannot run together.
-    let parts: [&[u8]; 5] = [
-        trigger_id.as_bytes(),
-        &[0xff],
-        visitor.as_bytes(),
-        &[0xff],
-        &offset.to_be_bytes(),
-    ];
-    let h = hash64_parts(&parts);
+    fnv(fnv(FNV_OFFSET, trigger_id.as_bytes()), &[0xff])
+}
+
+/// [`firing_id`] from the trigger's [`id_seed`].
+fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
+    let h = fnv(fnv(seed, visitor.as_bytes()), &[0xff]);
+    let h = avalanche(fnv(h, &offset.to_be_bytes()));
     // Hand-rolled hex: `format!` costs more than the hash on the firing path.
     let mut id = String::with_capacity(16);
     for i in (0..16).rev() {
@@ -162,7 +173,8 @@ impl Engine {
     /// An engine running `file`.
     pub fn new(mut file: TriggerFile) -> Engine {
         let memo = Memo::number(file.triggers.iter_mut().flat_map(Trigger::steps_mut));
-        let mut by_name: HashMap<Box<str>, Vec<Hook>, BuildHasherDefault<Fnv>> = HashMap::default();
+        let mut by_name: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>> = HashMap::default();
+        let mut hooks: Vec<Vec<Hook>> = Vec::new();
         let mut by_key = Vec::with_capacity(file.triggers.len());
         // Disabled triggers are evaluated too: `enabled` is checked at the
         // moment of firing, like audience and cooldown.
@@ -170,7 +182,13 @@ impl Engine {
             let i = i as u32;
             by_key.push((t.key, i));
             for (k, step) in t.steps().enumerate() {
-                let list = by_name.entry(step.event.as_str().into()).or_default();
+                let at = *by_name
+                    .entry(step.event.as_str().into())
+                    .or_insert_with(|| {
+                        hooks.push(Vec::new());
+                        hooks.len() as u32 - 1
+                    });
+                let list = &mut hooks[at as usize];
                 if list.last().map(|h| h.trigger) != Some(i) {
                     list.push(Hook {
                         trigger: i,
@@ -186,10 +204,18 @@ impl Engine {
         by_key.reverse();
         by_key.sort_by_key(|&(k, _)| k);
         by_key.dedup_by_key(|&mut (k, _)| k);
+        // A track event named like a reserved one (`$page`) still finds
+        // its hooks by name.
+        let by_kind = EventKind::ALL.map(|k| match k.reserved_name() {
+            Some(n) => by_name.get(n).copied().unwrap_or(NONE),
+            None => NONE,
+        });
         Engine {
             pos: vec![NONE; file.triggers.len()],
             file,
+            hooks,
             by_name,
+            by_kind,
             by_key,
             bufs: Buffers::default(),
             memo,
@@ -254,7 +280,11 @@ impl Engine {
         for (i, e) in events.iter().enumerate() {
             let t = e.timestamp;
             newest = newest.max(t);
-            let hooks = self.by_name.get(e.trigger_name());
+            let list = match e.kind {
+                EventKind::Track => self.by_name.get(&*e.name).copied(),
+                kind => Some(self.by_kind[kind.code() as usize]),
+            };
+            let hooks = list.and_then(|at| self.hooks.get(at as usize));
             if hooks.is_none() && e.kind != EventKind::Identify {
                 continue;
             }
@@ -648,7 +678,7 @@ fn fire(
     s.last_fired = Some(time);
     s.fired = s.fired.saturating_add(1);
     Some(Firing {
-        firing_id: firing_id(&tr.id, visitor, offset),
+        firing_id: firing_id_after(tr.id_seed, visitor, offset),
         trigger_id: tr.id.clone(),
         visitor: visitor.to_owned(),
         time,
@@ -679,5 +709,32 @@ fn merge_traits(traits: &mut Vec<(String, String)>, props: &Map<'_>) {
             (v, Some(i)) => traits[i].1 = serde_json::Value::from(v).to_string(),
             (v, None) => traits.push((k.to_string(), serde_json::Value::from(v).to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigger::validate::hash64_parts;
+
+    /// Firing ids are stored: the seeded computation must give the ids of
+    /// the plain hash of the parts.
+    #[test]
+    fn firing_ids_are_the_hash_of_the_parts() {
+        for (t, v, o) in [
+            ("welcome", "v-1", 0),
+            ("cart-rescue", "73cb6eb1", u64::MAX),
+            ("", "", 7),
+        ] {
+            let parts: [&[u8]; 5] = [
+                t.as_bytes(),
+                &[0xff],
+                v.as_bytes(),
+                &[0xff],
+                &o.to_be_bytes(),
+            ];
+            assert_eq!(firing_id(t, v, o), format!("{:016x}", hash64_parts(&parts)));
+        }
+        assert_eq!(firing_id("welcome", "v-1", 0), "11e6d04365342551");
     }
 }

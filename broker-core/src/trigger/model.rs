@@ -60,6 +60,9 @@ pub(crate) struct Trigger {
     /// Hash of the trigger's canonical JSON: the key of its per-visitor state,
     /// so that a changed definition starts afresh.
     pub key: u64,
+    /// The hash state of its firing ids after the trigger id (see
+    /// `engine::firing_id`), computed once.
+    pub id_seed: u64,
 }
 
 impl Trigger {

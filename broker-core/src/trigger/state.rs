@@ -145,34 +145,55 @@ impl VisitorState {
     /// The stored form, into `out` (cleared first). Trigger states for which
     /// [`TriggerState::is_empty`] holds are left out.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        // Written into a buffer sized for the longest varints, then cut to
+        // length: no capacity check per byte.
+        const N: usize = 10;
+        let traits: usize = self
+            .traits
+            .iter()
+            .map(|(k, v)| 2 * N + k.len() + v.len())
+            .sum();
+        let kept = self.triggers.iter().filter(|t| !t.is_empty());
+        let mut count = 0;
+        let mut bound = 1 + 3 * (N + 1) + traits;
+        for t in kept.clone() {
+            count += 1;
+            bound += 7 * (N + 1)
+                + N * t.marks.len()
+                + (N + 1) * t.progress.len()
+                + 2 * N * t.pending.len();
+        }
         out.clear();
-        out.push(STATE_FORMAT);
-        put_len(out, self.traits.len());
+        out.resize(bound, 0);
+        let mut w = Writer { buf: out, at: 0 };
+        w.byte(STATE_FORMAT);
+        w.u64(self.traits.len() as u64);
         for (name, value) in &self.traits {
-            put_str(out, name);
-            put_str(out, value);
+            w.str(name);
+            w.str(value);
         }
-        let kept = || self.triggers.iter().filter(|t| !t.is_empty());
-        put_len(out, kept().count());
-        for t in kept() {
-            put_u64(out, t.key);
-            put_len(out, t.marks.len());
+        w.u64(count);
+        for t in kept {
+            w.u64(t.key);
+            w.u64(t.marks.len() as u64);
             for &m in &t.marks {
-                put_u64(out, m);
+                w.u64(m);
             }
-            put_len(out, t.progress.len());
+            w.u64(t.progress.len() as u64);
             for &p in &t.progress {
-                put_option(out, p);
+                w.option(p);
             }
-            put_len(out, t.pending.len());
+            w.u64(t.pending.len() as u64);
             for p in &t.pending {
-                put_u64(out, p.deadline);
-                put_u64(out, p.offset);
+                w.u64(p.deadline);
+                w.u64(p.offset);
             }
-            put_option(out, t.last_fired);
-            put_u64(out, u64::from(t.fired));
+            w.option(t.last_fired);
+            w.u64(u64::from(t.fired));
         }
-        put_option(out, self.wake);
+        w.option(self.wake);
+        let len = w.at;
+        out.truncate(len);
     }
 
     #[cfg(test)]
@@ -183,33 +204,44 @@ impl VisitorState {
     }
 }
 
-/// LEB128, as postcard writes every integer here.
-#[inline]
-fn put_u64(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push(n as u8 | 0x80);
-        n >>= 7;
+/// Writes postcard's primitives into a buffer known to be large enough
+/// (an index past it would panic, never write out of bounds).
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.buf[self.at] = b;
+        self.at += 1;
     }
-    out.push(n as u8);
-}
 
-#[inline]
-fn put_len(out: &mut Vec<u8>, n: usize) {
-    put_u64(out, n as u64);
-}
+    /// LEB128, as postcard writes every integer here.
+    #[inline]
+    fn u64(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.byte(n as u8 | 0x80);
+            n >>= 7;
+        }
+        self.byte(n as u8);
+    }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_len(out, s.len());
-    out.extend_from_slice(s.as_bytes());
-}
+    fn str(&mut self, s: &str) {
+        self.u64(s.len() as u64);
+        self.buf[self.at..self.at + s.len()].copy_from_slice(s.as_bytes());
+        self.at += s.len();
+    }
 
-#[inline]
-fn put_option(out: &mut Vec<u8>, v: Option<u64>) {
-    match v {
-        None => out.push(0),
-        Some(n) => {
-            out.push(1);
-            put_u64(out, n);
+    #[inline]
+    fn option(&mut self, v: Option<u64>) {
+        match v {
+            None => self.byte(0),
+            Some(n) => {
+                self.byte(1);
+                self.u64(n);
+            }
         }
     }
 }

@@ -299,8 +299,10 @@ impl Validator {
             return None;
         }
         let (action_type, payload) = action?;
+        let id = id?;
         Some(Trigger {
-            id: id?,
+            id_seed: super::engine::id_seed(&id),
+            id,
             description,
             enabled,
             rule: rule?,
@@ -663,11 +665,26 @@ pub(crate) fn hash64(bytes: &[u8]) -> u64 {
 
 /// [`hash64`] of the concatenation of `parts`.
 pub(crate) fn hash64_parts(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in parts.iter().flat_map(|p| p.iter()) {
+    avalanche(parts.iter().fold(FNV_OFFSET, |h, p| fnv(h, p)))
+}
+
+/// The FNV-1a state before any byte.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a state `h` continued over `bytes` (so that a common prefix can be
+/// hashed once).
+#[inline]
+pub(crate) fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    h
+}
+
+/// The final mix of [`hash64`] over an FNV-1a state.
+#[inline]
+pub(crate) fn avalanche(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
