@@ -605,3 +605,51 @@ fn a_visitor_id_with_nul_does_not_see_another_visitors_firings() {
     assert!(p.undelivered_firings(&s, "a").unwrap().is_empty());
     assert_eq!(p.undelivered_firings(&s, "a\0b").unwrap().len(), 1);
 }
+
+#[test]
+fn a_new_trigger_file_keeps_unchanged_triggers_state_and_drops_removed_ones() {
+    let counter = r#"{"id": "counter", "when": {"event": "e0"},
+        "count": {"at_least": 2, "within": "1h"}, "action": {"type": "toast"}}"#;
+    let later = r#"{"id": "later", "when": {"event": "e0"},
+        "unless": {"event": "e9", "within": "1m"}, "action": {"type": "banner"}}"#;
+    let set = |p: &mut Partition, s: &mut MemoryStorage, triggers: &[&str]| {
+        let json = format!(r#"{{"version": 1, "triggers": [{}]}}"#, triggers.join(","));
+        let file = match TriggerFile::parse(&json) {
+            Ok(f) => f,
+            Err(e) => panic!("trigger file refused: {e:?}"),
+        };
+        p.set_triggers(s, &json, file).unwrap();
+    };
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    set(&mut p, &mut s, &[counter, later]);
+    let a = p
+        .append(&mut s, &frame_for("v-1", 1, 0, vec![event(0, T0)]), T0)
+        .unwrap();
+    assert!(a.firings.is_empty(), "one of two; `later` waits a minute");
+    assert_eq!(p.poll_timeout(&s, T0).unwrap(), Some(T0 + 60_000));
+    // `counter` is unchanged, `later` is gone.
+    set(&mut p, &mut s, &[counter]);
+    let b = p
+        .append(
+            &mut s,
+            &frame_for("v-1", 1, 1, vec![event(0, T0 + 1_000)]),
+            T0 + 1_000,
+        )
+        .unwrap();
+    let fired: Vec<&str> = b
+        .firings
+        .iter()
+        .map(|(_, f)| f.trigger_id.as_str())
+        .collect();
+    assert_eq!(fired, ["counter"], "the first e0 still counts");
+    let t = p.handle_timeout(&mut s, T0 + 120_000).unwrap();
+    assert!(
+        t.firings.is_empty(),
+        "the removed trigger's pending firing never fires"
+    );
+    assert_eq!(
+        p.read_firings(&s, 0, 10, usize::MAX).unwrap().records.len(),
+        1
+    );
+}
