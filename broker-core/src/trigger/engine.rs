@@ -313,6 +313,12 @@ impl Engine {
             for hook in hooks {
                 let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
+                if self.pos[ti] == NONE && !starts(tr, hook, e, &mut self.memo) {
+                    // No state yet and nothing to start one: the event
+                    // changes nothing (there is nothing to cancel or
+                    // advance), so no empty state is made for it.
+                    continue;
+                }
                 let slot = slot(
                     &mut self.pos,
                     &mut self.bufs.spare,
@@ -578,6 +584,18 @@ fn min_deadline(slots: &[TriggerState]) -> u64 {
         .flat_map(|s| s.pending.iter().map(|p| p.deadline))
         .min()
         .unwrap_or(u64::MAX)
+}
+
+/// Whether `e` matches the step that starts the trigger's state: the `when`
+/// step, or a sequence's first step. Without state, an event that does not
+/// leaves it empty.
+#[inline]
+fn starts(tr: &Trigger, hook: &Hook, e: &Event<'_>, memo: &mut Memo) -> bool {
+    let first = match &tr.rule {
+        Rule::When { step, .. } => step,
+        Rule::Sequence { steps, .. } => &steps[0],
+    };
+    hook.names(0, first, e) && first.holds(e, memo)
 }
 
 /// Applies event `e` at time `t` to one trigger's state; true when it
