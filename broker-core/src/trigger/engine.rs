@@ -147,6 +147,8 @@ struct Loaded {
     /// `state.traits` parsed, once an audience needed them (`None` again
     /// when an identify call changes them).
     traits_map: Option<Map<'static>>,
+    /// The state's encoding, when saved.
+    encoded: Vec<u8>,
 }
 
 /// Trigger `ti`'s state in `Loaded { of, state.triggers }`, created empty
@@ -466,10 +468,12 @@ impl Engine {
             }
             return;
         }
-        // Empty trigger states are left out of the encoding.
-        let mut bytes = Vec::with_capacity(l.raw.as_ref().map_or(64, |r| r.len() + 32));
-        l.state.encode_into(&mut bytes);
-        if l.raw.as_deref() != Some(&bytes[..]) {
+        // Empty trigger states are left out of the encoding. Encoded into
+        // the reused buffer (sized for the worst case), then copied out at
+        // its length only when it changed.
+        let n = l.state.encode_into(&mut l.encoded);
+        let bytes = &l.encoded[..n];
+        if l.raw.as_deref() != Some(bytes) {
             writes.put(std::mem::take(&mut l.key), bytes);
         }
     }
@@ -568,6 +572,9 @@ impl Buffers {
         l.of.clear();
         l.raw = None;
         l.traits_map = None;
+        if l.encoded.capacity() > 1 << 16 {
+            l.encoded = Vec::new();
+        }
         self.scratch = l;
     }
 }
@@ -637,7 +644,14 @@ fn advance(
             }
         }
         Rule::Sequence { steps, within } => {
-            let mut matches = |k: usize| hook.names(k, &steps[k], e) && steps[k].holds(e, memo);
+            // A macro rather than a closure: the closure was not inlined,
+            // and this runs a few times per event.
+            macro_rules! step_matches {
+                ($k:expr) => {{
+                    let k = $k;
+                    hook.names(k, &steps[k], e) && steps[k].holds(e, memo)
+                }};
+            }
             if s.progress.len() != n - 1 {
                 s.progress.resize(n - 1, None);
             }
@@ -646,7 +660,7 @@ fn advance(
                     *p = None;
                 }
             }
-            if s.progress[n - 2].is_some() && matches(n - 1) {
+            if s.progress[n - 2].is_some() && step_matches!(n - 1) {
                 // Events up to the qualifying one are used up.
                 s.progress.iter_mut().for_each(|p| *p = None);
                 return true;
@@ -654,12 +668,12 @@ fn advance(
             // Later steps first, so one event never serves two steps of a chain.
             for k in (1..n - 1).rev() {
                 if let Some(start) = s.progress[k - 1] {
-                    if matches(k) {
+                    if step_matches!(k) {
                         s.progress[k] = Some(s.progress[k].map_or(start, |x| x.max(start)));
                     }
                 }
             }
-            if matches(0) {
+            if step_matches!(0) {
                 s.progress[0] = Some(s.progress[0].map_or(t, |x| x.max(t)));
             }
             false

@@ -142,9 +142,11 @@ impl VisitorState {
         Some(())
     }
 
-    /// The stored form, into `out` (cleared first). Trigger states for which
-    /// [`TriggerState::is_empty`] holds are left out.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
+    /// The stored form, into `out[..n]`; returns `n`. Trigger states for
+    /// which [`TriggerState::is_empty`] holds are left out. `out` is only
+    /// ever lengthened (zeroed once, not on every call; what lies past `n`
+    /// is left over).
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> usize {
         // Written into a buffer sized for the longest varints, then cut to
         // length: no capacity check per byte.
         const N: usize = 10;
@@ -163,8 +165,9 @@ impl VisitorState {
                 + (N + 1) * t.progress.len()
                 + 2 * N * t.pending.len();
         }
-        out.clear();
-        out.resize(bound, 0);
+        if out.len() < bound {
+            out.resize(bound, 0);
+        }
         let mut w = Writer { buf: out, at: 0 };
         w.byte(STATE_FORMAT);
         w.u64(self.traits.len() as u64);
@@ -192,14 +195,14 @@ impl VisitorState {
             w.u64(u64::from(t.fired));
         }
         w.option(self.wake);
-        let len = w.at;
-        out.truncate(len);
+        w.at
     }
 
     #[cfg(test)]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_into(&mut out);
+        let n = self.encode_into(&mut out);
+        out.truncate(n);
         out
     }
 }
