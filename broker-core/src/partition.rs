@@ -54,8 +54,7 @@ pub use types::{
 use crate::event::Event;
 use crate::frame::{self, FrameError, Limits};
 use crate::log::firing::{
-    decode_firing, decode_firings, encode_firing, encode_firings, undelivered_key,
-    undelivered_prefix,
+    decode_firing, decode_firings, encode_firings_and_entries, undelivered_key, undelivered_prefix,
 };
 use crate::log::{
     self, check_sequence, Log, LogMeta, ProducerState, RecentBatch, RetentionPolicy, SequenceCheck,
@@ -640,18 +639,12 @@ fn stage_firings<S: Storage>(
         None => meta.insert(log.meta(store)?),
     };
     let newest = fired.iter().map(|f| f.time).max().unwrap_or(0);
-    let base = log.append(
-        meta,
-        writes,
-        fired.len(),
-        now,
-        newest,
-        &encode_firings(&fired),
-    )?;
+    let (batch, entries) = encode_firings_and_entries(&fired);
+    let base = log.append(meta, writes, fired.len(), now, newest, &batch)?;
     let mut out = Vec::with_capacity(fired.len());
-    for (i, f) in fired.into_iter().enumerate() {
+    for ((i, f), entry) in fired.into_iter().enumerate().zip(entries) {
         let offset = base + i as u64;
-        writes.put(undelivered_key(&f.visitor, offset), encode_firing(&f));
+        writes.put(undelivered_key(&f.visitor, offset), entry);
         out.push((offset, f));
     }
     Ok(out)

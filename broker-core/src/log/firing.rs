@@ -78,6 +78,24 @@ pub fn decode_firings(payload: &[u8], key: &[u8]) -> Result<Vec<Firing>, Storage
     Ok(wire.into_iter().map(Firing::from).collect())
 }
 
+/// [`encode_firings`] of `firings` and [`encode_firing`] of each, each
+/// firing serialised once: postcard writes a sequence as its length (a
+/// varint) then its elements, so the batch is the entries after the count.
+pub fn encode_firings_and_entries(firings: &[Firing]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let entries: Vec<Vec<u8>> = firings.iter().map(encode_firing).collect();
+    let mut batch = Vec::with_capacity(10 + entries.iter().map(Vec::len).sum::<usize>());
+    let mut n = firings.len() as u64;
+    while n >= 0x80 {
+        batch.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    batch.push(n as u8);
+    for e in &entries {
+        batch.extend_from_slice(e);
+    }
+    (batch, entries)
+}
+
 /// One firing, as stored in an undelivered entry.
 pub fn encode_firing(firing: &Firing) -> Vec<u8> {
     let wire = WireFiring::from(firing);
@@ -130,6 +148,17 @@ mod tests {
         assert_eq!(decode_firings(&encode_firings(&fs), b"f").unwrap(), fs);
         assert_eq!(decode_firing(&encode_firing(&fs[0]), b"u").unwrap(), fs[0]);
         assert!(decode_firings(&[0xff, 0xff], b"f").is_err());
+    }
+
+    #[test]
+    fn batch_and_entries_at_once_are_the_same_bytes() {
+        for n in [0, 1, 2, 127, 128, 300] {
+            let fs: Vec<Firing> = (0..n).map(firing).collect();
+            let (batch, entries) = encode_firings_and_entries(&fs);
+            assert_eq!(batch, encode_firings(&fs), "{n} firings");
+            let each: Vec<Vec<u8>> = fs.iter().map(encode_firing).collect();
+            assert_eq!(entries, each);
+        }
     }
 
     #[test]
