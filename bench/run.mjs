@@ -119,7 +119,7 @@ const versions = {
   cores: cpus().length,
   cpu: cpus()[0]?.model ?? '',
   node: process.version,
-  chromium: execFileSync('/usr/bin/chromium', ['--version']).toString().trim(),
+  chromium: execFileSync('/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(),
   rustc: execFileSync('rustc', ['--version']).toString().trim(),
   workerd: JSON.parse(await readFile(join(ROOT, 'node_modules/workerd/package.json'), 'utf8').catch(() => '{}')).version ?? JSON.parse(await readFile(join(ROOT, 'node_modules/miniflare/package.json'), 'utf8')).version,
   segment: '1.84.3',
