@@ -3,51 +3,15 @@
 //!
 //! Run: `cargo bench -p broker-core --bench frame`
 
-use broker_core::corpus::{self, CorpusEvent};
-use broker_core::event::Event;
-use broker_core::frame::{self, Context, FrameBuilder, Limits};
+use broker_core::frame::{self, FrameBuilder, Limits};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use std::borrow::Cow;
 
-const EVENTS_PER_FRAME: usize = 20;
-
-/// (context, events) per frame of the whole corpus.
-fn corpus_batches() -> Vec<(Context<'static>, Vec<Event<'static>>)> {
-    let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let calls = corpus::parse_corpus(&text).expect("the reference corpus parses");
-    let mut sessions: Vec<Vec<CorpusEvent>> = Vec::new();
-    for c in calls {
-        match sessions.last_mut() {
-            Some(s) if s[0].session == c.session => s.push(c),
-            _ => sessions.push(vec![c]),
-        }
-    }
-    let mut batches = Vec::new();
-    for s in &sessions {
-        let context = Context {
-            anonymous_id: Cow::Owned(s[0].visitor.clone()),
-            session_id: s[0].session,
-            origin: "https://shop.example".into(),
-            locale: "en-US".into(),
-            screen_width: 1440,
-            screen_height: 900,
-            timezone: "Europe/Berlin".into(),
-            library: "eventstream-js/0.1.0".into(),
-            ..Context::default()
-        };
-        for chunk in s.chunks(EVENTS_PER_FRAME) {
-            batches.push((
-                context.clone(),
-                chunk.iter().map(|c| c.event.clone()).collect(),
-            ));
-        }
-    }
-    batches
-}
+#[path = "common/corpus_frames.rs"]
+mod corpus_frames;
+use corpus_frames::EVENTS_PER_FRAME;
 
 fn bench(c: &mut Criterion) {
-    let batches = corpus_batches();
+    let batches = corpus_frames::batches();
     let events: usize = batches.iter().map(|(_, e)| e.len()).sum();
     let frames: Vec<Vec<u8>> = batches
         .iter()

@@ -22,59 +22,20 @@
 //!
 //! Run: `cargo bench -p broker-core --bench log`
 
-use broker_core::corpus::{self, CorpusEvent};
-use broker_core::frame::{self, Context, FrameBuilder, Limits};
+use broker_core::frame::{self, Limits};
 use broker_core::log::Log;
 use broker_core::partition::{Partition, PartitionConfig};
 use broker_core::storage::{MemoryStorage, Storage, WriteBatch};
 use broker_core::trigger::TriggerFile;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::borrow::Cow;
 
 #[path = "common/trigger_files.rs"]
 mod trigger_files;
 use trigger_files::{example_file, fifty_triggers};
 
-const EVENTS_PER_FRAME: usize = 20;
-
-/// Every frame of the corpus and the `now` at which all are in range.
-fn corpus_frames() -> (Vec<Vec<u8>>, usize, u64) {
-    let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let calls = corpus::parse_corpus(&text).expect("the reference corpus parses");
-    let mut sessions: Vec<Vec<CorpusEvent>> = Vec::new();
-    for c in calls {
-        match sessions.last_mut() {
-            Some(s) if s[0].session == c.session => s.push(c),
-            _ => sessions.push(vec![c]),
-        }
-    }
-    let (mut frames, mut events, mut newest) = (Vec::new(), 0, 0);
-    for (producer, s) in sessions.iter().enumerate() {
-        let context = Context {
-            anonymous_id: Cow::Owned(s[0].visitor.clone()),
-            session_id: s[0].session,
-            origin: "https://shop.example".into(),
-            locale: "en-US".into(),
-            screen_width: 1440,
-            screen_height: 900,
-            timezone: "Europe/Berlin".into(),
-            library: "eventstream-js/0.1.0".into(),
-            ..Context::default()
-        };
-        for (seq, chunk) in s.chunks(EVENTS_PER_FRAME).enumerate() {
-            let mut b = FrameBuilder::new(&context);
-            for c in chunk {
-                b.push(&c.event).expect("corpus events fit");
-                newest = newest.max(c.event.timestamp);
-            }
-            events += chunk.len();
-            let sent_at = chunk.last().map_or(0, |c| c.event.timestamp);
-            frames.push(b.finish(producer as u64 + 1, seq as u64, sent_at));
-        }
-    }
-    (frames, events, newest)
-}
+#[path = "common/corpus_frames.rs"]
+mod corpus_frames;
+use corpus_frames::cpu_figure;
 
 fn config() -> PartitionConfig {
     // One partition holds every visitor here: the routing check is skipped.
@@ -106,39 +67,8 @@ fn append_all_with(
     (p, store, firings)
 }
 
-/// This thread's CPU time in ns (Linux `schedstat`): unlike wall time it
-/// does not count the time other processes held the core, so the figures
-/// below hold on a shared, loaded machine.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
-}
-
-/// Runs `f` (which handles `events` events) until it has used a second of
-/// CPU, and prints events per CPU second.
-fn cpu_figure(name: &str, events: usize, mut f: impl FnMut()) {
-    if std::env::var("CPU_FIGURES").is_ok_and(|only| !name.contains(&only)) {
-        return;
-    }
-    let Some(start) = thread_cpu_ns() else {
-        return;
-    };
-    let mut runs = 0u64;
-    let mut used = 0;
-    while used < 1_000_000_000 {
-        f();
-        runs += 1;
-        used = thread_cpu_ns().unwrap_or(start) - start;
-    }
-    let per_sec = (runs * events as u64) as f64 / (used as f64 / 1e9);
-    println!(
-        "{name}: {:.2} M events per CPU second ({runs} runs)",
-        per_sec / 1e6
-    );
-}
-
 fn bench(c: &mut Criterion) {
-    let (frames, events, now) = corpus_frames();
+    let (frames, events, now) = corpus_frames::frames();
     let bytes: usize = frames.iter().map(Vec::len).sum();
     println!(
         "corpus: {} frames, {events} events, {bytes} frame bytes ({:.1} per event)",
@@ -154,7 +84,7 @@ fn bench(c: &mut Criterion) {
         filled.bytes() as f64 / events as f64
     );
 
-    cpu_figure("cpu/decode+append", events, || {
+    cpu_figure("cpu/decode+append", events, 1, || {
         black_box(append_all(&frames, now));
     });
     let trigger_files: Vec<(&str, String, TriggerFile)> = [
@@ -174,11 +104,11 @@ fn bench(c: &mut Criterion) {
             file.len(),
             filled.len()
         );
-        cpu_figure(&format!("cpu/decode+append+{name}"), events, || {
+        cpu_figure(&format!("cpu/decode+append+{name}"), events, 1, || {
             black_box(append_all_with(&frames, now, Some((json, file))));
         });
     }
-    cpu_figure("cpu/decode+log-append (no idempotence)", events, || {
+    cpu_figure("cpu/decode+log-append (no idempotence)", events, 1, || {
         let log = Log::events();
         let mut store = MemoryStorage::new();
         for f in &frames {
@@ -199,13 +129,14 @@ fn bench(c: &mut Criterion) {
     cpu_figure(
         "cpu/inflate+decode+append (deflated frames)",
         events,
+        1,
         || {
             black_box(append_all(&deflated, now));
         },
     );
     {
         let (mut p, mut store) = append_all(&frames, now);
-        cpu_figure("cpu/idempotent retry (all duplicates)", events, || {
+        cpu_figure("cpu/idempotent retry (all duplicates)", events, 1, || {
             for f in &frames {
                 black_box(p.append(&mut store, f, now).expect("append"));
             }
@@ -213,7 +144,7 @@ fn bench(c: &mut Criterion) {
     }
     {
         let (p, store) = append_all(&frames, now);
-        cpu_figure("cpu/read events, 1000 at a time", events, || {
+        cpu_figure("cpu/read events, 1000 at a time", events, 1, || {
             let mut at = 0;
             while let Ok(r) = p.read_events(&store, at, 1_000, usize::MAX) {
                 if r.records.is_empty() {

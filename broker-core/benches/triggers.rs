@@ -20,83 +20,19 @@
 //!
 //! Run: `cargo bench -p broker-core --bench triggers`
 
-use broker_core::corpus::{self, CorpusEvent};
-use broker_core::frame::{self, Context, FrameBuilder, Limits};
+use broker_core::frame::{self, Limits};
 use broker_core::storage::{MemoryStorage, Storage, WriteBatch};
 use broker_core::trigger::{Engine, TriggerFile};
 use broker_core::Event;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::borrow::Cow;
 
 #[path = "common/trigger_files.rs"]
 mod trigger_files;
 use trigger_files::{example_file, fifty_triggers};
 
-const EVENTS_PER_FRAME: usize = 20;
-
-fn corpus_frames() -> (Vec<Vec<u8>>, usize) {
-    let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let calls = corpus::parse_corpus(&text).expect("the reference corpus parses");
-    let mut sessions: Vec<Vec<CorpusEvent>> = Vec::new();
-    for c in calls {
-        match sessions.last_mut() {
-            Some(s) if s[0].session == c.session => s.push(c),
-            _ => sessions.push(vec![c]),
-        }
-    }
-    let (mut frames, mut events) = (Vec::new(), 0);
-    for (producer, s) in sessions.iter().enumerate() {
-        let context = Context {
-            anonymous_id: Cow::Owned(s[0].visitor.clone()),
-            session_id: s[0].session,
-            origin: "https://shop.example".into(),
-            locale: "en-US".into(),
-            timezone: "Europe/Berlin".into(),
-            library: "eventstream-js/0.1.0".into(),
-            ..Context::default()
-        };
-        for (seq, chunk) in s.chunks(EVENTS_PER_FRAME).enumerate() {
-            let mut b = FrameBuilder::new(&context);
-            for c in chunk {
-                b.push(&c.event).expect("corpus events fit");
-            }
-            events += chunk.len();
-            let sent_at = chunk.last().map_or(0, |c| c.event.timestamp);
-            frames.push(b.finish(producer as u64 + 1, seq as u64, sent_at));
-        }
-    }
-    (frames, events)
-}
-
-/// This thread's CPU time in ns (Linux `schedstat`): unlike wall time it
-/// does not count the time other processes held the core.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
-}
-
-/// Runs `f` (which handles `events` events) until it has used two seconds of
-/// CPU, and prints events per CPU second.
-fn cpu_figure(name: &str, events: usize, mut f: impl FnMut()) {
-    if std::env::var("CPU_FIGURES").is_ok_and(|only| !name.contains(&only)) {
-        return;
-    }
-    let Some(start) = thread_cpu_ns() else {
-        return;
-    };
-    let (mut runs, mut used) = (0u64, 0);
-    while used < 2_000_000_000 {
-        f();
-        runs += 1;
-        used = thread_cpu_ns().unwrap_or(start) - start;
-    }
-    let per_sec = (runs * events as u64) as f64 / (used as f64 / 1e9);
-    println!(
-        "{name}: {:.2} M events per CPU second ({runs} runs)",
-        per_sec / 1e6
-    );
-}
+#[path = "common/corpus_frames.rs"]
+mod corpus_frames;
+use corpus_frames::cpu_figure;
 
 /// Decodes every frame and evaluates its events; returns the firing count.
 fn run(
@@ -128,7 +64,7 @@ fn run(
 }
 
 fn bench(c: &mut Criterion) {
-    let (frames, events) = corpus_frames();
+    let (frames, events, _) = corpus_frames::frames();
     let files = [("examples", example_file()), ("50 mixed", fifty_triggers())];
     let decoded: Vec<(String, Vec<Event<'static>>)> = frames
         .iter()
@@ -155,13 +91,13 @@ fn bench(c: &mut Criterion) {
     };
     for (name, json) in &files {
         let file = TriggerFile::parse(json).expect("valid");
-        cpu_figure(&format!("cpu/decode+eval/{name}"), events, || {
+        cpu_figure(&format!("cpu/decode+eval/{name}"), events, 2, || {
             let (mut engine, mut store) = (Engine::new(file.clone()), MemoryStorage::new());
             black_box(run(&mut engine, &mut store, &frames, &mut 0));
         });
-        cpu_figure(&format!("cpu/eval/{name}"), events, || eval_only(&file));
+        cpu_figure(&format!("cpu/eval/{name}"), events, 2, || eval_only(&file));
     }
-    cpu_figure("cpu/decode/only", events, || {
+    cpu_figure("cpu/decode/only", events, 2, || {
         for bytes in &frames {
             let plain = frame::inflate(bytes, &Limits::DEFAULT).expect("inflate");
             black_box(
