@@ -52,7 +52,9 @@ ensure_cargo_tool() {
 		return 0
 	fi
 	step "Installing $crate $version (once per machine; a few minutes)"
-	cargo install "$crate" --version "$version" "$@" ||
+	# --force: cargo's own record may say it is installed while the binary is
+	# gone or another version, which is why we are here.
+	cargo install --force "$crate" --version "$version" "$@" ||
 		die "could not install $crate $version with cargo install."
 }
 
