@@ -40,7 +40,7 @@ mod postcard_layout;
 mod slices;
 #[cfg(test)]
 mod tests;
-mod wire;
+pub(crate) mod wire;
 
 pub use compress::{compress, inflate, payload, seal_compressed, DEFLATE_LEVEL};
 pub use decode::{decode, peek};

@@ -6,6 +6,7 @@
 //! sequence of them), so a firing costs its strings plus a few bytes.
 
 use super::corrupt;
+use crate::frame::wire::put_varint;
 use crate::storage::{keys, StorageError};
 use crate::trigger::Firing;
 use serde::{Deserialize, Serialize};
@@ -84,12 +85,7 @@ pub fn decode_firings(payload: &[u8], key: &[u8]) -> Result<Vec<Firing>, Storage
 pub fn encode_firings_and_entries(firings: &[Firing]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let entries: Vec<Vec<u8>> = firings.iter().map(encode_firing).collect();
     let mut batch = Vec::with_capacity(10 + entries.iter().map(Vec::len).sum::<usize>());
-    let mut n = firings.len() as u64;
-    while n >= 0x80 {
-        batch.push(n as u8 | 0x80);
-        n >>= 7;
-    }
-    batch.push(n as u8);
+    put_varint(&mut batch, firings.len() as u64);
     for e in &entries {
         batch.extend_from_slice(e);
     }
