@@ -15,7 +15,7 @@ import { measure as packageSize } from '../tests/sdk/size.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
-const corpusPath = process.argv[2] ?? process.env.EVENTSTREAM_CORPUS ?? join(ROOT, '..', 'shared', 'corpus', 'clickstream.jsonl');
+const corpusPath = process.argv[2] ?? process.env.EVENTSTREAM_CORPUS ?? join(ROOT, 'examples', 'corpus', 'clickstream.jsonl');
 const PACED_CALLS = Number(process.env.BENCH_PACED_CALLS ?? 30);
 const PACED_MS = 2000;
 

@@ -1,4 +1,4 @@
-//! The reference clickstream's SDK calls (`shared/corpus/README.md`) as
+//! The reference clickstream's SDK calls (`examples/corpus/README.md`) as
 //! events: the one mapping every replay, backtest and benchmark uses, so that
 //! their figures agree.
 
@@ -123,13 +123,14 @@ pub fn parse_corpus(text: &str) -> Result<Vec<CorpusEvent>, (usize, CorpusError)
 }
 
 /// The path of the reference corpus from a crate directory of this workspace
-/// (`<workspace>/../shared/corpus/clickstream.jsonl`), for tests and benches.
-/// `EVENTSTREAM_CORPUS` overrides it.
+/// (`<workspace>/examples/corpus/clickstream.jsonl`, kept in the repository),
+/// for tests and benches. `EVENTSTREAM_CORPUS` overrides it.
 pub fn reference_corpus_path(crate_dir: &str) -> std::path::PathBuf {
     if let Ok(p) = std::env::var("EVENTSTREAM_CORPUS") {
         return p.into();
     }
-    std::path::Path::new(crate_dir).join("../../shared/corpus/clickstream.jsonl")
+    // Every crate of the workspace is one folder below its root.
+    std::path::Path::new(crate_dir).join("../examples/corpus/clickstream.jsonl")
 }
 
 #[cfg(test)]

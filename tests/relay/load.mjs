@@ -23,7 +23,7 @@ const PARTITIONS = Number(args.partitions ?? 4);
 const PROBES = Number(args.probes ?? 200);
 const EVENTS_PER_FRAME = 20;
 
-const corpusPath = process.env.CORPUS ?? join(ROOT, '..', 'shared', 'corpus', 'clickstream.jsonl');
+const corpusPath = process.env.EVENTSTREAM_CORPUS ?? process.env.CORPUS ?? join(ROOT, 'examples', 'corpus', 'clickstream.jsonl');
 const corpus = readFileSync(corpusPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
 /** The corpus README's mapping from a call to an event (time shifted to now). */

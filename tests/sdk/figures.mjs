@@ -1,5 +1,6 @@
 // Figures of the SDK in Chromium, replaying the reference corpus
-// (/work/shared/corpus/clickstream.jsonl, 10,728 calls of 400 visits) against
+// (examples/corpus/clickstream.jsonl, 10,728 calls of 400 visits; EVENTSTREAM_CORPUS
+// or CORPUS names another file) against
 // the recording relay: main-thread time per call (p50, p99, mean) and wire
 // bytes per event as the SDK sends them (frames as received, after deflate).
 // Regimes: back to back (each visit's calls in a tight loop, a reset() between
@@ -8,9 +9,10 @@
 // life). Also the firing round trip through the SDK and the stub relay.
 // Usage: node tests/sdk/figures.mjs [--quick] [--only=http|socket|paced|rtt]
 import { readFileSync } from 'node:fs';
-import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+import { join } from 'node:path';
+import { installPackage, startSite, startRelay, launch, open, until, ROOT } from './harness.mjs';
 
-const CORPUS = process.env.CORPUS || '/work/shared/corpus/clickstream.jsonl';
+const CORPUS = process.env.EVENTSTREAM_CORPUS || process.env.CORPUS || join(ROOT, 'examples', 'corpus', 'clickstream.jsonl');
 const quick = process.argv.includes('--quick');
 let calls = readFileSync(CORPUS, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 if (quick) calls = calls.slice(0, 1000);

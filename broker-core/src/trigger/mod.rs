@@ -1,4 +1,4 @@
-//! The trigger engine: marketers' JSON triggers (`shared/spec/triggers.md`)
+//! The trigger engine: marketers' JSON triggers (`docs/triggers.md`)
 //! evaluated deterministically over a partition's events.
 //!
 //! [`TriggerFile::parse`] validates a file whole and reports every mistake

@@ -1,7 +1,7 @@
 //! A straightforward reference implementation of the trigger semantics,
 //! independent of the engine: it reads the trigger JSON itself, keeps every
 //! event of a visitor in memory and re-scans the history for each decision,
-//! exactly as `shared/spec/triggers.md` words it. Only the firing id
+//! exactly as `docs/triggers.md` words it. Only the firing id
 //! derivation is shared with the engine (it is a naming scheme, not a rule).
 //!
 //! Shared by `broker-core/tests/trigger_corpus.rs` and the CLI's tests

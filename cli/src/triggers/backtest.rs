@@ -28,7 +28,7 @@ Options:
   --strict       stop at the first malformed line (exit 1) instead of reporting and skipping it
 
 Example:
-  $ eventstream triggers backtest examples/triggers.json shared/corpus/clickstream.jsonl --summary
+  $ eventstream triggers backtest examples/triggers.json examples/corpus/clickstream.jsonl --summary
   $ eventstream tail --relay http://127.0.0.1:8787 --from earliest --until-end | \\
       eventstream triggers backtest new-triggers.json - --trigger cart-rescue
 ";
