@@ -45,6 +45,7 @@
 mod error;
 mod types;
 
+pub(crate) use error::STORAGE_CODE;
 pub use error::PartitionError;
 pub use types::{
     AppendOutcome, ConsumerPosition, EventRecord, FiringRecord, PartitionConfig, PartitionStats,
@@ -57,7 +58,7 @@ use crate::log::firing::{
     decode_firing, decode_firings, encode_firings_and_entries, undelivered_key, undelivered_prefix,
 };
 use crate::log::{
-    self, check_sequence, Log, LogMeta, ProducerState, RecentBatch, RetentionPolicy, SequenceCheck,
+    self, check_sequence, LogError, Log, LogMeta, ProducerState, RecentBatch, RetentionPolicy, SequenceCheck,
     Stream,
 };
 use crate::storage::{keys, Storage, WriteBatch};
@@ -223,7 +224,7 @@ impl Partition {
             }
         };
         let count =
-            u32::try_from(frame.events.len()).map_err(|_| PartitionError::BatchTooLarge {
+            u32::try_from(frame.events.len()).map_err(|_| LogError::BatchTooLarge {
                 count: frame.events.len(),
             })?;
         let base_offset = if count == 0 {
@@ -537,11 +538,12 @@ impl Partition {
     ) -> Result<(), PartitionError> {
         let meta = stream.log().meta(store)?;
         if offset > meta.next_offset {
-            return Err(PartitionError::OffsetOutOfRange {
+            return Err(LogError::OffsetOutOfRange {
                 requested: offset,
                 earliest: meta.earliest_offset,
                 end: meta.next_offset,
-            });
+            }
+            .into());
         }
         let mut writes = WriteBatch::new();
         log::commit_consumer(&mut writes, stream, name, offset)?;

@@ -22,6 +22,7 @@ mod readers;
 mod support;
 
 use broker_core::log::partition_for;
+use broker_core::log::LogError;
 use broker_core::partition::{Partition, PartitionConfig, PartitionError};
 use broker_core::trigger::{firing_id, Firing, TriggerFile};
 use readers::{read_firings_once, read_once};
@@ -337,7 +338,7 @@ impl Sim {
                     p.idle_until = now + idle;
                 }
             }
-            Err(PartitionError::StaleSequence { .. }) => {
+            Err(PartitionError::Log(LogError::StaleSequence { .. })) => {
                 // Stored before, offsets forgotten: only ever for old copies.
                 self.c.stale += 1;
                 if is_pending {
@@ -347,7 +348,7 @@ impl Sim {
                     ));
                 }
             }
-            Err(e @ PartitionError::SequenceGap { .. }) => {
+            Err(e @ PartitionError::Log(LogError::SequenceGap { .. })) => {
                 // Liveness: producers send in order and move on only past a
                 // frame that was stored or refused for good (whose sequence
                 // the partition then took), so they never meet a gap.

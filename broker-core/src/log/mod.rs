@@ -102,7 +102,7 @@ impl Stream {
 pub enum LogError {
     /// A read or commit asked for an offset outside `earliest..=end`: below
     /// it, retention deleted the records; above it, they do not exist yet.
-    #[error("offset {requested} is out of range: the log holds {earliest}..{end}")]
+    #[error("offset {requested} is out of range: the stream holds {earliest}..{end}")]
     OffsetOutOfRange {
         /// The offset asked for.
         requested: u64,
@@ -152,15 +152,18 @@ pub enum LogError {
 }
 
 impl LogError {
-    /// A stable number for this error; never reused for another meaning.
+    /// A stable number for this error, never reused for another meaning:
+    /// the code the relay answers with (one code space with
+    /// [`PartitionError`](crate::partition::PartitionError), which carries
+    /// a log error as it is).
     pub fn code(&self) -> u16 {
         match self {
-            LogError::OffsetOutOfRange { .. } => 1,
-            LogError::SequenceGap { .. } => 2,
-            LogError::StaleSequence { .. } => 3,
-            LogError::InvalidConsumerName { .. } => 4,
-            LogError::BatchTooLarge { .. } => 5,
-            LogError::Storage(_) => 6,
+            LogError::SequenceGap { .. } => 102,
+            LogError::StaleSequence { .. } => 103,
+            LogError::OffsetOutOfRange { .. } => 104,
+            LogError::InvalidConsumerName { .. } => 105,
+            LogError::BatchTooLarge { .. } => 106,
+            LogError::Storage(_) => crate::partition::STORAGE_CODE,
         }
     }
 

@@ -1,5 +1,7 @@
-//! The one error type of [`Partition`](super::Partition), with the codes,
-//! names and HTTP statuses the relay answers with.
+//! The one error type of [`Partition`](super::Partition), with its stable
+//! codes and names. How a driver answers each (an HTTP status, a close
+//! code) is the driver's business: the relay maps them in its own error
+//! module.
 
 use crate::frame::FrameError;
 use crate::log::LogError;
@@ -8,7 +10,8 @@ use crate::storage::StorageError;
 /// Why the partition refused or failed an operation.
 ///
 /// Codes: a frame error keeps the frame codec's code (below 100, see
-/// `frame/FORMAT.md`); the others are 100 and up. Codes are never reused.
+/// `frame/FORMAT.md`), a log error the log's (102 to 106, 108); the others
+/// are 100 and up. Codes are never reused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PartitionError {
@@ -35,50 +38,11 @@ pub enum PartitionError {
         /// This partition.
         partition: u32,
     },
-    /// The producer skipped sequences: retry later, after the missing ones.
-    #[error("producer {producer} sent sequence {got}, expected {expected}")]
-    SequenceGap {
-        /// The producer id.
-        producer: u64,
-        /// The sequence expected next.
-        expected: u64,
-        /// The sequence received.
-        got: u64,
-    },
-    /// Older than the batches remembered: it was stored before; drop it.
-    #[error("producer {producer} sent stale sequence {got}, last stored is {last}")]
-    StaleSequence {
-        /// The producer id.
-        producer: u64,
-        /// The last sequence stored.
-        last: u64,
-        /// The sequence received.
-        got: u64,
-    },
-    /// A read or consumer commit outside the stream's stored range.
-    #[error("offset {requested} is out of range: the stream holds {earliest}..{end}")]
-    OffsetOutOfRange {
-        /// The offset asked for.
-        requested: u64,
-        /// The earliest offset still stored.
-        earliest: u64,
-        /// The next offset to be written.
-        end: u64,
-    },
-    /// A consumer name is empty or too long.
-    #[error("consumer name must be 1 to {max} bytes, got {len}")]
-    InvalidConsumerName {
-        /// Its length in bytes.
-        len: usize,
-        /// The longest allowed.
-        max: usize,
-    },
-    /// More records in one batch than a batch header counts.
-    #[error("a batch of {count} records is too large")]
-    BatchTooLarge {
-        /// The number of records.
-        count: usize,
-    },
+    /// The log refused the operation: a sequence gap or stale sequence, an
+    /// offset out of range, a bad consumer name, a batch too large. The
+    /// log's own code and name are this error's.
+    #[error(transparent)]
+    Log(LogError),
     /// The stored trigger file no longer parses (a newer or corrupt file).
     /// [`Partition::open`](super::Partition::open) reports it in the stats
     /// rather than failing.
@@ -106,13 +70,9 @@ impl PartitionError {
             PartitionError::Frame(e) => e.code(),
             PartitionError::TimestampOutOfRange { .. } => 100,
             PartitionError::WrongPartition { .. } => 101,
-            PartitionError::SequenceGap { .. } => 102,
-            PartitionError::StaleSequence { .. } => 103,
-            PartitionError::OffsetOutOfRange { .. } => 104,
-            PartitionError::InvalidConsumerName { .. } => 105,
-            PartitionError::BatchTooLarge { .. } => 106,
+            PartitionError::Log(e) => e.code(),
             PartitionError::StoredTriggersInvalid { .. } => 107,
-            PartitionError::Storage(_) => 108,
+            PartitionError::Storage(_) => STORAGE_CODE,
             PartitionError::InvalidConfig { .. } => 109,
         }
     }
@@ -124,36 +84,10 @@ impl PartitionError {
             PartitionError::Frame(e) => e.name(),
             PartitionError::TimestampOutOfRange { .. } => "timestamp_out_of_range",
             PartitionError::WrongPartition { .. } => "wrong_partition",
-            PartitionError::SequenceGap { .. } => "sequence_gap",
-            PartitionError::StaleSequence { .. } => "stale_sequence",
-            PartitionError::OffsetOutOfRange { .. } => "offset_out_of_range",
-            PartitionError::InvalidConsumerName { .. } => "invalid_consumer_name",
-            PartitionError::BatchTooLarge { .. } => "batch_too_large",
+            PartitionError::Log(e) => e.name(),
             PartitionError::StoredTriggersInvalid { .. } => "stored_triggers_invalid",
             PartitionError::Storage(_) => "storage",
             PartitionError::InvalidConfig { .. } => "invalid_config",
-        }
-    }
-
-    /// The HTTP status the relay answers with: 413 for a frame over a size
-    /// limit, 400 for another bad frame or bad input, 409 for sequence
-    /// errors, 416 for offsets out of range, 421 for a misrouted frame,
-    /// 500 for storage failures.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            PartitionError::Frame(e) => match e.name() {
-                "frame_too_large" | "too_many_events" | "inflated_too_large" => 413,
-                _ => 400,
-            },
-            PartitionError::TimestampOutOfRange { .. } => 400,
-            PartitionError::WrongPartition { .. } => 421,
-            PartitionError::SequenceGap { .. } | PartitionError::StaleSequence { .. } => 409,
-            PartitionError::OffsetOutOfRange { .. } => 416,
-            PartitionError::InvalidConsumerName { .. } => 400,
-            PartitionError::BatchTooLarge { .. } => 413,
-            PartitionError::StoredTriggersInvalid { .. }
-            | PartitionError::Storage(_)
-            | PartitionError::InvalidConfig { .. } => 500,
         }
     }
 
@@ -162,100 +96,64 @@ impl PartitionError {
     pub fn is_retriable(&self) -> bool {
         matches!(
             self,
-            PartitionError::SequenceGap { .. } | PartitionError::Storage(_)
+            PartitionError::Log(LogError::SequenceGap { .. }) | PartitionError::Storage(_)
         )
     }
 }
 
 impl From<LogError> for PartitionError {
+    /// A storage failure stays a storage failure, whichever layer met it.
     fn from(e: LogError) -> Self {
         match e {
-            LogError::OffsetOutOfRange {
-                requested,
-                earliest,
-                end,
-            } => PartitionError::OffsetOutOfRange {
-                requested,
-                earliest,
-                end,
-            },
-            LogError::SequenceGap {
-                producer,
-                expected,
-                got,
-            } => PartitionError::SequenceGap {
-                producer,
-                expected,
-                got,
-            },
-            LogError::StaleSequence {
-                producer,
-                last,
-                got,
-            } => PartitionError::StaleSequence {
-                producer,
-                last,
-                got,
-            },
-            LogError::InvalidConsumerName { len, max } => {
-                PartitionError::InvalidConsumerName { len, max }
-            }
-            LogError::BatchTooLarge { count } => PartitionError::BatchTooLarge { count },
             LogError::Storage(s) => PartitionError::Storage(s),
-            // LogError is non_exhaustive only towards other crates; a new
-            // variant must be mapped here, which the compiler enforces.
+            other => PartitionError::Log(other),
         }
     }
 }
+
+/// The code of a storage failure, in the partition's and the log's errors.
+pub(crate) const STORAGE_CODE: u16 = 108;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn statuses_and_names_are_the_relays_contract() {
-        let gap = PartitionError::SequenceGap {
+    fn log_errors_keep_their_code_and_name() {
+        let gap = PartitionError::from(LogError::SequenceGap {
             producer: 1,
             expected: 2,
             got: 4,
-        };
-        assert_eq!(
-            (gap.http_status(), gap.name(), gap.code()),
-            (409, "sequence_gap", 102)
-        );
+        });
+        assert_eq!((gap.name(), gap.code()), ("sequence_gap", 102));
         assert!(gap.is_retriable());
-        let stale = PartitionError::StaleSequence {
+        let stale = PartitionError::from(LogError::StaleSequence {
             producer: 1,
             last: 9,
             got: 2,
-        };
-        assert_eq!((stale.http_status(), stale.name()), (409, "stale_sequence"));
+        });
+        assert_eq!((stale.name(), stale.code()), ("stale_sequence", 103));
         assert!(!stale.is_retriable());
         let range = PartitionError::from(LogError::OffsetOutOfRange {
             requested: 1,
             earliest: 5,
             end: 9,
         });
+        assert_eq!((range.name(), range.code()), ("offset_out_of_range", 104));
         assert_eq!(
-            range,
-            PartitionError::OffsetOutOfRange {
-                requested: 1,
-                earliest: 5,
-                end: 9
-            }
+            range.to_string(),
+            "offset 1 is out of range: the stream holds 5..9"
         );
-        assert_eq!(range.http_status(), 416);
+        let io = PartitionError::from(LogError::Storage(StorageError::Io("disk".into())));
+        assert_eq!(io, PartitionError::Storage(StorageError::Io("disk".into())));
+        assert_eq!((io.name(), io.code()), ("storage", STORAGE_CODE));
+        assert!(io.is_retriable());
         let ts = PartitionError::TimestampOutOfRange {
             index: 0,
             timestamp: 1,
             min: 2,
             max: 3,
         };
-        assert_eq!(
-            (ts.http_status(), ts.name()),
-            (400, "timestamp_out_of_range")
-        );
-        let io = PartitionError::Storage(StorageError::Io("disk".into()));
-        assert_eq!(io.http_status(), 500);
+        assert_eq!((ts.name(), ts.code()), ("timestamp_out_of_range", 100));
     }
 }

@@ -6,6 +6,7 @@
 use super::support::tag_of;
 use super::{Check, Part};
 use broker_core::log::Stream;
+use broker_core::log::LogError;
 use broker_core::partition::PartitionError;
 
 pub(crate) fn read_firings_once(part: &mut Part, max_records: usize, commit: bool) -> Check {
@@ -46,11 +47,11 @@ pub(crate) fn read_firings_once(part: &mut Part, max_records: usize, commit: boo
                 );
             }
         }
-        Err(PartitionError::OffsetOutOfRange {
+        Err(PartitionError::Log(LogError::OffsetOutOfRange {
             requested,
             earliest,
             end,
-        }) => {
+        })) => {
             if requested < earliest {
                 part.firing_reader.skipped += earliest - requested;
                 part.firing_reader.position = Some(earliest);
@@ -118,11 +119,11 @@ pub(crate) fn read_once(
                 );
             }
         }
-        Err(PartitionError::OffsetOutOfRange {
+        Err(PartitionError::Log(LogError::OffsetOutOfRange {
             requested,
             earliest,
             end,
-        }) => {
+        })) => {
             if requested < earliest {
                 // Fell behind retention: told so, skips explicitly.
                 part.reader.skipped += earliest - requested;
