@@ -15,15 +15,15 @@
 //! `unless`, no identify call) reads and writes nothing.
 
 use super::cond::Memo;
+use super::hash::{firing_id_after, FnvHasher};
 use super::model::{Rule, Step, Trigger};
 use super::state::{Pending, TriggerState, VisitorState};
-use super::validate::{avalanche, fnv, FNV_OFFSET};
 use super::{Firing, TriggerFile};
 use crate::event::{Event, EventKind, Map, Value};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 /// The engine for one partition. All durable state lives in storage.
 ///
@@ -35,7 +35,7 @@ pub struct Engine {
     /// For each event name, the triggers that name it somewhere.
     hooks: Vec<Vec<Hook>>,
     /// Event names to their list in `hooks`.
-    by_name: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
+    by_name: HashMap<Box<str>, u32, BuildHasherDefault<FnvHasher>>,
     /// The list of each reserved name (`$page`, ...) by [`EventKind`] code,
     /// `NONE` for none: most events are captured ones, found without
     /// hashing their name.
@@ -66,33 +66,6 @@ const NONE: u32 = u32::MAX;
 /// Expired state is forgotten at the next multiple of this after it expires.
 const GC_GRANULARITY_MS: u64 = 5 * 60_000;
 
-/// The firing id: 16 hex digits of a stable hash of the trigger id, the
-/// visitor and the log offset of the qualifying event.
-pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
-    firing_id_after(id_seed(trigger_id), visitor, offset)
-}
-
-/// The hash state of a firing id after the trigger id, the same for all of
-/// the trigger's firings.
-pub(super) fn id_seed(trigger_id: &str) -> u64 {
-    // 0xff never occurs inside UTF-8, so the parts cannot run together.
-    fnv(fnv(FNV_OFFSET, trigger_id.as_bytes()), &[0xff])
-}
-
-/// [`firing_id`] from the trigger's [`id_seed`].
-fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
-    let h = fnv(fnv(seed, visitor.as_bytes()), &[0xff]);
-    let h = avalanche(fnv(h, &offset.to_be_bytes()));
-    // Hand-rolled hex: `format!` costs more than the hash on the firing path.
-    let mut id = String::with_capacity(16);
-    for i in (0..16).rev() {
-        id.push(char::from(
-            b"0123456789abcdef"[(h >> (i * 4)) as usize & 0xf],
-        ));
-    }
-    id
-}
-
 /// Which parts of one trigger an event name is named in, so that evaluation
 /// never compares names again.
 #[derive(Debug, Clone, Copy)]
@@ -110,29 +83,6 @@ impl Hook {
         } else {
             step.event == e.trigger_name()
         }
-    }
-}
-
-/// FNV-1a for the name index: short keys, no untrusted-input flooding concern
-/// (the names come from the trigger file), and much cheaper than SipHash.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 
@@ -175,7 +125,7 @@ impl Engine {
     /// An engine running `file`.
     pub fn new(mut file: TriggerFile) -> Engine {
         let memo = Memo::number(file.triggers.iter_mut().flat_map(Trigger::steps_mut));
-        let mut by_name: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>> = HashMap::default();
+        let mut by_name: HashMap<Box<str>, u32, BuildHasherDefault<FnvHasher>> = HashMap::default();
         let mut hooks: Vec<Vec<Hook>> = Vec::new();
         let mut by_key = Vec::with_capacity(file.triggers.len());
         // Disabled triggers are evaluated too: `enabled` is checked at the
@@ -741,32 +691,5 @@ fn merge_traits(traits: &mut Vec<(String, String)>, props: &Map<'_>) {
             (v, Some(i)) => traits[i].1 = serde_json::Value::from(v).to_string(),
             (v, None) => traits.push((k.to_string(), serde_json::Value::from(v).to_string())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::trigger::validate::hash64_parts;
-
-    /// Firing ids are stored: the seeded computation must give the ids of
-    /// the plain hash of the parts.
-    #[test]
-    fn firing_ids_are_the_hash_of_the_parts() {
-        for (t, v, o) in [
-            ("welcome", "v-1", 0),
-            ("cart-rescue", "73cb6eb1", u64::MAX),
-            ("", "", 7),
-        ] {
-            let parts: [&[u8]; 5] = [
-                t.as_bytes(),
-                &[0xff],
-                v.as_bytes(),
-                &[0xff],
-                &o.to_be_bytes(),
-            ];
-            assert_eq!(firing_id(t, v, o), format!("{:016x}", hash64_parts(&parts)));
-        }
-        assert_eq!(firing_id("welcome", "v-1", 0), "11e6d04365342551");
     }
 }

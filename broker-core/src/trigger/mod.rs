@@ -46,12 +46,14 @@
 
 mod cond;
 mod engine;
+mod hash;
 mod model;
 mod state;
 mod suggest;
 mod validate;
 
-pub use engine::{firing_id, Engine};
+pub use engine::Engine;
+pub use hash::{firing_id, holdout_bucket};
 pub use model::{Summary, TriggerInfo, TriggerKind};
 
 /// The largest `action.payload`, in bytes of compact UTF-8 JSON.

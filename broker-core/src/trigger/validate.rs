@@ -3,6 +3,7 @@
 //! suggestion. Every mistake is collected; one is enough to reject the file.
 
 use super::cond::{Condition, Op, Path};
+use super::hash::{hash64, id_seed};
 use super::model::{Count, Rule, Step, Trigger, Unless};
 use super::suggest::{fix_id, op_alias, parse_duration, suggest, valid_id};
 use super::{ValidationError, ValidationErrors, ValidationKind as Kind, MAX_PAYLOAD_BYTES};
@@ -301,7 +302,7 @@ impl Validator {
         let (action_type, payload) = action?;
         let id = id?;
         Some(Trigger {
-            id_seed: super::engine::id_seed(&id),
+            id_seed: id_seed(&id),
             id,
             description,
             enabled,
@@ -657,37 +658,27 @@ fn canonical(v: &Json) -> String {
     s
 }
 
-/// FNV-1a with a final avalanche: stable across builds and platforms (state
-/// keys and firing ids are stored, so this must never change).
-pub(crate) fn hash64(bytes: &[u8]) -> u64 {
-    hash64_parts(&[bytes])
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// [`hash64`] of the concatenation of `parts`.
-pub(crate) fn hash64_parts(parts: &[&[u8]]) -> u64 {
-    avalanche(parts.iter().fold(FNV_OFFSET, |h, p| fnv(h, p)))
-}
-
-/// The FNV-1a state before any byte.
-pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a state `h` continued over `bytes` (so that a common prefix can be
-/// hashed once).
-#[inline]
-pub(crate) fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    /// State keys are stored: they must not change with the parser's key
+    /// order, `description` or `enabled`. The vectors are `av(fnv(c))` of the
+    /// canonical JSON `c` (Python 3, the functions of `hash.rs`'s tests, with
+    /// `c = json.dumps(t, sort_keys=True, separators=(",", ":"),
+    /// ensure_ascii=False)` of the trigger without those two keys).
+    #[test]
+    fn state_key_vectors() {
+        let key = |s: &str| state_key(&serde_json::from_str(s).unwrap());
+        let welcome = r#"{"id": "welcome", "when": {"event": "$page"}, "max_per_user": 1,
+            "action": {"type": "banner"}}"#;
+        assert_eq!(key(welcome), 0x4a8f_18c6_3639_16ed);
+        let reordered = r#"{"enabled": false, "description": "paused", "action": {"type": "banner"},
+            "max_per_user": 1, "when": {"event": "$page"}, "id": "welcome"}"#;
+        assert_eq!(key(reordered), 0x4a8f_18c6_3639_16ed);
+        let cart = r#"{"id": "cart-rescue", "cooldown": "1h",
+            "when": {"event": "Product Added", "where": [{"prop": "price", "op": "gt", "value": 20}]},
+            "action": {"type": "banner", "payload": {"text": "Still thinking?"}}}"#;
+        assert_eq!(key(cart), 0x19b4_2d19_2cbc_467f);
     }
-    h
-}
-
-/// The final mix of [`hash64`] over an FNV-1a state.
-#[inline]
-pub(crate) fn avalanche(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
 }

@@ -1,0 +1,196 @@
+//! The trigger engine's hashes, in one place because their values are
+//! stored or shared: state keys ([`hash64`] of a trigger's canonical JSON)
+//! key visitor state in storage, firing ids ([`firing_id`]) are acked and
+//! deduplicated by pages and exports, and holdout buckets
+//! ([`holdout_bucket`]) are written down in the spec so that any tool can
+//! tell who was held out. None of them may ever change; the tests below pin
+//! vectors computed outside this crate.
+//!
+//! All are FNV-1a 64 (offset basis 0xcbf29ce484222325, prime
+//! 0x100000001b3): stable across builds and platforms, with no seed, unlike
+//! std's `DefaultHasher`. State keys and firing ids add a final avalanche
+//! (MurmurHash3's `fmix64`) so that their low bits are well mixed; the
+//! holdout bucket is plain FNV-1a modulo 100, as the spec defines it.
+
+use std::hash::Hasher;
+
+/// The FNV-1a 64 state before any byte (the offset basis).
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The FNV-1a 64 prime.
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// Separates the parts of a firing id. 0xff never occurs inside UTF-8, so
+/// the parts cannot run together.
+const ID_SEPARATOR: u8 = 0xff;
+
+/// FNV-1a 64 state `h` continued over `bytes`, so that a common prefix can
+/// be hashed once (see [`id_seed`]). Start from [`FNV_OFFSET`].
+#[inline]
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The final mix of [`hash64`] over an FNV-1a state (MurmurHash3 `fmix64`).
+#[inline]
+fn avalanche(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// FNV-1a 64 with a final [`avalanche`]: the hash of state keys.
+pub(crate) fn hash64(bytes: &[u8]) -> u64 {
+    avalanche(fnv(FNV_OFFSET, bytes))
+}
+
+/// The firing id: 16 hex digits of a stable hash of the trigger id, the
+/// visitor and the log offset of the qualifying event.
+pub fn firing_id(trigger_id: &str, visitor: &str, offset: u64) -> String {
+    firing_id_after(id_seed(trigger_id), visitor, offset)
+}
+
+/// The hash state of a firing id after the trigger id, the same for all of
+/// the trigger's firings (kept in the validated trigger, so that the firing
+/// path hashes only the visitor and the offset).
+pub(crate) fn id_seed(trigger_id: &str) -> u64 {
+    fnv(fnv(FNV_OFFSET, trigger_id.as_bytes()), &[ID_SEPARATOR])
+}
+
+/// [`firing_id`] from the trigger's [`id_seed`].
+pub(crate) fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
+    let h = fnv(fnv(seed, visitor.as_bytes()), &[ID_SEPARATOR]);
+    let h = avalanche(fnv(h, &offset.to_be_bytes()));
+    // Hand-rolled hex: `format!` costs more than the hash on the firing path.
+    let mut id = String::with_capacity(16);
+    for i in (0..16).rev() {
+        id.push(char::from(
+            b"0123456789abcdef"[(h >> (i * 4)) as usize & 0xf],
+        ));
+    }
+    id
+}
+
+/// The holdout bucket of a visitor for a trigger, 0 to 99, as the spec
+/// (`shared/spec/triggers.md`, "holdout") defines it: FNV-1a 64 over the
+/// UTF-8 bytes of the trigger id, one zero byte, and the UTF-8 bytes of the
+/// visitor's anonymous id, modulo 100. The visitor is held out of a trigger
+/// with `holdout: p` when the bucket is less than `p`.
+///
+/// ```
+/// use broker_core::trigger::holdout_bucket;
+/// assert_eq!(holdout_bucket("cart-rescue", "v-1"), 91);
+/// ```
+pub fn holdout_bucket(trigger_id: &str, visitor: &str) -> u8 {
+    let h = fnv(
+        fnv(fnv(FNV_OFFSET, trigger_id.as_bytes()), &[0]),
+        visitor.as_bytes(),
+    );
+    // The remainder is below 100, so it fits.
+    (h % 100) as u8
+}
+
+/// FNV-1a 64 as a [`Hasher`], for in-memory maps keyed by names from the
+/// trigger file: short keys, no untrusted-input flooding concern, and much
+/// cheaper than SipHash. Nothing it computes is stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FnvHasher(u64);
+
+impl Default for FnvHasher {
+    fn default() -> Self {
+        FnvHasher(FNV_OFFSET)
+    }
+}
+
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv(self.0, bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Vectors computed independently of this crate, with Python 3:
+    //
+    //   M = (1 << 64) - 1
+    //   def fnv(b, h=0xcbf29ce484222325):
+    //       for x in b: h = ((h ^ x) * 0x100000001b3) & M
+    //       return h
+    //   def av(h):
+    //       h ^= h >> 33; h = (h * 0xff51afd7ed558ccd) & M
+    //       h ^= h >> 33; h = (h * 0xc4ceb9fe1a85ec53) & M
+    //       return h ^ (h >> 33)
+    //   fid = lambda t, v, o: "%016x" % av(fnv(t.encode() + b"\xff"
+    //                            + v.encode() + b"\xff" + o.to_bytes(8, "big")))
+    //   bucket = lambda t, v: fnv(t.encode() + b"\0" + v.encode()) % 100
+
+    /// FNV-1a 64 itself: the empty string gives the offset basis; "a" and
+    /// "foobar" are also in the FNV authors' published test vectors.
+    #[test]
+    fn fnv1a_64_vectors() {
+        assert_eq!(fnv(FNV_OFFSET, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv(FNV_OFFSET, b"foobar"), 0x8594_4171_f739_67e8);
+        // Continuing a state is hashing the concatenation.
+        assert_eq!(
+            fnv(fnv(FNV_OFFSET, b"foo"), b"bar"),
+            fnv(FNV_OFFSET, b"foobar")
+        );
+    }
+
+    /// The hash of state keys: `av(fnv(b))`.
+    #[test]
+    fn hash64_vectors() {
+        assert_eq!(hash64(b""), 0xefd0_1f60_ba99_2926);
+        assert_eq!(hash64(b"a"), 0x82a2_a958_a9be_ce5b);
+        assert_eq!(hash64(b"foobar"), 0x2c22_1949_22d1_672b);
+    }
+
+    /// Firing ids are stored and acked: `fid(t, v, o)`.
+    #[test]
+    fn firing_id_vectors() {
+        for (t, v, o, id) in [
+            ("welcome", "v-1", 0, "11e6d04365342551"),
+            ("w", "v-1", 1, "e49e8e1434a0daea"),
+            ("cart-rescue", "73cb6eb1", u64::MAX, "18533a25b1d2bb5e"),
+            ("", "", 7, "45d44ee787edaff5"),
+            ("café", "访客", 42, "cad413165b0b5c6e"),
+        ] {
+            assert_eq!(firing_id(t, v, o), id, "{t:?} {v:?} {o}");
+            assert_eq!(firing_id_after(id_seed(t), v, o), id);
+        }
+    }
+
+    /// Holdout buckets as the spec defines them: `bucket(t, v)`.
+    #[test]
+    fn holdout_bucket_vectors() {
+        for (t, v, bucket) in [
+            ("cart-rescue", "v-1", 91),
+            ("cart-rescue", "73cb6eb1-0c2d-4e8a-9d3f-5b1a2c3d4e5f", 62),
+            ("welcome", "v-1", 7),
+            ("", "", 55),
+            ("café", "访客", 21),
+        ] {
+            assert_eq!(holdout_bucket(t, v), bucket, "{t:?} {v:?}");
+        }
+    }
+
+    #[test]
+    fn hasher_is_fnv1a() {
+        let mut h = FnvHasher::default();
+        h.write(b"foo");
+        h.write(b"bar");
+        assert_eq!(h.finish(), 0x8594_4171_f739_67e8);
+    }
+}
