@@ -47,6 +47,7 @@
 mod cond;
 mod engine;
 mod hash;
+mod lint;
 mod model;
 mod state;
 mod suggest;
@@ -54,6 +55,7 @@ mod validate;
 
 pub use engine::Engine;
 pub use hash::{firing_id, holdout_bucket};
+pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};
 
 /// The largest `action.payload`, in bytes of compact UTF-8 JSON.
