@@ -8,6 +8,8 @@
 extern crate alloc;
 
 #[cfg(feature = "std")]
+pub mod backtest;
+#[cfg(feature = "std")]
 pub mod corpus;
 pub mod event;
 #[cfg(feature = "std")]

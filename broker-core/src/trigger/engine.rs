@@ -49,6 +49,60 @@ pub struct Engine {
     pos: Vec<u32>,
     bufs: Buffers,
     memo: Memo,
+    /// Qualifications that did not fire, per trigger in file order, since
+    /// the engine was made.
+    suppressed: Vec<Suppressions>,
+}
+
+/// How many times a trigger qualified but did not fire, by the first reason
+/// that applied (the spec's order: audience, cooldown, `max_per_user`), and
+/// how many delayed firings its `unless` step cancelled. A disabled trigger
+/// counts none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Suppressions {
+    /// The visitor's traits failed the audience.
+    pub audience: u64,
+    /// The trigger fired for the visitor less than `cooldown` before.
+    pub cooldown: u64,
+    /// The visitor had reached `max_per_user`.
+    pub max_per_user: u64,
+    /// A scheduled delayed firing was cancelled by its `unless` step.
+    pub cancelled: u64,
+}
+
+impl Suppressions {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Suppressions) {
+        self.audience += other.audience;
+        self.cooldown += other.cooldown;
+        self.max_per_user += other.max_per_user;
+        self.cancelled += other.cancelled;
+    }
+
+    /// The sum of every reason.
+    pub fn total(&self) -> u64 {
+        self.audience + self.cooldown + self.max_per_user + self.cancelled
+    }
+}
+
+/// Why [`fire`] did not fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocked {
+    Disabled,
+    Audience,
+    Cooldown,
+    MaxPerUser,
+}
+
+impl Suppressions {
+    fn count(&mut self, why: Blocked) {
+        match why {
+            Blocked::Disabled => {}
+            Blocked::Audience => self.audience += 1,
+            Blocked::Cooldown => self.cooldown += 1,
+            Blocked::MaxPerUser => self.max_per_user += 1,
+        }
+    }
 }
 
 /// The visitor state buffers of the last call, emptied, for the next one:
@@ -164,6 +218,7 @@ impl Engine {
         });
         Engine {
             pos: vec![NONE; file.triggers.len()],
+            suppressed: vec![Suppressions::default(); file.triggers.len()],
             file,
             hooks,
             by_name,
@@ -177,6 +232,13 @@ impl Engine {
     /// The running trigger file.
     pub fn file(&self) -> &TriggerFile {
         &self.file
+    }
+
+    /// Qualifications that did not fire, per trigger in file order, counted
+    /// since this engine was made (a backtest's figures; the live relay's
+    /// counters are per time bucket, kept by its driver).
+    pub fn suppressions(&self) -> &[Suppressions] {
+        &self.suppressed
     }
 
     /// Runs `file` from now on: triggers whose definition did not change keep
@@ -252,7 +314,14 @@ impl Engine {
                 }
             };
             if next_due < t {
-                self.fire_due(l, visitor, |d| d < t, &mut out);
+                fire_due(
+                    &self.file,
+                    &mut self.suppressed,
+                    l,
+                    visitor,
+                    |d| d < t,
+                    &mut out,
+                );
                 next_due = min_deadline(&l.state.triggers);
             }
             if e.kind == EventKind::Identify {
@@ -278,7 +347,14 @@ impl Engine {
                     &mut l.state.triggers,
                     ti,
                 );
-                if !advance(tr, hook, slot, e, &mut self.memo, t) {
+                let pending = slot.pending.len();
+                let qualified = advance(tr, hook, slot, e, &mut self.memo, t);
+                // `advance` only removes pending firings: cancellations.
+                let cancelled = pending - slot.pending.len();
+                if cancelled > 0 && tr.enabled {
+                    self.suppressed[ti].cancelled += cancelled as u64;
+                }
+                if !qualified {
                     continue;
                 }
                 match &tr.unless {
@@ -289,8 +365,9 @@ impl Engine {
                     }
                     None => {
                         let traits = (&l.state.traits[..], &mut l.traits_map);
-                        if let Some(f) = fire(tr, slot, traits, visitor, t, offset) {
-                            out.push(f);
+                        match fire(tr, slot, traits, visitor, t, offset) {
+                            Ok(f) => out.push(f),
+                            Err(why) => self.suppressed[ti].count(why),
                         }
                     }
                 }
@@ -338,7 +415,14 @@ impl Engine {
                 self.bufs.recycle(l);
                 continue;
             }
-            self.fire_due(&mut l, visitor, |d| d <= now, &mut out);
+            fire_due(
+                &self.file,
+                &mut self.suppressed,
+                &mut l,
+                visitor,
+                |d| d <= now,
+                &mut out,
+            );
             self.save(writes, visitor, &mut l, now);
             self.bufs.recycle(l);
         }
@@ -427,44 +511,6 @@ impl Engine {
             writes.put(std::mem::take(&mut l.key), bytes);
         }
     }
-
-    /// Fires the pending firings whose deadline `due` accepts, in deadline
-    /// order (then file order, then offset).
-    fn fire_due(
-        &self,
-        l: &mut Loaded,
-        visitor: &str,
-        due: impl Fn(u64) -> bool,
-        out: &mut Vec<Firing>,
-    ) {
-        let mut ready: Vec<(u64, u32, u64)> = Vec::new();
-        for (&ti, s) in l.of.iter().zip(l.state.triggers.iter_mut()) {
-            s.pending.retain(|p| {
-                let go = due(p.deadline);
-                if go {
-                    ready.push((p.deadline, ti, p.offset));
-                }
-                !go
-            });
-        }
-        ready.sort_unstable();
-        for (deadline, ti, offset) in ready {
-            let tr = &self.file.triggers[ti as usize];
-            let Some(j) = l.of.iter().position(|&x| x == ti) else {
-                continue;
-            };
-            if let Some(f) = fire(
-                tr,
-                &mut l.state.triggers[j],
-                (&l.state.traits[..], &mut l.traits_map),
-                visitor,
-                deadline,
-                offset,
-            ) {
-                out.push(f);
-            }
-        }
-    }
 }
 
 impl Buffers {
@@ -526,6 +572,47 @@ impl Buffers {
             l.encoded = Vec::new();
         }
         self.scratch = l;
+    }
+}
+
+/// Fires the pending firings of `l` whose deadline `due` accepts, in
+/// deadline order (then file order, then offset), counting the ones that
+/// are blocked.
+fn fire_due(
+    file: &TriggerFile,
+    suppressed: &mut [Suppressions],
+    l: &mut Loaded,
+    visitor: &str,
+    due: impl Fn(u64) -> bool,
+    out: &mut Vec<Firing>,
+) {
+    let mut ready: Vec<(u64, u32, u64)> = Vec::new();
+    for (&ti, s) in l.of.iter().zip(l.state.triggers.iter_mut()) {
+        s.pending.retain(|p| {
+            let go = due(p.deadline);
+            if go {
+                ready.push((p.deadline, ti, p.offset));
+            }
+            !go
+        });
+    }
+    ready.sort_unstable();
+    for (deadline, ti, offset) in ready {
+        let tr = &file.triggers[ti as usize];
+        let Some(j) = l.of.iter().position(|&x| x == ti) else {
+            continue;
+        };
+        match fire(
+            tr,
+            &mut l.state.triggers[j],
+            (&l.state.traits[..], &mut l.traits_map),
+            visitor,
+            deadline,
+            offset,
+        ) {
+            Ok(f) => out.push(f),
+            Err(why) => suppressed[ti as usize].count(why),
+        }
     }
 }
 
@@ -631,7 +718,9 @@ fn advance(
     }
 }
 
-/// Fires if audience, cooldown and `max_per_user` allow it at `time`.
+/// Fires if the trigger is enabled and audience, cooldown and
+/// `max_per_user` allow it at `time`; otherwise says the first reason
+/// (in the spec's order) that blocked it.
 fn fire(
     tr: &Trigger,
     s: &mut TriggerState,
@@ -639,27 +728,27 @@ fn fire(
     visitor: &str,
     time: u64,
     offset: u64,
-) -> Option<Firing> {
+) -> Result<Firing, Blocked> {
     if !tr.enabled {
-        return None;
-    }
-    if let (Some(c), Some(f)) = (tr.cooldown, s.last_fired) {
-        if time < f.saturating_add(c) {
-            return None;
-        }
-    }
-    if tr.max_per_user.is_some_and(|m| s.fired >= m) {
-        return None;
+        return Err(Blocked::Disabled);
     }
     if !tr.audience.is_empty() {
         let map = parsed.get_or_insert_with(|| traits_map(traits));
         if !tr.audience.iter().all(|c| c.holds_on(map)) {
-            return None;
+            return Err(Blocked::Audience);
         }
+    }
+    if let (Some(c), Some(f)) = (tr.cooldown, s.last_fired) {
+        if time < f.saturating_add(c) {
+            return Err(Blocked::Cooldown);
+        }
+    }
+    if tr.max_per_user.is_some_and(|m| s.fired >= m) {
+        return Err(Blocked::MaxPerUser);
     }
     s.last_fired = Some(time);
     s.fired = s.fired.saturating_add(1);
-    Some(Firing {
+    Ok(Firing {
         firing_id: firing_id_after(tr.id_seed, visitor, offset),
         trigger_id: tr.id.clone(),
         visitor: visitor.to_owned(),

@@ -53,7 +53,7 @@ mod state;
 mod suggest;
 mod validate;
 
-pub use engine::Engine;
+pub use engine::{Engine, Suppressions};
 pub use hash::{firing_id, holdout_bucket};
 pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};
