@@ -3,7 +3,7 @@
 # profile: opt-level z, LTO, panic abort; no std, see sdk/Cargo.toml),
 # wasm-opt -Oz (binaryen 132 from the root node_modules), then one minified
 # ESM file (npm/src: the API and its glue to the module) with esbuild, the
-# .d.ts, README and package.json.
+# .d.ts, README, the repository's LICENSE and package.json.
 # Usage: npm/build.sh        (prints the package's sizes at the end)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +25,6 @@ mkdir -p "$OUT"
 
 "$BIN/esbuild" "$HERE/src/index.js" --bundle --format=esm --minify --target=es2020 \
   --legal-comments=none --log-level=warning --outfile="$OUT/index.js"
-cp "$HERE/src/index.d.ts" "$HERE/README.md" "$OUT/"
+cp "$HERE/src/index.d.ts" "$HERE/README.md" "$ROOT/LICENSE" "$OUT/"
 cp "$HERE/package.json" "$OUT/package.json"
 node "$ROOT/tests/sdk/size.mjs" "$OUT"

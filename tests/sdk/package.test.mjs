@@ -16,7 +16,7 @@ test('package.json: ESM exports with types, files, no side effects', () => {
   assert.equal(pkg.type, 'module');
   assert.equal(pkg.sideEffects, false);
   assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', import: './index.js', default: './index.js' });
-  assert.deepEqual(execFileSync('ls', [dir], { encoding: 'utf8' }).trim().split('\n').sort(), ['README.md', 'eventstream.wasm', 'index.d.ts', 'index.js', 'package.json']);
+  assert.deepEqual(execFileSync('ls', [dir], { encoding: 'utf8' }).trim().split('\n').sort(), ['LICENSE', 'README.md', 'eventstream.wasm', 'index.d.ts', 'index.js', 'package.json']);
 });
 
 test('the .d.ts types accept the documented usage and refuse misuse (tsc --strict)', () => {
