@@ -5,12 +5,15 @@
 //! `UPDATE_GOLDEN=1 cargo test -p broker-core --test frame_golden` and
 //! review the diff.
 //!
-//! Also replays every input under `tests/golden/crashes/` (fuzzer finds):
-//! each must be rejected or decoded without a panic.
+//! Also replays the fuzz inputs through the fuzz target's own check
+//! (`broker_core::frame::fuzz::check`): `tests/golden/corpus/` (the golden
+//! frames as binary, which `fuzz/seed.sh` seeds the fuzzer with, and inputs
+//! merged from fuzz runs) and `tests/golden/crashes/` (inputs that found a
+//! bug, kept fixed).
 
 use broker_core::corpus;
 use broker_core::event::{Event, EventKind, Map, Value};
-use broker_core::frame::{self, decode, encode, inflate, Context, Frame, Limits};
+use broker_core::frame::{self, decode, encode, fuzz, inflate, Context, Frame, Limits};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
@@ -221,8 +224,11 @@ fn from_hex(text: &str) -> Vec<u8> {
 fn golden(name: &str, bytes: &[u8]) -> Vec<u8> {
     let path = dir().join(format!("{name}.hex"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(dir()).expect("create tests/golden");
+        std::fs::create_dir_all(dir().join("corpus")).expect("create tests/golden/corpus");
         std::fs::write(&path, to_hex(bytes)).expect("write golden file");
+        // The fuzzer's seed: the same bytes, as binary.
+        std::fs::write(dir().join(format!("corpus/golden-{name}")), bytes)
+            .expect("write fuzz seed");
     }
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     from_hex(&text)
@@ -293,24 +299,83 @@ fn golden_bytes_spot_checks() {
 }
 
 #[test]
-fn crash_inputs_do_not_panic() {
-    let Ok(entries) = std::fs::read_dir(dir().join("crashes")) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let bytes = std::fs::read(entry.path()).unwrap_or_default();
-        for limits in [
-            Limits::DEFAULT,
-            Limits {
-                max_inflated_bytes: 4_096,
-                ..Limits::DEFAULT
-            },
-        ] {
-            let _ = frame::peek(&bytes);
-            if let Ok(plain) = inflate(&bytes, &limits) {
-                let _ = decode(&plain, &limits);
-            }
-            let _ = decode(&bytes, &limits);
-        }
+fn rehome_changes_the_producer_and_the_crc_only() {
+    // Pins `frame::rehome` to the encoder: a golden frame moved to another
+    // producer is byte for byte the frame encoded with that producer.
+    let committed = from_hex(&std::fs::read_to_string(dir().join("kinds.hex")).unwrap());
+    let moved = frame::rehome(&committed, 0x5EED_0000_0000_0002).unwrap();
+    let mut f = kinds();
+    f.producer_id = 0x5EED_0000_0000_0002;
+    assert_eq!(to_hex(&moved), to_hex(&encode(&f).unwrap()));
+    let packed = from_hex(&std::fs::read_to_string(dir().join("kinds.deflate.hex")).unwrap());
+    let moved = frame::rehome(&packed, 0x5EED_0000_0000_0002).unwrap();
+    assert_eq!(
+        &*inflate(&moved, &Limits::DEFAULT).unwrap(),
+        &encode(&f).unwrap()[..]
+    );
+}
+
+/// The files of `tests/golden/<folder>/` (a README aside), sorted; a
+/// missing folder fails the test instead of replaying nothing.
+fn inputs(folder: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let path = dir().join(folder);
+    let entries = std::fs::read_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out: Vec<(PathBuf, Vec<u8>)> = entries
+        .map(|e| e.expect("read a directory entry").path())
+        .filter(|p| p.extension().is_none_or(|x| x != "md"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn fuzz_corpus_replays_under_the_fuzz_targets_check() {
+    let corpus = inputs("corpus");
+    // Every golden frame is a seed, and decodes (so the check reaches its
+    // re-encode and rehome assertions, not only the rejections).
+    let mut goldens = 0;
+    for entry in std::fs::read_dir(dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(name) = path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_suffix(".hex")
+        else {
+            continue;
+        };
+        let bytes = from_hex(&std::fs::read_to_string(&path).unwrap());
+        let seed = corpus
+            .iter()
+            .find(|(p, _)| p.ends_with(format!("golden-{name}")));
+        assert_eq!(
+            seed.map(|(_, b)| b),
+            Some(&bytes),
+            "tests/golden/corpus/golden-{name} is {name}.hex as binary (UPDATE_GOLDEN=1 rewrites both)"
+        );
+        assert!(fuzz::check(&bytes), "{name}: a golden frame decodes");
+        goldens += 1;
+    }
+    assert_eq!(goldens, 5, "the golden frames");
+    for (path, bytes) in &corpus {
+        // A panic names the input through the message below.
+        eprintln!("replaying {}", path.display());
+        fuzz::check(bytes);
+    }
+}
+
+#[test]
+fn crash_inputs_stay_fixed() {
+    // The folder exists (its README says what belongs there) even while no
+    // crash has been found; each input in it must now pass the check.
+    assert!(dir().join("crashes/README.md").is_file());
+    for (path, bytes) in inputs("crashes") {
+        eprintln!("replaying {}", path.display());
+        fuzz::check(&bytes);
     }
 }

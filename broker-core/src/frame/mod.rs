@@ -2,7 +2,8 @@
 //! to the relay.
 //!
 //! The SDK builds frames with [`FrameBuilder`] (and, to compress in the
-//! browser, [`payload`] + [`seal_compressed`]); the relay checks and
+//! browser, [`payload`] + [`seal_compressed`]; to move a frame that cannot
+//! be stored to a fresh producer id, [`rehome`]); the relay checks and
 //! decodes them with [`peek`], [`inflate`] and [`decode`]:
 //!
 //! ```
@@ -35,8 +36,11 @@ mod crc;
 mod decode;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(test)]
 mod postcard_layout;
+mod rehome;
 mod slices;
 #[cfg(test)]
 mod tests;
@@ -46,6 +50,7 @@ pub use compress::{compress, inflate, payload, seal_compressed, DEFLATE_LEVEL};
 pub use decode::{decode, peek};
 pub use encode::{encode, FrameBuilder};
 pub use error::FrameError;
+pub use rehome::rehome;
 
 use crate::event::{Event, Map};
 use alloc::borrow::Cow;
