@@ -1,0 +1,164 @@
+// The relay's console routes (/tmp contract: docs in console/README.md).
+// The token travels only in the Authorization header, never in a URL, and is
+// kept in sessionStorage so that it dies with the tab.
+
+const TOKEN_KEY = 'eventstream-console-token';
+
+export function savedToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function saveToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** An error from the relay (or from reaching it), with a plain-words message. */
+export class RelayError extends Error {
+  constructor(status, code, message, body) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+// What each error code means to a marketer; the relay's own message follows
+// where it adds something.
+const PLAIN = {
+  unauthorized: 'The relay did not accept your token. Sign in again with a valid one.',
+  forbidden: 'Your role cannot do this: viewers can read, validate and backtest, but not push or revert.',
+  backtest_busy: 'A backtest is already running for your token. Wait for it to finish, then try again.',
+  no_triggers: 'The relay has no trigger file yet.',
+  invalid_triggers: 'The relay refused the file: it has mistakes, marked in the editor.',
+  not_found: 'The relay does not know this address.',
+};
+
+function plain(status, code, message) {
+  if (PLAIN[code]) return PLAIN[code];
+  if (status === 404) return 'Not found on the relay' + (message ? `: ${message}` : '.');
+  if (status >= 500) return `The relay failed (${status})` + (message ? `: ${message}` : '.');
+  return message || `The relay answered ${status}.`;
+}
+
+export class Api {
+  constructor(token, base = '') {
+    this.token = token;
+    this.base = base;
+  }
+
+  /** fetch with the token; throws RelayError for a failed request or a non-2xx answer. */
+  async request(method, path, { body, json } = {}) {
+    const headers = { authorization: `Bearer ${this.token}` };
+    if (json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(json);
+    }
+    let res;
+    try {
+      res = await fetch(this.base + path, { method, headers, body, cache: 'no-store' });
+    } catch (e) {
+      throw new RelayError(0, 'network', `The relay could not be reached (${e.message}). Check your connection and try again.`);
+    }
+    if (!res.ok) {
+      let parsed = null;
+      const text = await res.text();
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // Not JSON: a proxy's page or a plain-text error.
+      }
+      const code = parsed?.code ?? `http_${res.status}`;
+      throw new RelayError(res.status, code, plain(res.status, code, parsed?.message ?? text.slice(0, 200)), parsed);
+    }
+    return res;
+  }
+
+  async json(method, path, opts) {
+    return (await this.request(method, path, opts)).json();
+  }
+
+  whoami() {
+    return this.json('GET', '/v1/admin/whoami');
+  }
+
+  /** The active file: {text, version}, or null when there is none. */
+  async activeFile() {
+    try {
+      const res = await this.request('GET', '/v1/admin/triggers');
+      return { text: await res.text(), version: Number(res.headers.get('x-eventstream-version')) || null };
+    } catch (e) {
+      if (e.code === 'no_triggers') return null;
+      throw e;
+    }
+  }
+
+  /** The catalog's JSON text (handed to the wasm lint as it is) and its parsed form. */
+  async catalog() {
+    const text = await (await this.request('GET', '/v1/admin/catalog')).text();
+    return { text, value: JSON.parse(text) };
+  }
+
+  versions() {
+    return this.json('GET', '/v1/admin/triggers/versions');
+  }
+
+  async versionText(n) {
+    return (await this.request('GET', `/v1/admin/triggers/versions/${n}`)).text();
+  }
+
+  diff(from, to) {
+    return this.json('GET', `/v1/admin/triggers/diff?from=${from}&to=${to}`);
+  }
+
+  push(file, comment, author) {
+    return this.json('POST', '/v1/admin/triggers/versions', { json: { file, comment: comment || null, author: author || null } });
+  }
+
+  activate(n) {
+    return this.json('POST', `/v1/admin/triggers/versions/${n}/activate`);
+  }
+
+  revert(n, comment, author) {
+    return this.json('POST', `/v1/admin/triggers/versions/${n}/revert`, { json: { comment: comment || null, author: author || null } });
+  }
+
+  visitorEvents(id) {
+    return this.json('GET', `/v1/admin/visitors/${encodeURIComponent(id)}/events?limit=200`);
+  }
+
+  /**
+   * Runs a backtest; `onLine` gets every NDJSON object as it arrives.
+   * Resolves with the final `result` object.
+   */
+  async backtest(file, since, onLine) {
+    const res = await this.request('POST', '/v1/admin/backtest', { json: { file, since } });
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    let result = null;
+    const take = (line) => {
+      if (!line.trim()) return;
+      const obj = JSON.parse(line);
+      if (obj.type === 'result') result = obj;
+      if (obj.type === 'error') throw new RelayError(200, obj.code ?? 'backtest_failed', obj.message ?? 'The backtest failed.', obj);
+      onLine(obj);
+    };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        take(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    }
+    take(buf + decoder.decode());
+    if (!result) throw new RelayError(200, 'backtest_incomplete', 'The backtest ended without a result (the relay stopped answering). Try again.');
+    return result;
+  }
+}
