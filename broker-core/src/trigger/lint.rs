@@ -282,7 +282,7 @@ impl<'c> Linter<'c> {
         self.warn(
             format!("{path}.count.within"),
             format!(
-                "the count window ({w}) is shorter than the cooldown ({c}): every qualification in the {c} after a firing is suppressed and uses up its events, so a visitor needs {at_least} new matching events within {w} after the cooldown ends (lengthen the window or shorten the cooldown if that is not meant)"
+                "the count window ({w}) is shorter than the cooldown ({c}): qualifications during the cooldown are suppressed and use up their events, so after a firing a visitor needs {at_least} new matching events within {w} once the cooldown is over"
             ),
         );
     }
