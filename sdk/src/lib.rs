@@ -14,8 +14,10 @@ pub mod allocator;
 pub mod batch;
 pub mod policy;
 pub mod props;
-pub mod rehome;
 pub mod session;
+
+#[cfg(test)]
+mod js_constants;
 
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
@@ -46,7 +48,18 @@ pub struct Core {
 /// `push` result: the event is batched.
 pub const OK: u32 = 0;
 /// `push` result: the event is batched and a sealed frame waits for [`Core::take`].
+/// Error codes are below it.
 pub const SEALED: u32 = 256;
+/// `push` result: `kind` is not the code of an [`EventKind`] (the event is
+/// dropped). Distinct from the codes of [`props::PropsError`] (1-3) and
+/// [`batch::BatchError`] (10-11).
+pub const UNKNOWN_KIND: u32 = 4;
+/// [`outcome`]: the relay stored the frame (now or before): remove it.
+pub const ACKED: f64 = -1.0;
+/// [`outcome`]: the relay refused the frame for good: remove it and report.
+pub const REJECTED: f64 = -2.0;
+// The JS tells a removal from a wait (ms, never negative) by the sign.
+const _: () = assert!(ACKED < 0.0 && REJECTED < 0.0 && ACKED != REJECTED);
 
 impl Core {
     /// A core whose producer id is `hi << 32 | lo` (random per page load),
@@ -63,7 +76,7 @@ impl Core {
         }
     }
 
-    /// Gives this core a new producer id (see [`rehome`](mod@rehome)); the
+    /// Gives this core a new producer id (see [`rehome`](fn@rehome)); the
     /// sequence continues, which a first-seen producer is allowed.
     pub fn set_producer(&mut self, lo: u32, hi: u32) {
         self.batch.set_producer(u64::from(hi) << 32 | u64::from(lo));
@@ -147,7 +160,8 @@ impl Core {
     /// Batches one event. `kind` is the wire code of [`EventKind`], `props`
     /// the `JSON.stringify` of the properties (empty: none). Returns [`OK`],
     /// [`SEALED`], or the numeric code (below 256) of a [`props::PropsError`]
-    /// / [`batch::BatchError`] (the event is then dropped and nothing changes).
+    /// / [`batch::BatchError`], or [`UNKNOWN_KIND`] (the event is then
+    /// dropped and nothing changes).
     pub fn push(&mut self, kind: u8, name: &str, props: &str, now: f64) -> u32 {
         let now = ms(now);
         let properties = match props::parse_props(props) {
@@ -155,7 +169,7 @@ impl Core {
             Err(e) => return e.code(),
         };
         let Some(kind) = EventKind::from_code(kind) else {
-            return 4;
+            return UNKNOWN_KIND;
         };
         if self.session.touch(now) {
             // A frame holds one session: its context says which.
@@ -211,18 +225,28 @@ pub fn seal(plain: &[u8], deflated: &[u8]) -> Option<Vec<u8>> {
     frame::seal_compressed(plain, deflated).ok()
 }
 
-/// The frame moved to producer `hi << 32 | lo`; `None` if it is not a frame.
-pub fn rehome(frame: &[u8], lo: u32, hi: u32) -> Option<Vec<u8>> {
-    rehome::rehome(frame, u64::from(hi) << 32 | u64::from(lo))
+/// The frame moved to producer `hi << 32 | lo`; `None` if it is not an
+/// intact frame (see [`frame::rehome`]).
+///
+/// Why: the relay stores a producer's frames densely and answers
+/// `sequence_gap` until a gap is filled. Two things can leave a gap that
+/// will never fill: the persistent queue dropping its oldest frames when
+/// full, and beacons at unload overtaking the frame still in flight (the
+/// relay accepts a first-seen producer at any sequence, so the late frame
+/// would then be refused as stale and lost). A frame that never went on the
+/// wire cannot be stored yet, so giving it a fresh producer id (which the
+/// relay accepts at any sequence) is safe.
+pub fn rehome(bytes: &[u8], lo: u32, hi: u32) -> Option<Vec<u8>> {
+    frame::rehome(bytes, u64::from(hi) << 32 | u64::from(lo)).ok()
 }
 
-/// What a delivery attempt means: -1 acknowledged (remove), -2 rejected
-/// (remove and report), otherwise the ms to wait before the next attempt.
-/// See [`policy::outcome`].
+/// What a delivery attempt means: [`ACKED`] (remove), [`REJECTED`] (remove
+/// and report), otherwise the ms to wait before the next attempt. See
+/// [`policy::outcome`].
 pub fn outcome(status: u16, code: &str, attempt: u32, retry_after_ms: f64, rand: f64) -> f64 {
     match policy::outcome(status, code, attempt, retry_after_ms, rand) {
-        policy::Outcome::Acked => -1.0,
-        policy::Outcome::Rejected => -2.0,
+        policy::Outcome::Acked => ACKED,
+        policy::Outcome::Rejected => REJECTED,
         policy::Outcome::Retry(ms) => ms,
     }
 }

@@ -6,6 +6,12 @@ pub const BACKOFF_BASE_MS: f64 = 500.0;
 /// Longest wait between two attempts, ms.
 pub const BACKOFF_CAP_MS: f64 = 60_000.0;
 
+/// The close code with which the relay refuses a visitor socket from an
+/// origin the write key does not allow (`RelayError::close_code` in the
+/// relay, and its README's table): reconnecting cannot help, so the SDK
+/// stops. Other closes reconnect after [`backoff`].
+pub const CLOSE_ORIGIN_NOT_ALLOWED: u16 = 4403;
+
 /// What to do with a frame after an attempt to send it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {

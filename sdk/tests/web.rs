@@ -2,7 +2,7 @@
 //! (`cargo test -p eventstream-sdk --target wasm32-unknown-unknown`).
 
 use broker_core::frame::{self, Limits};
-use eventstream_sdk::{outcome, rehome, Core, OK, SEALED};
+use eventstream_sdk::{outcome, rehome, Core, ACKED, OK, REJECTED, SEALED, UNKNOWN_KIND};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -67,7 +67,7 @@ fn bad_input_returns_codes_and_changes_nothing() {
     let mut c = core(50);
     assert_eq!(c.push(0, "A", "[1]", T0), 2);
     assert_eq!(c.push(0, "A", "{\"a\":", T0), 1);
-    assert_eq!(c.push(9, "A", "", T0), 4);
+    assert_eq!(c.push(9, "A", "", T0), UNKNOWN_KIND);
     let big = ["{\"s\":\"", &"x".repeat(20_000), "\"}"].concat();
     assert_eq!(c.push(0, "A", &big, T0), 11);
     assert_eq!(c.pending(), 0);
@@ -96,7 +96,11 @@ fn rehome_and_outcome() {
     let moved = rehome(&c.take().unwrap(), 5, 6).unwrap();
     let f = frame::decode(&moved, &Limits::DEFAULT).unwrap();
     assert_eq!((f.producer_id, f.sequence), ((6u64 << 32) | 5, 0));
-    assert_eq!(outcome(200, "", 0, 0.0, 0.5), -1.0);
-    assert_eq!(outcome(400, "checksum", 0, 0.0, 0.5), -2.0);
+    // A damaged frame is not sealed again over the damage.
+    let mut damaged = moved.clone();
+    damaged[12] ^= 1;
+    assert_eq!(rehome(&damaged, 5, 6), None);
+    assert_eq!(outcome(200, "", 0, 0.0, 0.5), ACKED);
+    assert_eq!(outcome(400, "checksum", 0, 0.0, 0.5), REJECTED);
     assert_eq!(outcome(503, "", 2, 0.0, 0.5), 1500.0);
 }
