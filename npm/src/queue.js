@@ -1,0 +1,160 @@
+// The persistent queue: sealed frames per producer, in memory and in
+// localStorage (a page that closes or crashes leaves them for the next),
+// within the maxFrames / maxBytes bounds. Frames of pages that are gone
+// (orphans) are claimed under a Web Lock; frames that can no longer be
+// stored under their producer move to a fresh one (rehome).
+//
+// Client fields this module keeps: producers (producerHex -> { hex, dec,
+// frames: [{ seq, key, bytes, attempt, dirty, packed, sent, keepalive }],
+// busy, timer, dropped, lo, hi, release }), dropped, saving.
+import { rehome as rehomeFrame } from './wasm.js';
+import { P, FRAME, noop, error, store, b64, unb64, newProducer, safe, report } from './util.js';
+import { kick } from './delivery.js';
+
+/** Moves sealed frames from the core into the queue and, unless quiet, sends. */
+export function drain(c, quiet) {
+  let f;
+  while ((f = c.core.take())) enqueue(c, c.producer, c.core.taken_sequence(), f);
+  if (!quiet) kick(c);
+}
+
+/** The queue of producer `hex`, made on first use. */
+export function queueOf(c, hex) {
+  let p = c.producers.get(hex);
+  if (!p) c.producers.set(hex, (p = { hex, dec: BigInt('0x' + hex).toString(), frames: [], busy: false, timer: 0 }));
+  return p;
+}
+
+/** Queues a frame; `key` is given for a frame already in storage. */
+function enqueue(c, hex, seq, bytes, key) {
+  const p = queueOf(c, hex);
+  const f = { seq, bytes, attempt: 0, key: key || FRAME + hex + ':' + seq };
+  p.frames.push(f);
+  c.log('frame', hex, seq, bytes.length + ' bytes');
+  bound(c);
+  if (!key) {
+    // Written in a task of its own (localStorage costs ~100 us a frame),
+    // and synchronously at unload: only a crash in between loses it.
+    f.dirty = true;
+    c.saving ||= setTimeout(() => safe(c, () => save(c)));
+  }
+}
+
+/** Writes frames not persisted yet. */
+export function save(c) {
+  c.saving = 0;
+  if (c.off) return;
+  for (const p of c.producers.values()) {
+    for (const f of p.frames) {
+      if (f.dirty) {
+        f.dirty = false;
+        persist(c, f);
+      }
+    }
+  }
+}
+
+function persist(c, f) {
+  // Quota exceeded: make room from the oldest frames and try once more.
+  if (!store.set(f.key, b64(f.bytes))) {
+    dropOldest(c);
+    store.set(f.key, b64(f.bytes));
+  }
+}
+
+/** Keeps the queue within maxFrames / maxBytes, dropping the oldest frames. */
+function bound(c) {
+  for (;;) {
+    let n = 0;
+    let bytes = 0;
+    for (const p of c.producers.values()) for (const f of p.frames) { n++; bytes += f.bytes.length; }
+    if (n <= c.maxFrames && bytes <= c.maxBytes) return;
+    if (!dropOldest(c)) return;
+  }
+}
+
+function dropOldest(c) {
+  // Orphans (claimed first, older) before this page's own frames; never a
+  // frame in flight.
+  for (const p of c.producers.values()) {
+    const i = p.busy ? 1 : 0;
+    if (p.frames.length > i) {
+      const [f] = p.frames.splice(i, 1);
+      p.dropped = true;
+      store.del(f.key);
+      store.set(P + 'dropped', String(++c.dropped));
+      report(c, error('queue_full', 'persistent queue full: dropped the oldest frame', { dropped: c.dropped }));
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Forgets every queued frame (opt-out). */
+export function clear(c) {
+  for (const [hex, p] of c.producers) {
+    clearTimeout(p.timer);
+    for (const f of p.frames) store.del(f.key);
+    c.producers.delete(hex);
+  }
+}
+
+/**
+ * Moves frames of `p` that cannot be stored yet to a fresh producer (see
+ * `rehome` in broker-core's frame module), persisted under their new keys
+ * and locked like any producer of a live page. Returns the new producer's
+ * queue.
+ */
+export function rehome(c, p, frames) {
+  const { lo, hi, hex } = newProducer();
+  const q = queueOf(c, hex);
+  q.lo = lo;
+  q.hi = hi;
+  if (c.locks) c.locks.request(P + 'p:' + hex, () => new Promise((res) => (q.release = res))).catch(noop);
+  for (const f of frames) {
+    const b = rehomeFrame(f.bytes, lo, hi);
+    if (!b) continue;
+    p.frames.splice(p.frames.indexOf(f), 1);
+    store.del(f.key);
+    Object.assign(f, { bytes: b, key: FRAME + hex + ':' + f.seq, attempt: 0, sent: false });
+    q.frames.push(f);
+    persist(c, f);
+  }
+  c.log('rehomed', frames.length, 'frames', p.hex, '->', hex);
+  return q;
+}
+
+/** Frames left by pages that are gone: claim each producer under its lock. */
+export function claimOrphans(c) {
+  const byProducer = new Map();
+  for (const key of store.keys(FRAME)) {
+    const [hex, seq] = key.slice(FRAME.length).split(':');
+    if (hex == c.producer || !/^[0-9a-f]{16}$/.test(hex)) continue;
+    if (!byProducer.has(hex)) byProducer.set(hex, []);
+    byProducer.get(hex).push({ key, seq: Number(seq) });
+  }
+  for (const [hex, list] of byProducer) {
+    const take = () => {
+      list.sort((a, b) => a.seq - b.seq);
+      for (const { key, seq } of list) {
+        const v = store.get(key);
+        if (v) enqueue(c, hex, seq, unb64(v), key);
+      }
+      c.log('claimed', hex, list.length + ' frames');
+      kick(c);
+    };
+    if (!c.locks) { take(); continue; }
+    c.locks.request(P + 'p:' + hex, { ifAvailable: true }, (lock) => {
+      if (!lock || c.dead) return;
+      take();
+      // Hold the producer's lock until its frames are delivered.
+      return new Promise((res) => (queueOf(c, hex).release = res));
+    }).catch(noop);
+  }
+}
+
+/** An orphan's last frame is delivered: its queue and lock go. */
+export function finishOrphan(c, p) {
+  c.producers.delete(p.hex);
+  if (p.release) p.release();
+}
