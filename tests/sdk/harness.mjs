@@ -204,6 +204,10 @@ export async function startRelay() {
   r.dropSockets = () => {
     for (const ws of r.sockets) ws.terminate();
   };
+  /** Closes every visitor socket with a close code, as the relay refuses one. */
+  r.closeSockets = (code) => {
+    for (const ws of r.sockets) ws.close(code, 'refused');
+  };
   await new Promise((res) => server.listen(0, '127.0.0.1', res));
   r.url = `http://127.0.0.1:${server.address().port}`;
   r.close = () => {

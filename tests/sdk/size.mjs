@@ -7,6 +7,17 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 
+/**
+ * The size budget of what a page loads (wasm + JS, gzip level 9), in bytes,
+ * which tests/sdk/package.test.mjs enforces. A regression budget, not the
+ * product target (15 KB, which the SDK misses: README, "Missed targets"):
+ * the size on 2026-12-06 (22,145 bytes) plus 383 bytes of margin. A change
+ * that needs more raises it in its own commit, with the figures and why.
+ */
+export const BUDGET_GZIP = 22528;
+/** The product target, in bytes (printed beside the budget). */
+export const TARGET_GZIP = 15 * 1024;
+
 export function measure(dist) {
   const files = ['index.js', 'eventstream.wasm'];
   const rows = files.map((f) => {

@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+import { CLOSE_ORIGIN_NOT_ALLOWED } from '../../npm/src/generated.js';
 
 let browser, relay, site;
 before(async () => {
@@ -62,6 +63,27 @@ test('while connected, frames go over the socket within milliseconds', async () 
   assert.equal(relay.stored[0].via, 'ws');
   assert.deepEqual(relay.events().map((e) => e.name), ['Cart Viewed']);
   assert.equal(await page.evaluate(() => window.es.stats().queued), 0);
+  await ctx.close();
+});
+
+test('a socket the relay refuses for its origin is not reopened; another close is', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false });
+  assert.ok(await connected(page));
+  const n = relay.connects;
+  relay.closeSockets(1011);
+  assert.ok(await until(() => relay.connects == n + 1 && relay.sockets.size == 1), `connects ${relay.connects - n}`);
+  assert.ok(await connected(page));
+  // The close code comes from Rust (npm/src/generated.js); the relay's own
+  // test checks that it closes a refused origin's socket with it.
+  relay.closeSockets(CLOSE_ORIGIN_NOT_ALLOWED);
+  assert.ok(await until(async () => !(await page.evaluate(() => window.es.stats().connected))));
+  // Any other close reconnects after backoff(0), at most 500 ms
+  // (sdk/src/policy.rs): four times that passes without a reconnect.
+  await page.waitForTimeout(2000);
+  assert.equal(relay.connects, n + 1);
+  assert.equal(relay.sockets.size, 0);
   await ctx.close();
 });
 
