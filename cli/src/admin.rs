@@ -1,7 +1,8 @@
 //! `eventstream triggers push` and `triggers show`: the relay's trigger
 //! administration API, with the admin token.
 
-use crate::relay::{Opts, Relay, RelayError};
+use crate::args::{self, Spec};
+use crate::relay::{Relay, RelayError};
 use broker_core::trigger::TriggerFile;
 
 const TOKEN_ENV: &str = "EVENTSTREAM_ADMIN_TOKEN";
@@ -25,29 +26,36 @@ eventstream triggers show --relay URL [--token TOKEN]
     Example: eventstream triggers show --relay http://127.0.0.1:8787 > active.json
 ";
 
+const PUSH: Spec = Spec {
+    command: "triggers push",
+    help: PUSH_HELP,
+    valued: &["--relay", "--token"],
+    flags: &[],
+};
+
+const SHOW: Spec = Spec {
+    command: "triggers show",
+    help: SHOW_HELP,
+    valued: &["--relay", "--token"],
+    flags: &[],
+};
+
 /// `eventstream triggers push ARGS`.
-pub fn push(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{PUSH_HELP}");
-        return 0;
-    }
-    let opts = match Opts::parse(args, &["--relay", "--token"], &[]) {
+pub fn push(argv: &[String]) -> u8 {
+    let opts = match args::parse(argv, &PUSH) {
         Ok(o) => o,
-        Err(e) => return usage(&e, PUSH_HELP),
+        Err(code) => return code,
     };
     let [file] = opts.positional.as_slice() else {
-        return usage("expected exactly one FILE", PUSH_HELP);
+        return PUSH.usage("expected exactly one FILE");
     };
     let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), TOKEN_ENV) {
         Ok(r) => r,
-        Err(e) => return usage(&e, PUSH_HELP),
+        Err(e) => return PUSH.usage(&e),
     };
-    let text = match std::fs::read_to_string(file) {
+    let text = match args::read_text(file) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("eventstream: cannot read {file}: {e}");
-            return crate::EXIT_USAGE;
-        }
+        Err(e) => return PUSH.fail(&e),
     };
     if let Err(errors) = TriggerFile::parse(&text) {
         for e in &errors.errors {
@@ -97,21 +105,17 @@ pub fn push(args: &[String]) -> u8 {
 }
 
 /// `eventstream triggers show ARGS`.
-pub fn show(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{SHOW_HELP}");
-        return 0;
-    }
-    let opts = match Opts::parse(args, &["--relay", "--token"], &[]) {
+pub fn show(argv: &[String]) -> u8 {
+    let opts = match args::parse(argv, &SHOW) {
         Ok(o) => o,
-        Err(e) => return usage(&e, SHOW_HELP),
+        Err(code) => return code,
     };
     if !opts.positional.is_empty() {
-        return usage("unexpected arguments", SHOW_HELP);
+        return SHOW.usage("unexpected arguments");
     }
     let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), TOKEN_ENV) {
         Ok(r) => r,
-        Err(e) => return usage(&e, SHOW_HELP),
+        Err(e) => return SHOW.usage(&e),
     };
     match relay.call("GET", "/v1/admin/triggers", None) {
         Ok(body) => {
@@ -131,9 +135,4 @@ pub fn show(args: &[String]) -> u8 {
             crate::EXIT_USAGE
         }
     }
-}
-
-fn usage(msg: &str, help: &str) -> u8 {
-    eprintln!("eventstream: {msg}\n\n{help}");
-    crate::EXIT_USAGE
 }

@@ -9,11 +9,12 @@
 //! `producer_id` is written as a string (it is a full u64, beyond JSON's safe
 //! integers) and read as a string or a number.
 
+use crate::args::{self, Spec};
 use broker_core::event::{map_to_json, Event, EventKind, Map, Value};
 use broker_core::frame::{self, Context, Frame, Limits};
 use serde_json::{json, Value as Json};
 use std::borrow::Cow;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 
 const HELP: &str = "\
 eventstream frame decode [FILE|-] [--hex]
@@ -30,54 +31,38 @@ eventstream frame encode [FILE|-] [--hex]
       \"time\":1764000000000,\"properties\":{\"plan\":\"pro\"}}]}' | eventstream frame encode --hex
 ";
 
+const SPEC: Spec = Spec {
+    command: "frame",
+    help: HELP,
+    valued: &[],
+    flags: &["--hex"],
+};
+
 /// Runs `eventstream frame ARGS`; returns the exit code.
-pub fn run(args: &[String]) -> u8 {
-    let mut hex = false;
-    let mut input: Option<&str> = None;
-    let mut sub: Option<&str> = None;
-    for a in args {
-        match a.as_str() {
-            "-h" | "--help" => {
-                print!("{HELP}");
-                return 0;
-            }
-            "--hex" => hex = true,
-            s if sub.is_none() => sub = Some(s),
-            s if input.is_none() => input = Some(s),
-            s => return usage(&format!("unexpected argument {s:?}")),
-        }
-    }
-    let data = match read_input(input.unwrap_or("-")) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "eventstream frame: cannot read {}: {e}",
-                input.unwrap_or("stdin")
-            );
-            return crate::EXIT_USAGE;
-        }
+pub fn run(argv: &[String]) -> u8 {
+    let parsed = match args::parse(argv, &SPEC) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    match sub {
-        Some("decode") => decode_cmd(&data, hex),
-        Some("encode") => encode_cmd(&data, hex),
-        Some(other) => usage(&format!("unknown subcommand {other:?}")),
-        None => usage("missing subcommand"),
+    let hex = parsed.has("--hex");
+    let (sub, input) = match parsed.positional.as_slice() {
+        [sub] => (sub.as_str(), "-"),
+        [sub, input] => (sub.as_str(), input.as_str()),
+        [] => return SPEC.usage("missing subcommand"),
+        [_, _, extra, ..] => return SPEC.usage(&format!("unexpected argument {extra:?}")),
+    };
+    if !matches!(sub, "decode" | "encode") {
+        return SPEC.usage(&format!("unknown subcommand {sub:?}"));
     }
-}
-
-fn usage(msg: &str) -> u8 {
-    eprintln!("eventstream frame: {msg}\n\n{HELP}");
-    crate::EXIT_USAGE
-}
-
-fn read_input(path: &str) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if path == "-" {
-        std::io::stdin().lock().read_to_end(&mut buf)?;
+    let data = match args::read_input(input) {
+        Ok(d) => d,
+        Err(e) => return SPEC.fail(&e),
+    };
+    if sub == "decode" {
+        decode_cmd(&data, hex)
     } else {
-        buf = std::fs::read(path)?;
+        encode_cmd(&data, hex)
     }
-    Ok(buf)
 }
 
 fn decode_cmd(data: &[u8], hex: bool) -> u8 {

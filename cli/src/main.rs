@@ -3,6 +3,7 @@
 //! evaluates with the very engine the relay runs.
 
 mod admin;
+mod args;
 mod frame_cmd;
 mod relay;
 mod tail;

@@ -2,7 +2,8 @@
 //! replayed from an offset and then followed live (what
 //! `kafka-console-consumer` is to Kafka).
 
-use crate::relay::{encode, Opts, Relay, RelayError, WebSocket};
+use crate::args::{self, Spec};
+use crate::relay::{encode, Relay, RelayError, WebSocket};
 use serde_json::{json, Value as Json};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -38,37 +39,36 @@ struct Tail {
     out: Arc<Mutex<std::io::Stdout>>,
 }
 
+const SPEC: Spec = Spec {
+    command: "tail",
+    help: HELP,
+    valued: &[
+        "--relay",
+        "--token",
+        "--stream",
+        "--partition",
+        "--from",
+        "--consumer",
+    ],
+    flags: &["--until-end"],
+};
+
 /// `eventstream tail ARGS`.
-pub fn run(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{HELP}");
-        return 0;
-    }
-    let opts = match Opts::parse(
-        args,
-        &[
-            "--relay",
-            "--token",
-            "--stream",
-            "--partition",
-            "--from",
-            "--consumer",
-        ],
-        &["--until-end"],
-    ) {
+pub fn run(argv: &[String]) -> u8 {
+    let opts = match args::parse(argv, &SPEC) {
         Ok(o) => o,
-        Err(e) => return usage(&e),
+        Err(code) => return code,
     };
     if !opts.positional.is_empty() {
-        return usage("unexpected arguments");
+        return SPEC.usage("unexpected arguments");
     }
     let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), TOKEN_ENV) {
         Ok(r) => r,
-        Err(e) => return usage(&e),
+        Err(e) => return SPEC.usage(&e),
     };
     let stream = opts.get("--stream").unwrap_or("events");
     if stream != "events" && stream != "firings" {
-        return usage("--stream must be events or firings");
+        return SPEC.usage("--stream must be events or firings");
     }
     let consumer = opts.get("--consumer").map(str::to_owned);
     let from = opts.get("--from").unwrap_or(if consumer.is_some() {
@@ -80,7 +80,8 @@ pub fn run(args: &[String]) -> u8 {
         || from.parse::<u64>().is_ok()
         || (from == "committed" && consumer.is_some());
     if !from_ok {
-        return usage("--from must be an offset, earliest, latest, or committed (with --consumer)");
+        return SPEC
+            .usage("--from must be an offset, earliest, latest, or committed (with --consumer)");
     }
     let partitions: Vec<u32> = match opts.get("--partition").unwrap_or("all") {
         "all" => match relay.call("GET", "/health", None) {
@@ -89,7 +90,7 @@ pub fn run(args: &[String]) -> u8 {
         },
         n => match n.parse() {
             Ok(p) => vec![p],
-            Err(_) => return usage("--partition must be a number or all"),
+            Err(_) => return SPEC.usage("--partition must be a number or all"),
         },
     };
     let tail = Arc::new(Tail {
@@ -232,11 +233,6 @@ fn commit(ws: &mut WebSocket, next: Option<u64>) -> Result<(), RelayError> {
             .map_err(|e| RelayError::Connect(e.to_string()))?;
     }
     Ok(())
-}
-
-fn usage(msg: &str) -> u8 {
-    eprintln!("eventstream tail: {msg}\n\n{HELP}");
-    crate::EXIT_USAGE
 }
 
 fn fail(e: &RelayError) -> u8 {

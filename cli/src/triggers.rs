@@ -1,7 +1,6 @@
 //! `eventstream triggers check` and `triggers backtest`: the relay's own
 //! validation and engine, run locally. (`push` and `show` live in `admin`.)
 
-mod args;
 mod backtest;
 mod check;
 mod fastparse;
@@ -35,23 +34,5 @@ pub fn run(args: &[String]) -> u8 {
             eprint!("{HELP}");
             crate::EXIT_USAGE
         }
-    }
-}
-
-/// Prints `msg` and the command's help on stderr; the usage exit code.
-fn usage(command: &str, msg: &str, help: &str) -> u8 {
-    eprintln!("eventstream triggers {command}: {msg}\n\n{help}");
-    crate::EXIT_USAGE
-}
-
-/// Reads a file, or stdin for `-`.
-fn read_input(path: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    if path == "-" {
-        let mut s = String::new();
-        std::io::stdin().lock().read_to_string(&mut s)?;
-        Ok(s)
-    } else {
-        std::fs::read_to_string(path)
     }
 }

@@ -6,6 +6,7 @@ mod reference;
 use broker_core::corpus;
 use broker_core::event::map_to_json;
 use reference::{reference_firings, RefEvent};
+use serde_json::Value as Json;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -124,11 +125,53 @@ fn every_command_has_help_with_an_example() {
         assert_eq!(code, 0, "{args:?}");
         assert!(out.contains("eventstream triggers"), "{args:?}");
     }
-    for args in [
-        &["triggers", "check", "--help"][..],
-        &["triggers", "backtest", "--help"],
+    for command in [
+        &["triggers", "check"][..],
+        &["triggers", "backtest"],
+        &["triggers", "push"],
+        &["triggers", "show"],
+        &["tail"],
+        &["frame"],
     ] {
-        assert!(run(args, None).1.contains("Example:"), "{args:?}");
+        // Help wins wherever it stands, even after a mistake.
+        for help in ["--help", "-h"] {
+            let args = [command, &["--bogus", help]].concat();
+            let (code, out, err) = run(&args, None);
+            assert_eq!((code, err.as_str()), (0, ""), "{args:?}");
+            assert!(out.contains("Example:"), "{args:?}: {out}");
+        }
+        // A mistake: its message, then the help, on stderr; exit 2.
+        let args = [command, &["--bogus"]].concat();
+        let (code, out, err) = run(&args, None);
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}");
+        let want = format!(
+            "eventstream {}: unknown option --bogus\n",
+            command.join(" ")
+        );
+        assert!(err.starts_with(&want), "{args:?}: {err}");
+        assert!(err.contains("Example:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn an_unreadable_input_is_one_line_and_exit_2() {
+    let missing = std::env::temp_dir().join("eventstream-cli-no-such-file.json");
+    let missing = missing.to_string_lossy();
+    for (command, args) in [
+        ("triggers check", vec!["triggers", "check", &missing]),
+        (
+            "triggers backtest",
+            vec!["triggers", "backtest", EXAMPLE, &missing],
+        ),
+        ("frame", vec!["frame", "decode", &missing]),
+    ] {
+        let (code, out, err) = run(&args, None);
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}");
+        assert!(
+            err.starts_with(&format!("eventstream {command}: cannot read {missing}: ")),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
 
@@ -152,16 +195,21 @@ fn backtest_of_the_example_over_the_corpus_matches_the_reference() {
             props: map_to_json(&c.event.properties),
         })
         .collect();
-    let want: Vec<String> = reference_firings(&std::fs::read_to_string(EXAMPLE).expect("example"), &events)
-        .into_iter()
-        .map(|f| {
-            format!(
-                r#"{{"firing_id":"{}","trigger":"{}","visitor":"{}","time":{},"action":{{"type":"{}","payload":{}}}}}"#,
-                f.firing_id, f.trigger, f.visitor, f.time, f.action_type, f.payload
-            )
-        })
-        .collect();
-    let got: Vec<&str> = out.lines().collect();
+    let want: Vec<Json> =
+        reference_firings(&std::fs::read_to_string(EXAMPLE).expect("example"), &events)
+            .into_iter()
+            .map(|f| {
+                firing(
+                    &f.firing_id,
+                    &f.trigger,
+                    &f.visitor,
+                    f.time,
+                    &f.action_type,
+                    &f.payload,
+                )
+            })
+            .collect();
+    let got = json_lines(&out);
     assert_eq!(got.len(), 658);
     assert_eq!(got, want);
 
@@ -183,6 +231,20 @@ fn backtest_of_the_example_over_the_corpus_matches_the_reference() {
         "{}",
         table[10]
     );
+}
+
+/// A firing line as the relay sends firings to pages (key order is not part
+/// of the format: lines are compared as JSON).
+fn firing(id: &str, trigger: &str, visitor: &str, time: u64, action: &str, payload: &str) -> Json {
+    let payload: Json = serde_json::from_str(payload).expect("payload JSON");
+    serde_json::json!({"firing_id": id, "trigger": trigger, "visitor": visitor, "time": time,
+        "action": {"type": action, "payload": payload}})
+}
+
+fn json_lines(out: &str) -> Vec<Json> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn export_line(offset: u64, visitor: &str, name: &str, time: u64) -> String {
@@ -207,23 +269,32 @@ fn backtest_reads_relay_exports_and_corpus_calls_from_stdin() {
     assert_eq!(code, 0, "{err}");
     let id = |t, v, o| broker_core::trigger::firing_id(t, v, o);
     let want = [
-        format!(
-            r#"{{"firing_id":"{}","trigger":"adds","visitor":"v-1","time":{},"action":{{"type":"banner","payload":{{"n":2}}}}}}"#,
-            id("adds", "v-1", 41),
-            t0 + 1_000
+        firing(
+            &id("adds", "v-1", 41),
+            "adds",
+            "v-1",
+            t0 + 1_000,
+            "banner",
+            r#"{"n":2}"#,
         ),
-        format!(
-            r#"{{"firing_id":"{}","trigger":"rescue","visitor":"v-1","time":{},"action":{{"type":"toast","payload":{{}}}}}}"#,
-            id("rescue", "v-1", 40),
-            t0 + 60_000
+        firing(
+            &id("rescue", "v-1", 40),
+            "rescue",
+            "v-1",
+            t0 + 60_000,
+            "toast",
+            "{}",
         ),
-        format!(
-            r#"{{"firing_id":"{}","trigger":"rescue","visitor":"v-1","time":{},"action":{{"type":"toast","payload":{{}}}}}}"#,
-            id("rescue", "v-1", 41),
-            t0 + 61_000
+        firing(
+            &id("rescue", "v-1", 41),
+            "rescue",
+            "v-1",
+            t0 + 61_000,
+            "toast",
+            "{}",
         ),
     ];
-    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    assert_eq!(json_lines(&out), want);
     let table: Vec<&str> = err.lines().collect();
     assert_eq!(
         table[..4],
@@ -320,7 +391,7 @@ fn summary_and_trigger_selection() {
     );
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 2, "two rescue firings, no adds: {out}");
-    assert!(out.lines().all(|l| l.contains(r#""trigger":"rescue""#)));
+    assert!(json_lines(&out).iter().all(|f| f["trigger"] == "rescue"));
     let rows: Vec<&str> = err
         .lines()
         .skip(1)

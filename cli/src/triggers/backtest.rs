@@ -1,10 +1,10 @@
 //! `eventstream triggers backtest FILE EVENTS`: the relay's engine over a
-//! recorded stream, wake-ups included, in memory.
+//! recorded stream, wake-ups included, in memory ([`broker_core::backtest`]).
 
-use super::args::Args;
-use broker_core::storage::{keys, WriteOp};
-use broker_core::trigger::{Engine, Firing, TriggerFile};
-use broker_core::{corpus, export, Event, MemoryStorage, Storage, StorageError, WriteBatch};
+use crate::args::{self, Spec};
+use broker_core::backtest::Replay;
+use broker_core::trigger::{Firing, TriggerFile};
+use broker_core::{corpus, export, Event, StorageError};
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 
@@ -33,25 +33,28 @@ Example:
       eventstream triggers backtest new-triggers.json - --trigger cart-rescue
 ";
 
+const SPEC: Spec = Spec {
+    command: "triggers backtest",
+    help: HELP,
+    valued: &["--trigger"],
+    flags: &["--summary", "--strict"],
+};
+
 /// Runs `triggers backtest ARGS`.
-pub fn run(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{HELP}");
-        return 0;
-    }
-    let parsed = match Args::parse(args, &["--trigger"], &["--summary", "--strict"]) {
+pub fn run(argv: &[String]) -> u8 {
+    let parsed = match args::parse(argv, &SPEC) {
         Ok(a) => a,
-        Err(e) => return super::usage("backtest", &e, HELP),
+        Err(code) => return code,
     };
     let [file, events_path] = parsed.positional.as_slice() else {
-        return super::usage("backtest", "expected FILE and EVENTS", HELP);
+        return SPEC.usage("expected FILE and EVENTS");
     };
     if file == "-" && events_path == "-" {
-        return super::usage("backtest", "FILE and EVENTS cannot both be stdin", HELP);
+        return SPEC.usage("FILE and EVENTS cannot both be stdin");
     }
-    let text = match super::read_input(file) {
+    let text = match args::read_text(file) {
         Ok(t) => t,
-        Err(e) => return cannot_read(file, &e),
+        Err(e) => return SPEC.fail(&e),
     };
     let mut triggers = match TriggerFile::parse(&text) {
         Ok(f) => f,
@@ -71,17 +74,17 @@ pub fn run(args: &[String]) -> u8 {
                 "no trigger {missing:?} in {file} (it has: {})",
                 ids.join(", ")
             );
-            return super::usage("backtest", &msg, HELP);
+            return SPEC.usage(&msg);
         }
         triggers = triggers.retain(|id| only.contains(&id));
     }
-    let input = match super::read_input(events_path) {
+    let input = match args::read_text(events_path) {
         Ok(t) => t,
-        Err(e) => return cannot_read(events_path, &e),
+        Err(e) => return SPEC.fail(&e),
     };
     let started = std::time::Instant::now();
     let strict = parsed.has("--strict");
-    let run = match Backtest::new(triggers.clone()).run(&input, events_path, strict) {
+    let run = match replay(triggers.clone(), &input, events_path, strict) {
         Ok(r) => r,
         Err(Stop::Malformed) => return 1,
         Err(Stop::Storage(e)) => {
@@ -103,7 +106,10 @@ pub fn run(args: &[String]) -> u8 {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         for f in &firings {
-            if writeln!(out, "{}", firing_line(f)).is_err() {
+            // The firing exactly as the relay sends it to pages; serialised
+            // straight into the buffer (through `Display` it costs a third more).
+            let line = serde_json::to_writer(&mut out, &export::firing_to_json(f));
+            if line.is_err() || out.write_all(b"\n").is_err() {
                 return 0; // stdout closed (`| head`): nothing more to say
             }
         }
@@ -122,11 +128,6 @@ pub fn run(args: &[String]) -> u8 {
         run.events as f64 / secs
     );
     0
-}
-
-fn cannot_read(path: &str, e: &std::io::Error) -> u8 {
-    eprintln!("eventstream triggers backtest: cannot read {path}: {e}");
-    crate::EXIT_USAGE
 }
 
 enum Stop {
@@ -148,123 +149,69 @@ struct Outcome {
     skipped: u64,
 }
 
-struct Backtest {
-    engine: Engine,
-    store: MemoryStorage,
-    firings: Vec<Firing>,
-    /// No wake-up is due before this (it may be early, never late), so that
-    /// most events skip `on_timeout` altogether.
-    next_wake: u64,
-}
-
-impl Backtest {
-    fn new(file: TriggerFile) -> Backtest {
-        Backtest {
-            engine: Engine::new(file),
-            store: MemoryStorage::new(),
-            firings: Vec::new(),
-            next_wake: u64::MAX,
+/// Evaluates the input in order. Consecutive events of one visitor with
+/// consecutive offsets go to the engine as one batch: the engine fires what
+/// falls due between them exactly as separate calls would, at a fraction of
+/// the storage round trips. Every delayed firing still pending at the end
+/// fires (time runs on after the input).
+fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Outcome, Stop> {
+    let mut replay = Replay::new(file);
+    let mut progress = Progress::new(input);
+    let mut skipped = 0u64;
+    let (mut visitor, mut batch, mut base): (String, Vec<Event<'_>>, u64) =
+        (String::new(), Vec::new(), 0);
+    // Offsets of lines without one: the count of events before them.
+    let mut ordinal = 0u64;
+    for (i, line) in input.lines().enumerate() {
+        progress.tick(i);
+        if line.trim().is_empty() {
+            continue;
         }
-    }
-
-    /// Fires everything due up to `now`.
-    fn wake(&mut self, now: u64) -> Result<(), StorageError> {
-        let mut w = WriteBatch::new();
-        let fired = self.engine.on_timeout(&self.store, &mut w, now)?;
-        self.firings.extend(fired);
-        self.store.commit(w)?;
-        self.next_wake = self.engine.poll_timeout(&self.store)?.unwrap_or(u64::MAX);
-        Ok(())
-    }
-
-    /// Evaluates one visitor's consecutive events (offsets `base..`).
-    fn batch(
-        &mut self,
-        visitor: &str,
-        events: &[Event<'_>],
-        base: u64,
-    ) -> Result<(), StorageError> {
-        let Some(first) = events.first() else {
-            return Ok(());
-        };
-        // Everything due strictly before the first event's time fires first;
-        // a deadline equal to it waits, since this very event may cancel it.
-        // (Due times inside the batch the engine handles itself, the same way.)
-        if self.next_wake < first.timestamp {
-            self.wake(first.timestamp - 1)?;
-        }
-        let mut w = WriteBatch::new();
-        let fired = self
-            .engine
-            .on_events(&self.store, &mut w, visitor, events, base)?;
-        self.firings.extend(fired);
-        // A new wake-up key is the only way an earlier deadline can appear.
-        for op in &w.ops {
-            if let WriteOp::Put(k, _) = op {
-                if let [keys::WAKEUP, d @ ..] = &k[..] {
-                    if let Some(d) = d.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                        self.next_wake = self.next_wake.min(u64::from_be_bytes(d));
-                    }
+        match parse_line(line, ordinal) {
+            Ok((v, event, offset)) => {
+                if !(visitor == v && base + batch.len() as u64 == offset) {
+                    replay.events(&visitor, &batch, base)?;
+                    batch.clear();
+                    visitor = v;
+                    base = offset;
                 }
+                batch.push(event);
+                ordinal += 1;
+            }
+            Err(why) => {
+                progress.clear();
+                eprintln!("{name}:{}: {why}", i + 1);
+                if strict {
+                    return Err(Stop::Malformed);
+                }
+                skipped += 1;
             }
         }
-        self.store.commit(w)
     }
-
-    /// Evaluates the input in order. Consecutive events of one visitor with
-    /// consecutive offsets go to the engine as one batch: the engine fires
-    /// what falls due between them exactly as separate calls would, at a
-    /// fraction of the storage round trips.
-    fn run(mut self, input: &str, name: &str, strict: bool) -> Result<Outcome, Stop> {
-        let mut progress = Progress::new(input);
-        let (mut events, mut skipped) = (0u64, 0u64);
-        let mut group: (String, Vec<Event<'_>>, u64) = (String::new(), Vec::new(), 0);
-        for (i, line) in input.lines().enumerate() {
-            progress.tick(i);
-            if line.trim().is_empty() {
-                continue;
-            }
-            match parse_line(line, events) {
-                Ok((visitor, event, offset)) => {
-                    let (gv, gev, gbase) = &mut group;
-                    let joins = *gv == visitor && *gbase + gev.len() as u64 == offset;
-                    if !joins {
-                        self.batch(gv, gev, *gbase)?;
-                        gev.clear();
-                        *gv = visitor;
-                        *gbase = offset;
-                    }
-                    gev.push(event);
-                    events += 1;
-                }
-                Err(why) => {
-                    progress.clear();
-                    eprintln!("{name}:{}: {why}", i + 1);
-                    if strict {
-                        return Err(Stop::Malformed);
-                    }
-                    skipped += 1;
-                }
-            }
-        }
-        self.batch(&group.0, &group.1, group.2)?;
-        progress.clear();
-        // Time runs on after the input: every pending delayed firing fires.
-        self.wake(u64::MAX)?;
-        Ok(Outcome {
-            firings: self.firings,
-            events,
-            skipped,
-        })
-    }
+    replay.events(&visitor, &batch, base)?;
+    progress.clear();
+    let run = replay.finish(u64::MAX)?;
+    Ok(Outcome {
+        firings: run.firings,
+        events: run.events,
+        skipped,
+    })
 }
 
 /// One input line as (visitor, event, log offset); `ordinal` is the offset
 /// used when the line carries none (corpus calls).
 fn parse_line(line: &str, ordinal: u64) -> Result<(String, Event<'_>, u64), String> {
-    if let Some(parsed) = super::fastparse::parse(line, ordinal) {
-        return Ok(parsed);
+    match super::fastparse::parse(line, ordinal) {
+        Some(parsed) => Ok(parsed),
+        None => slow_line(line, ordinal),
     }
+}
+
+/// [`parse_line`] through the canonical mappings, `corpus::call_to_event`
+/// and `export::event_record_from_json`, which also word the errors. The
+/// fast path must agree with this on every line it takes (its tests check
+/// that over the whole reference corpus).
+pub(super) fn slow_line(line: &str, ordinal: u64) -> Result<(String, Event<'static>, u64), String> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     if corpus::is_corpus_call(&v) {
         let c = corpus::call_to_event(&v).map_err(|e| format!("not a corpus call: {e}"))?;
@@ -274,21 +221,6 @@ fn parse_line(line: &str, ordinal: u64) -> Result<(String, Event<'_>, u64), Stri
     let r = export::event_record_from_json(&v).map_err(|e| format!("not an event record: {e}"))?;
     let offset = if has_offset { r.offset } else { ordinal };
     Ok((r.visitor, r.event, offset))
-}
-
-/// `{"firing_id":..,"trigger":..,"visitor":..,"time":..,"action":{"type":..,"payload":..}}`,
-/// in that key order.
-fn firing_line(f: &Firing) -> String {
-    let s = |x: &str| serde_json::Value::from(x).to_string();
-    format!(
-        r#"{{"firing_id":{},"trigger":{},"visitor":{},"time":{},"action":{{"type":{},"payload":{}}}}}"#,
-        s(&f.firing_id),
-        s(&f.trigger_id),
-        s(&f.visitor),
-        f.time,
-        s(&f.action_type),
-        f.payload
-    )
 }
 
 /// Per trigger, in file order, zeros included.

@@ -1,6 +1,6 @@
 //! `eventstream triggers check FILE`.
 
-use super::args::Args;
+use crate::args::{self, Spec};
 use broker_core::trigger::TriggerFile;
 
 const HELP: &str = "\
@@ -15,25 +15,25 @@ Example:
   examples/triggers.json: 9 triggers: 4 when, 3 count, 2 sequence; 3 with unless, 3 with audience, 1 disabled
 ";
 
+const SPEC: Spec = Spec {
+    command: "triggers check",
+    help: HELP,
+    valued: &[],
+    flags: &[],
+};
+
 /// Runs `triggers check ARGS`.
-pub fn run(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{HELP}");
-        return 0;
-    }
-    let parsed = match Args::parse(args, &[], &[]) {
+pub fn run(argv: &[String]) -> u8 {
+    let parsed = match args::parse(argv, &SPEC) {
         Ok(a) => a,
-        Err(e) => return super::usage("check", &e, HELP),
+        Err(code) => return code,
     };
     let [file] = parsed.positional.as_slice() else {
-        return super::usage("check", "expected exactly one FILE", HELP);
+        return SPEC.usage("expected exactly one FILE");
     };
-    let text = match super::read_input(file) {
+    let text = match args::read_text(file) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("eventstream triggers check: cannot read {file}: {e}");
-            return crate::EXIT_USAGE;
-        }
+        Err(e) => return SPEC.fail(&e),
     };
     match TriggerFile::parse(&text) {
         Ok(f) => {

@@ -209,42 +209,100 @@ impl<'de: 'a, 'a> Visitor<'de> for JsonVisitor<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::backtest::slow_line;
     use super::*;
+    use broker_core::partition::EventRecord;
+    use broker_core::{corpus, export};
 
-    /// The slow, canonical mapping, for comparison.
-    fn slow(line: &str, ordinal: u64) -> Option<(String, Event<'static>, u64)> {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        if broker_core::corpus::is_corpus_call(&v) {
-            let c = broker_core::corpus::call_to_event(&v).ok()?;
-            return Some((c.visitor, c.event, ordinal));
-        }
-        let r = broker_core::export::event_record_from_json(&v).ok()?;
-        let offset = if v.get("offset").is_some() {
-            r.offset
-        } else {
-            ordinal
-        };
-        Some((r.visitor, r.event, offset))
-    }
-
+    /// The engine reads properties by key: their order, at every depth, is
+    /// not part of the mapping (the slow path sorts JSON object keys, the
+    /// fast one keeps the input's order).
     fn sorted(mut e: Event<'_>) -> Event<'_> {
-        e.properties.sort_by(|a, b| a.0.cmp(&b.0));
+        fn map(m: &mut Map<'_>) {
+            m.sort_by(|a, b| a.0.cmp(&b.0));
+            m.iter_mut().for_each(|(_, v)| value(v));
+        }
+        fn value(v: &mut Value<'_>) {
+            match v {
+                Value::Map(m) => map(m),
+                Value::List(l) => l.iter_mut().for_each(value),
+                _ => {}
+            }
+        }
+        map(&mut e.properties);
         e
     }
 
+    /// `line` through both paths. Whatever the fast path takes must map
+    /// exactly as the slow path does; returns whether it took it.
+    fn agree(line: &str, ordinal: u64) -> bool {
+        let Some((v, e, o)) = parse(line, ordinal) else {
+            return false;
+        };
+        let (sv, se, so) = slow_line(line, ordinal).unwrap_or_else(|why| {
+            panic!("the fast path took a line the slow one rejects ({why}): {line}")
+        });
+        assert_eq!((v, sorted(e), o), (sv, sorted(se), so), "{line}");
+        true
+    }
+
+    /// Every line of the reference corpus, as the SDK call it is and as the
+    /// relay exports the same event (`tail`'s shape): the fast path takes
+    /// each one whose top-level strings have no escape, and maps it exactly
+    /// as the canonical mappings do.
     #[test]
-    fn agrees_with_the_canonical_mappings_or_defers_to_them() {
-        let lines = [
+    fn agrees_with_the_slow_path_over_the_whole_reference_corpus() {
+        let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the reference corpus {}: {e}", path.display()));
+        let (mut lines, mut fast) = (0, 0);
+        for (i, line) in text.lines().enumerate() {
+            let ordinal = i as u64;
+            let (visitor, event, _) = slow_line(line, ordinal)
+                .unwrap_or_else(|why| panic!("corpus line {}: {why}", i + 1));
+            let user_id = (event.kind == EventKind::Identify).then(|| event.name.to_string());
+            let record = export::event_record_to_json(&EventRecord {
+                partition: 1,
+                offset: 1_000_000 + ordinal,
+                visitor,
+                user_id,
+                event,
+            })
+            .to_string();
+            for l in [line, record.as_str()] {
+                lines += 1;
+                if agree(l, ordinal) {
+                    fast += 1;
+                } else {
+                    // Only a string that needs unescaping cannot be borrowed.
+                    assert!(l.contains('\\'), "the fast path declined {l}");
+                }
+            }
+        }
+        assert!(lines >= 2 * 10_000, "the whole corpus: {lines} lines");
+        assert!(
+            fast * 100 >= lines * 99,
+            "the fast path took {fast} of {lines}"
+        );
+    }
+
+    /// Edge cases the corpus does not have: what the fast path takes agrees,
+    /// and it leaves the rest (some valid, some not) to the slow path.
+    #[test]
+    fn edge_cases_agree_or_defer() {
+        let taken = [
             r#"{"session":0,"anonymousId":"a","t":11223,"call":"page","name":"Home","properties":{"path":"/","n":1,"f":1.5,"big":18446744073709551615,"l":[1,"x",null],"o":{"k":true}}}"#,
             r#"{"anonymousId":"a","t":1,"call":"page","name":null,"properties":null}"#,
             r#"{"anonymousId":"a","t":1,"call":"identify","userId":"u-1","traits":{"plan":"free","plan":"plus"}}"#,
-            r#"{"anonymousId":"a","t":1,"call":"track","event":"Product \"Added\"","properties":{"price":50}}"#,
             r#"{"anonymousId":"a","t":1,"call":"click"}"#,
             r#"{"anonymousId":"a","t":1,"call":"submit","properties":{}}"#,
             r#"{"partition":0,"offset":42,"visitor":"v","userId":null,"kind":"track","name":"X","time":5,"properties":{"a":1}}"#,
             r#"{"visitor":"v","kind":"page","time":5}"#,
             r#"{"visitor":"v","kind":"identify","name":"u","time":5,"properties":null,"userId":"u"}"#,
-            // Lines the fast path leaves to the slow one (some valid, some not).
+        ];
+        let deferred = [
+            // An escaped string cannot be borrowed.
+            r#"{"anonymousId":"a","t":1,"call":"track","event":"Product \"Added\"","properties":{"price":50}}"#,
             r#"{"anonymousId":"a","t":1,"call":"track","properties":{}}"#,
             r#"{"anonymousId":"a","t":1,"call":"page","name":3,"properties":"x"}"#,
             r#"{"anonymousId":"a","t":1,"call":"alias"}"#,
@@ -258,17 +316,13 @@ mod tests {
             r#"[1,2]"#,
             r#"{not json"#,
         ];
-        let mut fast_hits = 0;
-        for line in lines {
-            if let Some((v, e, o)) = parse(line, 9) {
-                fast_hits += 1;
-                let (sv, se, so) =
-                    slow(line, 9).expect("the slow path accepts what the fast one does");
-                assert_eq!((v, sorted(e), o), (sv, sorted(se), so), "{line}");
-            }
+        for line in taken {
+            assert!(agree(line, 9), "the fast path takes {line}");
         }
-        // All well-formed lines but the one with an escaped string (which
-        // cannot be borrowed) take the fast path.
-        assert_eq!(fast_hits, 8);
+        for line in deferred {
+            assert!(parse(line, 9).is_none(), "the fast path defers {line}");
+        }
+        // The deferred escaped line is valid: the slow path maps it.
+        assert!(slow_line(deferred[0], 9).is_ok());
     }
 }
