@@ -14,5 +14,7 @@ for bin in "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "$ESBUILD_BIN"; do
 	[ -x "$bin" ] || { echo "relay/build.sh: $bin is missing (see scripts/lib.sh)" >&2; exit 1; }
 done
 command -v worker-build >/dev/null || { echo "relay/build.sh: worker-build is missing: cargo install worker-build --version 0.8.7 --locked" >&2; exit 1; }
+# The worker embeds the trigger console's page (src/assets.rs).
+"$ROOT/console/build.sh"
 cd "$RELAY"
 exec worker-build --release

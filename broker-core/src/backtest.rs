@@ -190,7 +190,9 @@ impl Report {
     /// The report of `run`, a replay of `file`, keeping `sample` firings per
     /// trigger.
     pub fn of(file: &TriggerFile, run: &Run, sample: usize) -> Report {
-        let mut per: HashMap<&str, (u64, HashMap<&str, u64>, Vec<&Firing>)> = HashMap::new();
+        // Per trigger: firings, firings per visitor, the firings themselves.
+        type Tally<'a> = (u64, HashMap<&'a str, u64>, Vec<&'a Firing>);
+        let mut per: HashMap<&str, Tally<'_>> = HashMap::new();
         for f in &run.firings {
             let e = per.entry(f.trigger_id.as_str()).or_default();
             e.0 += 1;

@@ -10,6 +10,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 pub mod backtest;
 #[cfg(feature = "std")]
+pub mod catalog;
+#[cfg(feature = "std")]
 pub mod corpus;
 pub mod event;
 #[cfg(feature = "std")]

@@ -45,8 +45,8 @@
 mod error;
 mod types;
 
-pub(crate) use error::STORAGE_CODE;
 pub use error::PartitionError;
+pub(crate) use error::STORAGE_CODE;
 pub use types::{
     AppendOutcome, ConsumerPosition, EventRecord, FiringRecord, PartitionConfig, PartitionStats,
     ReadOutcome, StreamStats, TimeoutOutcome, MAX_STATS_CONSUMERS,
@@ -58,8 +58,8 @@ use crate::log::firing::{
     decode_firing, decode_firings, encode_firings_and_entries, undelivered_key, undelivered_prefix,
 };
 use crate::log::{
-    self, check_sequence, LogError, Log, LogMeta, ProducerState, RecentBatch, RetentionPolicy, SequenceCheck,
-    Stream,
+    self, check_sequence, Log, LogError, LogMeta, ProducerState, RecentBatch, RetentionPolicy,
+    SequenceCheck, Stream,
 };
 use crate::storage::{keys, Storage, WriteBatch};
 use crate::trigger::{Engine, Firing, TriggerFile};
@@ -223,10 +223,9 @@ impl Partition {
                 return Err(refused);
             }
         };
-        let count =
-            u32::try_from(frame.events.len()).map_err(|_| LogError::BatchTooLarge {
-                count: frame.events.len(),
-            })?;
+        let count = u32::try_from(frame.events.len()).map_err(|_| LogError::BatchTooLarge {
+            count: frame.events.len(),
+        })?;
         let base_offset = if count == 0 {
             // An empty frame owns no offsets but still takes its sequence,
             // so that the producer's next frame is not a gap. From a

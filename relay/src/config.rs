@@ -58,12 +58,21 @@ pub mod vars {
     pub const RATE_LIMIT_BURST: &str = "RATE_LIMIT_BURST";
     /// Secret: the admin bearer token.
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+    /// Secret (optional): the console's editor bearer token.
+    pub const EDITOR_TOKEN: &str = "EDITOR_TOKEN";
+    /// Secret (optional): the console's viewer bearer token.
+    pub const VIEWER_TOKEN: &str = "VIEWER_TOKEN";
     /// Secret: the back-office subscriber bearer token.
     pub const SUBSCRIBER_TOKEN: &str = "SUBSCRIBER_TOKEN";
     /// Secret: the HMAC key of visitor tokens.
     pub const VISITOR_TOKEN_KEY: &str = "VISITOR_TOKEN_KEY";
     /// Secret: the write keys and their origins, JSON.
     pub const WRITE_KEYS: &str = "WRITE_KEYS";
+}
+
+/// A secret that may be unset (an unset or empty one is `None`).
+pub fn optional_secret(env: &Env, name: &str) -> Option<String> {
+    optional(env, name).filter(|s| !s.is_empty())
 }
 
 fn optional(env: &Env, name: &str) -> Option<String> {

@@ -2,6 +2,8 @@
 //! `{"code": "...", "message": "..."}` (plus fields where useful) with the
 //! HTTP status the README documents.
 
+use broker_core::frame::FrameError;
+use broker_core::log::LogError;
 use broker_core::partition::PartitionError;
 use broker_core::trigger::ValidationError;
 use serde_json::{json, Value};
@@ -42,7 +44,7 @@ pub enum RelayError {
     /// The bearer token is missing or wrong.
     #[error("missing or wrong {role} token")]
     Unauthorized {
-        /// Which token was expected: `admin` or `subscriber`.
+        /// Which token was expected: `admin`, `subscriber`, `viewer` or `editor`.
         role: &'static str,
     },
     /// The visitor token does not match the visitor id.
@@ -94,6 +96,34 @@ pub enum RelayError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The token is valid but its role may not do this (a viewer pushing).
+    #[error("the {role} role may not {action}")]
+    Forbidden {
+        /// The caller's role.
+        role: &'static str,
+        /// What it tried.
+        action: &'static str,
+    },
+    /// This caller already runs a backtest on a partition.
+    #[error("a backtest of yours is already running on partition {partition}; wait for it")]
+    BacktestBusy {
+        /// The partition.
+        partition: u32,
+    },
+    /// A trigger file version older than the partition's active one.
+    #[error("version {version} is older than the active version {active}")]
+    StaleVersion {
+        /// The version offered.
+        version: u64,
+        /// The version active on the partition.
+        active: u64,
+    },
+    /// No trigger file version with this number.
+    #[error("there is no trigger file version {version}")]
+    NoSuchVersion {
+        /// The number asked for.
+        version: u64,
+    },
     /// The runtime failed (storage, Durable Object call, WebSocket).
     #[error("internal error: {message}")]
     Internal {
@@ -121,6 +151,10 @@ impl RelayError {
             RelayError::NoTriggers => 1011,
             RelayError::Config { .. } => 1012,
             RelayError::Internal { .. } => 1013,
+            RelayError::Forbidden { .. } => 1014,
+            RelayError::BacktestBusy { .. } => 1015,
+            RelayError::StaleVersion { .. } => 1016,
+            RelayError::NoSuchVersion { .. } => 1017,
         }
     }
 
@@ -142,15 +176,22 @@ impl RelayError {
             RelayError::NoTriggers => "no_triggers",
             RelayError::Config { .. } => "bad_config",
             RelayError::Internal { .. } => "internal",
+            RelayError::Forbidden { .. } => "forbidden",
+            RelayError::BacktestBusy { .. } => "backtest_busy",
+            RelayError::StaleVersion { .. } => "stale_version",
+            RelayError::NoSuchVersion { .. } => "no_such_version",
         }
     }
 
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            RelayError::Partition(e) => e.http_status(),
+            RelayError::Partition(e) => partition_status(e),
             RelayError::NotFound { .. } | RelayError::UnknownPartition { .. } => 404,
-            RelayError::NoTriggers => 404,
+            RelayError::NoTriggers | RelayError::NoSuchVersion { .. } => 404,
+            RelayError::Forbidden { .. } => 403,
+            RelayError::BacktestBusy { .. } => 429,
+            RelayError::StaleVersion { .. } => 409,
             RelayError::MethodNotAllowed { .. } => 405,
             RelayError::UnknownWriteKey
             | RelayError::Unauthorized { .. }
@@ -180,23 +221,27 @@ impl RelayError {
     pub fn to_json(&self) -> Value {
         let mut body = json!({ "code": self.name(), "message": self.to_string() });
         let extra = match self {
-            RelayError::Partition(PartitionError::OffsetOutOfRange {
-                requested,
-                earliest,
-                end,
-            }) => json!({ "requested": requested, "earliest": earliest, "end": end }),
-            RelayError::Partition(PartitionError::SequenceGap { expected, got, .. }) => {
-                json!({ "expected": expected, "got": got })
-            }
-            RelayError::Partition(PartitionError::StaleSequence { last, got, .. }) => {
-                json!({ "last": last, "got": got })
-            }
+            RelayError::Partition(PartitionError::Log(log)) => match log {
+                LogError::OffsetOutOfRange {
+                    requested,
+                    earliest,
+                    end,
+                } => json!({ "requested": requested, "earliest": earliest, "end": end }),
+                LogError::SequenceGap { expected, got, .. } => {
+                    json!({ "expected": expected, "got": got })
+                }
+                LogError::StaleSequence { last, got, .. } => json!({ "last": last, "got": got }),
+                _ => Value::Null,
+            },
             RelayError::InvalidTriggers { errors } => json!({
                 "errors": errors
                     .iter()
-                    .map(|e| json!({ "path": e.path, "message": e.message }))
+                    .map(|e| json!({ "path": e.path, "message": e.message,
+                                     "kind": e.kind.name(), "code": e.kind.code(),
+                                     "trigger": e.trigger }))
                     .collect::<Vec<_>>()
             }),
+            RelayError::StaleVersion { active, .. } => json!({ "active": active }),
             RelayError::RateLimited { retry_after_s } => json!({ "retry_after": retry_after_s }),
             _ => Value::Null,
         };
@@ -204,6 +249,36 @@ impl RelayError {
             body.extend(extra);
         }
         body
+    }
+}
+
+/// The HTTP status of a core error: 413 for a frame over a size limit, 400
+/// for another bad frame or bad input, 409 for sequence errors, 416 for
+/// offsets out of range, 421 for a misrouted frame, 500 for storage
+/// failures and configuration.
+pub fn partition_status(e: &PartitionError) -> u16 {
+    match e {
+        PartitionError::Frame(
+            FrameError::FrameTooLarge { .. }
+            | FrameError::TooManyEvents { .. }
+            | FrameError::InflatedTooLarge { .. },
+        ) => 413,
+        PartitionError::Frame(_) | PartitionError::TimestampOutOfRange { .. } => 400,
+        PartitionError::WrongPartition { .. } => 421,
+        PartitionError::Log(log) => match log {
+            LogError::SequenceGap { .. } | LogError::StaleSequence { .. } => 409,
+            LogError::OffsetOutOfRange { .. } => 416,
+            LogError::InvalidConsumerName { .. } => 400,
+            LogError::BatchTooLarge { .. } => 413,
+            _ => 500,
+        },
+        _ => 500,
+    }
+}
+
+impl From<LogError> for RelayError {
+    fn from(e: LogError) -> Self {
+        RelayError::Partition(e.into())
     }
 }
 
@@ -224,7 +299,7 @@ mod tests {
 
     #[test]
     fn json_bodies_carry_code_message_and_useful_fields() {
-        let e = RelayError::Partition(PartitionError::OffsetOutOfRange {
+        let e = RelayError::from(LogError::OffsetOutOfRange {
             requested: 1,
             earliest: 5,
             end: 9,

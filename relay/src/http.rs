@@ -6,6 +6,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use worker::{Headers, Request, Response, Url, WebSocketPair};
 
+/// The header that carries a trigger file's version number.
+pub const VERSION_HEADER: &str = "x-eventstream-version";
+
 /// A JSON response with `status`.
 pub fn json(status: u16, body: &Value) -> Result<Response> {
     let headers = Headers::new();
@@ -83,18 +86,9 @@ pub fn query(url: &Url) -> HashMap<String, String> {
         .collect()
 }
 
-/// A numeric query parameter, or `default` when absent.
-pub fn query_u64(q: &HashMap<String, String>, name: &str, default: u64) -> Result<u64> {
-    match q.get(name) {
-        None => Ok(default),
-        Some(s) => s.parse().map_err(|_| RelayError::BadRequest {
-            reason: format!("query parameter {name}={s:?} is not a non-negative integer"),
-        }),
-    }
-}
-
-/// The bearer token of the request, or its `token` query parameter.
-pub fn bearer(req: &Request, q: &HashMap<String, String>) -> Option<String> {
+/// The bearer token of the `Authorization` header only (the console's
+/// routes never take a token from the URL, where history and logs keep it).
+pub fn bearer_header(req: &Request) -> Option<String> {
     req.headers()
         .get("authorization")
         .ok()
@@ -104,5 +98,9 @@ pub fn bearer(req: &Request, q: &HashMap<String, String>) -> Option<String> {
                 .or_else(|| h.strip_prefix("bearer "))
                 .map(|t| t.trim().to_owned())
         })
-        .or_else(|| q.get("token").cloned())
+}
+
+/// The bearer token of the request, or its `token` query parameter.
+pub fn bearer(req: &Request, q: &HashMap<String, String>) -> Option<String> {
+    bearer_header(req).or_else(|| q.get("token").cloned())
 }

@@ -1,16 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod durable;
 pub mod error;
 pub mod http;
+pub mod protocol;
 pub mod records;
 pub mod routes;
 pub mod sql;
 
-pub use durable::Partition;
+pub use durable::{Control, Partition};
 pub use error::RelayError;
 
 use worker::{event, Context, Env, Request, Response};

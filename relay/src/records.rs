@@ -2,7 +2,7 @@
 //! shared with the CLI) and the messages of its WebSockets.
 
 use broker_core::export;
-use broker_core::partition::{AppendOutcome, EventRecord, FiringRecord};
+use broker_core::partition::{AppendOutcome, EventRecord, FiringRecord, ReadOutcome};
 use broker_core::trigger::Firing;
 use serde_json::{json, Value};
 
@@ -52,4 +52,29 @@ pub fn appended_message(o: &AppendOutcome) -> String {
 /// A back-office stream message for one record.
 pub fn record_message(record: Value) -> String {
     json!({ "type": "record", "record": record }).to_string()
+}
+
+/// One read of a stream, its records as JSON.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The records, in offset order.
+    pub records: Vec<Value>,
+    /// The offset to read from next.
+    pub next_offset: u64,
+    /// The offset the next record will get.
+    pub end: u64,
+    /// The earliest offset still stored.
+    pub earliest: u64,
+}
+
+impl Page {
+    /// The page of a core read, each record shaped by `shape`.
+    pub fn of<R>(read: ReadOutcome<R>, shape: fn(&R) -> Value) -> Page {
+        Page {
+            records: read.records.iter().map(shape).collect(),
+            next_offset: read.next_offset,
+            end: read.end,
+            earliest: read.earliest,
+        }
+    }
 }

@@ -1,22 +1,25 @@
 //! The worker's routes: authentication, CORS, rate limit and routing to
 //! the partition's Durable Object. No log or trigger logic lives here.
 
-use crate::auth;
 use crate::config::{secret, vars, Config, WriteKeys};
 use crate::durable::now_ms;
 use crate::error::{RelayError, Result};
 use crate::http::{self, bearer, is_upgrade, query};
+use crate::protocol::{parse_stream, query_u64, ControlOp, Op, Position};
+use crate::{admin, assets, auth};
 use broker_core::frame::{self, FrameError, Limits};
-use broker_core::log::partition_for;
+use broker_core::log::{partition_for, Stream};
 use broker_core::partition::PartitionError;
-use broker_core::trigger::TriggerFile;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use wasm_bindgen::JsValue;
-use worker::{Env, Headers, Method, Request, RequestInit, Response, Url};
+use worker::{Env, Headers, Method, Request, Response};
 
-/// The Durable Object binding.
+/// The partitions' Durable Object binding.
 pub const BINDING: &str = "PARTITION";
+
+/// The control object's binding (trigger file versions).
+pub const CONTROL_BINDING: &str = "CONTROL";
 
 /// The relay's version, as `/health` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -35,6 +38,15 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
     let path = url.path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method();
+    if let ["v1", "admin", rest @ ..] = segments.as_slice() {
+        if let Some(answer) = admin::route(req, env, rest).await {
+            return answer;
+        }
+        return Err(RelayError::NotFound {
+            method: method.to_string(),
+            path,
+        });
+    }
     match (method.clone(), segments.as_slice()) {
         (Method::Get, ["health"]) => {
             let config = Config::from_env(env)?;
@@ -43,6 +55,8 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
                 &json!({ "ok": true, "partitions": config.partitions, "version": VERSION }),
             )
         }
+        (Method::Get, ["console"] | ["console", ""]) => assets::page(),
+        (Method::Get, ["console", "assets", name]) => assets::asset(name),
         (Method::Options, ["v1", "frames"]) => preflight(&req, env, &q, "POST, OPTIONS"),
         (Method::Post, ["v1", "frames"]) => {
             let cors = cors_origin(&req, env, &q);
@@ -61,41 +75,32 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
             check_bearer(&req, env, &q, true)?;
             stats(env).await
         }
-        (Method::Get, ["v1", "partitions", p, stream @ ("events" | "firings")]) => {
+        (Method::Get, ["v1", "partitions", p, kind @ ("events" | "firings")]) => {
             check_bearer(&req, env, &q, false)?;
             let p = partition_number(env, p)?;
-            let mut params = pass(&q, &["from", "limit", "max_bytes", "consumer"]);
-            params.push(("stream", (*stream).to_owned()));
-            forward(call(env, p, Method::Get, "/read", &params, None, false).await?).await
+            let op = Op::Read {
+                stream: Stream::parse(kind).unwrap_or(Stream::Events),
+                from: Position::parse(&q)?,
+                limit: query_u64(&q, "limit", 100)?,
+                max_bytes: query_u64(&q, "max_bytes", 1 << 20)?,
+            };
+            call(env, p, &op, None).await
         }
         (Method::Get, ["v1", "partitions", p, "stream"]) => {
             subscriber_socket(&req, env, &q, p).await
         }
-        (Method::Put, ["v1", "admin", "triggers"]) => {
-            check_admin(&req, env, &q)?;
-            put_triggers(req, env).await
-        }
-        (Method::Get, ["v1", "admin", "triggers"]) => {
-            check_admin(&req, env, &q)?;
-            forward(call(env, 0, Method::Get, "/triggers", &[], None, false).await?).await
-        }
-        (Method::Post, ["v1", "admin", "triggers", "validate"]) => {
-            check_admin(&req, env, &q)?;
-            let mut req = req;
-            let text = req.text().await?;
-            let file = parse_triggers(&text)?;
-            drop(file);
-            http::json(200, &json!({ "ok": true }))
-        }
         (_, ["health"])
+        | (_, ["console"])
+        | (_, ["console", ""])
+        | (_, ["console", "assets", _])
         | (_, ["v1", "frames" | "token" | "partitions"])
         | (_, ["v1", "visitors", _, "ws"])
-        | (_, ["v1", "partitions", _, "events" | "firings" | "stream"])
-        | (_, ["v1", "admin", "triggers"])
-        | (_, ["v1", "admin", "triggers", "validate"]) => Err(RelayError::MethodNotAllowed {
-            method: method.to_string(),
-            path,
-        }),
+        | (_, ["v1", "partitions", _, "events" | "firings" | "stream"]) => {
+            Err(RelayError::MethodNotAllowed {
+                method: method.to_string(),
+                path,
+            })
+        }
         _ => Err(RelayError::NotFound {
             method: method.to_string(),
             path,
@@ -103,7 +108,8 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
     }
 }
 
-fn decode_segment(s: &str) -> Result<String> {
+/// A percent-encoded path segment, decoded.
+pub fn decode_segment(s: &str) -> Result<String> {
     js_sys::decode_uri_component(s)
         .map(String::from)
         .map_err(|_| RelayError::BadRequest {
@@ -199,19 +205,7 @@ async fn ingest(mut req: Request, env: &Env, q: &HashMap<String, String>) -> Res
     let visitor = visitor_of(&bytes, &config.limits)?;
     let p = partition_for(&visitor, config.partitions);
     let body = js_sys::Uint8Array::from(bytes.as_slice());
-    forward(
-        call(
-            env,
-            p,
-            Method::Post,
-            "/append",
-            &[],
-            Some(body.into()),
-            false,
-        )
-        .await?,
-    )
-    .await
+    call(env, p, &Op::Append, Some(body.into())).await
 }
 
 /// The frame's visitor, to route it; the object checks the frame again
@@ -270,8 +264,10 @@ async fn visitor_socket(
         Ok(p) => p,
         Err(e) => return http::refuse_websocket(&e),
     };
-    let params = [("visitor", visitor.to_owned())];
-    upgraded(call(env, p, Method::Get, "/visitor-ws", &params, None, true).await?).await
+    let op = Op::VisitorSocket {
+        visitor: visitor.to_owned(),
+    };
+    call(env, p, &op, None).await
 }
 
 async fn subscriber_socket(
@@ -283,33 +279,22 @@ async fn subscriber_socket(
     if !is_upgrade(req) {
         return Err(RelayError::UpgradeRequired);
     }
-    let p = match check_bearer(req, env, q, false).and_then(|_| partition_number(env, p)) {
-        Ok(p) => p,
-        Err(e) => return http::refuse_websocket(&e),
-    };
-    let params = pass(q, &["stream", "from", "consumer"]);
-    upgraded(call(env, p, Method::Get, "/stream-ws", &params, None, true).await?).await
-}
-
-/// The object's answer to an upgrade: the socket, or its JSON refusal
-/// turned into a refused socket.
-async fn upgraded(mut res: Response) -> Result<Response> {
-    if res.status_code() == 101 {
-        return Ok(res);
+    let checked = check_bearer(req, env, q, false).and_then(|_| {
+        Ok((
+            partition_number(env, p)?,
+            Op::StreamSocket {
+                stream: parse_stream(q)?,
+                from: Position::parse(q)?,
+                consumer: q.get("consumer").filter(|c| !c.is_empty()).cloned(),
+            },
+        ))
+    });
+    match checked {
+        // The object refuses what only it can judge (an offset out of
+        // range) with a refused socket of its own, passed on as it is.
+        Ok((p, op)) => call(env, p, &op, None).await,
+        Err(e) => http::refuse_websocket(&e),
     }
-    let status = res.status_code();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    let message = body["message"].as_str().unwrap_or("refused").to_owned();
-    let e = match status {
-        416 => RelayError::Partition(PartitionError::OffsetOutOfRange {
-            requested: body["requested"].as_u64().unwrap_or(0),
-            earliest: body["earliest"].as_u64().unwrap_or(0),
-            end: body["end"].as_u64().unwrap_or(0),
-        }),
-        400..=499 => RelayError::BadRequest { reason: message },
-        _ => RelayError::Internal { message },
-    };
-    http::refuse_websocket(&e)
 }
 
 /// Checks the subscriber token (or, for operator routes, also the admin
@@ -331,15 +316,6 @@ fn check_bearer(
     Err(RelayError::Unauthorized { role: "subscriber" })
 }
 
-fn check_admin(req: &Request, env: &Env, q: &HashMap<String, String>) -> Result<()> {
-    let given = bearer(req, q).unwrap_or_default();
-    if auth::ct_eq(&given, &secret(env, vars::ADMIN_TOKEN)?) {
-        Ok(())
-    } else {
-        Err(RelayError::Unauthorized { role: "admin" })
-    }
-}
-
 fn partition_number(env: &Env, p: &str) -> Result<u32> {
     let partitions = Config::from_env(env)?.partitions;
     p.parse::<u32>()
@@ -351,90 +327,31 @@ fn partition_number(env: &Env, p: &str) -> Result<u32> {
         })
 }
 
-fn parse_triggers(text: &str) -> Result<TriggerFile> {
-    TriggerFile::parse(text).map_err(|e| RelayError::InvalidTriggers { errors: e.errors })
-}
-
-/// Validates the whole file first (nothing changes when it has an error),
-/// then activates it on every partition; each partition switches in one
-/// commit.
-async fn put_triggers(mut req: Request, env: &Env) -> Result<Response> {
-    let text = req.text().await?;
-    parse_triggers(&text)?;
-    let partitions = Config::from_env(env)?.partitions;
-    let mut failed = Vec::new();
-    for p in 0..partitions {
-        let body = JsValue::from_str(&text);
-        let res = call(env, p, Method::Put, "/triggers", &[], Some(body), false).await?;
-        if res.status_code() != 200 {
-            failed.push(p);
-        }
-    }
-    if !failed.is_empty() {
-        return Err(RelayError::Internal {
-            message: format!("partitions {failed:?} did not activate the file; upload it again"),
-        });
-    }
-    http::json(200, &json!({ "ok": true, "partitions": partitions }))
-}
-
 async fn stats(env: &Env) -> Result<Response> {
     let partitions = Config::from_env(env)?.partitions;
-    let mut all = Vec::new();
-    for p in 0..partitions {
-        let mut res = call(env, p, Method::Get, "/stats", &[], None, false).await?;
-        let v: Value = res.json().await?;
-        all.push(v);
-    }
+    let calls = (0..partitions).map(|p| async move {
+        let mut res = call(env, p, &Op::Stats, None).await?;
+        Ok::<Value, RelayError>(res.json().await?)
+    });
+    let all: Vec<Value> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
     http::json(200, &json!({ "partitions": all }))
 }
 
-fn pass(q: &HashMap<String, String>, names: &[&'static str]) -> Vec<(&'static str, String)> {
-    names
-        .iter()
-        .filter_map(|n| q.get(*n).map(|v| (*n, v.clone())))
-        .collect()
-}
-
-/// An internal request to partition `p`'s object.
-async fn call(
-    env: &Env,
-    p: u32,
-    method: Method,
-    op: &str,
-    params: &[(&str, String)],
-    body: Option<JsValue>,
-    upgrade: bool,
-) -> Result<Response> {
+/// Runs `op` on partition `p`'s object; its answer, as it is.
+pub async fn call(env: &Env, p: u32, op: &Op, body: Option<JsValue>) -> Result<Response> {
     let ns = env.durable_object(BINDING)?;
     let stub = ns.id_from_name(&format!("p{p}"))?.get_stub()?;
-    let mut url = Url::parse("https://partition/").map_err(|e| RelayError::Internal {
-        message: e.to_string(),
-    })?;
-    url.set_path(op);
-    {
-        let mut pairs = url.query_pairs_mut();
-        pairs.append_pair("p", &p.to_string());
-        for (k, v) in params {
-            pairs.append_pair(k, v);
-        }
-    }
-    let headers = Headers::new();
-    if upgrade {
-        headers.set("upgrade", "websocket")?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_headers(headers)
-        .with_body(body);
-    let req = Request::new_with_init(url.as_str(), &init)?;
-    Ok(stub.fetch_with_request(req).await?)
+    Ok(stub.fetch_with_request(op.request(p, body)?).await?)
 }
 
-/// The object's JSON answer, passed on as it is (copied only when CORS
-/// headers must be added, by [`with_cors`]).
-async fn forward(res: Response) -> Result<Response> {
-    Ok(res)
+/// Runs `op` on the control object; its answer, as it is.
+pub async fn control(env: &Env, op: ControlOp, body: Option<JsValue>) -> Result<Response> {
+    let ns = env.durable_object(CONTROL_BINDING)?;
+    let stub = ns.id_from_name("control")?.get_stub()?;
+    Ok(stub.fetch_with_request(op.request(body)?).await?)
 }
 
 /// A copy of `res` with mutable headers (a fetched response's are not).

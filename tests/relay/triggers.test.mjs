@@ -69,7 +69,9 @@ test('admin routes need the admin token', async () => {
 test('validate is a dry run; a good file activates on every partition', async () => {
   const dry = await relay.api('POST', '/v1/admin/triggers/validate', { token: TEST_SECRETS.ADMIN_TOKEN, body: JSON.stringify(TRIGGERS) });
   assert.equal(dry.status, 200);
-  assert.deepEqual(dry.body, { ok: true });
+  assert.equal(dry.body.ok, true);
+  assert.deepEqual(dry.body.warnings, [], 'no log yet: nothing to warn about');
+  assert.equal(dry.body.summary.total, TRIGGERS.triggers.length);
   const still = await relay.api('GET', '/v1/admin/triggers', { token: TEST_SECRETS.ADMIN_TOKEN });
   assert.equal(still.status, 404);
   const badDry = await relay.api('POST', '/v1/admin/triggers/validate', { token: TEST_SECRETS.ADMIN_TOKEN, body: '{"version":2,"triggers":[]}' });
@@ -78,13 +80,19 @@ test('validate is a dry run; a good file activates on every partition', async ()
 
   const r = await relay.pushTriggers(TRIGGERS);
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  assert.deepEqual(r.body, { ok: true, partitions: 4 });
+  assert.deepEqual(r.body, {
+    ok: true,
+    version: 1,
+    complete: true,
+    partitions: [0, 1, 2, 3].map((partition) => ({ partition, ok: true })),
+  });
   const active = await relay.api('GET', '/v1/admin/triggers', { token: TEST_SECRETS.ADMIN_TOKEN });
   assert.equal(active.status, 200);
   assert.deepEqual(active.body, TRIGGERS);
   const stats = await relay.api('GET', '/v1/partitions', { token: TEST_SECRETS.ADMIN_TOKEN });
   assert.deepEqual(stats.body.partitions.map((p) => p.triggers_active), [true, true, true, true]);
   assert.deepEqual(stats.body.partitions.map((p) => p.triggers_error), [null, null, null, null]);
+  assert.deepEqual(stats.body.partitions.map((p) => p.triggers_version), [1, 1, 1, 1]);
 });
 
 test('a firing reaches every open page of the visitor, and only that visitor', async () => {

@@ -12,6 +12,8 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Secrets and keys the tests use; the relay reads them as bindings. */
 export const TEST_SECRETS = {
   ADMIN_TOKEN: 'test-admin-token',
+  EDITOR_TOKEN: 'test-editor-token',
+  VIEWER_TOKEN: 'test-viewer-token',
   SUBSCRIBER_TOKEN: 'test-subscriber-token',
   VISITOR_TOKEN_KEY: 'test-visitor-token-key-0123456789abcdef',
 };
@@ -33,7 +35,10 @@ export async function startRelay({ persist, partitions = 4, origins = [], vars =
     modulesRoot: join(ROOT, 'relay', 'build'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
     compatibilityDate: '2026-04-01',
-    durableObjects: { PARTITION: { className: 'Partition', useSQLite: true } },
+    durableObjects: {
+      PARTITION: { className: 'Partition', useSQLite: true },
+      CONTROL: { className: 'Control', useSQLite: true },
+    },
     durableObjectsPersist: join(persist, 'do'),
     bindings: { PARTITIONS: String(partitions), ...TEST_SECRETS, WRITE_KEYS: JSON.stringify(writeKeys), ...vars },
     cf: false,

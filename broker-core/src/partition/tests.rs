@@ -525,10 +525,7 @@ fn contradictory_configurations_are_refused_at_open() {
     let mut cfg = PartitionConfig::new(0, 1);
     cfg.max_past_ms = 48 * HOUR; // longer than the producer TTL
     let e = Partition::open(&s, cfg).unwrap_err();
-    assert_eq!(
-        (e.name(), e.code()),
-        ("invalid_config", 109)
-    );
+    assert_eq!((e.name(), e.code()), ("invalid_config", 109));
     assert!(Partition::open(&s, PartitionConfig::new(4, 4)).is_err());
     assert!(PartitionConfig::new(3, 4).validate().is_ok());
     assert!(PartitionConfig::default().validate().is_ok());

@@ -57,6 +57,7 @@ pub use engine::{Engine, Suppressions};
 pub use hash::{firing_id, holdout_bucket};
 pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};
+pub use suggest::parse_duration;
 
 /// The largest `action.payload`, in bytes of compact UTF-8 JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
@@ -155,6 +156,29 @@ impl ValidationKind {
             ValidationKind::UnknownOperator => 15,
             ValidationKind::BadValue => 16,
             ValidationKind::PayloadTooLarge => 17,
+        }
+    }
+
+    /// The stable snake_case name (`unknown_key`, `not_json`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ValidationKind::NotJson => "not_json",
+            ValidationKind::UnknownKey => "unknown_key",
+            ValidationKind::MissingKey => "missing_key",
+            ValidationKind::WrongType => "wrong_type",
+            ValidationKind::Empty => "empty",
+            ValidationKind::BadNumber => "bad_number",
+            ValidationKind::BadDuration => "bad_duration",
+            ValidationKind::BadId => "bad_id",
+            ValidationKind::DuplicateId => "duplicate_id",
+            ValidationKind::Conflict => "conflict",
+            ValidationKind::NoRule => "no_rule",
+            ValidationKind::TooFewSteps => "too_few_steps",
+            ValidationKind::UnknownEvent => "unknown_event",
+            ValidationKind::BadPath => "bad_path",
+            ValidationKind::UnknownOperator => "unknown_operator",
+            ValidationKind::BadValue => "bad_value",
+            ValidationKind::PayloadTooLarge => "payload_too_large",
         }
     }
 }

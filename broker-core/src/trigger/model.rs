@@ -147,7 +147,7 @@ impl<'a> TriggerInfo<'a> {
 }
 
 /// How many triggers of each kind a file holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     /// All triggers.
     pub total: usize,

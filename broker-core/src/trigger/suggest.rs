@@ -75,8 +75,9 @@ pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// `"90s"`, `"10m"`, `"24h"`, `"7d"` to ms; the error is the whole message.
-pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
+/// A duration as trigger files write it (`"90s"`, `"10m"`, `"24h"`, `"7d"`;
+/// more than zero, at most 365 days) in ms; the error is the whole message.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
     let unit_ms = |u: &str| -> Option<u64> {
         Some(match u {
             "s" => 1_000,

@@ -8,17 +8,22 @@
 //! the alarm time last set); after hibernation or a restart it is rebuilt
 //! from storage.
 //!
-//! The worker talks to it with internal requests
-//! (`https://partition/<op>?p=<N>&...`); it is not reachable from outside.
+//! The worker talks to it with the typed operations of
+//! [`crate::protocol`]; it is not reachable from outside.
 
+mod console;
+mod control;
 mod object;
 mod sockets;
 
+pub use console::SAMPLE_FIRINGS;
+pub use control::Control;
 pub use object::Partition;
 
 use crate::config::Config;
 use crate::error::{RelayError, Result};
-use crate::http::{self, query, query_u64};
+use crate::http;
+use crate::protocol::{Op, Position};
 use crate::records;
 use crate::sql::SqlStore;
 use broker_core::log::Stream;
@@ -26,15 +31,18 @@ use broker_core::partition::{Partition as Core, PartitionError};
 use broker_core::trigger::TriggerFile;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use worker::{
-    DurableObject, Env, Method, Request, Response, ScheduledTime, State, WebSocket,
+    DurableObject, Env, Request, Response, ScheduledTime, State, WebSocket,
     WebSocketIncomingMessage,
 };
 
 /// The name under which the object remembers its partition number (for
 /// alarms, which arrive without a request).
 const META_PARTITION: &str = "partition";
+
+/// The version number of the active trigger file (from the control
+/// object), beside the file the core stores.
+const META_TRIGGERS_VERSION: &str = "triggers_version";
 
 /// How long appends may go without the core's `poll_timeout` (see
 /// `schedule_after_append`).
@@ -56,6 +64,7 @@ impl DurableObject for Partition {
             in_alarm: Cell::new(false),
             schema_ready: Cell::new(false),
             last_poll: Cell::new(0),
+            backtests: RefCell::new(Default::default()),
         }
     }
 
@@ -119,13 +128,7 @@ impl Partition {
 
     /// Learns the partition number from the internal request, remembering
     /// it in storage for the alarm.
-    fn learn_number(&self, q: &HashMap<String, String>, store: &SqlStore) -> Result<u32> {
-        let p = q
-            .get("p")
-            .and_then(|p| p.parse::<u32>().ok())
-            .ok_or_else(|| RelayError::BadRequest {
-                reason: "internal request without a partition".into(),
-            })?;
+    fn learn_number(&self, p: u32, store: &SqlStore) -> Result<()> {
         if self.number.get() != Some(p) {
             if store.meta(META_PARTITION).map_err(PartitionError::from)? != Some(p.to_string()) {
                 store
@@ -134,7 +137,7 @@ impl Partition {
             }
             self.number.set(Some(p));
         }
-        Ok(p)
+        Ok(())
     }
 
     fn known_number(&self, store: &SqlStore) -> Result<u32> {
@@ -173,45 +176,105 @@ impl Partition {
         }
     }
 
-    async fn route(&self, mut req: Request) -> Result<Response> {
+    /// Answers one internal request. A refused WebSocket operation is
+    /// answered with a refused socket carrying the exact error, which the
+    /// worker passes on as it is.
+    async fn route(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
-        let q = query(&url);
+        let (p, op) = Op::parse(&req.method(), &url)?;
+        let upgrade = op.is_upgrade();
+        match self.run(req, p, op).await {
+            Err(e) if upgrade => http::refuse_websocket(&e),
+            other => other,
+        }
+    }
+
+    async fn run(&self, mut req: Request, partition: u32, op: Op) -> Result<Response> {
         let store = self.store()?;
-        let partition = self.learn_number(&q, &store)?;
-        match (req.method(), url.path()) {
-            (Method::Post, "/append") => {
+        self.learn_number(partition, &store)?;
+        match op {
+            Op::Append => {
                 let bytes = req.bytes().await?;
                 let out = self.append(&store, &bytes).await?;
                 http::json(200, &records::append_ack(&out))
             }
-            (Method::Get, "/visitor-ws") => {
-                let visitor = q.get("visitor").cloned().unwrap_or_default();
-                self.accept_visitor(&store, &visitor)
+            Op::VisitorSocket { visitor } => self.accept_visitor(&store, &visitor),
+            Op::StreamSocket {
+                stream,
+                from,
+                consumer,
+            } => self.accept_subscriber(&store, stream, from, consumer).await,
+            Op::Read {
+                stream,
+                from,
+                limit,
+                max_bytes,
+            } => {
+                let from = self.resolve_from(&store, stream, &from)?;
+                let page = self.read(&store, stream, from, clamp(limit), clamp(max_bytes))?;
+                http::json(
+                    200,
+                    &json!({ "records": page.records, "next_offset": page.next_offset,
+                             "end": page.end, "earliest": page.earliest }),
+                )
             }
-            (Method::Get, "/stream-ws") => self.accept_subscriber(&store, &q).await,
-            (Method::Get, "/read") => self.read(&store, &q),
-            (Method::Get, "/stats") => self.stats(&store, partition),
-            (Method::Put, "/triggers") => {
+            Op::Stats => self.stats(&store, partition),
+            Op::SetTriggers { version } => {
                 let text = req.text().await?;
-                let file = TriggerFile::parse(&text)
-                    .map_err(|e| RelayError::InvalidTriggers { errors: e.errors })?;
-                let mut s = store.clone();
-                self.with_core(&store, |core| core.set_triggers(&mut s, &text, file))?;
-                self.schedule(&store, now_ms(), false).await?;
-                http::json(200, &json!({ "ok": true, "partition": partition }))
+                self.set_triggers(&store, version, text).await?;
+                http::json(
+                    200,
+                    &json!({ "ok": true, "partition": partition, "version": version }),
+                )
             }
-            (Method::Get, "/triggers") => {
+            Op::Triggers => {
                 let file = self.with_core(&store, |core| core.trigger_file(&store))?;
                 let file = file.ok_or(RelayError::NoTriggers)?;
                 let headers = worker::Headers::new();
                 headers.set("content-type", "application/json")?;
+                if let Some(v) = self.triggers_version(&store)? {
+                    headers.set(http::VERSION_HEADER, &v.to_string())?;
+                }
                 Ok(Response::ok(file)?.with_headers(headers))
             }
-            (method, path) => Err(RelayError::NotFound {
-                method: method.to_string(),
-                path: path.to_owned(),
-            }),
+            Op::Backtest { caller, bounds } => {
+                let text = req.text().await?;
+                self.backtest(&store, &caller, bounds, &text).await
+            }
+            Op::Catalog => self.catalog(&store).await,
+            Op::VisitorEvents { visitor, limit } => {
+                self.visitor_events(&store, &visitor, clamp(limit)).await
+            }
         }
+    }
+
+    /// The version of the active trigger file, when it came with one.
+    pub(super) fn triggers_version(&self, store: &SqlStore) -> Result<Option<u64>> {
+        Ok(store
+            .meta(META_TRIGGERS_VERSION)
+            .map_err(PartitionError::from)?
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Activates `text` as trigger file `version`, in one commit with the
+    /// version number. Versions only move forward: an older one than the
+    /// active (a push that lost a race) is refused, the same one is a no-op.
+    async fn set_triggers(&self, store: &SqlStore, version: u64, text: String) -> Result<()> {
+        let file = TriggerFile::parse(&text)
+            .map_err(|e| RelayError::InvalidTriggers { errors: e.errors })?;
+        match self.triggers_version(store)? {
+            Some(active) if active > version => {
+                return Err(RelayError::StaleVersion { version, active })
+            }
+            Some(active) if active == version => return Ok(()),
+            _ => {}
+        }
+        let mut s = store.clone();
+        self.with_core(store, |core| core.set_triggers(&mut s, &text, file))?;
+        store
+            .set_meta(META_TRIGGERS_VERSION, &version.to_string())
+            .map_err(PartitionError::from)?;
+        self.schedule(store, now_ms(), false).await
     }
 
     /// Appends one frame, then pushes what it caused and re-arms the alarm.
@@ -307,70 +370,45 @@ impl Partition {
         Ok(())
     }
 
-    fn read(&self, store: &SqlStore, q: &HashMap<String, String>) -> Result<Response> {
-        let stream = stream_param(q)?;
-        let from = self.resolve_from(store, stream, q)?;
-        let limit = query_u64(q, "limit", 100)?;
-        let max_bytes = query_u64(q, "max_bytes", 1 << 20)?;
-        let meta = stream.log().meta(store).map_err(PartitionError::from)?;
-        if limit == 0 {
-            if from < meta.earliest_offset || from > meta.next_offset {
-                return Err(PartitionError::OffsetOutOfRange {
-                    requested: from,
-                    earliest: meta.earliest_offset,
-                    end: meta.next_offset,
-                }
-                .into());
-            }
-            return http::json(
-                200,
-                &json!({ "records": [], "next_offset": from, "end": meta.next_offset,
-                         "earliest": meta.earliest_offset }),
-            );
-        }
-        let (limit, max_bytes) = (clamp(limit), clamp(max_bytes));
-        let (records, next, end, earliest) = match stream {
-            Stream::Events => {
-                let r = self.with_core(store, |c| c.read_events(store, from, limit, max_bytes))?;
-                let recs: Vec<_> = r.records.iter().map(records::event_record).collect();
-                (recs, r.next_offset, r.end, r.earliest)
-            }
-            Stream::Firings => {
-                let r = self.with_core(store, |c| c.read_firings(store, from, limit, max_bytes))?;
-                let recs: Vec<_> = r.records.iter().map(records::firing_record).collect();
-                (recs, r.next_offset, r.end, r.earliest)
-            }
-        };
-        http::json(
-            200,
-            &json!({ "records": records, "next_offset": next, "end": end, "earliest": earliest }),
-        )
-    }
-
-    /// `from=OFFSET|earliest|latest|committed` as an offset.
-    fn resolve_from(
+    /// Records of `stream` from `from` on, as JSON: the one read path of
+    /// the range reads and the subscriber sockets. The core checks the
+    /// range (`limit` 0 checks it and returns the positions only).
+    pub(super) fn read(
         &self,
         store: &SqlStore,
         stream: Stream,
-        q: &HashMap<String, String>,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<records::Page> {
+        self.with_core(store, |c| match stream {
+            Stream::Events => c
+                .read_events(store, from, limit, max_bytes)
+                .map(|r| records::Page::of(r, records::event_record)),
+            Stream::Firings => c
+                .read_firings(store, from, limit, max_bytes)
+                .map(|r| records::Page::of(r, records::firing_record)),
+        })
+    }
+
+    /// A [`Position`] as an offset.
+    pub(super) fn resolve_from(
+        &self,
+        store: &SqlStore,
+        stream: Stream,
+        from: &Position,
     ) -> Result<u64> {
         let meta = || stream.log().meta(store).map_err(PartitionError::from);
-        match q.get("from").map(String::as_str) {
-            None | Some("earliest") => Ok(meta()?.earliest_offset),
-            Some("latest") => Ok(meta()?.next_offset),
-            Some("committed") => {
-                let name = q.get("consumer").ok_or_else(|| RelayError::BadRequest {
-                    reason: "from=committed needs a consumer name".into(),
-                })?;
-                let pos = self.with_core(store, |c| c.consumer_position(store, stream, name))?;
-                match pos {
+        match from {
+            Position::Earliest => Ok(meta()?.earliest_offset),
+            Position::Latest => Ok(meta()?.next_offset),
+            Position::Committed(name) => {
+                match self.with_core(store, |c| c.consumer_position(store, stream, name))? {
                     Some(p) => Ok(p),
                     None => Ok(meta()?.earliest_offset),
                 }
             }
-            Some(n) => n.parse().map_err(|_| RelayError::BadRequest {
-                reason: format!("from={n:?}: expected an offset, earliest, latest or committed"),
-            }),
+            Position::Offset(n) => Ok(*n),
         }
     }
 
@@ -393,6 +431,7 @@ impl Partition {
                 "consumers": consumers,
                 "triggers_active": s.triggers_active,
                 "triggers_error": s.triggers_error,
+                "triggers_version": self.triggers_version(store)?,
                 "visitor_sockets": visitors,
                 "subscribers": subscribers,
                 "database_bytes": store.database_size(),
@@ -403,14 +442,4 @@ impl Partition {
 
 fn clamp(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-/// `stream=events|firings` (default events).
-pub fn stream_param(q: &HashMap<String, String>) -> Result<Stream> {
-    match q.get("stream") {
-        None => Ok(Stream::Events),
-        Some(s) => Stream::parse(s).ok_or_else(|| RelayError::BadRequest {
-            reason: format!("stream={s:?}: expected events or firings"),
-        }),
-    }
 }

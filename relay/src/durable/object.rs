@@ -4,6 +4,7 @@
 
 use broker_core::partition::Partition as Core;
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use worker::{durable_object, Env, State};
 
 /// The Durable Object class `Partition` (binding `PARTITION`).
@@ -25,4 +26,6 @@ pub struct Partition {
     pub(super) schema_ready: Cell<bool>,
     /// When the core's `poll_timeout` last ran (ms), to coalesce polls.
     pub(super) last_poll: Cell<u64>,
+    /// The callers (roles) whose backtest is running here: one at a time each.
+    pub(super) backtests: RefCell<HashSet<String>>,
 }

@@ -5,8 +5,9 @@
 //! hibernation; a subscriber's attachment also holds the next offset to
 //! send, so that replay and live records form one gap-free sequence.
 
-use super::{now_ms, stream_param, Partition};
+use super::{now_ms, Partition};
 use crate::error::{RelayError, Result};
+use crate::protocol::Position;
 use crate::records;
 use crate::sql::SqlStore;
 use broker_core::log::Stream;
@@ -14,7 +15,6 @@ use broker_core::partition::PartitionError;
 use broker_core::trigger::Firing;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use worker::{Response, WebSocket, WebSocketIncomingMessage, WebSocketPair};
 
 /// Longest visitor id a socket can be tagged with (the runtime limits
@@ -89,20 +89,17 @@ impl Partition {
     pub(super) async fn accept_subscriber(
         &self,
         store: &SqlStore,
-        q: &HashMap<String, String>,
+        stream: Stream,
+        from: Position,
+        consumer: Option<String>,
     ) -> Result<Response> {
-        let stream = stream_param(q)?;
-        let consumer = q.get("consumer").filter(|c| !c.is_empty()).cloned();
-        let from = self.resolve_from(store, stream, q)?;
-        let meta = stream.log().meta(store).map_err(PartitionError::from)?;
-        if from < meta.earliest_offset || from > meta.next_offset {
-            return Err(PartitionError::OffsetOutOfRange {
-                requested: from,
-                earliest: meta.earliest_offset,
-                end: meta.next_offset,
-            }
-            .into());
-        }
+        let consumer = match &from {
+            Position::Committed(name) => Some(name.clone()),
+            _ => consumer,
+        };
+        let from = self.resolve_from(store, stream, &from)?;
+        // A read of no records: the core's range check, nothing else.
+        self.read(store, stream, from, 0, 0)?;
         let pair = WebSocketPair::new()?;
         self.state
             .accept_websocket_with_tags(&pair.server, &[&stream_tag(stream)]);
@@ -166,28 +163,13 @@ impl Partition {
         let start = next;
         let mut sent = 0usize;
         loop {
-            let (messages, new_next, end) = match parsed {
-                Stream::Events => {
-                    let r =
-                        self.with_core(store, |c| c.read_events(store, next, 1_000, 1 << 20))?;
-                    let m: Vec<_> = r
-                        .records
-                        .iter()
-                        .map(|x| records::record_message(records::event_record(x)))
-                        .collect();
-                    (m, r.next_offset, r.end)
-                }
-                Stream::Firings => {
-                    let r =
-                        self.with_core(store, |c| c.read_firings(store, next, 1_000, 1 << 20))?;
-                    let m: Vec<_> = r
-                        .records
-                        .iter()
-                        .map(|x| records::record_message(records::firing_record(x)))
-                        .collect();
-                    (m, r.next_offset, r.end)
-                }
-            };
+            let page = self.read(store, parsed, next, 1_000, 1 << 20)?;
+            let (new_next, end) = (page.next_offset, page.end);
+            let messages: Vec<_> = page
+                .records
+                .into_iter()
+                .map(records::record_message)
+                .collect();
             for m in &messages {
                 ws.send_with_str(m)?;
             }

@@ -1,0 +1,668 @@
+//! The trigger console's routes (`/v1/admin/...`): roles, the trigger
+//! file and its versions, validation with the log's warnings, the
+//! server-side backtest, the catalog, one visitor's events.
+//!
+//! Roles, each with its own bearer token: `viewer` (`VIEWER_TOKEN`: read the
+//! file, versions, diffs, the catalog; validate and backtest), `editor`
+//! (`EDITOR_TOKEN`: also push, activate and revert) and `admin`
+//! (`ADMIN_TOKEN`, an editor). Tokens travel in the `Authorization`
+//! header only.
+
+use crate::auth;
+use crate::config::{optional_secret, secret, vars, Config};
+use crate::durable::{now_ms, SAMPLE_FIRINGS};
+use crate::error::{RelayError, Result};
+use crate::http::{self, bearer_header};
+use crate::protocol::{BacktestBounds, ControlOp, NewVersion, Op};
+use crate::routes::{call, control};
+use broker_core::backtest::Report;
+use broker_core::log::partition_for;
+use broker_core::trigger::{lint, parse_duration, Catalog, CatalogEvent, TriggerFile};
+use futures_util::future::{join_all, select, Either};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use wasm_bindgen::JsValue;
+use worker::{Env, Method, Request, Response};
+
+/// Largest trigger file accepted (bytes).
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+/// Longest `author` or `comment` of a version (characters).
+pub const MAX_NOTE_CHARS: usize = 500;
+/// Default events per partition a backtest replays at most.
+pub const BACKTEST_MAX_EVENTS: u64 = 2_000_000;
+/// How long the worker waits for one partition's backtest.
+pub const BACKTEST_TIMEOUT_MS: u64 = 25_000;
+
+/// A caller's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads, validates, backtests.
+    Viewer,
+    /// Also pushes, activates, reverts.
+    Editor,
+    /// The admin token: an editor.
+    Admin,
+}
+
+impl Role {
+    /// The role's name, as `whoami` says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role of the request's bearer token; 401 without a known one.
+    pub fn of(req: &Request, env: &Env) -> Result<Role> {
+        let given = bearer_header(req).unwrap_or_default();
+        if !given.is_empty() {
+            if auth::ct_eq(&given, &secret(env, vars::ADMIN_TOKEN)?) {
+                return Ok(Role::Admin);
+            }
+            for (name, role) in [
+                (vars::EDITOR_TOKEN, Role::Editor),
+                (vars::VIEWER_TOKEN, Role::Viewer),
+            ] {
+                if optional_secret(env, name).is_some_and(|t| auth::ct_eq(&given, &t)) {
+                    return Ok(role);
+                }
+            }
+        }
+        Err(RelayError::Unauthorized {
+            role: "admin, editor or viewer",
+        })
+    }
+
+    fn must_edit(self, action: &'static str) -> Result<()> {
+        if self >= Role::Editor {
+            Ok(())
+        } else {
+            Err(RelayError::Forbidden {
+                role: self.name(),
+                action,
+            })
+        }
+    }
+}
+
+/// Routes `/v1/admin/<rest>`; `None` when no route matches the path.
+pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Option<Result<Response>> {
+    let method = req.method();
+    let known = matches!(
+        rest,
+        ["whoami"]
+            | ["triggers"]
+            | ["triggers", "validate"]
+            | ["triggers", "versions"]
+            | ["triggers", "versions", _]
+            | ["triggers", "versions", _, "activate" | "revert"]
+            | ["triggers", "diff"]
+            | ["backtest"]
+            | ["catalog"]
+            | ["visitors", _, "events"]
+    );
+    if !known {
+        return None;
+    }
+    Some(dispatch(req, env, method, rest).await)
+}
+
+async fn dispatch(mut req: Request, env: &Env, method: Method, rest: &[&str]) -> Result<Response> {
+    let role = Role::of(&req, env)?;
+    match (method.clone(), rest) {
+        (Method::Get, ["whoami"]) => http::json(200, &json!({ "role": role.name() })),
+        (Method::Get, ["triggers"]) => active_file(env).await,
+        (Method::Put, ["triggers"]) => {
+            role.must_edit("push a trigger file")?;
+            let text = body_text(&mut req).await?;
+            let (status, body) = push(env, role, text, None, None, None).await?;
+            http::json(status, &body)
+        }
+        (Method::Post, ["triggers", "validate"]) => {
+            let text = body_text(&mut req).await?;
+            let file = parse_file(&text)?;
+            let catalog = merged_catalog(env).await?;
+            let warnings: Vec<_> = lint(&file, &catalog)
+                .into_iter()
+                .map(|w| json!({ "path": w.path, "message": w.message }))
+                .collect();
+            http::json(
+                200,
+                &json!({ "ok": true, "summary": file.summary(), "warnings": warnings }),
+            )
+        }
+        (Method::Get, ["triggers", "versions"]) => versions(env).await,
+        (Method::Post, ["triggers", "versions"]) => {
+            role.must_edit("push a trigger file")?;
+            let p: PushBody = json_body(&mut req).await?;
+            let (status, body) = push(env, role, p.file, p.author, p.comment, None).await?;
+            http::json(status, &body)
+        }
+        (Method::Get, ["triggers", "versions", n]) => {
+            let version = version_number(n)?;
+            Ok(control(env, ControlOp::Version { version }, None).await?)
+        }
+        (Method::Post, ["triggers", "versions", n, "activate"]) => {
+            role.must_edit("activate a version")?;
+            let version = version_number(n)?;
+            let content = version_text(env, version).await?;
+            expect_ok(control(env, ControlOp::SetTarget { version }, None).await?).await?;
+            let (status, body) = activate(env, version, &content).await?;
+            http::json(status, &body)
+        }
+        (Method::Post, ["triggers", "versions", n, "revert"]) => {
+            role.must_edit("revert to a version")?;
+            let version = version_number(n)?;
+            let note: Note = json_body(&mut req).await.unwrap_or_default();
+            let content = version_text(env, version).await?;
+            let comment = note
+                .comment
+                .or_else(|| Some(format!("revert to version {version}")));
+            let (status, body) =
+                push(env, role, content, note.author, comment, Some(version)).await?;
+            http::json(status, &body)
+        }
+        (Method::Get, ["triggers", "diff"]) => {
+            let q = http::query(&req.url()?);
+            let number = |name: &str| -> Result<u64> {
+                version_number(q.get(name).map(String::as_str).unwrap_or(""))
+            };
+            let (from, to) = (number("from")?, number("to")?);
+            let (a, b) = (version_text(env, from).await?, version_text(env, to).await?);
+            let diff = similar::TextDiff::from_lines(&a, &b)
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("version {from}"), &format!("version {to}"))
+                .to_string();
+            http::json(200, &json!({ "from": from, "to": to, "diff": diff }))
+        }
+        (Method::Post, ["backtest"]) => {
+            let b: BacktestBody = json_body(&mut req).await?;
+            backtest(env, role, b).await
+        }
+        (Method::Get, ["catalog"]) => http::json(200, &json!(merged_catalog(env).await?)),
+        (Method::Get, ["visitors", visitor, "events"]) => {
+            let visitor = crate::routes::decode_segment(visitor)?;
+            let q = http::query(&req.url()?);
+            let limit = crate::protocol::query_u64(&q, "limit", 200)?.min(1_000);
+            let p = partition_for(&visitor, Config::from_env(env)?.partitions);
+            Ok(call(env, p, &Op::VisitorEvents { visitor, limit }, None).await?)
+        }
+        _ => Err(RelayError::MethodNotAllowed {
+            method: method.to_string(),
+            path: format!("/v1/admin/{}", rest.join("/")),
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    file: String,
+    author: Option<String>,
+    comment: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Note {
+    author: Option<String>,
+    comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BacktestBody {
+    file: String,
+    since: Option<String>,
+    max_events_per_partition: Option<u64>,
+    #[serde(default)]
+    firings: bool,
+}
+
+async fn body_text(req: &mut Request) -> Result<String> {
+    let text = req.text().await?;
+    if text.len() > MAX_FILE_BYTES {
+        return Err(RelayError::BadRequest {
+            reason: format!(
+                "the body is {} bytes; at most {MAX_FILE_BYTES} are accepted",
+                text.len()
+            ),
+        });
+    }
+    Ok(text)
+}
+
+async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T> {
+    let text = body_text(req).await?;
+    serde_json::from_str(&text).map_err(|e| RelayError::BadRequest {
+        reason: format!("the body is not the JSON this route takes: {e}"),
+    })
+}
+
+fn parse_file(text: &str) -> Result<TriggerFile> {
+    TriggerFile::parse(text).map_err(|e| RelayError::InvalidTriggers { errors: e.errors })
+}
+
+fn version_number(s: &str) -> Result<u64> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| RelayError::BadRequest {
+            reason: format!("{s:?} is not a version number"),
+        })
+}
+
+fn note(s: Option<String>, what: &str) -> Result<Option<String>> {
+    match s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        Some(s) if s.chars().count() > MAX_NOTE_CHARS => Err(RelayError::BadRequest {
+            reason: format!("{what} is longer than {MAX_NOTE_CHARS} characters"),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// A control answer that must be 200, else its error.
+async fn expect_ok(mut res: Response) -> Result<Response> {
+    if res.status_code() == 200 {
+        return Ok(res);
+    }
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    Err(RelayError::Internal {
+        message: format!(
+            "the control object answered {}: {}",
+            res.status_code(),
+            body["message"].as_str().unwrap_or("no message")
+        ),
+    })
+}
+
+async fn version_text(env: &Env, version: u64) -> Result<String> {
+    let mut res = control(env, ControlOp::Version { version }, None).await?;
+    match res.status_code() {
+        200 => Ok(res.text().await?),
+        404 => Err(RelayError::NoSuchVersion { version }),
+        _ => Err(expect_ok(res).await.err().unwrap_or(RelayError::Internal {
+            message: "control object failed".into(),
+        })),
+    }
+}
+
+/// The target version's file (the last pushed); before any version
+/// exists, the file partition 0 runs (uploaded by an older relay).
+async fn active_file(env: &Env) -> Result<Response> {
+    let mut res = control(env, ControlOp::Versions, None).await?;
+    let list: Value = res.json().await?;
+    if let Some(target) = list["target"].as_u64() {
+        return control(env, ControlOp::Version { version: target }, None).await;
+    }
+    call(env, 0, &Op::Triggers, None).await
+}
+
+/// Validates, stores a new version, makes it the target, activates it.
+async fn push(
+    env: &Env,
+    role: Role,
+    text: String,
+    author: Option<String>,
+    comment: Option<String>,
+    reverts: Option<u64>,
+) -> Result<(u16, Value)> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(RelayError::BadRequest {
+            reason: format!("the file is {} bytes; at most {MAX_FILE_BYTES}", text.len()),
+        });
+    }
+    parse_file(&text)?;
+    let new = NewVersion {
+        content: text.clone(),
+        author: note(author, "author")?.unwrap_or_else(|| role.name().to_owned()),
+        role: role.name().to_owned(),
+        comment: note(comment, "comment")?,
+        reverts,
+    };
+    let body =
+        JsValue::from_str(
+            &serde_json::to_string(&new).map_err(|e| RelayError::Internal {
+                message: e.to_string(),
+            })?,
+        );
+    let mut res = expect_ok(control(env, ControlOp::CreateVersion, Some(body)).await?).await?;
+    let created: Value = res.json().await?;
+    let version = created["version"].as_u64().ok_or(RelayError::Internal {
+        message: "the control object gave no version number".into(),
+    })?;
+    activate(env, version, &text).await
+}
+
+/// Activates `version` on every partition at once; 200 when all took it,
+/// else 503 `activation_incomplete` naming the ones that did not (the
+/// version stays the target: activating it again is safe).
+async fn activate(env: &Env, version: u64, text: &str) -> Result<(u16, Value)> {
+    let partitions = Config::from_env(env)?.partitions;
+    let calls = (0..partitions).map(|p| async move {
+        let body = Some(JsValue::from_str(text));
+        let outcome = match call(env, p, &Op::SetTriggers { version }, body).await {
+            Ok(res) if res.status_code() == 200 => Ok(()),
+            Ok(mut res) => {
+                let v: Value = res.json().await.unwrap_or(Value::Null);
+                Err(v["message"].as_str().unwrap_or("refused").to_owned())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => json!({ "partition": p, "ok": true }),
+            Err(error) => json!({ "partition": p, "ok": false, "error": error }),
+        }
+    });
+    let results = join_all(calls).await;
+    let complete = results.iter().all(|r| r["ok"] == true);
+    let mut body = json!({ "ok": complete, "version": version, "partitions": results,
+                           "complete": complete });
+    if complete {
+        return Ok((200, body));
+    }
+    body["code"] = "activation_incomplete".into();
+    body["message"] = format!(
+        "version {version} was stored but not every partition activated it; activate it again"
+    )
+    .into();
+    Ok((503, body))
+}
+
+/// The versions, newest first, each with the partitions that run it.
+async fn versions(env: &Env) -> Result<Response> {
+    let mut res = expect_ok(control(env, ControlOp::Versions, None).await?).await?;
+    let mut list: Value = res.json().await?;
+    let running = partition_versions(env).await?;
+    let target = list["target"].as_u64();
+    if let Some(versions) = list["versions"].as_array_mut() {
+        for v in versions {
+            let n = v["version"].as_u64();
+            let on: Vec<u32> = running
+                .iter()
+                .filter(|(_, r)| *r == n)
+                .map(|(p, _)| *p)
+                .collect();
+            let pending: Vec<u32> = if n == target {
+                running
+                    .iter()
+                    .filter(|(_, r)| *r != n)
+                    .map(|(p, _)| *p)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            v["partitions"] = json!({ "active_on": on, "pending": pending });
+        }
+    }
+    list["active"] = target.into();
+    let running: Vec<_> = running
+        .iter()
+        .map(|(p, v)| json!({ "partition": p, "version": v }))
+        .collect();
+    list["running"] = running.into();
+    http::json(200, &list)
+}
+
+/// Each partition's running trigger file version.
+async fn partition_versions(env: &Env) -> Result<Vec<(u32, Option<u64>)>> {
+    let partitions = Config::from_env(env)?.partitions;
+    let calls = (0..partitions).map(|p| async move {
+        let mut res = call(env, p, &Op::Stats, None).await?;
+        let v: Value = res.json().await?;
+        Ok::<_, RelayError>((p, v["triggers_version"].as_u64()))
+    });
+    join_all(calls).await.into_iter().collect()
+}
+
+/// Every partition's catalog, merged.
+async fn merged_catalog(env: &Env) -> Result<Catalog> {
+    let partitions = Config::from_env(env)?.partitions;
+    let calls = (0..partitions).map(|p| async move {
+        let mut res = call(env, p, &Op::Catalog, None).await?;
+        let c: Catalog = res.json().await?;
+        Ok::<_, RelayError>(c)
+    });
+    let mut names: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut context = BTreeSet::new();
+    let (mut scanned, mut complete) = (0, true);
+    for c in join_all(calls).await {
+        let c = c?;
+        scanned += c.scanned;
+        complete &= c.complete;
+        context.extend(c.context);
+        for e in c.events {
+            let (count, paths) = names.entry(e.name).or_default();
+            *count += e.count;
+            paths.extend(e.properties);
+        }
+    }
+    Ok(Catalog {
+        events: names
+            .into_iter()
+            .map(|(name, (count, paths))| CatalogEvent {
+                name,
+                count,
+                properties: paths.into_iter().collect(),
+            })
+            .collect(),
+        context: context.into_iter().collect(),
+        scanned,
+        complete,
+    })
+}
+
+/// One partition's backtest answer, or why there is none.
+struct PartitionRun {
+    partition: u32,
+    answer: std::result::Result<Value, String>,
+    timed_out: bool,
+}
+
+async fn partition_backtest(env: Env, p: u32, op: Op, text: String) -> PartitionRun {
+    let run = async {
+        let mut res = call(&env, p, &op, Some(JsValue::from_str(&text))).await?;
+        let status = res.status_code();
+        let v: Value = res.json().await?;
+        if status == 200 {
+            Ok(v)
+        } else {
+            Err(RelayError::Internal {
+                message: v["message"].as_str().unwrap_or("failed").to_owned(),
+            })
+        }
+    };
+    let timeout = worker::Delay::from(Duration::from_millis(BACKTEST_TIMEOUT_MS));
+    match select(Box::pin(run), timeout).await {
+        Either::Left((Ok(v), _)) => PartitionRun {
+            partition: p,
+            answer: Ok(v),
+            timed_out: false,
+        },
+        Either::Left((Err(e), _)) => PartitionRun {
+            partition: p,
+            answer: Err(e.to_string()),
+            timed_out: false,
+        },
+        Either::Right(_) => PartitionRun {
+            partition: p,
+            answer: Err(format!("no answer within {BACKTEST_TIMEOUT_MS} ms")),
+            timed_out: true,
+        },
+    }
+}
+
+/// Merges partition answers into the result line.
+#[derive(Default)]
+struct Merge {
+    candidate: Report,
+    active: Option<Report>,
+    partitions: Vec<Value>,
+    firings: Vec<Value>,
+    want_firings: bool,
+    stopped_early: bool,
+}
+
+impl Merge {
+    fn add(&mut self, run: PartitionRun) -> Value {
+        let (events, done) = match run.answer {
+            Ok(v) => {
+                let report = |x: &Value| serde_json::from_value::<Report>(x.clone()).ok();
+                if let Some(c) = report(&v["candidate"]) {
+                    self.candidate.merge(&c, SAMPLE_FIRINGS);
+                }
+                if let Some(a) = report(&v["active"]) {
+                    match &mut self.active {
+                        Some(m) => m.merge(&a, SAMPLE_FIRINGS),
+                        None => self.active = Some(a),
+                    }
+                }
+                if let (true, Some(f)) = (self.want_firings, v["firings"].as_array()) {
+                    self.firings.extend(f.iter().cloned());
+                }
+                let complete = v["complete"].as_bool().unwrap_or(false);
+                self.stopped_early |= !complete;
+                self.partitions.push(json!({
+                    "partition": run.partition, "events": v["events"], "complete": complete,
+                    "stopped": v["stopped"], "from": v["from"], "to": v["to"], "end": v["end"],
+                }));
+                (v["events"].as_u64().unwrap_or(0), true)
+            }
+            Err(error) => {
+                self.stopped_early = true;
+                let stopped = if run.timed_out { "time" } else { "error" };
+                self.partitions.push(json!({
+                    "partition": run.partition, "events": 0, "complete": false,
+                    "stopped": stopped, "error": error,
+                }));
+                (0, false)
+            }
+        };
+        json!({ "type": "progress", "partition": run.partition, "events": events,
+                "done": true, "ok": done })
+    }
+
+    fn result(&mut self, since: u64) -> Value {
+        let figures = |r: &Report, id: &str| {
+            r.triggers.iter().find(|t| t.id == id).map(|t| {
+                let f = r.figures(t);
+                json!({
+                    "firings": t.firings, "visitors": t.visitors, "share": f.share,
+                    "per_visitor": f.per_visitor, "suppressed": t.suppressed,
+                })
+            })
+        };
+        let triggers: Vec<_> = self
+            .candidate
+            .triggers
+            .iter()
+            .map(|t| {
+                json!({
+                    "id": t.id,
+                    "candidate": figures(&self.candidate, &t.id),
+                    "active": self.active.as_ref().and_then(|a| figures(a, &t.id)),
+                    "sample": t.sample,
+                })
+            })
+            .collect();
+        self.partitions
+            .sort_by_key(|p| p["partition"].as_u64().unwrap_or(0));
+        let mut out = json!({
+            "type": "result",
+            "events": self.candidate.events,
+            "visitors": self.candidate.visitors,
+            "since": since,
+            "partitions": self.partitions,
+            "triggers": triggers,
+            "stopped_early": self.stopped_early,
+        });
+        if self.want_firings {
+            let mut firings = std::mem::take(&mut self.firings);
+            firings.sort_by(|a, b| {
+                let key = |v: &Value| {
+                    (
+                        v["time"].as_u64().unwrap_or(0),
+                        v["visitor"].as_str().unwrap_or("").to_owned(),
+                        v["firing_id"].as_str().unwrap_or("").to_owned(),
+                    )
+                };
+                key(a).cmp(&key(b))
+            });
+            out["firings"] = firings.into();
+        }
+        out
+    }
+}
+
+fn line(v: &Value) -> Vec<u8> {
+    let mut bytes = v.to_string().into_bytes();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Runs the candidate file over every partition's retained events at once
+/// and streams NDJSON: a `started` line, a `progress` line per partition as
+/// it answers, then the merged `result`.
+async fn backtest(env: &Env, role: Role, b: BacktestBody) -> Result<Response> {
+    parse_file(&b.file)?;
+    let now = now_ms();
+    let since = match b.since.as_deref().unwrap_or("24h") {
+        "all" => 0,
+        d => now.saturating_sub(parse_duration(d).map_err(|reason| RelayError::BadRequest {
+            reason: format!("since: {reason}"),
+        })?),
+    };
+    let bounds = BacktestBounds {
+        since,
+        max_events: b.max_events_per_partition.unwrap_or(BACKTEST_MAX_EVENTS),
+        all_firings: b.firings,
+    };
+    let partitions = Config::from_env(env)?.partitions;
+    let op = Op::Backtest {
+        caller: role.name().to_owned(),
+        bounds,
+    };
+    let pending: FuturesUnordered<_> = (0..partitions)
+        .map(|p| partition_backtest(env.clone(), p, op.clone(), b.file.clone()))
+        .collect();
+    let merge = Merge {
+        want_firings: b.firings,
+        ..Merge::default()
+    };
+    let started = json!({ "type": "started", "partitions": partitions, "since": since,
+                          "max_events_per_partition": bounds.max_events });
+    let stream = futures_util::stream::unfold(
+        (Some(started), pending, merge, false),
+        move |(first, mut pending, mut merge, done)| async move {
+            if let Some(first) = first {
+                return Some((
+                    Ok::<_, worker::Error>(line(&first)),
+                    (None, pending, merge, false),
+                ));
+            }
+            if done {
+                return None;
+            }
+            match pending.next().await {
+                Some(run) => {
+                    let progress = merge.add(run);
+                    Some((Ok(line(&progress)), (None, pending, merge, false)))
+                }
+                None => {
+                    let result = merge.result(since);
+                    Some((Ok(line(&result)), (None, pending, merge, true)))
+                }
+            }
+        },
+    );
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/x-ndjson")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::from_stream(stream)?.with_headers(headers))
+}

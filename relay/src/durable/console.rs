@@ -1,0 +1,234 @@
+//! The partition's side of the trigger console: a backtest over its
+//! retained events, the catalog of what they hold, one visitor's events.
+//! Each reads the log and changes nothing.
+
+use super::{now_ms, Partition};
+use crate::error::{RelayError, Result};
+use crate::http;
+use crate::protocol::BacktestBounds;
+use crate::records;
+use crate::sql::SqlStore;
+use broker_core::backtest::{Replay, Report};
+use broker_core::catalog::CatalogBuilder;
+use broker_core::log::Log;
+use broker_core::partition::{EventRecord, PartitionError};
+use broker_core::trigger::TriggerFile;
+use broker_core::{Event, StorageError};
+use serde_json::json;
+use std::time::Duration;
+use worker::Response;
+
+/// Events read per step of a backtest; between steps the object yields,
+/// so that appends are not held up by a long replay.
+const STEP_EVENTS: usize = 5_000;
+/// Firings kept per trigger as the report's sample.
+pub const SAMPLE_FIRINGS: usize = 20;
+/// Most firings a backtest returns when asked for all of them.
+pub const MAX_RETURNED_FIRINGS: usize = 200_000;
+/// The catalog covers the newest events up to this many.
+pub const CATALOG_EVENTS: u64 = 100_000;
+/// One visitor's events are looked for among the newest this many.
+pub const VISITOR_SCAN_EVENTS: u64 = 200_000;
+
+/// Removes a caller from the running backtests when the replay ends, however
+/// it ends.
+struct Running<'a> {
+    partition: &'a Partition,
+    caller: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.partition.backtests.borrow_mut().remove(&self.caller);
+    }
+}
+
+impl Partition {
+    /// Reads events `from..end` in steps, handing each step's records to `f`
+    /// (`f` returns false to stop); yields between steps when `pause`.
+    async fn scan(
+        &self,
+        store: &SqlStore,
+        from: u64,
+        end: u64,
+        pause: bool,
+        mut f: impl FnMut(Vec<EventRecord>) -> Result<bool>,
+    ) -> Result<u64> {
+        let mut next = from;
+        while next < end {
+            let read =
+                self.with_core(store, |c| c.read_events(store, next, STEP_EVENTS, 4 << 20))?;
+            let records: Vec<EventRecord> = read
+                .records
+                .into_iter()
+                .take_while(|r| r.offset < end)
+                .collect();
+            if records.is_empty() {
+                break;
+            }
+            next = read.next_offset.min(end);
+            if !f(records)? {
+                break;
+            }
+            if pause && next < end {
+                worker::Delay::from(Duration::from_millis(0)).await;
+            }
+        }
+        Ok(next)
+    }
+
+    /// Replays the retained events stamped at or after `bounds.since` with
+    /// the candidate file `text` and with the active file, from fresh
+    /// state, wake-ups included up to now. Nothing is stored or pushed.
+    pub(super) async fn backtest(
+        &self,
+        store: &SqlStore,
+        caller: &str,
+        bounds: BacktestBounds,
+        text: &str,
+    ) -> Result<Response> {
+        let candidate = TriggerFile::parse(text)
+            .map_err(|e| RelayError::InvalidTriggers { errors: e.errors })?;
+        let partition = self.number.get().unwrap_or_default();
+        if !self.backtests.borrow_mut().insert(caller.to_owned()) {
+            return Err(RelayError::BacktestBusy { partition });
+        }
+        let _running = Running {
+            partition: self,
+            caller: caller.to_owned(),
+        };
+        // The active file as it is now; one that no longer parses (see
+        // `triggers_error`) has nothing to compare with.
+        let active = self
+            .with_core(store, |c| c.trigger_file(store))?
+            .and_then(|t| TriggerFile::parse(&t).ok());
+        let meta = Log::events().meta(store).map_err(PartitionError::from)?;
+        let (from, end) = (meta.earliest_offset, meta.next_offset);
+        let mut runs = (
+            Replay::new(candidate.clone()),
+            active.clone().map(Replay::new),
+        );
+        let mut replayed = 0u64;
+        let mut stopped = None;
+        let last = self
+            .scan(store, from, end, true, |records| {
+                for (visitor, base, events) in groups(records, bounds.since) {
+                    runs.0.events(&visitor, &events, base).map_err(storage)?;
+                    if let Some(a) = &mut runs.1 {
+                        a.events(&visitor, &events, base).map_err(storage)?;
+                    }
+                    replayed += events.len() as u64;
+                }
+                if replayed >= bounds.max_events {
+                    stopped = Some("events");
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+            .await?;
+        let now = now_ms();
+        let run = runs.0.finish(now).map_err(storage)?;
+        let report = Report::of(&candidate, &run, SAMPLE_FIRINGS);
+        let active_report = match (runs.1, &active) {
+            (Some(r), Some(file)) => Some(Report::of(
+                file,
+                &r.finish(now).map_err(storage)?,
+                SAMPLE_FIRINGS,
+            )),
+            _ => None,
+        };
+        let mut body = json!({
+            "partition": partition,
+            "from": from,
+            "to": last,
+            "end": end,
+            "events": replayed,
+            "complete": stopped.is_none(),
+            "stopped": stopped,
+            "candidate": report,
+            "active": active_report,
+        });
+        if bounds.all_firings {
+            let firings: Vec<_> = run
+                .firings
+                .iter()
+                .take(MAX_RETURNED_FIRINGS)
+                .map(|f| f.to_json())
+                .collect();
+            body["firings"] = firings.into();
+            body["firings_truncated"] = (run.firings.len() > MAX_RETURNED_FIRINGS).into();
+        }
+        http::json(200, &body)
+    }
+
+    /// Event names and property paths among the newest
+    /// [`CATALOG_EVENTS`] events.
+    pub(super) async fn catalog(&self, store: &SqlStore) -> Result<Response> {
+        let meta = Log::events().meta(store).map_err(PartitionError::from)?;
+        let from = meta
+            .earliest_offset
+            .max(meta.next_offset.saturating_sub(CATALOG_EVENTS));
+        let mut builder = CatalogBuilder::new();
+        self.scan(store, from, meta.next_offset, true, |records| {
+            for r in &records {
+                builder.add(&r.event);
+            }
+            Ok(true)
+        })
+        .await?;
+        let catalog = builder.build(from == meta.earliest_offset);
+        http::json(200, &json!(catalog))
+    }
+
+    /// The newest `limit` events of `visitor` among the newest
+    /// [`VISITOR_SCAN_EVENTS`].
+    pub(super) async fn visitor_events(
+        &self,
+        store: &SqlStore,
+        visitor: &str,
+        limit: usize,
+    ) -> Result<Response> {
+        let meta = Log::events().meta(store).map_err(PartitionError::from)?;
+        let from = meta
+            .earliest_offset
+            .max(meta.next_offset.saturating_sub(VISITOR_SCAN_EVENTS));
+        let mut found = std::collections::VecDeque::new();
+        self.scan(store, from, meta.next_offset, true, |records| {
+            for r in records.iter().filter(|r| r.visitor == visitor) {
+                if found.len() == limit.max(1) {
+                    found.pop_front();
+                }
+                found.push_back(records::event_record(r));
+            }
+            Ok(true)
+        })
+        .await?;
+        let found: Vec<_> = found.into_iter().take(limit).collect();
+        http::json(
+            200,
+            &json!({ "visitor": visitor, "records": found,
+                     "scanned_from": from, "complete": from == meta.earliest_offset }),
+        )
+    }
+}
+
+fn storage(e: StorageError) -> RelayError {
+    RelayError::Partition(e.into())
+}
+
+/// Consecutive events of one visitor with consecutive offsets, stamped at or
+/// after `since`, as `(visitor, first offset, events)`.
+fn groups(records: Vec<EventRecord>, since: u64) -> Vec<(String, u64, Vec<Event<'static>>)> {
+    let mut out: Vec<(String, u64, Vec<Event<'static>>)> = Vec::new();
+    for r in records.into_iter().filter(|r| r.event.timestamp >= since) {
+        match out.last_mut() {
+            Some((v, base, events))
+                if *v == r.visitor && *base + events.len() as u64 == r.offset =>
+            {
+                events.push(r.event);
+            }
+            _ => out.push((r.visitor, r.offset, vec![r.event])),
+        }
+    }
+    out
+}

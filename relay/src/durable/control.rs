@@ -1,0 +1,202 @@
+//! The `Control` Durable Object (one per deployment, object name
+//! `control`): the trigger file's versions.
+//!
+//! Every push is an immutable version: number, time, author, role, comment
+//! and content, in SQLite. The *target* is the version every partition
+//! should run; each partition records which version it runs (see
+//! [`Op::SetTriggers`](crate::protocol::Op::SetTriggers)), so "what is
+//! active where" is read from the partitions themselves, never guessed
+//! from what a push last heard.
+
+use crate::error::{RelayError, Result};
+use crate::http;
+use crate::protocol::{ControlOp, NewVersion};
+use serde::Deserialize;
+use serde_json::json;
+use worker::{DurableObject, Env, Request, Response, SqlStorageValue, State};
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS versions (
+    version INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    role TEXT NOT NULL,
+    comment TEXT,
+    reverts INTEGER,
+    content TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS control_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+/// Most versions listed by [`ControlOp::Versions`] (the newest).
+pub const MAX_LISTED_VERSIONS: u32 = 200;
+
+pub use object::Control;
+
+mod object {
+    // The `#[durable_object]` macro generates undocumented glue.
+    #![allow(missing_docs)]
+    use worker::{durable_object, Env, State};
+
+    /// The Durable Object class `Control` (binding `CONTROL`).
+    #[durable_object]
+    pub struct Control {
+        pub(super) state: State,
+        #[allow(dead_code)]
+        pub(super) env: Env,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    version: f64,
+    time: f64,
+    author: String,
+    role: String,
+    comment: Option<String>,
+    reverts: Option<f64>,
+    bytes: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Content {
+    content: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Number {
+    n: Option<f64>,
+}
+
+impl DurableObject for Control {
+    fn new(state: State, env: Env) -> Self {
+        Control { state, env }
+    }
+
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        match self.route(req).await {
+            Ok(res) => Ok(res),
+            Err(e) => Ok(http::error(&e)),
+        }
+    }
+}
+
+fn internal(e: worker::Error) -> RelayError {
+    RelayError::Internal {
+        message: e.to_string(),
+    }
+}
+
+impl Control {
+    async fn route(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let op = ControlOp::parse(&req.method(), &url)?;
+        let sql = self.state.storage().sql();
+        sql.exec(SCHEMA, None).map_err(internal)?;
+        match op {
+            ControlOp::CreateVersion => {
+                let new: NewVersion = req.json().await.map_err(|e| RelayError::BadRequest {
+                    reason: format!("not a version: {e}"),
+                })?;
+                let next = self.latest()?.unwrap_or(0) + 1;
+                let opt = |v: Option<u64>| v.map_or(SqlStorageValue::Null, |v| (v as i64).into());
+                sql.exec(
+                    "INSERT INTO versions (version, time, author, role, comment, reverts, content)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    vec![
+                        (next as i64).into(),
+                        (super::now_ms() as i64).into(),
+                        new.author.into(),
+                        new.role.into(),
+                        new.comment.map_or(SqlStorageValue::Null, Into::into),
+                        opt(new.reverts),
+                        new.content.into(),
+                    ],
+                )
+                .map_err(internal)?;
+                self.set_target(next)?;
+                http::json(200, &json!({ "version": next }))
+            }
+            ControlOp::Versions => {
+                let rows: Vec<Row> = sql
+                    .exec(
+                        "SELECT version, time, author, role, comment, reverts,
+                                length(CAST(content AS BLOB)) AS bytes
+                         FROM versions ORDER BY version DESC LIMIT ?",
+                        vec![(MAX_LISTED_VERSIONS as i64).into()],
+                    )
+                    .and_then(|c| c.to_array())
+                    .map_err(internal)?;
+                let versions: Vec<_> = rows
+                    .into_iter()
+                    .map(|r| {
+                        json!({
+                            "version": r.version as u64, "time": r.time as u64,
+                            "author": r.author, "role": r.role, "comment": r.comment,
+                            "reverts": r.reverts.map(|v| v as u64), "bytes": r.bytes as u64,
+                        })
+                    })
+                    .collect();
+                http::json(
+                    200,
+                    &json!({ "target": self.target()?, "latest": self.latest()?, "versions": versions }),
+                )
+            }
+            ControlOp::Version { version } => {
+                let rows: Vec<Content> = sql
+                    .exec(
+                        "SELECT content FROM versions WHERE version = ?",
+                        vec![(version as i64).into()],
+                    )
+                    .and_then(|c| c.to_array())
+                    .map_err(internal)?;
+                let row = rows
+                    .into_iter()
+                    .next()
+                    .ok_or(RelayError::NoSuchVersion { version })?;
+                let headers = worker::Headers::new();
+                headers.set("content-type", "application/json")?;
+                headers.set(http::VERSION_HEADER, &version.to_string())?;
+                Ok(Response::ok(row.content)?.with_headers(headers))
+            }
+            ControlOp::SetTarget { version } => {
+                if self
+                    .latest()?
+                    .is_none_or(|latest| version == 0 || version > latest)
+                {
+                    return Err(RelayError::NoSuchVersion { version });
+                }
+                self.set_target(version)?;
+                http::json(200, &json!({ "target": version }))
+            }
+        }
+    }
+
+    fn number(&self, query: &str) -> Result<Option<u64>> {
+        let rows: Vec<Number> = self
+            .state
+            .storage()
+            .sql()
+            .exec(query, None)
+            .and_then(|c| c.to_array())
+            .map_err(internal)?;
+        Ok(rows.into_iter().next().and_then(|r| r.n).map(|n| n as u64))
+    }
+
+    fn latest(&self) -> Result<Option<u64>> {
+        self.number("SELECT max(version) AS n FROM versions")
+    }
+
+    fn target(&self) -> Result<Option<u64>> {
+        self.number("SELECT value AS n FROM control_meta WHERE name = 'target'")
+    }
+
+    fn set_target(&self, version: u64) -> Result<()> {
+        self.state
+            .storage()
+            .sql()
+            .exec(
+                "INSERT OR REPLACE INTO control_meta (name, value) VALUES ('target', ?)",
+                vec![(version as i64).into()],
+            )
+            .map_err(internal)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,552 @@
+//! The worker's internal protocol with its Durable Objects: one typed
+//! operation per thing a partition (or the control object) does, encoded
+//! to and decoded from an internal request in this one place.
+//!
+//! An operation travels as `https://partition/<op>?p=<N>&<params>`, the
+//! body (a frame, a trigger file, a backtest request) beside it. Neither
+//! side spells a path or a parameter name: the worker builds an [`Op`] and
+//! calls [`Op::request`], the object gets it back with [`Op::parse`] and
+//! matches on it. A new operation is a variant here, a `match` arm in the
+//! object, and nothing else.
+
+use crate::error::{RelayError, Result};
+use broker_core::log::Stream;
+use std::collections::HashMap;
+use worker::{Headers, Method, Request, RequestInit, Url};
+
+/// Where a read or a subscription starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// The earliest offset still stored.
+    Earliest,
+    /// The end: only what is appended from now on.
+    Latest,
+    /// The consumer's committed offset (the earliest for a new consumer).
+    Committed(String),
+    /// This offset.
+    Offset(u64),
+}
+
+impl Position {
+    /// `from=OFFSET|earliest|latest|committed` (with `consumer=NAME` for
+    /// `committed`); absent is `earliest`.
+    pub fn parse(q: &HashMap<String, String>) -> Result<Position> {
+        match q.get("from").map(String::as_str) {
+            None | Some("earliest") => Ok(Position::Earliest),
+            Some("latest") => Ok(Position::Latest),
+            Some("committed") => match q.get("consumer").filter(|c| !c.is_empty()) {
+                Some(name) => Ok(Position::Committed(name.clone())),
+                None => Err(bad("from=committed needs a consumer name")),
+            },
+            Some(n) => n.parse().map(Position::Offset).map_err(|_| {
+                bad(&format!(
+                    "from={n:?}: expected an offset, earliest, latest or committed"
+                ))
+            }),
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<(&'static str, String)>) {
+        let from = match self {
+            Position::Earliest => "earliest".to_owned(),
+            Position::Latest => "latest".to_owned(),
+            Position::Committed(name) => {
+                out.push(("consumer", name.clone()));
+                "committed".to_owned()
+            }
+            Position::Offset(n) => n.to_string(),
+        };
+        out.push(("from", from));
+    }
+}
+
+/// `stream=events|firings` (absent: events).
+pub fn parse_stream(q: &HashMap<String, String>) -> Result<Stream> {
+    match q.get("stream") {
+        None => Ok(Stream::Events),
+        Some(s) => Stream::parse(s)
+            .ok_or_else(|| bad(&format!("stream={s:?}: expected events or firings"))),
+    }
+}
+
+/// A numeric query parameter, or `default` when absent.
+pub fn query_u64(q: &HashMap<String, String>, name: &str, default: u64) -> Result<u64> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(s) => s.parse().map_err(|_| {
+            bad(&format!(
+                "query parameter {name}={s:?} is not a non-negative integer"
+            ))
+        }),
+    }
+}
+
+fn bad(reason: &str) -> RelayError {
+    RelayError::BadRequest {
+        reason: reason.to_owned(),
+    }
+}
+
+/// Bounds of a server-side backtest on one partition. (Its time bound is
+/// the worker's: the runtime's clock does not advance inside one
+/// object's synchronous replay.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BacktestBounds {
+    /// Events stamped before this (ms since the epoch) are skipped.
+    pub since: u64,
+    /// The replay stops after this many events.
+    pub max_events: u64,
+    /// Return every firing, not only the report's sample.
+    pub all_firings: bool,
+}
+
+/// One operation of a partition's Durable Object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Append the frame in the body.
+    Append,
+    /// Read records of a stream.
+    Read {
+        /// Which stream.
+        stream: Stream,
+        /// From where.
+        from: Position,
+        /// Most records.
+        limit: u64,
+        /// Most bytes of stored batches.
+        max_bytes: u64,
+    },
+    /// Accept a visitor's page socket.
+    VisitorSocket {
+        /// The visitor's anonymous id.
+        visitor: String,
+    },
+    /// Accept a back-office subscriber socket.
+    StreamSocket {
+        /// Which stream.
+        stream: Stream,
+        /// From where.
+        from: Position,
+        /// The consumer whose commits it may send.
+        consumer: Option<String>,
+    },
+    /// Activate the trigger file in the body as `version`.
+    SetTriggers {
+        /// The version number the control object gave the file.
+        version: u64,
+    },
+    /// The active trigger file, as uploaded.
+    Triggers,
+    /// The partition's figures.
+    Stats,
+    /// Replay the retained events with the candidate file in the body and
+    /// with the active file, changing nothing.
+    Backtest {
+        /// Who asks (a role), so that one caller runs one at a time.
+        caller: String,
+        /// How far to go.
+        bounds: BacktestBounds,
+    },
+    /// Event names, property paths and context paths the log has seen.
+    Catalog,
+    /// One visitor's most recent events.
+    VisitorEvents {
+        /// The visitor's anonymous id.
+        visitor: String,
+        /// Most events returned.
+        limit: u64,
+    },
+}
+
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Append => "append",
+            Op::Read { .. } => "read",
+            Op::VisitorSocket { .. } => "visitor-ws",
+            Op::StreamSocket { .. } => "stream-ws",
+            Op::SetTriggers { .. } => "set-triggers",
+            Op::Triggers => "triggers",
+            Op::Stats => "stats",
+            Op::Backtest { .. } => "backtest",
+            Op::Catalog => "catalog",
+            Op::VisitorEvents { .. } => "visitor-events",
+        }
+    }
+
+    /// True for the operations answered with a WebSocket.
+    pub fn is_upgrade(&self) -> bool {
+        matches!(self, Op::VisitorSocket { .. } | Op::StreamSocket { .. })
+    }
+
+    fn method(&self) -> Method {
+        match self {
+            Op::Append | Op::Backtest { .. } => Method::Post,
+            Op::SetTriggers { .. } => Method::Put,
+            _ => Method::Get,
+        }
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        match self {
+            Op::Append | Op::Triggers | Op::Stats | Op::Catalog => {}
+            Op::Read {
+                stream,
+                from,
+                limit,
+                max_bytes,
+            } => {
+                out.push(("stream", stream.as_str().to_owned()));
+                from.encode(&mut out);
+                out.push(("limit", limit.to_string()));
+                out.push(("max_bytes", max_bytes.to_string()));
+            }
+            Op::VisitorSocket { visitor } => out.push(("visitor", visitor.clone())),
+            Op::StreamSocket {
+                stream,
+                from,
+                consumer,
+            } => {
+                out.push(("stream", stream.as_str().to_owned()));
+                from.encode(&mut out);
+                if let (Some(c), false) = (consumer, matches!(from, Position::Committed(_))) {
+                    out.push(("consumer", c.clone()));
+                }
+            }
+            Op::SetTriggers { version } => out.push(("version", version.to_string())),
+            Op::Backtest { caller, bounds } => {
+                out.push(("caller", caller.clone()));
+                out.push(("since", bounds.since.to_string()));
+                out.push(("max_events", bounds.max_events.to_string()));
+                out.push(("all_firings", bounds.all_firings.to_string()));
+            }
+            Op::VisitorEvents { visitor, limit } => {
+                out.push(("visitor", visitor.clone()));
+                out.push(("limit", limit.to_string()));
+            }
+        }
+        out
+    }
+
+    /// The internal request for partition `p` (the body, if any, beside it).
+    pub fn request(&self, p: u32, body: Option<wasm_bindgen::JsValue>) -> Result<Request> {
+        let mut params = vec![("p", p.to_string())];
+        params.extend(self.params());
+        internal_request(
+            "partition",
+            self.name(),
+            self.method(),
+            &params,
+            self.is_upgrade(),
+            body,
+        )
+    }
+
+    /// The partition number and the operation of an internal request.
+    pub fn parse(method: &Method, url: &Url) -> Result<(u32, Op)> {
+        let q = query_of(url);
+        let p = q
+            .get("p")
+            .and_then(|p| p.parse::<u32>().ok())
+            .ok_or_else(|| bad("internal request without a partition"))?;
+        let text = |name: &str| q.get(name).cloned().unwrap_or_default();
+        let op = match url.path().trim_start_matches('/') {
+            "append" => Op::Append,
+            "read" => Op::Read {
+                stream: parse_stream(&q)?,
+                from: Position::parse(&q)?,
+                limit: query_u64(&q, "limit", 100)?,
+                max_bytes: query_u64(&q, "max_bytes", 1 << 20)?,
+            },
+            "visitor-ws" => Op::VisitorSocket {
+                visitor: text("visitor"),
+            },
+            "stream-ws" => {
+                let from = Position::parse(&q)?;
+                // With `committed`, the consumer travels in the position.
+                let consumer = match from {
+                    Position::Committed(_) => None,
+                    _ => q.get("consumer").filter(|c| !c.is_empty()).cloned(),
+                };
+                Op::StreamSocket {
+                    stream: parse_stream(&q)?,
+                    from,
+                    consumer,
+                }
+            }
+            "set-triggers" => Op::SetTriggers {
+                version: query_u64(&q, "version", 0)?,
+            },
+            "triggers" => Op::Triggers,
+            "stats" => Op::Stats,
+            "backtest" => Op::Backtest {
+                caller: text("caller"),
+                bounds: BacktestBounds {
+                    since: query_u64(&q, "since", 0)?,
+                    max_events: query_u64(&q, "max_events", u64::MAX)?,
+                    all_firings: q.get("all_firings").is_some_and(|v| v == "true"),
+                },
+            },
+            "catalog" => Op::Catalog,
+            "visitor-events" => Op::VisitorEvents {
+                visitor: text("visitor"),
+                limit: query_u64(&q, "limit", 200)?,
+            },
+            other => {
+                return Err(RelayError::NotFound {
+                    method: method.to_string(),
+                    path: format!("/{other} (internal)"),
+                })
+            }
+        };
+        if op.method() != *method {
+            return Err(RelayError::MethodNotAllowed {
+                method: method.to_string(),
+                path: format!("/{} (internal)", op.name()),
+            });
+        }
+        Ok((p, op))
+    }
+}
+
+/// An internal request `https://<host>/<name>?<params>`.
+fn internal_request(
+    host: &str,
+    name: &str,
+    method: Method,
+    params: &[(&'static str, String)],
+    upgrade: bool,
+    body: Option<wasm_bindgen::JsValue>,
+) -> Result<Request> {
+    let mut url = Url::parse(&format!("https://{host}/")).map_err(|e| RelayError::Internal {
+        message: e.to_string(),
+    })?;
+    url.set_path(name);
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in params {
+            pairs.append_pair(k, v);
+        }
+    }
+    let headers = Headers::new();
+    if upgrade {
+        headers.set("upgrade", "websocket")?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method)
+        .with_headers(headers)
+        .with_body(body);
+    Ok(Request::new_with_init(url.as_str(), &init)?)
+}
+
+fn query_of(url: &Url) -> HashMap<String, String> {
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// One operation of the control object (`Control`, one per deployment),
+/// which keeps the trigger file's versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlOp {
+    /// Store the [`NewVersion`] in the body as the next version and make
+    /// it the target.
+    CreateVersion,
+    /// Every version's metadata, newest first, and the target.
+    Versions,
+    /// One version's content.
+    Version {
+        /// Its number.
+        version: u64,
+    },
+    /// Make an existing version the target (what every partition should run).
+    SetTarget {
+        /// Its number.
+        version: u64,
+    },
+}
+
+/// The body of [`ControlOp::CreateVersion`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewVersion {
+    /// The trigger file, validated by the worker.
+    pub content: String,
+    /// Who pushed it, as they said.
+    pub author: String,
+    /// The role of their token.
+    pub role: String,
+    /// Why, as they said.
+    pub comment: Option<String>,
+    /// The version whose content this restores, for a revert.
+    pub reverts: Option<u64>,
+}
+
+impl ControlOp {
+    fn name(&self) -> &'static str {
+        match self {
+            ControlOp::CreateVersion => "create-version",
+            ControlOp::Versions => "versions",
+            ControlOp::Version { .. } => "version",
+            ControlOp::SetTarget { .. } => "set-target",
+        }
+    }
+
+    fn method(&self) -> Method {
+        match self {
+            ControlOp::CreateVersion | ControlOp::SetTarget { .. } => Method::Post,
+            ControlOp::Versions | ControlOp::Version { .. } => Method::Get,
+        }
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ControlOp::Version { version } | ControlOp::SetTarget { version } => {
+                vec![("version", version.to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The internal request (the body, if any, beside it).
+    pub fn request(&self, body: Option<wasm_bindgen::JsValue>) -> Result<Request> {
+        internal_request(
+            "control",
+            self.name(),
+            self.method(),
+            &self.params(),
+            false,
+            body,
+        )
+    }
+
+    /// The operation of an internal request.
+    pub fn parse(method: &Method, url: &Url) -> Result<ControlOp> {
+        let q = query_of(url);
+        let version = || query_u64(&q, "version", 0);
+        let op = match url.path().trim_start_matches('/') {
+            "create-version" => ControlOp::CreateVersion,
+            "versions" => ControlOp::Versions,
+            "version" => ControlOp::Version {
+                version: version()?,
+            },
+            "set-target" => ControlOp::SetTarget {
+                version: version()?,
+            },
+            other => {
+                return Err(RelayError::NotFound {
+                    method: method.to_string(),
+                    path: format!("/{other} (control)"),
+                })
+            }
+        };
+        if op.method() != *method {
+            return Err(RelayError::MethodNotAllowed {
+                method: method.to_string(),
+                path: format!("/{} (control)", op.name()),
+            });
+        }
+        Ok(op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(op: Op) {
+        let mut url = Url::parse("https://partition/").unwrap();
+        url.set_path(op.name());
+        url.query_pairs_mut().append_pair("p", "3");
+        for (k, v) in op.params() {
+            url.query_pairs_mut().append_pair(k, &v);
+        }
+        assert_eq!(Op::parse(&op.method(), &url).unwrap(), (3, op));
+    }
+
+    #[test]
+    fn every_operation_survives_its_encoding() {
+        let ops = [
+            Op::Append,
+            Op::Read {
+                stream: Stream::Firings,
+                from: Position::Committed("ops".into()),
+                limit: 7,
+                max_bytes: 99,
+            },
+            Op::Read {
+                stream: Stream::Events,
+                from: Position::Offset(42),
+                limit: 0,
+                max_bytes: 1,
+            },
+            Op::VisitorSocket {
+                visitor: "a b&c=d".into(),
+            },
+            Op::StreamSocket {
+                stream: Stream::Events,
+                from: Position::Latest,
+                consumer: Some("c".into()),
+            },
+            Op::StreamSocket {
+                stream: Stream::Events,
+                from: Position::Earliest,
+                consumer: None,
+            },
+            Op::SetTriggers { version: 12 },
+            Op::Triggers,
+            Op::Stats,
+            Op::Backtest {
+                caller: "editor".into(),
+                bounds: BacktestBounds {
+                    since: 1,
+                    max_events: 2,
+                    all_firings: true,
+                },
+            },
+            Op::Catalog,
+            Op::VisitorEvents {
+                visitor: "v".into(),
+                limit: 5,
+            },
+        ];
+        for op in ops {
+            round_trip(op);
+        }
+    }
+
+    #[test]
+    fn every_control_operation_survives_its_encoding() {
+        for op in [
+            ControlOp::CreateVersion,
+            ControlOp::Versions,
+            ControlOp::Version { version: 4 },
+            ControlOp::SetTarget { version: 9 },
+        ] {
+            let mut url = Url::parse("https://control/").unwrap();
+            url.set_path(op.name());
+            for (k, v) in op.params() {
+                url.query_pairs_mut().append_pair(k, &v);
+            }
+            assert_eq!(ControlOp::parse(&op.method(), &url).unwrap(), op);
+        }
+    }
+
+    #[test]
+    fn positions_parse_as_the_readme_says() {
+        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(Position::parse(&q(&[])).unwrap(), Position::Earliest);
+        assert_eq!(
+            Position::parse(&q(&[("from", "17")])).unwrap(),
+            Position::Offset(17)
+        );
+        assert!(Position::parse(&q(&[("from", "committed")])).is_err());
+        assert!(Position::parse(&q(&[("from", "-1")])).is_err());
+        assert!(parse_stream(&q(&[("stream", "quarantine")])).is_err());
+    }
+}
