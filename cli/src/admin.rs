@@ -1,35 +1,80 @@
-//! `eventstream triggers push` and `triggers show`: the relay's trigger
-//! administration API, with the admin token.
+//! `eventstream triggers push|show|versions|diff|revert`: the relay's trigger
+//! administration API (`/v1/admin/...`), what the console does, from a
+//! terminal.
+//!
+//! Every push is a version the relay keeps (number, time, author, comment);
+//! a revert is a new version with an old one's content. Pushing and
+//! reverting need an editor's token (the admin token is one); reading needs
+//! any token, a viewer's too.
 
 use crate::args::{self, Spec};
 use crate::relay::{Relay, RelayError};
 use broker_core::trigger::TriggerFile;
+use serde_json::{json, Value as Json};
 
-const TOKEN_ENV: &str = "EVENTSTREAM_ADMIN_TOKEN";
+/// Where push and revert look for a token without --token, in order.
+pub const EDIT_TOKEN_ENVS: &[&str] = &["EVENTSTREAM_ADMIN_TOKEN", "EVENTSTREAM_EDITOR_TOKEN"];
+/// Where the reading commands look for a token without --token, in order.
+pub const READ_TOKEN_ENVS: &[&str] = &[
+    "EVENTSTREAM_ADMIN_TOKEN",
+    "EVENTSTREAM_EDITOR_TOKEN",
+    "EVENTSTREAM_VIEWER_TOKEN",
+];
 
 const PUSH_HELP: &str = "\
-eventstream triggers push FILE --relay URL [--token TOKEN]
-    Validates FILE locally, then uploads it to the relay, which validates it again and activates
-    it on every partition. Errors are printed one per line as `PATH: message`; nothing changes
-    on the relay unless the whole file is valid. The admin token comes from --token or
-    EVENTSTREAM_ADMIN_TOKEN.
-    Exit codes: 0 activated, 1 rejected (by this tool or the relay), 2 bad arguments,
-    unreadable file, or relay unreachable.
+eventstream triggers push FILE --relay URL [--comment TEXT] [--token TOKEN]
+    Validates FILE locally, then uploads it to the relay, which validates it again, keeps it as
+    a new version (with the comment, if given) and activates it on every partition. Errors are
+    printed one per line as `PATH: message`; nothing changes on the relay unless the whole file
+    is valid. If a partition fails to activate the version, it is named and the exit code is 1:
+    push again (or revert) to retry. The token (an editor's or the admin's) comes from --token,
+    EVENTSTREAM_ADMIN_TOKEN or EVENTSTREAM_EDITOR_TOKEN.
+    Exit codes: 0 activated everywhere, 1 rejected (by this tool or the relay) or not activated
+    everywhere, 2 bad arguments, unreadable file, or relay unreachable.
     Example: EVENTSTREAM_ADMIN_TOKEN=... eventstream triggers push examples/triggers.json \\
-             --relay http://127.0.0.1:8787
+             --relay http://127.0.0.1:8787 --comment \"cart rescue after 10 minutes\"
 ";
 
 const SHOW_HELP: &str = "\
 eventstream triggers show --relay URL [--token TOKEN]
-    Prints the trigger file active on the relay (JSON). The admin token comes from --token or
-    EVENTSTREAM_ADMIN_TOKEN.
+    Prints the trigger file active on the relay (JSON). The token (any role) comes from --token,
+    EVENTSTREAM_ADMIN_TOKEN, EVENTSTREAM_EDITOR_TOKEN or EVENTSTREAM_VIEWER_TOKEN.
+    Exit codes: 0 printed, 1 refused by the relay, 2 bad arguments or relay unreachable.
     Example: eventstream triggers show --relay http://127.0.0.1:8787 > active.json
+";
+
+const VERSIONS_HELP: &str = "\
+eventstream triggers versions --relay URL [--json] [--token TOKEN]
+    Lists the versions the relay keeps, newest first: number, time, author, on how many
+    partitions it runs, comment. `*` marks the active version (the last pushed or reverted);
+    partitions that have not activated it yet are named below the list. --json prints the
+    relay's answer instead. The token (any role) as for `show`.
+    Exit codes: 0 listed, 1 refused by the relay, 2 bad arguments or relay unreachable.
+    Example: eventstream triggers versions --relay http://127.0.0.1:8787
+";
+
+const DIFF_HELP: &str = "\
+eventstream triggers diff A B --relay URL [--token TOKEN]
+    Prints the unified diff (3 lines of context) from version A to version B. The token (any
+    role) as for `show`.
+    Exit codes: 0 printed, 1 refused by the relay (no such version), 2 bad arguments or relay
+    unreachable.
+    Example: eventstream triggers diff 3 4 --relay http://127.0.0.1:8787
+";
+
+const REVERT_HELP: &str = "\
+eventstream triggers revert N --relay URL [--comment TEXT] [--token TOKEN]
+    Makes version N's content active again, as a new version (comment: yours, or \"revert to
+    version N\"). Activation is reported as for `push`. The token as for `push`.
+    Exit codes: 0 activated everywhere, 1 refused or not activated everywhere, 2 bad arguments
+    or relay unreachable.
+    Example: eventstream triggers revert 3 --relay http://127.0.0.1:8787 --comment \"too noisy\"
 ";
 
 const PUSH: Spec = Spec {
     command: "triggers push",
     help: PUSH_HELP,
-    valued: &["--relay", "--token"],
+    valued: &["--relay", "--token", "--comment"],
     flags: &[],
 };
 
@@ -40,47 +85,50 @@ const SHOW: Spec = Spec {
     flags: &[],
 };
 
-/// `eventstream triggers push ARGS`.
-pub fn push(argv: &[String]) -> u8 {
-    let opts = match args::parse(argv, &PUSH) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
-    let [file] = opts.positional.as_slice() else {
-        return PUSH.usage("expected exactly one FILE");
-    };
-    let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), TOKEN_ENV) {
-        Ok(r) => r,
-        Err(e) => return PUSH.usage(&e),
-    };
-    let text = match args::read_text(file) {
-        Ok(t) => t,
-        Err(e) => return PUSH.fail(&e),
-    };
-    if let Err(errors) = TriggerFile::parse(&text) {
-        for e in &errors.errors {
-            eprintln!("{}: {}", e.path, e.message);
-        }
-        eprintln!(
-            "{file}: rejected locally, {} error(s); nothing was sent",
-            errors.errors.len()
-        );
-        return 1;
+const VERSIONS: Spec = Spec {
+    command: "triggers versions",
+    help: VERSIONS_HELP,
+    valued: &["--relay", "--token"],
+    flags: &["--json"],
+};
+
+const DIFF: Spec = Spec {
+    command: "triggers diff",
+    help: DIFF_HELP,
+    valued: &["--relay", "--token"],
+    flags: &[],
+};
+
+const REVERT: Spec = Spec {
+    command: "triggers revert",
+    help: REVERT_HELP,
+    valued: &["--relay", "--token", "--comment"],
+    flags: &[],
+};
+
+/// Parses `argv` against `spec` and connects with a token from `envs`;
+/// `Err(exit code)` when the command is done (help, or a usage mistake).
+fn open(argv: &[String], spec: &Spec, envs: &[&str]) -> Result<(args::Args, Relay), u8> {
+    let opts = args::parse(argv, spec)?;
+    let relay =
+        Relay::new(opts.get("--relay"), opts.get("--token"), envs).map_err(|e| spec.usage(&e))?;
+    Ok((opts, relay))
+}
+
+/// A failure to talk to the relay: 1 when it answered (it refused), 2 when
+/// it could not be reached or answered nonsense.
+pub fn relay_failure(e: &RelayError) -> u8 {
+    eprintln!("eventstream: {e}");
+    match e {
+        RelayError::Status { .. } => 1,
+        _ => crate::EXIT_USAGE,
     }
-    match relay.call("PUT", "/v1/admin/triggers", Some(&text)) {
-        Ok(body) => {
-            let triggers = body["triggers"]
-                .as_u64()
-                .map(|n| format!("{n} triggers "))
-                .unwrap_or_default();
-            let partitions = body["partitions"]
-                .as_u64()
-                .map(|n| format!(" on {n} partitions"))
-                .unwrap_or_default();
-            println!("activated {triggers}from {file}{partitions}");
-            0
-        }
-        Err(RelayError::Status { body, status, .. }) if body["errors"].is_array() => {
+}
+
+/// A refusal of `file`: the relay's path-precise errors when it gives them.
+pub fn report_rejection(file: &str, e: &RelayError) -> u8 {
+    match e {
+        RelayError::Status { body, status, .. } if body["errors"].is_array() => {
             for e in body["errors"].as_array().into_iter().flatten() {
                 eprintln!(
                     "{}: {}",
@@ -93,30 +141,109 @@ pub fn push(argv: &[String]) -> u8 {
             );
             1
         }
-        Err(e @ RelayError::Status { .. }) => {
-            eprintln!("eventstream: {e}");
-            1
-        }
-        Err(e) => {
-            eprintln!("eventstream: {e}");
-            crate::EXIT_USAGE
-        }
+        e => relay_failure(e),
     }
+}
+
+/// `eventstream triggers push ARGS`.
+pub fn push(argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &PUSH, EDIT_TOKEN_ENVS) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let [file] = opts.positional.as_slice() else {
+        return PUSH.usage("expected exactly one FILE");
+    };
+    let text = match args::read_text(file) {
+        Ok(t) => t,
+        Err(e) => return PUSH.fail(&e),
+    };
+    let triggers = match TriggerFile::parse(&text) {
+        Ok(f) => f.ids().count(),
+        Err(errors) => {
+            for e in &errors.errors {
+                eprintln!("{}: {}", e.path, e.message);
+            }
+            eprintln!(
+                "{file}: rejected locally, {} error(s); nothing was sent",
+                errors.errors.len()
+            );
+            return 1;
+        }
+    };
+    // Without a comment, the route every relay version has.
+    let answer = match opts.get("--comment") {
+        None => relay.call("PUT", "/v1/admin/triggers", Some(&text)),
+        Some(c) => {
+            let body = json!({ "file": text, "comment": c });
+            relay.call(
+                "POST",
+                "/v1/admin/triggers/versions",
+                Some(&body.to_string()),
+            )
+        }
+    };
+    let what = format!("{triggers} triggers from {file}");
+    activation(answer, &what, |e| report_rejection(file, e))
+}
+
+/// Reports a push's or revert's activation: `what` names what was pushed.
+fn activation(
+    answer: Result<Json, RelayError>,
+    what: &str,
+    refused: impl Fn(&RelayError) -> u8,
+) -> u8 {
+    let body = match answer {
+        Ok(body) => body,
+        // Stored but not active everywhere: the body says where.
+        Err(RelayError::Status { body, .. }) if body["code"] == "activation_incomplete" => body,
+        Err(e) => return refused(&e),
+    };
+    let version = body["version"]
+        .as_u64()
+        .map(|v| format!("version {v}: "))
+        .unwrap_or_default();
+    let Some(partitions) = body["partitions"].as_array() else {
+        // A relay from before versions: `partitions` is a count.
+        let on = body["partitions"]
+            .as_u64()
+            .map(|n| format!(" on {n} partitions"))
+            .unwrap_or_default();
+        println!("activated {what}{on}");
+        return 0;
+    };
+    let ok = partitions.iter().filter(|p| p["ok"] == true).count();
+    if ok == partitions.len() {
+        println!(
+            "activated {version}{what} on {ok} of {} partitions",
+            partitions.len()
+        );
+        return 0;
+    }
+    eprintln!(
+        "eventstream: {version}{what} stored, but active on only {ok} of {} partitions:",
+        partitions.len()
+    );
+    for p in partitions.iter().filter(|p| p["ok"] != true) {
+        eprintln!(
+            "  partition {}: {}",
+            p["partition"],
+            p["error"].as_str().unwrap_or("not activated")
+        );
+    }
+    eprintln!("push again, or revert, to retry");
+    1
 }
 
 /// `eventstream triggers show ARGS`.
 pub fn show(argv: &[String]) -> u8 {
-    let opts = match args::parse(argv, &SHOW) {
+    let (opts, relay) = match open(argv, &SHOW, READ_TOKEN_ENVS) {
         Ok(o) => o,
         Err(code) => return code,
     };
     if !opts.positional.is_empty() {
         return SHOW.usage("unexpected arguments");
     }
-    let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), TOKEN_ENV) {
-        Ok(r) => r,
-        Err(e) => return SHOW.usage(&e),
-    };
     match relay.call("GET", "/v1/admin/triggers", None) {
         Ok(body) => {
             // The relay answers the file itself; pretty-print it for humans and diffs.
@@ -126,13 +253,184 @@ pub fn show(argv: &[String]) -> u8 {
             );
             0
         }
-        Err(e @ RelayError::Status { .. }) => {
-            eprintln!("eventstream: {e}");
-            1
+        Err(e) => relay_failure(&e),
+    }
+}
+
+/// `eventstream triggers versions ARGS`.
+pub fn versions(argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &VERSIONS, READ_TOKEN_ENVS) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    if !opts.positional.is_empty() {
+        return VERSIONS.usage("unexpected arguments");
+    }
+    match relay.call("GET", "/v1/admin/triggers/versions", None) {
+        Ok(body) if opts.has("--json") => {
+            println!("{body}");
+            0
         }
-        Err(e) => {
-            eprintln!("eventstream: {e}");
-            crate::EXIT_USAGE
+        Ok(body) => {
+            print!("{}", versions_table(&body));
+            0
         }
+        Err(e) => relay_failure(&e),
+    }
+}
+
+/// The versions list as a table, and where the active one is pending.
+fn versions_table(body: &Json) -> String {
+    let list: &[Json] = body["versions"].as_array().map_or(&[], Vec::as_slice);
+    if list.is_empty() {
+        return "no versions yet: push a trigger file\n".to_owned();
+    }
+    let total = body["running"].as_array().map(Vec::len);
+    let author_width = list
+        .iter()
+        .filter_map(|v| v["author"].as_str())
+        .map(|a| a.chars().count())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    let mut out = format!(
+        "  version  time                      {:<author_width$}  partitions  comment\n",
+        "author"
+    );
+    let mut pending = Vec::new();
+    for v in list {
+        let n = v["version"].as_u64().unwrap_or(0);
+        let active = body["active"].as_u64() == Some(n);
+        let on = v["partitions"]["active_on"].as_array().map_or(0, Vec::len);
+        let partitions = match total {
+            Some(t) => format!("{on} of {t}"),
+            None => on.to_string(),
+        };
+        out.push_str(
+            format!(
+                "{} {:<7}  {:<24}  {:<author_width$}  {:<10}  {}",
+                if active { '*' } else { ' ' },
+                n,
+                v["time"]
+                    .as_u64()
+                    .map_or_else(|| "-".into(), crate::triggers::iso8601),
+                v["author"].as_str().unwrap_or("-"),
+                partitions,
+                v["comment"].as_str().unwrap_or("")
+            )
+            .trim_end(),
+        );
+        out.push('\n');
+        let waiting: Vec<String> = v["partitions"]["pending"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(Json::to_string)
+            .collect();
+        if !waiting.is_empty() {
+            pending.push(format!(
+                "version {n} is not active yet on partitions {}: push again or revert to retry\n",
+                waiting.join(", ")
+            ));
+        }
+    }
+    out.extend(pending);
+    out
+}
+
+/// `eventstream triggers diff ARGS`.
+pub fn diff(argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &DIFF, READ_TOKEN_ENVS) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let [a, b] = opts.positional.as_slice() else {
+        return DIFF.usage("expected two version numbers, A and B");
+    };
+    let (Some(a), Some(b)) = (version_number(a), version_number(b)) else {
+        return DIFF.usage("versions are whole numbers from 1");
+    };
+    match relay.call(
+        "GET",
+        &format!("/v1/admin/triggers/diff?from={a}&to={b}"),
+        None,
+    ) {
+        Ok(body) => {
+            let diff = body["diff"].as_str().unwrap_or("");
+            if diff.is_empty() {
+                eprintln!("versions {a} and {b} have the same content");
+            }
+            print!("{diff}");
+            0
+        }
+        Err(e) => relay_failure(&e),
+    }
+}
+
+/// `eventstream triggers revert ARGS`.
+pub fn revert(argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &REVERT, EDIT_TOKEN_ENVS) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let [n] = opts.positional.as_slice() else {
+        return REVERT.usage("expected exactly one version number N");
+    };
+    let Some(n) = version_number(n) else {
+        return REVERT.usage("versions are whole numbers from 1");
+    };
+    let body = json!({ "comment": opts.get("--comment") });
+    let answer = relay.call(
+        "POST",
+        &format!("/v1/admin/triggers/versions/{n}/revert"),
+        Some(&body.to_string()),
+    );
+    activation(
+        answer,
+        &format!("the content of version {n}"),
+        relay_failure,
+    )
+}
+
+fn version_number(s: &str) -> Option<u64> {
+    s.parse().ok().filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_table_marks_the_active_one_and_pending_partitions() {
+        let body = json!({
+            "active": 3,
+            "running": [{"partition": 0, "version": 3}, {"partition": 1, "version": 2}],
+            "versions": [
+                {"version": 3, "time": 1_764_000_060_000u64, "author": "alice", "role": "editor",
+                 "comment": "revert to version 1", "partitions": {"active_on": [0], "pending": [1]}},
+                {"version": 2, "time": 1_764_000_000_000u64, "author": "admin", "role": "admin",
+                 "comment": null, "partitions": {"active_on": [1], "pending": []}}
+            ]
+        });
+        assert_eq!(
+            versions_table(&body),
+            "  version  time                      author  partitions  comment
+* 3        2025-11-24T16:01:00.000Z  alice   1 of 2      revert to version 1
+  2        2025-11-24T16:00:00.000Z  admin   1 of 2
+version 3 is not active yet on partitions 1: push again or revert to retry
+"
+        );
+        assert_eq!(
+            versions_table(&json!({"versions": []})),
+            "no versions yet: push a trigger file\n"
+        );
+    }
+
+    #[test]
+    fn version_numbers_start_at_one() {
+        assert_eq!(version_number("3"), Some(3));
+        assert_eq!(version_number("0"), None);
+        assert_eq!(version_number("-1"), None);
+        assert_eq!(version_number("x"), None);
     }
 }

@@ -17,8 +17,12 @@ eventstream: the Eventstream command line
 Usage:
   eventstream triggers check FILE
   eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
-  eventstream triggers push FILE --relay URL [--token TOKEN]
+  eventstream triggers backtest FILE --relay URL [--since 24h|7d|all] [--json]
+  eventstream triggers push FILE --relay URL [--comment TEXT] [--token TOKEN]
   eventstream triggers show --relay URL [--token TOKEN]
+  eventstream triggers versions --relay URL [--json]
+  eventstream triggers diff A B --relay URL
+  eventstream triggers revert N --relay URL [--comment TEXT]
   eventstream tail --relay URL [--stream events|firings] [--partition N|all]
                    [--from OFFSET|earliest|latest|committed] [--consumer NAME] [--until-end]
   eventstream frame decode [FILE|-] [--hex]
@@ -36,6 +40,9 @@ fn main() -> ExitCode {
         Some("triggers") => match args.get(1).map(String::as_str) {
             Some("push") => admin::push(&args[2..]),
             Some("show") => admin::show(&args[2..]),
+            Some("versions") => admin::versions(&args[2..]),
+            Some("diff") => admin::diff(&args[2..]),
+            Some("revert") => admin::revert(&args[2..]),
             _ => triggers::run(&args[1..]),
         },
         Some("tail") => tail::run(&args[1..]),

@@ -57,8 +57,9 @@ impl std::fmt::Display for RelayError {
 }
 
 impl Relay {
-    /// Builds a client from `--relay` and `--token` / the environment variable `env`.
-    pub fn new(base: Option<&str>, token: Option<&str>, env: &str) -> Result<Relay, String> {
+    /// Builds a client from `--relay` and `--token`, or else the first of
+    /// the environment variables `envs` that is set and not empty.
+    pub fn new(base: Option<&str>, token: Option<&str>, envs: &[&str]) -> Result<Relay, String> {
         let base = base
             .ok_or("--relay URL is required (e.g. --relay http://127.0.0.1:8787)")?
             .trim_end_matches('/')
@@ -70,10 +71,10 @@ impl Relay {
         }
         let token = match token {
             Some(t) => t.to_owned(),
-            None => std::env::var(env)
-                .ok()
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| format!("no token: pass --token or set {env}"))?,
+            None => envs
+                .iter()
+                .find_map(|env| std::env::var(env).ok().filter(|t| !t.is_empty()))
+                .ok_or_else(|| format!("no token: pass --token or set {}", envs.join(" or ")))?,
         };
         Ok(Relay { base, token })
     }
@@ -85,8 +86,14 @@ impl Relay {
             .build()
     }
 
-    /// Sends a request with the bearer token and returns the JSON body of a 2xx answer.
-    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Result<Json, RelayError> {
+    /// Sends a request with the bearer token; a 2xx answer as it is, any
+    /// other as [`RelayError::Status`] with the relay's `{code, message}`.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<ureq::Response, RelayError> {
         let req = Self::agent()
             .request(method, &format!("{}{}", self.base, path))
             .set("Authorization", &format!("Bearer {}", self.token));
@@ -95,12 +102,7 @@ impl Relay {
             None => req.call(),
         };
         match result {
-            Ok(resp) => {
-                let text = resp
-                    .into_string()
-                    .map_err(|e| RelayError::Protocol(e.to_string()))?;
-                serde_json::from_str(&text).map_err(|_| RelayError::Protocol(snippet(&text)))
-            }
+            Ok(resp) => Ok(resp),
             Err(ureq::Error::Status(status, resp)) => {
                 let text = resp.into_string().unwrap_or_default();
                 let body: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
@@ -116,6 +118,27 @@ impl Relay {
             }
             Err(ureq::Error::Transport(t)) => Err(RelayError::Connect(t.to_string())),
         }
+    }
+
+    /// Sends a request with the bearer token and returns the JSON body of a 2xx answer.
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Result<Json, RelayError> {
+        let text = self
+            .send(method, path, body)?
+            .into_string()
+            .map_err(|e| RelayError::Protocol(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|_| RelayError::Protocol(snippet(&text)))
+    }
+
+    /// Sends a request and returns the body of a 2xx answer as it arrives
+    /// (for streamed answers: NDJSON lines as the relay writes them).
+    pub fn stream(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<impl std::io::BufRead, RelayError> {
+        let resp = self.send(method, path, body)?;
+        Ok(std::io::BufReader::new(resp.into_reader()))
     }
 
     /// Opens a WebSocket to `path` (query included) on the relay; reads give up

@@ -62,7 +62,7 @@ pub fn run(argv: &[String]) -> u8 {
     if !opts.positional.is_empty() {
         return SPEC.usage("unexpected arguments");
     }
-    let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), TOKEN_ENV) {
+    let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), &[TOKEN_ENV]) {
         Ok(r) => r,
         Err(e) => return SPEC.usage(&e),
     };

@@ -1,9 +1,13 @@
 //! `eventstream triggers check` and `triggers backtest`: the relay's own
-//! validation and engine, run locally. (`push` and `show` live in `admin`.)
+//! validation and engine, run locally, and the backtest run by the relay
+//! (`remote`). (`push`, `show`, `versions`, `diff`, `revert` live in `admin`.)
 
 mod backtest;
 mod check;
 mod fastparse;
+mod remote;
+
+pub use backtest::iso8601;
 
 const HELP: &str = "\
 eventstream triggers: check, backtest and deploy trigger files
@@ -11,8 +15,12 @@ eventstream triggers: check, backtest and deploy trigger files
 Usage:
   eventstream triggers check FILE
   eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
-  eventstream triggers push FILE --relay URL [--token TOKEN]
+  eventstream triggers backtest FILE --relay URL [--since 24h|7d|all] [--json]
+  eventstream triggers push FILE --relay URL [--comment TEXT] [--token TOKEN]
   eventstream triggers show --relay URL [--token TOKEN]
+  eventstream triggers versions --relay URL [--json]
+  eventstream triggers diff A B --relay URL
+  eventstream triggers revert N --relay URL [--comment TEXT]
 
 Run `eventstream triggers <command> --help` for details and an example.
 ";

@@ -8,8 +8,11 @@ use broker_core::{corpus, export, Event, StorageError};
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 
-const HELP: &str = "\
+/// The help of both backtests, local and on the relay (`remote`).
+pub(super) const HELP: &str = "\
 eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
+eventstream triggers backtest FILE --relay URL [--since 24h|7d|all] [--max-events N] [--json]
+                              [--token TOKEN]
 
 Runs the triggers of FILE over recorded events, exactly as the relay's engine would, and prints
 each firing as one JSON line on stdout (sorted by time, then visitor, then trigger), then a
@@ -27,10 +30,24 @@ Options:
   --trigger ID   run only this trigger (repeatable)
   --strict       stop at the first malformed line (exit 1) instead of reporting and skipping it
 
+With --relay, the relay runs it: every partition replays its retained events from --since ago
+(a duration such as 24h or 7d, default 24h; `all`: the whole retention) with FILE, from fresh
+state, and beside it the active file over the same events; nothing is pushed or stored. Printed
+on stdout, per trigger, candidate and active: firings, visitors reached, their share of the
+visitors seen, firings per visitor reached (median, p90, max), and suppressions by reason.
+--max-events bounds the events per partition (the relay has its own bound too); a partition
+that stops early says so on stderr. --json prints the relay's result object instead. The token
+(any role) comes from --token, EVENTSTREAM_ADMIN_TOKEN, EVENTSTREAM_EDITOR_TOKEN or
+EVENTSTREAM_VIEWER_TOKEN.
+
+Exit codes: 0 done, 1 invalid FILE (or refused by the relay), 2 bad arguments, unreadable
+input, or relay unreachable.
+
 Example:
   $ eventstream triggers backtest examples/triggers.json examples/corpus/clickstream.jsonl --summary
   $ eventstream tail --relay http://127.0.0.1:8787 --from earliest --until-end | \\
       eventstream triggers backtest new-triggers.json - --trigger cart-rescue
+  $ eventstream triggers backtest new-triggers.json --relay http://127.0.0.1:8787 --since 7d
 ";
 
 const SPEC: Spec = Spec {
@@ -42,6 +59,13 @@ const SPEC: Spec = Spec {
 
 /// Runs `triggers backtest ARGS`.
 pub fn run(argv: &[String]) -> u8 {
+    let on_relay = argv
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--relay" || a.starts_with("--relay="));
+    if on_relay {
+        return super::remote::run(argv);
+    }
     let parsed = match args::parse(argv, &SPEC) {
         Ok(a) => a,
         Err(code) => return code,
