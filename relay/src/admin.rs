@@ -150,6 +150,16 @@ async fn dispatch(mut req: Request, env: &Env, method: Method, rest: &[&str]) ->
         (Method::Post, ["triggers", "versions", n, "activate"]) => {
             role.must_edit("activate a version")?;
             let version = version_number(n)?;
+            // Only the newest version is activated again (a retry); an older
+            // one comes back with a revert, as a new version.
+            let mut res = expect_ok(control(env, ControlOp::Versions, None).await?).await?;
+            let list: Value = res.json().await?;
+            if let Some(latest) = list["latest"].as_u64().filter(|l| version < *l) {
+                return Err(RelayError::StaleVersion {
+                    version,
+                    active: latest,
+                });
+            }
             let content = version_text(env, version).await?;
             expect_ok(control(env, ControlOp::SetTarget { version }, None).await?).await?;
             let (status, body) = activate(env, version, &content).await?;
@@ -158,7 +168,12 @@ async fn dispatch(mut req: Request, env: &Env, method: Method, rest: &[&str]) ->
         (Method::Post, ["triggers", "versions", n, "revert"]) => {
             role.must_edit("revert to a version")?;
             let version = version_number(n)?;
-            let note: Note = json_body(&mut req).await.unwrap_or_default();
+            let text = body_text(&mut req).await?;
+            let note: Note = if text.trim().is_empty() {
+                Note::default()
+            } else {
+                parse_json(&text)?
+            };
             let content = version_text(env, version).await?;
             let comment = note
                 .comment
@@ -239,8 +254,11 @@ async fn body_text(req: &mut Request) -> Result<String> {
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T> {
-    let text = body_text(req).await?;
-    serde_json::from_str(&text).map_err(|e| RelayError::BadRequest {
+    parse_json(&body_text(req).await?)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| RelayError::BadRequest {
         reason: format!("the body is not the JSON this route takes: {e}"),
     })
 }
