@@ -77,8 +77,8 @@ pub(crate) fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
     id
 }
 
-/// The holdout bucket of a visitor for a trigger, 0 to 99, as the spec
-/// (`shared/spec/triggers.md`, "holdout") defines it: FNV-1a 64 over the
+/// The holdout bucket of a visitor for a trigger, 0 to 99, as the trigger
+/// language's holdout rule defines it: FNV-1a 64 over the
 /// UTF-8 bytes of the trigger id, one zero byte, and the UTF-8 bytes of the
 /// visitor's anonymous id, modulo 100. The visitor is held out of a trigger
 /// with `holdout: p` when the bucket is less than `p`.
