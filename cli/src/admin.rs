@@ -147,16 +147,13 @@ pub fn report_rejection(file: &str, e: &RelayError) -> u8 {
 
 /// `eventstream triggers push ARGS`.
 pub fn push(argv: &[String]) -> u8 {
-    let (opts, relay) = match open(argv, &PUSH, EDIT_TOKEN_ENVS) {
-        Ok(o) => o,
+    let (opts, file, text) = match args::parse_with_file(argv, &PUSH) {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let [file] = opts.positional.as_slice() else {
-        return PUSH.usage("expected exactly one FILE");
-    };
-    let text = match args::read_text(file) {
-        Ok(t) => t,
-        Err(e) => return PUSH.fail(&e),
+    let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), EDIT_TOKEN_ENVS) {
+        Ok(r) => r,
+        Err(e) => return PUSH.usage(&e),
     };
     let triggers = match TriggerFile::parse(&text) {
         Ok(f) => f.ids().count(),
@@ -184,7 +181,7 @@ pub fn push(argv: &[String]) -> u8 {
         }
     };
     let what = format!("{triggers} triggers from {file}");
-    activation(answer, &what, |e| report_rejection(file, e))
+    activation(answer, &what, |e| report_rejection(&file, e))
 }
 
 /// Reports a push's or revert's activation: `what` names what was pushed.

@@ -112,6 +112,18 @@ fn parse_quiet(args: &[String], spec: &Spec) -> Result<Args, Stop> {
     Ok(out)
 }
 
+/// [`parse`] for a command that takes exactly one FILE (`-`: stdin), and
+/// reads it: `(args, file, text)`.
+pub fn parse_with_file(argv: &[String], spec: &Spec) -> Result<(Args, String, String), u8> {
+    let args = parse(argv, spec)?;
+    let [file] = args.positional.as_slice() else {
+        return Err(spec.usage("expected exactly one FILE"));
+    };
+    let text = read_text(file).map_err(|e| spec.fail(&e))?;
+    let file = file.clone();
+    Ok((args, file, text))
+}
+
 impl Args {
     /// The last value of option `name` (a later one overrides).
     pub fn get(&self, name: &str) -> Option<&str> {

@@ -11,25 +11,17 @@ mod triggers;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-eventstream: the Eventstream command line
-
-Usage:
-  eventstream triggers check FILE
-  eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
-  eventstream triggers backtest FILE --relay URL [--since 24h|7d|all] [--json]
-  eventstream triggers push FILE --relay URL [--comment TEXT] [--token TOKEN]
-  eventstream triggers show --relay URL [--token TOKEN]
-  eventstream triggers versions --relay URL [--json]
-  eventstream triggers diff A B --relay URL
-  eventstream triggers revert N --relay URL [--comment TEXT]
-  eventstream tail --relay URL [--stream events|firings] [--partition N|all]
+const USAGE: &str = concat!(
+    "eventstream: the Eventstream command line\n\nUsage:\n",
+    triggers::usage!(),
+    "  eventstream tail --relay URL [--stream events|firings] [--partition N|all]
                    [--from OFFSET|earliest|latest|committed] [--consumer NAME] [--until-end]
   eventstream frame decode [FILE|-] [--hex]
   eventstream frame encode [FILE|-] [--hex]
 
 Run `eventstream <command> --help` for details and examples.
-";
+",
+);
 
 /// Exit code for a usage or I/O problem (bad arguments, unreadable file).
 pub const EXIT_USAGE: u8 = 2;

@@ -56,6 +56,18 @@ impl std::fmt::Display for RelayError {
     }
 }
 
+impl RelayError {
+    /// `code: message` of an error the relay wrote into a stream (a
+    /// WebSocket message or an NDJSON line) after its answer had started.
+    pub fn in_stream(v: &Json) -> String {
+        format!(
+            "{}: {}",
+            v["code"].as_str().unwrap_or("error"),
+            v["message"].as_str().unwrap_or("")
+        )
+    }
+}
+
 impl Relay {
     /// Builds a client from `--relay` and `--token`, or else the first of
     /// the environment variables `envs` that is set and not empty.

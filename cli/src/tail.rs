@@ -200,13 +200,7 @@ impl Tail {
                         break;
                     }
                 }
-                Some("error") => {
-                    return Err(RelayError::Protocol(format!(
-                        "{}: {}",
-                        v["code"].as_str().unwrap_or(""),
-                        v["message"].as_str().unwrap_or("")
-                    )))
-                }
+                Some("error") => return Err(RelayError::Protocol(RelayError::in_stream(&v))),
                 _ => {}
             }
             if self.consumer.is_some() && last_commit.elapsed() >= COMMIT_EVERY && next != committed

@@ -9,11 +9,11 @@ mod remote;
 
 pub use backtest::iso8601;
 
-const HELP: &str = "\
-eventstream triggers: check, backtest and deploy trigger files
-
-Usage:
-  eventstream triggers check FILE
+/// The usage lines of the `triggers` commands, for this help and the
+/// top-level one (a macro, so that both are one literal at compile time).
+macro_rules! usage {
+    () => {
+        "  eventstream triggers check FILE
   eventstream triggers backtest FILE EVENTS [--summary] [--trigger ID]... [--strict]
   eventstream triggers backtest FILE --relay URL [--since 24h|7d|all] [--json]
   eventstream triggers push FILE --relay URL [--comment TEXT] [--token TOKEN]
@@ -21,9 +21,16 @@ Usage:
   eventstream triggers versions --relay URL [--json]
   eventstream triggers diff A B --relay URL
   eventstream triggers revert N --relay URL [--comment TEXT]
+"
+    };
+}
+pub(crate) use usage;
 
-Run `eventstream triggers <command> --help` for details and an example.
-";
+const HELP: &str = concat!(
+    "eventstream triggers: check, backtest and deploy trigger files\n\nUsage:\n",
+    usage!(),
+    "\nRun `eventstream triggers <command> --help` for details and an example.\n"
+);
 
 /// Runs `eventstream triggers ARGS` (`ARGS[0]` is the subcommand); returns the exit code.
 pub fn run(args: &[String]) -> u8 {

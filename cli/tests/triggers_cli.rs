@@ -154,6 +154,33 @@ fn every_command_has_help_with_an_example() {
 }
 
 #[test]
+fn the_usage_lists_every_command_once_in_both_helps() {
+    let (code, top, _) = run(&["--help"], None);
+    assert_eq!(code, 0);
+    let (code, triggers, _) = run(&["triggers", "--help"], None);
+    assert_eq!(code, 0);
+    let usage = |help: &str| -> Vec<String> {
+        help.lines()
+            .skip_while(|l| *l != "Usage:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter(|l| !l.starts_with("                 "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (top, triggers) = (usage(&top), usage(&triggers));
+    assert!(triggers.len() >= 8, "{triggers:?}");
+    for l in top.iter().chain(&triggers) {
+        assert!(l.starts_with("  eventstream "), "{l:?}");
+    }
+    let top_triggers: Vec<_> = top
+        .iter()
+        .filter(|l| l.starts_with("  eventstream triggers "))
+        .collect();
+    assert_eq!(top_triggers, triggers.iter().collect::<Vec<_>>());
+}
+
+#[test]
 fn an_unreadable_input_is_one_line_and_exit_2() {
     let missing = std::env::temp_dir().join("eventstream-cli-no-such-file.json");
     let missing = missing.to_string_lossy();

@@ -24,16 +24,9 @@ const SPEC: Spec = Spec {
 
 /// Runs `triggers check ARGS`.
 pub fn run(argv: &[String]) -> u8 {
-    let parsed = match args::parse(argv, &SPEC) {
-        Ok(a) => a,
+    let (_, file, text) = match args::parse_with_file(argv, &SPEC) {
+        Ok(parsed) => parsed,
         Err(code) => return code,
-    };
-    let [file] = parsed.positional.as_slice() else {
-        return SPEC.usage("expected exactly one FILE");
-    };
-    let text = match args::read_text(file) {
-        Ok(t) => t,
-        Err(e) => return SPEC.fail(&e),
     };
     match TriggerFile::parse(&text) {
         Ok(f) => {

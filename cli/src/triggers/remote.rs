@@ -29,12 +29,10 @@ const REASONS: [&str; 5] = [
 
 /// Runs `triggers backtest FILE --relay URL ...`.
 pub fn run(argv: &[String]) -> u8 {
-    let parsed = match args::parse(argv, &SPEC) {
-        Ok(a) => a,
+    // With --relay, FILE only: the events are the relay's.
+    let (parsed, file, text) = match args::parse_with_file(argv, &SPEC) {
+        Ok(parsed) => parsed,
         Err(code) => return code,
-    };
-    let [file] = parsed.positional.as_slice() else {
-        return SPEC.usage("with --relay, expected FILE only (the events are the relay's)");
     };
     let since = parsed.get("--since").unwrap_or("24h");
     let max_events = match parsed.get("--max-events").map(str::parse::<u64>) {
@@ -50,10 +48,6 @@ pub fn run(argv: &[String]) -> u8 {
         Ok(r) => r,
         Err(e) => return SPEC.usage(&e),
     };
-    let text = match args::read_text(file) {
-        Ok(t) => t,
-        Err(e) => return SPEC.fail(&e),
-    };
     if let Err(errors) = TriggerFile::parse(&text) {
         for e in &errors.errors {
             eprintln!("{e}");
@@ -67,7 +61,7 @@ pub fn run(argv: &[String]) -> u8 {
     }
     let result = match fetch(&relay, &body.to_string()) {
         Ok(r) => r,
-        Err(e @ RelayError::Status { .. }) => return report_rejection(file, &e),
+        Err(e @ RelayError::Status { .. }) => return report_rejection(&file, &e),
         Err(e) => return relay_failure(&e),
     };
     let out = if parsed.has("--json") {
@@ -125,11 +119,8 @@ fn fetch(relay: &Relay, body: &str) -> Result<Json, RelayError> {
                 return Ok(v);
             }
             Some("error") => {
-                return Err(RelayError::Protocol(format!(
-                    "the backtest failed: {}: {}",
-                    v["code"].as_str().unwrap_or("error"),
-                    v["message"].as_str().unwrap_or("")
-                )))
+                let why = RelayError::in_stream(&v);
+                return Err(RelayError::Protocol(format!("the backtest failed: {why}")));
             }
             _ => {}
         }
