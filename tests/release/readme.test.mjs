@@ -66,8 +66,14 @@ before(async () => {
 
   // Some visits of the corpus, moved to now (the relay refuses old timestamps).
   const calls = readFileSync(join(ROOT, 'examples', 'corpus', 'clickstream.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const visits = new Map();
-  for (const c of calls) if (visits.size < VISITS || visits.has(c.session)) (visits.get(c.session) ?? visits.set(c.session, []).get(c.session)).push(c);
+  const visits = new Map(); // the corpus is grouped by visit
+  for (const c of calls) {
+    if (!visits.has(c.session)) {
+      if (visits.size === VISITS) break;
+      visits.set(c.session, []);
+    }
+    visits.get(c.session).push(c);
+  }
   const now = Date.now();
   sentEvents = 0;
   for (const [session, visit] of visits) {
