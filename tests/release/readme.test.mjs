@@ -198,6 +198,11 @@ test('every shell block of the README runs, or says why it cannot', async (t) =>
   for (const [re] of CHECKS) assert.ok(checked.has(re), `no README command matches ${re}: update the README or this test`);
 });
 
+test('the CLI installed as the README says reports the workspace version', () => {
+  const version = /\[workspace\.package\][^[]*?\nversion\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'Cargo.toml'), 'utf8'))[1];
+  assert.equal(execFileSync(join(INSTALL, 'bin', 'eventstream'), ['--version'], { encoding: 'utf8' }), `eventstream ${version}\n`);
+});
+
 test('the README names the local secrets that scripts/dev starts the relay with', () => {
   const text = readFileSync(README, 'utf8');
   for (const [name, key] of [['EVENTSTREAM_ADMIN_TOKEN', 'ADMIN_TOKEN'], ['EVENTSTREAM_SUBSCRIBER_TOKEN', 'SUBSCRIBER_TOKEN']]) {
