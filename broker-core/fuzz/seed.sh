@@ -1,7 +1,7 @@
 #!/bin/sh
 # Seeds the fuzzer's working corpus (fuzz/corpus/decode/, not committed) with
 # the committed inputs: tests/golden/corpus/ (the golden frames as binary and
-# inputs merged from earlier runs) and tests/golden/crashes/. Run from
+# inputs picked from earlier runs) and tests/golden/crashes/. Run from
 # broker-core/. tests/frame_golden.rs replays the same folders.
 set -eu
 mkdir -p fuzz/corpus/decode

@@ -8,8 +8,8 @@
 //! Also replays the fuzz inputs through the fuzz target's own check
 //! (`broker_core::frame::fuzz::check`): `tests/golden/corpus/` (the golden
 //! frames as binary, which `fuzz/seed.sh` seeds the fuzzer with, and inputs
-//! merged from fuzz runs) and `tests/golden/crashes/` (inputs that found a
-//! bug, kept fixed).
+//! picked from fuzz runs: the smallest of each refusal, `err-<code>-<name>`)
+//! and `tests/golden/crashes/` (inputs that found a bug, kept fixed).
 
 use broker_core::corpus;
 use broker_core::event::{Event, EventKind, Map, Value};
@@ -362,11 +362,24 @@ fn fuzz_corpus_replays_under_the_fuzz_targets_check() {
         goldens += 1;
     }
     assert_eq!(goldens, 5, "the golden frames");
+    let mut errors = 0;
     for (path, bytes) in &corpus {
         // A panic names the input through the message below.
         eprintln!("replaying {}", path.display());
         fuzz::check(bytes);
+        // `err-<code>-<name>`: the smallest input of a fuzz run that the
+        // decoder refuses with that code (default limits), kept so that
+        // each refusal stays reachable and stays the same refusal.
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if let Some(code) = name.strip_prefix("err-").and_then(|r| r.get(..2)) {
+            let code: u16 = code.parse().expect("err-<two-digit code>-<name>");
+            let got = inflate(bytes, &Limits::DEFAULT)
+                .and_then(|plain| decode(&plain, &Limits::DEFAULT).map(drop));
+            assert_eq!(got.map_err(|e| e.code()), Err(code), "{name}");
+            errors += 1;
+        }
     }
+    assert!(errors >= 16, "the refusals found by fuzzing: {errors}");
 }
 
 #[test]

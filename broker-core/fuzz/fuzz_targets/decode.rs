@@ -6,11 +6,14 @@
 //! replay of the committed inputs in `tests/frame_golden.rs`, so an input
 //! found here fails there the same way.
 //!
-//! Run (nightly) from `broker-core/`: `fuzz/seed.sh`, then
+//! Run (nightly) from `broker-core/`: `fuzz/run.sh [seconds]` (builds with
+//! cargo-fuzz's instrumentation, seeds, runs on one core), or with
+//! cargo-fuzz: `fuzz/seed.sh`, then
 //! `cargo +nightly fuzz run decode fuzz/corpus/decode`. Commit a crash
-//! input under `tests/golden/crashes/` (see the README there); merge new
-//! coverage into the committed corpus with
-//! `cargo +nightly fuzz run decode tests/golden/corpus fuzz/corpus/decode -- -merge=1`.
+//! input under `tests/golden/crashes/` (see the README there). The
+//! committed corpus (`tests/golden/corpus/`) keeps the golden frames and,
+//! from a run, the smallest input of each refusal (`err-<code>-<name>`):
+//! a few KB rather than the thousand files of a working corpus.
 
 #![no_main]
 
