@@ -1,4 +1,4 @@
-// The relay's console routes (/tmp contract: docs in console/README.md).
+// The relay's console routes (the HTTP contract is in console/README.md).
 // The token travels only in the Authorization header, never in a URL, and is
 // kept in sessionStorage so that it dies with the tab.
 
@@ -114,16 +114,31 @@ export class Api {
     return this.json('GET', `/v1/admin/triggers/diff?from=${from}&to=${to}`);
   }
 
+  /**
+   * A push, revert or retry: the answer lists each partition's activation.
+   * When a partition failed the relay answers 503 `activation_incomplete`
+   * with the same body: the version exists, so that is an answer to show
+   * (with Retry), not an error.
+   */
+  async activation(path, json) {
+    try {
+      return await this.json('POST', path, { json });
+    } catch (e) {
+      if (Array.isArray(e.body?.partitions) && e.body.version !== undefined) return { ...e.body, complete: false };
+      throw e;
+    }
+  }
+
   push(file, comment, author) {
-    return this.json('POST', '/v1/admin/triggers/versions', { json: { file, comment: comment || null, author: author || null } });
+    return this.activation('/v1/admin/triggers/versions', { file, comment: comment || null, author: author || null });
   }
 
   activate(n) {
-    return this.json('POST', `/v1/admin/triggers/versions/${n}/activate`);
+    return this.activation(`/v1/admin/triggers/versions/${n}/activate`, {});
   }
 
   revert(n, comment, author) {
-    return this.json('POST', `/v1/admin/triggers/versions/${n}/revert`, { json: { comment: comment || null, author: author || null } });
+    return this.activation(`/v1/admin/triggers/versions/${n}/revert`, { comment: comment || null, author: author || null });
   }
 
   visitorEvents(id) {

@@ -6,7 +6,7 @@ import { EditorView, Decoration, ViewPlugin, keymap, lineNumbers, highlightActiv
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import { json } from '@codemirror/lang-json';
 import { syntaxHighlighting, HighlightStyle, bracketMatching, indentOnInput, foldGutter, syntaxTree } from '@codemirror/language';
-import { linter, lintGutter } from '@codemirror/lint';
+import { linter, lintGutter, forceLinting } from '@codemirror/lint';
 import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap } from '@codemirror/autocomplete';
 import { tags } from '@lezer/highlight';
 import { locate, locateSyntaxError } from './jsonpath.js';
@@ -29,6 +29,8 @@ const theme = EditorView.theme({
   '&.cm-focused': { outline: 'none' },
   '.cm-tooltip': { fontFamily: 'var(--sans)', fontSize: '13px', maxWidth: '560px' },
   '.cm-diagnostic': { padding: '4px 8px' },
+  '.cm-completionIcon': { display: 'none' },
+  '.cm-completionDetail': { marginLeft: '1em', color: 'var(--muted)' },
   '.cm-diagnosticSource': { fontFamily: 'var(--mono)', fontSize: '11px', opacity: '0.75' },
 });
 
@@ -98,7 +100,9 @@ function completionSource(getCatalog) {
     const node = syntaxTree(ctx.state).resolveInner(ctx.pos, -1);
     if (node.name !== 'String' || ctx.pos <= node.from || ctx.pos >= node.to + 1) return null;
     const prop = node.parent;
-    if (prop?.name !== 'Property' || prop.lastChild !== node || prop.firstChild?.name !== 'PropertyName') return null;
+    // The string must be the property's value, not its key (syntax nodes
+    // are fresh objects on every lookup: compare positions).
+    if (prop?.name !== 'Property' || prop.lastChild?.from !== node.from || prop.firstChild?.name !== 'PropertyName') return null;
     const key = keyText(ctx.state, prop.firstChild);
     const events = catalog?.events ?? [];
     let options;
@@ -188,6 +192,8 @@ export function createEditor({ parent, doc, readOnly, check, onProblems, onChang
     /** Replaces the whole text with a fresh history (a loaded version is not an edit to undo). */
     load(text) {
       view.setState(EditorState.create({ doc: text, extensions: extensions() }));
+      // Validated at once, not after the typing delay: nothing is being typed.
+      forceLinting(view);
     },
     setReadOnly(value) {
       ro = value;
@@ -196,6 +202,7 @@ export function createEditor({ parent, doc, readOnly, check, onProblems, onChang
     /** Validate now (the catalog arrived, or the relay answered with errors). */
     relint() {
       view.dispatch({ effects: relintEffect.of(null) });
+      forceLinting(view);
     },
     /** Puts the cursor on `from` and scrolls it into view. */
     reveal(from, to) {
