@@ -1,20 +1,9 @@
 // Auto-capture, identity, sessions and argument errors in Chromium.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+import { stage, browser, relay, site, open, until } from './harness.mjs';
 
-let browser, relay, site;
-before(async () => {
-  const app = installPackage();
-  relay = await startRelay();
-  site = await startSite(app, relay.url);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.close();
-});
+stage();
 
 const HTTP = { triggers: false, flushInterval: 60000 };
 // Keep clicks and submits from navigating away (the SDK listens in the capture phase).

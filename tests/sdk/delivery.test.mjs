@@ -1,21 +1,10 @@
 // The SDK package in Chromium against the recording relay: the basic loop,
 // batching limits, retries with backoff, offline, unload.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+import { stage, browser, relay, site, open, until } from './harness.mjs';
 
-let browser, relay, site;
-before(async () => {
-  const app = installPackage();
-  relay = await startRelay();
-  site = await startSite(app, relay.url);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.close();
-});
+stage();
 
 // Over HTTP only (no trigger socket), nothing automatic, no timer flush.
 const HTTP = { autocapture: false, triggers: false, flushInterval: 60000 };

@@ -8,6 +8,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, readdi
 import { tmpdir } from 'node:os';
 import { join, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { chromium } from 'playwright-core';
 
@@ -248,6 +249,28 @@ export const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-
 /** Chromium from Debian, never a downloaded one. */
 export function launch() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+}
+
+/** The stage of a test file (see `stage`): live bindings, set before its tests run. */
+export let browser, relay, site;
+
+/**
+ * Sets the stage for the test file that calls it: the package installed, a
+ * recording relay, the site and Chromium before its tests, all closed after
+ * them. Tests read them through `browser`, `relay` and `site` above.
+ */
+export function stage() {
+  before(async () => {
+    const app = installPackage();
+    relay = await startRelay();
+    site = await startSite(app, relay.url);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await site?.close();
+    await relay?.close();
+  });
 }
 
 /** Opens the test page with SDK options and waits for init. */

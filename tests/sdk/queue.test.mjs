@@ -1,22 +1,11 @@
 // The persistent queue in Chromium: a backlog survives a reload and is sent
 // on the next visit, two tabs never both send it, the bound drops the oldest,
 // and consent stops everything.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+import { stage, browser, relay, site, open, until } from './harness.mjs';
 
-let browser, relay, site;
-before(async () => {
-  const app = installPackage();
-  relay = await startRelay();
-  site = await startSite(app, relay.url);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.close();
-});
+stage();
 
 const HTTP = { autocapture: false, triggers: false, flushInterval: 60000 };
 const frameKeys = (page) => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('es:f:')).sort());

@@ -1,21 +1,10 @@
 // Trigger firings over the visitor WebSocket, in Chromium.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+import { stage, browser, relay, site, open, until } from './harness.mjs';
 import { CLOSE_ORIGIN_NOT_ALLOWED } from '../../npm/src/generated.js';
 
-let browser, relay, site;
-before(async () => {
-  const app = installPackage();
-  relay = await startRelay();
-  site = await startSite(app, relay.url);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.close();
-});
+stage();
 
 const connected = (page) => until(() => page.evaluate(() => window.es.stats().connected));
 
