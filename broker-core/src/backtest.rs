@@ -27,7 +27,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::storage::{keys, WriteOp};
 use crate::trigger::{Engine, Firing, Suppressions, TriggerFile};
 use crate::{Event, MemoryStorage, Storage, StorageError, WriteBatch};
 use serde::{Deserialize, Serialize};
@@ -39,9 +38,6 @@ pub struct Replay {
     engine: Engine,
     store: MemoryStorage,
     firings: Vec<Firing>,
-    /// No wake-up is due before this (it may be early, never late), so that
-    /// most events skip `on_timeout` altogether.
-    next_wake: u64,
     events: u64,
     visitors: HashSet<String>,
 }
@@ -66,67 +62,50 @@ impl Replay {
             engine: Engine::new(file),
             store: MemoryStorage::new(),
             firings: Vec::new(),
-            next_wake: u64::MAX,
             events: 0,
             visitors: HashSet::new(),
         }
-    }
-
-    /// Fires everything due up to `now`.
-    fn wake(&mut self, now: u64) -> Result<(), StorageError> {
-        let mut w = WriteBatch::new();
-        let fired = self.engine.on_timeout(&self.store, &mut w, now)?;
-        self.firings.extend(fired);
-        self.store.commit(w)?;
-        self.next_wake = self.engine.poll_timeout(&self.store)?.unwrap_or(u64::MAX);
-        Ok(())
     }
 
     /// Evaluates one visitor's consecutive events, the first at log offset
     /// `base` (firing ids derive from offsets, so they match the relay's).
     /// Consecutive events of one visitor may come in one call: the engine
     /// fires what falls due between them exactly as separate calls would.
+    /// A visitor's delayed firings fire at its next event after their due
+    /// time, or at [`Replay::finish`]; each carries its due time either way.
     pub fn events(
         &mut self,
         visitor: &str,
         events: &[Event<'_>],
         base: u64,
     ) -> Result<(), StorageError> {
-        let Some(first) = events.first() else {
+        if events.is_empty() {
             return Ok(());
-        };
+        }
         self.events += events.len() as u64;
         if !self.visitors.contains(visitor) {
             self.visitors.insert(visitor.to_owned());
         }
-        // Everything due strictly before the first event's time fires first;
-        // a deadline equal to it waits, since this very event may cancel it.
-        // (Due times inside the batch the engine handles itself, the same way.)
-        if self.next_wake < first.timestamp {
-            self.wake(first.timestamp - 1)?;
-        }
+        // A visitor's delayed firings due before this event fire first,
+        // inside the engine. Nothing fires by another visitor's clock: the
+        // log interleaves visitors out of time order, and a firing must not
+        // depend on that (only on its own visitor's events), so the result
+        // is the same for any partitioning and any order between visitors.
         let mut w = WriteBatch::new();
         let fired = self
             .engine
             .on_events(&self.store, &mut w, visitor, events, base)?;
         self.firings.extend(fired);
-        // A new wake-up key is the only way an earlier deadline can appear.
-        for op in &w.ops {
-            if let WriteOp::Put(k, _) = op {
-                if let [keys::WAKEUP, d @ ..] = &k[..] {
-                    if let Some(d) = d.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                        self.next_wake = self.next_wake.min(u64::from_be_bytes(d));
-                    }
-                }
-            }
-        }
         self.store.commit(w)
     }
 
     /// Lets time run on to `until` (every delayed firing due by then fires;
     /// `u64::MAX`: all of them) and ends the replay.
     pub fn finish(mut self, until: u64) -> Result<Run, StorageError> {
-        self.wake(until)?;
+        let mut w = WriteBatch::new();
+        let fired = self.engine.on_timeout(&self.store, &mut w, until)?;
+        self.firings.extend(fired);
+        self.store.commit(w)?;
         Ok(Run {
             suppressed: self.engine.suppressions().to_vec(),
             firings: self.firings,
@@ -217,7 +196,11 @@ impl Report {
                     }
                     t.per_visitor = hist.into_iter().collect();
                     list.sort_by(|a, b| (a.time, &a.visitor).cmp(&(b.time, &b.visitor)));
-                    t.sample = list.iter().take(sample).map(|f| f.to_json()).collect();
+                    t.sample = list
+                        .iter()
+                        .take(sample)
+                        .map(|f| crate::export::firing_to_json(f))
+                        .collect();
                 }
                 t
             })
@@ -424,6 +407,24 @@ mod tests {
             ),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn a_visitor_s_firings_do_not_depend_on_other_visitors_in_between() {
+        // X qualifies at 0 and cancels at 5m; in the log, Y's event at 20m
+        // comes between them (visitors interleave out of time order).
+        let f = file(
+            r#"{"version": 1, "triggers": [{"id": "d", "when": {"event": "A"},
+               "unless": {"event": "B", "within": "10m"}, "action": {"type": "x"}}]}"#,
+        );
+        let mut r = Replay::new(f.clone());
+        r.events("x", &[track("A", 0)], 0).unwrap();
+        r.events("y", &[track("A", 1_200_000)], 1).unwrap();
+        r.events("x", &[track("B", 300_000)], 2).unwrap();
+        let run = r.finish(u64::MAX).unwrap();
+        let fired: Vec<_> = run.firings.iter().map(|f| f.visitor.as_str()).collect();
+        assert_eq!(fired, ["y"]);
+        assert_eq!(run.suppressed[0].cancelled, 1);
     }
 
     #[test]

@@ -359,7 +359,7 @@ fn firings_carry_a_deterministic_id_and_the_action() {
     assert_ne!(firing_id("w", "v-1", 1), firing_id("w", "v-1", 2));
     assert_ne!(firing_id("w", "v-1", 1), firing_id("w", "v-2", 1));
     assert_eq!(
-        f[0].to_json(),
+        broker_core::export::firing_to_json(&f[0]),
         serde_json::json!({"firing_id": f[0].firing_id, "trigger": "w", "visitor": "v-1", "time": T0 + 7,
             "action": {"type": "banner", "payload": {"text": "hi"}}})
     );

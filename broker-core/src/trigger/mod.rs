@@ -277,19 +277,3 @@ pub struct Firing {
     /// `action.payload`, compact JSON.
     pub payload: String,
 }
-
-impl Firing {
-    /// The firing as the JSON the page and the firing stream receive:
-    /// `{"firing_id", "trigger", "visitor", "time", "action": {"type", "payload"}}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        let payload: serde_json::Value =
-            serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null);
-        serde_json::json!({
-            "firing_id": self.firing_id,
-            "trigger": self.trigger_id,
-            "visitor": self.visitor,
-            "time": self.time,
-            "action": { "type": self.action_type, "payload": payload },
-        })
-    }
-}

@@ -111,19 +111,22 @@ impl Partition {
         let mut replayed = 0u64;
         let mut stopped = None;
         let last = self
-            .scan(store, from, end, true, |records| {
-                for (visitor, base, events) in groups(records, bounds.since) {
+            .scan(store, from, end, true, |mut records| {
+                records.retain(|r| r.event.timestamp >= bounds.since);
+                let budget = bounds.max_events.saturating_sub(replayed);
+                if records.len() as u64 > budget {
+                    // More than the bound allows: replay up to it exactly.
+                    records.truncate(budget as usize);
+                    stopped = Some("events");
+                }
+                for (visitor, base, events) in groups(records) {
                     runs.0.events(&visitor, &events, base).map_err(storage)?;
                     if let Some(a) = &mut runs.1 {
                         a.events(&visitor, &events, base).map_err(storage)?;
                     }
                     replayed += events.len() as u64;
                 }
-                if replayed >= bounds.max_events {
-                    stopped = Some("events");
-                    return Ok(false);
-                }
-                Ok(true)
+                Ok(stopped.is_none())
             })
             .await?;
         let now = now_ms();
@@ -153,7 +156,7 @@ impl Partition {
                 .firings
                 .iter()
                 .take(MAX_RETURNED_FIRINGS)
-                .map(|f| f.to_json())
+                .map(broker_core::export::firing_to_json)
                 .collect();
             body["firings"] = firings.into();
             body["firings_truncated"] = (run.firings.len() > MAX_RETURNED_FIRINGS).into();
@@ -216,11 +219,11 @@ fn storage(e: StorageError) -> RelayError {
     RelayError::Partition(e.into())
 }
 
-/// Consecutive events of one visitor with consecutive offsets, stamped at or
-/// after `since`, as `(visitor, first offset, events)`.
-fn groups(records: Vec<EventRecord>, since: u64) -> Vec<(String, u64, Vec<Event<'static>>)> {
+/// Consecutive events of one visitor with consecutive offsets, as
+/// `(visitor, first offset, events)`.
+fn groups(records: Vec<EventRecord>) -> Vec<(String, u64, Vec<Event<'static>>)> {
     let mut out: Vec<(String, u64, Vec<Event<'static>>)> = Vec::new();
-    for r in records.into_iter().filter(|r| r.event.timestamp >= since) {
+    for r in records {
         match out.last_mut() {
             Some((v, base, events))
                 if *v == r.visitor && *base + events.len() as u64 == r.offset =>
