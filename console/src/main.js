@@ -22,6 +22,7 @@ const app = {
   editor: null,
   valid: false,
   problems: [],
+  problemsShown: false,
   backtest: null,
   versions: null,
   openPush: null,
@@ -159,6 +160,11 @@ function updateFileState() {
 }
 
 function renderProblems(problems) {
+  // User Timing for tests/console/figures.mjs: the file shown and checked.
+  if (!app.problemsShown) {
+    app.problemsShown = true;
+    performance.mark('console:validated');
+  }
   app.problems = problems;
   const errors = problems.filter((p) => p.severity === 'error').length;
   const warnings = problems.length - errors;

@@ -13,7 +13,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRelay, ROOT, TEST_SECRETS } from '../support/relay.mjs';
 import { launchChromium } from '../support/browser.mjs';
-import { ORIGIN, encodeFrames, makeFrame, postFrame, visitorSocket, frame } from '../relay/helpers.mjs';
+import { ORIGIN, postFrame, visitorSocket, frame } from '../relay/helpers.mjs';
+import { loadCorpus } from './corpus.mjs';
 
 const SHOTS = join(ROOT, 'test-output', 'console');
 const PARTITIONS = 4;
@@ -27,56 +28,6 @@ let relay;
 let browser;
 let page;
 let tokenSeenInUrl = false;
-
-/** The reference corpus through the ingest route, stamped over the last hour. */
-async function loadCorpus() {
-  const calls = readFileSync(join(ROOT, 'examples', 'corpus', 'clickstream.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const base = Date.now() - 3_600_000;
-  const toEvent = (c) => {
-    const time = base + c.t;
-    switch (c.call) {
-      case 'page': return { kind: 'page', name: c.name ?? '', time, properties: c.properties ?? {} };
-      case 'track': return { kind: 'track', name: c.event, time, properties: c.properties ?? {} };
-      case 'identify': return { kind: 'identify', name: c.userId ?? '', time, properties: c.traits ?? {} };
-      default: return { kind: c.call, name: '', time, properties: c.properties ?? {} };
-    }
-  };
-  const byVisitor = new Map();
-  for (const c of calls) {
-    if (!byVisitor.has(c.anonymousId)) byVisitor.set(c.anonymousId, []);
-    byVisitor.get(c.anonymousId).push(toEvent(c));
-  }
-  const frames = [];
-  let producer = BigInt(Date.now()) * 1000n;
-  for (const [visitor, events] of byVisitor) {
-    const producerId = String(producer++);
-    for (let s = 0; s * 20 < events.length; s++) {
-      frames.push(makeFrame({ visitor, producerId, sequence: s, events: events.slice(s * 20, s * 20 + 20), origin: ORIGIN }));
-    }
-  }
-  const encoded = encodeFrames(frames);
-  // One visitor's frames in sequence order; visitors in parallel.
-  const lanes = new Map();
-  frames.forEach((f, i) => {
-    const v = f.context.anonymous_id;
-    if (!lanes.has(v)) lanes.set(v, []);
-    lanes.get(v).push(encoded[i]);
-  });
-  const queue = [...lanes.values()];
-  let count = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      for (let lane = queue.shift(); lane; lane = queue.shift()) {
-        for (const bytes of lane) {
-          const r = await postFrame(relay, bytes);
-          assert.equal(r.status, 200, `ingest: ${JSON.stringify(r.body)}`);
-          count += r.body.count;
-        }
-      }
-    }),
-  );
-  assert.equal(count, calls.length);
-}
 
 async function shot(name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
@@ -129,7 +80,7 @@ before(async () => {
   relay = await startRelay({ partitions: PARTITIONS, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
   const pushed = await relay.pushTriggers(EXAMPLES);
   assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
-  await loadCorpus();
+  assert.equal(await loadCorpus(relay), 10_728);
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, permissions: ['clipboard-read', 'clipboard-write'] });
   page = await context.newPage();
