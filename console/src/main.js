@@ -56,7 +56,9 @@ async function onSignIn(e) {
 }
 
 function signOut() {
+  if (canEdit() && isEdited() && !confirm('Sign out and lose your edits (not pushed)?')) return;
   forgetToken();
+  app.role = null; // no second question from beforeunload
   // A fresh page: nothing of the signed-in session stays in memory.
   location.reload();
 }
@@ -134,11 +136,15 @@ function onEdit(text) {
   app.backtest?.fileChanged(text);
 }
 
+/** True when the editor holds changes that are not the active file. */
+function isEdited() {
+  return !!app.editor && app.editor.text() !== (app.activeText ?? EMPTY_FILE);
+}
+
 function updateFileState() {
   if (!app.editor) return;
   const pill = $('file-state');
-  const text = app.editor.text();
-  const edited = text !== (app.activeText ?? EMPTY_FILE);
+  const edited = isEdited();
   if (!app.valid) {
     pill.textContent = 'Has errors';
     pill.className = 'pill invalid';
@@ -253,6 +259,7 @@ function setupRole() {
     api: app.api,
     canEdit: edit,
     onOpen: (n, text) => {
+      if (isEdited() && !confirm(`Replace your edits (not pushed) with version ${n}?`)) return;
       app.editor.load(text);
       toast(n === app.activeVersion ? `Version ${n} (active) loaded.` : `Version ${n} loaded into the editor. Push it, or Revert from the list, to make it active.`);
     },
@@ -277,6 +284,10 @@ function boot() {
   $('push').onclick = () => app.openPush();
   $('versions-button').onclick = () => selectTab('versions');
   for (const b of document.querySelectorAll('.tabs button')) b.onclick = () => selectTab(b.dataset.tab);
+  // Edits live only in this tab until pushed: ask before they are lost.
+  addEventListener('beforeunload', (e) => {
+    if (canEdit() && isEdited()) e.preventDefault();
+  });
   const token = savedToken();
   if (!token) return showSignIn();
   enter(token).catch((e) => {

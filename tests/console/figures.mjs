@@ -84,7 +84,10 @@ try {
     await page.waitForFunction(() => performance.getEntriesByName('console:backtest').length > 0, null, { timeout: 120000 });
     waits.push(await page.evaluate(() => performance.getEntriesByName('console:backtest')[0].duration));
   }
-  console.log(JSON.stringify({ figure: 'console_backtest_click_to_table_ms', events, partitions: PARTITIONS, runs: BACKTESTS, median: round1(median(waits)), all: waits.map(round1) }));
+  // What the backtest covered, as the page says it (a partition may stop at its bound).
+  const covered = Number((await page.textContent('.run-head h3')).match(/over ([\d,]+) events/)[1].replace(/,/g, ''));
+  const stoppedEarly = (await page.locator('#tab-backtest .banner.warn').count()) > 0;
+  console.log(JSON.stringify({ figure: 'console_backtest_click_to_table_ms', events_loaded: events, events_backtested: covered, stopped_early: stoppedEarly, partitions: PARTITIONS, runs: BACKTESTS, median: round1(median(waits)), all: waits.map(round1) }));
   await context.close();
 } finally {
   await browser.close();
