@@ -27,7 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::trigger::{Engine, Firing, Suppressions, TriggerFile};
+use crate::trigger::{Conversion, Engine, Firing, Suppressions, TriggerFile};
 use crate::{Event, MemoryStorage, Storage, StorageError, WriteBatch};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,6 +38,7 @@ pub struct Replay {
     engine: Engine,
     store: MemoryStorage,
     firings: Vec<Firing>,
+    conversions: Vec<Conversion>,
     events: u64,
     visitors: HashSet<String>,
 }
@@ -45,8 +46,10 @@ pub struct Replay {
 /// What a [`Replay`] did.
 #[derive(Debug, Clone)]
 pub struct Run {
-    /// Every firing, in the order the engine made them.
+    /// Every firing, delivered or held out, in the order the engine made them.
     pub firings: Vec<Firing>,
+    /// Every goal conversion, in the order the engine found them.
+    pub conversions: Vec<Conversion>,
     /// Suppressed firings per trigger, in file order.
     pub suppressed: Vec<Suppressions>,
     /// Events evaluated.
@@ -62,6 +65,7 @@ impl Replay {
             engine: Engine::new(file),
             store: MemoryStorage::new(),
             firings: Vec::new(),
+            conversions: Vec::new(),
             events: 0,
             visitors: HashSet::new(),
         }
@@ -96,6 +100,7 @@ impl Replay {
             .engine
             .on_events(&self.store, &mut w, visitor, events, base)?;
         self.firings.extend(fired);
+        self.conversions.extend(self.engine.take_conversions());
         self.store.commit(w)
     }
 
@@ -105,10 +110,12 @@ impl Replay {
         let mut w = WriteBatch::new();
         let fired = self.engine.on_timeout(&self.store, &mut w, until)?;
         self.firings.extend(fired);
+        self.conversions.extend(self.engine.take_conversions());
         self.store.commit(w)?;
         Ok(Run {
             suppressed: self.engine.suppressions().to_vec(),
             firings: self.firings,
+            conversions: self.conversions,
             events: self.events,
             visitors: self.visitors.len() as u64,
         })
@@ -131,11 +138,20 @@ pub struct Report {
 pub struct TriggerReport {
     /// The trigger's id.
     pub id: String,
-    /// Firings made.
+    /// Firings delivered (held-out ones are counted in `held_out`).
     pub firings: u64,
-    /// Distinct visitors it fired for.
+    /// Distinct visitors it delivered firings to.
     pub visitors: u64,
-    /// Firings per visitor reached, as `[firings, visitors]` pairs in
+    /// Held-out firings (`holdout`): recorded, not delivered.
+    #[serde(default)]
+    pub held_out: u64,
+    /// Goal conversions of delivered firings.
+    #[serde(default)]
+    pub conversions: u64,
+    /// Goal conversions of held-out firings.
+    #[serde(default)]
+    pub held_out_conversions: u64,
+    /// Delivered firings per visitor reached, as `[firings, visitors]` pairs in
     /// ascending order of firings (a histogram, so that merging is exact).
     pub per_visitor: Vec<(u64, u64)>,
     /// Why it qualified but did not fire.
@@ -172,7 +188,21 @@ impl Report {
         // Per trigger: firings, firings per visitor, the firings themselves.
         type Tally<'a> = (u64, HashMap<&'a str, u64>, Vec<&'a Firing>);
         let mut per: HashMap<&str, Tally<'_>> = HashMap::new();
+        // Per trigger: held-out firings, conversions, held-out conversions.
+        let mut outcomes: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+        for c in &run.conversions {
+            let e = outcomes.entry(c.trigger_id.as_str()).or_default();
+            if c.held_out {
+                e.2 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
         for f in &run.firings {
+            if f.held_out {
+                outcomes.entry(f.trigger_id.as_str()).or_default().0 += 1;
+                continue;
+            }
             let e = per.entry(f.trigger_id.as_str()).or_default();
             e.0 += 1;
             *e.1.entry(f.visitor.as_str()).or_default() += 1;
@@ -187,6 +217,11 @@ impl Report {
                     suppressed: run.suppressed.get(i).copied().unwrap_or_default(),
                     ..TriggerReport::default()
                 };
+                if let Some(&(held_out, conversions, held_conversions)) = outcomes.get(id) {
+                    t.held_out = held_out;
+                    t.conversions = conversions;
+                    t.held_out_conversions = held_conversions;
+                }
                 if let Some((firings, visitors, list)) = per.get_mut(id) {
                     t.firings = *firings;
                     t.visitors = visitors.len() as u64;
@@ -224,6 +259,9 @@ impl Report {
             };
             t.firings += o.firings;
             t.visitors += o.visitors;
+            t.held_out += o.held_out;
+            t.conversions += o.conversions;
+            t.held_out_conversions += o.held_out_conversions;
             let mut hist: BTreeMap<u64, u64> = t.per_visitor.iter().copied().collect();
             for (n, v) in &o.per_visitor {
                 *hist.entry(*n).or_default() += v;
@@ -396,6 +434,7 @@ mod tests {
                 audience: 2,
                 cooldown: 1,
                 max_per_user: 1,
+                global_cap: 0,
                 cancelled: 0
             }
         );

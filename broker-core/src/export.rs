@@ -24,7 +24,7 @@
 
 use crate::event::{map_to_json, Event, EventKind, Value};
 use crate::partition::{EventRecord, FiringRecord};
-use crate::trigger::Firing;
+use crate::trigger::{Conversion, Firing, Outcome};
 use serde_json::{json, Map as JsonMap, Value as Json};
 use std::borrow::Cow;
 
@@ -188,18 +188,22 @@ pub fn event_record_from_json(v: &Json) -> Result<EventRecord, ExportError> {
 pub fn firing_to_json(f: &Firing) -> Json {
     let payload = serde_json::from_str::<Json>(&f.payload)
         .unwrap_or_else(|_| Json::String(f.payload.clone()));
-    json!({
+    let mut v = json!({
         "firing_id": f.firing_id,
         "trigger": f.trigger_id,
         "visitor": f.visitor,
         "time": f.time,
         "action": {"type": f.action_type, "payload": payload},
-    })
+    });
+    if let (true, Json::Object(m)) = (f.held_out, &mut v) {
+        m.insert("held_out".into(), Json::Bool(true));
+    }
+    v
 }
 
 /// A firing record (a firing with its partition and offset) as JSON.
 pub fn firing_record_to_json(r: &FiringRecord) -> Json {
-    let mut v = firing_to_json(&r.firing);
+    let mut v = outcome_to_json(&r.outcome);
     if let Json::Object(o) = &mut v {
         // Field order in the output follows serde_json's map (sorted unless
         // `preserve_order`); readers must not depend on it.
@@ -209,8 +213,52 @@ pub fn firing_record_to_json(r: &FiringRecord) -> Json {
     v
 }
 
+/// A record of the firing stream as JSON: a firing's shape with `"type"`
+/// `"firing"` or `"held_out"` (and `"held_out": true`), or a conversion,
+/// `{"type":"conversion","firing_id","trigger","visitor","time","held_out"}`.
+pub fn outcome_to_json(o: &Outcome) -> Json {
+    match o {
+        Outcome::Fired(f) => {
+            let mut v = firing_to_json(f);
+            if let Json::Object(m) = &mut v {
+                m.insert("type".into(), json!(o.kind()));
+            }
+            v
+        }
+        Outcome::Converted(c) => json!({
+            "type": "conversion",
+            "firing_id": c.firing_id,
+            "trigger": c.trigger_id,
+            "visitor": c.visitor,
+            "time": c.time,
+            "held_out": c.held_out,
+        }),
+    }
+}
+
+/// A record of the firing stream from JSON ([`outcome_to_json`]'s shape; an
+/// absent `"type"` is a firing).
+pub fn outcome_from_json(v: &Json) -> Result<Outcome, ExportError> {
+    let f = Fields::of(v)?;
+    match f.0.get("type").and_then(Json::as_str) {
+        None | Some("firing") | Some("held_out") => Ok(Outcome::Fired(firing_from_json(v)?)),
+        Some("conversion") => Ok(Outcome::Converted(Conversion {
+            firing_id: f.str("firing_id")?.to_owned(),
+            trigger_id: f.str("trigger")?.to_owned(),
+            visitor: f.str("visitor")?.to_owned(),
+            time: f.u64("time")?,
+            held_out: f.0.get("held_out").and_then(Json::as_bool).unwrap_or(false),
+        })),
+        Some(_) => Err(ExportError::WrongType {
+            field: "type",
+            expected: "\"firing\", \"held_out\" or \"conversion\"",
+        }),
+    }
+}
+
 /// A firing from JSON (either shape: with or without partition/offset).
-/// An absent payload is `null`.
+/// An absent payload is `null`; `"held_out": true` or `"type": "held_out"`
+/// makes a held-out firing.
 pub fn firing_from_json(v: &Json) -> Result<Firing, ExportError> {
     let f = Fields::of(v)?;
     let action = Fields::of(f.get("action")?).map_err(|_| ExportError::WrongType {
@@ -225,6 +273,8 @@ pub fn firing_from_json(v: &Json) -> Result<Firing, ExportError> {
         time: f.u64("time")?,
         action_type: action.str("type")?.to_owned(),
         payload: payload.to_string(),
+        held_out: f.0.get("held_out").and_then(Json::as_bool) == Some(true)
+            || f.0.get("type").and_then(Json::as_str) == Some("held_out"),
     })
 }
 
@@ -239,7 +289,7 @@ pub fn firing_record_from_json(v: &Json) -> Result<FiringRecord, ExportError> {
     Ok(FiringRecord {
         partition,
         offset: f.u64_or("offset", 0)?,
-        firing: firing_from_json(v)?,
+        outcome: outcome_from_json(v)?,
     })
 }
 
@@ -347,6 +397,7 @@ mod tests {
             time: 1_764_000_011_223,
             action_type: "banner".into(),
             payload: r#"{"text":"Still there?"}"#.into(),
+            held_out: false,
         };
         assert_eq!(
             firing_to_json(&f).to_string(),
@@ -355,7 +406,7 @@ mod tests {
         let r = FiringRecord {
             partition: 1,
             offset: 3,
-            firing: f.clone(),
+            outcome: Outcome::Fired(f.clone()),
         };
         let v = firing_record_to_json(&r);
         assert_eq!(
@@ -367,6 +418,50 @@ mod tests {
     }
 
     #[test]
+    fn held_out_firings_and_conversions_have_a_type_and_round_trip() {
+        let f = Firing {
+            firing_id: "f-2".into(),
+            trigger_id: "cart-rescue".into(),
+            visitor: "v-1".into(),
+            time: 5,
+            action_type: "banner".into(),
+            payload: "{}".into(),
+            held_out: true,
+        };
+        let c = Conversion {
+            firing_id: "f-2".into(),
+            trigger_id: "cart-rescue".into(),
+            visitor: "v-1".into(),
+            time: 9,
+            held_out: true,
+        };
+        let held = FiringRecord {
+            partition: 0,
+            offset: 7,
+            outcome: Outcome::Fired(f),
+        };
+        let v = firing_record_to_json(&held);
+        assert_eq!((v["type"].as_str(), v["held_out"].as_bool()), (Some("held_out"), Some(true)));
+        assert_eq!(firing_record_from_json(&v).unwrap(), held);
+        let conv = FiringRecord {
+            partition: 1,
+            offset: 8,
+            outcome: Outcome::Converted(c),
+        };
+        let v = firing_record_to_json(&conv);
+        assert_eq!(
+            v.to_string(),
+            r#"{"firing_id":"f-2","held_out":true,"offset":8,"partition":1,"time":9,"trigger":"cart-rescue","type":"conversion","visitor":"v-1"}"#
+        );
+        assert_eq!(firing_record_from_json(&v).unwrap(), conv);
+        let bad = json!({"type": "goal", "visitor": "v"});
+        assert!(matches!(
+            firing_record_from_json(&bad),
+            Err(ExportError::WrongType { field: "type", .. })
+        ));
+    }
+
+    #[test]
     fn a_payload_that_is_not_json_is_sent_as_a_string() {
         let f = Firing {
             firing_id: "f".into(),
@@ -375,6 +470,7 @@ mod tests {
             time: 1,
             action_type: "banner".into(),
             payload: "{oops".into(),
+            held_out: false,
         };
         assert_eq!(firing_to_json(&f)["action"]["payload"], json!("{oops"));
     }

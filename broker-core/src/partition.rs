@@ -55,14 +55,15 @@ pub use types::{
 use crate::event::Event;
 use crate::frame::{self, FrameError, Limits};
 use crate::log::firing::{
-    decode_firing, decode_firings, encode_firings_and_entries, undelivered_key, undelivered_prefix,
+    decode_firing, decode_outcomes, encode_outcomes_and_entries, undelivered_key,
+    undelivered_prefix,
 };
 use crate::log::{
     self, check_sequence, Log, LogError, LogMeta, ProducerState, RecentBatch, RetentionPolicy,
     SequenceCheck, Stream,
 };
 use crate::storage::{keys, Storage, WriteBatch};
-use crate::trigger::{Engine, Firing, TriggerFile};
+use crate::trigger::{Engine, Firing, Outcome, TriggerFile};
 use std::borrow::Cow;
 
 /// Limits for decoding frames already stored: they passed the configured
@@ -262,7 +263,9 @@ impl Partition {
         )?;
         let fired = match (&mut self.engine, count) {
             (Some(engine), 1..) => {
-                engine.on_events(store, &mut writes, visitor, &frame.events, base_offset)?
+                let fired =
+                    engine.on_events(store, &mut writes, visitor, &frame.events, base_offset)?;
+                outcomes(engine, fired)
             }
             _ => Vec::new(),
         };
@@ -349,8 +352,12 @@ impl Partition {
         for batch in &step.deleted {
             // A firing deleted from the log is no longer delivered either.
             let key = firings_log.batch_key(batch.base_offset);
-            for (i, f) in decode_firings(batch.payload(), &key)?.iter().enumerate() {
-                writes.delete(undelivered_key(&f.visitor, batch.base_offset + i as u64));
+            for (i, o) in decode_outcomes(batch.payload(), &key)?.iter().enumerate() {
+                if let Outcome::Fired(f) = o {
+                    if !f.held_out {
+                        writes.delete(undelivered_key(&f.visitor, batch.base_offset + i as u64));
+                    }
+                }
             }
         }
 
@@ -360,7 +367,10 @@ impl Partition {
         out.more |= expiry.more;
 
         let fired = match &mut self.engine {
-            Some(engine) => engine.on_timeout(store, &mut writes, now)?,
+            Some(engine) => {
+                let fired = engine.on_timeout(store, &mut writes, now)?;
+                outcomes(engine, fired)
+            }
             None => Vec::new(),
         };
         let mut firing_meta = Some(fmeta);
@@ -458,7 +468,7 @@ impl Partition {
         let mut records = Vec::new();
         'batches: for batch in &read.batches {
             let key = log.batch_key(batch.base_offset);
-            for (i, firing) in decode_firings(batch.payload(), &key)?
+            for (i, outcome) in decode_outcomes(batch.payload(), &key)?
                 .into_iter()
                 .enumerate()
             {
@@ -472,7 +482,7 @@ impl Partition {
                 records.push(FiringRecord {
                     partition: self.config.partition,
                     offset,
-                    firing,
+                    outcome,
                 });
             }
         }
@@ -621,14 +631,24 @@ impl Partition {
     }
 }
 
-/// Appends `fired` to the firing stream (one batch) and an undelivered
-/// entry per firing into `writes`; `meta` is the firing stream's metadata
-/// if the caller already holds it (it must be the one later writes build on).
+/// The engine's firings of one call, then the conversions it found.
+fn outcomes(engine: &mut Engine, fired: Vec<Firing>) -> Vec<Outcome> {
+    let mut out: Vec<Outcome> = fired.into_iter().map(Outcome::Fired).collect();
+    out.extend(engine.take_conversions().into_iter().map(Outcome::Converted));
+    out
+}
+
+/// Appends `fired` (firings, held-out firings, conversions) to the firing
+/// stream (one batch) and an undelivered entry per delivered firing into
+/// `writes`; `meta` is the firing stream's metadata if the caller already
+/// holds it (it must be the one later writes build on). Returns the
+/// delivered firings with their offsets: held-out firings and conversions
+/// are never pushed to a page.
 fn stage_firings<S: Storage>(
     store: &S,
     meta: &mut Option<LogMeta>,
     writes: &mut WriteBatch,
-    fired: Vec<Firing>,
+    fired: Vec<Outcome>,
     now: u64,
 ) -> Result<Vec<(u64, Firing)>, PartitionError> {
     if fired.is_empty() {
@@ -639,14 +659,16 @@ fn stage_firings<S: Storage>(
         Some(m) => m,
         None => meta.insert(log.meta(store)?),
     };
-    let newest = fired.iter().map(|f| f.time).max().unwrap_or(0);
-    let (batch, entries) = encode_firings_and_entries(&fired);
+    let newest = fired.iter().map(Outcome::time).max().unwrap_or(0);
+    let (batch, entries) = encode_outcomes_and_entries(&fired);
     let base = log.append(meta, writes, fired.len(), now, newest, &batch)?;
     let mut out = Vec::with_capacity(fired.len());
-    for ((i, f), entry) in fired.into_iter().enumerate().zip(entries) {
+    for ((i, o), entry) in fired.into_iter().enumerate().zip(entries) {
         let offset = base + i as u64;
-        writes.put(undelivered_key(&f.visitor, offset), entry);
-        out.push((offset, f));
+        if let (Outcome::Fired(f), Some(entry)) = (o, entry) {
+            writes.put(undelivered_key(&f.visitor, offset), entry);
+            out.push((offset, f));
+        }
     }
     Ok(out)
 }

@@ -6,7 +6,7 @@ use broker_core::export::{
     event_record_from_json, event_record_to_json, firing_record_from_json, firing_record_to_json,
 };
 use broker_core::partition::{EventRecord, FiringRecord};
-use broker_core::trigger::Firing;
+use broker_core::trigger::{Conversion, Firing, Outcome};
 use proptest::prelude::*;
 use std::borrow::Cow;
 
@@ -82,13 +82,16 @@ proptest! {
         time in 0..(1u64 << 53),
         action in "[a-z]{1,10}",
         payload in proptest::collection::btree_map("[a-z]{1,5}", "[a-z ]{0,8}", 0..4),
+        kind in 0..3u8,
     ) {
         let payload = serde_json::to_string(&payload).unwrap();
-        let r = FiringRecord {
-            partition,
-            offset,
-            firing: Firing { firing_id: id, trigger_id: trigger, visitor, time, action_type: action, payload },
+        let held_out = kind == 1;
+        let outcome = if kind == 2 {
+            Outcome::Converted(Conversion { firing_id: id, trigger_id: trigger, visitor, time, held_out: offset % 2 == 0 })
+        } else {
+            Outcome::Fired(Firing { firing_id: id, trigger_id: trigger, visitor, time, action_type: action, payload, held_out })
         };
+        let r = FiringRecord { partition, offset, outcome };
         let text = firing_record_to_json(&r).to_string();
         let back = firing_record_from_json(&serde_json::from_str(&text).unwrap()).unwrap();
         prop_assert_eq!(back, r);

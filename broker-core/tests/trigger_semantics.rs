@@ -351,6 +351,7 @@ fn firings_carry_a_deterministic_id_and_the_action() {
             time: T0 + 7,
             action_type: "banner".into(),
             payload: r#"{"text":"hi"}"#.into(),
+            held_out: false,
         }]
     );
     assert_eq!(f[0].firing_id.len(), 16);

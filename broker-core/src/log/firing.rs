@@ -2,13 +2,18 @@
 //! and the per-visitor "undelivered" entries the visitor's pages are sent on
 //! connect until they acknowledge them.
 //!
-//! Both are postcard encodings of a private `WireFiring` (a firing batch is a
-//! sequence of them), so a firing costs its strings plus a few bytes.
+//! Both are postcard encodings of a private `WireFiring`, so a firing costs
+//! its strings plus a few bytes. A batch of delivered firings only is a
+//! postcard sequence of them (the first format, still written for such
+//! batches so that a relay rolled back reads them). A batch holding held-out
+//! firings or conversions (`holdout`, `goal`) is a zero byte, a format byte
+//! and a postcard sequence of `WireRecord`s: a first-format batch never
+//! starts with zero, since an empty batch is never appended.
 
 use super::corrupt;
 use crate::frame::wire::put_varint;
 use crate::storage::{keys, StorageError};
-use crate::trigger::Firing;
+use crate::trigger::{Conversion, Firing, Outcome};
 use serde::{Deserialize, Serialize};
 
 /// A firing as stored: borrowed strings, field order fixed forever (postcard
@@ -22,6 +27,33 @@ struct WireFiring<'a> {
     action_type: &'a str,
     payload: &'a str,
 }
+
+/// A conversion as stored; field order fixed like [`WireFiring`]'s.
+#[derive(Debug, Serialize, Deserialize)]
+struct WireConversion<'a> {
+    firing_id: &'a str,
+    trigger_id: &'a str,
+    visitor: &'a str,
+    time: u64,
+    held_out: bool,
+}
+
+/// One record of a records-format batch. Variants are numbered by their
+/// order: never reorder, only append.
+#[derive(Debug, Serialize, Deserialize)]
+enum WireRecord<'a> {
+    #[serde(borrow)]
+    Firing(WireFiring<'a>),
+    #[serde(borrow)]
+    HeldOut(WireFiring<'a>),
+    #[serde(borrow)]
+    Conversion(WireConversion<'a>),
+}
+
+/// The first byte of a records-format batch (see the module docs).
+const RECORDS_MARK: u8 = 0;
+/// The format byte after it; a new layout takes a new one.
+const RECORDS_FORMAT: u8 = 1;
 
 impl WireFiring<'_> {
     /// At least its postcard size, so that encoding never grows the buffer
@@ -60,7 +92,95 @@ impl From<WireFiring<'_>> for Firing {
             time: w.time,
             action_type: w.action_type.to_owned(),
             payload: w.payload.to_owned(),
+            held_out: false,
         }
+    }
+}
+
+impl From<WireRecord<'_>> for Outcome {
+    fn from(w: WireRecord<'_>) -> Self {
+        match w {
+            WireRecord::Firing(f) => Outcome::Fired(f.into()),
+            WireRecord::HeldOut(f) => Outcome::Fired(Firing {
+                held_out: true,
+                ..f.into()
+            }),
+            WireRecord::Conversion(c) => Outcome::Converted(Conversion {
+                firing_id: c.firing_id.to_owned(),
+                trigger_id: c.trigger_id.to_owned(),
+                visitor: c.visitor.to_owned(),
+                time: c.time,
+                held_out: c.held_out,
+            }),
+        }
+    }
+}
+
+impl<'a> From<&'a Outcome> for WireRecord<'a> {
+    fn from(o: &'a Outcome) -> Self {
+        match o {
+            Outcome::Fired(f) if f.held_out => WireRecord::HeldOut(f.into()),
+            Outcome::Fired(f) => WireRecord::Firing(f.into()),
+            Outcome::Converted(c) => WireRecord::Conversion(WireConversion {
+                firing_id: &c.firing_id,
+                trigger_id: &c.trigger_id,
+                visitor: &c.visitor,
+                time: c.time,
+                held_out: c.held_out,
+            }),
+        }
+    }
+}
+
+/// The payload of a firing-stream batch of `outcomes`, and the undelivered
+/// entry of each delivered firing among them (`None` for the others). A
+/// batch of delivered firings only is written in the first format.
+pub fn encode_outcomes_and_entries(outcomes: &[Outcome]) -> (Vec<u8>, Vec<Option<Vec<u8>>>) {
+    let delivered_only = outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Fired(f) if !f.held_out));
+    if delivered_only {
+        let firings: Vec<Firing> = outcomes.iter().filter_map(Outcome::firing).cloned().collect();
+        let (batch, entries) = encode_firings_and_entries(&firings);
+        return (batch, entries.into_iter().map(Some).collect());
+    }
+    let mut batch = vec![RECORDS_MARK, RECORDS_FORMAT];
+    put_varint(&mut batch, outcomes.len() as u64);
+    let mut entries = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let wire = WireRecord::from(o);
+        match (&wire, o) {
+            (WireRecord::Firing(_), Outcome::Fired(f)) => {
+                // The variant's index, then the firing as its entry holds it.
+                put_varint(&mut batch, 0);
+                let entry = encode_firing(f);
+                batch.extend_from_slice(&entry);
+                entries.push(Some(entry));
+            }
+            _ => {
+                // Serialising strings, integers and booleans cannot fail.
+                batch = postcard::to_extend(&wire, batch).unwrap_or_default();
+                entries.push(None);
+            }
+        }
+    }
+    (batch, entries)
+}
+
+/// The records of a firing-stream batch payload, of either format; `key`
+/// names it in errors.
+pub fn decode_outcomes(payload: &[u8], key: &[u8]) -> Result<Vec<Outcome>, StorageError> {
+    match payload {
+        [RECORDS_MARK, RECORDS_FORMAT, rest @ ..] => {
+            let wire: Vec<WireRecord<'_>> =
+                postcard::from_bytes(rest).map_err(|e| corrupt(key, &e.to_string()))?;
+            Ok(wire.into_iter().map(Outcome::from).collect())
+        }
+        [RECORDS_MARK, v, ..] => Err(corrupt(key, &format!("unknown firing batch format {v}"))),
+        _ => Ok(decode_firings(payload, key)?
+            .into_iter()
+            .map(Outcome::Fired)
+            .collect()),
     }
 }
 
@@ -135,7 +255,50 @@ mod tests {
             time: 1_764_000_000_000 + n,
             action_type: "banner".into(),
             payload: r#"{"text":"Still there?"}"#.into(),
+            held_out: false,
         }
+    }
+
+    /// Batches of the first format (delivered firings only) decode as
+    /// outcomes, and such batches are still written in it; batches with
+    /// held-out firings and conversions round-trip in the records format,
+    /// with entries for the delivered firings only.
+    #[test]
+    fn outcome_batches_round_trip_in_both_formats() {
+        let plain: Vec<Outcome> = (0..3).map(|n| Outcome::Fired(firing(n))).collect();
+        let (batch, entries) = encode_outcomes_and_entries(&plain);
+        let firings: Vec<Firing> = (0..3).map(firing).collect();
+        assert_eq!(batch, encode_firings(&firings));
+        assert!(entries.iter().all(Option::is_some));
+        assert_eq!(decode_outcomes(&batch, b"f").unwrap(), plain);
+
+        let mixed = vec![
+            Outcome::Fired(firing(1)),
+            Outcome::Fired(Firing {
+                held_out: true,
+                ..firing(2)
+            }),
+            Outcome::Converted(Conversion {
+                firing_id: "f-1".into(),
+                trigger_id: "cart-rescue".into(),
+                visitor: "v-1".into(),
+                time: 1_764_000_000_009,
+                held_out: false,
+            }),
+        ];
+        let (batch, entries) = encode_outcomes_and_entries(&mixed);
+        assert_eq!(&batch[..2], &[RECORDS_MARK, RECORDS_FORMAT]);
+        assert_eq!(decode_outcomes(&batch, b"f").unwrap(), mixed);
+        assert_eq!(entries[0].as_deref(), Some(&encode_firing(&firing(1))[..]));
+        assert!(entries[1].is_none() && entries[2].is_none());
+        let postcard = postcard::to_extend(
+            &mixed.iter().map(WireRecord::from).collect::<Vec<_>>(),
+            vec![RECORDS_MARK, RECORDS_FORMAT],
+        )
+        .unwrap();
+        assert_eq!(batch, postcard);
+        assert!(decode_outcomes(&[RECORDS_MARK, 9, 0], b"f").is_err());
+        assert!(decode_outcomes(&batch[..batch.len() - 1], b"f").is_err());
     }
 
     #[test]

@@ -480,7 +480,7 @@ fn triggers_fire_store_and_deliver_once_acknowledged() {
     assert_eq!(pending, a.firings);
     let read = p.read_firings(&s, 0, 10, usize::MAX).unwrap();
     assert_eq!(read.records.len(), 1);
-    assert_eq!(read.records[0].firing, a.firings[0].1);
+    assert_eq!(read.records[0].outcome.firing(), Some(&a.firings[0].1));
     p.ack_firings(&mut s, "v-1", &[0]).unwrap();
     assert!(p.undelivered_firings(&s, "v-1").unwrap().is_empty());
 }

@@ -3,7 +3,7 @@
 use crate::event::Event;
 use crate::frame::Limits;
 use crate::log::Stream;
-use crate::trigger::Firing;
+use crate::trigger::{Firing, Outcome};
 
 /// A partition's configuration. Every field has a documented default
 /// ([`PartitionConfig::new`]); limits exceeded are errors, never truncation.
@@ -152,15 +152,16 @@ pub struct EventRecord {
     pub event: Event<'static>,
 }
 
-/// A firing as read back from the log.
+/// A record of the firing stream as read back from the log: a firing
+/// (delivered or held out) or a goal conversion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FiringRecord {
     /// The partition.
     pub partition: u32,
     /// Its offset in the firing stream.
     pub offset: u64,
-    /// The firing.
-    pub firing: Firing,
+    /// The firing or conversion.
+    pub outcome: Outcome,
 }
 
 /// Records read, and where the stream stands.

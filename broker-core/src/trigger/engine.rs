@@ -15,10 +15,10 @@
 //! `unless`, no identify call) reads and writes nothing.
 
 use super::cond::Memo;
-use super::hash::{firing_id_after, FnvHasher};
-use super::model::{Rule, Step, Trigger};
-use super::state::{Pending, TriggerState, VisitorState};
-use super::{Firing, TriggerFile};
+use super::hash::{firing_id_after, holdout_bucket, FnvHasher};
+use super::model::{Limits, Rule, Step, Trigger};
+use super::state::{OpenFiring, Pending, TriggerState, VisitorState};
+use super::{Conversion, Firing, TriggerFile};
 use crate::event::{Event, EventKind, Map, Value};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use std::borrow::Cow;
@@ -52,6 +52,8 @@ pub struct Engine {
     /// Qualifications that did not fire, per trigger in file order, since
     /// the engine was made.
     suppressed: Vec<Suppressions>,
+    /// Conversions found since the last [`Engine::take_conversions`].
+    conversions: Vec<Conversion>,
 }
 
 /// How many times a trigger qualified but did not fire, by the first reason
@@ -59,6 +61,7 @@ pub struct Engine {
 /// how many delayed firings its `unless` step cancelled. A disabled trigger
 /// counts none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Suppressions {
     /// The visitor's traits failed the audience.
     pub audience: u64,
@@ -66,6 +69,9 @@ pub struct Suppressions {
     pub cooldown: u64,
     /// The visitor had reached `max_per_user`.
     pub max_per_user: u64,
+    /// The visitor had reached the file's `limits` (`max_firings` within
+    /// `within`, all triggers together).
+    pub global_cap: u64,
     /// A scheduled delayed firing was cancelled by its `unless` step.
     pub cancelled: u64,
 }
@@ -76,12 +82,13 @@ impl Suppressions {
         self.audience += other.audience;
         self.cooldown += other.cooldown;
         self.max_per_user += other.max_per_user;
+        self.global_cap += other.global_cap;
         self.cancelled += other.cancelled;
     }
 
     /// The sum of every reason.
     pub fn total(&self) -> u64 {
-        self.audience + self.cooldown + self.max_per_user + self.cancelled
+        self.audience + self.cooldown + self.max_per_user + self.global_cap + self.cancelled
     }
 }
 
@@ -92,6 +99,7 @@ enum Blocked {
     Audience,
     Cooldown,
     MaxPerUser,
+    GlobalCap,
 }
 
 impl Suppressions {
@@ -101,6 +109,7 @@ impl Suppressions {
             Blocked::Audience => self.audience += 1,
             Blocked::Cooldown => self.cooldown += 1,
             Blocked::MaxPerUser => self.max_per_user += 1,
+            Blocked::GlobalCap => self.global_cap += 1,
         }
     }
 }
@@ -219,6 +228,7 @@ impl Engine {
         Engine {
             pos: vec![NONE; file.triggers.len()],
             suppressed: vec![Suppressions::default(); file.triggers.len()],
+            conversions: Vec::new(),
             file,
             hooks,
             by_name,
@@ -239,6 +249,13 @@ impl Engine {
     /// counters are per time bucket, kept by its driver).
     pub fn suppressions(&self) -> &[Suppressions] {
         &self.suppressed
+    }
+
+    /// The goal conversions found by the calls since the last take, in the
+    /// order found. The caller appends them to the firing stream after the
+    /// call's firings, in the same commit as the call's state.
+    pub fn take_conversions(&mut self) -> Vec<Conversion> {
+        std::mem::take(&mut self.conversions)
     }
 
     /// Runs `file` from now on: triggers whose definition did not change keep
@@ -334,6 +351,14 @@ impl Engine {
             for hook in hooks {
                 let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
+                if let Some(g) = &tr.goal {
+                    if !l.state.open.is_empty()
+                        && hook.names(tr.goal_step(), &g.step, e)
+                        && g.step.holds(e, &mut self.memo)
+                    {
+                        convert(tr, g.within, &mut l.state.open, visitor, t, &mut self.conversions);
+                    }
+                }
                 if self.pos[ti] == NONE && !starts(tr, hook, e, &mut self.memo) {
                     // No state yet and nothing to start one: the event
                     // changes nothing (there is nothing to cancel or
@@ -364,8 +389,14 @@ impl Engine {
                         next_due = next_due.min(deadline);
                     }
                     None => {
-                        let traits = (&l.state.traits[..], &mut l.traits_map);
-                        match fire(tr, slot, traits, visitor, t, offset) {
+                        let v = Visit {
+                            traits: &l.state.traits,
+                            parsed: &mut l.traits_map,
+                            recent: &mut l.state.recent,
+                            open: &mut l.state.open,
+                            limits: self.file.limits,
+                        };
+                        match fire(tr, slot, v, visitor, t, offset) {
                             Ok(f) => out.push(f),
                             Err(why) => self.suppressed[ti].count(why),
                         }
@@ -480,6 +511,30 @@ impl Engine {
             }
             s.key = tr.key;
         }
+        match self.file.limits {
+            Some(lim) => {
+                l.state.recent.retain(|r| r.saturating_add(lim.within) >= now);
+                if let Some(r) = l.state.recent.iter().max() {
+                    later(r.saturating_add(lim.within).saturating_add(1));
+                }
+            }
+            None => l.state.recent.clear(),
+        }
+        let goal_within = |key: u64| {
+            let at = self.by_key.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+            let tr = &self.file.triggers[self.by_key[at].1 as usize];
+            tr.goal.as_ref().map(|g| g.within)
+        };
+        l.state.open.retain(|o| {
+            let end = goal_within(o.key).map(|w| o.time.saturating_add(w));
+            match end {
+                Some(end) if end >= now => {
+                    later(end.saturating_add(1));
+                    true
+                }
+                _ => false,
+            }
+        });
         // Clean-up wake-ups need no precision: rounding them up keeps the
         // wake-up key (a delete and a put) from changing with every batch.
         let expiry = expiry.map(|e| {
@@ -550,6 +605,9 @@ impl Buffers {
             t.clear();
             self.spare.push(t);
         }
+        l.state
+            .open
+            .retain(|o| by_key.binary_search_by_key(&o.key, |&(k, _)| k).is_ok());
         Ok(())
     }
 
@@ -565,6 +623,8 @@ impl Buffers {
         }
         l.state.traits.clear();
         l.state.wake = None;
+        l.state.recent.clear();
+        l.state.open.clear();
         l.of.clear();
         l.raw = None;
         l.traits_map = None;
@@ -602,14 +662,14 @@ fn fire_due(
         let Some(j) = l.of.iter().position(|&x| x == ti) else {
             continue;
         };
-        match fire(
-            tr,
-            &mut l.state.triggers[j],
-            (&l.state.traits[..], &mut l.traits_map),
-            visitor,
-            deadline,
-            offset,
-        ) {
+        let v = Visit {
+            traits: &l.state.traits,
+            parsed: &mut l.traits_map,
+            recent: &mut l.state.recent,
+            open: &mut l.state.open,
+            limits: file.limits,
+        };
+        match fire(tr, &mut l.state.triggers[j], v, visitor, deadline, offset) {
             Ok(f) => out.push(f),
             Err(why) => suppressed[ti as usize].count(why),
         }
@@ -718,17 +778,56 @@ fn advance(
     }
 }
 
-/// Fires if the trigger is enabled and audience, cooldown and
-/// `max_per_user` allow it at `time`; otherwise says the first reason
-/// (in the spec's order) that blocked it.
+/// The visitor-wide parts of a state that a firing reads or changes.
+struct Visit<'a> {
+    traits: &'a [(String, String)],
+    /// `traits` parsed, once an audience needed them.
+    parsed: &'a mut Option<Map<'static>>,
+    /// Recent firing times, for `limits`.
+    recent: &'a mut Vec<u64>,
+    /// Firings waiting for their goal.
+    open: &'a mut Vec<OpenFiring>,
+    limits: Option<Limits>,
+}
+
+/// Converts the open firings of `tr` that a goal event at `t` converts: made
+/// strictly before `t`, with `t` inside their window.
+fn convert(
+    tr: &Trigger,
+    within: u64,
+    open: &mut Vec<OpenFiring>,
+    visitor: &str,
+    t: u64,
+    out: &mut Vec<Conversion>,
+) {
+    open.retain(|o| {
+        let hit = o.key == tr.key && o.time < t && t <= o.time.saturating_add(within);
+        if hit {
+            out.push(Conversion {
+                firing_id: firing_id_after(tr.id_seed, visitor, o.offset),
+                trigger_id: tr.id.clone(),
+                visitor: visitor.to_owned(),
+                time: t,
+                held_out: o.held_out,
+            });
+        }
+        !hit
+    });
+}
+
+/// Fires if the trigger is enabled and audience, cooldown, `max_per_user`
+/// and the file's `limits` allow it at `time`; otherwise says the first
+/// reason (in the spec's order) that blocked it. A firing for a visitor in
+/// the trigger's holdout is made the same way, with `held_out` set.
 fn fire(
     tr: &Trigger,
     s: &mut TriggerState,
-    (traits, parsed): (&[(String, String)], &mut Option<Map<'static>>),
+    v: Visit<'_>,
     visitor: &str,
     time: u64,
     offset: u64,
 ) -> Result<Firing, Blocked> {
+    let (traits, parsed) = (v.traits, v.parsed);
     if !tr.enabled {
         return Err(Blocked::Disabled);
     }
@@ -746,6 +845,23 @@ fn fire(
     if tr.max_per_user.is_some_and(|m| s.fired >= m) {
         return Err(Blocked::MaxPerUser);
     }
+    if let Some(lim) = v.limits {
+        let from = time.saturating_sub(lim.within);
+        let n = v.recent.iter().filter(|&&r| from <= r && r <= time).count();
+        if n >= lim.max_firings as usize {
+            return Err(Blocked::GlobalCap);
+        }
+        v.recent.push(time);
+    }
+    let held_out = tr.holdout > 0 && holdout_bucket(&tr.id, visitor) < tr.holdout;
+    if tr.goal.is_some() {
+        v.open.push(OpenFiring {
+            key: tr.key,
+            offset,
+            time,
+            held_out,
+        });
+    }
     s.last_fired = Some(time);
     s.fired = s.fired.saturating_add(1);
     Ok(Firing {
@@ -755,6 +871,7 @@ fn fire(
         time,
         action_type: tr.action_type.clone(),
         payload: tr.payload.clone(),
+        held_out,
     })
 }
 

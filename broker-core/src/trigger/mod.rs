@@ -67,6 +67,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 4096;
 pub struct TriggerFile {
     source: String,
     triggers: Vec<model::Trigger>,
+    limits: Option<model::Limits>,
 }
 
 /// Every mistake found in a trigger file; the file is rejected whole.
@@ -208,16 +209,22 @@ impl std::error::Error for ValidationErrors {}
 impl TriggerFile {
     /// Parses and validates a trigger file.
     pub fn parse(json: &str) -> Result<TriggerFile, ValidationErrors> {
-        let triggers = validate::parse(json)?;
+        let (triggers, limits) = validate::parse(json)?;
         Ok(TriggerFile {
             source: json.to_owned(),
             triggers,
+            limits,
         })
     }
 
     /// The file's text, exactly as parsed.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// `limits` as `(max_firings, within ms)`, when the file has them.
+    pub fn limits(&self) -> Option<(u32, u64)> {
+        self.limits.map(|l| (l.max_firings, l.within))
     }
 
     /// How many triggers there are.
@@ -256,6 +263,7 @@ impl TriggerFile {
                 .filter(|t| keep(&t.id))
                 .cloned()
                 .collect(),
+            limits: self.limits,
         }
     }
 }
@@ -276,4 +284,69 @@ pub struct Firing {
     pub action_type: String,
     /// `action.payload`, compact JSON.
     pub payload: String,
+    /// True for a held-out firing (`holdout`): recorded in the firing
+    /// stream, never delivered to a page.
+    pub held_out: bool,
+}
+
+/// A goal conversion: the visitor did the `goal` event after the firing,
+/// inside its window. Appended to the firing stream as a record of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversion {
+    /// The id of the firing it converts.
+    pub firing_id: String,
+    /// The firing's trigger.
+    pub trigger_id: String,
+    /// The visitor.
+    pub visitor: String,
+    /// The goal event's time, ms since the epoch.
+    pub time: u64,
+    /// Copied from the firing.
+    pub held_out: bool,
+}
+
+/// A record of the firing stream: a firing (delivered or held out) or a
+/// conversion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A firing; [`Firing::held_out`] says whether it was delivered.
+    Fired(Firing),
+    /// A goal conversion.
+    Converted(Conversion),
+}
+
+impl Outcome {
+    /// The firing, when it is one.
+    pub fn firing(&self) -> Option<&Firing> {
+        match self {
+            Outcome::Fired(f) => Some(f),
+            Outcome::Converted(_) => None,
+        }
+    }
+
+    /// The record's kind as the exports name it: `firing`, `held_out` or
+    /// `conversion`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Fired(f) if f.held_out => "held_out",
+            Outcome::Fired(_) => "firing",
+            Outcome::Converted(_) => "conversion",
+        }
+    }
+
+    /// The visitor.
+    pub fn visitor(&self) -> &str {
+        match self {
+            Outcome::Fired(f) => &f.visitor,
+            Outcome::Converted(c) => &c.visitor,
+        }
+    }
+
+    /// The record's time (the firing's, or the goal event's).
+    pub fn time(&self) -> u64 {
+        match self {
+            Outcome::Fired(f) => f.time,
+            Outcome::Converted(c) => c.time,
+        }
+    }
 }

@@ -43,6 +43,25 @@ pub(crate) struct Unless {
     pub within: u64,
 }
 
+/// `goal`: a firing at F converts at the first event matching `step` in
+/// `(F, F + within]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Goal {
+    pub step: Step,
+    pub within: u64,
+}
+
+/// The file's top-level `limits`: at most `max_firings` firings (delivered
+/// or held out, of any trigger) per visitor in any `[t - within, t]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub max_firings: u32,
+    pub within: u64,
+}
+
+/// The largest `holdout` percentage.
+pub(crate) const MAX_HOLDOUT: u64 = 50;
+
 /// One validated trigger.
 #[derive(Debug, Clone)]
 pub(crate) struct Trigger {
@@ -54,6 +73,10 @@ pub(crate) struct Trigger {
     pub audience: Vec<Condition>,
     pub cooldown: Option<u64>,
     pub max_per_user: Option<u32>,
+    /// `goal`, if any.
+    pub goal: Option<Goal>,
+    /// `holdout`: percentage of visitors held out, 0 to [`MAX_HOLDOUT`].
+    pub holdout: u8,
     pub action_type: String,
     /// Compact JSON.
     pub payload: String,
@@ -66,13 +89,29 @@ pub(crate) struct Trigger {
 }
 
 impl Trigger {
-    /// Every step whose event can change this trigger's state.
+    /// Every step whose event can change this trigger's state: the rule's,
+    /// then `unless`'s, then `goal`'s.
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
         let rule: &[Step] = match &self.rule {
             Rule::When { step, .. } => std::slice::from_ref(step),
             Rule::Sequence { steps, .. } => steps,
         };
-        rule.iter().chain(self.unless.as_ref().map(|u| &u.step))
+        rule.iter()
+            .chain(self.unless.as_ref().map(|u| &u.step))
+            .chain(self.goal.as_ref().map(|g| &g.step))
+    }
+
+    /// How many steps the rule has (`unless` is step `n`, `goal` the one after).
+    pub fn rule_steps(&self) -> usize {
+        match &self.rule {
+            Rule::When { .. } => 1,
+            Rule::Sequence { steps, .. } => steps.len(),
+        }
+    }
+
+    /// The index of the `goal` step in [`Trigger::steps`].
+    pub fn goal_step(&self) -> usize {
+        self.rule_steps() + usize::from(self.unless.is_some())
     }
 
     /// [`Trigger::steps`], mutable.
@@ -83,6 +122,7 @@ impl Trigger {
         };
         rule.iter_mut()
             .chain(self.unless.as_mut().map(|u| &mut u.step))
+            .chain(self.goal.as_mut().map(|g| &mut g.step))
     }
 }
 
@@ -135,6 +175,18 @@ impl<'a> TriggerInfo<'a> {
     /// True when the trigger has `audience` conditions.
     pub fn has_audience(&self) -> bool {
         !self.t.audience.is_empty()
+    }
+    /// `goal.within` in ms, when the trigger has a goal.
+    pub fn goal_within(&self) -> Option<u64> {
+        self.t.goal.as_ref().map(|g| g.within)
+    }
+    /// `goal.event`, when the trigger has a goal.
+    pub fn goal_event(&self) -> Option<&'a str> {
+        self.t.goal.as_ref().map(|g| g.step.event.as_str())
+    }
+    /// `holdout`, the percentage of visitors held out (0 without one).
+    pub fn holdout(&self) -> u8 {
+        self.t.holdout
     }
     /// `action.type`.
     pub fn action_type(&self) -> &'a str {

@@ -24,7 +24,32 @@ pub(crate) struct VisitorState {
     /// The wake-up key this visitor has in the index, if any (kept here so
     /// the key can be deleted exactly even after the trigger file changed).
     pub wake: Option<u64>,
+    /// Outcomes (an extension written after `wake`, only when not empty, so
+    /// that states without outcomes keep their exact earlier bytes): the
+    /// times of this visitor's recent firings, for the file's `limits`.
+    #[cfg_attr(test, serde(skip))]
+    pub recent: Vec<u64>,
+    /// Outcomes: firings of triggers with a `goal` that may still convert.
+    #[cfg_attr(test, serde(skip))]
+    pub open: Vec<OpenFiring>,
 }
+
+/// A firing waiting for its goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenFiring {
+    /// The trigger's state key (a changed or removed trigger's firings are
+    /// dropped with its state).
+    pub key: u64,
+    /// Log offset of the qualifying event (the firing id derives from it).
+    pub offset: u64,
+    /// The firing's time.
+    pub time: u64,
+    /// Whether it was held out.
+    pub held_out: bool,
+}
+
+/// The tag of the outcomes extension after `wake`.
+const EXT_OUTCOMES: u8 = 1;
 
 /// One trigger's state for one visitor.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,6 +104,8 @@ impl VisitorState {
     pub fn is_empty(&self) -> bool {
         self.traits.is_empty()
             && self.wake.is_none()
+            && self.recent.is_empty()
+            && self.open.is_empty()
             && self.triggers.iter().all(TriggerState::is_empty)
     }
 
@@ -139,6 +166,32 @@ impl VisitorState {
             self.triggers.push(t);
         }
         self.wake = r.option()?;
+        // States written before outcomes end here.
+        if r.bytes.is_empty() {
+            return Some(());
+        }
+        if r.byte()? != EXT_OUTCOMES {
+            return None;
+        }
+        for _ in 0..r.len()? {
+            self.recent.push(r.u64()?);
+        }
+        for _ in 0..r.len()? {
+            let key = r.u64()?;
+            let offset = r.u64()?;
+            let time = r.u64()?;
+            let held_out = match r.byte()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            self.open.push(OpenFiring {
+                key,
+                offset,
+                time,
+                held_out,
+            });
+        }
         Some(())
     }
 
@@ -157,7 +210,8 @@ impl VisitorState {
             .sum();
         let kept = self.triggers.iter().filter(|t| !t.is_empty());
         let mut count = 0;
-        let mut bound = 1 + 3 * (N + 1) + traits;
+        let mut bound =
+            1 + 3 * (N + 1) + traits + 1 + 2 * N + N * self.recent.len() + (3 * N + 1) * self.open.len();
         for t in kept.clone() {
             count += 1;
             bound += 7 * (N + 1)
@@ -195,6 +249,20 @@ impl VisitorState {
             w.u64(u64::from(t.fired));
         }
         w.option(self.wake);
+        if !self.recent.is_empty() || !self.open.is_empty() {
+            w.byte(EXT_OUTCOMES);
+            w.u64(self.recent.len() as u64);
+            for &t in &self.recent {
+                w.u64(t);
+            }
+            w.u64(self.open.len() as u64);
+            for o in &self.open {
+                w.u64(o.key);
+                w.u64(o.offset);
+                w.u64(o.time);
+                w.byte(u8::from(o.held_out));
+            }
+        }
         w.at
     }
 
@@ -329,6 +397,34 @@ mod tests {
                 fired: 2,
             }],
             wake: Some(9),
+            ..VisitorState::default()
+        }
+    }
+
+    /// Outcomes are an extension after `wake`: a state with them decodes
+    /// whole, and its bytes start with the state's bytes without them (which
+    /// an earlier version reads, ignoring the rest as postcard does).
+    #[test]
+    fn outcomes_extend_the_earlier_bytes() {
+        let mut s = sample();
+        s.recent = vec![1, 1_764_000_000_000];
+        s.open = vec![OpenFiring {
+            key: u64::MAX,
+            offset: 3,
+            time: 1_764_000_000_000,
+            held_out: true,
+        }];
+        let bytes = s.encode();
+        assert_eq!(VisitorState::decode(b"v", &bytes), Ok(s));
+        let before = sample().encode();
+        assert!(bytes.starts_with(&before) && bytes.len() > before.len());
+        let old: VisitorState = postcard::from_bytes(&bytes[1..]).expect("old reader");
+        assert_eq!(old, sample());
+        let mut bad = bytes.clone();
+        bad[before.len()] = 2;
+        assert!(VisitorState::decode(b"v", &bad).is_err());
+        for n in before.len() + 1..bytes.len() {
+            assert!(VisitorState::decode(b"v", &bytes[..n]).is_err(), "{n}");
         }
     }
 

@@ -4,13 +4,14 @@
 
 use super::cond::{Condition, Op, Path};
 use super::hash::{hash64, id_seed};
-use super::model::{Count, Rule, Step, Trigger, Unless};
+use super::model::{Count, Goal, Limits, Rule, Step, Trigger, Unless, MAX_HOLDOUT};
 use super::suggest::{fix_id, op_alias, parse_duration, suggest, valid_id};
 use super::{ValidationError, ValidationErrors, ValidationKind as Kind, MAX_PAYLOAD_BYTES};
 use crate::event::Value;
 use serde_json::{Map, Value as Json};
 
-const TOP_KEYS: &[&str] = &["version", "triggers"];
+const TOP_KEYS: &[&str] = &["version", "limits", "triggers"];
+const LIMITS_KEYS: &[&str] = &["max_firings", "within"];
 const TRIGGER_KEYS: &[&str] = &[
     "id",
     "description",
@@ -23,16 +24,19 @@ const TRIGGER_KEYS: &[&str] = &[
     "audience",
     "cooldown",
     "max_per_user",
+    "goal",
+    "holdout",
     "action",
 ];
 const STEP_KEYS: &[&str] = &["event", "where"];
 const UNLESS_KEYS: &[&str] = &["event", "where", "within"];
+const GOAL_KEYS: &[&str] = UNLESS_KEYS;
 const COUNT_KEYS: &[&str] = &["at_least", "within"];
 const ACTION_KEYS: &[&str] = &["type", "payload"];
 const RESERVED_EVENTS: &[&str] = &["$page", "$click", "$submit", "$identify"];
 
-/// Parses and validates a whole file.
-pub(crate) fn parse(json: &str) -> Result<Vec<Trigger>, ValidationErrors> {
+/// Parses and validates a whole file: its triggers and its `limits`.
+pub(crate) fn parse(json: &str) -> Result<(Vec<Trigger>, Option<Limits>), ValidationErrors> {
     let mut v = Validator::default();
     let doc: Json = match serde_json::from_str(json) {
         Ok(d) => d,
@@ -41,9 +45,9 @@ pub(crate) fn parse(json: &str) -> Result<Vec<Trigger>, ValidationErrors> {
             return Err(v.finish());
         }
     };
-    let triggers = v.file(&doc);
+    let parsed = v.file(&doc);
     if v.errors.is_empty() {
-        Ok(triggers)
+        Ok(parsed)
     } else {
         Err(v.finish())
     }
@@ -169,6 +173,25 @@ impl Validator {
         }
     }
 
+    /// `holdout`: a whole percentage from 0 to [`MAX_HOLDOUT`].
+    fn holdout(&mut self, v: &Json, path: &str) -> Option<u8> {
+        match v.as_u64() {
+            Some(n) if n <= MAX_HOLDOUT => Some(n as u8),
+            _ => {
+                let got = match v {
+                    Json::Number(n) => format!("{n}"),
+                    other => type_name(other).to_owned(),
+                };
+                self.err(
+                    Kind::BadNumber,
+                    path,
+                    format!("expected a whole percentage from 0 to {MAX_HOLDOUT}, got {got}"),
+                );
+                None
+            }
+        }
+    }
+
     fn duration(&mut self, v: &Json, path: &str) -> Option<u64> {
         let Some(s) = v.as_str() else {
             self.err(
@@ -187,10 +210,31 @@ impl Validator {
         }
     }
 
-    fn file(&mut self, doc: &Json) -> Vec<Trigger> {
-        let Some(o) = self.object(doc, "$", TOP_KEYS, &[]) else {
-            return Vec::new();
+    fn file(&mut self, doc: &Json) -> (Vec<Trigger>, Option<Limits>) {
+        let Some(o) = self.object(doc, "$", TOP_KEYS, &[("limit", "limits")]) else {
+            return (Vec::new(), None);
         };
+        let limits = o.get("limits").and_then(|l| self.limits(l));
+        (self.triggers(o), limits)
+    }
+
+    /// The top-level `limits`: both keys required.
+    fn limits(&mut self, v: &Json) -> Option<Limits> {
+        let p = "limits";
+        let o = self.object(v, p, LIMITS_KEYS, &[("max", "max_firings")])?;
+        let max_firings = self
+            .required(o, p, "max_firings")
+            .and_then(|m| self.positive_int(m, "limits.max_firings"));
+        let within = self
+            .required(o, p, "within")
+            .and_then(|w| self.duration(w, "limits.within"));
+        Some(Limits {
+            max_firings: max_firings?,
+            within: within?,
+        })
+    }
+
+    fn triggers(&mut self, o: &Map<String, Json>) -> Vec<Trigger> {
         if let Some(ver) = self.required(o, "", "version") {
             if ver.as_u64() != Some(1) {
                 let got = match ver {
@@ -293,6 +337,21 @@ impl Validator {
         let max_per_user = o
             .get("max_per_user")
             .map(|m| self.positive_int(m, &join(path, "max_per_user")));
+        let goal = o.get("goal").and_then(|g| {
+            let p = join(path, "goal");
+            let go = self.object(g, &p, GOAL_KEYS, &[("name", "event"), ("window", "within")])?;
+            let step = self.step_fields(go, &p);
+            let within = self
+                .required(go, &p, "within")
+                .and_then(|w| self.duration(w, &join(&p, "within")));
+            Some(Goal {
+                step: step?,
+                within: within?,
+            })
+        });
+        let holdout = o
+            .get("holdout")
+            .map(|h| self.holdout(h, &join(path, "holdout")));
         let action = self
             .required(o, path, "action")
             .and_then(|a| self.action(a, &join(path, "action")));
@@ -311,6 +370,8 @@ impl Validator {
             audience: audience?,
             cooldown: cooldown.flatten(),
             max_per_user: max_per_user.flatten(),
+            goal,
+            holdout: holdout.flatten().unwrap_or(0),
             action_type,
             payload,
             key: state_key(v),

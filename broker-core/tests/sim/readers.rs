@@ -31,8 +31,12 @@ pub(crate) fn read_firings_once(part: &mut Part, max_records: usize, commit: boo
                         rec.offset
                     ));
                 }
-                if let Some(prev) = part.observed_firings.insert(rec.offset, rec.firing.clone()) {
-                    if prev != rec.firing {
+                // The simulated files have no goals: every record is a firing.
+                let Some(firing) = rec.outcome.firing() else {
+                    return Err(format!("firing offset {} holds a conversion", rec.offset));
+                };
+                if let Some(prev) = part.observed_firings.insert(rec.offset, firing.clone()) {
+                    if &prev != firing {
                         return Err(format!("firing offset {} holds two firings", rec.offset));
                     }
                 }
