@@ -5,10 +5,19 @@
 //! Event record:
 //! ```json
 //! {"partition":0,"offset":42,"visitor":"<anonymous id>","userId":"u-7",
-//!  "kind":"track","name":"Product Viewed","time":1764000011223,"properties":{}}
+//!  "kind":"track","name":"Product Viewed","time":1764000011223,"properties":{},
+//!  "context":{"campaign":{"name":"winter-sale","source":"news"},"session_id":3,
+//!             "origin":"https://shop.example","screen":{"width":1440,"height":900}},
+//!  "producer_id":"9007199254740993","sequence":4,"index":0,"received_at":1764000011300}
 //! ```
 //! `userId` is `null` when the frame carried none; `name` is the track name,
-//! the page name, the user id (identify) or `""` (click, submit).
+//! the page name, the user id (identify) or `""` (click, submit). `context`
+//! is the frame's context under the trigger spec's paths
+//! ([`crate::context::context_map`]: empty values left out); `producer_id`
+//! (a string: 64 bits), `sequence` and `index` (the event's position in its
+//! frame) name the event wherever records are merged; `received_at` is when
+//! the relay appended its frame. Readers take every field but `kind`,
+//! `visitor` and `time` as optional.
 //!
 //! Numbers: integers stay integers; floats are written in their shortest
 //! exact form. A reader parsing with serde_json should enable its
@@ -22,11 +31,14 @@
 //!  "time":1764000011223,"action":{"type":"banner","payload":{}}}
 //! ```
 
+use crate::context::{context_from_map, context_map};
 use crate::event::{map_to_json, Event, EventKind, Value};
-use crate::partition::{EventRecord, FiringRecord};
+use crate::frame::Context;
+use crate::partition::{EventRecord, EventSource, FiringRecord};
 use crate::trigger::{Conversion, Firing, Outcome};
 use serde_json::{json, Map as JsonMap, Value as Json};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Why a JSON value is not a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +93,7 @@ impl ExportError {
 
 /// An event record as JSON.
 pub fn event_record_to_json(r: &EventRecord) -> Json {
+    let s = &r.source;
     json!({
         "partition": r.partition,
         "offset": r.offset,
@@ -90,6 +103,12 @@ pub fn event_record_to_json(r: &EventRecord) -> Json {
         "name": r.event.name,
         "time": r.event.timestamp,
         "properties": Json::Object(map_to_json(&r.event.properties)),
+        "context": Json::Object(map_to_json(&context_map(&s.context))),
+        // A string: producer ids are 64-bit, past what JSON numbers keep.
+        "producer_id": s.producer_id.to_string(),
+        "sequence": s.sequence,
+        "index": s.index,
+        "received_at": s.received_at,
     })
 }
 
@@ -168,16 +187,51 @@ pub fn event_record_from_json(v: &Json) -> Result<EventRecord, ExportError> {
             field: "partition",
             expected: "a 32-bit unsigned integer",
         })?;
+    let visitor = f.str("visitor")?.to_owned();
+    let mut context = match f.0.get("context") {
+        None | Some(Json::Null) => Context::default(),
+        Some(c @ Json::Object(_)) => match Value::from(c) {
+            Value::Map(m) => context_from_map(&m),
+            _ => Context::default(),
+        },
+        Some(_) => {
+            return Err(ExportError::WrongType {
+                field: "context",
+                expected: "an object",
+            })
+        }
+    };
+    context.anonymous_id = Cow::Owned(visitor.clone());
+    context.user_id = user_id.clone().map(Cow::Owned);
+    let producer_id = match f.0.get("producer_id") {
+        None => 0,
+        Some(Json::String(p)) => p.parse().map_err(|_| ExportError::WrongType {
+            field: "producer_id",
+            expected: "a decimal string of an unsigned 64-bit integer",
+        })?,
+        Some(_) => f.u64("producer_id")?,
+    };
+    let index = u32::try_from(f.u64_or("index", 0)?).map_err(|_| ExportError::WrongType {
+        field: "index",
+        expected: "a 32-bit unsigned integer",
+    })?;
     Ok(EventRecord {
         partition,
         offset: f.u64_or("offset", 0)?,
-        visitor: f.str("visitor")?.to_owned(),
+        visitor,
         user_id,
         event: Event {
             kind,
             name: Cow::Owned(name),
             timestamp: f.u64("time")?,
             properties,
+        },
+        source: EventSource {
+            context: Arc::new(context),
+            producer_id,
+            sequence: f.u64_or("sequence", 0)?,
+            index,
+            received_at: f.u64_or("received_at", 0)?,
         },
     })
 }
@@ -317,6 +371,19 @@ mod tests {
                     ),
                 ],
             },
+            source: EventSource {
+                context: Arc::new(Context {
+                    anonymous_id: "73cb6eb1".into(),
+                    user_id: user.map(|u| Cow::Owned(u.to_owned())),
+                    session_id: 3,
+                    campaign: vec![(Cow::Borrowed("utm_campaign"), Value::Str("winter".into()))],
+                    ..Context::default()
+                }),
+                producer_id: u64::MAX,
+                sequence: 4,
+                index: 1,
+                received_at: 1_764_000_011_300,
+            },
         }
     }
 
@@ -325,7 +392,7 @@ mod tests {
         let r = record(EventKind::Track, "Product Viewed", None);
         assert_eq!(
             event_record_to_json(&r).to_string(),
-            r#"{"kind":"track","name":"Product Viewed","offset":42,"partition":3,"properties":{"currency":"EUR","price":89.58,"qty":2,"tags":[true,null]},"time":1764000011223,"userId":null,"visitor":"73cb6eb1"}"#
+            r#"{"context":{"campaign":{"name":"winter"},"session_id":3},"index":1,"kind":"track","name":"Product Viewed","offset":42,"partition":3,"producer_id":"18446744073709551615","properties":{"currency":"EUR","price":89.58,"qty":2,"tags":[true,null]},"received_at":1764000011300,"sequence":4,"time":1764000011223,"userId":null,"visitor":"73cb6eb1"}"#
         );
     }
 
@@ -341,7 +408,11 @@ mod tests {
             let r = record(kind, name, user);
             let text = event_record_to_json(&r).to_string();
             let back = event_record_from_json(&serde_json::from_str(&text).unwrap()).unwrap();
-            assert_eq!(back, r);
+            // The campaign comes back in the spec's names.
+            assert_eq!(back.source.context.campaign[0].0, "name");
+            let mut expected = r.clone();
+            Arc::make_mut(&mut expected.source.context).campaign[0].0 = Cow::Borrowed("name");
+            assert_eq!(back, expected);
         }
     }
 

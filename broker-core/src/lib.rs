@@ -12,6 +12,8 @@ pub mod backtest;
 #[cfg(feature = "std")]
 pub mod catalog;
 #[cfg(feature = "std")]
+pub mod context;
+#[cfg(feature = "std")]
 pub mod corpus;
 pub mod event;
 #[cfg(feature = "std")]

@@ -5,10 +5,12 @@ use broker_core::event::{Event, EventKind, Value};
 use broker_core::export::{
     event_record_from_json, event_record_to_json, firing_record_from_json, firing_record_to_json,
 };
-use broker_core::partition::{EventRecord, FiringRecord};
+use broker_core::frame::Context;
+use broker_core::partition::{EventRecord, EventSource, FiringRecord};
 use broker_core::trigger::{Conversion, Firing, Outcome};
 use proptest::prelude::*;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 fn value() -> impl Strategy<Value = Value<'static>> {
     let leaf = prop_oneof![
@@ -44,21 +46,77 @@ fn record() -> impl Strategy<Value = EventRecord> {
         0..(1u64 << 53),
         // Sorted, unique keys: serde_json's map orders them.
         proptest::collection::btree_map("[a-z_]{1,8}", value(), 0..6),
+        source(),
     )
         .prop_map(
-            |(partition, offset, visitor, user_id, kind, name, time, props)| {
+            |(partition, offset, visitor, user_id, kind, name, time, props, source)| {
                 let kind = EventKind::from_code(kind).unwrap_or(EventKind::Track);
                 EventRecord {
                     partition,
                     offset,
-                    visitor,
-                    user_id,
                     event: Event {
                         kind,
                         name: Cow::Owned(name),
                         timestamp: time,
                         properties: props.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect(),
                     },
+                    source: EventSource {
+                        context: Arc::new(Context {
+                            anonymous_id: visitor.clone().into(),
+                            user_id: user_id.clone().map(Into::into),
+                            ..(*source.context).clone()
+                        }),
+                        ..source
+                    },
+                    visitor,
+                    user_id,
+                }
+            },
+        )
+}
+
+/// A frame's context and place, in what the export keeps: campaign keys in
+/// the spec's names, non-empty strings.
+fn source() -> impl Strategy<Value = EventSource> {
+    (
+        (
+            0..(1u64 << 53),
+            "(https://[a-z]{1,8}\\.example)?",
+            "[a-z/:.]{0,12}",
+            0..2000u16,
+            0..2000u16,
+        ),
+        proptest::collection::btree_map(
+            proptest::sample::select(vec!["name", "source", "medium", "term", "content", "gclid"]),
+            "[a-z0-9-]{1,10}",
+            0..4,
+        ),
+        (any::<u64>(), 0..(1u64 << 53), 0..1000u32, 0..(1u64 << 53)),
+    )
+        .prop_map(
+            |(
+                (session_id, origin, referrer, w, h),
+                campaign,
+                (producer_id, sequence, index, received_at),
+            )| {
+                let (w, h) = if w == 0 || h == 0 { (0, 0) } else { (w, h) };
+                EventSource {
+                    context: Arc::new(Context {
+                        session_id,
+                        origin: origin.into(),
+                        referrer: referrer.into(),
+                        screen_width: w,
+                        screen_height: h,
+                        campaign: campaign
+                            .into_iter()
+                            .map(|(k, v)| (Cow::Borrowed(k), Value::Str(Cow::Owned(v))))
+                            .collect(),
+                        ..Context::default()
+                    }),
+                    producer_id,
+                    sequence,
+                    index,
+                    received_at,
                 }
             },
         )

@@ -16,7 +16,11 @@ for (let p = 0; p < (config.partitions ?? 1); p++) {
       if (stream === 'firings') tr.className = 'firing';
       const what = stream === 'events' ? `${r.kind} ${r.name}` : `${r.trigger} → ${r.action.type}`;
       const details = JSON.stringify(stream === 'events' ? r.properties : r.action.payload);
-      for (const text of [stream, r.partition, r.offset, r.visitor.slice(0, 8), what, details.slice(0, 140)]) {
+      // The event's context: the visit's campaign and session, where the page came from.
+      const c = r.context ?? {};
+      const campaign = c.campaign ? Object.entries(c.campaign).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+      const context = stream === 'events' ? [campaign, c.session_id ? `session ${c.session_id}` : '', c.referrer ? `from ${c.referrer}` : ''].filter(Boolean).join(' · ') : '';
+      for (const text of [stream, r.partition, r.offset, r.visitor.slice(0, 8), what, details.slice(0, 140), context.slice(0, 140)]) {
         const td = document.createElement('td');
         td.textContent = String(text);
         tr.append(td);

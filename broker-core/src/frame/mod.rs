@@ -105,6 +105,30 @@ pub struct Context<'a> {
     pub campaign: Map<'a>,
 }
 
+impl Context<'_> {
+    /// Copies every borrowed string so the context outlives its source bytes.
+    pub fn into_owned(self) -> Context<'static> {
+        let owned = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Context {
+            anonymous_id: owned(self.anonymous_id),
+            user_id: self.user_id.map(owned),
+            session_id: self.session_id,
+            origin: owned(self.origin),
+            referrer: owned(self.referrer),
+            locale: owned(self.locale),
+            screen_width: self.screen_width,
+            screen_height: self.screen_height,
+            timezone: owned(self.timezone),
+            library: owned(self.library),
+            campaign: self
+                .campaign
+                .into_iter()
+                .map(|(k, v)| (owned(k), v.into_owned()))
+                .collect(),
+        }
+    }
+}
+
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame<'a> {

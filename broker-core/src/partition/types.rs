@@ -1,9 +1,10 @@
 //! What [`Partition`](super::Partition) takes and returns.
 
 use crate::event::Event;
-use crate::frame::Limits;
+use crate::frame::{Context, Limits};
 use crate::log::Stream;
 use crate::trigger::{Firing, Outcome};
+use std::sync::Arc;
 
 /// A partition's configuration. Every field has a documented default
 /// ([`PartitionConfig::new`]); limits exceeded are errors, never truncation.
@@ -39,6 +40,11 @@ pub struct PartitionConfig {
     /// Most batches (and producers) one `handle_timeout` call deletes per
     /// kind of work, so that an alarm stays short. Default 256.
     pub max_timeout_work: usize,
+    /// An archive writes the log out (the relay's R2 bucket): retention
+    /// then deletes only batches below the archive position
+    /// ([`Partition::commit_archive`](super::Partition::commit_archive)).
+    /// Default `false`.
+    pub archive: bool,
 }
 
 impl PartitionConfig {
@@ -56,6 +62,7 @@ impl PartitionConfig {
             max_read_records: 1_000,
             max_read_bytes: 1 << 20,
             max_timeout_work: 256,
+            archive: false,
         }
     }
 }
@@ -150,6 +157,26 @@ pub struct EventRecord {
     pub user_id: Option<String>,
     /// The event.
     pub event: Event<'static>,
+    /// The frame it came in: its context and its place.
+    pub source: EventSource,
+}
+
+/// Where an event came from: its frame's context (shared by every event of
+/// the frame) and the frame's identity, which with `index` names the event
+/// wherever its records are merged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventSource {
+    /// The frame's context, as the page sent it (see
+    /// [`crate::context::context_map`] for the view triggers and exports use).
+    pub context: Arc<Context<'static>>,
+    /// The producer (SDK instance) that sent the frame.
+    pub producer_id: u64,
+    /// The frame's sequence number for its producer.
+    pub sequence: u64,
+    /// The event's position in its frame, from 0.
+    pub index: u32,
+    /// When the relay appended the frame, ms since the epoch.
+    pub received_at: u64,
 }
 
 /// A record of the firing stream as read back from the log: a firing

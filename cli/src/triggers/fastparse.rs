@@ -267,6 +267,7 @@ mod tests {
                 visitor,
                 user_id,
                 event,
+                source: Default::default(),
             })
             .to_string();
             for l in [line, record.as_str()] {

@@ -1,0 +1,179 @@
+//! An event's context as triggers, exports and the archive address it:
+//! the frame's context under the paths of the trigger spec's "Context"
+//! section (`campaign.name`, `session_id`, `screen.width`, ...).
+//!
+//! The SDK sends campaign parameters under their URL names (`utm_source`);
+//! the view names them as the spec does (`campaign.source`). Empty values
+//! (an empty referrer, a zero screen, session 0) are left out, so that a
+//! condition on them sees a missing value, as for any absent property.
+//!
+//! ```
+//! use broker_core::context::{context_map, context_from_map};
+//! use broker_core::frame::Context;
+//! use broker_core::{Map, Value};
+//! use std::borrow::Cow;
+//!
+//! let ctx = Context {
+//!     anonymous_id: "v-1".into(),
+//!     session_id: 3,
+//!     referrer: "https://news.example/".into(),
+//!     campaign: vec![(Cow::from("utm_campaign"), Value::Str("winter-sale".into()))],
+//!     ..Context::default()
+//! };
+//! let view = context_map(&ctx);
+//! let campaign = view.iter().find(|(k, _)| k == "campaign").map(|(_, v)| v);
+//! assert_eq!(campaign.and_then(|c| c.get("name")), Some(&Value::Str("winter-sale".into())));
+//! // And back (an exported record read again), in the spec's names.
+//! let back = context_from_map(&view);
+//! assert_eq!((back.session_id, back.referrer.as_ref()), (3, "https://news.example/"));
+//! ```
+
+use crate::event::{Map, Value};
+use crate::frame::Context;
+use std::borrow::Cow;
+
+/// The campaign fields, as the spec names them, and the URL parameter each
+/// comes from.
+pub const CAMPAIGN_FIELDS: [(&str, &str); 7] = [
+    ("name", "utm_campaign"),
+    ("source", "utm_source"),
+    ("medium", "utm_medium"),
+    ("term", "utm_term"),
+    ("content", "utm_content"),
+    ("gclid", "gclid"),
+    ("fbclid", "fbclid"),
+];
+
+fn str_value(s: &str) -> Value<'static> {
+    Value::Str(Cow::Owned(s.to_owned()))
+}
+
+/// The campaign map in the spec's names: `utm_campaign` becomes `name`, and
+/// so on; a key already in the spec's names stays; others are kept as sent.
+pub fn campaign_map(campaign: &Map<'_>) -> Map<'static> {
+    let mut out: Map<'static> = Vec::new();
+    for (k, v) in campaign {
+        let name = CAMPAIGN_FIELDS
+            .iter()
+            .find(|(_, param)| param == k)
+            .map_or(k.as_ref(), |(name, _)| name);
+        if matches!(v, Value::Str(s) if s.is_empty()) || out.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        out.push((Cow::Owned(name.to_owned()), v.clone().into_owned()));
+    }
+    out
+}
+
+/// The context of `ctx` under the spec's paths, empty values left out.
+pub fn context_map(ctx: &Context<'_>) -> Map<'static> {
+    let mut m: Map<'static> = Vec::new();
+    let campaign = campaign_map(&ctx.campaign);
+    if !campaign.is_empty() {
+        m.push((Cow::Borrowed("campaign"), Value::Map(campaign)));
+    }
+    if ctx.session_id != 0 {
+        m.push((
+            Cow::Borrowed("session_id"),
+            Value::Int(i64::try_from(ctx.session_id).unwrap_or(i64::MAX)),
+        ));
+    }
+    for (key, s) in [
+        ("referrer", &ctx.referrer),
+        ("origin", &ctx.origin),
+        ("locale", &ctx.locale),
+        ("timezone", &ctx.timezone),
+        ("library", &ctx.library),
+    ] {
+        if !s.is_empty() {
+            m.push((Cow::Borrowed(key), str_value(s)));
+        }
+    }
+    if ctx.screen_width != 0 || ctx.screen_height != 0 {
+        m.push((
+            Cow::Borrowed("screen"),
+            Value::Map(vec![
+                (Cow::Borrowed("width"), Value::Int(ctx.screen_width.into())),
+                (
+                    Cow::Borrowed("height"),
+                    Value::Int(ctx.screen_height.into()),
+                ),
+            ]),
+        ));
+    }
+    m
+}
+
+/// A context from its view (an exported record's `context`), the inverse of
+/// [`context_map`] for every field it writes. The anonymous and user ids
+/// are not part of the view; the caller sets them.
+pub fn context_from_map(m: &Map<'_>) -> Context<'static> {
+    let get = |key: &str| m.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+    let text = |key: &str| match get(key) {
+        Some(Value::Str(s)) => Cow::Owned(s.to_string()),
+        _ => Cow::Borrowed(""),
+    };
+    let int = |v: Option<&Value<'_>>| match v {
+        Some(Value::Int(i)) => *i,
+        _ => 0,
+    };
+    let screen = |dim: &str| match get("screen") {
+        Some(s) => u16::try_from(int(s.get(dim))).unwrap_or(0),
+        None => 0,
+    };
+    let campaign = match get("campaign") {
+        Some(Value::Map(c)) => c
+            .iter()
+            .map(|(k, v)| (Cow::Owned(k.to_string()), v.clone().into_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Context {
+        session_id: u64::try_from(int(get("session_id"))).unwrap_or(0),
+        origin: text("origin"),
+        referrer: text("referrer"),
+        locale: text("locale"),
+        timezone: text("timezone"),
+        library: text("library"),
+        screen_width: screen("width"),
+        screen_height: screen("height"),
+        campaign,
+        ..Context::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_parameters_take_the_spec_names_and_empties_go() {
+        let ctx = Context {
+            anonymous_id: "v".into(),
+            origin: "https://shop.example".into(),
+            screen_width: 1440,
+            screen_height: 900,
+            campaign: vec![
+                (Cow::from("utm_source"), Value::Str("news".into())),
+                (Cow::from("utm_medium"), Value::Str("email".into())),
+                (Cow::from("utm_campaign"), Value::Str("winter-sale".into())),
+                (Cow::from("utm_term"), Value::Str("".into())),
+                (Cow::from("gclid"), Value::Str("abc".into())),
+            ],
+            ..Context::default()
+        };
+        let view = context_map(&ctx);
+        let json = serde_json::Value::from(&Value::Map(view.clone()));
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "campaign": {"source": "news", "medium": "email", "name": "winter-sale", "gclid": "abc"},
+                "origin": "https://shop.example",
+                "screen": {"width": 1440, "height": 900},
+            })
+        );
+        // The view read back gives the same view.
+        assert_eq!(context_map(&context_from_map(&view)), view);
+        assert!(context_map(&Context::default()).is_empty());
+    }
+}
