@@ -10,6 +10,7 @@
 //
 // Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200]
 import { readFileSync } from 'node:fs';
+import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
 import { startRelay, ROOT } from '../support/relay.mjs';
 import { ORIGIN, encodeFrames, makeFrame, openSocket, postFrame, visitorToken, wsUrl, WRITE_KEY } from './helpers.mjs';
@@ -23,18 +24,7 @@ const PARTITIONS = Number(args.partitions ?? 4);
 const PROBES = Number(args.probes ?? 200);
 const EVENTS_PER_FRAME = 20;
 
-const corpusPath = process.env.EVENTSTREAM_CORPUS ?? process.env.CORPUS ?? join(ROOT, 'examples', 'corpus', 'clickstream.jsonl');
-const corpus = readFileSync(corpusPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-
-/** The corpus README's mapping from a call to an event (time shifted to now). */
-function toEvent(c, time) {
-  switch (c.call) {
-    case 'page': return { kind: 'page', name: c.name ?? '', time, properties: c.properties ?? {} };
-    case 'track': return { kind: 'track', name: c.event, time, properties: c.properties ?? {} };
-    case 'identify': return { kind: 'identify', name: c.userId ?? '', time, properties: c.traits ?? {} };
-    default: return { kind: c.call, name: '', time, properties: c.properties ?? {} };
-  }
-}
+const corpus = readCorpus(process.env.CORPUS ?? CORPUS_PATH);
 
 const byVisitor = new Map();
 for (const c of corpus) {
