@@ -7,9 +7,9 @@ mod support {
 
 use broker_core::corpus::{self, CorpusEvent};
 use broker_core::event::map_to_json;
-use broker_core::trigger::{Engine, Firing, TriggerFile};
+use broker_core::trigger::{Conversion, Engine, Firing, TriggerFile};
 use broker_core::{MemoryStorage, Storage, WriteBatch};
-use support::reference::{reference_firings, RefEvent, RefFiring};
+use support::reference::{reference_outcomes, RefConversion, RefEvent, RefFiring, RefOutcomes};
 
 fn load_corpus() -> Vec<CorpusEvent> {
     let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
@@ -25,9 +25,18 @@ fn example_triggers() -> String {
 /// Each event its own batch in input order, offsets = input order; wake-ups
 /// before each event for everything due before its time, and at the end.
 fn engine_firings(triggers: &str, events: &[CorpusEvent]) -> Vec<RefFiring> {
-    let mut engine = Engine::new(TriggerFile::parse(triggers).expect("valid"));
+    engine_outcomes(triggers, events).firings
+}
+
+/// [`engine_firings`] with conversions and suppressions, in the
+/// reference's shapes.
+fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
+    let file = TriggerFile::parse(triggers).expect("valid");
+    let ids: Vec<String> = file.ids().map(str::to_owned).collect();
+    let mut engine = Engine::new(file);
     let mut store = MemoryStorage::new();
     let mut all: Vec<Firing> = Vec::new();
+    let mut conversions: Vec<Conversion> = Vec::new();
     for (offset, ce) in events.iter().enumerate() {
         let mut w = WriteBatch::new();
         all.extend(
@@ -43,6 +52,7 @@ fn engine_firings(triggers: &str, events: &[CorpusEvent]) -> Vec<RefFiring> {
                 .on_events(&store, &mut w, &ce.visitor, batch, offset as u64)
                 .expect("eval"),
         );
+        conversions.extend(engine.take_conversions());
         store.commit(w).expect("commit");
     }
     let mut w = WriteBatch::new();
@@ -62,10 +72,42 @@ fn engine_firings(triggers: &str, events: &[CorpusEvent]) -> Vec<RefFiring> {
             firing_id: f.firing_id,
             action_type: f.action_type,
             payload: f.payload,
+            held_out: f.held_out,
         })
         .collect();
     out.sort();
-    out
+    let mut conversions: Vec<RefConversion> = conversions
+        .into_iter()
+        .map(|c| RefConversion {
+            time: c.time,
+            visitor: c.visitor,
+            trigger: c.trigger_id,
+            firing_id: c.firing_id,
+            held_out: c.held_out,
+        })
+        .collect();
+    conversions.sort();
+    let suppressed = ids
+        .into_iter()
+        .zip(engine.suppressions())
+        .map(|(id, s)| {
+            (
+                id,
+                [
+                    s.audience,
+                    s.cooldown,
+                    s.max_per_user,
+                    s.global_cap,
+                    s.cancelled,
+                ],
+            )
+        })
+        .collect();
+    RefOutcomes {
+        firings: out,
+        conversions,
+        suppressed,
+    }
 }
 
 fn ref_events(events: &[CorpusEvent]) -> Vec<RefEvent> {
@@ -95,8 +137,9 @@ fn the_example_file_on_the_corpus_matches_the_reference() {
     let events = load_corpus();
     assert_eq!(events.len(), 10_728);
     let triggers = example_triggers();
-    let got = engine_firings(&triggers, &events);
-    let want = reference_firings(&triggers, &ref_events(&events));
+    let outcomes = engine_outcomes(&triggers, &events);
+    let reference = reference_outcomes(&triggers, &ref_events(&events));
+    let (got, want) = (outcomes.firings, reference.firings);
     let counts = per_trigger(&want);
     eprintln!("firings per trigger: {counts:?}");
     // Every enabled trigger fires on the corpus, so each feature is exercised.
@@ -118,6 +161,45 @@ fn the_example_file_on_the_corpus_matches_the_reference() {
         per_trigger(&got)
     );
     assert_eq!(got, want);
+    assert_eq!(outcomes.conversions, reference.conversions);
+    assert_eq!(outcomes.suppressed, reference.suppressed);
+    // Outcomes are exercised: held-out firings, conversions of both groups,
+    // and the cap.
+    let held = got.iter().filter(|f| f.held_out).count();
+    let conv_held = reference.conversions.iter().filter(|c| c.held_out).count();
+    let capped: u64 = reference.suppressed.values().map(|s| s[3]).sum();
+    eprintln!(
+        "held out {held}, conversions {} ({conv_held} held out), capped {capped}, suppressed {:?}",
+        reference.conversions.len(),
+        reference.suppressed
+    );
+    assert!(held > 0 && conv_held > 0 && reference.conversions.len() > conv_held);
+    assert!(capped > 0, "the example's limits never bind on the corpus");
+}
+
+/// The reference and the engine agree on a file made to stress outcomes:
+/// a tight cap, large holdouts and goals on every kind of trigger.
+#[test]
+fn outcomes_under_a_tight_cap_match_the_reference() {
+    let events = load_corpus();
+    let mut doc: serde_json::Value = serde_json::from_str(&example_triggers()).expect("json");
+    doc["limits"] = serde_json::json!({"max_firings": 2, "within": "30m"});
+    for (i, t) in doc["triggers"]
+        .as_array_mut()
+        .expect("list")
+        .iter_mut()
+        .enumerate()
+    {
+        t["holdout"] = serde_json::json!(i * 7 % 51);
+        t["goal"] = serde_json::json!({"event": if i % 2 == 0 { "Product Added" } else { "$page" }, "within": "10m"});
+    }
+    let triggers = doc.to_string();
+    let outcomes = engine_outcomes(&triggers, &events);
+    let reference = reference_outcomes(&triggers, &ref_events(&events));
+    assert_eq!(outcomes.firings, reference.firings);
+    assert_eq!(outcomes.conversions, reference.conversions);
+    assert_eq!(outcomes.suppressed, reference.suppressed);
+    assert!(reference.suppressed.values().map(|s| s[3]).sum::<u64>() > 0);
 }
 
 #[test]

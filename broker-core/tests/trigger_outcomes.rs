@@ -43,7 +43,13 @@ impl Sim {
             let mut w = WriteBatch::new();
             let f = self
                 .engine
-                .on_events(&self.store, &mut w, visitor, std::slice::from_ref(e), self.offset)
+                .on_events(
+                    &self.store,
+                    &mut w,
+                    visitor,
+                    std::slice::from_ref(e),
+                    self.offset,
+                )
                 .expect("eval");
             self.offset += 1;
             self.store.commit(w).expect("commit");
@@ -61,7 +67,10 @@ impl Sim {
             .on_timeout(&self.store, &mut w, now)
             .expect("timeout");
         self.store.commit(w).expect("commit");
-        let out = f.iter().map(|f| (f.trigger_id.clone(), f.time, f.held_out)).collect();
+        let out = f
+            .iter()
+            .map(|f| (f.trigger_id.clone(), f.time, f.held_out))
+            .collect();
         self.firings.extend(f);
         out
     }
@@ -110,7 +119,8 @@ fn visitor(trigger: &str, pct: u8, inside: bool) -> String {
         .expect("some visitor")
 }
 
-const GOAL: &str = r#"{"id":"g","when":{"event":"a"},"goal":{"event":"buy","within":"1h"},"action":{"type":"t"}}"#;
+const GOAL: &str =
+    r#"{"id":"g","when":{"event":"a"},"goal":{"event":"buy","within":"1h"},"action":{"type":"t"}}"#;
 
 #[test]
 fn a_goal_at_exactly_the_windows_end_converts_and_one_ms_later_does_not() {
@@ -141,7 +151,10 @@ fn a_goal_before_or_at_the_firing_does_not_convert_it_and_each_firing_converts_o
 fn one_goal_event_converts_every_open_firing_it_matches_of_any_trigger() {
     let other = r#"{"id":"h","when":{"event":"b"},"goal":{"event":"buy","within":"10m"},"action":{"type":"t"}}"#;
     let mut s = Sim::new("", &format!("{GOAL},{other}"));
-    s.run("v", &[e("a", T0), e("a", T0 + 1), e("b", T0 + 2), e("buy", T0 + 3)]);
+    s.run(
+        "v",
+        &[e("a", T0), e("a", T0 + 1), e("b", T0 + 2), e("buy", T0 + 3)],
+    );
     let mut got = s.converted();
     got.sort();
     let mut want = vec![
@@ -158,7 +171,14 @@ fn a_delayed_firing_converts_after_its_due_time_only() {
     let t = r#"{"id":"d","when":{"event":"a"},"unless":{"event":"x","within":"10m"},"goal":{"event":"buy","within":"1h"},"action":{"type":"t"}}"#;
     let mut s = Sim::new("", t);
     // A goal event at the due time itself is evaluated before the firing.
-    s.run("v", &[e("a", T0), e("buy", T0 + 10 * MIN), e("buy", T0 + 10 * MIN + 1)]);
+    s.run(
+        "v",
+        &[
+            e("a", T0),
+            e("buy", T0 + 10 * MIN),
+            e("buy", T0 + 10 * MIN + 1),
+        ],
+    );
     assert_eq!(
         s.firings.iter().map(|f| f.time).collect::<Vec<_>>(),
         [T0 + 10 * MIN]
@@ -181,15 +201,18 @@ fn a_held_out_visitor_gets_a_held_out_firing_that_starts_the_cooldown_and_conver
             v,
             &[
                 e("a", T0),
-                e("a", T0 + 1),         // in the cooldown
-                e("buy", T0 + 2),       // converts the first
-                e("a", T0 + HOUR),      // the cooldown is over
-                e("a", T0 + 2 * HOUR),  // max_per_user reached
+                e("a", T0 + 1),        // in the cooldown
+                e("buy", T0 + 2),      // converts the first
+                e("a", T0 + HOUR),     // the cooldown is over
+                e("a", T0 + 2 * HOUR), // max_per_user reached
             ],
         );
         assert_eq!(
             got,
-            [("ho".to_owned(), T0, is_held), ("ho".to_owned(), T0 + HOUR, is_held)]
+            [
+                ("ho".to_owned(), T0, is_held),
+                ("ho".to_owned(), T0 + HOUR, is_held)
+            ]
         );
         assert_eq!(s.converted(), [(firing_id("ho", v, 0), T0 + 2, is_held)]);
         let sup = s.suppressed(0);
@@ -210,11 +233,18 @@ fn the_cap_counts_firings_of_every_trigger_in_file_order_on_one_event() {
     // Still two firings in [t - 1h, t]: all three are capped.
     assert!(s.run("v", &[e("a", T0 + HOUR)]).is_empty());
     assert_eq!(
-        [s.suppressed(0).global_cap, s.suppressed(1).global_cap, s.suppressed(2).global_cap],
+        [
+            s.suppressed(0).global_cap,
+            s.suppressed(1).global_cap,
+            s.suppressed(2).global_cap
+        ],
         [1, 1, 2]
     );
     // The window holds both ends: one ms later, the firings at T0 are out.
-    assert_eq!(s.run("v", &[e("a", T0 + HOUR + 1)]), [f("one", T0 + HOUR + 1), f("two", T0 + HOUR + 1)]);
+    assert_eq!(
+        s.run("v", &[e("a", T0 + HOUR + 1)]),
+        [f("one", T0 + HOUR + 1), f("two", T0 + HOUR + 1)]
+    );
     // Another visitor has its own cap.
     assert_eq!(s.run("w", &[e("a", T0)]), [f("one", T0), f("two", T0)]);
 }
@@ -229,7 +259,10 @@ fn suppression_reasons_come_in_the_specs_order_and_block_nothing_else() {
     let mut s = Sim::new(limits, &format!("{cool},{other}"));
     assert_eq!(s.run("v", &[e("a", T0)]), [f("c", T0), f("o", T0)]);
     assert!(s.run("v", &[e("a", T0 + 1)]).is_empty());
-    assert_eq!((s.suppressed(0).cooldown, s.suppressed(0).global_cap), (1, 0));
+    assert_eq!(
+        (s.suppressed(0).cooldown, s.suppressed(0).global_cap),
+        (1, 0)
+    );
     assert_eq!(s.suppressed(1).global_cap, 1);
 }
 
@@ -241,19 +274,26 @@ fn held_out_and_delayed_firings_count_towards_the_cap_in_the_specs_order() {
     let now = r#"{"id":"n","when":{"event":"b"},"holdout":50,"action":{"type":"t"}}"#;
     let limits = r#""limits": {"max_firings": 1, "within": "1h"},"#;
     let mut s = Sim::new(limits, &format!("{delayed},{now}"));
-    assert_eq!(s.run("v", &[e("a", T0), e("b", T0 + 20 * MIN)]), [f("d", T0 + 10 * MIN)]);
+    assert_eq!(
+        s.run("v", &[e("a", T0), e("b", T0 + 20 * MIN)]),
+        [f("d", T0 + 10 * MIN)]
+    );
     assert_eq!(s.suppressed(1).global_cap, 1);
     // A held-out firing takes a place too.
     let held = visitor("n", 50, true);
     let mut s = Sim::new(limits, &format!("{now},{delayed}"));
-    assert_eq!(s.run(&held, &[e("b", T0), e("a", T0 + 1)]), [("n".to_owned(), T0, true)]);
+    assert_eq!(
+        s.run(&held, &[e("b", T0), e("a", T0 + 1)]),
+        [("n".to_owned(), T0, true)]
+    );
     assert!(s.timeout(T0 + HOUR).is_empty());
     assert_eq!(s.suppressed(1).global_cap, 1);
 }
 
 #[test]
 fn a_disabled_trigger_fires_nothing_counts_nothing_and_takes_no_place_under_the_cap() {
-    let off = r#"{"id":"off","enabled":false,"when":{"event":"a"},"holdout":50,"action":{"type":"t"}}"#;
+    let off =
+        r#"{"id":"off","enabled":false,"when":{"event":"a"},"holdout":50,"action":{"type":"t"}}"#;
     let on = r#"{"id":"on","when":{"event":"a"},"action":{"type":"t"}}"#;
     let limits = r#""limits": {"max_firings": 1, "within": "1h"},"#;
     let mut s = Sim::new(limits, &format!("{off},{on}"));
@@ -264,14 +304,20 @@ fn a_disabled_trigger_fires_nothing_counts_nothing_and_takes_no_place_under_the_
 #[test]
 fn a_replaced_file_keeps_unchanged_triggers_outcome_state_and_drops_changed_ones() {
     let changed = |w: &str| {
-        format!(r#"{{"id":"c","when":{{"event":"b"}},"goal":{{"event":"buy","within":"{w}"}},"action":{{"type":"t"}}}}"#)
+        format!(
+            r#"{{"id":"c","when":{{"event":"b"}},"goal":{{"event":"buy","within":"{w}"}},"action":{{"type":"t"}}}}"#
+        )
     };
     let limits = r#""limits": {"max_firings": 3, "within": "1h"},"#;
     let mut s = Sim::new(limits, &format!("{GOAL},{}", changed("1h")));
     s.run("v", &[e("a", T0), e("b", T0 + 1)]);
     let mut w = WriteBatch::new();
     s.engine
-        .replace(file(limits, &format!("{GOAL},{}", changed("2h"))), &s.store, &mut w)
+        .replace(
+            file(limits, &format!("{GOAL},{}", changed("2h"))),
+            &s.store,
+            &mut w,
+        )
         .expect("replace");
     s.store.commit(w).expect("commit");
     s.restart();
@@ -279,7 +325,10 @@ fn a_replaced_file_keeps_unchanged_triggers_outcome_state_and_drops_changed_ones
     // goal state is gone. The cap still counts both firings made before.
     s.run("v", &[e("buy", T0 + 2)]);
     assert_eq!(s.converted(), [(firing_id("g", "v", 0), T0 + 2, false)]);
-    assert_eq!(s.run("v", &[e("a", T0 + 3), e("a", T0 + 4)]), [f("g", T0 + 3)]);
+    assert_eq!(
+        s.run("v", &[e("a", T0 + 3), e("a", T0 + 4)]),
+        [f("g", T0 + 3)]
+    );
     assert_eq!(s.suppressed(0).global_cap, 1);
 }
 
@@ -296,4 +345,58 @@ fn outcome_state_survives_a_restart() {
     // Open firings and cap times are forgotten once their windows passed.
     assert!(s.timeout(T0 + 3 * HOUR).is_empty());
     assert_eq!(s.store.len(), 0, "no state left");
+}
+
+/// Every mistake in the outcome keys, with its path, the trigger and a
+/// suggestion where one is near.
+#[test]
+fn outcome_keys_are_validated_like_every_other_key() {
+    let json = r#"{
+  "version": 1,
+  "limit": {},
+  "limits": { "max_firings": 0, "within": "1 h", "max_firing": 1 },
+  "triggers": [
+    { "id": "a", "when": { "event": "x" }, "holdout": 51, "action": { "type": "t" },
+      "goal": { "event": "$pageview", "where": [{ "prop": "total", "op": "gt ", "value": 0 }] } },
+    { "id": "b", "when": { "event": "x" }, "holdout": 12.5, "goals": {}, "action": { "type": "t" } },
+    { "id": "c", "when": { "event": "x" }, "holdout": "10", "goal": { "event": "y", "within": "1h", "withn": 1 }, "action": { "type": "t" } }
+  ]
+}"#;
+    let errors: Vec<String> = match TriggerFile::parse(json) {
+        Ok(_) => panic!("expected the file to be rejected"),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+    };
+    let want = [
+        r#"limit: unknown key "limit" (did you mean "limits"?)"#,
+        r#"limits.max_firing: unknown key "max_firing" (did you mean "max_firings"?)"#,
+        r#"limits.max_firings: expected a whole number of at least 1, got 0"#,
+        r#"limits.within: bad duration "1 h": expected a whole number and a unit s, m, h or d, like "90s", "10m", "24h", "7d" (did you mean "1h"?)"#,
+        r#"triggers[0].goal.event: unknown event "$pageview" (did you mean "$page"?) in trigger "a""#,
+        r#"triggers[0].goal.where[0].op: unknown operator "gt " (did you mean "gt"?) in trigger "a""#,
+        r#"triggers[0].goal.within: required key is missing in trigger "a""#,
+        r#"triggers[0].holdout: expected a whole percentage from 0 to 50, got 51 in trigger "a""#,
+        r#"triggers[1].goals: unknown key "goals" (did you mean "goal"?) in trigger "b""#,
+        r#"triggers[1].holdout: expected a whole percentage from 0 to 50, got 12.5 in trigger "b""#,
+        r#"triggers[2].goal.withn: unknown key "withn" (did you mean "within"?) in trigger "c""#,
+        r#"triggers[2].holdout: expected a whole percentage from 0 to 50, got a string in trigger "c""#,
+    ];
+    assert_eq!(errors, want);
+}
+
+#[test]
+fn a_file_without_outcome_keys_means_what_it_meant() {
+    let plain = file(
+        "",
+        GOAL.replace(r#""goal":{"event":"buy","within":"1h"},"#, "")
+            .as_str(),
+    );
+    assert_eq!(plain.limits(), None);
+    let info = plain.triggers().next().expect("one");
+    assert_eq!((info.goal_within(), info.holdout()), (None, 0));
+    let with = file(r#""limits": {"max_firings": 3, "within": "1h"},"#, GOAL);
+    assert_eq!(with.limits(), Some((3, HOUR)));
+    assert_eq!(
+        with.triggers().next().expect("one").goal_within(),
+        Some(HOUR)
+    );
 }

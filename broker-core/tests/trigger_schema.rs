@@ -28,7 +28,8 @@ fn keys(v: &Value) -> Vec<String> {
 fn keys_and_operators_match_the_validator() {
     let s = schema();
     let defs = &s["$defs"];
-    assert_eq!(keys(&s), ["triggers", "version"]);
+    assert_eq!(keys(&s), ["limits", "triggers", "version"]);
+    assert_eq!(keys(&s["properties"]["limits"]), ["max_firings", "within"]);
     assert_eq!(
         keys(&defs["trigger"]),
         [
@@ -38,6 +39,8 @@ fn keys_and_operators_match_the_validator() {
             "count",
             "description",
             "enabled",
+            "goal",
+            "holdout",
             "id",
             "max_per_user",
             "sequence",
@@ -51,6 +54,10 @@ fn keys_and_operators_match_the_validator() {
     assert_eq!(keys(&defs["traitCondition"]), ["op", "trait", "value"]);
     assert_eq!(
         keys(&defs["trigger"]["properties"]["unless"]),
+        ["event", "where", "within"]
+    );
+    assert_eq!(
+        keys(&defs["trigger"]["properties"]["goal"]),
         ["event", "where", "within"]
     );
     assert_eq!(

@@ -5,7 +5,7 @@ mod reference;
 
 use broker_core::corpus;
 use broker_core::event::map_to_json;
-use reference::{reference_firings, RefEvent};
+use reference::{reference_outcomes, RefEvent};
 use serde_json::Value as Json;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -222,39 +222,62 @@ fn backtest_of_the_example_over_the_corpus_matches_the_reference() {
             props: map_to_json(&c.event.properties),
         })
         .collect();
-    let want: Vec<Json> =
-        reference_firings(&std::fs::read_to_string(EXAMPLE).expect("example"), &events)
-            .into_iter()
-            .map(|f| {
-                firing(
-                    &f.firing_id,
-                    &f.trigger,
-                    &f.visitor,
-                    f.time,
-                    &f.action_type,
-                    &f.payload,
-                )
-            })
-            .collect();
+    let reference =
+        reference_outcomes(&std::fs::read_to_string(EXAMPLE).expect("example"), &events);
+    // Firings (held out ones marked) and conversions, merged by time with a
+    // firing before a conversion at the same time (both lists are sorted
+    // by time, then visitor, trigger and id).
+    let mut want: Vec<(u64, u8, Json)> = reference
+        .firings
+        .into_iter()
+        .map(|f| {
+            let mut j = firing(
+                &f.firing_id,
+                &f.trigger,
+                &f.visitor,
+                f.time,
+                &f.action_type,
+                &f.payload,
+            );
+            if f.held_out {
+                j["type"] = "held_out".into();
+                j["held_out"] = true.into();
+            }
+            (f.time, 0, j)
+        })
+        .collect();
+    want.extend(reference.conversions.into_iter().map(|c| {
+        let j = serde_json::json!({"type": "conversion", "firing_id": c.firing_id,
+            "trigger": c.trigger, "visitor": c.visitor, "time": c.time, "held_out": c.held_out});
+        (c.time, 1, j)
+    }));
+    want.sort_by_key(|(t, kind, _)| (*t, *kind));
+    let want: Vec<Json> = want.into_iter().map(|(_, _, j)| j).collect();
     let got = json_lines(&out);
-    assert_eq!(got.len(), 658);
+    assert_eq!(got.len(), 591 + 65 + 237);
     assert_eq!(got, want);
 
     let table: Vec<&str> = err.lines().collect();
     assert_eq!(
         table[0],
-        "trigger            firings  visitors  first                     last"
+        "trigger            firings  visitors  held out  converted  first                     last"
     );
     assert_eq!(
         table[1],
-        "cart-rescue             59        59  2025-11-24T16:10:27.644Z  2025-11-24T16:13:13.548Z"
+        "cart-rescue             52        52         7        0/0  2025-11-24T16:10:27.644Z  2025-11-24T16:13:13.548Z"
+    );
+    assert_eq!(
+        table[5],
+        "plus-upsell            171       171        39      93/25  2025-11-24T16:00:15.768Z  2025-11-24T16:03:21.805Z"
     );
     assert_eq!(
         table[9],
-        "gift-finder              0         0  -                         -"
+        "gift-finder              0         0         0        0/0  -                         -"
     );
     assert!(
-        table[10].starts_with("10728 events, 0 malformed lines skipped, 658 firings in "),
+        table[10].starts_with(
+            "10728 events, 0 malformed lines skipped, 591 firings (65 held out, 237 conversions) in "
+        ),
         "{}",
         table[10]
     );
@@ -264,8 +287,8 @@ fn backtest_of_the_example_over_the_corpus_matches_the_reference() {
 /// of the format: lines are compared as JSON).
 fn firing(id: &str, trigger: &str, visitor: &str, time: u64, action: &str, payload: &str) -> Json {
     let payload: Json = serde_json::from_str(payload).expect("payload JSON");
-    serde_json::json!({"firing_id": id, "trigger": trigger, "visitor": visitor, "time": time,
-        "action": {"type": action, "payload": payload}})
+    serde_json::json!({"type": "firing", "firing_id": id, "trigger": trigger, "visitor": visitor,
+        "time": time, "action": {"type": action, "payload": payload}})
 }
 
 fn json_lines(out: &str) -> Vec<Json> {

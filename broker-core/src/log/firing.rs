@@ -140,7 +140,11 @@ pub fn encode_outcomes_and_entries(outcomes: &[Outcome]) -> (Vec<u8>, Vec<Option
         .iter()
         .all(|o| matches!(o, Outcome::Fired(f) if !f.held_out));
     if delivered_only {
-        let firings: Vec<Firing> = outcomes.iter().filter_map(Outcome::firing).cloned().collect();
+        let firings: Vec<Firing> = outcomes
+            .iter()
+            .filter_map(Outcome::firing)
+            .cloned()
+            .collect();
         let (batch, entries) = encode_firings_and_entries(&firings);
         return (batch, entries.into_iter().map(Some).collect());
     }

@@ -356,7 +356,14 @@ impl Engine {
                         && hook.names(tr.goal_step(), &g.step, e)
                         && g.step.holds(e, &mut self.memo)
                     {
-                        convert(tr, g.within, &mut l.state.open, visitor, t, &mut self.conversions);
+                        convert(
+                            tr,
+                            g.within,
+                            &mut l.state.open,
+                            visitor,
+                            t,
+                            &mut self.conversions,
+                        );
                     }
                 }
                 if self.pos[ti] == NONE && !starts(tr, hook, e, &mut self.memo) {
@@ -513,7 +520,9 @@ impl Engine {
         }
         match self.file.limits {
             Some(lim) => {
-                l.state.recent.retain(|r| r.saturating_add(lim.within) >= now);
+                l.state
+                    .recent
+                    .retain(|r| r.saturating_add(lim.within) >= now);
                 if let Some(r) = l.state.recent.iter().max() {
                     later(r.saturating_add(lim.within).saturating_add(1));
                 }

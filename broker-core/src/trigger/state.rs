@@ -210,8 +210,13 @@ impl VisitorState {
             .sum();
         let kept = self.triggers.iter().filter(|t| !t.is_empty());
         let mut count = 0;
-        let mut bound =
-            1 + 3 * (N + 1) + traits + 1 + 2 * N + N * self.recent.len() + (3 * N + 1) * self.open.len();
+        let mut bound = 1
+            + 3 * (N + 1)
+            + traits
+            + 1
+            + 2 * N
+            + N * self.recent.len()
+            + (3 * N + 1) * self.open.len();
         for t in kept.clone() {
             count += 1;
             bound += 7 * (N + 1)

@@ -1,8 +1,10 @@
 //! A straightforward reference implementation of the trigger semantics,
 //! independent of the engine: it reads the trigger JSON itself, keeps every
 //! event of a visitor in memory and re-scans the history for each decision,
-//! exactly as `docs/triggers.md` words it. Only the firing id
-//! derivation is shared with the engine (it is a naming scheme, not a rule).
+//! exactly as `docs/triggers.md` words it, outcomes included (goals,
+//! holdouts, the cap, suppression reasons). Only the firing id derivation is
+//! shared with the engine (it is a naming scheme, not a rule); the holdout
+//! bucket is written out again from the spec's words.
 //!
 //! Shared by `broker-core/tests/trigger_corpus.rs` and the CLI's tests
 //! (`#[path]`-included). Assumes a valid file and per-visitor timestamps that
@@ -35,25 +37,62 @@ pub struct RefFiring {
     pub firing_id: String,
     pub action_type: String,
     pub payload: String,
+    /// Held out (`holdout`): recorded, not delivered.
+    pub held_out: bool,
+}
+
+/// One goal conversion.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RefConversion {
+    /// The goal event's time.
+    pub time: u64,
+    pub visitor: String,
+    pub trigger: String,
+    pub firing_id: String,
+    pub held_out: bool,
+}
+
+/// Per trigger (by id), qualifications that did not fire, by the first
+/// reason: `[audience, cooldown, max_per_user, global_cap, cancelled]`.
+pub type RefSuppressions = BTreeMap<String, [u64; 5]>;
+
+/// Everything the reference computes.
+#[derive(Debug, Clone, Default)]
+pub struct RefOutcomes {
+    /// Firings, delivered and held out, sorted.
+    pub firings: Vec<RefFiring>,
+    /// Conversions, sorted.
+    pub conversions: Vec<RefConversion>,
+    pub suppressed: RefSuppressions,
 }
 
 pub fn reference_firings(triggers_json: &str, events: &[RefEvent]) -> Vec<RefFiring> {
+    reference_outcomes(triggers_json, events).firings
+}
+
+pub fn reference_outcomes(triggers_json: &str, events: &[RefEvent]) -> RefOutcomes {
     let doc: J = serde_json::from_str(triggers_json).expect("valid JSON");
     let triggers = doc["triggers"].as_array().cloned().unwrap_or_default();
+    let limits = doc.get("limits").map(|l| {
+        (
+            l["max_firings"].as_u64().expect("max_firings"),
+            ms(&l["within"]),
+        )
+    });
     let mut by_visitor: BTreeMap<&str, Vec<&RefEvent>> = BTreeMap::new();
     for e in events {
         by_visitor.entry(&e.visitor).or_default().push(e);
     }
-    let mut out = Vec::new();
-    for (visitor, evs) in &by_visitor {
-        for t in &triggers {
-            if t.get("enabled") == Some(&J::Bool(false)) {
-                continue;
-            }
-            out.extend(trigger_firings(t, visitor, evs));
-        }
+    let mut out = RefOutcomes::default();
+    for t in &triggers {
+        out.suppressed
+            .insert(t["id"].as_str().expect("id").to_owned(), [0; 5]);
     }
-    out.sort();
+    for (visitor, evs) in &by_visitor {
+        visitor_outcomes(&triggers, limits, visitor, evs, &mut out);
+    }
+    out.firings.sort();
+    out.conversions.sort();
     out
 }
 
@@ -69,7 +108,137 @@ fn ms(d: &J) -> u64 {
     }
 }
 
-fn trigger_firings(t: &J, visitor: &str, evs: &[&RefEvent]) -> Vec<RefFiring> {
+/// FNV-1a 64 of the trigger id, a zero byte and the visitor, modulo 100:
+/// written out again here from the spec's words.
+fn bucket(trigger: &str, visitor: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in trigger.bytes().chain([0]).chain(visitor.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    h % 100
+}
+
+/// A firing candidate of one trigger: `(after, phase, time, offset)`. It is
+/// made after event `after` of the visitor (phase 0: that event's own
+/// immediate firing; phase 1: a delayed firing due after every event stamped
+/// no later than its time).
+type Candidate = (usize, u8, u64, u64);
+
+/// One visitor, every trigger: candidates of all triggers in the order the
+/// spec makes firings, then audience, cooldown, max_per_user and the cap.
+fn visitor_outcomes(
+    triggers: &[J],
+    limits: Option<(u64, u64)>,
+    visitor: &str,
+    evs: &[&RefEvent],
+    out: &mut RefOutcomes,
+) {
+    // (after, phase, time, file index, offset)
+    let mut all: Vec<(usize, u8, u64, usize, u64)> = Vec::new();
+    for (ti, t) in triggers.iter().enumerate() {
+        if t.get("enabled") == Some(&J::Bool(false)) {
+            continue;
+        }
+        let (cands, cancelled) = candidates(t, evs);
+        out.suppressed
+            .get_mut(t["id"].as_str().expect("id"))
+            .expect("id")[4] += cancelled;
+        all.extend(cands.into_iter().map(|(a, p, time, o)| (a, p, time, ti, o)));
+    }
+    all.sort();
+    let mut last: Vec<Option<u64>> = vec![None; triggers.len()];
+    let mut count = vec![0u64; triggers.len()];
+    let mut recent: Vec<u64> = Vec::new();
+    for (known, _, time, ti, offset) in all {
+        let t = &triggers[ti];
+        let id = t["id"].as_str().expect("id");
+        let mut traits = serde_json::Map::new();
+        for e in &evs[..=known] {
+            if e.name == "$identify" {
+                for (k, v) in &e.props {
+                    if v.is_null() {
+                        traits.remove(k);
+                    } else {
+                        traits.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        let audience = t
+            .get("audience")
+            .and_then(J::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let reason = if !audience
+            .iter()
+            .all(|c| condition_holds(c, "trait", &traits))
+        {
+            Some(0)
+        } else if t
+            .get("cooldown")
+            .map(ms)
+            .zip(last[ti])
+            .is_some_and(|(c, l)| time < l + c)
+        {
+            Some(1)
+        } else if t
+            .get("max_per_user")
+            .and_then(J::as_u64)
+            .is_some_and(|m| count[ti] >= m)
+        {
+            Some(2)
+        } else if limits.is_some_and(|(max, w)| {
+            recent
+                .iter()
+                .filter(|&&r| r + w >= time && r <= time)
+                .count() as u64
+                >= max
+        }) {
+            Some(3)
+        } else {
+            None
+        };
+        if let Some(r) = reason {
+            out.suppressed.get_mut(id).expect("id")[r] += 1;
+            continue;
+        }
+        last[ti] = Some(time);
+        count[ti] += 1;
+        recent.push(time);
+        let held_out = bucket(id, visitor) < t.get("holdout").and_then(J::as_u64).unwrap_or(0);
+        let firing_id = broker_core::trigger::firing_id(id, visitor, offset);
+        if let Some(g) = t.get("goal") {
+            let w = ms(&g["within"]);
+            if let Some(e) = evs
+                .iter()
+                .find(|e| step_matches(g, e) && e.time > time && e.time <= time + w)
+            {
+                out.conversions.push(RefConversion {
+                    time: e.time,
+                    visitor: visitor.to_owned(),
+                    trigger: id.to_owned(),
+                    firing_id: firing_id.clone(),
+                    held_out,
+                });
+            }
+        }
+        out.firings.push(RefFiring {
+            time,
+            visitor: visitor.to_owned(),
+            trigger: id.to_owned(),
+            firing_id,
+            action_type: t["action"]["type"].as_str().expect("type").to_owned(),
+            payload: t["action"]
+                .get("payload")
+                .map_or("{}".to_owned(), |p| p.to_string()),
+            held_out,
+        });
+    }
+}
+
+/// A trigger's firing candidates for one visitor, and how many delayed
+/// firings its `unless` step cancelled.
+fn candidates(t: &J, evs: &[&RefEvent]) -> (Vec<Candidate>, u64) {
     // 1. Qualifying events, as (index into evs).
     let mut qualifying: Vec<usize> = Vec::new();
     if let Some(step) = t.get("when") {
@@ -128,84 +297,33 @@ fn trigger_firings(t: &J, visitor: &str, evs: &[&RefEvent]) -> Vec<RefFiring> {
         }
     }
 
-    // 2. Firing candidates: (time, offset, index of the last event known when firing).
-    let mut candidates: Vec<(u64, u64, usize)> = Vec::new();
+    // 2. Firing candidates.
+    let mut candidates = Vec::new();
+    let mut cancelled = 0;
     for i in qualifying {
         let q = evs[i].time;
         match t.get("unless") {
-            None => candidates.push((q, evs[i].offset, i)),
+            None => candidates.push((i, 0, q, evs[i].offset)),
             Some(u) => {
                 let w = ms(&u["within"]);
-                let cancelled = (i + 1..evs.len())
+                let cancel = (i + 1..evs.len())
                     .any(|j| step_matches(u, evs[j]) && evs[j].time > q && evs[j].time <= q + w);
-                if !cancelled {
+                if cancel {
+                    cancelled += 1;
+                } else {
                     let d = q + w;
-                    // Known at d: every event stamped no later than d.
+                    // Made after every event stamped no later than d.
                     let known = evs
                         .iter()
                         .take_while(|e| e.time <= d)
                         .count()
                         .saturating_sub(1);
-                    candidates.push((d, evs[i].offset, known));
+                    candidates.push((known, 1, d, evs[i].offset));
                 }
             }
         }
     }
-    candidates.sort();
-
-    // 3. Audience, cooldown and max_per_user at the moment of firing.
-    let cooldown = t.get("cooldown").map(ms);
-    let max = t.get("max_per_user").and_then(J::as_u64);
-    let audience = t
-        .get("audience")
-        .and_then(J::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut last: Option<u64> = None;
-    let mut count = 0u64;
-    let mut out = Vec::new();
-    for (time, offset, known) in candidates {
-        if let (Some(c), Some(l)) = (cooldown, last) {
-            if time < l + c {
-                continue;
-            }
-        }
-        if max.is_some_and(|m| count >= m) {
-            continue;
-        }
-        let mut traits = serde_json::Map::new();
-        for e in &evs[..=known] {
-            if e.name == "$identify" {
-                for (k, v) in &e.props {
-                    if v.is_null() {
-                        traits.remove(k);
-                    } else {
-                        traits.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        if !audience
-            .iter()
-            .all(|c| condition_holds(c, "trait", &traits))
-        {
-            continue;
-        }
-        last = Some(time);
-        count += 1;
-        let id = t["id"].as_str().expect("id");
-        out.push(RefFiring {
-            time,
-            visitor: visitor.to_owned(),
-            trigger: id.to_owned(),
-            firing_id: broker_core::trigger::firing_id(id, visitor, offset),
-            action_type: t["action"]["type"].as_str().expect("type").to_owned(),
-            payload: t["action"]
-                .get("payload")
-                .map_or("{}".to_owned(), |p| p.to_string()),
-        });
-    }
-    out
+    (candidates, cancelled)
 }
 
 fn step_matches(step: &J, e: &RefEvent) -> bool {

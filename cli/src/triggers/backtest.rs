@@ -3,7 +3,7 @@
 
 use crate::args::{self, Spec};
 use broker_core::backtest::Replay;
-use broker_core::trigger::{Firing, TriggerFile};
+use broker_core::trigger::{Conversion, Firing, Outcome as Record, TriggerFile};
 use broker_core::{corpus, export, Event, StorageError};
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -126,13 +126,34 @@ pub fn run(argv: &[String]) -> u8 {
             &b.firing_id,
         ))
     });
+    let mut conversions = run.conversions;
+    conversions.sort_by(|a, b| {
+        (a.time, &a.visitor, &a.trigger_id, &a.firing_id).cmp(&(
+            b.time,
+            &b.visitor,
+            &b.trigger_id,
+            &b.firing_id,
+        ))
+    });
     if !parsed.has("--summary") {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
+        // Firings (delivered and held out) and conversions merged by time,
+        // a firing before a conversion at the same time.
+        let mut convs = conversions.iter().peekable();
+        let mut records = Vec::with_capacity(firings.len() + conversions.len());
         for f in &firings {
-            // The firing exactly as the relay sends it to pages; serialised
-            // straight into the buffer (through `Display` it costs a third more).
-            let line = serde_json::to_writer(&mut out, &export::firing_to_json(f));
+            while let Some(c) = convs.next_if(|c| c.time < f.time) {
+                records.push(Record::Converted(c.clone()));
+            }
+            records.push(Record::Fired(f.clone()));
+        }
+        records.extend(convs.cloned().map(Record::Converted));
+        for r in &records {
+            // The record exactly as the relay's firing stream exports it;
+            // serialised straight into the buffer (through `Display` it
+            // costs a third more).
+            let line = serde_json::to_writer(&mut out, &export::outcome_to_json(r));
             if line.is_err() || out.write_all(b"\n").is_err() {
                 return 0; // stdout closed (`| head`): nothing more to say
             }
@@ -141,13 +162,19 @@ pub fn run(argv: &[String]) -> u8 {
             return 0;
         }
     }
-    eprint!("{}", table(&triggers, &firings));
+    eprint!("{}", table(&triggers, &firings, &conversions));
     let secs = elapsed.as_secs_f64().max(1e-9);
+    let held = firings.iter().filter(|f| f.held_out).count();
+    let outcomes = if has_outcomes(&triggers) {
+        format!(" ({held} held out, {} conversions)", conversions.len())
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} events, {} malformed lines skipped, {} firings in {:.1} ms ({:.0} events/s)",
+        "{} events, {} malformed lines skipped, {} firings{outcomes} in {:.1} ms ({:.0} events/s)",
         run.events,
         run.skipped,
-        firings.len(),
+        firings.len() - held,
         secs * 1e3,
         run.events as f64 / secs
     );
@@ -169,6 +196,7 @@ impl From<StorageError> for Stop {
 
 struct Outcome {
     firings: Vec<Firing>,
+    conversions: Vec<Conversion>,
     events: u64,
     skipped: u64,
 }
@@ -217,6 +245,7 @@ fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Ou
     let run = replay.finish(u64::MAX)?;
     Ok(Outcome {
         firings: run.firings,
+        conversions: run.conversions,
         events: run.events,
         skipped,
     })
@@ -247,39 +276,65 @@ pub(super) fn slow_line(line: &str, ordinal: u64) -> Result<(String, Event<'stat
     Ok((r.visitor, r.event, offset))
 }
 
-/// Per trigger, in file order, zeros included.
-fn table(file: &TriggerFile, firings: &[Firing]) -> String {
+/// True when some trigger has a goal or a holdout: the table then shows
+/// held-out firings and conversions.
+fn has_outcomes(file: &TriggerFile) -> bool {
+    file.triggers()
+        .any(|t| t.goal_within().is_some() || t.holdout() > 0)
+}
+
+/// Per trigger, in file order, zeros included. Firings and visitors count
+/// delivered firings; with outcomes, `held out` counts the held-out ones and
+/// `converted` the conversions of each group (delivered/held out).
+fn table(file: &TriggerFile, firings: &[Firing], conversions: &[Conversion]) -> String {
     #[derive(Default)]
     struct Row<'a> {
         firings: usize,
+        held_out: usize,
+        converted: [usize; 2],
         visitors: HashSet<&'a str>,
         first: Option<u64>,
         last: Option<u64>,
     }
     let mut rows: HashMap<&str, Row<'_>> = HashMap::new();
+    for c in conversions {
+        rows.entry(c.trigger_id.as_str()).or_default().converted[usize::from(c.held_out)] += 1;
+    }
     for f in firings {
         let r = rows.entry(f.trigger_id.as_str()).or_default();
+        if f.held_out {
+            r.held_out += 1;
+            continue;
+        }
         r.firings += 1;
         r.visitors.insert(&f.visitor);
         r.first = Some(r.first.map_or(f.time, |t| t.min(f.time)));
         r.last = Some(r.last.map_or(f.time, |t| t.max(f.time)));
     }
     let width = file.ids().map(str::len).chain([7]).max().unwrap_or(7);
+    let outcomes = has_outcomes(file);
     let mut out = format!(
-        "{:<width$}  {:>7}  {:>8}  {:<24}  last\n",
-        "trigger", "firings", "visitors", "first"
+        "{:<width$}  {:>7}  {:>8}  ",
+        "trigger", "firings", "visitors"
     );
+    if outcomes {
+        out.push_str(&format!("{:>8}  {:>9}  ", "held out", "converted"));
+    }
+    out.push_str(&format!("{:<24}  last\n", "first"));
     let empty = Row::default();
     for id in file.ids() {
         let r = rows.get(id).unwrap_or(&empty);
         let time = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), iso8601);
         out.push_str(&format!(
-            "{id:<width$}  {:>7}  {:>8}  {:<24}  {}\n",
+            "{id:<width$}  {:>7}  {:>8}  ",
             r.firings,
-            r.visitors.len(),
-            time(r.first),
-            time(r.last)
+            r.visitors.len()
         ));
+        if outcomes {
+            let conv = format!("{}/{}", r.converted[0], r.converted[1]);
+            out.push_str(&format!("{:>8}  {conv:>9}  ", r.held_out));
+        }
+        out.push_str(&format!("{:<24}  {}\n", time(r.first), time(r.last)));
     }
     out
 }
