@@ -30,6 +30,7 @@
 
 use crate::event::{Map, Value};
 use crate::frame::Context;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 /// The campaign fields, as the spec names them, and the URL parameter each
@@ -104,6 +105,93 @@ pub fn context_map(ctx: &Context<'_>) -> Map<'static> {
     m
 }
 
+/// What the relay knows of a request and the page does not: where it came
+/// from, on what device, and whether a bot sent it. Added to the context of
+/// every event of the frame (`geo.*`, `device.*`, `bot`) before triggers
+/// run. Every field is optional: a local runtime has no place, a request
+/// without a user agent no device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrichment {
+    /// From the runtime's request properties (Cloudflare's `request.cf`).
+    pub geo: Geo,
+    /// From the user agent.
+    pub device: Device,
+    /// True for a known crawler's user agent, a verified bot, or a low bot
+    /// score; `None` when nothing was known.
+    pub bot: Option<bool>,
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Geo {
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// Region (state, province) name.
+    pub region: Option<String>,
+    /// City name.
+    pub city: Option<String>,
+    /// Continent code (`EU`, `NA`, ...).
+    pub continent: Option<String>,
+    /// IANA time zone of the place.
+    pub timezone: Option<String>,
+    /// Autonomous system number of the client's network.
+    pub asn: Option<u32>,
+}
+
+/// What a request was sent with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// `desktop`, `mobile`, `tablet`, `bot` or `other`.
+    pub kind: Option<String>,
+    /// Browser name (`Chrome`, `Safari`, ...).
+    pub browser: Option<String>,
+    /// Browser version.
+    pub version: Option<String>,
+    /// Operating system (`Windows 10`, `Mac OSX`, `Android`, `iPhone`, ...).
+    pub os: Option<String>,
+}
+
+impl Enrichment {
+    /// Adds `geo`, `device` and `bot` to a context view (what is unknown is
+    /// left out, like any missing value).
+    pub fn add_to(&self, view: &mut Map<'static>) {
+        let fields = |pairs: &[(&'static str, &Option<String>)]| -> Map<'static> {
+            pairs
+                .iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (Cow::Borrowed(*k), str_value(v))))
+                .collect()
+        };
+        let g = &self.geo;
+        let mut geo = fields(&[
+            ("country", &g.country),
+            ("region", &g.region),
+            ("city", &g.city),
+            ("continent", &g.continent),
+            ("timezone", &g.timezone),
+        ]);
+        if let Some(asn) = g.asn {
+            geo.push((Cow::Borrowed("asn"), Value::Int(asn.into())));
+        }
+        let d = &self.device;
+        let device = fields(&[
+            ("type", &d.kind),
+            ("browser", &d.browser),
+            ("version", &d.version),
+            ("os", &d.os),
+        ]);
+        for (key, m) in [("geo", geo), ("device", device)] {
+            if !m.is_empty() {
+                view.retain(|(k, _)| k != key);
+                view.push((Cow::Borrowed(key), Value::Map(m)));
+            }
+        }
+        if let Some(bot) = self.bot {
+            view.retain(|(k, _)| k != "bot");
+            view.push((Cow::Borrowed("bot"), Value::Bool(bot)));
+        }
+    }
+}
+
 /// A context from its view (an exported record's `context`), the inverse of
 /// [`context_map`] for every field it writes. The anonymous and user ids
 /// are not part of the view; the caller sets them.
@@ -175,5 +263,39 @@ mod tests {
         // The view read back gives the same view.
         assert_eq!(context_map(&context_from_map(&view)), view);
         assert!(context_map(&Context::default()).is_empty());
+    }
+
+    #[test]
+    fn enrichment_adds_what_is_known_under_the_spec_paths() {
+        let e = Enrichment {
+            geo: Geo {
+                country: Some("DE".into()),
+                asn: Some(3320),
+                ..Geo::default()
+            },
+            device: Device {
+                kind: Some("mobile".into()),
+                os: Some("Android".into()),
+                ..Device::default()
+            },
+            bot: Some(false),
+        };
+        let mut view = context_map(&Context {
+            session_id: 1,
+            ..Context::default()
+        });
+        e.add_to(&mut view);
+        assert_eq!(
+            serde_json::Value::from(&Value::Map(view)),
+            serde_json::json!({
+                "session_id": 1,
+                "geo": {"country": "DE", "asn": 3320},
+                "device": {"type": "mobile", "os": "Android"},
+                "bot": false,
+            })
+        );
+        let mut empty = Vec::new();
+        Enrichment::default().add_to(&mut empty);
+        assert!(empty.is_empty());
     }
 }

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod durable;
+pub mod enrich;
 pub mod error;
 pub mod http;
 pub mod protocol;
