@@ -4,7 +4,12 @@
 
 fn main() {
     let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../console/dist");
-    for name in ["index.html", "console.js", "console.css", "validator_bg.wasm"] {
+    for name in [
+        "index.html",
+        "console.js",
+        "console.css",
+        "validator_bg.wasm",
+    ] {
         let file = dist.join(name);
         println!("cargo:rerun-if-changed={}", file.display());
         if !file.exists() {

@@ -5,8 +5,8 @@
 
 use super::support::tag_of;
 use super::{Check, Part};
-use broker_core::log::Stream;
 use broker_core::log::LogError;
+use broker_core::log::Stream;
 use broker_core::partition::PartitionError;
 
 pub(crate) fn read_firings_once(part: &mut Part, max_records: usize, commit: bool) -> Check {
