@@ -20,7 +20,12 @@ const SHOTS = join(ROOT, 'test-output', 'console');
 const PARTITIONS = 4;
 const EDITOR = TEST_SECRETS.EDITOR_TOKEN;
 const VIEWER = TEST_SECRETS.VIEWER_TOKEN;
-const EXAMPLES = readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8');
+// A copy of examples/triggers.json kept here, so the lines the test points at stay put.
+const EXAMPLES = readFileSync(join(ROOT, 'tests', 'console', 'triggers.json'), 'utf8');
+/** The 1-based line of `text` holding `needle`. */
+const lineOf = (text, needle) => text.slice(0, text.indexOf(needle)).split('\n').length;
+// cart-rescue's `"when": { "event": "Product Added", ...` line.
+const WHEN = lineOf(EXAMPLES, '"when": { "event": "Product Added"');
 const NEW_TRIGGER = 'console-hello';
 const NEW_EVENT = 'Console Hello';
 
@@ -113,42 +118,41 @@ test('a wrong token is refused in plain words; the right one signs in with its r
 });
 
 test('a typo is marked at its line with the engine message; fixing it clears the mark', async () => {
-  // Line 7 is cart-rescue's `"when": { "event": "Product Added", ...`.
-  const line7 = page.locator('.cm-line').nth(6);
-  assert.match(await line7.textContent(), /"when": \{ "event": "Product Added"/);
+  const whenLine = page.locator('.cm-line').nth(WHEN - 1);
+  assert.match(await whenLine.textContent(), /"when": \{ "event": "Product Added"/);
 
-  await retype(7, 'Product Added', 'Prodcut Added');
-  await line7.locator('.cm-lintRange-warning', { hasText: '"Prodcut Added"' }).waitFor();
+  await retype(WHEN, 'Product Added', 'Prodcut Added');
+  await whenLine.locator('.cm-lintRange-warning', { hasText: '"Prodcut Added"' }).waitFor();
   let ps = await problems();
   assert.deepEqual(
     ps.find((p) => p.path === 'triggers[0].when.event'),
-    { line: 7, path: 'triggers[0].when.event', message: '"Prodcut Added" was never seen; did you mean "Product Added"?', severity: 'warning' },
+    { line: WHEN, path: 'triggers[0].when.event', message: '"Prodcut Added" was never seen; did you mean "Product Added"?', severity: 'warning' },
   );
 
-  await retype(7, 'when', 'wehn');
-  await line7.locator('.cm-lintRange-error', { hasText: '"wehn"' }).waitFor();
+  await retype(WHEN, 'when', 'wehn');
+  await whenLine.locator('.cm-lintRange-error', { hasText: '"wehn"' }).waitFor();
   ps = await problems();
   const unknown = ps.find((p) => p.path === 'triggers[0].wehn');
-  assert.equal(unknown.line, 7);
+  assert.equal(unknown.line, WHEN);
   assert.equal(unknown.severity, 'error');
   assert.match(unknown.message, /^unknown key "wehn" \(expected one of: .*\) in trigger "cart-rescue"$/);
   assert.equal(await page.textContent('#file-state'), 'Has errors');
   assert.ok(await page.isDisabled('#push'));
-  await line7.locator('.cm-lintRange-error').hover();
+  await whenLine.locator('.cm-lintRange-error').hover();
   await page.waitForSelector('.cm-tooltip-lint');
   await shot('03-typo-marked');
 
-  await retype(7, 'wehn', 'when');
-  await retype(7, 'Prodcut Added', 'Product Added');
+  await retype(WHEN, 'wehn', 'when');
+  await retype(WHEN, 'Prodcut Added', 'Product Added');
   await page.waitForFunction(() => document.querySelectorAll('.cm-lintRange-error').length === 0);
   await page.waitForFunction(() => ![...document.querySelectorAll('.problem')].some((p) => p.dataset.path === 'triggers[0].when.event'));
-  assert.equal(await line7.locator('.cm-lintRange-warning, .cm-lintRange-error').count(), 0);
+  assert.equal(await whenLine.locator('.cm-lintRange-warning, .cm-lintRange-error').count(), 0);
   assert.equal(await page.textContent('#file-state'), 'Version 1 · active');
   await shot('04-typo-fixed');
 });
 
 test('completion offers the property paths the log has seen on the step event', async () => {
-  await retype(7, 'price', 'pri', { closeCompletion: false });
+  await retype(WHEN, 'price', 'pri', { closeCompletion: false });
   const options = page.locator('.cm-tooltip-autocomplete li');
   await options.first().waitFor();
   const labels = await options.allTextContents();
@@ -157,16 +161,17 @@ test('completion offers the property paths the log has seen on the step event', 
   await shot('05-completion');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#file-state:has-text("Version 1 · active")');
-  assert.match(await page.locator('.cm-line').nth(6).textContent(), /"prop": "price"/);
+  assert.match(await page.locator('.cm-line').nth(WHEN - 1).textContent(), /"prop": "price"/);
 });
 
 test('a new trigger, then Backtest: per-trigger figures are the relay backtest figures', async () => {
-  // Insert a trigger at the top of the list (line 3 is `"triggers": [`).
-  await page.locator('.cm-line').nth(2).click();
+  // Insert a trigger at the top of the list, after `"triggers": [`.
+  const list = lineOf(EXAMPLES, '"triggers": [');
+  await page.locator('.cm-line').nth(list - 1).click();
   await page.keyboard.press('End');
   await page.keyboard.insertText(`\n    { "id": "${NEW_TRIGGER}", "when": { "event": "${NEW_EVENT}" }, "max_per_user": 1, "action": { "type": "banner", "payload": { "text": "Hello from the console" } } },`);
   // Never seen in the log: a warning, not an error.
-  await page.locator('.cm-line').nth(3).locator('.cm-lintRange-warning', { hasText: `"${NEW_EVENT}"` }).waitFor();
+  await page.locator('.cm-line').nth(list).locator('.cm-lintRange-warning', { hasText: `"${NEW_EVENT}"` }).waitFor();
   await page.waitForSelector('#file-state:has-text("Edited · based on version 1")');
 
   await page.click('#backtest');

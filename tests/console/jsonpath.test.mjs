@@ -16,7 +16,10 @@ import { locate, locateSyntaxError, parsePath } from '../../console/src/jsonpath
 
 initSync({ module: readFileSync(join(ROOT, 'console', 'dist', 'validator_bg.wasm')) });
 
-const EXAMPLES = readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8');
+// A copy of examples/triggers.json kept with the tests, so the lines stay put.
+const EXAMPLES = readFileSync(join(ROOT, 'tests', 'console', 'triggers.json'), 'utf8');
+/** The 1-based line of EXAMPLES holding `needle`. */
+const lineOf = (needle) => EXAMPLES.slice(0, EXAMPLES.indexOf(needle)).split('\n').length;
 
 /** Each error of `text` as {path, kind, line, marked: the text under the mark}. */
 function marks(text) {
@@ -50,22 +53,22 @@ test('an unknown key is marked on the key, at its line', () => {
   assert.deepEqual(marks(broken('"when": { "event": "Product Added"', '"wehn": { "event": "Product Added"')).find((m) => m.kind === 'unknown_key'), {
     path: 'triggers[0].wehn',
     kind: 'unknown_key',
-    line: 7,
+    line: lineOf('"when": { "event": "Product Added"'),
     marked: '"wehn"',
   });
 });
 
 test('a bad value is marked on the value', () => {
   const [m] = marks(broken('"op": "gte", "value": 50', '"op": "gte ", "value": 50'));
-  assert.deepEqual(m, { path: 'triggers[0].when.where[0].op', kind: 'unknown_operator', line: 7, marked: '"gte "' });
+  assert.deepEqual(m, { path: 'triggers[0].when.where[0].op', kind: 'unknown_operator', line: lineOf('"op": "gte", "value": 50'), marked: '"gte "' });
   const [d] = marks(broken('"within": "30m"', '"within": "30 min"'));
-  assert.deepEqual(d, { path: 'triggers[0].count.within', kind: 'bad_duration', line: 8, marked: '"30 min"' });
+  assert.deepEqual(d, { path: 'triggers[0].count.within', kind: 'bad_duration', line: lineOf('"within": "30m"'), marked: '"30 min"' });
 });
 
 test('a mistake deep in a sequence step is marked there', () => {
   const [m] = marks(broken('{ "event": "Product Viewed", "where": [{ "prop": "category", "op": "eq"', '{ "event": "Product Viewed", "where": [{ "prop": "category", "op": "equals"'));
   assert.equal(m.path, 'triggers[1].sequence[1].where[0].op');
-  assert.equal(m.line, 20);
+  assert.equal(m.line, lineOf('{ "event": "Product Viewed", "where": [{ "prop": "category"'));
   assert.equal(m.marked, '"equals"');
 });
 
@@ -83,7 +86,7 @@ test('a missing key marks the object that lacks it, naming which', () => {
 test('text that is not JSON is marked where the parser stopped', () => {
   const [m] = marks(broken('"cooldown": "24h",\n', '"cooldown": "24h"\n'));
   assert.equal(m.kind, 'not_json');
-  assert.equal(m.line, 12, 'the key after the missing comma');
+  assert.equal(m.line, lineOf('"cooldown": "24h",') + 1, 'the key after the missing comma');
 });
 
 test('lint warnings map onto the values they are about', () => {
