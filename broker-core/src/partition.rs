@@ -62,6 +62,7 @@ use crate::log::{
     self, check_sequence, Log, LogError, LogMeta, ProducerState, RecentBatch, RetentionPolicy,
     SequenceCheck, Stream,
 };
+use crate::stats;
 use crate::storage::{keys, Storage, WriteBatch};
 use crate::trigger::{Engine, Firing, Outcome, TriggerFile};
 use std::borrow::Cow;
@@ -119,7 +120,7 @@ impl Partition {
         if let Some(bytes) = store.get(&trigger_file_key())? {
             let json = String::from_utf8_lossy(&bytes);
             match TriggerFile::parse(&json) {
-                Ok(file) => partition.engine = Some(Engine::new(file)),
+                Ok(file) => partition.engine = Some(counted(Engine::new(file))),
                 Err(e) => {
                     let message = e
                         .errors
@@ -265,7 +266,7 @@ impl Partition {
             (Some(engine), 1..) => {
                 let fired =
                     engine.on_events(store, &mut writes, visitor, &frame.events, base_offset)?;
-                outcomes(engine, fired)
+                outcomes(engine, store, &mut writes, fired)?
             }
             _ => Vec::new(),
         };
@@ -361,6 +362,9 @@ impl Partition {
             }
         }
 
+        // Trigger counters older than their retention: one range delete.
+        stats::expire(store, &mut writes, now)?;
+
         let expiry =
             log::expire_producers(store, &mut writes, now, self.config.producer_ttl_ms, bound)?;
         out.expired_producers = expiry.expired;
@@ -369,7 +373,7 @@ impl Partition {
         let fired = match &mut self.engine {
             Some(engine) => {
                 let fired = engine.on_timeout(store, &mut writes, now)?;
-                outcomes(engine, fired)
+                outcomes(engine, store, &mut writes, fired)?
             }
             None => Vec::new(),
         };
@@ -585,7 +589,7 @@ impl Partition {
         // State of triggers that changed or left the file is dropped lazily,
         // the next time each visitor's state is read: a rescan of every
         // visitor here would be one unbounded transaction.
-        self.engine = Some(Engine::new(file));
+        self.engine = Some(counted(Engine::new(file)));
         self.triggers_error = None;
         Ok(())
     }
@@ -595,6 +599,21 @@ impl Partition {
         Ok(store
             .get(&trigger_file_key())?
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// The trigger counters of minutes in `[from, to)` merged into buckets
+    /// of `bucket` ms, for one trigger or all, reading at most `max_entries`
+    /// stored entries (see [`stats`]).
+    pub fn trigger_stats<S: Storage>(
+        &self,
+        store: &S,
+        from: u64,
+        to: u64,
+        bucket: u64,
+        trigger: Option<&str>,
+        max_entries: usize,
+    ) -> Result<stats::Read, PartitionError> {
+        Ok(stats::read(store, from, to, bucket, trigger, max_entries)?)
     }
 
     /// The partition's figures.
@@ -631,11 +650,25 @@ impl Partition {
     }
 }
 
-/// The engine's firings of one call, then the conversions it found.
-fn outcomes(engine: &mut Engine, fired: Vec<Firing>) -> Vec<Outcome> {
+/// An engine that records its suppressions, for the counters.
+fn counted(mut engine: Engine) -> Engine {
+    engine.record_suppressions();
+    engine
+}
+
+/// The engine's firings of one call, then the conversions it found; their
+/// counts and the call's suppressions are added to the trigger counters in
+/// `writes` (the same commit).
+fn outcomes<S: Storage>(
+    engine: &mut Engine,
+    store: &S,
+    writes: &mut WriteBatch,
+    fired: Vec<Firing>,
+) -> Result<Vec<Outcome>, PartitionError> {
     let mut out: Vec<Outcome> = fired.into_iter().map(Outcome::Fired).collect();
     out.extend(engine.take_conversions().into_iter().map(Outcome::Converted));
-    out
+    stats::stage(store, writes, &out, &engine.take_suppressed())?;
+    Ok(out)
 }
 
 /// Appends `fired` (firings, held-out firings, conversions) to the firing

@@ -218,6 +218,9 @@ pub mod keys {
     /// Firings not yet acknowledged by a page of their visitor:
     /// `u` + visitor id + 0x00 + firing offset (u64 BE).
     pub const UNDELIVERED: u8 = b'u';
+    /// Trigger counters per minute (`stats`): `s` + minute (u64 BE) +
+    /// trigger id.
+    pub const TRIGGER_STATS: u8 = b's';
 
     /// `prefix` followed by `n` big-endian.
     pub fn with_u64(prefix: u8, n: u64) -> Vec<u8> {

@@ -50,8 +50,8 @@ pub struct Engine {
     bufs: Buffers,
     memo: Memo,
     /// Qualifications that did not fire, per trigger in file order, since
-    /// the engine was made.
-    suppressed: Vec<Suppressions>,
+    /// the engine was made (and each one, when recorded).
+    suppressed: Tally,
     /// Conversions found since the last [`Engine::take_conversions`].
     conversions: Vec<Conversion>,
 }
@@ -92,6 +92,104 @@ impl Suppressions {
     }
 }
 
+/// Why a trigger that qualified did not fire (the spec's suppression
+/// reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The visitor's traits failed the audience.
+    Audience,
+    /// Inside the trigger's cooldown.
+    Cooldown,
+    /// `max_per_user` reached.
+    MaxPerUser,
+    /// The file's `limits` reached.
+    GlobalCap,
+    /// A delayed firing cancelled by its `unless` step.
+    Cancelled,
+}
+
+impl Reason {
+    /// Every reason, in the spec's order.
+    pub const ALL: [Reason; 5] = [
+        Reason::Audience,
+        Reason::Cooldown,
+        Reason::MaxPerUser,
+        Reason::GlobalCap,
+        Reason::Cancelled,
+    ];
+
+    /// The stable snake_case name (`audience`, `global_cap`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Audience => "audience",
+            Reason::Cooldown => "cooldown",
+            Reason::MaxPerUser => "max_per_user",
+            Reason::GlobalCap => "global_cap",
+            Reason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One suppression, as recorded when [`Engine::record_suppressions`] is on:
+/// the partition's per-minute counters are kept from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The trigger's id.
+    pub trigger_id: String,
+    /// When: the firing's time (a delayed firing's due time), or for
+    /// `cancelled` the cancelling event's.
+    pub time: u64,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Suppressions {
+    /// Adds `n` suppressions for `reason`.
+    pub fn add_reason(&mut self, reason: Reason, n: u64) {
+        match reason {
+            Reason::Audience => self.audience += n,
+            Reason::Cooldown => self.cooldown += n,
+            Reason::MaxPerUser => self.max_per_user += n,
+            Reason::GlobalCap => self.global_cap += n,
+            Reason::Cancelled => self.cancelled += n,
+        }
+    }
+}
+
+/// Suppression counts per trigger, and each suppression when recorded.
+#[derive(Debug, Default)]
+struct Tally {
+    per: Vec<Suppressions>,
+    log: Option<Vec<Suppressed>>,
+}
+
+impl Tally {
+    fn count(&mut self, file: &TriggerFile, ti: usize, reason: Reason, time: u64, n: u64) {
+        self.per[ti].add_reason(reason, n);
+        if let Some(log) = &mut self.log {
+            for _ in 0..n {
+                log.push(Suppressed {
+                    trigger_id: file.triggers[ti].id.clone(),
+                    time,
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn blocked(&mut self, file: &TriggerFile, ti: usize, why: Blocked, time: u64) {
+        let reason = match why {
+            Blocked::Disabled => return,
+            Blocked::Audience => Reason::Audience,
+            Blocked::Cooldown => Reason::Cooldown,
+            Blocked::MaxPerUser => Reason::MaxPerUser,
+            Blocked::GlobalCap => Reason::GlobalCap,
+        };
+        self.count(file, ti, reason, time, 1);
+    }
+}
+
 /// Why [`fire`] did not fire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blocked {
@@ -102,17 +200,6 @@ enum Blocked {
     GlobalCap,
 }
 
-impl Suppressions {
-    fn count(&mut self, why: Blocked) {
-        match why {
-            Blocked::Disabled => {}
-            Blocked::Audience => self.audience += 1,
-            Blocked::Cooldown => self.cooldown += 1,
-            Blocked::MaxPerUser => self.max_per_user += 1,
-            Blocked::GlobalCap => self.global_cap += 1,
-        }
-    }
-}
 
 /// The visitor state buffers of the last call, emptied, for the next one:
 /// most calls load a state, and reusing the vectors saves an allocation and
@@ -227,7 +314,10 @@ impl Engine {
         });
         Engine {
             pos: vec![NONE; file.triggers.len()],
-            suppressed: vec![Suppressions::default(); file.triggers.len()],
+            suppressed: Tally {
+                per: vec![Suppressions::default(); file.triggers.len()],
+                log: None,
+            },
             conversions: Vec::new(),
             file,
             hooks,
@@ -248,7 +338,19 @@ impl Engine {
     /// since this engine was made (a backtest's figures; the live relay's
     /// counters are per time bucket, kept by its driver).
     pub fn suppressions(&self) -> &[Suppressions] {
-        &self.suppressed
+        &self.suppressed.per
+    }
+
+    /// Records each suppression from now on, for [`Engine::take_suppressed`]
+    /// (the partition keeps counters per minute from them).
+    pub fn record_suppressions(&mut self) {
+        self.suppressed.log.get_or_insert_with(Vec::new);
+    }
+
+    /// The suppressions recorded since the last take (none unless
+    /// [`Engine::record_suppressions`] was called).
+    pub fn take_suppressed(&mut self) -> Vec<Suppressed> {
+        self.suppressed.log.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The goal conversions found by the calls since the last take, in the
@@ -267,7 +369,9 @@ impl Engine {
         store: &S,
         writes: &mut WriteBatch,
     ) -> Result<(), StorageError> {
+        let log = self.suppressed.log.take();
         *self = Engine::new(file);
+        self.suppressed.log = log;
         let end = keys::prefix_end(&[keys::VISITOR]);
         let mut start = vec![keys::VISITOR];
         loop {
@@ -384,7 +488,9 @@ impl Engine {
                 // `advance` only removes pending firings: cancellations.
                 let cancelled = pending - slot.pending.len();
                 if cancelled > 0 && tr.enabled {
-                    self.suppressed[ti].cancelled += cancelled as u64;
+                    let n = cancelled as u64;
+                    self.suppressed
+                        .count(&self.file, ti, Reason::Cancelled, t, n);
                 }
                 if !qualified {
                     continue;
@@ -405,7 +511,7 @@ impl Engine {
                         };
                         match fire(tr, slot, v, visitor, t, offset) {
                             Ok(f) => out.push(f),
-                            Err(why) => self.suppressed[ti].count(why),
+                            Err(why) => self.suppressed.blocked(&self.file, ti, why, t),
                         }
                     }
                 }
@@ -649,7 +755,7 @@ impl Buffers {
 /// are blocked.
 fn fire_due(
     file: &TriggerFile,
-    suppressed: &mut [Suppressions],
+    suppressed: &mut Tally,
     l: &mut Loaded,
     visitor: &str,
     due: impl Fn(u64) -> bool,
@@ -680,7 +786,7 @@ fn fire_due(
         };
         match fire(tr, &mut l.state.triggers[j], v, visitor, deadline, offset) {
             Ok(f) => out.push(f),
-            Err(why) => suppressed[ti as usize].count(why),
+            Err(why) => suppressed.blocked(file, ti as usize, why, deadline),
         }
     }
 }

@@ -46,14 +46,15 @@
 
 mod cond;
 mod engine;
-mod hash;
+pub(crate) mod hash;
 mod lint;
 mod model;
 mod state;
-mod suggest;
+// The tracking plan's validator (`crate::plan`) words its near-misses alike.
+pub(crate) mod suggest;
 mod validate;
 
-pub use engine::{Engine, Suppressions};
+pub use engine::{Engine, Reason, Suppressed, Suppressions};
 pub use hash::{firing_id, holdout_bucket};
 pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};

@@ -1,0 +1,138 @@
+use super::*;
+use crate::storage::MemoryStorage;
+use crate::trigger::{Conversion, Firing};
+
+fn firing(trigger: &str, visitor: &str, time: u64, held_out: bool) -> Outcome {
+    Outcome::Fired(Firing {
+        firing_id: format!("{visitor}-{time}"),
+        trigger_id: trigger.into(),
+        visitor: visitor.into(),
+        time,
+        action_type: "t".into(),
+        payload: "{}".into(),
+        held_out,
+    })
+}
+
+const T0: u64 = 1_764_000_000_000;
+
+#[test]
+fn counters_round_trip_exact_and_sketched() {
+    let mut c = Counters {
+        fired: 3,
+        held_out: 1,
+        conversions: 300,
+        held_out_conversions: u64::MAX,
+        ..Counters::default()
+    };
+    c.suppressed.global_cap = 7;
+    for i in 0..EXACT_VISITORS as u64 {
+        c.visitors.insert(visitor_hash(&i.to_le_bytes()));
+    }
+    assert!(matches!(c.visitors, Visitors::Exact(_)));
+    assert_eq!(Counters::decode(&c.encode(), b"s").unwrap(), c);
+    assert!(c.encode().len() <= MAX_ENTRY_BYTES);
+    c.visitors.insert(visitor_hash(b"one more"));
+    assert!(matches!(c.visitors, Visitors::Sketch(_)));
+    assert_eq!(Counters::decode(&c.encode(), b"s").unwrap(), c);
+    assert!(c.encode().len() <= MAX_ENTRY_BYTES);
+    for bad in [&[][..], &[9], &[FORMAT, 1], &c.encode()[..40]] {
+        assert!(Counters::decode(bad, b"s").is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn distinct_visitors_are_exact_while_few_and_close_when_sketched() {
+    for n in [0u64, 1, 32, 33, 100, 1_000, 10_000, 100_000] {
+        let mut v = Visitors::default();
+        for i in 0..n {
+            let h = visitor_hash(format!("v-{i}").as_bytes());
+            v.insert(h);
+            v.insert(h); // twice: counted once
+        }
+        let got = v.count() as f64;
+        let err = if n == 0 { got } else { (got - n as f64).abs() / n as f64 };
+        let bound = if n <= EXACT_VISITORS as u64 { 0.0 } else { 0.15 };
+        assert!(err <= bound, "{n}: {got}");
+    }
+}
+
+#[test]
+fn merging_is_a_union_not_a_sum() {
+    // The same 500 visitors in two minutes, and 500 others.
+    let set = |from: u64| {
+        let mut v = Visitors::default();
+        (from..from + 500).for_each(|i| v.insert(visitor_hash(&i.to_le_bytes())));
+        v
+    };
+    let mut a = set(0);
+    a.merge(&set(0));
+    let same = a.count();
+    a.merge(&set(500));
+    let both = a.count() as f64;
+    assert!((same as f64 - 500.0).abs() < 75.0, "{same}");
+    assert!((both - 1000.0).abs() < 150.0, "{both}");
+    let mut small = set(0);
+    small.merge(&Visitors::Exact(vec![1, 2]));
+    let mut exact = Visitors::Exact(vec![1, 2]);
+    exact.merge(&set(0));
+    assert_eq!(small, exact);
+}
+
+#[test]
+fn stage_read_and_expire() {
+    let mut store = MemoryStorage::new();
+    let mut w = WriteBatch::new();
+    let outcomes = [
+        firing("a", "v-1", T0, false),
+        firing("a", "v-1", T0 + 1, false),
+        firing("a", "v-2", T0 + MINUTE_MS, true),
+        firing("b", "v-1", T0 + HOUR_MS, false),
+        Outcome::Converted(Conversion {
+            firing_id: "x".into(),
+            trigger_id: "a".into(),
+            visitor: "v-1".into(),
+            time: T0 + 2,
+            held_out: false,
+        }),
+    ];
+    let suppressed = [Suppressed {
+        trigger_id: "a".into(),
+        time: T0 + 3,
+        reason: Reason::GlobalCap,
+    }];
+    stage(&store, &mut w, &outcomes, &suppressed).unwrap();
+    store.commit(w).unwrap();
+    // Again: the counters add up, the visitors do not.
+    let mut w = WriteBatch::new();
+    stage(&store, &mut w, &outcomes[..1], &[]).unwrap();
+    store.commit(w).unwrap();
+
+    let minutes = read(&store, T0 - T0 % MINUTE_MS, T0 + 2 * HOUR_MS, MINUTE_MS, None, 100).unwrap();
+    assert_eq!(minutes.rows.len(), 3);
+    let first = &minutes.rows[0].counters;
+    assert_eq!(
+        (first.fired, first.conversions, first.suppressed.global_cap, first.visitors.count()),
+        (3, 1, 1, 1)
+    );
+    let hours = read(&store, 0, u64::MAX / 2, HOUR_MS, Some("a"), 100).unwrap();
+    assert_eq!(hours.rows.len(), 1);
+    let a = &hours.rows[0];
+    assert_eq!(a.start % HOUR_MS, 0);
+    assert_eq!((a.counters.fired, a.counters.held_out, a.counters.visitors.count()), (3, 1, 1));
+    let json = row_to_json(a);
+    assert_eq!(json["suppressed"]["global_cap"], 1);
+    // Two partitions' rows add up.
+    let merged = merge_json_rows([&json, &json]);
+    assert_eq!((merged.len(), merged[0]["fired"].as_u64()), (1, Some(6)));
+    assert_eq!(merged[0]["suppressed"]["global_cap"], 2);
+    assert_eq!(merged[0]["start"], a.start);
+    // The bound on entries read.
+    assert!(read(&store, 0, u64::MAX / 2, HOUR_MS, None, 2).unwrap().truncated);
+
+    let mut w = WriteBatch::new();
+    expire(&store, &mut w, T0 + HOUR_MS + RETENTION_MS).unwrap();
+    store.commit(w).unwrap();
+    let left = read(&store, 0, u64::MAX / 2, MINUTE_MS, None, 100).unwrap();
+    assert_eq!(left.rows.len(), 1, "only the minute of b at T0 + 1h is kept");
+}
