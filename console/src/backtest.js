@@ -128,10 +128,18 @@ export class BacktestPanel {
     const same = (f) => [f, f];
     const pv = (x) => `${num(x.per_visitor.median)} / ${num(x.per_visitor.p90)} / ${num(x.per_visitor.max)}`;
     const reasons = SUPPRESSIONS.filter(([k]) => (c.suppressed?.[k] ?? 0) > 0 || (a?.suppressed?.[k] ?? 0) > 0);
+    // Outcomes (goal, holdout) when the relay reports them.
+    const outcomes = [];
+    if ('held_out' in c) outcomes.push(row('Held out (no action shown)', ...same((x) => num(x.held_out ?? 0))));
+    if ('conversions' in c) {
+      const conv = (x) => `${num((x.conversions ?? 0) - (x.held_out_conversions ?? 0))} / ${num(x.held_out_conversions ?? 0)}`;
+      outcomes.push(row('Conversions: delivered / held out', ...same(conv)));
+    }
     const body = [
       row('Firings', ...same((x) => num(x.firings))),
       row(`Visitors reached (of ${num(visitors)})`, ...same((x) => `${num(x.visitors)} · ${pct(x.share)}`)),
       row('Per visitor: median / p90 / max', ...same(pv)),
+      ...outcomes,
       reasons.length
         ? h('tr', {}, h('td', { colspan: 3, class: 'dim' }, 'Suppressed'))
         : h('tr', {}, h('td', { class: 'dim' }, 'Suppressed'), h('td', {}, 'none'), h('td', { class: 'dim' }, a ? 'none' : '–')),
