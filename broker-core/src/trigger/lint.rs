@@ -364,6 +364,27 @@ mod tests {
     }
 
     #[test]
+    fn unseen_goal_event_and_goal_property() {
+        let f = file(
+            r#"{"id": "a", "when": {"event": "Product Added"}, "goal": {"event": "Order Complete", "within": "1d"}, "action": {"type": "x"}},
+               {"id": "b", "when": {"event": "Product Added"}, "goal": {"event": "Order Completed", "where": [{"prop": "totl", "op": "gt", "value": 0}], "within": "1d"}, "action": {"type": "x"}}"#,
+        );
+        let w = lint(&f, &catalog());
+        assert_eq!(
+            paths(&w),
+            ["triggers[0].goal.event", "triggers[1].goal.where[0].prop"]
+        );
+        assert_eq!(
+            w[0].message,
+            r#""Order Complete" was never seen; did you mean "Order Completed"?"#
+        );
+        assert_eq!(
+            w[1].message,
+            r#"property "totl" was never seen on "Order Completed"; did you mean "total"?"#
+        );
+    }
+
+    #[test]
     fn unseen_property_on_its_event() {
         let f = file(
             r#"{"id": "a", "when": {"event": "Product Added", "where": [
