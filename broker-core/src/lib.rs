@@ -24,6 +24,8 @@ pub mod log;
 #[cfg(feature = "std")]
 pub mod partition;
 #[cfg(feature = "std")]
+pub mod plan;
+#[cfg(feature = "std")]
 pub mod stats;
 #[cfg(feature = "std")]
 pub mod storage;
