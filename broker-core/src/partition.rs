@@ -43,9 +43,11 @@
 //! ```
 
 mod error;
+mod outcomes;
 mod types;
 
 pub use error::PartitionError;
+pub use outcomes::EXPLAIN_MAX_SCAN;
 pub(crate) use error::STORAGE_CODE;
 pub use types::{
     AppendOutcome, ConsumerPosition, EventRecord, FiringRecord, PartitionConfig, PartitionStats,

@@ -179,7 +179,8 @@ impl Counters {
             Visitors::Exact(v) => {
                 out.push(0);
                 put_varint(&mut out, v.len() as u64);
-                v.iter().for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
+                v.iter()
+                    .for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
             }
             Visitors::Sketch(r) => {
                 out.push(1);
@@ -278,7 +279,9 @@ pub fn stage<S: Storage>(
     for o in outcomes {
         match o {
             Outcome::Fired(f) => {
-                let c = delta.entry((f.time / MINUTE_MS, &f.trigger_id)).or_default();
+                let c = delta
+                    .entry((f.time / MINUTE_MS, &f.trigger_id))
+                    .or_default();
                 if f.held_out {
                     c.held_out += 1;
                 } else {
@@ -287,7 +290,9 @@ pub fn stage<S: Storage>(
                 }
             }
             Outcome::Converted(v) => {
-                let c = delta.entry((v.time / MINUTE_MS, &v.trigger_id)).or_default();
+                let c = delta
+                    .entry((v.time / MINUTE_MS, &v.trigger_id))
+                    .or_default();
                 if v.held_out {
                     c.held_out_conversions += 1;
                 } else {
@@ -323,7 +328,10 @@ pub fn expire<S: Storage>(
     now: u64,
 ) -> Result<(), StorageError> {
     let start = vec![keys::TRIGGER_STATS];
-    let end = keys::with_u64(keys::TRIGGER_STATS, now.saturating_sub(RETENTION_MS) / MINUTE_MS);
+    let end = keys::with_u64(
+        keys::TRIGGER_STATS,
+        now.saturating_sub(RETENTION_MS) / MINUTE_MS,
+    );
     if !store.scan(&start, &end, 1)?.is_empty() {
         writes.delete_range(start, end);
     }
@@ -381,10 +389,7 @@ pub fn read<S: Storage>(
         }
         let c = Counters::decode(&v, &k)?;
         let at = minute * MINUTE_MS / bucket * bucket;
-        merged
-            .entry((at, id.into_owned()))
-            .or_default()
-            .merge(&c);
+        merged.entry((at, id.into_owned())).or_default().merge(&c);
     }
     Ok(Read {
         rows: merged

@@ -51,8 +51,16 @@ fn distinct_visitors_are_exact_while_few_and_close_when_sketched() {
             v.insert(h); // twice: counted once
         }
         let got = v.count() as f64;
-        let err = if n == 0 { got } else { (got - n as f64).abs() / n as f64 };
-        let bound = if n <= EXACT_VISITORS as u64 { 0.0 } else { 0.15 };
+        let err = if n == 0 {
+            got
+        } else {
+            (got - n as f64).abs() / n as f64
+        };
+        let bound = if n <= EXACT_VISITORS as u64 {
+            0.0
+        } else {
+            0.15
+        };
         assert!(err <= bound, "{n}: {got}");
     }
 }
@@ -108,18 +116,38 @@ fn stage_read_and_expire() {
     stage(&store, &mut w, &outcomes[..1], &[]).unwrap();
     store.commit(w).unwrap();
 
-    let minutes = read(&store, T0 - T0 % MINUTE_MS, T0 + 2 * HOUR_MS, MINUTE_MS, None, 100).unwrap();
+    let minutes = read(
+        &store,
+        T0 - T0 % MINUTE_MS,
+        T0 + 2 * HOUR_MS,
+        MINUTE_MS,
+        None,
+        100,
+    )
+    .unwrap();
     assert_eq!(minutes.rows.len(), 3);
     let first = &minutes.rows[0].counters;
     assert_eq!(
-        (first.fired, first.conversions, first.suppressed.global_cap, first.visitors.count()),
+        (
+            first.fired,
+            first.conversions,
+            first.suppressed.global_cap,
+            first.visitors.count()
+        ),
         (3, 1, 1, 1)
     );
     let hours = read(&store, 0, u64::MAX / 2, HOUR_MS, Some("a"), 100).unwrap();
     assert_eq!(hours.rows.len(), 1);
     let a = &hours.rows[0];
     assert_eq!(a.start % HOUR_MS, 0);
-    assert_eq!((a.counters.fired, a.counters.held_out, a.counters.visitors.count()), (3, 1, 1));
+    assert_eq!(
+        (
+            a.counters.fired,
+            a.counters.held_out,
+            a.counters.visitors.count()
+        ),
+        (3, 1, 1)
+    );
     let json = row_to_json(a);
     assert_eq!(json["suppressed"]["global_cap"], 1);
     // Two partitions' rows add up.
@@ -128,11 +156,19 @@ fn stage_read_and_expire() {
     assert_eq!(merged[0]["suppressed"]["global_cap"], 2);
     assert_eq!(merged[0]["start"], a.start);
     // The bound on entries read.
-    assert!(read(&store, 0, u64::MAX / 2, HOUR_MS, None, 2).unwrap().truncated);
+    assert!(
+        read(&store, 0, u64::MAX / 2, HOUR_MS, None, 2)
+            .unwrap()
+            .truncated
+    );
 
     let mut w = WriteBatch::new();
     expire(&store, &mut w, T0 + HOUR_MS + RETENTION_MS).unwrap();
     store.commit(w).unwrap();
     let left = read(&store, 0, u64::MAX / 2, MINUTE_MS, None, 100).unwrap();
-    assert_eq!(left.rows.len(), 1, "only the minute of b at T0 + 1h is kept");
+    assert_eq!(
+        left.rows.len(),
+        1,
+        "only the minute of b at T0 + 1h is kept"
+    );
 }

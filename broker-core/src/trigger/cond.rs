@@ -88,6 +88,12 @@ impl Path {
         )
     }
 
+    /// The path as written (`products.0.price`).
+    pub fn text(&self) -> String {
+        let keys: Vec<&str> = self.0.iter().map(|s| &*s.key).collect();
+        keys.join(".")
+    }
+
     /// The value the path leads to; `None` when it leads nowhere or to `null`.
     pub fn resolve<'m, 'a>(&self, props: &'m Map<'a>) -> Option<&'m Value<'a>> {
         let (first, rest) = self.0.split_first()?;

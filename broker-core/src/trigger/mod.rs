@@ -46,6 +46,7 @@
 
 mod cond;
 mod engine;
+mod explain;
 pub(crate) mod hash;
 mod lint;
 mod model;
@@ -55,6 +56,7 @@ pub(crate) mod suggest;
 mod validate;
 
 pub use engine::{Engine, Reason, Suppressed, Suppressions};
+pub use explain::{explain, ExplainError};
 pub use hash::{firing_id, holdout_bucket};
 pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};

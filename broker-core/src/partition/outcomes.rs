@@ -1,0 +1,61 @@
+//! The partition's read side of trigger outcomes: `explain` over the
+//! visitor's retained events (the counters' read is `trigger_stats`).
+
+use super::{Partition, PartitionError};
+use crate::storage::Storage;
+use crate::trigger::{explain, ExplainError};
+use crate::Event;
+
+/// The most events [`Partition::explain`] scans by default.
+pub const EXPLAIN_MAX_SCAN: usize = 200_000;
+
+impl Partition {
+    /// Replays `visitor`'s retained events through the active trigger file
+    /// and traces trigger `trigger` (see [`crate::trigger::explain`]); the
+    /// log is scanned from its earliest retained event, at most `max_scan`
+    /// events (`"truncated": true` in the answer when more remained).
+    /// The outer error is the store's; the inner one the request's (no
+    /// active file, an unknown trigger).
+    pub fn explain<S: Storage>(
+        &self,
+        store: &S,
+        trigger: &str,
+        visitor: &str,
+        now: u64,
+        max_scan: usize,
+    ) -> Result<Result<serde_json::Value, ExplainError>, PartitionError> {
+        let Some(engine) = &self.engine else {
+            return Ok(Err(ExplainError::NoTriggerFile));
+        };
+        let mut events: Vec<(u64, Event<'static>)> = Vec::new();
+        let mut from = crate::log::Log::events().meta(store)?.earliest_offset;
+        let mut scanned = 0usize;
+        let truncated = loop {
+            if scanned >= max_scan {
+                break true;
+            }
+            let read = self.read_events(store, from, max_scan - scanned, usize::MAX)?;
+            if read.records.is_empty() {
+                break false;
+            }
+            scanned += read.records.len();
+            from = read.next_offset;
+            events.extend(
+                read.records
+                    .into_iter()
+                    .filter(|r| r.visitor == visitor)
+                    .map(|r| (r.offset, r.event)),
+            );
+            if from >= read.end {
+                break false;
+            }
+        };
+        Ok(
+            explain(engine.file(), trigger, visitor, &events, now).map(|mut j| {
+                j["scanned"] = scanned.into();
+                j["truncated"] = truncated.into();
+                j
+            }),
+        )
+    }
+}
