@@ -52,6 +52,10 @@ test('wrangler deploy --dry-run bundles the relay, wrangler.toml as it is, withi
   const bindings = [...toml.matchAll(/\[\[durable_objects\.bindings\]\]\s*\nname\s*=\s*"([^"]+)"\s*\nclass_name\s*=\s*"([^"]+)"/g)];
   assert.ok(bindings.length > 0, 'wrangler.toml binds a Durable Object');
   for (const [, name, cls] of bindings) assert.match(log, new RegExp(`env\\.${name}\\s+\\(${cls}\\)`), `binding ${name} (${cls}) in:\n${log}`);
+  // And every R2 bucket (a deploy fails when one does not exist: the README says to create it).
+  for (const [, name, bucket] of toml.matchAll(/\[\[r2_buckets\]\]\s*\nbinding\s*=\s*"([^"]+)"\s*\nbucket_name\s*=\s*"([^"]+)"/g)) {
+    assert.match(log, new RegExp(`env\\.${name}\\s+\\(${bucket}\\)\\s+R2 Bucket`), `R2 binding ${name} (${bucket}) in:\n${log}`);
+  }
 
   // What is uploaded: the modules (wrangler also writes a source map and a README beside them).
   const bundle = files(out).filter((f) => /\.(m?js|wasm)$/.test(f));
