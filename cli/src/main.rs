@@ -5,6 +5,7 @@
 mod admin;
 mod args;
 mod frame_cmd;
+mod plan;
 mod relay;
 mod tail;
 mod triggers;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 const USAGE: &str = concat!(
     "eventstream: the Eventstream command line\n\nUsage:\n",
     triggers::usage!(),
+    plan::usage!(),
     "  eventstream tail --relay URL [--stream events|firings] [--partition N|all]
                    [--from OFFSET|earliest|latest|committed] [--consumer NAME] [--until-end]
   eventstream frame decode [FILE|-] [--hex]
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
             _ => triggers::run(&args[1..]),
         },
         Some("tail") => tail::run(&args[1..]),
+        Some("plan") => plan::run(&args[1..]),
         Some("frame") => frame_cmd::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");

@@ -8,6 +8,8 @@ mod fastparse;
 mod remote;
 
 pub use backtest::iso8601;
+// `plan check` reads the same input lines as the backtest.
+pub(crate) use backtest::parse_line;
 
 /// The usage lines of the `triggers` commands, for this help and the
 /// top-level one (a macro, so that both are one literal at compile time).

@@ -387,7 +387,9 @@ impl Validator {
             return false;
         }
         if name.starts_with('$') && !reserved.contains(&name) {
-            let msg = match suggest(name, &reserved) {
+            let near = suggest(name, &reserved)
+                .or_else(|| reserved.iter().copied().find(|r| name.starts_with(r)));
+            let msg = match near {
                 Some(h) => format!("unknown event {name:?} (did you mean {h:?}?)"),
                 None => format!(
                     "unknown event {name:?}: names starting with $ are {}",

@@ -253,7 +253,7 @@ fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Ou
 
 /// One input line as (visitor, event, log offset); `ordinal` is the offset
 /// used when the line carries none (corpus calls).
-fn parse_line(line: &str, ordinal: u64) -> Result<(String, Event<'_>, u64), String> {
+pub(crate) fn parse_line(line: &str, ordinal: u64) -> Result<(String, Event<'_>, u64), String> {
     match super::fastparse::parse(line, ordinal) {
         Some(parsed) => Ok(parsed),
         None => slow_line(line, ordinal),

@@ -1,0 +1,269 @@
+//! `eventstream plan check PLAN [EVENTS]`: the relay's tracking-plan
+//! validator, and its checker over recorded events, run locally
+//! ([`broker_core::plan`]), so a team can try a plan on last week's events
+//! before it goes live.
+
+use crate::args::{self, Spec};
+use broker_core::plan::{Action, Plan, ViolationKind};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// The usage lines of the `plan` commands, for this help and the top-level one.
+macro_rules! usage {
+    () => {
+        "  eventstream plan check PLAN [EVENTS] [--summary] [--strict]
+"
+    };
+}
+pub(crate) use usage;
+
+const HELP: &str = concat!(
+    "eventstream plan: check tracking plans (docs/plan.md)\n\nUsage:\n",
+    usage!(),
+    "\nRun `eventstream plan <command> --help` for details and an example.\n"
+);
+
+const CHECK_HELP: &str = "\
+eventstream plan check PLAN [EVENTS] [--summary] [--strict]
+
+Validates a tracking plan exactly as the relay does. A valid plan prints a one-line summary and
+exits 0; an invalid one prints every mistake on stderr, one per line as `PATH: message`, and
+exits 1.
+
+With EVENTS, also checks recorded events against the plan, as the relay would at ingest: each
+violation is printed as one JSON line on stdout ({\"line\":12,\"visitor\":\"..\",\"event\":\"Product
+Viewed\",\"time\":1764000017274,\"action\":\"quarantine\",\"kind\":\"wrong_type\",
+\"path\":\"properties.price\",\"message\":\"expected number, got string \\\"89.58\\\"\"}), then a table on
+stderr: per event name and violation (kind and path), how many events had it, and a line of
+totals by action. EVENTS is a file of JSON lines, or - for stdin, read as `triggers backtest`
+reads it: relay event exports or reference-corpus SDK calls.
+
+Options:
+  --summary   print only the table
+  --strict    stop at the first malformed line (exit 1) instead of reporting and skipping it
+
+Exit codes: 0 the plan is valid and every event passes (the relay would store it unmarked:
+action allow, with or without violations to count); 1 an invalid plan, or some event would be
+flagged or quarantined; 2 bad arguments or unreadable input.
+
+Example:
+  $ eventstream plan check examples/plan.json
+  examples/plan.json: 10 events, 60 properties (41 required); unplanned: flag, violations: quarantine (1 event overrides)
+  $ eventstream plan check examples/plan.json examples/corpus/clickstream.jsonl --summary
+  $ eventstream tail --relay http://127.0.0.1:8787 --from earliest --until-end | \\
+      eventstream plan check new-plan.json -
+";
+
+const SPEC: Spec = Spec {
+    command: "plan check",
+    help: CHECK_HELP,
+    valued: &[],
+    flags: &["--summary", "--strict"],
+};
+
+/// Runs `eventstream plan ARGS` (`ARGS[0]` is the subcommand); returns the exit code.
+pub fn run(args: &[String]) -> u8 {
+    match args.first().map(String::as_str) {
+        Some("check") => check(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{HELP}");
+            0
+        }
+        Some(other) => {
+            eprintln!("eventstream plan: unknown command {other:?}\n\n{HELP}");
+            crate::EXIT_USAGE
+        }
+        None => {
+            eprint!("{HELP}");
+            crate::EXIT_USAGE
+        }
+    }
+}
+
+fn check(argv: &[String]) -> u8 {
+    let parsed = match args::parse(argv, &SPEC) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let (file, events) = match parsed.positional.as_slice() {
+        [file] => (file, None),
+        [file, events] => (file, Some(events)),
+        _ => return SPEC.usage("expected PLAN, and optionally EVENTS"),
+    };
+    if file == "-" && events.is_some_and(|e| e == "-") {
+        return SPEC.usage("PLAN and EVENTS cannot both be stdin");
+    }
+    let text = match args::read_text(file) {
+        Ok(t) => t,
+        Err(e) => return SPEC.fail(&e),
+    };
+    let plan = match Plan::parse(&text) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in &errors.errors {
+                eprintln!("{e}");
+            }
+            if events.is_some() {
+                eprintln!("eventstream plan check: {file} is not a valid plan");
+            }
+            return 1;
+        }
+    };
+    let Some(events) = events else {
+        println!("{file}: {}", plan.summary());
+        return 0;
+    };
+    let input = match args::read_text(events) {
+        Ok(t) => t,
+        Err(e) => return SPEC.fail(&e),
+    };
+    let started = std::time::Instant::now();
+    let run = match check_events(
+        &plan,
+        &input,
+        events,
+        parsed.has("--strict"),
+        !parsed.has("--summary"),
+    ) {
+        Ok(r) => r,
+        Err(Stop::Malformed) => return 1,
+        Err(Stop::Closed) => return 0, // stdout closed (`| head`): nothing more to say
+    };
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    eprint!("{}", run.table());
+    eprintln!(
+        "{} events: {} clean, {} allowed with violations, {} flagged, {} quarantined; {} malformed lines skipped; {:.1} ms ({:.0} events/s)",
+        run.events,
+        run.clean,
+        run.by_action[0],
+        run.by_action[1],
+        run.by_action[2],
+        run.skipped,
+        elapsed * 1e3,
+        run.events as f64 / elapsed
+    );
+    u8::from(run.by_action[1] + run.by_action[2] > 0)
+}
+
+/// One violation on stdout, fields in this order (a `json!` map would sort them).
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    line: usize,
+    visitor: &'a str,
+    event: &'a str,
+    time: u64,
+    action: &'static str,
+    kind: &'static str,
+    path: &'a str,
+    message: &'a str,
+}
+
+enum Stop {
+    /// A malformed line under `--strict` (already reported).
+    Malformed,
+    /// Stdout was closed.
+    Closed,
+}
+
+/// What a check of recorded events found.
+#[derive(Default)]
+struct Run {
+    events: u64,
+    clean: u64,
+    skipped: u64,
+    /// Events with violations, by action (allow, flag, quarantine).
+    by_action: [u64; 3],
+    /// Events per (event name, kind, path).
+    counts: BTreeMap<(String, ViolationKind, String), u64>,
+}
+
+fn check_events(
+    plan: &Plan,
+    input: &str,
+    name: &str,
+    strict: bool,
+    print: bool,
+) -> Result<Run, Stop> {
+    let mut run = Run::default();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut ordinal = 0u64;
+    for (i, line) in input.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (visitor, event, _) = match crate::triggers::parse_line(line, ordinal) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                eprintln!("{name}:{}: {why}", i + 1);
+                if strict {
+                    return Err(Stop::Malformed);
+                }
+                run.skipped += 1;
+                continue;
+            }
+        };
+        ordinal += 1;
+        run.events += 1;
+        let verdict = plan.check(&event);
+        if verdict.is_clean() {
+            run.clean += 1;
+            continue;
+        }
+        let slot = Action::ALL
+            .iter()
+            .position(|a| *a == verdict.action)
+            .unwrap_or(0);
+        run.by_action[slot] += 1;
+        let event_name = event.trigger_name();
+        for v in &verdict.violations {
+            *run.counts
+                .entry((event_name.to_owned(), v.kind, v.path.clone()))
+                .or_default() += 1;
+            if print {
+                let line = Line {
+                    line: i + 1,
+                    visitor: &visitor,
+                    event: event_name,
+                    time: event.timestamp,
+                    action: verdict.action.as_str(),
+                    kind: v.kind.name(),
+                    path: &v.path,
+                    message: &v.message,
+                };
+                if serde_json::to_writer(&mut out, &line).is_err() || out.write_all(b"\n").is_err()
+                {
+                    return Err(Stop::Closed);
+                }
+            }
+        }
+    }
+    out.flush().map_err(|_| Stop::Closed)?;
+    Ok(run)
+}
+
+impl Run {
+    /// Per event name, violation kind and path: how many events had it.
+    fn table(&self) -> String {
+        if self.counts.is_empty() {
+            return "no violations\n".to_owned();
+        }
+        let width = |f: &dyn Fn(&(String, ViolationKind, String)) -> usize, min: usize| {
+            self.counts.keys().map(f).chain([min]).max().unwrap_or(min)
+        };
+        let we = width(&|k| k.0.chars().count(), 5);
+        let wk = width(&|k| k.1.name().len(), 9);
+        let wp = width(&|k| k.2.chars().count(), 4);
+        let mut out = format!(
+            "{:<we$}  {:<wk$}  {:<wp$}  {:>6}\n",
+            "event", "violation", "path", "events"
+        );
+        for ((event, kind, path), n) in &self.counts {
+            out.push_str(&format!(
+                "{event:<we$}  {:<wk$}  {path:<wp$}  {n:>6}\n",
+                kind.name()
+            ));
+        }
+        out
+    }
+}
