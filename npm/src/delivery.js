@@ -8,13 +8,16 @@
 import { payload, seal, outcome } from './wasm.js';
 import { ACKED, REJECTED } from './generated.js';
 import { error, store, b64, safe, report } from './util.js';
-import { save, rehome, finishOrphan } from './queue.js';
+import { drain, save, rehome, finishOrphan } from './queue.js';
 import { sendSocket, SOCKET_CLOSED } from './socket.js';
 
-/** Starts sending in a task of its own. */
+/** Queues and persists what waits and starts sending, in a task of its own. */
 export function later(c) {
   c.soon ||= setTimeout(() => safe(c, () => {
     c.soon = 0;
+    if (c.dead) return;
+    drain(c, true);
+    save(c);
     kick(c);
   }));
 }
@@ -51,11 +54,13 @@ async function pump(c, p) {
   let status = 0;
   let code = '';
   let after = 0;
+  // Events may still be joining it: seal it with them before it goes.
+  if (f == c.reopened) c.cut(true);
   try {
     if (!f.packed) await compress(c, f, p);
     f.sent = true;
     if (c.open && c.ws) {
-      [status, code] = await sendSocket(c, p, f);
+      [status, code, after] = await sendSocket(c, p, f);
     } else {
       // keepalive requests share a 64 KB budget per page.
       const keepalive = c.inflightKeepalive + f.bytes.length <= 60000;

@@ -8,7 +8,7 @@ export const IDENTIFY = 2;
 export const CLICK = 3;
 export const SUBMIT = 4;
 
-// Core.push: the event is batched and a sealed frame waits (eventstream_sdk::SEALED);
+// Core.push: the event is batched and the call sealed a frame (eventstream_sdk::SEALED);
 // 0 is batched, anything else below SEALED a refusal.
 export const SEALED = 256;
 // The refusals of Core.push (PropsError, BatchError, UNKNOWN_KIND), by the

@@ -24,11 +24,13 @@ export interface AutocaptureOptions {
   forms?: boolean;
 }
 
-/** Bounds of the persistent queue (localStorage); the oldest frames are dropped first. */
+/**
+ * Bound of the persistent queue (localStorage). Frames waiting their turn
+ * take later events instead of queueing more frames; when the bound or the
+ * storage quota is reached, the oldest frames are dropped first.
+ */
 export interface QueueOptions {
-  /** Most frames kept. Default 200. */
-  maxFrames?: number;
-  /** Most frame bytes kept. Default 1,000,000. */
+  /** Most frame bytes kept (stored as base64: a third more). Default 2,000,000; at least 65,536. */
   maxBytes?: number;
 }
 
@@ -42,7 +44,7 @@ export interface InitOptions {
   autocapture?: boolean | AutocaptureOptions;
   /** Seal a frame at this many events. Default 50. */
   flushAt?: number;
-  /** Seal a frame before it passes this many bytes (1,024 to 65,536). Default 16,384. */
+  /** Seal a frame once it holds this many bytes (1,024 to 65,536; a frame never passes the relay's 65,536). Default 16,384. */
   flushBytes?: number;
   /** Seal a frame this many ms after its first event. Default 3,000. */
   flushInterval?: number;

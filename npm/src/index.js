@@ -14,7 +14,7 @@ import { load, Core } from './wasm.js';
 import { TRACK, PAGE, IDENTIFY, SEALED, CORE_CODES } from './generated.js';
 import { P, noop, error, store, newProducer, uuid, safe, report } from './util.js';
 import { autoCapture } from './capture.js';
-import { drain, clear, claimOrphans } from './queue.js';
+import { drain, reopen, clear, claimOrphans } from './queue.js';
 import { later, kick, retryNow, settle, unload } from './delivery.js';
 import { connect, closeSocket } from './socket.js';
 
@@ -57,8 +57,8 @@ class Client {
     this.maxEvents = o.flushAt || 50;
     this.interval = o.flushInterval ?? 3000;
     this.socketInterval = o.socketFlushInterval ?? 0;
-    this.maxFrames = o.queue?.maxFrames || 200;
-    this.maxBytes = o.queue?.maxBytes || 1000000;
+    const max = (this.maxBytes = o.queue?.maxBytes ?? 2e6);
+    if (!(max >= 65536)) throw error('invalid_argument', 'queue.maxBytes must be at least 65536');
     this.log = o.debug ? (...a) => console.debug('[eventstream]', ...a) : noop;
     this.handlers = new Map();
     this.producers = new Map(); // see queue.js
@@ -121,15 +121,20 @@ class Client {
   identify(userId, traits) {
     if (typeof userId != 'string' || !userId) throw error('invalid_argument', 'identify(userId): userId must be a non-empty string');
     if (this.off) return;
-    this.userId = userId;
-    store.set(P + 'uid', userId);
-    this.visitor();
+    // The page's own call: no storage read or write here (the id is
+    // written in the next task, see queue.js save).
+    if (userId != this.userId) {
+      this.userId = userId;
+      this.uidDirty = true;
+      this.context();
+    }
     this.push(IDENTIFY, userId, traits, true);
   }
 
   reset() {
     store.del(P + 'id');
     store.del(P + 'uid');
+    this.uidDirty = false;
     store.del(P + 'ses');
     this.core.end_session();
     if (this.off) return;
@@ -219,6 +224,7 @@ class Client {
         return;
       }
     }
+    if (!this.core.pending()) reopen(this);
     const r = this.core.push(kind, name, json, Date.now());
     if (r == SEALED) {
       // The sealed frame is persisted now (a crash loses nothing); sending
@@ -232,7 +238,11 @@ class Client {
       return report(this, e);
     }
     if (this.core.pending() && !this.timer) {
-      this.timer = setTimeout(() => safe(this, () => this.cut()), this.open ? this.socketInterval : this.interval);
+      // The socket's short interval also while it first connects: the
+      // landing page view goes at once by HTTP instead of waiting for the
+      // socket (its firing waits at the relay and comes with the connect).
+      // Reconnecting (wsAttempt > 0) keeps the HTTP interval.
+      this.timer = setTimeout(() => safe(this, () => this.cut()), this.ws && !this.wsAttempt ? this.socketInterval : this.interval);
     }
   }
 
@@ -246,23 +256,31 @@ class Client {
     this.userId = store.get(P + 'uid') || undefined;
     const changed = id != this.anon;
     this.anon = id;
-    const s = screen;
-    // resolvedOptions() costs ~200 us: once per page.
-    if (this.tz == null) {
-      this.tz = '';
-      try { this.tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* old engines */ }
-    }
-    this.core.context(JSON.stringify({
-      anonymous_id: id, user_id: this.userId, origin: location.origin, referrer: document.referrer,
-      locale: navigator.language, screen_width: s.width, screen_height: s.height, timezone: this.tz, campaign: this.campaign,
-    }), Date.now());
-    drain(this, true);
-    later(this);
+    this.context();
     if (changed) {
       this.log('visitor', id);
       closeSocket(this);
       if (this.o.triggers !== false) connect(this);
     }
+  }
+
+  /** Hands the visitor's frame context to the core. */
+  context() {
+    // The page's part once per page: reading it (screen, referrer,
+    // resolvedOptions() at ~200 us) cost identify() most of its time.
+    if (!this.page0) {
+      const s = screen;
+      let tz = '';
+      try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* old engines */ }
+      this.page0 = ',' + JSON.stringify({
+        origin: location.origin, referrer: document.referrer, locale: navigator.language,
+        screen_width: s.width, screen_height: s.height, timezone: tz, campaign: this.campaign,
+      }).slice(1);
+    }
+    // A frame this seals is queued in the next task (later), off the
+    // page's call.
+    this.core.context(JSON.stringify({ anonymous_id: this.anon, user_id: this.userId }).slice(0, -1) + this.page0, Date.now());
+    later(this);
   }
 
   /** Seals the open frame and queues it; `quiet`: do not start sending. */

@@ -1,21 +1,46 @@
 // The persistent queue: sealed frames per producer, in memory and in
 // localStorage (a page that closes or crashes leaves them for the next),
-// within the maxFrames / maxBytes bounds. Frames of pages that are gone
-// (orphans) are claimed under a Web Lock; frames that can no longer be
-// stored under their producer move to a fresh one (rehome).
+// within the maxBytes bound. This page's newest frame, while it waits behind
+// another, takes the next events (Core.reopen) instead of new frames being
+// queued: a slow relay then gets bigger frames, not a longer queue. Frames
+// are dropped only when the bound or the storage quota is reached, which a
+// relay that answers does not let happen at the rates in the README. Frames
+// of pages that are gone (orphans) are claimed under a Web Lock; frames that
+// can no longer be stored under their producer move to a fresh one (rehome).
 //
 // Client fields this module keeps: producers (producerHex -> { hex, dec,
 // frames: [{ seq, key, bytes, attempt, dirty, packed, sent, keepalive }],
-// busy, timer, dropped, lo, hi, release }), dropped, saving.
+// busy, timer, dropped, lo, hi, release }), dropped, reopened, uidDirty.
 import { rehome as rehomeFrame } from './wasm.js';
-import { P, FRAME, noop, error, store, b64, unb64, newProducer, safe, report } from './util.js';
-import { kick } from './delivery.js';
+import { P, FRAME, noop, error, store, b64, unb64, newProducer, report } from './util.js';
+import { kick, later } from './delivery.js';
 
 /** Moves sealed frames from the core into the queue and, unless quiet, sends. */
 export function drain(c, quiet) {
-  let f;
-  while ((f = c.core.take())) enqueue(c, c.producer, c.core.taken_sequence(), f);
+  let b;
+  while ((b = c.core.take())) {
+    const seq = c.core.taken_sequence();
+    const t = c.reopened;
+    if (t && t.seq == seq) {
+      // The reopened frame, sealed again with the later events.
+      c.reopened = 0;
+      t.bytes = b;
+      dirty(c, t);
+      bound(c);
+    } else enqueue(c, c.producer, seq, b);
+  }
   if (!quiet) kick(c);
+}
+
+/**
+ * Before the first event of a new frame: if this page's newest frame waits
+ * behind another (so it has not gone out: only a head goes), the event
+ * joins it instead.
+ */
+export function reopen(c) {
+  const f = c.producers.get(c.producer)?.frames;
+  const t = f?.[1] && f.at(-1);
+  if (t && !t.packed && c.core.reopen(t.seq)) c.reopened = t;
 }
 
 /** The queue of producer `hex`, made on first use. */
@@ -32,18 +57,24 @@ function enqueue(c, hex, seq, bytes, key) {
   p.frames.push(f);
   c.log('frame', hex, seq, bytes.length + ' bytes');
   bound(c);
-  if (!key) {
-    // Written in a task of its own (localStorage costs ~100 us a frame),
-    // and synchronously at unload: only a crash in between loses it.
-    f.dirty = true;
-    c.saving ||= setTimeout(() => safe(c, () => save(c)));
-  }
+  if (!key) dirty(c, f);
 }
 
-/** Writes frames not persisted yet. */
+function dirty(c, f) {
+  // Written in the next task, before sending starts (localStorage costs
+  // ~100 us a frame), and synchronously at unload: only a crash in between
+  // loses it.
+  f.dirty = true;
+  later(c);
+}
+
+/** Writes the user id and the frames not persisted yet. */
 export function save(c) {
-  c.saving = 0;
   if (c.off) return;
+  if (c.uidDirty) {
+    c.uidDirty = false;
+    if (c.userId) store.set(P + 'uid', c.userId);
+  }
   for (const p of c.producers.values()) {
     for (const f of p.frames) {
       if (f.dirty) {
@@ -62,14 +93,12 @@ function persist(c, f) {
   }
 }
 
-/** Keeps the queue within maxFrames / maxBytes, dropping the oldest frames. */
+/** Keeps the queue within maxBytes, dropping the oldest frames. */
 function bound(c) {
   for (;;) {
-    let n = 0;
     let bytes = 0;
-    for (const p of c.producers.values()) for (const f of p.frames) { n++; bytes += f.bytes.length; }
-    if (n <= c.maxFrames && bytes <= c.maxBytes) return;
-    if (!dropOldest(c)) return;
+    for (const p of c.producers.values()) for (const f of p.frames) bytes += f.bytes.length;
+    if (bytes <= c.maxBytes || !dropOldest(c)) return;
   }
 }
 
@@ -80,6 +109,7 @@ function dropOldest(c) {
     const i = p.busy ? 1 : 0;
     if (p.frames.length > i) {
       const [f] = p.frames.splice(i, 1);
+      if (f == c.reopened) c.reopened = 0;
       p.dropped = true;
       store.del(f.key);
       store.set(P + 'dropped', String(++c.dropped));
@@ -92,6 +122,7 @@ function dropOldest(c) {
 
 /** Forgets every queued frame (opt-out). */
 export function clear(c) {
+  c.reopened = 0;
   for (const [hex, p] of c.producers) {
     clearTimeout(p.timer);
     for (const f of p.frames) store.del(f.key);

@@ -34,7 +34,8 @@ export async function connect(c) {
       c.log('socket open');
       c.open = true;
       c.wsAttempt = 0;
-      kick(c);
+      // What waits for the HTTP flush interval goes now, on the socket.
+      c.cut();
     };
     ws.onmessage = (m) => safe(c, () => message(c, m.data));
     ws.onclose = (ev) => safe(c, () => closed(c, ws, ev.code));
@@ -96,12 +97,14 @@ function message(c, data) {
     const r = c.sent.get(key);
     if (r) {
       c.sent.delete(key);
-      r(m.type == 'appended' ? [200, ''] : [m.code == 'stale_sequence' || m.code == 'sequence_gap' ? 409 : m.code == 'rate_limited' ? 429 : 400, m.code || '']);
+      // The relay's error carries the HTTP status the same failure would
+      // have had (a storage failure: 500, retried like over HTTP).
+      r(m.type == 'appended' ? [200, ''] : [m.status || 400, m.code || '', (m.retry_after || 0) * 1000]);
     }
   }
 }
 
-/** One frame over the socket; resolves to [status, code] like fetch would. */
+/** One frame over the socket; resolves to [status, code, retryAfterMs] like fetch would. */
 export function sendSocket(c, p, f) {
   return new Promise((res) => {
     const key = p.dec + ':' + f.seq;

@@ -92,6 +92,9 @@ export class Core {
   push(kind, name, props, now) {
     return w.core_push(this.h, kind, ...strs(name, props), now);
   }
+  reopen(seq) {
+    return w.core_reopen(this.h, seq);
+  }
   pending() {
     return w.core_pending(this.h);
   }

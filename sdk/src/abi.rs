@@ -172,6 +172,12 @@ pub unsafe extern "C" fn core_push(
     r
 }
 
+/// [`Core::reopen`].
+#[no_mangle]
+pub extern "C" fn core_reopen(h: u32, sequence: f64) -> u32 {
+    core(h).map_or(0, |c| c.reopen(sequence))
+}
+
 /// [`Core::pending`].
 #[no_mangle]
 pub extern "C" fn core_pending(h: u32) -> u32 {

@@ -1,6 +1,13 @@
-//! Batching: events of one visitor go into a frame until it is full (events
-//! or bytes) or the page flushes it; sealed frames wait for the JS layer to
-//! store and send them.
+//! Batching: events of one visitor go into a frame until it reaches the
+//! page's thresholds (events or bytes) or the page flushes it; sealed frames
+//! wait for the JS layer to store and send them.
+//!
+//! A sealed frame that is still waiting for its turn (an earlier frame of
+//! the producer is in flight or backing off) can be reopened: later events
+//! then join it, up to the relay's limits, instead of starting frames of
+//! their own. One producer sends one frame at a time, so a slow relay
+//! delivers events per frame, not frames: merging what waits keeps a slow
+//! but healthy relay from filling the persistent queue.
 
 use alloc::vec::Vec;
 use broker_core::event::Event;
@@ -50,29 +57,58 @@ pub struct Sealed {
 pub struct Batcher {
     producer: u64,
     next_sequence: u64,
+    /// What the relay accepts (`Limits::DEFAULT`): no frame passes it,
+    /// reopened or not.
     limits: Limits,
+    /// Seal after this many events added since the frame was (re)opened.
+    flush_events: usize,
+    /// Seal once this many bytes were added since the frame was (re)opened.
+    flush_bytes: usize,
     context: Context<'static>,
     open: Option<FrameBuilder>,
-    /// Oldest first; rarely more than one (JS takes them at once).
-    sealed: Vec<Sealed>,
+    /// Events and encoded bytes of the open frame when it was reopened
+    /// (zero for a fresh one): the thresholds count what came after.
+    base: (usize, usize),
+    /// The builder of the frame taken last and its sequence, kept so that
+    /// [`reopen`](Batcher::reopen) can add to it; dropped when the context
+    /// or the producer changes (a frame holds one visitor and session).
+    last: Option<(u64, FrameBuilder)>,
+    /// Counts context and producer changes: a frame sealed under an older
+    /// one is never reopened.
+    epoch: u32,
+    /// Sealed frames not taken yet, oldest first: builders, finished by
+    /// [`take`](Batcher::take), so that sealing in the page's own call
+    /// (`identify` changes the visitor) costs nothing.
+    sealed: Vec<Pending>,
+}
+
+/// A sealed frame not taken yet.
+#[derive(Debug)]
+struct Pending {
+    sequence: u64,
+    builder: FrameBuilder,
+    sent_at: u64,
+    epoch: u32,
 }
 
 impl Batcher {
-    /// A batcher for `producer` whose frames hold at most `max_events` events
-    /// and `max_bytes` bytes (both clamped to the relay's limits).
+    /// A batcher for `producer` that seals a frame once `max_events` events
+    /// or `max_bytes` bytes were added to it (both clamped to the relay's
+    /// limits; a frame passes `max_bytes` by at most its last event and
+    /// never passes the relay's `max_frame_bytes`).
     pub fn new(producer: u64, max_events: usize, max_bytes: usize) -> Batcher {
-        let d = Limits::DEFAULT;
-        let limits = Limits {
-            max_events: max_events.clamp(1, d.max_events),
-            max_frame_bytes: max_bytes.clamp(1024, d.max_frame_bytes),
-            ..d
-        };
+        let limits = Limits::DEFAULT;
         Batcher {
             producer,
             next_sequence: 0,
+            flush_events: max_events.clamp(1, limits.max_events),
+            flush_bytes: max_bytes.clamp(1024, limits.max_frame_bytes),
             limits,
             context: Context::default(),
             open: None,
+            base: (0, 0),
+            last: None,
+            epoch: 0,
             sealed: Vec::new(),
         }
     }
@@ -85,35 +121,68 @@ impl Batcher {
     /// Changes the producer id of the frames sealed from now on.
     pub fn set_producer(&mut self, producer: u64) {
         self.producer = producer;
+        self.changed();
     }
 
-    /// The context new frames get.
+    fn changed(&mut self) {
+        self.last = None;
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    /// The context new frames get. The last sealed frame can no longer be
+    /// reopened: its context may differ.
     pub fn context_mut(&mut self) -> &mut Context<'static> {
+        self.changed();
         &mut self.context
+    }
+
+    /// Reopens the frame sealed last, of sequence `sequence`, so that the
+    /// next events join it; it is sealed again under the same sequence. Only
+    /// when nothing is open, it is the newest sealed frame of this producer
+    /// and taken, and the context has not changed since. The caller
+    /// promises the frame has not gone out (it waits behind another).
+    pub fn reopen(&mut self, sequence: u64) -> bool {
+        if self.open.is_some() || !self.sealed.is_empty() || sequence + 1 != self.next_sequence {
+            return false;
+        }
+        match self.last.take() {
+            Some((seq, b)) if seq == sequence => {
+                self.next_sequence = seq;
+                self.base = (b.len(), b.encoded_len());
+                self.open = Some(b);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Seals the open frame (if any) so that context changes apply only to
     /// later events: a frame holds events of one visitor and one session.
     pub fn cut(&mut self, now: u64) {
+        self.base = (0, 0);
         if let Some(b) = self.open.take() {
             if b.is_empty() {
                 return;
             }
             let sequence = self.next_sequence;
             self.next_sequence += 1;
-            self.sealed.push(Sealed {
+            self.last = None;
+            self.sealed.push(Pending {
                 sequence,
-                bytes: b.finish(self.producer, sequence, now),
+                builder: b,
+                sent_at: now,
+                epoch: self.epoch,
             });
         }
     }
 
-    /// Events in the open frame.
+    /// Events in the open frame (a reopened frame's earlier events count).
     pub fn pending(&self) -> usize {
         self.open.as_ref().map_or(0, FrameBuilder::len)
     }
 
-    /// Adds an event, sealing the open frame first when it is full.
+    /// Adds an event, sealing the open frame first when it is full, and
+    /// after the event when it reached a threshold.
     pub fn push(&mut self, event: &Event<'_>, now: u64) -> Result<(), BatchError> {
         for _ in 0..2 {
             let limits = &self.limits;
@@ -123,7 +192,10 @@ impl Batcher {
                 .get_or_insert_with(|| FrameBuilder::with_limits(ctx, limits));
             match b.push(event) {
                 Ok(()) => {
-                    if b.len() >= self.limits.max_events {
+                    let (events, bytes) = self.base;
+                    if b.len() - events >= self.flush_events
+                        || b.encoded_len() - bytes >= self.flush_bytes
+                    {
                         self.cut(now);
                     }
                     return Ok(());
@@ -145,9 +217,33 @@ impl Batcher {
         !self.sealed.is_empty()
     }
 
-    /// The next sealed frame, oldest first.
+    /// Sealed frames not taken yet.
+    pub fn sealed_len(&self) -> usize {
+        self.sealed.len()
+    }
+
+    /// The next sealed frame, oldest first, encoded now under the current
+    /// producer id.
     pub fn take(&mut self) -> Option<Sealed> {
-        (!self.sealed.is_empty()).then(|| self.sealed.remove(0))
+        if self.sealed.is_empty() {
+            return None;
+        }
+        let Pending {
+            sequence,
+            builder,
+            sent_at,
+            epoch,
+        } = self.sealed.remove(0);
+        // The newest frame of the current context may be reopened: keep
+        // its builder.
+        let bytes = if self.sealed.is_empty() && epoch == self.epoch {
+            let bytes = builder.clone().finish(self.producer, sequence, sent_at);
+            self.last = Some((sequence, builder));
+            bytes
+        } else {
+            builder.finish(self.producer, sequence, sent_at)
+        };
+        Some(Sealed { sequence, bytes })
     }
 }
 
@@ -191,7 +287,12 @@ mod tests {
         let mut seen = Vec::new();
         let mut seq = 0;
         while let Some(s) = b.take() {
-            assert!(s.bytes.len() <= 1024, "frame of {} bytes", s.bytes.len());
+            // A threshold: passed by at most the last event (~250 bytes).
+            assert!(
+                s.bytes.len() <= 1024 + 260,
+                "frame of {} bytes",
+                s.bytes.len()
+            );
             assert_eq!(s.sequence, seq);
             seq += 1;
             let f = frame::decode(&s.bytes, &Limits::DEFAULT).unwrap();
@@ -214,11 +315,23 @@ mod tests {
         b.push(&event(1, ""), 0).unwrap();
         assert!(b.has_sealed());
         assert_eq!(b.pending(), 0);
-        let big = event(2, &"y".repeat(2000));
-        assert!(matches!(
-            b.push(&big, 0),
-            Err(BatchError::EventTooLarge { max: 1024, .. })
-        ));
+        // Over the byte threshold alone: a frame of its own.
+        b.push(&event(2, &"y".repeat(2000)), 0).unwrap();
+        assert_eq!((b.pending(), b.take().unwrap().sequence), (0, 0));
+        assert!(b.take().unwrap().bytes.len() > 2000);
+        // Over the relay's 64 KB: no frame can carry it.
+        let mut huge = event(2, "");
+        for k in ["a", "b", "c", "d", "e", "f", "g", "h", "j"] {
+            // Distinct strings: the frame's string table stores a repeated one once.
+            let text = k.repeat(8000);
+            huge.properties
+                .push((Cow::Borrowed(k), Value::Str(Cow::Owned(text))));
+        }
+        let r = b.push(&huge, 0);
+        assert!(
+            matches!(r, Err(BatchError::EventTooLarge { max: 65_536, .. })),
+            "{r:?}"
+        );
         let nan = Event {
             properties: vec![(Cow::Borrowed("f"), Value::Float(f64::NAN))],
             ..event(3, "")
@@ -229,8 +342,69 @@ mod tests {
         ));
         assert_eq!(b.pending(), 0);
         // An empty open frame is never sealed.
-        b.take();
         b.cut(0);
         assert!(b.take().is_none());
+    }
+
+    fn events_of(bytes: &[u8]) -> Vec<Value<'static>> {
+        let f = frame::decode(bytes, &Limits::DEFAULT).unwrap();
+        f.events
+            .iter()
+            .map(|e| e.properties[0].1.clone().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_reopened_frame_takes_later_events_under_its_sequence() {
+        let mut b = Batcher::new(9, 2, 1024);
+        b.push(&event(0, ""), 0).unwrap();
+        b.push(&event(1, ""), 0).unwrap();
+        let first = b.take().unwrap();
+        assert_eq!(first.sequence, 0);
+        // Frame 0 waits: the next events join it, and the threshold counts
+        // only what came after the reopening.
+        assert!(!b.reopen(1));
+        assert!(b.reopen(0));
+        assert_eq!(b.pending(), 2);
+        b.push(&event(2, ""), 1).unwrap();
+        assert!(!b.has_sealed());
+        b.push(&event(3, ""), 1).unwrap();
+        let again = b.take().unwrap();
+        assert_eq!(again.sequence, 0);
+        assert_eq!(
+            events_of(&again.bytes),
+            (0..4).map(Value::Int).collect::<Vec<_>>()
+        );
+        // Up to the relay's limits, not the thresholds: 1,000 events.
+        let mut i = 4;
+        loop {
+            assert!(b.reopen(0), "event {i}");
+            b.push(&event(i, ""), 2).unwrap();
+            i += 1;
+            if b.pending() == 1 {
+                break;
+            }
+            b.cut(2);
+            assert_eq!(b.take().unwrap().sequence, 0);
+        }
+        let full = b.take().unwrap();
+        assert_eq!((full.sequence, events_of(&full.bytes).len()), (0, 1_000));
+        // The event that did not fit opened frame 1.
+        assert_eq!(b.pending(), 1);
+        b.cut(4);
+        assert_eq!(b.take().unwrap().sequence, 1);
+        // A new context (visitor, session) or producer: nothing to reopen.
+        b.context_mut().session_id = 5;
+        assert!(!b.reopen(1));
+        b.push(&event(0, ""), 5).unwrap();
+        b.cut(5);
+        assert_eq!(b.take().unwrap().sequence, 2);
+        b.set_producer(10);
+        assert!(!b.reopen(2));
+        // Not while events are open, nor before the frame is taken.
+        b.push(&event(0, ""), 6).unwrap();
+        b.cut(6);
+        b.push(&event(1, ""), 6).unwrap();
+        assert!(!b.reopen(3));
     }
 }

@@ -71,7 +71,7 @@ fn render() -> String {
     }
     writeln!(
         js,
-        "\n// Core.push: the event is batched and a sealed frame waits (eventstream_sdk::SEALED);\n\
+        "\n// Core.push: the event is batched and the call sealed a frame (eventstream_sdk::SEALED);\n\
          // 0 is batched, anything else below SEALED a refusal.\n\
          export const SEALED = {SEALED};"
     )

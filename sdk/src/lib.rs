@@ -47,8 +47,9 @@ pub struct Core {
 
 /// `push` result: the event is batched.
 pub const OK: u32 = 0;
-/// `push` result: the event is batched and a sealed frame waits for [`Core::take`].
-/// Error codes are below it.
+/// `push` result: the event is batched and the call sealed a frame, which
+/// waits for [`Core::take`] (as do frames [`Core::context`] sealed). Error
+/// codes are below it.
 pub const SEALED: u32 = 256;
 /// `push` result: `kind` is not the code of an [`EventKind`] (the event is
 /// dropped). Distinct from the codes of [`props::PropsError`] (1-3) and
@@ -63,7 +64,7 @@ const _: () = assert!(ACKED < 0.0 && REJECTED < 0.0 && ACKED != REJECTED);
 
 impl Core {
     /// A core whose producer id is `hi << 32 | lo` (random per page load),
-    /// with frames of at most `max_events` events and `max_bytes` bytes.
+    /// sealing frames at `max_events` events or `max_bytes` bytes.
     pub fn new(lo: u32, hi: u32, max_events: u32, max_bytes: u32) -> Core {
         Core {
             batch: Batcher::new(
@@ -164,6 +165,7 @@ impl Core {
     /// dropped and nothing changes).
     pub fn push(&mut self, kind: u8, name: &str, props: &str, now: f64) -> u32 {
         let now = ms(now);
+        let sealed = self.batch.sealed_len();
         let properties = match props::parse_props(props) {
             Ok(p) => p,
             Err(e) => return e.code(),
@@ -183,10 +185,21 @@ impl Core {
             properties,
         };
         match self.batch.push(&event, now) {
-            Ok(()) if self.batch.has_sealed() => SEALED,
+            // Sealed by this call; a frame sealed by `context` waits for the
+            // page's next task.
+            Ok(()) if self.batch.sealed_len() > sealed => SEALED,
             Ok(()) => OK,
             Err(e) => e.code(),
         }
+    }
+
+    /// Reopens the frame of `sequence`, sealed and taken last, so that the
+    /// next events join it (see [`batch::Batcher::reopen`]); 1 if it did.
+    /// The JS calls it when that frame waits behind another of its producer
+    /// and has not gone out; the frame comes out of [`take`](Core::take)
+    /// again, under the same sequence, with the later events.
+    pub fn reopen(&mut self, sequence: f64) -> u32 {
+        u32::from(self.batch.reopen(ms(sequence)))
     }
 
     /// Events waiting in the open frame.

@@ -107,8 +107,14 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The input from the cursor on (`get`, not indexing: a panic site
+    /// would link core's formatting, about 1 KB of the module).
+    fn rest(&self) -> &[u8] {
+        self.b.get(self.i..).unwrap_or_default()
+    }
+
     fn lit(&mut self, word: &[u8], v: Value<'static>) -> Result<Value<'static>, PropsError> {
-        if self.b[self.i..].starts_with(word) {
+        if self.rest().starts_with(word) {
             self.i += word.len();
             Ok(v)
         } else {
@@ -263,7 +269,7 @@ impl<'a> Parser<'a> {
     /// hold one) becomes U+FFFD rather than an error.
     fn unicode(&mut self) -> Result<char, PropsError> {
         let hi = self.hex4()?;
-        if (0xD800..0xDC00).contains(&hi) && self.b[self.i..].starts_with(b"\\u") {
+        if (0xD800..0xDC00).contains(&hi) && self.rest().starts_with(b"\\u") {
             let save = self.i;
             self.i += 2;
             let lo = self.hex4()?;

@@ -101,7 +101,8 @@ export function peek(buf) {
  * The recording relay. `plan` is a list of faults consumed one per frame
  * request: { status, code, retryAfter } answers with that error, 'drop'
  * destroys the connection (a network error). `down = true` refuses
- * everything with a network error. Dedup on (producer, sequence) like the
+ * everything with a network error. `delay` (ms) holds every frame's answer,
+ * over HTTP and the socket, as a slow but healthy relay would. Dedup on (producer, sequence) like the
  * real relay; a first-seen producer is accepted at any sequence.
  */
 export async function startRelay() {
@@ -154,7 +155,9 @@ export async function startRelay() {
         if (u.searchParams.get('key') != 'wk_test') return json(res, req, 401, { code: 'unknown_write_key', message: 'no' });
         const a = r.receive(Buffer.concat(chunks), req.headers['sec-fetch-mode'] == 'no-cors' ? 'beacon' : 'http');
         if (a == 'drop') return req.socket.destroy();
-        json(res, req, a.status, a.body, a.retryAfter ? { 'Retry-After': String(a.retryAfter) } : {});
+        const answer = () => json(res, req, a.status, a.body, a.retryAfter ? { 'Retry-After': String(a.retryAfter) } : {});
+        if (r.delay) setTimeout(answer, r.delay);
+        else answer();
       });
       return;
     }
@@ -177,10 +180,12 @@ export async function startRelay() {
           const a = r.receive(Buffer.from(data), 'ws');
           const h = peek(Buffer.from(data));
           if (a == 'drop') return ws.terminate();
-          const send = (m) => (r.wsDelay ? setTimeout(() => ws.readyState == 1 && ws.send(m), r.wsDelay) : ws.send(m));
+          const wait = r.wsDelay || r.delay;
+          const send = (m) => (wait ? setTimeout(() => ws.readyState == 1 && ws.send(m), wait) : ws.send(m));
           if (a.status == 200 && r.echoFiring) setImmediate(() => r.fire(visitor));
           if (a.status == 200) send(JSON.stringify({ type: 'appended', producer_id: h.producer, sequence: h.sequence, base_offset: a.body.base_offset, count: 1, duplicate: false }));
-          else send(JSON.stringify({ type: 'error', producer_id: h.producer, sequence: h.sequence, code: a.body.code, message: 'x' }));
+          // As the relay answers: the status the same failure has over HTTP.
+          else send(JSON.stringify({ type: 'error', producer_id: h.producer, sequence: h.sequence, code: a.body.code, status: a.status, message: 'x' }));
           return;
         }
         const msg = JSON.parse(String(data));
@@ -223,6 +228,7 @@ export async function startRelay() {
     r.acks.length = 0;
     r.down = false;
     r.wsDelay = 0;
+    r.delay = 0;
     r.echoFiring = false;
   };
   /** Decoded frames the relay stored (via the CLI), in arrival order. */

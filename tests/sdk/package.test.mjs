@@ -26,7 +26,7 @@ test('the .d.ts types accept the documented usage and refuse misuse (tsc --stric
 import { init, type Client, type Firing, type EventstreamError } from '@eventstream/sdk';
 export async function main(): Promise<void> {
   const es: Client = await init({ writeKey: 'wk', endpoint: 'https://relay.example', debug: true,
-    autocapture: { clicks: false }, queue: { maxFrames: 50 }, honorGlobalPrivacyControl: true,
+    autocapture: { clicks: false }, queue: { maxBytes: 100000 }, honorGlobalPrivacyControl: true,
     onError: (e: EventstreamError) => console.log(e.code, e.status) });
   es.track('Product Added', { product_id: 'p-1', price: 89.58, tags: ['a'], meta: { ok: true, none: null } });
   es.page();

@@ -1,6 +1,7 @@
 // The persistent queue in Chromium: a backlog survives a reload and is sent
-// on the next visit, two tabs never both send it, the bound drops the oldest,
-// and consent stops everything.
+// on the next visit, two tabs never both send it, a frame waiting its turn
+// takes later events, the bound drops the oldest, and consent stops
+// everything.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stage, browser, relay, site, open, until } from './harness.mjs';
@@ -20,21 +21,22 @@ test('reload with a queued backlog: the next visit sends it, each event once', a
     await window.es.flush();
     return window.es.stats().producer;
   });
-  assert.deepEqual(await frameKeys(page), [0, 1, 2].map((s) => `es:f:${producer}:${s}`));
+  // Frame 0 holds events 0-1; frame 1, waiting behind it, took 2-4.
+  assert.deepEqual(await frameKeys(page), [0, 1].map((s) => `es:f:${producer}:${s}`));
   await page.reload();
   await page.waitForFunction(() => window.ready === true);
   const second = await page.evaluate(() => window.es.stats().producer);
   assert.notEqual(second, producer);
   relay.down = false;
   await page.evaluate(() => dispatchEvent(new Event('online')));
-  assert.ok(await until(() => relay.stored.length == 3, 5000));
-  // The head keeps its producer; frames 1 and 2 never went out, so unload
-  // gave them fresh producer ids (they must not overtake the head).
+  assert.ok(await until(() => relay.stored.length == 2, 5000));
+  // The head keeps its producer; frame 1 never went out, so unload gave it
+  // a fresh producer id (it must not overtake the head).
   const frames = relay.decoded();
   const ids = frames.map((f) => [BigInt(f.producer_id).toString(16).padStart(16, '0'), f.sequence]);
   assert.deepEqual(ids.find(([, s]) => s == 0), [producer, 0]);
-  assert.deepEqual(ids.map(([, s]) => s).sort(), [0, 1, 2]);
-  assert.equal(new Set(ids.map(([p]) => p)).size, 3);
+  assert.deepEqual(ids.map(([, s]) => s).sort(), [0, 1]);
+  assert.equal(new Set(ids.map(([p]) => p)).size, 2);
   assert.deepEqual(relay.events().map((e) => e.properties.i).sort(), [0, 1, 2, 3, 4]);
   assert.ok(await until(async () => (await frameKeys(page)).length == 0));
   await ctx.close();
@@ -66,33 +68,56 @@ test('two tabs: an orphaned backlog is claimed and sent by exactly one of them',
   await ctx.close();
 });
 
-test('the queue is bounded: the oldest frames are dropped first and counted', async () => {
+test('a slow relay: frames waiting their turn take the later events, up to the relay limits', async () => {
+  relay.reset();
+  relay.delay = 300;
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { ...HTTP, flushAt: 1 });
+  const producer = await page.evaluate(() => {
+    for (let i = 0; i < 1500; i++) window.es.track('M', { i });
+    return window.es.flush().then(() => BigInt('0x' + window.es.stats().producer).toString());
+  });
+  // Frame 0 went alone; frame 1 waited and took every later event up to the
+  // relay's 1,000 events a frame; frame 2 the rest.
+  const frames = relay.decoded();
+  assert.deepEqual(frames.map((f) => [f.producer_id, f.sequence, f.events.length]), [[producer, 0, 1], [producer, 1, 1000], [producer, 2, 499]]);
+  assert.deepEqual(frames.flatMap((f) => f.events.map((e) => e.properties.i)), [...Array(1500).keys()]);
+  assert.equal(await page.evaluate(() => window.es.stats().dropped), 0);
+  await ctx.close();
+});
+
+test('the queue is bounded by bytes: the oldest frames are dropped first and counted', async () => {
   relay.reset();
   const ctx = await browser.newContext();
-  const page = await open(ctx, site, { ...HTTP, flushAt: 1, queue: { maxFrames: 3 } });
+  const page = await open(ctx, site, { ...HTTP, flushAt: 1, compress: false, queue: { maxBytes: 65536 } });
   await page.evaluate(() => { window.es.track('Q', { i: 0 }); return window.es.flush(); });
   assert.equal(relay.stored.length, 1);
   relay.down = true;
+  // Frames of about 12 KB, one visitor each (so none can take another's
+  // events): five fit in 64 KB.
   const stats = await page.evaluate(async () => {
-    for (let i = 1; i <= 5; i++) window.es.track('Q', { i });
+    for (let i = 1; i <= 7; i++) {
+      window.es.reset();
+      window.es.track('Q', { i, a: String.fromCharCode(64 + i).repeat(6000), b: String.fromCharCode(96 + i).repeat(6000) });
+    }
     await window.es.flush();
     return window.es.stats();
   });
-  assert.equal(stats.queued, 3);
+  assert.equal(stats.queued, 5);
   assert.equal(stats.dropped, 2);
   assert.deepEqual(await page.evaluate(() => window.errors.map((e) => e.code)), ['queue_full', 'queue_full']);
   assert.equal(await page.evaluate(() => localStorage.getItem('es:dropped')), '2');
   relay.down = false;
   await page.evaluate(() => dispatchEvent(new Event('online')));
-  assert.ok(await until(() => relay.stored.length == 4, 5000));
-  assert.deepEqual(relay.events().map((e) => e.properties.i), [0, 3, 4, 5]);
+  assert.ok(await until(() => relay.stored.length == 6, 5000));
+  assert.deepEqual(relay.events().map((e) => e.properties.i), [0, 3, 4, 5, 6, 7]);
   // Frame 3 met a gap (1 and 2 were dropped) that never fills: it and the
   // frames after it moved to a fresh producer, whose sequence goes on.
   const ids = relay.decoded().map((f) => [f.producer_id, f.sequence]);
-  assert.deepEqual(ids.map(([, s]) => s), [0, 3, 4, 5]);
+  assert.deepEqual(ids.map(([, s]) => s), [0, 3, 4, 5, 6, 7]);
   assert.notEqual(ids[1][0], ids[0][0]);
-  assert.deepEqual([ids[2][0], ids[3][0]], [ids[1][0], ids[1][0]]);
-  await page.evaluate(() => { window.es.track('Q', { i: 6 }); return window.es.flush(); });
+  assert.deepEqual(ids.slice(2).map(([p]) => p), Array(4).fill(ids[1][0]));
+  await page.evaluate(() => { window.es.track('Q', { i: 8 }); return window.es.flush(); });
   assert.deepEqual(relay.decoded().at(-1).producer_id, ids[1][0]);
   await ctx.close();
 });

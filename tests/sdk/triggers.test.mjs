@@ -112,3 +112,37 @@ test('frames waiting on a socket that closes (reset) go again over HTTP, none lo
   assert.deepEqual(await page.evaluate(() => window.errors), []);
   await ctx.close();
 });
+
+test('a failure answered on the socket is treated as over HTTP: 500 retried, 400 reported', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false });
+  assert.ok(await connected(page));
+  relay.plan.push({ status: 500, code: 'storage' }, { status: 500, code: 'storage' });
+  await page.evaluate(() => window.es.track('Kept', { n: 1 }));
+  assert.ok(await until(() => relay.stored.length == 1, 5000));
+  assert.deepEqual(relay.requests.map((r) => [r.via, r.sequence]), [['ws', 0], ['ws', 0], ['ws', 0]]);
+  assert.deepEqual(relay.events().map((e) => e.name), ['Kept']);
+  relay.plan.push({ status: 400, code: 'checksum' });
+  await page.evaluate(() => window.es.track('Refused'));
+  assert.ok(await until(() => page.evaluate(() => window.errors.length == 1)));
+  assert.deepEqual(await page.evaluate(() => window.errors), [{ code: 'checksum', message: 'the relay refused a frame', status: 400 }]);
+  assert.equal(await page.evaluate(() => window.es.stats().queued), 0);
+  await ctx.close();
+});
+
+test('the first seconds: the landing page view goes at once, and what waits goes when the socket opens', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  // A flush interval no test waits for: only the socket's timing can send.
+  const page = await open(ctx, site, { autocapture: { clicks: false, forms: false }, flushInterval: 600000 });
+  assert.ok(await until(() => relay.events().some((e) => e.kind == 'page'), 5000), 'the landing page view arrived');
+  assert.ok(await connected(page));
+  // The socket drops; while it reconnects, frames wait for it (HTTP interval).
+  relay.dropSockets();
+  await until(() => page.evaluate(() => !window.es.stats().connected));
+  await page.evaluate(() => window.es.track('While Reconnecting'));
+  assert.ok(await until(() => relay.stored.some((r) => r.via == 'ws' && relay.decoded().at(-1).events[0].name == 'While Reconnecting'), 5000));
+  assert.equal(await page.evaluate(() => window.es.stats().queued), 0);
+  await ctx.close();
+});
