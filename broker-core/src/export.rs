@@ -31,7 +31,7 @@
 //!  "time":1764000011223,"action":{"type":"banner","payload":{}}}
 //! ```
 
-use crate::context::{context_from_map, context_map};
+use crate::context::{context_from_map, Device, Enrichment, Geo};
 use crate::event::{map_to_json, Event, EventKind, Value};
 use crate::frame::Context;
 use crate::partition::{EventRecord, EventSource, FiringRecord};
@@ -103,7 +103,7 @@ pub fn event_record_to_json(r: &EventRecord) -> Json {
         "name": r.event.name,
         "time": r.event.timestamp,
         "properties": Json::Object(map_to_json(&r.event.properties)),
-        "context": Json::Object(map_to_json(&context_map(&s.context))),
+        "context": Json::Object(map_to_json(&s.context_view())),
         // A string: producer ids are 64-bit, past what JSON numbers keep.
         "producer_id": s.producer_id.to_string(),
         "sequence": s.sequence,
@@ -188,12 +188,18 @@ pub fn event_record_from_json(v: &Json) -> Result<EventRecord, ExportError> {
             expected: "a 32-bit unsigned integer",
         })?;
     let visitor = f.str("visitor")?.to_owned();
-    let mut context = match f.0.get("context") {
-        None | Some(Json::Null) => Context::default(),
-        Some(c @ Json::Object(_)) => match Value::from(c) {
-            Value::Map(m) => context_from_map(&m),
-            _ => Context::default(),
-        },
+    let (mut context, enrichment) = match f.0.get("context") {
+        None | Some(Json::Null) => (Context::default(), None),
+        Some(c @ Json::Object(o)) => {
+            let e: Option<Enrichment> = ["geo", "device", "bot"]
+                .iter()
+                .any(|k| o.contains_key(*k))
+                .then(|| enrichment_from_json(o));
+            match Value::from(c) {
+                Value::Map(m) => (context_from_map(&m), e),
+                _ => (Context::default(), e),
+            }
+        }
         Some(_) => {
             return Err(ExportError::WrongType {
                 field: "context",
@@ -232,8 +238,39 @@ pub fn event_record_from_json(v: &Json) -> Result<EventRecord, ExportError> {
             sequence: f.u64_or("sequence", 0)?,
             index,
             received_at: f.u64_or("received_at", 0)?,
+            enrichment: enrichment.map(Arc::new),
         },
     })
+}
+
+/// The relay's enrichment from a context view's `geo`, `device` and `bot`.
+fn enrichment_from_json(o: &JsonMap<String, Json>) -> Enrichment {
+    let text = |v: Option<&Json>, k: &str| {
+        v.and_then(|v| v.get(k))
+            .and_then(Json::as_str)
+            .map(str::to_owned)
+    };
+    let (geo, device) = (o.get("geo"), o.get("device"));
+    Enrichment {
+        geo: Geo {
+            country: text(geo, "country"),
+            region: text(geo, "region"),
+            city: text(geo, "city"),
+            continent: text(geo, "continent"),
+            timezone: text(geo, "timezone"),
+            asn: geo
+                .and_then(|g| g.get("asn"))
+                .and_then(Json::as_u64)
+                .and_then(|a| u32::try_from(a).ok()),
+        },
+        device: Device {
+            kind: text(device, "type"),
+            browser: text(device, "browser"),
+            version: text(device, "version"),
+            os: text(device, "os"),
+        },
+        bot: o.get("bot").and_then(Json::as_bool),
+    }
 }
 
 /// A firing as JSON, as pushed to the visitor's pages (`"firing":{...}`).
@@ -383,6 +420,7 @@ mod tests {
                 sequence: 4,
                 index: 1,
                 received_at: 1_764_000_011_300,
+                enrichment: None,
             },
         }
     }
@@ -512,7 +550,10 @@ mod tests {
             outcome: Outcome::Fired(f),
         };
         let v = firing_record_to_json(&held);
-        assert_eq!((v["type"].as_str(), v["held_out"].as_bool()), (Some("held_out"), Some(true)));
+        assert_eq!(
+            (v["type"].as_str(), v["held_out"].as_bool()),
+            (Some("held_out"), Some(true))
+        );
         assert_eq!(firing_record_from_json(&v).unwrap(), held);
         let conv = FiringRecord {
             partition: 1,

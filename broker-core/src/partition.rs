@@ -44,16 +44,18 @@
 
 mod error;
 mod outcomes;
+mod payload;
 mod types;
 
 pub use error::PartitionError;
 pub use outcomes::EXPLAIN_MAX_SCAN;
 pub(crate) use error::STORAGE_CODE;
 pub use types::{
-    AppendOutcome, ConsumerPosition, EventRecord, FiringRecord, PartitionConfig, PartitionStats,
-    ReadOutcome, StreamStats, TimeoutOutcome, MAX_STATS_CONSUMERS,
+    AppendOutcome, ConsumerPosition, EventRecord, EventSource, FiringRecord, PartitionConfig,
+    PartitionStats, ReadOutcome, StreamStats, TimeoutOutcome, MAX_STATS_CONSUMERS,
 };
 
+use crate::context::Enrichment;
 use crate::event::Event;
 use crate::frame::{self, FrameError, Limits};
 use crate::log::firing::{
@@ -163,6 +165,19 @@ impl Partition {
         frame_bytes: &[u8],
         now: u64,
     ) -> Result<AppendOutcome, PartitionError> {
+        self.append_enriched(store, frame_bytes, now, None)
+    }
+
+    /// [`Partition::append`], with what the driver knows of the request
+    /// and the page does not (place, device, bot verdict): stored with the
+    /// frame and part of every event's context when read.
+    pub fn append_enriched<S: Storage>(
+        &mut self,
+        store: &mut S,
+        frame_bytes: &[u8],
+        now: u64,
+        enrichment: Option<&Enrichment>,
+    ) -> Result<AppendOutcome, PartitionError> {
         let plain = self.plain_frame(frame_bytes)?;
         let frame = frame::decode(&plain, &self.config.limits)?;
         let visitor = &frame.context.anonymous_id;
@@ -249,7 +264,7 @@ impl Partition {
                 frame.events.len(),
                 now,
                 max_timestamp,
-                &plain,
+                &payload::encode(&plain, enrichment),
             )?
         };
         ProducerState::record(
@@ -433,7 +448,8 @@ impl Partition {
         let mut records = Vec::new();
         'batches: for batch in &read.batches {
             let key = log.batch_key(batch.base_offset);
-            let frame = frame::decode(batch.payload(), &STORED_LIMITS)
+            let (enrichment, plain) = payload::decode(batch.payload(), &key)?;
+            let frame = frame::decode(plain, &STORED_LIMITS)
                 .map_err(|e| log_corrupt(&key, &e.to_string()))?;
             let visitor = frame.context.anonymous_id.to_string();
             let user_id = frame.context.user_id.as_ref().map(|u| u.to_string());
@@ -486,6 +502,7 @@ impl Partition {
                     break 'batches;
                 }
                 records.push(FiringRecord {
+            let enrichment = enrichment.map(std::sync::Arc::new);
                     partition: self.config.partition,
                     offset,
                     outcome,
@@ -505,6 +522,14 @@ impl Partition {
         visitor: &str,
     ) -> Result<Vec<(u64, Firing)>, PartitionError> {
         let prefix = undelivered_prefix(visitor);
+                    source: EventSource {
+                        context: context.clone(),
+                        producer_id,
+                        sequence,
+                        index: i as u32,
+                        received_at,
+                        enrichment: enrichment.clone(),
+                    },
         let entries = store.scan(&prefix, &keys::prefix_end(&prefix), MAX_UNDELIVERED)?;
         let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {

@@ -117,6 +117,7 @@ fn source() -> impl Strategy<Value = EventSource> {
                     sequence,
                     index,
                     received_at,
+                    enrichment: None,
                 }
             },
         )

@@ -1,5 +1,6 @@
 //! What [`Partition`](super::Partition) takes and returns.
 
+use crate::context::Enrichment;
 use crate::event::Event;
 use crate::frame::{Context, Limits};
 use crate::log::Stream;
@@ -177,6 +178,20 @@ pub struct EventSource {
     pub index: u32,
     /// When the relay appended the frame, ms since the epoch.
     pub received_at: u64,
+    /// What the relay added to the frame's context (place, device, bot).
+    pub enrichment: Option<Arc<Enrichment>>,
+}
+
+impl EventSource {
+    /// The event's context under the trigger spec's paths: the frame's
+    /// ([`crate::context::context_map`]) with the relay's enrichment.
+    pub fn context_view(&self) -> crate::event::Map<'static> {
+        let mut view = crate::context::context_map(&self.context);
+        if let Some(e) = &self.enrichment {
+            e.add_to(&mut view);
+        }
+        view
+    }
 }
 
 /// A record of the firing stream as read back from the log: a firing
