@@ -6,7 +6,8 @@
 //! mistake with its JSON path and, for near-misses, a suggestion.
 //! [`Plan::check`] judges one event: an [`Action`] and the [`Violation`]s
 //! behind it. On the happy path (a planned event that breaks nothing) it
-//! allocates nothing, so the relay can run it on every event of every frame.
+//! allocates nothing (once each `pattern` has matched once: its regex keeps
+//! a cache per thread), so the relay can run it on every event of every frame.
 //!
 //! ```
 //! use broker_core::plan::{Action, Plan};

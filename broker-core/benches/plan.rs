@@ -1,0 +1,78 @@
+//! The tracking plan's cost per event at ingest: `Plan::check` over every
+//! event of the reference corpus (10,728 events, all clean, so this is the
+//! path the relay takes for almost every event).
+//!
+//! - `check/corpus plan`: `bench/plan-corpus.json`, derived from the corpus:
+//!   its 10 event names and the 52 properties they send (nested ones
+//!   included), required where every event of the name has them, with an
+//!   enum, pattern (regex-lite), minimum or max_length on each;
+//! - `check/examples`: `examples/plan.json`, the demo shop's plan.
+//!
+//! Before the criterion runs, each prints nanoseconds per event in CPU time
+//! of this thread (`cpu/...`), which holds on a shared, loaded machine where
+//! wall time does not; the target is under 200 ns per event.
+//!
+//! Run: `cargo bench -p broker-core --bench plan`
+
+use broker_core::corpus;
+use broker_core::plan::Plan;
+use broker_core::Event;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+
+#[path = "common/corpus_frames.rs"]
+mod corpus_frames;
+use corpus_frames::cpu_figure;
+
+fn read(path: &str) -> String {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// Checks every event; returns how many had a violation (0 on the corpus).
+fn check_all(plan: &Plan, events: &[Event<'static>]) -> usize {
+    events
+        .iter()
+        .filter(|e| !black_box(plan.check(e)).is_clean())
+        .count()
+}
+
+fn bench(c: &mut Criterion) {
+    let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("the reference corpus");
+    let events: Vec<Event<'static>> = corpus::parse_corpus(&text)
+        .expect("the corpus parses")
+        .into_iter()
+        .map(|c| c.event)
+        .collect();
+    let plans = [
+        ("corpus plan", read("bench/plan-corpus.json")),
+        ("examples", read("examples/plan.json")),
+    ];
+    let mut g = c.benchmark_group("plan");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    for (name, json) in &plans {
+        let plan = Plan::parse(json).expect("a valid plan");
+        let bad = check_all(&plan, &events);
+        eprintln!(
+            "{name}: {}; {bad} of {} events with violations",
+            plan.summary(),
+            events.len()
+        );
+        // `cpu_figure` prints millions of events per CPU second: 1000 / that
+        // is nanoseconds per event.
+        cpu_figure(&format!("cpu/check/{name}"), events.len(), 2, || {
+            black_box(check_all(&plan, &events));
+        });
+        g.bench_function(format!("check/{name}"), |b| {
+            b.iter(|| check_all(&plan, &events))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
+    targets = bench
+}
+criterion_main!(benches);
