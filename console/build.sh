@@ -15,6 +15,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 BIN="$ROOT/node_modules/.bin"
 OUT="$HERE/dist"
 PKG="$HERE/build/pkg"
+FILES=(index.html console.js console.css validator_bg.wasm)
 WASM_BINDGEN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen || echo "$HOME/.cargo/bin/wasm-bindgen")}"
 
 for tool in "$BIN/esbuild" "$BIN/wasm-opt" "$WASM_BINDGEN"; do
@@ -23,19 +24,33 @@ done
 
 cd "$ROOT"
 cargo build --profile wasm-size --quiet --target wasm32-unknown-unknown -p eventstream-console-validator
-rm -rf "$PKG" "$OUT"
-mkdir -p "$PKG" "$OUT"
-"$WASM_BINDGEN" --target web --out-dir "$PKG" --out-name validator --no-typescript \
+# Everything is made in a private staging folder and renamed into place file
+# by file: several builds may run at once in one working tree (relay/build.sh
+# runs this one), and a compiler embedding dist/ must never see it half made.
+mkdir -p "$HERE/build"
+STAGE="$(mktemp -d "$HERE/build/stage.XXXXXX")"
+trap 'rm -rf "$STAGE"' EXIT
+"$WASM_BINDGEN" --target web --out-dir "$STAGE/pkg" --out-name validator --no-typescript \
   --remove-name-section --remove-producers-section \
   target/wasm32-unknown-unknown/wasm-size/eventstream_console_validator.wasm
 "$BIN/wasm-opt" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers --strip-target-features \
-  "$PKG/validator_bg.wasm" -o "$OUT/validator_bg.wasm"
+  "$STAGE/pkg/validator_bg.wasm" -o "$STAGE/validator_bg.wasm"
+# src/validator.js imports the glue from build/pkg.
+mkdir -p "$PKG"
+for f in validator.js validator_bg.wasm; do mv -f "$STAGE/pkg/$f" "$PKG/$f"; done
 
 "$BIN/esbuild" "$HERE/src/main.js" --bundle --format=esm --minify --target=es2020 \
-  --legal-comments=none --log-level=warning --outfile="$OUT/console.js"
-"$BIN/esbuild" "$HERE/src/console.css" --minify --log-level=warning --outfile="$OUT/console.css"
-cp "$HERE/src/index.html" "$OUT/index.html"
+  --legal-comments=none --log-level=warning --outfile="$STAGE/console.js"
+"$BIN/esbuild" "$HERE/src/console.css" --minify --log-level=warning --outfile="$STAGE/console.css"
+cp "$HERE/src/index.html" "$STAGE/index.html"
+
+mkdir -p "$OUT"
+for f in "${FILES[@]}"; do mv -f "$STAGE/$f" "$OUT/$f"; done
+# Exactly these files: anything else an older build left goes.
+for f in "$OUT"/*; do
+  case " ${FILES[*]} " in *" $(basename "$f") "*) ;; *) rm -rf "$f" ;; esac
+done
 
 node "$HERE/size.mjs" "$OUT"

@@ -104,7 +104,9 @@ async function loadCatalog() {
     app.catalog = value;
     app.catalogText = text;
     const scope = value.complete ? '' : ' (a partial scan)';
-    app.catalogNote = `Names and paths are checked against ${num(value.scanned)} events the log holds${scope}: ${num(value.events.length)} event names.`;
+    app.catalogNote = value.events.length
+      ? `Names and paths are checked against ${num(value.scanned)} events the log holds${scope}: ${num(value.events.length)} event names.`
+      : 'The log holds no events yet, so event names and property paths cannot be checked against it.';
   } catch (e) {
     app.catalog = null;
     app.catalogText = '';

@@ -6,7 +6,10 @@ let ready = null;
 
 /** Loads the module once; the wasm sits beside console.js under /console/assets/. */
 export function loadValidator() {
-  ready ??= init({ module_or_path: new URL('validator_bg.wasm', import.meta.url) });
+  ready ??= init({ module_or_path: new URL('validator_bg.wasm', import.meta.url) }).catch((e) => {
+    ready = null; // a later sign-in tries again
+    throw new Error(`The validator could not be loaded (${e.message}). Reload the page to try again.`);
+  });
   return ready;
 }
 
