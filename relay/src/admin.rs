@@ -105,6 +105,8 @@ pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Option<Result<Resp
             | ["backtest"]
             | ["catalog"]
             | ["visitors", _, "events"]
+            | ["stats"]
+            | ["explain"]
     );
     if !known {
         return None;
@@ -201,6 +203,8 @@ async fn dispatch(mut req: Request, env: &Env, method: Method, rest: &[&str]) ->
             backtest(env, role, b).await
         }
         (Method::Get, ["catalog"]) => http::json(200, &json!(merged_catalog(env).await?)),
+        (Method::Get, ["stats"]) => crate::outcomes::stats(env, &req).await,
+        (Method::Get, ["explain"]) => crate::outcomes::explain(env, &req).await,
         (Method::Get, ["visitors", visitor, "events"]) => {
             let visitor = crate::routes::decode_segment(visitor)?;
             let q = http::query(&req.url()?);

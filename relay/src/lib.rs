@@ -9,6 +9,7 @@ pub mod durable;
 pub mod enrich;
 pub mod error;
 pub mod http;
+pub mod outcomes;
 pub mod protocol;
 pub mod records;
 pub mod routes;

@@ -156,6 +156,25 @@ pub enum Op {
         /// Most events returned.
         limit: u64,
     },
+    /// Trigger counters of minutes in `[from, to)` (ms), merged into
+    /// buckets of `bucket` ms, for one trigger or all.
+    TriggerStats {
+        /// Range start, ms since the epoch.
+        from: u64,
+        /// Range end (excluded).
+        to: u64,
+        /// Bucket size in ms (a minute or an hour).
+        bucket: u64,
+        /// Only this trigger, when given.
+        trigger: Option<String>,
+    },
+    /// Why `trigger` did or did not fire for `visitor`, event by event.
+    Explain {
+        /// The visitor's anonymous id.
+        visitor: String,
+        /// The trigger's id.
+        trigger: String,
+    },
 }
 
 impl Op {
@@ -171,6 +190,8 @@ impl Op {
             Op::Backtest { .. } => "backtest",
             Op::Catalog => "catalog",
             Op::VisitorEvents { .. } => "visitor-events",
+            Op::TriggerStats { .. } => "trigger-stats",
+            Op::Explain { .. } => "explain",
         }
     }
 
@@ -224,6 +245,23 @@ impl Op {
             Op::VisitorEvents { visitor, limit } => {
                 out.push(("visitor", visitor.clone()));
                 out.push(("limit", limit.to_string()));
+            }
+            Op::TriggerStats {
+                from,
+                to,
+                bucket,
+                trigger,
+            } => {
+                out.push(("from", from.to_string()));
+                out.push(("to", to.to_string()));
+                out.push(("bucket", bucket.to_string()));
+                if let Some(t) = trigger {
+                    out.push(("trigger", t.clone()));
+                }
+            }
+            Op::Explain { visitor, trigger } => {
+                out.push(("visitor", visitor.clone()));
+                out.push(("trigger", trigger.clone()));
             }
         }
         out
@@ -292,6 +330,16 @@ impl Op {
             "visitor-events" => Op::VisitorEvents {
                 visitor: text("visitor"),
                 limit: query_u64(&q, "limit", 200)?,
+            },
+            "trigger-stats" => Op::TriggerStats {
+                from: query_u64(&q, "from", 0)?,
+                to: query_u64(&q, "to", 0)?,
+                bucket: query_u64(&q, "bucket", 3_600_000)?,
+                trigger: q.get("trigger").cloned(),
+            },
+            "explain" => Op::Explain {
+                visitor: text("visitor"),
+                trigger: text("trigger"),
             },
             other => {
                 return Err(RelayError::NotFound {
@@ -508,6 +556,22 @@ mod tests {
             Op::VisitorEvents {
                 visitor: "v".into(),
                 limit: 5,
+            },
+            Op::TriggerStats {
+                from: 1,
+                to: 2,
+                bucket: 60_000,
+                trigger: Some("cart-rescue".into()),
+            },
+            Op::TriggerStats {
+                from: 0,
+                to: u64::MAX,
+                bucket: 3_600_000,
+                trigger: None,
+            },
+            Op::Explain {
+                visitor: "v &=1".into(),
+                trigger: "cart-rescue".into(),
             },
         ];
         for op in ops {

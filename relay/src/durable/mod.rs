@@ -14,6 +14,7 @@
 mod console;
 mod control;
 mod object;
+mod outcomes;
 mod sockets;
 
 pub use console::SAMPLE_FIRINGS;
@@ -245,6 +246,13 @@ impl Partition {
             Op::VisitorEvents { visitor, limit } => {
                 self.visitor_events(&store, &visitor, clamp(limit)).await
             }
+            Op::TriggerStats {
+                from,
+                to,
+                bucket,
+                trigger,
+            } => self.trigger_stats(&store, (from, to), bucket, trigger.as_deref()),
+            Op::Explain { visitor, trigger } => self.explain(&store, &visitor, &trigger),
         }
     }
 
