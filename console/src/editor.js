@@ -185,6 +185,8 @@ export function createEditor({ parent, doc, readOnly, check, onProblems, onChang
   ];
 
   const view = new EditorView({ parent, state: EditorState.create({ doc, extensions: extensions() }) });
+  // The file as loaded is checked at once; the delay is for typing.
+  forceLinting(view);
 
   return {
     view,
