@@ -266,6 +266,7 @@ test('a viewer reads and backtests but cannot push or revert', async () => {
   await viewer.locator('.cm-line').nth(1).click();
   await viewer.keyboard.type('typing does nothing');
   assert.equal(await viewer.textContent('.cm-content'), before);
+  await viewer.keyboard.press('Control+Home'); // the keys scrolled the read-only editor
   await viewer.click('#versions-button');
   await viewer.waitForSelector('.version[data-version="1"]');
   assert.ok(await viewer.isDisabled('.version[data-version="1"] button.revert'));
