@@ -11,7 +11,7 @@
 //! Entries older than [`RETENTION_MS`] are deleted by
 //! [`expire`] (the partition's periodic work). Bound: at most one entry per
 //! trigger and minute, of at most [`MAX_ENTRY_BYTES`] bytes, for 31 days:
-//! 44,640 minutes x triggers x 334 bytes per partition at worst (an entry
+//! 44,640 minutes x triggers x 349 bytes per partition at worst (an entry
 //! only exists for a minute in which the trigger did something).
 //!
 //! Distinct visitors: exact while small (up to [`EXACT_VISITORS`] 64-bit

@@ -1,17 +1,21 @@
 //! Property: however a log is cut into batches, whatever restarts, wake-ups
-//! and replacements of the file by itself happen in between, the firings are
-//! the same.
+//! and replacements of the file by itself happen in between, the outcomes
+//! are the same: firings (delivered and held out), conversions and
+//! suppressions by reason and time, under a cap that binds often.
 
-use broker_core::trigger::{Engine, Firing, TriggerFile};
+use broker_core::trigger::{Conversion, Engine, Firing, Suppressed, TriggerFile};
 use broker_core::{Event, EventKind, MemoryStorage, Storage, Value, WriteBatch};
 use proptest::prelude::*;
 use std::borrow::Cow;
 
-const FILE: &str = r#"{"version": 1, "triggers": [
-  {"id": "when-a", "when": {"event": "a", "where": [{"prop": "p", "op": "gte", "value": 1}]}, "cooldown": "2m", "action": {"type": "t"}},
+const FILE: &str = r#"{"version": 1, "limits": {"max_firings": 3, "within": "3m"}, "triggers": [
+  {"id": "when-a", "when": {"event": "a", "where": [{"prop": "p", "op": "gte", "value": 1}]}, "cooldown": "2m",
+   "goal": {"event": "b", "within": "2m"}, "action": {"type": "t"}},
   {"id": "count-a", "when": {"event": "a"}, "count": {"at_least": 2, "within": "5m"},
-   "unless": {"event": "c", "within": "2m"}, "action": {"type": "t"}},
-  {"id": "seq-ab", "sequence": [{"event": "a"}, {"event": "b"}], "within": "4m", "cooldown": "3m", "action": {"type": "t"}},
+   "unless": {"event": "c", "within": "2m"}, "goal": {"event": "b", "where": [{"prop": "p", "op": "eq", "value": 2}], "within": "5m"},
+   "holdout": 30, "action": {"type": "t"}},
+  {"id": "seq-ab", "sequence": [{"event": "a"}, {"event": "b"}], "within": "4m", "cooldown": "3m", "holdout": 50,
+   "goal": {"event": "c", "within": "5m"}, "action": {"type": "t"}},
   {"id": "aud-b", "when": {"event": "b"}, "audience": [{"trait": "p", "op": "eq", "value": 1}], "max_per_user": 2, "action": {"type": "t"}},
   {"id": "seq-aac", "sequence": [{"event": "a"}, {"event": "a"}, {"event": "c"}], "within": "10m",
    "unless": {"event": "b", "within": "1m"}, "action": {"type": "t"}}
@@ -42,11 +46,29 @@ fn log(spec: &[(usize, usize, u64, i64)]) -> Vec<(usize, Event<'static>)> {
         .collect()
 }
 
-fn sorted(mut f: Vec<Firing>) -> Vec<(u64, String, String, String)> {
+fn sorted(mut f: Vec<Firing>) -> Vec<(u64, String, String, String, bool)> {
     f.sort_by(|x, y| (x.time, &x.visitor, &x.firing_id).cmp(&(y.time, &y.visitor, &y.firing_id)));
     f.into_iter()
-        .map(|f| (f.time, f.visitor, f.trigger_id, f.firing_id))
+        .map(|f| (f.time, f.visitor, f.trigger_id, f.firing_id, f.held_out))
         .collect()
+}
+
+fn sorted_conversions(c: &[Conversion]) -> Vec<(u64, String, String, bool)> {
+    let mut out: Vec<_> = c
+        .iter()
+        .map(|c| (c.time, c.firing_id.clone(), c.trigger_id.clone(), c.held_out))
+        .collect();
+    out.sort();
+    out
+}
+
+fn sorted_suppressed(s: &[Suppressed]) -> Vec<(u64, String, String)> {
+    let mut out: Vec<_> = s
+        .iter()
+        .map(|s| (s.time, s.trigger_id.clone(), s.reason.name().to_owned()))
+        .collect();
+    out.sort();
+    out
 }
 
 struct Run {
@@ -54,17 +76,32 @@ struct Run {
     engine: Engine,
     store: MemoryStorage,
     out: Vec<Firing>,
+    conversions: Vec<Conversion>,
+    suppressed: Vec<Suppressed>,
 }
 
 impl Run {
     fn new() -> Run {
         let file = TriggerFile::parse(FILE).expect("valid");
+        let mut engine = Engine::new(file.clone());
+        engine.record_suppressions();
         Run {
-            engine: Engine::new(file.clone()),
+            engine,
             file,
             store: MemoryStorage::new(),
             out: Vec::new(),
+            conversions: Vec::new(),
+            suppressed: Vec::new(),
         }
+    }
+    fn collect(&mut self) {
+        self.conversions.extend(self.engine.take_conversions());
+        self.suppressed.extend(self.engine.take_suppressed());
+    }
+    fn restart(&mut self) {
+        self.collect();
+        self.engine = Engine::new(self.file.clone());
+        self.engine.record_suppressions();
     }
     fn events(&mut self, visitor: &str, events: &[Event<'static>], base: u64) {
         let mut w = WriteBatch::new();
@@ -73,6 +110,7 @@ impl Run {
                 .on_events(&self.store, &mut w, visitor, events, base)
                 .expect("eval"),
         );
+        self.collect();
         self.store.commit(w).expect("commit");
     }
     fn timeout(&mut self, now: u64) {
@@ -82,6 +120,7 @@ impl Run {
                 .on_timeout(&self.store, &mut w, now)
                 .expect("timeout"),
         );
+        self.collect();
         self.store.commit(w).expect("commit");
     }
 }
@@ -117,7 +156,7 @@ proptest! {
             let batch: Vec<Event<'static>> = log[i..j].iter().map(|(_, e)| e.clone()).collect();
             run.events(VISITORS[v], &batch, i as u64);
             if restarts[i] {
-                run.engine = Engine::new(run.file.clone());
+                run.restart();
             }
             if replaces[i] {
                 // Replacing the file by itself keeps every trigger's state.
@@ -134,9 +173,30 @@ proptest! {
             i = j;
         }
         run.timeout(u64::MAX);
+        prop_assert_eq!(sorted_conversions(&run.conversions), sorted_conversions(&base.conversions));
+        prop_assert_eq!(sorted_suppressed(&run.suppressed), sorted_suppressed(&base.suppressed));
         prop_assert_eq!(sorted(run.out), sorted(base.out));
         // What is left (traits, lifetime counters) is the same too.
         let all = |s: &MemoryStorage| s.scan(&[], &[0xff], usize::MAX).expect("scan");
         prop_assert_eq!(all(&run.store), all(&base.store));
     }
+}
+
+/// The property's file exercises outcomes: over a fixed busy log, every kind
+/// of record and the cap occur (so the property above is not vacuous).
+#[test]
+fn the_file_exercises_every_outcome() {
+    let spec: Vec<(usize, usize, u64, i64)> = (0..600u64)
+        .map(|i| ((i % 3) as usize, (i * 7 % 4) as usize, i * 13 % 40, (i % 3) as i64))
+        .collect();
+    let mut run = Run::new();
+    for (i, (v, e)) in log(&spec).iter().enumerate() {
+        run.events(VISITORS[*v], std::slice::from_ref(e), i as u64);
+    }
+    run.timeout(u64::MAX);
+    let reasons: std::collections::BTreeSet<&str> =
+        run.suppressed.iter().map(|s| s.reason.name()).collect();
+    assert!(run.out.iter().any(|f| f.held_out) && run.out.iter().any(|f| !f.held_out));
+    assert!(run.conversions.iter().any(|c| c.held_out) && run.conversions.iter().any(|c| !c.held_out));
+    assert!(reasons.contains("global_cap") && reasons.contains("cooldown"), "{reasons:?}");
 }

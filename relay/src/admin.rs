@@ -577,6 +577,8 @@ impl Merge {
                 json!({
                     "firings": t.firings, "visitors": t.visitors, "share": f.share,
                     "per_visitor": f.per_visitor, "suppressed": t.suppressed,
+                    "held_out": t.held_out, "conversions": t.conversions,
+                    "held_out_conversions": t.held_out_conversions,
                 })
             })
         };

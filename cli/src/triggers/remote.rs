@@ -131,7 +131,8 @@ fn fetch(relay: &Relay, body: &str) -> Result<Json, RelayError> {
 }
 
 /// The result as a table: per trigger, the candidate file's figures and,
-/// below them, the active file's over the same events.
+/// below them, the active file's over the same events; with outcomes, held
+/// out firings and conversions (delivered/held out) too.
 fn table(result: &Json) -> String {
     let since = match result["since"].as_u64() {
         Some(0) | None => "the whole retention".to_owned(),
@@ -164,6 +165,15 @@ fn table(result: &Json) -> String {
             }
         }
     }
+    // Held-out firings and conversions, when the file has outcomes.
+    let outcome = |t: &Json, k: &str| {
+        ["candidate", "active"]
+            .iter()
+            .any(|s| t[*s][k].as_u64() > Some(0))
+    };
+    let outcomes = triggers.iter().any(|t| {
+        outcome(t, "held_out") || outcome(t, "conversions") || outcome(t, "held_out_conversions")
+    });
     let rank = |r: &String| REASONS.iter().position(|k| k == r).unwrap_or(REASONS.len());
     reasons.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
     let width = triggers
@@ -183,6 +193,9 @@ fn table(result: &Json) -> String {
         format!("{:>4}", "p90"),
         format!("{:>4}", "max"),
     ];
+    if outcomes {
+        header.extend(["held out".to_owned(), format!("{:>9}", "converted")]);
+    }
     header.extend(reasons.iter().cloned());
     out.push_str(header.join("  ").trim_end());
     out.push('\n');
@@ -206,6 +219,11 @@ fn table(result: &Json) -> String {
                     format!("{:>4}", n(&pv["p90"])),
                     format!("{:>4}", n(&pv["max"])),
                 ]);
+                if outcomes {
+                    let conv =
+                        format!("{}/{}", n(&f["conversions"]), n(&f["held_out_conversions"]));
+                    row.extend([format!("{:>8}", n(&f["held_out"])), format!("{conv:>9}")]);
+                }
                 for r in &reasons {
                     let n = f["suppressed"][r].as_u64().unwrap_or(0);
                     row.push(format!("{n:>w$}", w = r.len()));
