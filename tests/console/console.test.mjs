@@ -251,6 +251,39 @@ test('versions: diff between two, and revert restores the previous content', asy
   await shot('10-reverted');
 });
 
+test('a partition that does not take a push is named, and Retry activates it', async () => {
+  await retype(lineOf(EXAMPLES, '"cooldown": "24h"'), '24h', '12h');
+  await page.waitForSelector('#file-state:has-text("Edited")');
+  // The relay cannot be made to fail one partition on demand: the push goes
+  // to it for real, and its answer is rewritten as a 503 naming partition 1.
+  const pushRoute = `${relay.url}/v1/admin/triggers/versions`;
+  await page.route(pushRoute, async (route) => {
+    if (route.request().method() !== 'POST') return route.continue(); // the versions list
+    const real = await route.fetch();
+    const body = await real.json();
+    body.partitions[1] = { partition: 1, ok: false, error: 'the partition did not answer (injected by the test)' };
+    await route.fulfill({ status: 503, json: { code: 'activation_incomplete', message: 'a partition did not take the version', ...body, ok: false, complete: false } });
+  });
+  await page.click('#push');
+  await page.fill('#push-comment', 'Shorter cooldown');
+  await page.click('#push-confirm');
+  await page.waitForSelector('#push-result .partitions .fail');
+  assert.match(await page.textContent('#push-result .partitions li[data-partition="1"]'), /Partition 1: not activated \(the partition did not answer/);
+  assert.equal(await page.locator('#push-result .partitions .ok').count(), PARTITIONS - 1);
+  assert.match(await page.textContent('#push-result .banner'), /Version 4 is stored but 1 partition has not taken it yet/);
+  await shot('11-push-partition-failed');
+  await page.unroute(pushRoute);
+
+  await page.click('#push-result button.retry');
+  await page.waitForSelector('#push-result .banner.ok');
+  assert.match(await page.textContent('#push-result .banner'), /Version 4 is active on every partition/);
+  assert.equal(await page.locator('#push-result .partitions .ok').count(), PARTITIONS);
+  await page.click('#push-cancel');
+  const versions = await relay.api('GET', '/v1/admin/triggers/versions', { token: EDITOR });
+  assert.equal(versions.body.active, 4);
+  assert.deepEqual(versions.body.versions[0].partitions.active_on, [...Array(PARTITIONS).keys()]);
+});
+
 test('a viewer reads and backtests but cannot push or revert', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const viewer = await context.newPage();
@@ -273,7 +306,7 @@ test('a viewer reads and backtests but cannot push or revert', async () => {
   await viewer.click('#backtest');
   await viewer.waitForSelector('.trigger-card');
   await viewer.click('#versions-button');
-  await viewer.screenshot({ path: join(SHOTS, '11-viewer.png') });
+  await viewer.screenshot({ path: join(SHOTS, '12-viewer.png') });
   // The relay refuses a viewer's push whatever the page shows.
   const refused = await relay.api('POST', '/v1/admin/triggers/versions', { token: VIEWER, body: { file: EXAMPLES, comment: 'viewer' } });
   assert.equal(refused.status, 403);
