@@ -7,6 +7,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "archive")]
+pub mod archive;
 #[cfg(feature = "std")]
 pub mod backtest;
 #[cfg(feature = "std")]

@@ -332,11 +332,58 @@ impl Partition {
         Ok(newest)
     }
 
-    fn retention(&self) -> RetentionPolicy {
-        RetentionPolicy {
+    /// The retention of `stream`: with an archive, only what the archive
+    /// has written may go.
+    fn retention<S: Storage>(
+        &self,
+        store: &S,
+        stream: Stream,
+    ) -> Result<RetentionPolicy, PartitionError> {
+        let keep_from = match self.config.archive {
+            true => Some(log::archive_position(store, stream)?.unwrap_or(0)),
+            false => None,
+        };
+        Ok(RetentionPolicy {
             max_age_ms: self.config.retention_ms,
             max_bytes: self.config.retention_bytes,
+            keep_from,
+        })
+    }
+
+    /// Where the archive's next segment of `stream` starts: the position
+    /// last committed, or the stream's earliest offset if none was.
+    pub fn archive_position<S: Storage>(
+        &self,
+        store: &S,
+        stream: Stream,
+    ) -> Result<u64, PartitionError> {
+        match log::archive_position(store, stream)? {
+            Some(p) => Ok(p),
+            None => Ok(stream.log().meta(store)?.earliest_offset),
         }
+    }
+
+    /// Moves the archive position of `stream` to `offset`, after the
+    /// segment up to it was written. Past the stream's end is refused.
+    pub fn commit_archive<S: Storage>(
+        &mut self,
+        store: &mut S,
+        stream: Stream,
+        offset: u64,
+    ) -> Result<(), PartitionError> {
+        let meta = stream.log().meta(store)?;
+        if offset > meta.next_offset {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                earliest: meta.earliest_offset,
+                end: meta.next_offset,
+            }
+            .into());
+        }
+        let mut writes = WriteBatch::new();
+        log::set_archive_position(&mut writes, stream, offset);
+        store.commit(writes)?;
+        Ok(())
     }
 
     /// The periodic work, from the driver's alarm: delayed trigger firings
@@ -351,7 +398,7 @@ impl Partition {
     ) -> Result<TimeoutOutcome, PartitionError> {
         let mut out = TimeoutOutcome::default();
         let mut writes = WriteBatch::new();
-        let policy = self.retention();
+        let policy = self.retention(store, Stream::Events)?;
         let bound = self.config.max_timeout_work.max(1);
 
         let events_log = Log::events();
@@ -362,6 +409,7 @@ impl Partition {
         out.more |= step.more;
 
         let firings_log = Log::firings();
+        let policy = self.retention(store, Stream::Firings)?;
         let mut fmeta = firings_log.meta(store)?;
         let step =
             firings_log.enforce_retention(store, &mut fmeta, &mut writes, policy, now, bound)?;
@@ -410,10 +458,13 @@ impl Partition {
         store: &S,
         now: u64,
     ) -> Result<Option<u64>, PartitionError> {
-        let policy = self.retention();
         let candidates = [
-            Log::events().retention_deadline(store, policy, now)?,
-            Log::firings().retention_deadline(store, policy, now)?,
+            Log::events().retention_deadline(store, self.retention(store, Stream::Events)?, now)?,
+            Log::firings().retention_deadline(
+                store,
+                self.retention(store, Stream::Firings)?,
+                now,
+            )?,
             log::next_producer_expiry(store, self.config.producer_ttl_ms)?,
             match &self.engine {
                 Some(engine) => engine.poll_timeout(store)?,

@@ -4,6 +4,7 @@
 
 mod admin;
 mod args;
+mod export;
 mod frame_cmd;
 mod plan;
 mod relay;
@@ -18,6 +19,8 @@ const USAGE: &str = concat!(
     plan::usage!(),
     "  eventstream tail --relay URL [--stream events|firings] [--partition N|all]
                    [--from OFFSET|earliest|latest|committed] [--consumer NAME] [--until-end]
+  eventstream export --relay URL --stream events --from OFFSET|earliest [--to OFFSET] --out DIR
+                     [--format parquet|ndjson]
   eventstream frame decode [FILE|-] [--hex]
   eventstream frame encode [FILE|-] [--hex]
 
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         },
         Some("tail") => tail::run(&args[1..]),
         Some("plan") => plan::run(&args[1..]),
+        Some("export") => export::run(&args[1..]),
         Some("frame") => frame_cmd::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");

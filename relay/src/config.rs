@@ -34,6 +34,11 @@ pub struct Config {
     pub rate_per_sec: f64,
     /// Burst allowance of the same bucket (`RATE_LIMIT_BURST`, default 200).
     pub rate_burst: f64,
+    /// Whether the `ARCHIVE` R2 bucket is bound (see `durable::archive`).
+    pub archive: bool,
+    /// The archive's segment interval (`ARCHIVE_INTERVAL_MS`, default one
+    /// hour; at least 1 ms).
+    pub archive_interval_ms: u64,
 }
 
 /// The names of the vars, as in `wrangler.toml`.
@@ -56,6 +61,10 @@ pub mod vars {
     pub const RATE_LIMIT_PER_SEC: &str = "RATE_LIMIT_PER_SEC";
     /// Burst size of the rate limit.
     pub const RATE_LIMIT_BURST: &str = "RATE_LIMIT_BURST";
+    /// Binding (optional): the R2 bucket the archive writes to.
+    pub const ARCHIVE: &str = "ARCHIVE";
+    /// The archive's segment interval, ms.
+    pub const ARCHIVE_INTERVAL_MS: &str = "ARCHIVE_INTERVAL_MS";
     /// Secret: the admin bearer token.
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
     /// Secret (optional): the console's editor bearer token.
@@ -138,6 +147,16 @@ impl Config {
             )?),
             rate_per_sec: number(env, vars::RATE_LIMIT_PER_SEC, 100.0)?,
             rate_burst: number(env, vars::RATE_LIMIT_BURST, 200.0)?,
+            archive: env.bucket(vars::ARCHIVE).is_ok(),
+            archive_interval_ms: match number(env, vars::ARCHIVE_INTERVAL_MS, 3_600_000u64)? {
+                0 => {
+                    return Err(RelayError::Config {
+                        name: vars::ARCHIVE_INTERVAL_MS,
+                        reason: "must be at least 1".into(),
+                    })
+                }
+                n => n,
+            },
         })
     }
 
@@ -149,6 +168,7 @@ impl Config {
         c.max_future_ms = self.max_future_ms;
         c.retention_ms = self.retention_ms;
         c.retention_bytes = self.retention_bytes;
+        c.archive = self.archive;
         // A producer must outlive the timestamp window, or a late retry
         // could be stored twice; widening the window stretches the TTL.
         let window = self.max_past_ms.saturating_add(self.max_future_ms);

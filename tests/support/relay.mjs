@@ -24,7 +24,7 @@ export const WRITE_KEY = 'test-write-key';
  * (a fresh temporary one by default); restarting over the same directory
  * keeps the state, as a redeploy or a runtime restart would.
  */
-export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0 } = {}) {
+export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0, r2Buckets = [] } = {}) {
   const script = join(ROOT, 'relay', 'build', 'index.js');
   if (!existsSync(script)) throw new Error(`${script} is missing: run relay/build.sh first`);
   persist ??= mkdtempSync(join(tmpdir(), 'eventstream-relay-'));
@@ -40,6 +40,9 @@ export async function startRelay({ persist, partitions = 4, origins = [], vars =
       CONTROL: { className: 'Control', useSQLite: true },
     },
     durableObjectsPersist: join(persist, 'do'),
+    // R2 buckets by binding name (`ARCHIVE`), kept beside the objects.
+    r2Buckets,
+    r2Persist: join(persist, 'r2'),
     bindings: { PARTITIONS: String(partitions), ...TEST_SECRETS, WRITE_KEYS: JSON.stringify(writeKeys), ...vars },
     cf: false,
     host: '127.0.0.1',

@@ -32,6 +32,7 @@
 //! Everything durable is in storage: a restarted driver opens the same
 //! storage and carries on where the last successful commit left it.
 
+mod archived;
 mod batch;
 mod consumer;
 pub mod firing;
@@ -39,6 +40,7 @@ mod hash;
 mod producer;
 mod stream;
 
+pub use archived::{archive_position, set_archive_position};
 pub use batch::{BatchHeader, BATCH_HEADER_LEN};
 pub use consumer::{commit_consumer, consumer_position, MAX_CONSUMER_NAME_BYTES};
 pub use hash::{murmur2, partition_for};

@@ -111,6 +111,9 @@ pub struct RetentionPolicy {
     pub max_age_ms: Option<u64>,
     /// The oldest batches are deleted while the stream holds more bytes.
     pub max_bytes: Option<u64>,
+    /// Batches holding this offset or later are kept whatever their age or
+    /// the stream's size: the archive has not written them yet.
+    pub keep_from: Option<u64>,
 }
 
 /// What one bounded retention step did.
@@ -358,7 +361,10 @@ impl Log {
                     .max_age_ms
                     .is_some_and(|age| header.append_time.saturating_add(age) <= now);
                 let too_big = policy.max_bytes.is_some_and(|max| meta.bytes > max);
-                if !(too_old || too_big) {
+                let unarchived = policy
+                    .keep_from
+                    .is_some_and(|k| base + u64::from(header.count) > k);
+                if unarchived || !(too_old || too_big) {
                     meta.earliest_append_time = header.append_time;
                     return self.finish_retention(meta, writes, step, false);
                 }
@@ -424,6 +430,19 @@ impl Log {
         let meta = self.meta(store)?;
         if meta.batches == 0 {
             return Ok(None);
+        }
+        if let Some(keep_from) = policy.keep_from {
+            // Nothing is deletable before the archive moves on (and its
+            // move re-arms the alarm): no deadline, rather than a past one
+            // that would wake the driver for nothing.
+            let key = self.batch_key(meta.earliest_offset);
+            let earliest_end = match store.get(&key)? {
+                Some(v) => meta.earliest_offset + u64::from(BatchHeader::decode(&v, &key)?.0.count),
+                None => return Err(corrupt(&key, "the earliest batch is missing").into()),
+            };
+            if earliest_end > keep_from {
+                return Ok(None);
+            }
         }
         if policy.max_bytes.is_some_and(|max| meta.bytes > max) {
             return Ok(Some(now));
@@ -525,6 +544,7 @@ mod tests {
         let policy = RetentionPolicy {
             max_age_ms: Some(3000),
             max_bytes: None,
+            keep_from: None,
         };
         let mut meta = log.meta(&s).unwrap();
         let mut w = WriteBatch::new();
@@ -594,6 +614,7 @@ mod tests {
         let policy = RetentionPolicy {
             max_age_ms: Some(1000),
             max_bytes: None,
+            keep_from: None,
         };
         let mut meta = log.meta(&s).unwrap();
         let mut w = WriteBatch::new();
@@ -621,6 +642,7 @@ mod tests {
         let policy = RetentionPolicy {
             max_age_ms: None,
             max_bytes: Some(70),
+            keep_from: None,
         };
         assert_eq!(log.retention_deadline(&s, policy, 9).unwrap(), Some(9));
         let mut meta = log.meta(&s).unwrap();

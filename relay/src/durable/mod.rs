@@ -11,6 +11,7 @@
 //! The worker talks to it with the typed operations of
 //! [`crate::protocol`]; it is not reachable from outside.
 
+mod archive;
 mod console;
 mod control;
 mod object;
@@ -347,7 +348,13 @@ impl Partition {
         // A subscriber's replay is sent in bounded steps; the alarm
         // carries on the ones that stopped at the bound.
         let behind = self.feed_subscribers(&store, Stream::Events)?;
-        self.schedule(&store, now, out.more || behind).await
+        // The archive's failure (R2 unreachable, an injected one) must not
+        // hold the rest back: it is thrown after the alarm is set again,
+        // and the runtime retries the alarm with backoff.
+        let archived = self.archive(&store, now).await;
+        let more = out.more || behind || archived.as_ref().is_ok_and(|a| a.more);
+        self.schedule(&store, now, more).await?;
+        archived.map(|_| ())
     }
 
     /// Sets the alarm to the core's next deadline (or to now when work is
@@ -357,7 +364,9 @@ impl Partition {
             Some(now)
         } else {
             self.last_poll.set(now);
-            self.with_core(store, |core| core.poll_timeout(store, now))?
+            let core = self.with_core(store, |core| core.poll_timeout(store, now))?;
+            let archive = self.archive_deadline(store, now)?;
+            core.into_iter().chain(archive).min()
         };
         let Some(next) = next else {
             return Ok(());
@@ -443,6 +452,7 @@ impl Partition {
                 "visitor_sockets": visitors,
                 "subscribers": subscribers,
                 "database_bytes": store.database_size(),
+                "archive": self.archive_stats(store)?,
             }),
         )
     }
