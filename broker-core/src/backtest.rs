@@ -28,7 +28,7 @@
 //! ```
 
 use crate::trigger::{Conversion, Engine, Firing, Suppressions, TriggerFile};
-use crate::{Event, MemoryStorage, Storage, StorageError, WriteBatch};
+use crate::{Event, Map, MemoryStorage, Storage, StorageError, WriteBatch};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -83,6 +83,19 @@ impl Replay {
         events: &[Event<'_>],
         base: u64,
     ) -> Result<(), StorageError> {
+        self.events_in(visitor, events, base, &Vec::new())
+    }
+
+    /// [`Replay::events`] for events that share the context `ctx` (their
+    /// frame's, under the spec's context paths), which `context` conditions
+    /// read.
+    pub fn events_in(
+        &mut self,
+        visitor: &str,
+        events: &[Event<'_>],
+        base: u64,
+        ctx: &Map<'_>,
+    ) -> Result<(), StorageError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -98,7 +111,7 @@ impl Replay {
         let mut w = WriteBatch::new();
         let fired = self
             .engine
-            .on_events(&self.store, &mut w, visitor, events, base)?;
+            .on_events_in(&self.store, &mut w, visitor, events, base, ctx)?;
         self.firings.extend(fired);
         self.conversions.extend(self.engine.take_conversions());
         self.store.commit(w)

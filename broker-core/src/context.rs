@@ -33,6 +33,41 @@ use crate::frame::Context;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
+/// The paths a trigger condition may name with `context` (the spec's
+/// "Context" table), and the objects that hold them (for `exists`).
+pub const CONTEXT_PATHS: &[&str] = &[
+    "campaign",
+    "campaign.name",
+    "campaign.source",
+    "campaign.medium",
+    "campaign.term",
+    "campaign.content",
+    "campaign.gclid",
+    "campaign.fbclid",
+    "session_id",
+    "referrer",
+    "origin",
+    "locale",
+    "timezone",
+    "library",
+    "screen",
+    "screen.width",
+    "screen.height",
+    "geo",
+    "geo.country",
+    "geo.region",
+    "geo.city",
+    "geo.continent",
+    "geo.timezone",
+    "geo.asn",
+    "device",
+    "device.type",
+    "device.browser",
+    "device.version",
+    "device.os",
+    "bot",
+];
+
 /// The campaign fields, as the spec names them, and the URL parameter each
 /// comes from.
 pub const CAMPAIGN_FIELDS: [(&str, &str); 7] = [

@@ -109,6 +109,44 @@ pub fn call_to_event(v: &serde_json::Value) -> Result<CorpusEvent, CorpusError> 
     })
 }
 
+/// The corpus README's context rule: a page call's `campaign` property is
+/// the context's campaign for that call and every later call of the same
+/// visit (a later page call with a campaign replaces it); the corpus has no
+/// other context. Feed every event of the input in order, get each one's
+/// context view (as [`crate::context::context_map`] shapes it).
+#[derive(Debug, Clone, Default)]
+pub struct VisitContexts {
+    campaigns: std::collections::HashMap<String, Map<'static>>,
+}
+
+impl VisitContexts {
+    /// No visit seen yet.
+    pub fn new() -> VisitContexts {
+        VisitContexts::default()
+    }
+
+    /// The context of `event` of `visitor`, the next event of the input.
+    pub fn context(&mut self, visitor: &str, event: &Event<'_>) -> Map<'static> {
+        if event.kind == EventKind::Page {
+            if let Some(Value::Map(c)) = event
+                .properties
+                .iter()
+                .find(|(k, _)| k == "campaign")
+                .map(|(_, v)| v)
+            {
+                let campaign = crate::context::campaign_map(c);
+                if !campaign.is_empty() {
+                    self.campaigns.insert(visitor.to_owned(), campaign);
+                }
+            }
+        }
+        match self.campaigns.get(visitor) {
+            Some(c) => vec![(Cow::Borrowed("campaign"), Value::Map(c.clone()))],
+            None => Vec::new(),
+        }
+    }
+}
+
 /// Parses a whole corpus file (JSON lines), skipping blank lines.
 pub fn parse_corpus(text: &str) -> Result<Vec<CorpusEvent>, (usize, CorpusError)> {
     text.lines()

@@ -281,8 +281,20 @@ impl Partition {
         )?;
         let fired = match (&mut self.engine, count) {
             (Some(engine), 1..) => {
-                let fired =
-                    engine.on_events(store, &mut writes, visitor, &frame.events, base_offset)?;
+                // The events' context, as triggers read it: the frame's,
+                // with what the relay added.
+                let mut ctx = crate::context::context_map(&frame.context);
+                if let Some(e) = enrichment {
+                    e.add_to(&mut ctx);
+                }
+                let fired = engine.on_events_in(
+                    store,
+                    &mut writes,
+                    visitor,
+                    &frame.events,
+                    base_offset,
+                    &ctx,
+                )?;
                 outcomes(engine, store, &mut writes, fired)?
             }
             _ => Vec::new(),

@@ -37,7 +37,9 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
     let mut store = MemoryStorage::new();
     let mut all: Vec<Firing> = Vec::new();
     let mut conversions: Vec<Conversion> = Vec::new();
+    let mut contexts = corpus::VisitContexts::new();
     for (offset, ce) in events.iter().enumerate() {
+        let ctx = contexts.context(&ce.visitor, &ce.event);
         let mut w = WriteBatch::new();
         all.extend(
             engine
@@ -49,7 +51,7 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
         let batch = std::slice::from_ref(&ce.event);
         all.extend(
             engine
-                .on_events(&store, &mut w, &ce.visitor, batch, offset as u64)
+                .on_events_in(&store, &mut w, &ce.visitor, batch, offset as u64, &ctx)
                 .expect("eval"),
         );
         conversions.extend(engine.take_conversions());
@@ -110,16 +112,33 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
     }
 }
 
+/// The reference's events, with the context the corpus README gives them,
+/// written out from its words: a page call's `campaign` property is the
+/// campaign of that call and of every later call of the visit.
 fn ref_events(events: &[CorpusEvent]) -> Vec<RefEvent> {
+    let mut campaign: std::collections::HashMap<&str, serde_json::Value> = Default::default();
     events
         .iter()
         .enumerate()
-        .map(|(i, ce)| RefEvent {
-            offset: i as u64,
-            visitor: ce.visitor.clone(),
-            name: ce.event.trigger_name().to_owned(),
-            time: ce.event.timestamp,
-            props: map_to_json(&ce.event.properties),
+        .map(|(i, ce)| {
+            let props = map_to_json(&ce.event.properties);
+            if ce.event.trigger_name() == "$page" {
+                if let Some(c) = props.get("campaign").filter(|c| c.is_object()) {
+                    campaign.insert(&ce.visitor, c.clone());
+                }
+            }
+            let mut context = serde_json::Map::new();
+            if let Some(c) = campaign.get(ce.visitor.as_str()) {
+                context.insert("campaign".into(), c.clone());
+            }
+            RefEvent {
+                offset: i as u64,
+                visitor: ce.visitor.clone(),
+                name: ce.event.trigger_name().to_owned(),
+                time: ce.event.timestamp,
+                props,
+                context,
+            }
         })
         .collect()
 }

@@ -42,6 +42,7 @@ fn keys_and_operators_match_the_validator() {
             "goal",
             "holdout",
             "id",
+            "include_bots",
             "max_per_user",
             "sequence",
             "unless",
@@ -50,8 +51,18 @@ fn keys_and_operators_match_the_validator() {
         ]
     );
     assert_eq!(keys(&defs["step"]), ["event", "where"]);
-    assert_eq!(keys(&defs["condition"]), ["op", "prop", "value"]);
-    assert_eq!(keys(&defs["traitCondition"]), ["op", "trait", "value"]);
+    assert_eq!(keys(&defs["condition"]), ["context", "op", "prop", "value"]);
+    assert_eq!(
+        keys(&defs["traitCondition"]),
+        ["context", "op", "trait", "value"]
+    );
+    let paths: Vec<&str> = defs["contextPath"]["enum"]
+        .as_array()
+        .expect("context paths")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(paths, broker_core::context::CONTEXT_PATHS);
     assert_eq!(
         keys(&defs["trigger"]["properties"]["unless"]),
         ["event", "where", "within"]

@@ -210,16 +210,32 @@ fn backtest_of_the_example_over_the_corpus_matches_the_reference() {
     assert_eq!(code, 0, "{err}");
 
     let text = std::fs::read_to_string(&*corpus_path).expect("corpus");
+    // The corpus README's context: a page call's campaign property is the
+    // campaign of that call and every later one of the visit.
+    let mut campaign: std::collections::HashMap<String, Json> = Default::default();
     let events: Vec<RefEvent> = corpus::parse_corpus(&text)
         .expect("parses")
         .into_iter()
         .enumerate()
-        .map(|(i, c)| RefEvent {
-            offset: i as u64,
-            visitor: c.visitor,
-            name: c.event.trigger_name().to_owned(),
-            time: c.event.timestamp,
-            props: map_to_json(&c.event.properties),
+        .map(|(i, c)| {
+            let props = map_to_json(&c.event.properties);
+            if c.event.trigger_name() == "$page" {
+                if let Some(x) = props.get("campaign").filter(|x| x.is_object()) {
+                    campaign.insert(c.visitor.clone(), x.clone());
+                }
+            }
+            let mut context = serde_json::Map::new();
+            if let Some(x) = campaign.get(&c.visitor) {
+                context.insert("campaign".into(), x.clone());
+            }
+            RefEvent {
+                offset: i as u64,
+                visitor: c.visitor,
+                name: c.event.trigger_name().to_owned(),
+                time: c.event.timestamp,
+                props,
+                context,
+            }
         })
         .collect();
     let reference =

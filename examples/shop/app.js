@@ -115,6 +115,8 @@ document.addEventListener('submit', (e) => {
 window.addEventListener('popstate', render);
 
 function showFiring(firing) {
+  // User Timing for tests/e2e/figures.mjs: page view (init) to firing shown.
+  performance.mark('eventstream:firing', { detail: firing.trigger });
   const li = document.createElement('li');
   li.textContent = `${new Date(firing.time).toLocaleTimeString()} ${firing.trigger} → ${firing.action.type}`;
   li.dataset.firingId = firing.firing_id;
@@ -134,7 +136,11 @@ async function main() {
       debug: params.has('debug'),
       // ?notriggers: deliver over HTTP only (no trigger socket), as the delivery tests need.
       triggers: !params.has('notriggers'),
+      // ?flush=MS: another HTTP flush interval (the first-seconds tests use one no test waits for).
+      ...(params.has('flush') ? { flushInterval: Number(params.get('flush')) } : {}),
     });
+    // The landing page view was recorded in init.
+    performance.mark('eventstream:init');
     window.es = es; // for the end-to-end tests and the curious
     es.onTrigger('banner', (f) => {
       $('banner-text').textContent = f.action.payload.text ?? 'A special offer for you';

@@ -177,6 +177,26 @@ impl Config {
     }
 }
 
+/// `TEST_FAULTS`, for tests only: faults the relay injects on purpose.
+/// Unset (as in every deployment) means none; a value other than those
+/// below is a configuration error, so that a typo never passes as "off".
+///
+/// - `fail_socket_appends=N`: the first N frames a visitor socket hands
+///   to this isolate's partitions fail as a storage failure would (status
+///   500, retriable), so that tests can watch the SDK keep and resend them.
+pub fn test_faults(env: &Env) -> Result<u32> {
+    const NAME: &str = "TEST_FAULTS";
+    let Some(v) = optional(env, NAME).filter(|v| !v.is_empty()) else {
+        return Ok(0);
+    };
+    v.strip_prefix("fail_socket_appends=")
+        .and_then(|n| n.parse().ok())
+        .ok_or(RelayError::Config {
+            name: NAME,
+            reason: format!("{v:?} is not fail_socket_appends=N (a test-only switch)"),
+        })
+}
+
 /// A required secret.
 pub fn secret(env: &Env, name: &'static str) -> Result<String> {
     optional(env, name)

@@ -204,6 +204,18 @@ impl RelayError {
         }
     }
 
+    /// True when the same request may succeed later unchanged: a core
+    /// error that says so ([`PartitionError::is_retriable`]: a sequence gap,
+    /// a storage failure), a runtime failure, a rate limit. The visitor
+    /// socket's error answers carry it beside the HTTP status.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            RelayError::Partition(e) => e.is_retriable(),
+            RelayError::RateLimited { .. } | RelayError::Internal { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The WebSocket close code for an error that refuses a connection
     /// (the page cannot read an HTTP status of a failed upgrade).
     pub fn close_code(&self) -> u16 {
@@ -377,6 +389,11 @@ mod tests {
                 "internal",
             ),
         ];
+        let storage = RelayError::from(PartitionError::Storage(
+            broker_core::storage::StorageError::Io("disk".into()),
+        ));
+        assert_eq!((storage.status(), storage.is_retriable()), (500, true));
+        assert!(!RelayError::BadRequest { reason: "r".into() }.is_retriable());
         let mut codes = std::collections::HashSet::new();
         for (e, status, close, name) in cases {
             assert_eq!(

@@ -126,9 +126,22 @@ fn same_str(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
-/// `prop` (or `trait`) `op` `value`.
+/// What a condition's path reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum On {
+    /// `prop`: the event's properties.
+    Prop,
+    /// `trait`: the visitor's traits.
+    Trait,
+    /// `context`: the event's context (campaign, session, geo, device, ...).
+    Context,
+}
+
+/// `prop` (or `trait`, or `context`) `op` `value`.
 #[derive(Debug, Clone)]
 pub(crate) struct Condition {
+    /// What `path` reads.
+    pub on: On,
     pub path: Path,
     pub op: Op,
     pub value: Value<'static>,
@@ -210,7 +223,8 @@ impl Memo {
 impl Condition {
     /// True when `other` is the same test: same path, operator and value.
     pub fn same_as(&self, other: &Condition) -> bool {
-        self.op == other.op
+        self.on == other.on
+            && self.op == other.op
             && self.value == other.value
             && self.path.0.len() == other.path.0.len()
             && self
@@ -318,6 +332,7 @@ mod tests {
 
     fn check(path: &str, op: &str, value: serde_json::Value) -> bool {
         let c = Condition {
+            on: On::Prop,
             path: Path::parse(path),
             op: Op::from_name(op).expect("op"),
             value: Value::from(&value),

@@ -200,7 +200,6 @@ enum Blocked {
     GlobalCap,
 }
 
-
 /// The visitor state buffers of the last call, emptied, for the next one:
 /// most calls load a state, and reusing the vectors saves an allocation and
 /// a free for each of them.
@@ -350,7 +349,11 @@ impl Engine {
     /// The suppressions recorded since the last take (none unless
     /// [`Engine::record_suppressions`] was called).
     pub fn take_suppressed(&mut self) -> Vec<Suppressed> {
-        self.suppressed.log.as_mut().map(std::mem::take).unwrap_or_default()
+        self.suppressed
+            .log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The goal conversions found by the calls since the last take, in the
@@ -396,6 +399,7 @@ impl Engine {
     /// Evaluates a batch of one visitor's events, in order; event `i` sits at
     /// log offset `base_offset + i`. Reads state from `store`, puts the new
     /// state into `writes` (the caller commits it with the log append).
+    /// The events have no context: see [`Engine::on_events_in`].
     pub fn on_events<S: Storage>(
         &mut self,
         store: &S,
@@ -404,7 +408,27 @@ impl Engine {
         events: &[Event<'_>],
         base_offset: u64,
     ) -> Result<Vec<Firing>, StorageError> {
+        self.on_events_in(store, writes, visitor, events, base_offset, &Vec::new())
+    }
+
+    /// [`Engine::on_events`] for events that share the context `ctx` (their
+    /// frame's, under the spec's context paths: see
+    /// [`crate::context::context_map`]), which `context` conditions read.
+    /// With `bot: true` in it, only triggers with `include_bots` see the
+    /// events.
+    pub fn on_events_in<S: Storage>(
+        &mut self,
+        store: &S,
+        writes: &mut WriteBatch,
+        visitor: &str,
+        events: &[Event<'_>],
+        base_offset: u64,
+        ctx: &Map<'_>,
+    ) -> Result<Vec<Firing>, StorageError> {
         let mut out = Vec::new();
+        let bot = ctx
+            .iter()
+            .any(|(k, v)| k == "bot" && matches!(v, Value::Bool(true)));
         // The state is read at the first event some trigger cares about; a
         // batch of events no trigger names (and no identify call) reads and
         // writes nothing. Delayed firings due before the skipped events fire
@@ -455,10 +479,13 @@ impl Engine {
             for hook in hooks {
                 let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
+                if bot && !tr.include_bots {
+                    continue;
+                }
                 if let Some(g) = &tr.goal {
                     if !l.state.open.is_empty()
                         && hook.names(tr.goal_step(), &g.step, e)
-                        && g.step.holds(e, &mut self.memo)
+                        && g.step.holds(e, ctx, &mut self.memo)
                     {
                         convert(
                             tr,
@@ -470,7 +497,7 @@ impl Engine {
                         );
                     }
                 }
-                if self.pos[ti] == NONE && !starts(tr, hook, e, &mut self.memo) {
+                if self.pos[ti] == NONE && !starts(tr, hook, e, ctx, &mut self.memo) {
                     // No state yet and nothing to start one: the event
                     // changes nothing (there is nothing to cancel or
                     // advance), so no empty state is made for it.
@@ -484,7 +511,7 @@ impl Engine {
                     ti,
                 );
                 let pending = slot.pending.len();
-                let qualified = advance(tr, hook, slot, e, &mut self.memo, t);
+                let qualified = advance(tr, hook, slot, e, ctx, &mut self.memo, t);
                 // `advance` only removes pending firings: cancellations.
                 let cancelled = pending - slot.pending.len();
                 if cancelled > 0 && tr.enabled {
@@ -495,10 +522,17 @@ impl Engine {
                 if !qualified {
                     continue;
                 }
+                // The audience's context conditions read the qualifying
+                // event's context, also for a firing that comes later.
+                let audience_ok = tr.audience_context.iter().all(|c| c.holds_on(ctx));
                 match &tr.unless {
                     Some(u) => {
                         let deadline = t.saturating_add(u.within);
-                        slot.pending.push(Pending { deadline, offset });
+                        slot.pending.push(Pending {
+                            deadline,
+                            offset,
+                            audience_ok,
+                        });
                         next_due = next_due.min(deadline);
                     }
                     None => {
@@ -509,7 +543,7 @@ impl Engine {
                             open: &mut l.state.open,
                             limits: self.file.limits,
                         };
-                        match fire(tr, slot, v, visitor, t, offset) {
+                        match fire(tr, slot, v, visitor, (t, offset), audience_ok) {
                             Ok(f) => out.push(f),
                             Err(why) => self.suppressed.blocked(&self.file, ti, why, t),
                         }
@@ -761,18 +795,18 @@ fn fire_due(
     due: impl Fn(u64) -> bool,
     out: &mut Vec<Firing>,
 ) {
-    let mut ready: Vec<(u64, u32, u64)> = Vec::new();
+    let mut ready: Vec<(u64, u32, u64, bool)> = Vec::new();
     for (&ti, s) in l.of.iter().zip(l.state.triggers.iter_mut()) {
         s.pending.retain(|p| {
             let go = due(p.deadline);
             if go {
-                ready.push((p.deadline, ti, p.offset));
+                ready.push((p.deadline, ti, p.offset, p.audience_ok));
             }
             !go
         });
     }
     ready.sort_unstable();
-    for (deadline, ti, offset) in ready {
+    for (deadline, ti, offset, audience_ok) in ready {
         let tr = &file.triggers[ti as usize];
         let Some(j) = l.of.iter().position(|&x| x == ti) else {
             continue;
@@ -784,7 +818,8 @@ fn fire_due(
             open: &mut l.state.open,
             limits: file.limits,
         };
-        match fire(tr, &mut l.state.triggers[j], v, visitor, deadline, offset) {
+        let at = (deadline, offset);
+        match fire(tr, &mut l.state.triggers[j], v, visitor, at, audience_ok) {
             Ok(f) => out.push(f),
             Err(why) => suppressed.blocked(file, ti as usize, why, deadline),
         }
@@ -809,12 +844,12 @@ fn min_deadline(slots: &[TriggerState]) -> u64 {
 /// step, or a sequence's first step. Without state, an event that does not
 /// leaves it empty.
 #[inline]
-fn starts(tr: &Trigger, hook: &Hook, e: &Event<'_>, memo: &mut Memo) -> bool {
+fn starts(tr: &Trigger, hook: &Hook, e: &Event<'_>, ctx: &Map<'_>, memo: &mut Memo) -> bool {
     let first = match &tr.rule {
         Rule::When { step, .. } => step,
         Rule::Sequence { steps, .. } => &steps[0],
     };
-    hook.names(0, first, e) && first.holds(e, memo)
+    hook.names(0, first, e) && first.holds(e, ctx, memo)
 }
 
 /// Applies event `e` at time `t` to one trigger's state; true when it
@@ -824,6 +859,7 @@ fn advance(
     hook: &Hook,
     s: &mut TriggerState,
     e: &Event<'_>,
+    ctx: &Map<'_>,
     memo: &mut Memo,
     t: u64,
 ) -> bool {
@@ -832,7 +868,7 @@ fn advance(
         Rule::Sequence { steps, .. } => steps.len(),
     };
     if let Some(u) = &tr.unless {
-        if hook.names(n, &u.step, e) && u.step.holds(e, memo) {
+        if hook.names(n, &u.step, e) && u.step.holds(e, ctx, memo) {
             // Cancels firings qualified strictly before `t` whose window still covers `t`.
             s.pending
                 .retain(|p| !(p.deadline.saturating_sub(u.within) < t && t <= p.deadline));
@@ -840,7 +876,7 @@ fn advance(
     }
     match &tr.rule {
         Rule::When { step, count } => {
-            if !(hook.names(0, step, e) && step.holds(e, memo)) {
+            if !(hook.names(0, step, e) && step.holds(e, ctx, memo)) {
                 return false;
             }
             let Some(c) = count else { return true };
@@ -861,7 +897,7 @@ fn advance(
             macro_rules! step_matches {
                 ($k:expr) => {{
                     let k = $k;
-                    hook.names(k, &steps[k], e) && steps[k].holds(e, memo)
+                    hook.names(k, &steps[k], e) && steps[k].holds(e, ctx, memo)
                 }};
             }
             if s.progress.len() != n - 1 {
@@ -934,17 +970,23 @@ fn convert(
 /// and the file's `limits` allow it at `time`; otherwise says the first
 /// reason (in the spec's order) that blocked it. A firing for a visitor in
 /// the trigger's holdout is made the same way, with `held_out` set.
+/// `(time, offset)`: when it fires and the log offset of the qualifying
+/// event; `audience_ok`: whether the audience's context conditions held on
+/// that event.
 fn fire(
     tr: &Trigger,
     s: &mut TriggerState,
     v: Visit<'_>,
     visitor: &str,
-    time: u64,
-    offset: u64,
+    (time, offset): (u64, u64),
+    audience_ok: bool,
 ) -> Result<Firing, Blocked> {
     let (traits, parsed) = (v.traits, v.parsed);
     if !tr.enabled {
         return Err(Blocked::Disabled);
+    }
+    if !audience_ok {
+        return Err(Blocked::Audience);
     }
     if !tr.audience.is_empty() {
         let map = parsed.get_or_insert_with(|| traits_map(traits));

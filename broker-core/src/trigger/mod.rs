@@ -137,6 +137,8 @@ pub enum ValidationKind {
     BadValue,
     /// An `action.payload` over [`MAX_PAYLOAD_BYTES`].
     PayloadTooLarge,
+    /// A `context` path the spec does not list.
+    UnknownContextPath,
 }
 
 impl ValidationKind {
@@ -160,6 +162,7 @@ impl ValidationKind {
             ValidationKind::UnknownOperator => 15,
             ValidationKind::BadValue => 16,
             ValidationKind::PayloadTooLarge => 17,
+            ValidationKind::UnknownContextPath => 18,
         }
     }
 
@@ -183,6 +186,7 @@ impl ValidationKind {
             ValidationKind::UnknownOperator => "unknown_operator",
             ValidationKind::BadValue => "bad_value",
             ValidationKind::PayloadTooLarge => "payload_too_large",
+            ValidationKind::UnknownContextPath => "unknown_context_path",
         }
     }
 }

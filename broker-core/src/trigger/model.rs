@@ -1,7 +1,7 @@
 //! Validated triggers, as the engine evaluates them.
 
-use super::cond::{Condition, Memo};
-use crate::event::Event;
+use super::cond::{Condition, Memo, On};
+use crate::event::{Event, Map};
 
 /// One step: an event name and the conditions on its properties.
 #[derive(Debug, Clone)]
@@ -11,11 +11,18 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// True when every condition holds on `e` (its name is checked apart),
-    /// `memo` holding the results on `e` so far.
+    /// True when every condition holds on `e` (its name is checked apart)
+    /// and its context `ctx`, `memo` holding the results on `e` so far.
     #[inline]
-    pub fn holds(&self, e: &Event<'_>, memo: &mut Memo) -> bool {
-        self.conditions.iter().all(|c| memo.holds(c, &e.properties))
+    pub fn holds(&self, e: &Event<'_>, ctx: &Map<'_>, memo: &mut Memo) -> bool {
+        self.conditions.iter().all(|c| {
+            let on = if c.on == On::Context {
+                ctx
+            } else {
+                &e.properties
+            };
+            memo.holds(c, on)
+        })
     }
 }
 
@@ -70,7 +77,14 @@ pub(crate) struct Trigger {
     pub enabled: bool,
     pub rule: Rule,
     pub unless: Option<Unless>,
+    /// Conditions on the visitor's traits, checked at the moment of firing.
     pub audience: Vec<Condition>,
+    /// The audience's conditions on the qualifying event's context (kept
+    /// apart: checked when the trigger qualifies, remembered for a
+    /// delayed firing).
+    pub audience_context: Vec<Condition>,
+    /// `include_bots`: events whose context says `bot: true` count too.
+    pub include_bots: bool,
     pub cooldown: Option<u64>,
     pub max_per_user: Option<u32>,
     /// `goal`, if any.

@@ -78,7 +78,23 @@ pub(crate) struct Pending {
     pub deadline: u64,
     /// Log offset of the qualifying event (the firing id derives from it).
     pub offset: u64,
+    /// Whether the audience's `context` conditions held on the qualifying
+    /// event (they read its context, not the one at the due time).
+    /// Stored as the top bit of the offset (set: they did not hold), so
+    /// states written before context conditions read as "held". (The
+    /// test-only postcard mirror of the layout has no field for it.)
+    #[cfg_attr(test, serde(skip, default = "held"))]
+    pub audience_ok: bool,
 }
+
+#[cfg(test)]
+fn held() -> bool {
+    true
+}
+
+/// The offset bit that marks a pending firing whose audience context failed
+/// (offsets stay far below 2^63).
+const AUDIENCE_FAILED: u64 = 1 << 63;
 
 impl TriggerState {
     pub fn is_empty(&self) -> bool {
@@ -158,8 +174,12 @@ impl VisitorState {
             }
             for _ in 0..r.len()? {
                 let deadline = r.u64()?;
-                let offset = r.u64()?;
-                t.pending.push(Pending { deadline, offset });
+                let stored = r.u64()?;
+                t.pending.push(Pending {
+                    deadline,
+                    offset: stored & !AUDIENCE_FAILED,
+                    audience_ok: stored & AUDIENCE_FAILED == 0,
+                });
             }
             t.last_fired = r.option()?;
             t.fired = u32::try_from(r.u64()?).ok()?;
@@ -248,7 +268,11 @@ impl VisitorState {
             w.u64(t.pending.len() as u64);
             for p in &t.pending {
                 w.u64(p.deadline);
-                w.u64(p.offset);
+                w.u64(if p.audience_ok {
+                    p.offset
+                } else {
+                    p.offset | AUDIENCE_FAILED
+                });
             }
             w.option(t.last_fired);
             w.u64(u64::from(t.fired));
@@ -397,6 +421,7 @@ mod tests {
                 pending: vec![Pending {
                     deadline: 9,
                     offset: 3,
+                    audience_ok: true,
                 }],
                 last_fired: Some(4),
                 fired: 2,
@@ -450,6 +475,18 @@ mod tests {
     /// States written by the derived postcard codec (before the hand-written
     /// one) decode, and the hand-written one writes the same bytes.
     #[test]
+    fn a_failed_audience_context_travels_in_the_offset_s_top_bit() {
+        let mut s = sample();
+        s.triggers[0].pending[0].audience_ok = false;
+        let mut buf = Vec::new();
+        let n = s.encode_into(&mut buf);
+        let mut back = VisitorState::default();
+        back.decode_into(b"k", &buf[..n], &mut Vec::new()).unwrap();
+        assert_eq!(back.triggers[0].pending[0], s.triggers[0].pending[0]);
+        assert_eq!(back.triggers[0].pending[0].offset, 3);
+    }
+
+    #[test]
     fn bytes_are_postcard() {
         let mut states = vec![VisitorState::default(), sample()];
         let mut big = sample();
@@ -462,6 +499,7 @@ mod tests {
             pending: vec![Pending {
                 deadline: 1 << 63,
                 offset: 16_383,
+                audience_ok: true,
             }],
             last_fired: None,
             fired: u32::MAX,

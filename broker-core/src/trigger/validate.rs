@@ -2,7 +2,7 @@
 //! hand so that every mistake gets its JSON path and, for near-misses, a
 //! suggestion. Every mistake is collected; one is enough to reject the file.
 
-use super::cond::{Condition, Op, Path};
+use super::cond::{Condition, On, Op, Path};
 use super::hash::{hash64, id_seed};
 use super::model::{Count, Goal, Limits, Rule, Step, Trigger, Unless, MAX_HOLDOUT};
 use super::suggest::{fix_id, op_alias, parse_duration, suggest, valid_id};
@@ -26,6 +26,7 @@ const TRIGGER_KEYS: &[&str] = &[
     "max_per_user",
     "goal",
     "holdout",
+    "include_bots",
     "action",
 ];
 const STEP_KEYS: &[&str] = &["event", "where"];
@@ -352,6 +353,14 @@ impl Validator {
         let holdout = o
             .get("holdout")
             .map(|h| self.holdout(h, &join(path, "holdout")));
+        let include_bots = match o.get("include_bots") {
+            None => false,
+            Some(Json::Bool(b)) => *b,
+            Some(other) => {
+                self.wrong_type(&join(path, "include_bots"), "true or false", other);
+                false
+            }
+        };
         let action = self
             .required(o, path, "action")
             .and_then(|a| self.action(a, &join(path, "action")));
@@ -367,7 +376,17 @@ impl Validator {
             enabled,
             rule: rule?,
             unless,
-            audience: audience?,
+            audience: audience
+                .iter()
+                .flatten()
+                .filter(|c| c.on != On::Context)
+                .cloned()
+                .collect(),
+            audience_context: audience?
+                .into_iter()
+                .filter(|c| c.on == On::Context)
+                .collect(),
+            include_bots,
             cooldown: cooldown.flatten(),
             max_per_user: max_per_user.flatten(),
             goal,
@@ -513,7 +532,8 @@ impl Validator {
         })
     }
 
-    /// A list of conditions; `subject` is `prop` (steps) or `trait` (audience).
+    /// A list of conditions; `subject` is `prop` (steps) or `trait`
+    /// (audience); either may read `context` instead.
     fn conditions(&mut self, v: &Json, path: &str, subject: &str) -> Option<Vec<Condition>> {
         let Some(list) = v.as_array() else {
             self.wrong_type(path, "a list of conditions", v);
@@ -529,17 +549,43 @@ impl Validator {
 
     fn condition(&mut self, v: &Json, path: &str, subject: &str) -> Option<Condition> {
         let other = if subject == "prop" { "trait" } else { "prop" };
-        let keys = [subject, "op", "value"];
+        let keys = [subject, "context", "op", "value"];
         let o = self.object(v, path, &keys, &[(other, subject), ("operator", "op")])?;
-        let subject_path = self.required(o, path, subject).and_then(|p| {
-            let pp = join(path, subject);
+        let on_context = o.contains_key("context");
+        if on_context && o.contains_key(subject) {
+            self.err(
+                Kind::Conflict,
+                path,
+                format!("a condition reads {subject:?} or \"context\", not both"),
+            );
+            return None;
+        }
+        let key = if on_context { "context" } else { subject };
+        let subject_path = self.required(o, path, key).and_then(|p| {
+            let pp = join(path, key);
             let s = self.non_empty_string(p, &pp)?;
             if s.split('.').any(str::is_empty) {
                 self.err(Kind::BadPath, &pp, format!("{s:?} has an empty segment"));
                 return None;
             }
+            if on_context && !crate::context::CONTEXT_PATHS.contains(&s) {
+                let msg = match suggest(s, crate::context::CONTEXT_PATHS) {
+                    Some(h) => format!("unknown context path {s:?} (did you mean {h:?}?)"),
+                    None => format!(
+                        "unknown context path {s:?} (expected one of: {})",
+                        crate::context::CONTEXT_PATHS.join(", ")
+                    ),
+                };
+                self.err(Kind::UnknownContextPath, &pp, msg);
+                return None;
+            }
             Some(Path::parse(s))
         });
+        let on = match (on_context, subject) {
+            (true, _) => On::Context,
+            (false, "trait") => On::Trait,
+            (false, _) => On::Prop,
+        };
         let op = self.required(o, path, "op").and_then(|op| {
             let pp = join(path, "op");
             let s = self.string(op, &pp)?;
@@ -615,6 +661,7 @@ impl Validator {
             Op::Eq | Op::Ne | Op::Contains => true,
         };
         Some(Condition {
+            on,
             path: subject_path?,
             op,
             value: ok.then(|| Value::from(value))?,

@@ -26,6 +26,8 @@ pub struct RefEvent {
     pub time: u64,
     /// Properties (traits for `$identify`).
     pub props: serde_json::Map<String, J>,
+    /// The event's context under the spec's paths (`campaign.name`, ...).
+    pub context: serde_json::Map<String, J>,
 }
 
 /// One firing, as the CLI prints it.
@@ -169,9 +171,14 @@ fn visitor_outcomes(
             .and_then(J::as_array)
             .cloned()
             .unwrap_or_default();
+        // A `context` condition reads the qualifying event's context.
+        let qualifying = evs
+            .iter()
+            .find(|e| e.offset == offset)
+            .expect("qualifying event");
         let reason = if !audience
             .iter()
-            .all(|c| condition_holds(c, "trait", &traits))
+            .all(|c| condition_holds(c, "trait", &traits, &qualifying.context))
         {
             Some(0)
         } else if t
@@ -328,10 +335,11 @@ fn candidates(t: &J, evs: &[&RefEvent]) -> (Vec<Candidate>, u64) {
 
 fn step_matches(step: &J, e: &RefEvent) -> bool {
     step["event"].as_str() == Some(e.name.as_str())
-        && step
-            .get("where")
-            .and_then(J::as_array)
-            .is_none_or(|conds| conds.iter().all(|c| condition_holds(c, "prop", &e.props)))
+        && step.get("where").and_then(J::as_array).is_none_or(|conds| {
+            conds
+                .iter()
+                .all(|c| condition_holds(c, "prop", &e.props, &e.context))
+        })
 }
 
 fn lookup<'a>(props: &'a serde_json::Map<String, J>, path: &str) -> Option<&'a J> {
@@ -362,8 +370,17 @@ fn same(a: &J, b: &J) -> bool {
     }
 }
 
-fn condition_holds(c: &J, subject: &str, props: &serde_json::Map<String, J>) -> bool {
-    let p = lookup(props, c[subject].as_str().expect("path"));
+/// `subject` (`prop` or `trait`) reads `props`; `context` reads `context`.
+fn condition_holds(
+    c: &J,
+    subject: &str,
+    props: &serde_json::Map<String, J>,
+    context: &serde_json::Map<String, J>,
+) -> bool {
+    let p = match c.get("context") {
+        Some(path) => lookup(context, path.as_str().expect("path")),
+        None => lookup(props, c[subject].as_str().expect("path")),
+    };
     let v = &c["value"];
     let cmp = |p: &J| -> Option<std::cmp::Ordering> {
         match (p, v) {

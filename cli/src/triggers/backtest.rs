@@ -4,7 +4,8 @@
 use crate::args::{self, Spec};
 use broker_core::backtest::Replay;
 use broker_core::trigger::{Conversion, Firing, Outcome as Record, TriggerFile};
-use broker_core::{corpus, export, Event, StorageError};
+use broker_core::{corpus, export, Event, Map, StorageError, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 
@@ -212,6 +213,10 @@ fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Ou
     let mut skipped = 0u64;
     let (mut visitor, mut batch, mut base): (String, Vec<Event<'_>>, u64) =
         (String::new(), Vec::new(), 0);
+    // Each event's context: an export line's own, or for corpus calls the
+    // corpus README's rule (a page call's campaign, for the rest of the visit).
+    let mut contexts = corpus::VisitContexts::new();
+    let mut ctx: Map<'static> = Vec::new();
     // Offsets of lines without one: the count of events before them.
     let mut ordinal = 0u64;
     for (i, line) in input.lines().enumerate() {
@@ -221,11 +226,16 @@ fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Ou
         }
         match parse_line(line, ordinal) {
             Ok((v, event, offset)) => {
-                if !(visitor == v && base + batch.len() as u64 == offset) {
-                    replay.events(&visitor, &batch, base)?;
+                let event_ctx = match line_context(line) {
+                    Some(c) => c,
+                    None => contexts.context(&v, &event),
+                };
+                if !(visitor == v && base + batch.len() as u64 == offset && ctx == event_ctx) {
+                    replay.events_in(&visitor, &batch, base, &ctx)?;
                     batch.clear();
                     visitor = v;
                     base = offset;
+                    ctx = event_ctx;
                 }
                 batch.push(event);
                 ordinal += 1;
@@ -240,7 +250,7 @@ fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Ou
             }
         }
     }
-    replay.events(&visitor, &batch, base)?;
+    replay.events_in(&visitor, &batch, base, &ctx)?;
     progress.clear();
     let run = replay.finish(u64::MAX)?;
     Ok(Outcome {
@@ -249,6 +259,24 @@ fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Ou
         events: run.events,
         skipped,
     })
+}
+
+/// The context view of an event record line (its `context` object), or
+/// `None` for a line without one (a corpus call). Parsed apart from the
+/// event (only lines that carry a context pay for it).
+fn line_context(line: &str) -> Option<Map<'static>> {
+    if !line.contains("\"context\"") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    match v.get("context").map(Value::from)? {
+        Value::Map(m) => Some(
+            m.into_iter()
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// One input line as (visitor, event, log offset); `ordinal` is the offset

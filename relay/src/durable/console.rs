@@ -11,9 +11,9 @@ use crate::sql::SqlStore;
 use broker_core::backtest::{Replay, Report};
 use broker_core::catalog::CatalogBuilder;
 use broker_core::log::Log;
-use broker_core::partition::{EventRecord, PartitionError};
+use broker_core::partition::{EventRecord, EventSource, PartitionError};
 use broker_core::trigger::TriggerFile;
-use broker_core::{Event, StorageError};
+use broker_core::{Event, Map, StorageError};
 use serde_json::json;
 use std::time::Duration;
 use worker::Response;
@@ -119,10 +119,13 @@ impl Partition {
                     records.truncate(budget as usize);
                     stopped = Some("events");
                 }
-                for (visitor, base, events) in groups(records) {
-                    runs.0.events(&visitor, &events, base).map_err(storage)?;
+                for (visitor, base, ctx, events) in groups(records) {
+                    runs.0
+                        .events_in(&visitor, &events, base, &ctx)
+                        .map_err(storage)?;
                     if let Some(a) = &mut runs.1 {
-                        a.events(&visitor, &events, base).map_err(storage)?;
+                        a.events_in(&visitor, &events, base, &ctx)
+                            .map_err(storage)?;
                     }
                     replayed += events.len() as u64;
                 }
@@ -219,18 +222,30 @@ fn storage(e: StorageError) -> RelayError {
     RelayError::Partition(e.into())
 }
 
-/// Consecutive events of one visitor with consecutive offsets, as
-/// `(visitor, first offset, events)`.
-fn groups(records: Vec<EventRecord>) -> Vec<(String, u64, Vec<Event<'static>>)> {
-    let mut out: Vec<(String, u64, Vec<Event<'static>>)> = Vec::new();
+/// Consecutive events of one frame (one visitor, consecutive offsets, one
+/// context), as `(visitor, first offset, context view, events)`.
+type Group = (String, u64, Map<'static>, Vec<Event<'static>>);
+
+fn groups(records: Vec<EventRecord>) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    let mut last_source: Option<EventSource> = None;
     for r in records {
+        let same_frame = last_source.as_ref().is_some_and(|s| {
+            std::sync::Arc::ptr_eq(&s.context, &r.source.context)
+                && s.producer_id == r.source.producer_id
+                && s.sequence == r.source.sequence
+        });
         match out.last_mut() {
-            Some((v, base, events))
-                if *v == r.visitor && *base + events.len() as u64 == r.offset =>
+            Some((v, base, _, events))
+                if same_frame && *v == r.visitor && *base + events.len() as u64 == r.offset =>
             {
                 events.push(r.event);
             }
-            _ => out.push((r.visitor, r.offset, vec![r.event])),
+            _ => {
+                let ctx = r.source.context_view();
+                last_source = Some(r.source);
+                out.push((r.visitor, r.offset, ctx, vec![r.event]));
+            }
         }
     }
     out

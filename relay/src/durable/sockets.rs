@@ -245,15 +245,24 @@ impl Partition {
                 }
             }
             (Role::Visitor { .. }, WebSocketIncomingMessage::Binary(frame)) => {
-                match self.append(&store, &frame).await {
+                let result = match injected_fault(&self.env)? {
+                    Some(e) => Err(e),
+                    None => self.append(&store, &frame).await,
+                };
+                match result {
                     Ok(out) => ws.send_with_str(records::appended_message(&out))?,
                     Err(e) => {
                         // A refused frame is answered, not fatal: the page
-                        // keeps its socket (and its firings).
+                        // keeps its socket (and its firings). The answer
+                        // carries the HTTP status the same failure gets over
+                        // HTTP, so that the page retries exactly what it
+                        // would retry there (a storage failure: 500).
                         let header = broker_core::frame::peek(&frame).ok();
                         let mut v = e.to_json();
                         if let Value::Object(m) = &mut v {
                             m.insert("type".into(), "error".into());
+                            m.insert("status".into(), e.status().into());
+                            m.insert("retriable".into(), e.is_retriable().into());
                             m.insert(
                                 "producer_id".into(),
                                 header.map(|h| h.producer_id.to_string()).into(),
@@ -291,6 +300,23 @@ impl Partition {
             }
         }
     }
+}
+
+/// `TEST_FAULTS=fail_socket_appends=N` (tests only; unset in every
+/// deployment, see `config::test_faults`): the isolate's first N frames
+/// from visitor sockets fail as a storage failure would.
+fn injected_fault(env: &worker::Env) -> Result<Option<RelayError>> {
+    thread_local! {
+        static FAILED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    let n = crate::config::test_faults(env)?;
+    Ok(FAILED.with(|failed| {
+        (failed.get() < n).then(|| {
+            failed.set(failed.get() + 1);
+            let io = broker_core::storage::StorageError::Io("injected by TEST_FAULTS".into());
+            PartitionError::Storage(io).into()
+        })
+    }))
 }
 
 fn malformed(reason: &str) -> RelayError {
