@@ -10,6 +10,7 @@
 //! object, and nothing else.
 
 use crate::error::{RelayError, Result};
+use broker_core::context::Enrichment;
 use broker_core::log::Stream;
 use std::collections::HashMap;
 use worker::{Headers, Method, Request, RequestInit, Url};
@@ -103,8 +104,12 @@ pub struct BacktestBounds {
 /// One operation of a partition's Durable Object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// Append the frame in the body.
-    Append,
+    /// Append the frame in the body, with what the worker knows of the
+    /// request (place, device, bot).
+    Append {
+        /// Added to the context of the frame's events.
+        enrichment: Option<Enrichment>,
+    },
     /// Read records of a stream.
     Read {
         /// Which stream.
@@ -120,6 +125,9 @@ pub enum Op {
     VisitorSocket {
         /// The visitor's anonymous id.
         visitor: String,
+        /// What the worker knows of the page's request, added to the
+        /// frames it sends over the socket.
+        enrichment: Option<Enrichment>,
     },
     /// Accept a back-office subscriber socket.
     StreamSocket {
@@ -180,7 +188,7 @@ pub enum Op {
 impl Op {
     fn name(&self) -> &'static str {
         match self {
-            Op::Append => "append",
+            Op::Append { .. } => "append",
             Op::Read { .. } => "read",
             Op::VisitorSocket { .. } => "visitor-ws",
             Op::StreamSocket { .. } => "stream-ws",
@@ -202,7 +210,7 @@ impl Op {
 
     fn method(&self) -> Method {
         match self {
-            Op::Append | Op::Backtest { .. } => Method::Post,
+            Op::Append { .. } | Op::Backtest { .. } => Method::Post,
             Op::SetTriggers { .. } => Method::Put,
             _ => Method::Get,
         }
@@ -211,7 +219,8 @@ impl Op {
     fn params(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         match self {
-            Op::Append | Op::Triggers | Op::Stats | Op::Catalog => {}
+            Op::Triggers | Op::Stats | Op::Catalog => {}
+            Op::Append { enrichment } => push_enrichment(&mut out, enrichment),
             Op::Read {
                 stream,
                 from,
@@ -223,7 +232,13 @@ impl Op {
                 out.push(("limit", limit.to_string()));
                 out.push(("max_bytes", max_bytes.to_string()));
             }
-            Op::VisitorSocket { visitor } => out.push(("visitor", visitor.clone())),
+            Op::VisitorSocket {
+                visitor,
+                enrichment,
+            } => {
+                out.push(("visitor", visitor.clone()));
+                push_enrichment(&mut out, enrichment);
+            }
             Op::StreamSocket {
                 stream,
                 from,
@@ -290,7 +305,9 @@ impl Op {
             .ok_or_else(|| bad("internal request without a partition"))?;
         let text = |name: &str| q.get(name).cloned().unwrap_or_default();
         let op = match url.path().trim_start_matches('/') {
-            "append" => Op::Append,
+            "append" => Op::Append {
+                enrichment: parse_enrichment(&q)?,
+            },
             "read" => Op::Read {
                 stream: parse_stream(&q)?,
                 from: Position::parse(&q)?,
@@ -299,6 +316,7 @@ impl Op {
             },
             "visitor-ws" => Op::VisitorSocket {
                 visitor: text("visitor"),
+                enrichment: parse_enrichment(&q)?,
             },
             "stream-ws" => {
                 let from = Position::parse(&q)?;
@@ -356,6 +374,18 @@ impl Op {
         }
         Ok((p, op))
     }
+}
+
+fn push_enrichment(out: &mut Vec<(&'static str, String)>, e: &Option<Enrichment>) {
+    if let Some(json) = e.as_ref().and_then(|e| serde_json::to_string(e).ok()) {
+        out.push(("enrichment", json));
+    }
+}
+
+fn parse_enrichment(q: &HashMap<String, String>) -> Result<Option<Enrichment>> {
+    q.get("enrichment")
+        .map(|j| serde_json::from_str(j).map_err(|e| bad(&format!("enrichment: {e}"))))
+        .transpose()
 }
 
 /// An internal request `https://<host>/<name>?<params>`.
@@ -515,7 +545,13 @@ mod tests {
     #[test]
     fn every_operation_survives_its_encoding() {
         let ops = [
-            Op::Append,
+            Op::Append { enrichment: None },
+            Op::Append {
+                enrichment: Some(Enrichment {
+                    bot: Some(true),
+                    ..Enrichment::default()
+                }),
+            },
             Op::Read {
                 stream: Stream::Firings,
                 from: Position::Committed("ops".into()),
@@ -530,6 +566,7 @@ mod tests {
             },
             Op::VisitorSocket {
                 visitor: "a b&c=d".into(),
+                enrichment: None,
             },
             Op::StreamSocket {
                 stream: Stream::Events,

@@ -6,7 +6,7 @@ use crate::durable::now_ms;
 use crate::error::{RelayError, Result};
 use crate::http::{self, bearer, is_upgrade, query};
 use crate::protocol::{parse_stream, query_u64, ControlOp, Op, Position};
-use crate::{admin, assets, auth};
+use crate::{admin, assets, auth, enrich};
 use broker_core::frame::{self, FrameError, Limits};
 use broker_core::log::{partition_for, Stream};
 use broker_core::partition::PartitionError;
@@ -205,7 +205,10 @@ async fn ingest(mut req: Request, env: &Env, q: &HashMap<String, String>) -> Res
     let visitor = visitor_of(&bytes, &config.limits)?;
     let p = partition_for(&visitor, config.partitions);
     let body = js_sys::Uint8Array::from(bytes.as_slice());
-    call(env, p, &Op::Append, Some(body.into())).await
+    let op = Op::Append {
+        enrichment: Some(enrich::of_request(&req)),
+    };
+    call(env, p, &op, Some(body.into())).await
 }
 
 /// The frame's visitor, to route it; the object checks the frame again
@@ -266,6 +269,7 @@ async fn visitor_socket(
     };
     let op = Op::VisitorSocket {
         visitor: visitor.to_owned(),
+        enrichment: Some(enrich::of_request(req)),
     };
     call(env, p, &op, None).await
 }

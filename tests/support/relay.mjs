@@ -24,7 +24,7 @@ export const WRITE_KEY = 'test-write-key';
  * (a fresh temporary one by default); restarting over the same directory
  * keeps the state, as a redeploy or a runtime restart would.
  */
-export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0, r2Buckets = [] } = {}) {
+export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0, r2Buckets = [], cf = false } = {}) {
   const script = join(ROOT, 'relay', 'build', 'index.js');
   if (!existsSync(script)) throw new Error(`${script} is missing: run relay/build.sh first`);
   persist ??= mkdtempSync(join(tmpdir(), 'eventstream-relay-'));
@@ -44,7 +44,9 @@ export async function startRelay({ persist, partitions = 4, origins = [], vars =
     r2Buckets,
     r2Persist: join(persist, 'r2'),
     bindings: { PARTITIONS: String(partitions), ...TEST_SECRETS, WRITE_KEYS: JSON.stringify(writeKeys), ...vars },
-    cf: false,
+    // Request properties (`request.cf`) the runtime gives the worker: none
+    // by default, or the object given (geo, bot management) to test enrichment.
+    cf,
     host: '127.0.0.1',
     port,
   };

@@ -28,6 +28,7 @@ use crate::http;
 use crate::protocol::{Op, Position};
 use crate::records;
 use crate::sql::SqlStore;
+use broker_core::context::Enrichment;
 use broker_core::log::Stream;
 use broker_core::partition::{Partition as Core, PartitionError};
 use broker_core::trigger::TriggerFile;
@@ -195,12 +196,15 @@ impl Partition {
         let store = self.store()?;
         self.learn_number(partition, &store)?;
         match op {
-            Op::Append => {
+            Op::Append { enrichment } => {
                 let bytes = req.bytes().await?;
-                let out = self.append(&store, &bytes).await?;
+                let out = self.append(&store, &bytes, enrichment.as_ref()).await?;
                 http::json(200, &records::append_ack(&out))
             }
-            Op::VisitorSocket { visitor } => self.accept_visitor(&store, &visitor),
+            Op::VisitorSocket {
+                visitor,
+                enrichment,
+            } => self.accept_visitor(&store, &visitor, enrichment),
             Op::StreamSocket {
                 stream,
                 from,
@@ -291,10 +295,13 @@ impl Partition {
         &self,
         store: &SqlStore,
         bytes: &[u8],
+        enrichment: Option<&Enrichment>,
     ) -> Result<broker_core::partition::AppendOutcome> {
         let now = now_ms();
         let mut s = store.clone();
-        let out = self.with_core(store, |core| core.append(&mut s, bytes, now))?;
+        let out = self.with_core(store, |core| {
+            core.append_enriched(&mut s, bytes, now, enrichment)
+        })?;
         if !out.duplicate {
             self.push_firings(&out.firings);
             self.feed_subscribers(store, Stream::Events)?;

@@ -10,6 +10,7 @@ use crate::error::{RelayError, Result};
 use crate::protocol::Position;
 use crate::records;
 use crate::sql::SqlStore;
+use broker_core::context::Enrichment;
 use broker_core::log::Stream;
 use broker_core::partition::PartitionError;
 use broker_core::trigger::Firing;
@@ -29,8 +30,12 @@ const MAX_RECORDS_PER_TURN: usize = 5_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 enum Role {
-    /// A visitor's page.
-    Visitor { visitor: String },
+    /// A visitor's page, with what the worker knew of its request.
+    Visitor {
+        visitor: String,
+        #[serde(default)]
+        enrichment: Option<Enrichment>,
+    },
     /// A back-office subscriber of one stream.
     Subscriber {
         stream: String,
@@ -65,7 +70,12 @@ fn error_message(e: &RelayError) -> String {
 
 impl Partition {
     /// Accepts a page of `visitor` and sends it every undelivered firing.
-    pub(super) fn accept_visitor(&self, store: &SqlStore, visitor: &str) -> Result<Response> {
+    pub(super) fn accept_visitor(
+        &self,
+        store: &SqlStore,
+        visitor: &str,
+        enrichment: Option<Enrichment>,
+    ) -> Result<Response> {
         if visitor.is_empty() || visitor.len() > MAX_VISITOR_TAG {
             return Err(RelayError::BadRequest {
                 reason: format!("visitor id must be 1 to {MAX_VISITOR_TAG} bytes"),
@@ -77,6 +87,7 @@ impl Partition {
             .accept_websocket_with_tags(&pair.server, &[&visitor_tag(visitor)]);
         pair.server.serialize_attachment(Role::Visitor {
             visitor: visitor.to_owned(),
+            enrichment,
         })?;
         for (offset, firing) in &pending {
             pair.server
@@ -235,7 +246,7 @@ impl Partition {
             })?;
         let store = self.store()?;
         match (role, message) {
-            (Role::Visitor { visitor }, WebSocketIncomingMessage::String(text)) => {
+            (Role::Visitor { visitor, .. }, WebSocketIncomingMessage::String(text)) => {
                 match parse_incoming(&text)? {
                     Incoming::Ack { offsets } => {
                         let mut s = store.clone();
@@ -244,10 +255,10 @@ impl Partition {
                     Incoming::Commit { .. } => Err(malformed("pages send acks, not commits")),
                 }
             }
-            (Role::Visitor { .. }, WebSocketIncomingMessage::Binary(frame)) => {
+            (Role::Visitor { enrichment, .. }, WebSocketIncomingMessage::Binary(frame)) => {
                 let result = match injected_fault(&self.env)? {
                     Some(e) => Err(e),
-                    None => self.append(&store, &frame).await,
+                    None => self.append(&store, &frame, enrichment.as_ref()).await,
                 };
                 match result {
                     Ok(out) => ws.send_with_str(records::appended_message(&out))?,
