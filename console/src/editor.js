@@ -31,6 +31,7 @@ const theme = EditorView.theme({
   '.cm-diagnostic': { padding: '4px 8px' },
   '.cm-completionIcon': { display: 'none' },
   '.cm-completionDetail': { marginLeft: '1em', color: 'var(--muted)' },
+  '.cm-tooltip-autocomplete ul li[aria-selected] .cm-completionDetail': { color: 'inherit', opacity: '0.85' },
   '.cm-diagnosticSource': { fontFamily: 'var(--mono)', fontSize: '11px', opacity: '0.75' },
 });
 
