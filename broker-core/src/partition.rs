@@ -48,8 +48,8 @@ mod payload;
 mod types;
 
 pub use error::PartitionError;
-pub use outcomes::EXPLAIN_MAX_SCAN;
 pub(crate) use error::STORAGE_CODE;
+pub use outcomes::EXPLAIN_MAX_SCAN;
 pub use types::{
     AppendOutcome, ConsumerPosition, EventRecord, EventSource, FiringRecord, PartitionConfig,
     PartitionStats, ReadOutcome, StreamStats, TimeoutOutcome, MAX_STATS_CONSUMERS,
@@ -514,8 +514,12 @@ impl Partition {
             let (enrichment, plain) = payload::decode(batch.payload(), &key)?;
             let frame = frame::decode(plain, &STORED_LIMITS)
                 .map_err(|e| log_corrupt(&key, &e.to_string()))?;
+            let enrichment = enrichment.map(std::sync::Arc::new);
             let visitor = frame.context.anonymous_id.to_string();
             let user_id = frame.context.user_id.as_ref().map(|u| u.to_string());
+            let context = std::sync::Arc::new(frame.context.into_owned());
+            let (producer_id, sequence) = (frame.producer_id, frame.sequence);
+            let received_at = batch.header.append_time;
             for (i, event) in frame.events.into_iter().enumerate() {
                 let offset = batch.base_offset + i as u64;
                 if offset < from {
@@ -530,6 +534,14 @@ impl Partition {
                     visitor: visitor.clone(),
                     user_id: user_id.clone(),
                     event: event.into_owned(),
+                    source: EventSource {
+                        context: context.clone(),
+                        producer_id,
+                        sequence,
+                        index: i as u32,
+                        received_at,
+                        enrichment: enrichment.clone(),
+                    },
                 });
             }
         }
@@ -565,7 +577,6 @@ impl Partition {
                     break 'batches;
                 }
                 records.push(FiringRecord {
-            let enrichment = enrichment.map(std::sync::Arc::new);
                     partition: self.config.partition,
                     offset,
                     outcome,
@@ -585,14 +596,6 @@ impl Partition {
         visitor: &str,
     ) -> Result<Vec<(u64, Firing)>, PartitionError> {
         let prefix = undelivered_prefix(visitor);
-                    source: EventSource {
-                        context: context.clone(),
-                        producer_id,
-                        sequence,
-                        index: i as u32,
-                        received_at,
-                        enrichment: enrichment.clone(),
-                    },
         let entries = store.scan(&prefix, &keys::prefix_end(&prefix), MAX_UNDELIVERED)?;
         let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {
@@ -756,7 +759,12 @@ fn outcomes<S: Storage>(
     fired: Vec<Firing>,
 ) -> Result<Vec<Outcome>, PartitionError> {
     let mut out: Vec<Outcome> = fired.into_iter().map(Outcome::Fired).collect();
-    out.extend(engine.take_conversions().into_iter().map(Outcome::Converted));
+    out.extend(
+        engine
+            .take_conversions()
+            .into_iter()
+            .map(Outcome::Converted),
+    );
     stats::stage(store, writes, &out, &engine.take_suppressed())?;
     Ok(out)
 }
