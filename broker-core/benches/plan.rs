@@ -6,6 +6,8 @@
 //!   its 10 event names and the 52 properties they send (nested ones
 //!   included), required where every event of the name has them, with an
 //!   enum, pattern (regex-lite), minimum or max_length on each;
+//! - `check/corpus plan without patterns`: the same with every `pattern`
+//!   removed, to tell what the regexes cost;
 //! - `check/examples`: `examples/plan.json`, the demo shop's plan.
 //!
 //! Before the criterion runs, each prints nanoseconds per event in CPU time
@@ -36,6 +38,24 @@ fn check_all(plan: &Plan, events: &[Event<'static>]) -> usize {
         .count()
 }
 
+/// The plan with every `pattern` removed: what the regexes cost is the
+/// difference.
+fn without_patterns(json: &str) -> String {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                o.remove("pattern");
+                o.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    strip(&mut v);
+    v.to_string()
+}
+
 fn bench(c: &mut Criterion) {
     let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("the reference corpus");
@@ -44,9 +64,14 @@ fn bench(c: &mut Criterion) {
         .into_iter()
         .map(|c| c.event)
         .collect();
+    let corpus_plan = read("bench/plan-corpus.json");
     let plans = [
-        ("corpus plan", read("bench/plan-corpus.json")),
         ("examples", read("examples/plan.json")),
+        (
+            "corpus plan without patterns",
+            without_patterns(&corpus_plan),
+        ),
+        ("corpus plan", corpus_plan),
     ];
     let mut g = c.benchmark_group("plan");
     g.throughput(Throughput::Elements(events.len() as u64));

@@ -15,7 +15,7 @@ const ENUM_LISTED: usize = 10;
 
 pub(super) fn check(plan: &Plan, event: &Event<'_>) -> Verdict {
     let name = event.trigger_name();
-    let Ok(i) = plan.events.binary_search_by(|e| e.name.as_str().cmp(name)) else {
+    let Some(i) = plan.index.find(name, |i| plan.events[i].name.as_str()) else {
         let names: Vec<&str> = plan.event_names().collect();
         let message = match suggest(name, &names) {
             Some(h) => format!("{name:?} is not in the plan (did you mean {h:?}?)"),
@@ -114,16 +114,13 @@ fn object(spec: &ObjectSpec, map: &Map<'_>, trail: &Trail<'_>, out: &mut Vec<Vio
         if matches!(v, Value::Null) {
             continue;
         }
-        match spec
-            .props
-            .binary_search_by(|p| p.name.as_str().cmp(k.as_ref()))
-        {
-            Ok(i) => {
+        match spec.index.find(k, |i| spec.props[i].name.as_str()) {
+            Some(i) => {
                 let p = &spec.props[i];
                 required_seen += usize::from(p.required);
                 value(&p.spec, v, &trail.key(k), out);
             }
-            Err(_) if !spec.additional => {
+            None if !spec.additional => {
                 let names: Vec<&str> = spec.props.iter().map(|p| p.name.as_str()).collect();
                 let message = match suggest(k, &names) {
                     Some(h) => format!("property {k:?} is not in the plan (did you mean {h:?}?)"),
@@ -131,7 +128,7 @@ fn object(spec: &ObjectSpec, map: &Map<'_>, trail: &Trail<'_>, out: &mut Vec<Vio
                 };
                 push(out, Kind::UnplannedProperty, &trail.key(k), message);
             }
-            Err(_) => {}
+            None => {}
         }
     }
     // Decoders refuse duplicate keys, so counting finds every missing one;

@@ -31,7 +31,9 @@
 //! ```
 
 mod check;
+mod index;
 mod parse;
+mod pattern;
 #[cfg(test)]
 mod tests;
 
@@ -49,8 +51,10 @@ pub struct Plan {
     source: String,
     on_unplanned: Action,
     on_violation: Action,
-    /// Sorted by name, for a binary search per event.
+    /// Sorted by name.
     events: Vec<parse::EventSpec>,
+    /// Finds an event's name among `events`.
+    index: index::Index,
 }
 
 /// What the relay does with an event.
@@ -325,6 +329,7 @@ impl Plan {
         let (on_unplanned, on_violation, mut events) = parse::parse(text)?;
         events.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Plan {
+            index: index::Index::new(events.iter().map(|e| e.name.as_str())),
             source: text.to_owned(),
             on_unplanned,
             on_violation,

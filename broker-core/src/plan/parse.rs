@@ -3,6 +3,8 @@
 //! and near-misses a suggestion (with the trigger validator's own
 //! [`suggest`]). Every mistake is collected; one is enough to refuse the file.
 
+use super::index::Index;
+use super::pattern::Pattern;
 use super::{Action, PlanError, PlanErrorKind as Kind, PlanErrors, MAX_DEPTH, MAX_PATTERN_BYTES};
 use crate::event::EventKind;
 use crate::trigger::suggest::suggest;
@@ -138,8 +140,10 @@ pub(super) struct EventSpec {
 /// The planned keys of an object: an event's properties or a nested object.
 #[derive(Debug, Clone)]
 pub(super) struct ObjectSpec {
-    /// Sorted by name, for a binary search per key.
+    /// Sorted by name.
     pub(super) props: Vec<PropSpec>,
+    /// Finds a key among `props`.
+    pub(super) index: Index,
     /// How many of `props` are required.
     pub(super) required: usize,
     /// False: a key `props` does not name is a violation.
@@ -150,6 +154,7 @@ impl ObjectSpec {
     fn any() -> ObjectSpec {
         ObjectSpec {
             props: Vec::new(),
+            index: Index::default(),
             required: 0,
             additional: true,
         }
@@ -178,7 +183,7 @@ pub(super) struct PropSpec {
 pub(super) struct ValueSpec {
     pub(super) ty: Type,
     pub(super) allowed: Option<Enum>,
-    pub(super) pattern: Option<regex_lite::Regex>,
+    pub(super) pattern: Option<Pattern>,
     pub(super) minimum: Option<f64>,
     pub(super) maximum: Option<f64>,
     pub(super) max_length: Option<u32>,
@@ -455,6 +460,7 @@ impl Validator {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         ok.then(|| ObjectSpec {
             required: out.iter().filter(|p| p.required).count(),
+            index: Index::new(out.iter().map(|p| p.name.as_str())),
             props: out,
             additional: additional.unwrap_or(true),
         })
@@ -662,7 +668,7 @@ impl Validator {
         })
     }
 
-    fn pattern(&mut self, v: &Json, path: &str) -> Option<regex_lite::Regex> {
+    fn pattern(&mut self, v: &Json, path: &str) -> Option<Pattern> {
         let Some(s) = v.as_str() else {
             self.wrong_type(path, "a regular expression as a string", v);
             return None;
@@ -678,13 +684,10 @@ impl Validator {
             );
             return None;
         }
-        // The bounds keep a hostile pattern from taking the relay's memory
-        // or stack: regex-lite matches in time linear in the input.
-        match regex_lite::RegexBuilder::new(s)
-            .size_limit(1 << 16)
-            .nest_limit(32)
-            .build()
-        {
+        // Bounded in size and nesting, so that a hostile pattern cannot take
+        // the relay's memory or stack; regex-lite matches in time linear in
+        // the input.
+        match Pattern::new(s) {
             Ok(r) => Some(r),
             Err(e) => {
                 let why = e.to_string();
