@@ -9,7 +9,9 @@
 //!   of the `triggers` bench set through `Partition::set_triggers`, so that
 //!   the engine runs inside each append and its state and firings share the
 //!   commit (the target's figure); `append/decode+append+examples` with
-//!   `examples/triggers.json`;
+//!   `examples/triggers.json`; `append/decode+append+50 triggers+outcomes`
+//!   the 50 with a goal and a 10% holdout each and a cap of 20 an hour
+//!   (the cost of outcomes, with their counters, against the line above);
 //! - `append/decode+log-append (no idempotence)`: decode, then the bare
 //!   `Log::append` and commit, without producer state;
 //! - `append/inflate+decode+append (deflated frames)`: the same frames as the
@@ -31,7 +33,7 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 
 #[path = "common/trigger_files.rs"]
 mod trigger_files;
-use trigger_files::{example_file, fifty_triggers};
+use trigger_files::{example_file, fifty_triggers, fifty_triggers_with_outcomes};
 
 #[path = "common/corpus_frames.rs"]
 mod corpus_frames;
@@ -89,6 +91,7 @@ fn bench(c: &mut Criterion) {
     });
     let trigger_files: Vec<(&str, String, TriggerFile)> = [
         ("50 triggers", fifty_triggers()),
+        ("50 triggers+outcomes", fifty_triggers_with_outcomes()),
         ("examples", example_file()),
     ]
     .into_iter()
