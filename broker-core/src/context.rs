@@ -266,7 +266,7 @@ pub fn context_from_map(m: &Map<'_>) -> Context<'static> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -300,9 +300,9 @@ mod tests {
         assert!(context_map(&Context::default()).is_empty());
     }
 
-    #[test]
-    fn enrichment_adds_what_is_known_under_the_spec_paths() {
-        let e = Enrichment {
+    /// A phone in Germany, no bot: for the tests of this crate.
+    pub(crate) fn sample_enrichment() -> Enrichment {
+        Enrichment {
             geo: Geo {
                 country: Some("DE".into()),
                 asn: Some(3320),
@@ -314,7 +314,12 @@ mod tests {
                 ..Device::default()
             },
             bot: Some(false),
-        };
+        }
+    }
+
+    #[test]
+    fn enrichment_adds_what_is_known_under_the_spec_paths() {
+        let e = sample_enrichment();
         let mut view = context_map(&Context {
             session_id: 1,
             ..Context::default()

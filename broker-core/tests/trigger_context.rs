@@ -150,13 +150,14 @@ fn a_delayed_firing_s_audience_reads_the_qualifying_event_s_context() {
     .is_empty());
 }
 
-fn frame(producer: u64, events: Vec<Event<'static>>) -> Vec<u8> {
+/// A frame of `visitor`'s `events` that landed from the winter sale.
+fn frame(producer: u64, visitor: &str, events: Vec<Event<'static>>) -> Vec<u8> {
     frame::encode(&Frame {
         producer_id: producer,
         sequence: 0,
         sent_at: T0,
         context: Context {
-            anonymous_id: "v-1".into(),
+            anonymous_id: visitor.to_owned().into(),
             campaign: vec![(
                 Cow::Borrowed("utm_campaign"),
                 Value::Str("winter-sale".into()),
@@ -166,6 +167,17 @@ fn frame(producer: u64, events: Vec<Event<'static>>) -> Vec<u8> {
         events,
     })
     .unwrap()
+}
+
+/// The triggers that fired for one appended frame, in order.
+fn appended(
+    p: &mut Partition,
+    store: &mut MemoryStorage,
+    bytes: &[u8],
+    e: &Enrichment,
+) -> Vec<String> {
+    let ack = p.append_enriched(store, bytes, T0, Some(e)).unwrap();
+    ack.firings.into_iter().map(|(_, f)| f.trigger_id).collect()
 }
 
 #[test]
@@ -188,39 +200,20 @@ fn the_partition_gives_triggers_the_frame_s_context_and_keeps_bots_out() {
         bot: Some(false),
         ..Enrichment::default()
     };
-    let ack = p
-        .append_enriched(&mut store, &frame(1, vec![page(T0)]), T0, Some(&desktop))
-        .unwrap();
-    let ids: Vec<_> = ack
-        .firings
-        .iter()
-        .map(|(_, f)| f.trigger_id.as_str())
-        .collect();
-    assert_eq!(ids, ["welcome", "bots-too", "desktop"]);
-    // A bot's page view: only the trigger that opted in sees it.
+    let first = appended(
+        &mut p,
+        &mut store,
+        &frame(1, "v-1", vec![page(T0)]),
+        &desktop,
+    );
+    assert_eq!(first, ["welcome", "bots-too", "desktop"]);
+    // A bot's page view, from the same campaign: only the trigger that opted
+    // in sees it.
     let bot = Enrichment {
         bot: Some(true),
         ..Enrichment::default()
     };
-    let frame2 = frame::encode(&Frame {
-        producer_id: 2,
-        sequence: 0,
-        sent_at: T0,
-        context: Context {
-            anonymous_id: "v-2".into(),
-            ..Context::default()
-        },
-        events: vec![page(T0)],
-    })
-    .unwrap();
-    let ack = p
-        .append_enriched(&mut store, &frame2, T0, Some(&bot))
-        .unwrap();
-    let ids: Vec<_> = ack
-        .firings
-        .iter()
-        .map(|(_, f)| f.trigger_id.as_str())
-        .collect();
-    assert_eq!(ids, ["bots-too"]);
+    let second = appended(&mut p, &mut store, &frame(2, "v-2", vec![page(T0)]), &bot);
+    assert_eq!(second, ["bots-too"]);
     assert!(!store.is_empty());
 }

@@ -73,7 +73,6 @@ fn varint(b: &[u8]) -> Option<(u64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::{Device, Geo};
 
     #[test]
     fn enrichment_travels_in_front_of_the_frame_and_plain_frames_stay_as_they_were() {
@@ -81,18 +80,7 @@ mod tests {
         assert_eq!(&*encode(&frame, None), &frame);
         assert_eq!(&*encode(&frame, Some(&Enrichment::default())), &frame);
         assert_eq!(decode(&frame, b"k").unwrap(), (None, &frame[..]));
-        let e = Enrichment {
-            geo: Geo {
-                country: Some("DE".into()),
-                asn: Some(3320),
-                ..Geo::default()
-            },
-            device: Device {
-                kind: Some("desktop".into()),
-                ..Device::default()
-            },
-            bot: Some(false),
-        };
+        let e = crate::context::tests::sample_enrichment();
         let stored = encode(&frame, Some(&e));
         assert_eq!(&stored[..2], &[0, 1]);
         assert_eq!(decode(&stored, b"k").unwrap(), (Some(e), &frame[..]));
