@@ -10,11 +10,17 @@ import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 /**
  * The size budget of what a page loads (wasm + JS, gzip level 9), in bytes,
  * which tests/sdk/package.test.mjs enforces. A regression budget, not the
- * product target (15 KB, which the SDK misses: README, "Missed targets"):
- * the size on 2026-12-06 (22,145 bytes) plus 383 bytes of margin. A change
+ * product target (15 KB, which the SDK misses: README, "Missed targets").
+ * 22,528 until issue 18 (22,145 bytes then plus 383 of margin); raised to
+ * the size after it (22,737 bytes: +592, +400 wasm for frames that take
+ * later events while they wait and the lazy sealing that took identify from
+ * ~250 to ~35 us, +190 JS) plus 111 bytes of margin. Where to win it back:
+ * about 1 KB of the wasm is core's formatting machinery, linked by panic
+ * sites in broker-core's frame encoder (slices::plan, Interner::get,
+ * seal_compressed) though the SDK's panic handler never formats. A change
  * that needs more raises it in its own commit, with the figures and why.
  */
-export const BUDGET_GZIP = 22528;
+export const BUDGET_GZIP = 22848;
 /** The product target, in bytes (printed beside the budget). */
 export const TARGET_GZIP = 15 * 1024;
 
