@@ -82,18 +82,20 @@ ensure_chromium() {
 }
 
 # DuckDB (PyPI, pinned) in a venv under .tools/: the archive test reads the
-# relay's Parquet files back with it. Exports DUCKDB_PYTHON.
+# relay's Parquet files back with it (pytz: DuckDB's Python results need it for
+# TIMESTAMP WITH TIME ZONE columns). Exports DUCKDB_PYTHON.
 DUCKDB_VERSION=2.0.0
+PYTZ_VERSION=2026.6
 ensure_duckdb() {
 	local venv="$ROOT/.tools/duckdb-venv"
 	export DUCKDB_PYTHON="$venv/bin/python"
-	if "$DUCKDB_PYTHON" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
+	if "$DUCKDB_PYTHON" -c "import duckdb, pytz, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
 		return 0
 	fi
 	need python3 "Install Python 3 (with its venv module), then run this again."
 	step "Installing DuckDB $DUCKDB_VERSION (Python) into .tools/duckdb-venv"
-	python3 -m venv "$venv" && "$venv/bin/pip" install --quiet "duckdb==$DUCKDB_VERSION" ||
-		die "could not install duckdb $DUCKDB_VERSION with pip into $venv."
+	python3 -m venv "$venv" && "$venv/bin/pip" install --quiet "duckdb==$DUCKDB_VERSION" "pytz==$PYTZ_VERSION" ||
+		die "could not install duckdb $DUCKDB_VERSION and pytz $PYTZ_VERSION with pip into $venv."
 }
 
 ensure_tools() {
