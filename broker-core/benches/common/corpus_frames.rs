@@ -81,7 +81,7 @@ pub fn frames() -> (Vec<Vec<u8>>, usize, u64) {
 /// This thread's CPU time in ns (Linux `schedstat`): unlike wall time it
 /// does not count the time other processes held the core, so the figures
 /// hold on a shared, loaded machine.
-fn thread_cpu_ns() -> Option<u64> {
+pub fn thread_cpu_ns() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     s.split_whitespace().next()?.parse().ok()
 }
