@@ -205,7 +205,7 @@ test('backtest --relay gives the figures of the local backtest over the same eve
   assert.equal(shown.code, 0, shown.stderr);
   const rows = shown.stdout.trim().split('\n');
   assert.match(rows[0], /^\d+ events from \d+ visitors on 2 partitions, since \d{4}-/);
-  assert.match(rows[1], /^trigger +file +firings +visitors +share +median +p90 +max +audience +cooldown +max_per_user +cancelled$/);
+  assert.match(rows[1], /^trigger +file +firings +visitors +share +median +p90 +max +audience +cooldown +max_per_user +global_cap +cancelled$/);
   assert.match(rows[2], new RegExp(`^adds +candidate +${want.adds.firings} +${want.adds.visitors} +[\\d.]+% `));
   assert.match(rows[3], new RegExp(`^ +active +${wantActive.adds.firings} +${wantActive.adds.visitors} `));
   assert.match(rows[5], /^ +active +\(no trigger of this id\)$/);
