@@ -16,8 +16,7 @@ const ENUM_LISTED: usize = 10;
 pub(super) fn check(plan: &Plan, event: &Event<'_>) -> Verdict {
     let name = event.trigger_name();
     let Some(i) = plan.index.find(name, |i| plan.events[i].name.as_str()) else {
-        let names: Vec<&str> = plan.event_names().collect();
-        let message = match suggest(name, &names) {
+        let message = match near(name, plan.event_names()) {
             Some(h) => format!("{name:?} is not in the plan (did you mean {h:?}?)"),
             None => format!("{name:?} is not in the plan"),
         };
@@ -44,6 +43,32 @@ pub(super) fn check(plan: &Plan, event: &Event<'_>) -> Verdict {
         spec.on_violation.unwrap_or(plan.on_violation)
     };
     Verdict { action, violations }
+}
+
+/// The name `word` was probably meant to be, by the trigger validator's
+/// [`suggest`]. It proposes a name only within an edit distance of a third
+/// of the word's length (at least 1), which the difference of lengths bounds
+/// from below once `_`, `-` and spaces are left out (as it leaves them out);
+/// so the names too far in length are left out here first, without the
+/// allocations of normalising each: an unplanned event is common where a
+/// plan covers part of a site, and it must stay cheap.
+fn near<'n>(word: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    let core = |s: &str| {
+        s.bytes()
+            .filter(|b| !matches!(b, b'_' | b'-' | b' '))
+            .count()
+    };
+    let limit = (word.chars().count() / 3).max(1);
+    let len = core(word);
+    // Lower-casing may change the length of some non-ASCII letters: no
+    // filter for them.
+    let close: Vec<&str> = names
+        .filter(|n| !(word.is_ascii() && n.is_ascii()) || core(n).abs_diff(len) <= limit)
+        .collect();
+    if close.is_empty() {
+        return None;
+    }
+    suggest(word, &close)
 }
 
 /// One step of a value's path.
@@ -121,8 +146,8 @@ fn object(spec: &ObjectSpec, map: &Map<'_>, trail: &Trail<'_>, out: &mut Vec<Vio
                 value(&p.spec, v, &trail.key(k), out);
             }
             None if !spec.additional => {
-                let names: Vec<&str> = spec.props.iter().map(|p| p.name.as_str()).collect();
-                let message = match suggest(k, &names) {
+                let names = spec.props.iter().map(|p| p.name.as_str());
+                let message = match near(k, names) {
                     Some(h) => format!("property {k:?} is not in the plan (did you mean {h:?}?)"),
                     None => format!("property {k:?} is not in the plan"),
                 };
@@ -321,4 +346,52 @@ fn list(items: impl ExactSizeIterator<Item = String>) -> String {
         shown.push(format!("... ({n} values)"));
     }
     shown.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The length filter never changes what `suggest` says.
+    #[test]
+    fn near_agrees_with_suggest() {
+        let names = [
+            "$page",
+            "$click",
+            "Product Viewed",
+            "Product Added",
+            "Order Completed",
+            "product_id",
+            "price",
+            "a",
+            "Straße",
+            "İstanbul",
+        ];
+        let words = [
+            "$pag",
+            "$clik",
+            "product viewed",
+            "Product_Viewed",
+            "ProductViewed",
+            "Product Add",
+            "Order-Completed!",
+            "productId",
+            "prise",
+            "b",
+            "ab",
+            "",
+            "strasse",
+            "STRASSE",
+            "istanbul",
+            "i̇stanbul",
+            "x".repeat(40).leak(),
+        ];
+        for w in words {
+            assert_eq!(near(w, names.iter().copied()), suggest(w, &names), "{w:?}");
+        }
+        assert_eq!(
+            near("Product viewed", names.iter().copied()),
+            Some("Product Viewed")
+        );
+    }
 }
