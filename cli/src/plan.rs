@@ -131,14 +131,15 @@ fn check(argv: &[String]) -> u8 {
     };
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     eprint!("{}", run.table());
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     eprintln!(
-        "{} events: {} clean, {} allowed with violations, {} flagged, {} quarantined; {} malformed lines skipped; {:.1} ms ({:.0} events/s)",
-        run.events,
+        "{}: {} clean, {} allowed with violations, {} flagged, {} quarantined; {} skipped; {:.1} ms ({:.0} events/s)",
+        plural(run.events, "event", "events"),
         run.clean,
         run.by_action[0],
         run.by_action[1],
         run.by_action[2],
-        run.skipped,
+        plural(run.skipped, "malformed line", "malformed lines"),
         elapsed * 1e3,
         run.events as f64 / elapsed
     );

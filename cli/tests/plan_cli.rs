@@ -192,7 +192,7 @@ fn malformed_lines_are_skipped_or_stop_with_strict() {
     assert!(err.contains("-:2: not JSON"), "{err}");
     assert!(err.contains("-:3: not an event record"), "{err}");
     assert!(
-        err.contains("1 events: 1 clean, 0 allowed with violations, 0 flagged, 0 quarantined; 2 malformed lines skipped"),
+        err.contains("1 event: 1 clean, 0 allowed with violations, 0 flagged, 0 quarantined; 2 malformed lines skipped"),
         "{err}"
     );
     let (code, _, err) = run(&["plan", "check", PLAN, "-", "--strict"], Some(input));
