@@ -31,12 +31,11 @@ exits 0; an invalid one prints every mistake on stderr, one per line as `PATH: m
 exits 1.
 
 With EVENTS, also checks recorded events against the plan, as the relay would at ingest: each
-violation is printed as one JSON line on stdout ({\"line\":12,\"visitor\":\"..\",\"event\":\"Product
-Viewed\",\"time\":1764000017274,\"action\":\"quarantine\",\"kind\":\"wrong_type\",
-\"path\":\"properties.price\",\"message\":\"expected number, got string \\\"89.58\\\"\"}), then a table on
-stderr: per event name and violation (kind and path), how many events had it, and a line of
-totals by action. EVENTS is a file of JSON lines, or - for stdin, read as `triggers backtest`
-reads it: relay event exports or reference-corpus SDK calls.
+violation is printed as one JSON line on stdout, such as
+  {\"line\":12,\"visitor\":\"v-1\",\"event\":\"Product Viewed\",\"time\":1764000017274,\"action\":\"quarantine\",\"kind\":\"wrong_type\",\"path\":\"properties.price\",\"message\":\"expected number, got string \\\"89.58\\\"\"}
+then a table on stderr: per event name and violation (kind and path), how many events had it,
+and a line of totals by action. EVENTS is a file of JSON lines, or - for stdin, read as
+`triggers backtest` reads it: relay event exports or reference-corpus SDK calls.
 
 Options:
   --summary   print only the table
