@@ -8,39 +8,20 @@
 // timestamps on a fake clock (frames then seal on the 3 s timer as in real
 // life). Also the firing round trip through the SDK and the stub relay.
 // Usage: node tests/sdk/figures.mjs [--quick] [--only=http|socket|paced|rtt]
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { installPackage, startSite, startRelay, launch, open, until, ROOT } from './harness.mjs';
+import { installPackage, startSite, startRelay, launch, open, until } from './harness.mjs';
+import { CORPUS, loadVisits, replayInPage } from './corpus.mjs';
 
-const CORPUS = process.env.EVENTSTREAM_CORPUS || process.env.CORPUS || join(ROOT, 'examples', 'corpus', 'clickstream.jsonl');
 const quick = process.argv.includes('--quick');
-let calls = readFileSync(CORPUS, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-if (quick) calls = calls.slice(0, 1000);
-const visits = [];
-for (const c of calls) {
-  if (!visits.length || visits.at(-1)[0].session !== c.session) visits.push([]);
-  visits.at(-1).push(c);
-}
+const { calls, visits } = loadVisits(quick ? 1000 : Infinity);
 
 const app = installPackage();
 const relay = await startRelay();
 const site = await startSite(app, relay.url, { isolated: true });
 const browser = await launch();
 
-// Runs in the page: one corpus call through the public API (clicks and
-// submits, which the SDK captures from the DOM, go through the same internal
-// entry point the DOM listeners use).
-function replayFn() {
-  const KIND = { click: 3, submit: 4 };
-  window.call = (c) => {
-    const es = window.es;
-    switch (c.call) {
-      case 'track': return es.track(c.event, c.properties);
-      case 'page': return es.page(c.name, c.properties);
-      case 'identify': return es.identify(c.userId, c.traits);
-      default: return es.push(KIND[c.call], '', c.properties || {}, true);
-    }
-  };
+// Runs in the page: each call of a visit through the public API
+// (corpus.mjs's window.call), timed.
+function timedFn() {
   window.timed = (visit) => {
     const out = [];
     for (const c of visit) {
@@ -57,7 +38,8 @@ async function run(name, opts, paced) {
   const ctx = await browser.newContext();
   if (paced) await ctx.clock.install({ time: 1764000000000 });
   const page = await open(ctx, site, { autocapture: false, ...opts });
-  await page.evaluate(replayFn);
+  await page.evaluate(replayInPage);
+  await page.evaluate(timedFn);
   const isolated = await page.evaluate(() => crossOriginIsolated);
   const times = [];
   const t0 = Date.now();
