@@ -4,7 +4,7 @@
 use super::{Partition, PartitionError};
 use crate::storage::Storage;
 use crate::trigger::{explain, ExplainError};
-use crate::Event;
+use crate::{Event, Map};
 
 /// The most events [`Partition::explain`] scans by default.
 pub const EXPLAIN_MAX_SCAN: usize = 200_000;
@@ -27,7 +27,7 @@ impl Partition {
         let Some(engine) = &self.engine else {
             return Ok(Err(ExplainError::NoTriggerFile));
         };
-        let mut events: Vec<(u64, Event<'static>)> = Vec::new();
+        let mut events: Vec<(u64, Event<'static>, Map<'static>)> = Vec::new();
         let mut from = crate::log::Log::events().meta(store)?.earliest_offset;
         let mut scanned = 0usize;
         let truncated = loop {
@@ -44,7 +44,7 @@ impl Partition {
                 read.records
                     .into_iter()
                     .filter(|r| r.visitor == visitor)
-                    .map(|r| (r.offset, r.event)),
+                    .map(|r| (r.offset, r.event, r.source.context_view())),
             );
             if from >= read.end {
                 break false;

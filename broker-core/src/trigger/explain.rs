@@ -8,11 +8,12 @@
 //! nothing). The engine is the only judge: the trace reports its decisions
 //! and reads its stored state, it does not re-implement the rules.
 
+use super::cond::On;
 use super::engine::Engine;
 use super::model::{Rule, Step, Trigger};
 use super::state::VisitorState;
 use super::{Outcome, TriggerFile};
-use crate::event::Event;
+use crate::event::{Event, Map};
 use crate::storage::{keys, MemoryStorage, Storage, StorageError, WriteBatch};
 use serde_json::{json, Value as Json};
 
@@ -34,16 +35,16 @@ pub enum ExplainError {
     Storage(#[from] StorageError),
 }
 
-/// Replays `events` (one visitor's, in log order, with their log offsets)
-/// through `file` and traces trigger `trigger`; delayed firings due by `now`
-/// fire at the end. Returns the trace as JSON:
+/// Replays `events` (one visitor's, in log order, each with its log offset
+/// and its context view, `EventSource::context_view`) through `file` and
+/// traces trigger `trigger`; delayed firings due by `now` fire at the end. Returns the trace as JSON:
 /// `{"trigger", "visitor", "enabled", "held_out", "events": [...],
 /// "other_events", "summary": {...}, "verdict"}` (docs/triggers.md).
 pub fn explain(
     file: &TriggerFile,
     trigger: &str,
     visitor: &str,
-    events: &[(u64, Event<'_>)],
+    events: &[(u64, Event<'_>, Map<'_>)],
     now: u64,
 ) -> Result<Json, ExplainError> {
     let Some(tr) = file.triggers.iter().find(|t| t.id == trigger) else {
@@ -57,12 +58,13 @@ pub fn explain(
     let mut trace = Vec::new();
     let mut other = 0u64;
     let mut summary = Summary::default();
-    for (offset, e) in events {
+    for (offset, e, ctx) in events {
         let mut w = WriteBatch::new();
-        let fired = engine.on_events(&store, &mut w, visitor, std::slice::from_ref(e), *offset)?;
+        let one = std::slice::from_ref(e);
+        let fired = engine.on_events_in(&store, &mut w, visitor, one, *offset, ctx)?;
         store.commit(w)?;
         let happened = what_happened(&mut engine, tr, fired, &mut summary);
-        let steps = step_trace(tr, e);
+        let steps = step_trace(tr, e, ctx);
         if steps.is_empty() && happened.is_empty() {
             other += 1;
             continue;
@@ -195,8 +197,9 @@ fn what_happened(
     out
 }
 
-/// Each step of the trigger: whether `e` is its event, and each condition.
-fn step_trace(tr: &Trigger, e: &Event<'_>) -> Vec<Json> {
+/// Each step of the trigger that names `e`'s event, with each condition
+/// on the event's properties or its context `ctx`.
+fn step_trace(tr: &Trigger, e: &Event<'_>, ctx: &Map<'_>) -> Vec<Json> {
     let mut named: Vec<(String, &Step)> = match &tr.rule {
         Rule::When { step, .. } => vec![("when".to_owned(), step)],
         Rule::Sequence { steps, .. } => steps
@@ -219,12 +222,16 @@ fn step_trace(tr: &Trigger, e: &Event<'_>) -> Vec<Json> {
                 .conditions
                 .iter()
                 .map(|c| {
+                    let (subject, on) = match c.on {
+                        On::Context => ("context", ctx),
+                        _ => ("prop", &e.properties),
+                    };
                     json!({
-                        "prop": c.path.text(),
+                        subject: c.path.text(),
                         "op": c.op.name(),
                         "value": Json::from(&c.value),
-                        "actual": c.path.resolve(&e.properties).map(Json::from),
-                        "held": c.holds_on(&e.properties),
+                        "actual": c.path.resolve(on).map(Json::from),
+                        "held": c.holds_on(on),
                     })
                 })
                 .collect();

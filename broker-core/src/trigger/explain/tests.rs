@@ -48,7 +48,8 @@ fn each_event_says_what_held_how_far_the_count_got_and_what_happened() {
         (14, added(T0 + 4, 80)),
         (15, added(T0 + 5, 90)),
         (16, order),
-    ];
+    ]
+    .map(|(o, e)| (o, e, Vec::new()));
     let x = explain(&file(true), "rescue", "v-1", &events, T0 + 10).expect("explain");
     let ev = x["events"].as_array().expect("events");
     assert_eq!(x["other_events"], 1, "the page view is not this trigger's");
@@ -89,7 +90,7 @@ fn each_event_says_what_held_how_far_the_count_got_and_what_happened() {
 
 #[test]
 fn a_disabled_an_unknown_and_a_never_qualified_trigger_say_so() {
-    let events = [(0, added(T0, 60))];
+    let events = [(0, added(T0, 60), Vec::new())];
     let off = explain(&file(false), "rescue", "v", &events, T0).expect("explain");
     assert_eq!(off["verdict"], "the trigger is disabled: it never fires");
     let once = explain(&file(true), "rescue", "v", &events, T0).expect("explain");
@@ -106,4 +107,35 @@ fn a_disabled_an_unknown_and_a_never_qualified_trigger_say_so() {
         explain(&file(true), "rescu", "v", &events, T0),
         Err(ExplainError::UnknownTrigger { id: "rescu".into() })
     );
+}
+
+#[test]
+fn context_conditions_are_traced_on_the_events_context() {
+    let file = TriggerFile::parse(
+        r#"{"version": 1, "triggers": [{"id": "winter", "when": {"event": "Product Added",
+        "where": [{"context": "campaign.name", "op": "eq", "value": "winter"}]}, "action": {"type": "t"}}]}"#,
+    )
+    .expect("valid");
+    let campaign = |name: &'static str| {
+        vec![(
+            Cow::Borrowed("campaign"),
+            Value::Map(vec![(
+                Cow::Borrowed("name"),
+                Value::Str(Cow::Borrowed(name)),
+            )]),
+        )]
+    };
+    let events = [
+        (0, added(T0, 1), campaign("summer")),
+        (1, added(T0 + 1, 1), campaign("winter")),
+    ];
+    let x = explain(&file, "winter", "v", &events, T0 + 2).expect("explain");
+    let ev = x["events"].as_array().expect("events");
+    assert_eq!(ev[0]["outcome"], "conditions not met");
+    let c = &ev[0]["steps"][0]["conditions"][0];
+    assert_eq!(
+        (c["context"].as_str(), c["actual"].as_str()),
+        (Some("campaign.name"), Some("summer"))
+    );
+    assert_eq!(ev[1]["outcome"], "fired");
 }
