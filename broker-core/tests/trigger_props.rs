@@ -56,7 +56,14 @@ fn sorted(mut f: Vec<Firing>) -> Vec<(u64, String, String, String, bool)> {
 fn sorted_conversions(c: &[Conversion]) -> Vec<(u64, String, String, bool)> {
     let mut out: Vec<_> = c
         .iter()
-        .map(|c| (c.time, c.firing_id.clone(), c.trigger_id.clone(), c.held_out))
+        .map(|c| {
+            (
+                c.time,
+                c.firing_id.clone(),
+                c.trigger_id.clone(),
+                c.held_out,
+            )
+        })
         .collect();
     out.sort();
     out
@@ -187,7 +194,14 @@ proptest! {
 #[test]
 fn the_file_exercises_every_outcome() {
     let spec: Vec<(usize, usize, u64, i64)> = (0..600u64)
-        .map(|i| ((i % 3) as usize, (i * 7 % 4) as usize, i * 13 % 40, (i % 3) as i64))
+        .map(|i| {
+            (
+                (i % 3) as usize,
+                (i * 7 % 4) as usize,
+                i * 13 % 40,
+                (i % 3) as i64,
+            )
+        })
         .collect();
     let mut run = Run::new();
     for (i, (v, e)) in log(&spec).iter().enumerate() {
@@ -197,6 +211,11 @@ fn the_file_exercises_every_outcome() {
     let reasons: std::collections::BTreeSet<&str> =
         run.suppressed.iter().map(|s| s.reason.name()).collect();
     assert!(run.out.iter().any(|f| f.held_out) && run.out.iter().any(|f| !f.held_out));
-    assert!(run.conversions.iter().any(|c| c.held_out) && run.conversions.iter().any(|c| !c.held_out));
-    assert!(reasons.contains("global_cap") && reasons.contains("cooldown"), "{reasons:?}");
+    assert!(
+        run.conversions.iter().any(|c| c.held_out) && run.conversions.iter().any(|c| !c.held_out)
+    );
+    assert!(
+        reasons.contains("global_cap") && reasons.contains("cooldown"),
+        "{reasons:?}"
+    );
 }
