@@ -82,7 +82,10 @@ pub async fn stats(env: &Env, req: &Request) -> Result<Response> {
             Ok::<Value, RelayError>(body)
         }
     });
-    let answers = join_all(calls).await.into_iter().collect::<Result<Vec<_>>>()?;
+    let answers = join_all(calls)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
     let truncated = answers.iter().any(|a| a["truncated"] == true);
     let rows = stats::merge_json_rows(
         answers

@@ -35,7 +35,12 @@ impl Partition {
     }
 
     /// `explain` for `visitor` and `trigger` over the retained events.
-    pub(super) fn explain(&self, store: &SqlStore, visitor: &str, trigger: &str) -> Result<Response> {
+    pub(super) fn explain(
+        &self,
+        store: &SqlStore,
+        visitor: &str,
+        trigger: &str,
+    ) -> Result<Response> {
         let answer = self.with_core(store, |core| {
             core.explain(store, trigger, visitor, now_ms(), EXPLAIN_MAX_SCAN)
         })?;
