@@ -83,6 +83,12 @@ impl Partition {
         let policy = policy(&config)?;
         for stream in [Stream::Events, Stream::Firings] {
             for written in 0.. {
+                // Three reads say whether a segment can be closed; without
+                // them every alarm would gather (and encode) the open
+                // segment, up to an hour of records, only to leave it.
+                if !self.due(store, stream, policy, now)? {
+                    break;
+                }
                 let (segment, table) = self.gather(store, stream, policy)?;
                 if !segment.is_closed(now) {
                     break;
@@ -119,17 +125,45 @@ impl Partition {
         let policy = policy(&config)?;
         let mut next: Option<u64> = None;
         for stream in [Stream::Events, Stream::Firings] {
-            let Some((position, end, since)) = self.unarchived(store, stream)? else {
-                continue;
-            };
-            let due = if end - position >= MAX_SEGMENT_ROWS as u64 {
-                now
-            } else {
-                since - since % policy.interval_ms + policy.interval_ms
-            };
-            next = Some(next.map_or(due, |n| n.min(due)));
+            if let Some(due) = self.due_at(store, stream, policy, now)? {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
         }
         Ok(next)
+    }
+
+    /// When the next segment of `stream` can be closed: now if a full
+    /// segment's worth of records waits, else the end of the oldest
+    /// unarchived record's interval; `None` when all is archived. (A
+    /// segment that fills its byte bound sooner is written then too.)
+    fn due_at(
+        &self,
+        store: &SqlStore,
+        stream: Stream,
+        policy: SegmentPolicy,
+        now: u64,
+    ) -> Result<Option<u64>> {
+        Ok(self
+            .unarchived(store, stream)?
+            .map(|(position, end, since)| {
+                if end - position >= MAX_SEGMENT_ROWS as u64 {
+                    now
+                } else {
+                    since - since % policy.interval_ms + policy.interval_ms
+                }
+            }))
+    }
+
+    fn due(
+        &self,
+        store: &SqlStore,
+        stream: Stream,
+        policy: SegmentPolicy,
+        now: u64,
+    ) -> Result<bool> {
+        Ok(self
+            .due_at(store, stream, policy, now)?
+            .is_some_and(|t| t <= now))
     }
 
     /// The archive position of `stream`, its end, and when the first
