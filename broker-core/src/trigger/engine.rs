@@ -5,7 +5,9 @@
 //!   ([`VisitorState`]): traits, and per trigger (keyed by the hash of its
 //!   canonical JSON) the unused `count` timestamps, the `sequence` progress,
 //!   pending `unless` firings, the last firing time while a cooldown runs and
-//!   the firing count when `max_per_user` is set. Absent when empty.
+//!   the firing count when `max_per_user` is set; for outcomes, the times
+//!   of the visitor's recent firings (`limits`) and its firings still open
+//!   to a goal. Absent when empty.
 //! - `w` + deadline (u64 BE) + visitor, empty value: at most one per visitor,
 //!   at its earliest pending deadline, or (with nothing pending) when its
 //!   state expires, rounded up to [`GC_GRANULARITY_MS`], so that idle
@@ -57,9 +59,9 @@ pub struct Engine {
 }
 
 /// How many times a trigger qualified but did not fire, by the first reason
-/// that applied (the spec's order: audience, cooldown, `max_per_user`), and
-/// how many delayed firings its `unless` step cancelled. A disabled trigger
-/// counts none.
+/// that applied (the spec's order: audience, cooldown, `max_per_user`,
+/// `global_cap`), and how many delayed firings its `unless` step cancelled.
+/// A disabled trigger counts none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Suppressions {
