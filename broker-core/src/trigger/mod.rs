@@ -53,9 +53,11 @@ mod model;
 mod state;
 // The tracking plan's validator (`crate::plan`) words its near-misses alike.
 pub(crate) mod suggest;
+mod suppress;
 mod validate;
 
-pub use engine::{Engine, Reason, Suppressed, Suppressions};
+pub use engine::Engine;
+pub use suppress::{Reason, Suppressed, Suppressions};
 pub use explain::{explain, ExplainError};
 pub use hash::{firing_id, holdout_bucket};
 pub use lint::{lint, Catalog, CatalogEvent, Warning};
