@@ -95,6 +95,9 @@ let relay;
 let stored;
 before(async () => {
   relay = await startRelay({ partitions: 4, r2Buckets: ['ARCHIVE'], vars: { ARCHIVE_INTERVAL_MS: '1500', RATE_LIMIT_PER_SEC: '0' } });
+  // The example triggers fire on the corpus: the firing stream is archived too.
+  const triggers = await relay.pushTriggers(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8'));
+  assert.equal(triggers.status, 200, JSON.stringify(triggers.body));
   stored = await loadCorpus(relay);
 });
 after(async () => relay?.stop());
@@ -167,6 +170,18 @@ test('every event lands once, in offset order, and DuckDB reads it back', async 
   for (const r of tracks) counts[r.name] = (counts[r.name] ?? 0) + 1;
   const best = Math.max(...Object.values(counts));
   assert.deepEqual([top[0][1], top.length], [best, Math.min(10, Object.keys(counts).length)]);
+  // Firings: every record once, whole.
+  const firingEnds = s.map((p) => p.firings.end);
+  const firingsTotal = firingEnds.reduce((a, b) => a + b, 0);
+  assert.ok(firingsTotal > 0, 'the example triggers fired');
+  const [[firings, distinctFirings]] = duck(
+    `SELECT count(*), count(DISTINCT (partition, "offset")) FROM read_parquet('${dir}/firings/**/*.parquet', hive_partitioning = true)`,
+  );
+  assert.deepEqual([firings, distinctFirings], [firingsTotal, firingsTotal]);
+  const servedFirings = await relay.readAll('firings');
+  const archivedFirings = duck(`SELECT record FROM read_parquet('${dir}/firings/**/*.parquet') ORDER BY partition, "offset"`).map((r) => JSON.parse(r[0]));
+  servedFirings.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  assert.deepEqual(archivedFirings, servedFirings);
   // Metadata: offsets and row counts as the key says.
   const bucket = await relay.mf.getR2Bucket('ARCHIVE');
   const head = await bucket.head(eventKeys[0]);

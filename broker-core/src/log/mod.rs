@@ -24,6 +24,7 @@
 //! | `f` + base offset (u64) | firing batch: [`BatchHeader`] + [`firing::encode_firings`] |
 //! | `m` + `events` / `firings` | [`LogMeta`] of the stream (57 bytes) |
 //! | `m` + `producers` | number of live producers (u64) |
+//! | `m` + `archive-events` / `archive-firings` | the archive position (u64): where its next segment starts |
 //! | `p` + producer id (u64) | [`ProducerState`]: last seen, last 5 batches' (sequence, base, count) |
 //! | `q` + indexed time (u64) + producer id (u64) | empty: the producer expiry index |
 //! | `c` + stream byte (`e`/`f`) + consumer name | committed offset (u64) |
