@@ -83,6 +83,11 @@ test('roles: each token is what it says, a viewer cannot push, a missing token i
   }
   const v = await relay.api('POST', '/v1/admin/triggers/validate', { token: VIEWER_TOKEN, body: EXAMPLES });
   assert.equal(v.status, 200);
+  // The console's roles read the log (its live debugger), header only.
+  const read = await relay.api('GET', '/v1/partitions/0/events?limit=1', { token: VIEWER_TOKEN });
+  assert.deepEqual([read.status, read.body.records.length], [200, 1]);
+  const inQuery = await relay.api('GET', `/v1/partitions/0/events?limit=1&token=${VIEWER_TOKEN}`);
+  assert.equal(inQuery.status, 401, 'a console token is never taken from the URL');
 });
 
 test('versions: every push is a version; diff, revert and what runs where', async () => {
