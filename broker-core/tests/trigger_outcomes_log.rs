@@ -110,3 +110,37 @@ fn held_out_firings_and_conversions_are_logged_counted_and_never_delivered() {
         (1, 1, 1, 1, 1)
     );
 }
+
+#[test]
+fn explain_replays_the_newest_events_of_the_visitor_and_says_when_older_were_left_out() {
+    let mut store = MemoryStorage::new();
+    let mut p = open(&store);
+    p.set_triggers(&mut store, FILE, TriggerFile::parse(FILE).expect("valid"))
+        .expect("set");
+    for (i, name) in ["a", "b", "a"].into_iter().enumerate() {
+        let t = T0 + i as u64;
+        p.append(&mut store, &frame("v", 1, i as u64, name, t), t)
+            .expect("append");
+    }
+    let all = p
+        .explain(&store, "h", "v", T0 + 10, 100)
+        .expect("store")
+        .expect("explained");
+    assert_eq!(
+        (
+            all["truncated"].as_bool(),
+            all["events"].as_array().map(Vec::len)
+        ),
+        (Some(false), Some(3))
+    );
+    let newest = p
+        .explain(&store, "h", "v", T0 + 10, 1)
+        .expect("store")
+        .expect("explained");
+    assert_eq!(newest["truncated"], true);
+    assert_eq!(newest["events"][0]["offset"], 2);
+    assert!(matches!(
+        p.explain(&store, "nope", "v", T0, 10).expect("store"),
+        Err(broker_core::trigger::ExplainError::UnknownTrigger { .. })
+    ));
+}

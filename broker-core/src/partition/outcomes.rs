@@ -11,9 +11,9 @@ pub const EXPLAIN_MAX_SCAN: usize = 200_000;
 
 impl Partition {
     /// Replays `visitor`'s retained events through the active trigger file
-    /// and traces trigger `trigger` (see [`crate::trigger::explain`]); the
-    /// log is scanned from its earliest retained event, at most `max_scan`
-    /// events (`"truncated": true` in the answer when more remained).
+    /// and traces trigger `trigger` (see [`crate::trigger::explain`]) over
+    /// the newest `max_scan` events of the log at most, from fresh state
+    /// (`"truncated": true` in the answer when older ones were left out).
     /// The outer error is the store's; the inner one the request's (no
     /// active file, an unknown trigger).
     pub fn explain<S: Storage>(
@@ -28,15 +28,18 @@ impl Partition {
             return Ok(Err(ExplainError::NoTriggerFile));
         };
         let mut events: Vec<(u64, Event<'static>, Map<'static>)> = Vec::new();
-        let mut from = crate::log::Log::events().meta(store)?.earliest_offset;
+        // The newest `max_scan` events: the ones a marketer asks about.
+        let meta = crate::log::Log::events().meta(store)?;
+        let max = u64::try_from(max_scan).unwrap_or(u64::MAX);
+        let mut from = meta
+            .earliest_offset
+            .max(meta.next_offset.saturating_sub(max));
+        let truncated = from > meta.earliest_offset;
         let mut scanned = 0usize;
-        let truncated = loop {
-            if scanned >= max_scan {
-                break true;
-            }
+        while scanned < max_scan {
             let read = self.read_events(store, from, max_scan - scanned, usize::MAX)?;
             if read.records.is_empty() {
-                break false;
+                break;
             }
             scanned += read.records.len();
             from = read.next_offset;
@@ -47,9 +50,9 @@ impl Partition {
                     .map(|r| (r.offset, r.event, r.source.context_view())),
             );
             if from >= read.end {
-                break false;
+                break;
             }
-        };
+        }
         Ok(
             explain(engine.file(), trigger, visitor, &events, now).map(|mut j| {
                 j["scanned"] = scanned.into();
