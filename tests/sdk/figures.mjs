@@ -61,10 +61,15 @@ async function run(name, opts, paced) {
   const bytes = relay.stored.reduce((n, r) => n + r.bytes.length, 0);
   const errors = await page.evaluate(() => window.errors.length);
   await ctx.close();
+  // identify() apart (times are in call order, as visits.flat() is).
+  const kinds = visits.flat().map((c) => c.call);
+  const ident = times.filter((_, i) => kinds[i] == 'identify').sort((a, b) => a - b);
   times.sort((a, b) => a - b);
-  const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))] * 1000;
+  const at = (list, p) => list[Math.min(list.length - 1, Math.floor(p * list.length))] * 1000;
+  const q = (p) => at(times, p);
   const mean = (times.reduce((a, b) => a + b, 0) / times.length) * 1000;
-  return { name, calls: times.length, delivered: stored, frames: relay.stored.length, bytes, perEvent: bytes / stored, p50: q(0.5), p99: q(0.99), mean, isolated, errors, seconds: (Date.now() - t0) / 1000, events };
+  const identify = ident.length ? { calls: ident.length, p50: at(ident, 0.5), p99: at(ident, 0.99) } : null;
+  return { name, calls: times.length, delivered: stored, frames: relay.stored.length, bytes, perEvent: bytes / stored, p50: q(0.5), p99: q(0.99), mean, identify, isolated, errors, seconds: (Date.now() - t0) / 1000, events };
 }
 
 const only = (process.argv.find((a) => a.startsWith('--only=')) || '').slice(7);
@@ -106,6 +111,7 @@ console.log('regime'.padEnd(30) + 'delivered'.padStart(10) + 'frames'.padStart(8
 for (const r of rows) {
   console.log(r.name.padEnd(30) + `${r.delivered}/${r.events}`.padStart(10) + String(r.frames).padStart(8) + r.perEvent.toFixed(1).padStart(9) + r.p50.toFixed(0).padStart(8) + r.p99.toFixed(0).padStart(8) + r.mean.toFixed(1).padStart(9));
 }
+for (const r of rows) if (r.identify) console.log(`identify() alone, ${r.name}: ${r.identify.calls} calls, p50 ${r.identify.p50.toFixed(0)} us, p99 ${r.identify.p99.toFixed(0)} us`);
 if (rows.length) console.log('(timer resolution: ' + (rows[0].isolated ? '5 us, cross-origin isolated' : '100 us') + '; errors reported: ' + rows.map((r) => r.errors).join('/') + ')');
 if (rtt) console.log(`firing round trip (track() to handler, stub relay on loopback): p50 ${rtt.p50.toFixed(1)} ms, p99 ${rtt.p99.toFixed(1)} ms`);
 console.log(JSON.stringify(rows));
