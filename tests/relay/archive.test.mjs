@@ -268,3 +268,36 @@ test('retention never deletes a batch the archive has not written', async () => 
     await r.stop();
   }
 });
+
+test('a key that holds other contents stops the archive of that partition, and is never overwritten', async () => {
+  const interval = 5000;
+  const r = await startRelay({ partitions: 1, r2Buckets: ['ARCHIVE'], vars: { ARCHIVE_INTERVAL_MS: String(interval) } });
+  try {
+    // Appended right after an interval starts, so that the test has the
+    // whole interval to place its object first.
+    await new Promise((res) => setTimeout(res, interval - (Date.now() % interval) + 20));
+    const events = Array.from({ length: 3 }, (_, i) => ({ kind: 'track', name: `c${i}`, time: Date.now(), properties: {} }));
+    await send(r, [makeFrame({ visitor: 'v-conflict', producerId: '79', sequence: 0, events })]);
+    // The key the archive will write, from when the frame was appended.
+    const [p] = await stats(r);
+    const start = p.archive.events.oldest_unarchived_at - (p.archive.events.oldest_unarchived_at % interval);
+    const iso = new Date(start).toISOString();
+    const key = `events/v1/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/part=000/${'0'.repeat(20)}-${'2'.padStart(20, '0')}.parquet`;
+    const bucket = await r.mf.getR2Bucket('ARCHIVE');
+    const placed = await bucket.put(key, 'not ours', { onlyIf: { etagDoesNotMatch: '*' }, customMetadata: { rows: '3' } });
+    assert.ok(placed, `placed before the interval ended (${JSON.stringify(p.archive)}, ${JSON.stringify((await bucket.list()).objects.map((o) => o.key))})`);
+    let s;
+    for (let i = 0; ; i++) {
+      [s] = await stats(r);
+      if (s.archive.error) break;
+      if (i > 300) throw new Error('no archive error: ' + JSON.stringify(s.archive));
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.match(s.archive.error, /exists with other contents/);
+    assert.ok(s.archive.error.includes(key), s.archive.error);
+    assert.deepEqual([s.archive.events.position, s.archive.events.lag, s.events.earliest], [0, 3, 0], 'nothing moved, nothing deleted');
+    assert.equal(await (await bucket.get(key)).text(), 'not ours', 'never overwritten');
+  } finally {
+    await r.stop();
+  }
+});
