@@ -406,10 +406,7 @@ impl Table {
                 "required"
             };
             let (physical, logical) = c.spec.ty.parquet();
-            m.push_str(&format!(
-                "  {rep} {physical} {}{logical};\n",
-                c.spec.name
-            ));
+            m.push_str(&format!("  {rep} {physical} {}{logical};\n", c.spec.name));
         }
         m.push('}');
         m
