@@ -1,49 +1,11 @@
 //! `eventstream plan check`, through the built binary.
 
+mod support;
+
 use serde_json::Value as Json;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use support::{run, temp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventstream");
 const PLAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plan.json");
-
-fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        // A command that fails before reading its input closes the pipe early.
-        if let Err(e) = pipe.write_all(input.as_bytes()) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
-        }
-    }
-    drop(child.stdin.take());
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("wait");
-    (
-        status.code().expect("exit code"),
-        String::from_utf8(stdout).expect("utf-8"),
-        String::from_utf8(stderr).expect("utf-8"),
-    )
-}
-
-/// A file under the temp dir, unique to this test.
-fn temp(name: &str, content: &str) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "eventstream-plan-cli-{}-{name}",
-        std::process::id()
-    ));
-    std::fs::write(&path, content).expect("write temp file");
-    path.to_string_lossy().into_owned()
-}
 
 fn corpus_path() -> String {
     broker_core::corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"))

@@ -3,50 +3,15 @@
 #[path = "../../broker-core/tests/support/reference.rs"]
 mod reference;
 
+mod support;
+
 use broker_core::corpus;
 use broker_core::event::map_to_json;
 use reference::{reference_outcomes, RefEvent};
 use serde_json::Value as Json;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use support::{run, temp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventstream");
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/triggers.json");
-
-fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        // A command that fails before reading its input closes the pipe early.
-        if let Err(e) = pipe.write_all(input.as_bytes()) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
-        }
-    }
-    drop(child.stdin.take());
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("wait");
-    (
-        status.code().expect("exit code"),
-        String::from_utf8(stdout).expect("utf-8"),
-        String::from_utf8(stderr).expect("utf-8"),
-    )
-}
-
-/// A file under the temp dir, unique to this test.
-fn temp(name: &str, content: &str) -> String {
-    let path = std::env::temp_dir().join(format!("eventstream-cli-{}-{name}", std::process::id()));
-    std::fs::write(&path, content).expect("write temp file");
-    path.to_string_lossy().into_owned()
-}
 
 const SMALL: &str = r#"{"version": 1, "triggers": [
   {"id": "adds", "when": {"event": "Product Added"}, "count": {"at_least": 2, "within": "10m"}, "action": {"type": "banner", "payload": {"n": 2}}},
