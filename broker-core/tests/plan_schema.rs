@@ -7,16 +7,16 @@
 //! (below), so the test needs no JSON Schema crate; a keyword it does not
 //! know fails the test rather than passing silently.
 
+mod support {
+    pub mod schema;
+}
+
 use broker_core::plan::Plan;
 use serde_json::{json, Value};
+use support::schema::keys;
 
 fn schema() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/schema/plan.schema.json"
-    ))
-    .expect("schema file");
-    serde_json::from_str(&text).expect("the schema is JSON")
+    support::schema::load("plan.schema.json")
 }
 
 fn read(path: &str) -> String {
@@ -167,17 +167,6 @@ fn schema_errors(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
     validate(&s, &s, doc, "", &mut out);
     out
-}
-
-fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v["properties"]
-        .as_object()
-        .expect("properties")
-        .keys()
-        .cloned()
-        .collect();
-    k.sort();
-    k
 }
 
 #[test]

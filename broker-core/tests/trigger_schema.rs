@@ -1,27 +1,16 @@
 //! The published JSON Schema stays in step with the validator: the same keys
 //! at every level and the same operators.
 
-use broker_core::trigger::TriggerFile;
-use serde_json::Value;
-
-fn schema() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/schema/triggers.schema.json"
-    ))
-    .expect("schema file");
-    serde_json::from_str(&text).expect("the schema is JSON")
+mod support {
+    pub mod schema;
 }
 
-fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v["properties"]
-        .as_object()
-        .expect("properties")
-        .keys()
-        .cloned()
-        .collect();
-    k.sort();
-    k
+use broker_core::trigger::TriggerFile;
+use serde_json::Value;
+use support::schema::keys;
+
+fn schema() -> Value {
+    support::schema::load("triggers.schema.json")
 }
 
 #[test]
