@@ -132,7 +132,8 @@ export class BacktestPanel {
     const outcomes = [];
     if ('held_out' in c) outcomes.push(row('Held out (no action shown)', ...same((x) => num(x.held_out ?? 0))));
     if ('conversions' in c) {
-      const conv = (x) => `${num((x.conversions ?? 0) - (x.held_out_conversions ?? 0))} / ${num(x.held_out_conversions ?? 0)}`;
+      // `conversions` counts delivered firings' conversions only (broker-core backtest::TriggerReport).
+      const conv = (x) => `${num(x.conversions ?? 0)} / ${num(x.held_out_conversions ?? 0)}`;
       outcomes.push(row('Conversions: delivered / held out', ...same(conv)));
     }
     const body = [
