@@ -7,6 +7,35 @@
 
 extern crate alloc;
 
+/// `Display` and `Error` for a file validator's error (`path: message`) and
+/// its list of every error (one per line): trigger files and plans alike.
+#[cfg(feature = "std")]
+macro_rules! path_errors {
+    ($one:ty, $all:ty) => {
+        impl std::fmt::Display for $one {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}: {}", self.path, self.message)
+            }
+        }
+
+        impl std::error::Error for $one {}
+
+        impl std::fmt::Display for $all {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                for (i, e) in self.errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+
+        impl std::error::Error for $all {}
+    };
+}
+
 #[cfg(feature = "archive")]
 pub mod archive;
 #[cfg(feature = "std")]
