@@ -62,6 +62,8 @@ pub mod stats;
 pub mod storage;
 #[cfg(feature = "std")]
 pub mod trigger;
+#[cfg(feature = "std")]
+mod walk;
 
 pub use event::{Event, EventKind, Map, Value};
 #[cfg(feature = "std")]

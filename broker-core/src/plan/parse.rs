@@ -8,6 +8,7 @@ use super::pattern::Pattern;
 use super::{Action, PlanError, PlanErrorKind as Kind, PlanErrors, MAX_DEPTH, MAX_PATTERN_BYTES};
 use crate::event::EventKind;
 use crate::trigger::suggest::suggest;
+use crate::walk::{join, type_name, JsonWalk};
 use serde_json::{Map, Value as Json};
 
 const TOP_KEYS: &[&str] = &[
@@ -236,6 +237,16 @@ struct Validator {
     errors: Vec<PlanError>,
 }
 
+impl JsonWalk for Validator {
+    type Kind = Kind;
+    const UNKNOWN_KEY: Kind = Kind::UnknownKey;
+    const WRONG_TYPE: Kind = Kind::WrongType;
+
+    fn push(&mut self, kind: Kind, path: &str, message: String) {
+        self.err(kind, path, message);
+    }
+}
+
 impl Validator {
     fn finish(self) -> PlanErrors {
         PlanErrors {
@@ -249,47 +260,6 @@ impl Validator {
             path: path.to_owned(),
             message: message.into(),
         });
-    }
-
-    fn wrong_type(&mut self, path: &str, expected: &str, got: &Json) {
-        self.err(
-            Kind::WrongType,
-            path,
-            format!("expected {expected}, got {}", type_name(got)),
-        );
-    }
-
-    /// The object at `path`, after reporting each key not in `allowed`.
-    fn object<'j>(
-        &mut self,
-        v: &'j Json,
-        path: &str,
-        allowed: &[&str],
-        hints: &[(&str, &str)],
-    ) -> Option<&'j Map<String, Json>> {
-        let Some(o) = v.as_object() else {
-            self.wrong_type(path, "an object", v);
-            return None;
-        };
-        for k in o.keys() {
-            if allowed.contains(&k.as_str()) {
-                continue;
-            }
-            let hint = hints
-                .iter()
-                .find(|(from, to)| from == k && allowed.contains(to))
-                .map(|(_, to)| *to)
-                .or_else(|| suggest(k, allowed));
-            let msg = match hint {
-                Some(h) => format!("unknown key {k:?} (did you mean {h:?}?)"),
-                None => format!(
-                    "unknown key {k:?} (expected one of: {})",
-                    allowed.join(", ")
-                ),
-            };
-            self.err(Kind::UnknownKey, &join(path, k), msg);
-        }
-        Some(o)
     }
 
     fn boolean(&mut self, o: &Map<String, Json>, path: &str, key: &str) -> Option<bool> {
@@ -726,32 +696,6 @@ impl Validator {
                 None
             }
         }
-    }
-}
-
-/// `parent.key`, or `parent["key"]` when the key is not a plain word
-/// (event names have spaces: `events["Product Viewed"]`).
-fn join(path: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'-');
-    match (path.is_empty() || path == "$", plain) {
-        (true, true) => key.to_owned(),
-        (true, false) => format!("[{}]", Json::from(key)),
-        (false, true) => format!("{path}.{key}"),
-        (false, false) => format!("{path}[{}]", Json::from(key)),
-    }
-}
-
-fn type_name(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "a list",
-        Json::Object(_) => "an object",
     }
 }
 

@@ -8,6 +8,7 @@ use super::model::{Count, Goal, Limits, Rule, Step, Trigger, Unless, MAX_HOLDOUT
 use super::suggest::{fix_id, op_alias, parse_duration, suggest, valid_id};
 use super::{ValidationError, ValidationErrors, ValidationKind as Kind, MAX_PAYLOAD_BYTES};
 use crate::event::Value;
+use crate::walk::{join, type_name, JsonWalk};
 use serde_json::{Map, Value as Json};
 
 const TOP_KEYS: &[&str] = &["version", "limits", "triggers"];
@@ -61,6 +62,16 @@ struct Validator {
     trigger: Option<String>,
 }
 
+impl JsonWalk for Validator {
+    type Kind = Kind;
+    const UNKNOWN_KEY: Kind = Kind::UnknownKey;
+    const WRONG_TYPE: Kind = Kind::WrongType;
+
+    fn push(&mut self, kind: Kind, path: &str, message: String) {
+        self.err(kind, path, message);
+    }
+}
+
 impl Validator {
     fn finish(self) -> ValidationErrors {
         ValidationErrors {
@@ -79,47 +90,6 @@ impl Validator {
             message,
             trigger: self.trigger.clone(),
         });
-    }
-
-    fn wrong_type(&mut self, path: &str, expected: &str, got: &Json) {
-        self.err(
-            Kind::WrongType,
-            path,
-            format!("expected {expected}, got {}", type_name(got)),
-        );
-    }
-
-    /// The object at `path`, after reporting each key not in `allowed`.
-    fn object<'j>(
-        &mut self,
-        v: &'j Json,
-        path: &str,
-        allowed: &[&str],
-        hints: &[(&str, &str)],
-    ) -> Option<&'j Map<String, Json>> {
-        let Some(o) = v.as_object() else {
-            self.wrong_type(path, "an object", v);
-            return None;
-        };
-        for k in o.keys() {
-            if allowed.contains(&k.as_str()) {
-                continue;
-            }
-            let hint = hints
-                .iter()
-                .find(|(from, _)| from == k)
-                .map(|(_, to)| *to)
-                .or_else(|| suggest(k, allowed));
-            let msg = match hint {
-                Some(h) => format!("unknown key {k:?} (did you mean {h:?}?)"),
-                None => format!(
-                    "unknown key {k:?} (expected one of: {})",
-                    allowed.join(", ")
-                ),
-            };
-            self.err(Kind::UnknownKey, &join(path, k), msg);
-        }
-        Some(o)
     }
 
     fn required<'j>(
@@ -694,25 +664,6 @@ impl Validator {
             }
         };
         Some((ty?.to_owned(), payload?))
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() || path == "$" {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn type_name(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "a list",
-        Json::Object(_) => "an object",
     }
 }
 
