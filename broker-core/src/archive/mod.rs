@@ -34,13 +34,20 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Default segment interval: one hour of receive time.
 pub const DEFAULT_INTERVAL_MS: u64 = 3_600_000;
 
-/// Most records in one segment.
-pub const MAX_SEGMENT_ROWS: usize = 200_000;
+/// Most records in one segment. Also the backlog at which the relay
+/// writes at once rather than at the interval's end, so that its
+/// unarchived records stay below about this many plus one segment.
+pub const MAX_SEGMENT_ROWS: usize = 50_000;
 
-/// Most row bytes (strings plus 8 per number, see [`Table::push_event`]) in
-/// one segment: the rows, their column buffers and the encoded file must fit
-/// well within a Durable Object's 128 MB.
-pub const MAX_SEGMENT_BYTES: usize = 16 << 20;
+/// Bytes a string value costs in a [`Table`] beyond its text (the buffer's
+/// handle and allocation), counted in a row's bytes.
+pub const STRING_OVERHEAD: usize = 48;
+
+/// Most row bytes in one segment: the table's own memory (string bytes
+/// plus [`STRING_OVERHEAD`] each, 8 per number, see [`Table::push_event`]).
+/// With the writer's buffers and the encoded file the object holds about
+/// one and a half times this while writing: far below its 128 MB.
+pub const MAX_SEGMENT_BYTES: usize = 32 << 20;
 
 /// How records are cut into segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -277,7 +277,7 @@ impl Table {
         match (&mut c.data, v) {
             (Data::Bytes(d), Some(s)) => {
                 d.push(ByteArray::from(s.as_bytes().to_vec()));
-                s.len()
+                s.len() + super::STRING_OVERHEAD
             }
             _ => 0,
         }
@@ -311,7 +311,7 @@ impl Table {
     }
 
     /// Appends an event (a table of [`EVENT_COLUMNS`]); returns its row
-    /// bytes (strings plus 8 per number), the measure
+    /// bytes (strings plus [`super::STRING_OVERHEAD`] each, 8 per number), the measure
     /// [`super::Segment::offer`] bounds: computed from the record alone, so
     /// that the relay and the export agree.
     pub fn push_event(&mut self, r: &EventRecord) -> usize {
