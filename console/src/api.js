@@ -141,6 +141,28 @@ export class Api {
     return this.activation(`/v1/admin/triggers/versions/${n}/revert`, { comment: comment || null, author: author || null });
   }
 
+  /** Trigger counters of every partition merged: `GET /v1/admin/stats`. */
+  stats(from, to, bucket, trigger) {
+    const q = new URLSearchParams({ from: String(from), to: String(to), bucket });
+    if (trigger) q.set('trigger', trigger);
+    return this.json('GET', `/v1/admin/stats?${q}`);
+  }
+
+  /** Why `trigger` did or did not fire for `visitor`, event by event. */
+  explain(visitor, trigger) {
+    return this.json('GET', `/v1/admin/explain?${new URLSearchParams({ visitor, trigger })}`);
+  }
+
+  /** The partition count (`GET /health`, open to all). */
+  async partitions() {
+    return (await this.json('GET', '/health')).partitions;
+  }
+
+  /** A range of one partition's `events` or `firings` stream: {records, next_offset, end, earliest}. */
+  read(partition, stream, from, limit) {
+    return this.json('GET', `/v1/partitions/${partition}/${stream}?from=${from}&limit=${limit}`);
+  }
+
   visitorEvents(id) {
     return this.json('GET', `/v1/admin/visitors/${encodeURIComponent(id)}/events?limit=200`);
   }

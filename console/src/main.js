@@ -1,12 +1,17 @@
 // The trigger console: sign in, edit the trigger file with the engine's
 // errors and the log's warnings marked as you type, backtest, push, compare
-// and revert versions. Plain modules around CodeMirror 6; validation is
-// broker-core's own, compiled to wasm (./validator.js).
+// and revert versions; see each trigger's outcomes over time and watch the
+// streams live, with explain for any visitor. Plain modules around
+// CodeMirror 6; validation is broker-core's own, compiled to wasm
+// (./validator.js).
 import { Api, savedToken, saveToken, forgetToken } from './api.js';
 import { loadValidator, validate, lint } from './validator.js';
 import { createEditor } from './editor.js';
 import { BacktestPanel, shortId } from './backtest.js';
 import { VersionsPanel, setupPush } from './versions.js';
+import { OutcomesPanel } from './outcomes.js';
+import { DebuggerPanel } from './debugger.js';
+import { renderExplain } from './explain.js';
 import { h, $, num, toast, whenExact } from './dom.js';
 
 const EMPTY_FILE = '{\n  "version": 1,\n  "triggers": []\n}\n';
@@ -26,12 +31,29 @@ const app = {
   backtest: null,
   versions: null,
   openPush: null,
+  view: 'workspace',
+  outcomes: null,
+  debugger: null,
 };
+
+const VIEWS = ['workspace', 'outcomes-view', 'debugger-view'];
+
+/** The active file's triggers (for the Outcomes and debugger views), [] when none or unreadable. */
+function fileTriggers() {
+  try {
+    const t = JSON.parse(app.activeText ?? 'null')?.triggers;
+    return Array.isArray(t) ? t.filter((x) => typeof x?.id === 'string') : [];
+  } catch {
+    return [];
+  }
+}
 
 const canEdit = () => app.role !== null && app.role !== 'viewer';
 
 function showSignIn(message = '') {
-  $('workspace').hidden = true;
+  for (const v of VIEWS) $(v).hidden = true;
+  $('views').hidden = true;
+  app.debugger?.hide();
   $('who').hidden = true;
   $('signin').hidden = false;
   $('signin-error').textContent = message;
@@ -77,7 +99,7 @@ async function enter(token) {
   $('role').className = `badge ${role}`;
   $('who').hidden = false;
   $('signin').hidden = true;
-  $('workspace').hidden = false;
+  $('views').hidden = false;
 
   const doc = app.activeText ?? EMPTY_FILE;
   if (app.editor) app.editor.load(doc);
@@ -94,8 +116,47 @@ async function enter(token) {
   }
   app.editor.setReadOnly(!canEdit());
   setupRole();
+  showView(app.view);
   updateFileState();
   loadCatalog();
+}
+
+/** Shows one of the three views; the debugger reads the streams only while shown. */
+function showView(name) {
+  app.view = name;
+  for (const v of VIEWS) $(v).hidden = v !== name;
+  for (const b of document.querySelectorAll('#views button')) {
+    if (b.dataset.view === name) b.setAttribute('aria-current', 'page');
+    else b.removeAttribute('aria-current');
+  }
+  if (name === 'outcomes-view') app.outcomes.load();
+  if (name === 'debugger-view') app.debugger.show();
+  else app.debugger?.hide();
+}
+
+/** The explain dialog for `visitor`, on `trigger` (or the first trigger of the file). */
+async function showExplain(visitor, trigger) {
+  const ids = fileTriggers().map((t) => t.id);
+  const select = $('explain-trigger');
+  select.replaceChildren(...ids.map((id) => h('option', { value: id }, id)));
+  select.value = ids.includes(trigger) ? trigger : (ids[0] ?? '');
+  $('explain-visitor').textContent = `Visitor ${visitor}`;
+  select.onchange = () => loadExplain(visitor, select.value);
+  if (!$('explain-dialog').open) $('explain-dialog').showModal();
+  await loadExplain(visitor, select.value);
+}
+
+async function loadExplain(visitor, trigger) {
+  const body = $('explain-body');
+  if (!trigger) return body.replaceChildren(h('p', { class: 'muted' }, 'The active file has no trigger to explain.'));
+  body.replaceChildren(h('p', { class: 'muted' }, 'Replaying this visitor’s events…'));
+  try {
+    const trace = await app.api.explain(visitor, trigger);
+    // A newer choice may have been made while this one loaded.
+    if ($('explain-trigger').value === trigger) body.replaceChildren(...renderExplain(trace));
+  } catch (e) {
+    body.replaceChildren(h('div', { class: 'banner err', role: 'alert' }, e.message));
+  }
 }
 
 async function loadCatalog() {
@@ -267,6 +328,9 @@ function setupRole() {
     },
     onChanged: afterActivation,
   });
+  app.outcomes = new OutcomesPanel($('outcomes-view'), { api: app.api, triggers: fileTriggers });
+  app.debugger?.hide();
+  app.debugger = new DebuggerPanel($('debugger-view'), { api: app.api, triggers: fileTriggers, onExplain: showExplain });
   app.openPush = setupPush({
     api: app.api,
     getText: () => app.editor.text(),
@@ -282,6 +346,8 @@ function boot() {
   $('signin-form').addEventListener('submit', onSignIn);
   $('signout').onclick = signOut;
   $('visitor-close').onclick = () => $('visitor-dialog').close();
+  $('explain-close').onclick = () => $('explain-dialog').close();
+  for (const b of document.querySelectorAll('#views button')) b.onclick = () => showView(b.dataset.view);
   $('backtest').onclick = runBacktest;
   $('push').onclick = () => app.openPush();
   $('versions-button').onclick = () => selectTab('versions');
