@@ -9,7 +9,7 @@
 // Needs: relay/build.sh (which runs console/build.sh), the CLI (for frames).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRelay, ROOT, TEST_SECRETS } from '../support/relay.mjs';
 import { launchChromium } from '../support/browser.mjs';
@@ -81,8 +81,9 @@ async function editorText(p = page) {
 }
 
 before(async () => {
-  rmSync(SHOTS, { recursive: true, force: true }); // only this run's screenshots
   mkdirSync(SHOTS, { recursive: true });
+  // Only this run's screenshots (outcomes.test.mjs owns the others).
+  for (const f of readdirSync(SHOTS)) if (/^\d\d-/.test(f)) rmSync(join(SHOTS, f));
   relay = await startRelay({ partitions: PARTITIONS, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
   const pushed = await relay.pushTriggers(EXAMPLES);
   assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
