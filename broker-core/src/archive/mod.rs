@@ -39,9 +39,9 @@ pub const DEFAULT_INTERVAL_MS: u64 = 3_600_000;
 /// unarchived records stay below about this many plus one segment.
 pub const MAX_SEGMENT_ROWS: usize = 50_000;
 
-/// Bytes a string value costs in a [`Table`] beyond its text (the buffer's
-/// handle and allocation), counted in a row's bytes.
-pub const STRING_OVERHEAD: usize = 48;
+/// Bytes a string value costs in a [`Table`] beyond its text (where it
+/// ends), counted in a row's bytes.
+pub const STRING_OVERHEAD: usize = 8;
 
 /// Most row bytes in one segment: the table's own memory (string bytes
 /// plus [`STRING_OVERHEAD`] each, 8 per number, see [`Table::push_event`]).

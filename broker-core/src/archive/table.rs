@@ -2,7 +2,7 @@
 //! encoding.
 
 use super::SCHEMA_VERSION;
-use crate::event::{map_get, map_to_json, Value};
+use crate::event::{map_get, Map, Value};
 use crate::partition::EventRecord;
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
@@ -25,6 +25,52 @@ pub enum ArchiveError {
 /// `s`, or `None` when empty (an empty context field means "not sent").
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
+}
+
+/// A property map as compact JSON, keys sorted bytewise at every level:
+/// byte for byte what serde_json writes for the map converted to a
+/// `serde_json::Value` (its `Map` is sorted), without building that tree
+/// (half of the cost of a row).
+fn write_map(out: &mut Vec<u8>, m: &Map<'_>) {
+    let mut entries: Vec<_> = m.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.push(b'{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(out, k.as_ref());
+        out.push(b':');
+        write_value(out, v);
+    }
+    out.push(b'}');
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        // serde_json's own formatting (and `null` for what JSON cannot hold).
+        Value::Float(f) => write_json(out, f),
+        Value::Str(s) => write_json(out, s.as_ref()),
+        Value::List(l) => {
+            out.push(b'[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, x);
+            }
+            out.push(b']');
+        }
+        Value::Map(m) => write_map(out, m),
+    }
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, v);
 }
 
 /// A column's physical and logical type.
@@ -197,7 +243,12 @@ pub const FIRING_COLUMNS: &[ColumnSpec] = &[
 #[derive(Debug, Clone)]
 enum Data {
     Ints(Vec<i64>),
-    Bytes(Vec<ByteArray>),
+    /// The values' text end to end, and where each ends: one allocation
+    /// per column rather than one per value.
+    Bytes {
+        text: Vec<u8>,
+        ends: Vec<usize>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -224,7 +275,10 @@ impl Table {
             .map(|&spec| Column {
                 spec,
                 data: match spec.ty {
-                    Utf8 => Data::Bytes(Vec::new()),
+                    Utf8 => Data::Bytes {
+                        text: Vec::new(),
+                        ends: Vec::new(),
+                    },
                     _ => Data::Ints(Vec::new()),
                 },
                 defs: Vec::new(),
@@ -275,8 +329,9 @@ impl Table {
             c.defs.push(i16::from(v.is_some()));
         }
         match (&mut c.data, v) {
-            (Data::Bytes(d), Some(s)) => {
-                d.push(ByteArray::from(s.as_bytes().to_vec()));
+            (Data::Bytes { text, ends }, Some(s)) => {
+                text.extend_from_slice(s.as_bytes());
+                ends.push(text.len());
                 s.len() + super::STRING_OVERHEAD
             }
             _ => 0,
@@ -303,7 +358,10 @@ impl Table {
             if present {
                 match &mut c.data {
                     Data::Ints(v) => drop(v.pop()),
-                    Data::Bytes(v) => drop(v.pop()),
+                    Data::Bytes { text, ends } => {
+                        ends.pop();
+                        text.truncate(ends.last().copied().unwrap_or(0));
+                    }
                 }
             }
         }
@@ -327,7 +385,10 @@ impl Table {
         };
         let non_zero = |n: u64| (n != 0).then_some(n as i64);
         let referrer = prop("referrer").or_else(|| non_empty(&ctx.referrer));
-        let properties = Json::Object(map_to_json(props)).to_string();
+        let mut properties = Vec::with_capacity(64);
+        write_map(&mut properties, props);
+        // Only valid UTF-8 was written (JSON of UTF-8 strings).
+        let properties = String::from_utf8(properties).unwrap_or_default();
         let mut n = 0;
         n += self.int(Some(i64::from(r.partition)));
         n += self.int(Some(r.offset as i64));
@@ -446,8 +507,19 @@ impl Table {
                 (Data::Ints(v), _) => {
                     out.typed::<Int64Type>().write_batch(v, defs, None)?;
                 }
-                (Data::Bytes(v), _) => {
-                    out.typed::<ByteArrayType>().write_batch(v, defs, None)?;
+                (Data::Bytes { text, ends }, _) => {
+                    // Values as slices of one shared buffer (no copy each).
+                    let all = bytes::Bytes::copy_from_slice(text);
+                    let mut start = 0;
+                    let v: Vec<ByteArray> = ends
+                        .iter()
+                        .map(|&end| {
+                            let value = ByteArray::from(all.slice(start..end));
+                            start = end;
+                            value
+                        })
+                        .collect();
+                    out.typed::<ByteArrayType>().write_batch(&v, defs, None)?;
                 }
             }
             out.close()?;

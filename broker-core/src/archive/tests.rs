@@ -48,7 +48,12 @@ fn record(offset: u64, received_at: u64) -> EventRecord {
     }
 }
 
-fn read_rows(bytes: Vec<u8>) -> (Vec<Vec<(String, Field)>>, Vec<(String, Option<String>)>) {
+/// A row as (column, value) pairs.
+type Row = Vec<(String, Field)>;
+/// The footer's key-value metadata.
+type KeyValues = Vec<(String, Option<String>)>;
+
+fn read_rows(bytes: Vec<u8>) -> (Vec<Row>, KeyValues) {
     let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
     let kv = reader
         .metadata()
@@ -253,4 +258,43 @@ fn firings_keep_the_whole_record_and_its_known_fields() {
     assert_eq!(back, rec);
     assert_eq!(field(&rows[1], "firing_id"), &Field::Null);
     assert_eq!(field(&rows[1], "offset"), &Field::Long(4));
+}
+
+#[test]
+fn properties_are_written_as_serde_json_writes_them() {
+    use crate::event::map_to_json;
+    let nested = Value::Map(vec![
+        (
+            Cow::from("z"),
+            Value::List(vec![
+                Value::Int(-3),
+                Value::Float(0.1),
+                Value::Float(3.0),
+                Value::Null,
+            ]),
+        ),
+        (Cow::from("a\"b\n"), Value::Str("é \u{1} \\".into())),
+        (Cow::from("B"), Value::Bool(true)),
+    ]);
+    let cases = vec![
+        vec![],
+        vec![
+            (Cow::from("price"), Value::Float(89.58)),
+            (Cow::from("big"), Value::Float(1e300)),
+            (Cow::from("tiny"), Value::Float(-5e-324)),
+            (Cow::from("n"), Value::Int(i64::MIN)),
+            (Cow::from("nested"), nested),
+            (Cow::from("émoji 😀"), Value::Str("ok".into())),
+            (Cow::from("Alpha"), Value::Int(1)),
+        ],
+    ];
+    for props in cases {
+        let mut r = record(0, DEC_6_14H);
+        r.event.properties = props.clone();
+        let mut t = Table::events();
+        t.push_event(&r);
+        let (rows, _) = read_rows(t.to_parquet(&[]).unwrap());
+        let expected = serde_json::Value::Object(map_to_json(&props)).to_string();
+        assert_eq!(field(&rows[0], "properties"), &Field::Str(expected));
+    }
 }
