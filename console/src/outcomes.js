@@ -9,12 +9,15 @@ import { verdict, points } from './lift.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
-// Each range: the relay's bucket, and the bars drawn (buckets summed).
+// Each range: the relay's bucket for the charts, the bars drawn (buckets
+// summed), and the bucket the list of every trigger is read in. A day of
+// minutes is read for the chosen trigger only: for every trigger it could
+// be 1,440 rows each.
 export const RANGES = {
-  '1h': { ms: HOUR, bucket: 'minute', bar: MIN, words: 'the last hour, per minute' },
-  '24h': { ms: 24 * HOUR, bucket: 'minute', bar: 15 * MIN, words: 'the last 24 hours, per 15 minutes' },
-  '7d': { ms: 7 * 24 * HOUR, bucket: 'hour', bar: HOUR, words: 'the last 7 days, per hour' },
-  '30d': { ms: 30 * 24 * HOUR, bucket: 'hour', bar: 6 * HOUR, words: 'the last 30 days, per 6 hours' },
+  '1h': { ms: HOUR, bucket: 'minute', bar: MIN, list: 'minute', words: 'the last hour, per minute' },
+  '24h': { ms: 24 * HOUR, bucket: 'minute', bar: 15 * MIN, list: 'hour', words: 'the last 24 hours, per 15 minutes' },
+  '7d': { ms: 7 * 24 * HOUR, bucket: 'hour', bar: HOUR, list: 'hour', words: 'the last 7 days, per hour' },
+  '30d': { ms: 30 * 24 * HOUR, bucket: 'hour', bar: 6 * HOUR, list: 'hour', words: 'the last 30 days, per 6 hours' },
 };
 
 export const REASONS = [
@@ -97,7 +100,7 @@ export class OutcomesPanel {
     this.facts.textContent = `Loading ${b.words}…`;
     let answer;
     try {
-      answer = await this.api.stats(b.from, b.to, b.bucket);
+      answer = await this.api.stats(b.from, b.to, b.list);
     } catch (e) {
       if (ticket !== this.loading) return;
       this.facts.textContent = '';
@@ -105,7 +108,7 @@ export class OutcomesPanel {
       return;
     }
     if (ticket !== this.loading) return; // a newer range was picked meanwhile
-    this.data = { ...b, answer };
+    this.data = { ...b, answer, rows: new Map() };
     this.facts.textContent = `${b.words[0].toUpperCase()}${b.words.slice(1)} · ${when(b.from)} to ${when(b.to)} · ${answer.partitions} partitions`;
     this.render();
   }
@@ -148,14 +151,31 @@ export class OutcomesPanel {
     this.drawDetail();
   }
 
-  drawDetail() {
+  /** The selected trigger's rows in the chart's bucket (read once per range and trigger). */
+  async chartRows(id) {
+    const d = this.data;
+    if (d.bucket === d.list) return d.answer.rows;
+    if (!d.rows.has(id)) d.rows.set(id, (await this.api.stats(d.from, d.to, d.bucket, id)).rows);
+    return d.rows.get(id);
+  }
+
+  async drawDetail() {
     const id = this.selected;
     if (id === null) return this.detail.replaceChildren();
-    const { answer, from, to, bar } = this.data;
+    const data = this.data;
+    let rows;
+    try {
+      rows = await this.chartRows(id);
+    } catch (e) {
+      if (this.data === data && this.selected === id) this.detail.replaceChildren(h('div', { class: 'banner err', role: 'alert' }, e.message));
+      return;
+    }
+    if (this.data !== data || this.selected !== id) return; // another choice meanwhile
+    const { from, to, bar } = data;
     const def = this.triggers().find((t) => t.id === id);
     const t = this.totals.get(id) ?? {};
     const byBar = new Map();
-    for (const r of answer.rows) {
+    for (const r of rows) {
       if (r.trigger !== id) continue;
       const start = Math.floor(r.start / bar) * bar;
       byBar.set(start, add(byBar.get(start) ?? {}, r));
