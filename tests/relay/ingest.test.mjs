@@ -37,7 +37,24 @@ test('a frame is appended and read back with dense offsets', async () => {
 
   const all = await read(p, 'events', 'from=earliest&limit=100');
   assert.equal(all.status, 200);
-  assert.deepEqual(all.body.records, [
+  // Each record names its frame (producer, sequence, index) and when it was
+  // appended, and carries the frame's context with what the relay added.
+  const frameOf = all.body.records.map(({ producer_id, sequence, index, received_at }) => [producer_id, sequence, index, typeof received_at]);
+  assert.deepEqual(frameOf, [[producerId, 0, 0, 'number'], [producerId, 0, 1, 'number'], [producerId, 1, 0, 'number']]);
+  for (const r of all.body.records) {
+    // geo is whatever the runtime's request properties say (Miniflare's
+    // stand-in here; tests/relay/enrichment.test.mjs sets its own).
+    const { geo, ...context } = r.context;
+    assert.equal(typeof geo, 'object');
+    assert.deepEqual(context, {
+      session_id: 1, origin: 'http://127.0.0.1', locale: 'en-US', timezone: 'Europe/Berlin',
+      library: 'eventstream-tests/0', screen: { width: 1440, height: 900 },
+      // Node's fetch sends a user agent no parser knows: another device, no bot.
+      device: { type: 'other' }, bot: false,
+    });
+  }
+  const plain = all.body.records.map(({ context, producer_id, sequence, index, received_at, ...rest }) => rest);
+  assert.deepEqual(plain, [
     { partition: p, offset: 0, visitor, userId: 'u-7', kind: 'track', name: 'Product Viewed', time: t, properties: { price: 89.58, sku: 'A-1', tags: ['x', 'y'], nested: { ok: true } } },
     { partition: p, offset: 1, visitor, userId: 'u-7', kind: 'page', name: '$page', time: t + 1, properties: { path: '/cart' } },
     { partition: p, offset: 2, visitor, userId: null, kind: 'track', name: 'Product Added', time: t + 2, properties: {} },
