@@ -57,12 +57,12 @@ mod suppress;
 mod validate;
 
 pub use engine::Engine;
-pub use suppress::{Reason, Suppressed, Suppressions};
 pub use explain::{explain, ExplainError};
 pub use hash::{firing_id, holdout_bucket};
 pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};
 pub use suggest::parse_duration;
+pub use suppress::{Reason, Suppressed, Suppressions};
 
 /// The largest `action.payload`, in bytes of compact UTF-8 JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
