@@ -27,6 +27,13 @@ let page;
 let tokenSeenInUrl = false;
 const reads = []; // the debugger's stream reads, by URL
 
+/** The spec's holdout bucket: FNV-1a 64 of trigger id, a zero byte, visitor id, modulo 100. */
+function holdoutBucket(trigger, visitor) {
+  let x = 0xcbf29ce484222325n;
+  for (const byte of [...Buffer.from(trigger), 0, ...Buffer.from(visitor)]) x = ((x ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return Number(x % 100n);
+}
+
 const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
 const sum = (rows, key) => rows.reduce((a, r) => a + r[key], 0);
 
@@ -170,6 +177,31 @@ test('Live debugger: a new event and its firing appear, newest first; filters, J
   assert.equal(await page.locator('tr.rec.event:has-text("Product Viewed")').count(), 0);
   await page.click('#debug-pause');
   await page.waitForSelector('tr.rec.event:has-text("Product Viewed")');
+
+  // Held out and converted: shoe-searcher holds out 20% of visitors (by the
+  // spec's FNV-1a hash); a shoe search then a pair of shoes fires it, adding
+  // shoes to the cart converts it.
+  await page.fill('#filter-visitor', 'debug-shoes-');
+  const stamp = Date.now();
+  const shoppers = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29].map((i) => `debug-shoes-${stamp}-${i}`);
+  const held = shoppers.find((v) => holdoutBucket('shoe-searcher', v) < 20);
+  const treated = shoppers.find((v) => holdoutBucket('shoe-searcher', v) >= 20);
+  for (const v of [held, treated]) {
+    const shop = [
+      { name: 'Products Searched', properties: { query: 'running shoes' } },
+      { name: 'Product Viewed', properties: { category: 'shoes' } },
+      { name: 'Product Added', properties: { category: 'shoes' } },
+    ];
+    // One frame per event: each a moment after the one before.
+    for (const e of shop) assert.equal((await postFrame(relay, frame(v, [{ ...e, time: Date.now() }]))).status, 200);
+  }
+  const rowOf = (v, kind) => page.waitForSelector(`tr.rec.${kind}:has(.visitor-link[title^="${v}:"])`);
+  assert.equal(await (await rowOf(held, 'held')).$eval('.kind', (e) => e.textContent), 'Held out');
+  assert.equal(await (await rowOf(held, 'conversion')).$eval('.kind', (e) => e.textContent), 'Conversion (held out)');
+  assert.equal(await (await rowOf(treated, 'firing')).$eval('.kind', (e) => e.textContent), 'Delivered firing');
+  assert.equal(await (await rowOf(treated, 'conversion')).$eval('.kind', (e) => e.textContent), 'Conversion');
+  await shot('debugger-held-out-and-conversions');
+  await page.fill('#filter-visitor', visitor);
 
   // The visitor opens explain, on the firing's trigger.
   await page.click('tr.rec.firing .visitor-link');
