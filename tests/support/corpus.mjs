@@ -26,6 +26,12 @@ export function callToEvent(c, time) {
   }
 }
 
+/** A corpus campaign (`{name, source, medium, ...}`) as the SDK sends it. */
+function utm(campaign) {
+  const names = { name: 'utm_campaign', source: 'utm_source', medium: 'utm_medium', term: 'utm_term', content: 'utm_content' };
+  return Object.fromEntries(Object.entries(campaign).map(([k, v]) => [names[k] ?? k, String(v)]));
+}
+
 /**
  * Sends every call of `calls` to `relay` (at most `concurrency` visits at
  * once); `suffix` makes the visitor ids of one copy distinct from another's.
@@ -43,11 +49,29 @@ export async function loadCorpus(relay, { calls = readCorpus(), endsAgoMs = 20 *
   let n = 0;
   for (const [visitor, list] of visits) {
     const producerId = String(BigInt(Date.now()) * 1000n + BigInt(n++));
+    // Frames of up to `eventsPerFrame` calls, cut where the visit's campaign
+    // starts or changes: the corpus README's context rule (a page call's
+    // campaign is the campaign of it and every later call of the visit),
+    // sent the way the SDK sends it, as the frame context's utm parameters.
     const frames = [];
-    for (let s = 0; s * eventsPerFrame < list.length; s++) {
-      const events = list.slice(s * eventsPerFrame, (s + 1) * eventsPerFrame).map((c) => callToEvent(c, base + c.t));
-      frames.push(makeFrame({ visitor: visitor + suffix, producerId, sequence: s, events }));
+    let campaign = {};
+    let chunk = [];
+    const flush = () => {
+      if (chunk.length === 0) return;
+      const frame = makeFrame({ visitor: visitor + suffix, producerId, sequence: frames.length, events: chunk });
+      frame.context.campaign = campaign;
+      frames.push(frame);
+      chunk = [];
+    };
+    for (const c of list) {
+      const next = c.call === 'page' && c.properties?.campaign ? utm(c.properties.campaign) : campaign;
+      if (next !== campaign || chunk.length === eventsPerFrame) {
+        flush();
+        campaign = next;
+      }
+      chunk.push(callToEvent(c, base + c.t));
     }
+    flush();
     lanes.push(frames);
   }
   const encoded = encodeFrames(lanes.flat());
