@@ -12,7 +12,14 @@ import { startRelay, TEST_SECRETS, ROOT } from '../support/relay.mjs';
 import { loadCorpus } from '../support/corpus.mjs';
 
 const { VIEWER_TOKEN } = TEST_SECRETS;
-const EXAMPLES = readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8');
+// The example file with its cap tightened from 4 to 2 an hour: with 4,
+// whether a visitor reaches the cap depends on when the relay's alarm fires
+// the delayed firings of a corpus replayed at full speed; with 2 many do,
+// whatever the timing.
+const EXAMPLES = JSON.stringify({
+  ...JSON.parse(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8')),
+  limits: { max_firings: 2, within: '1h' },
+});
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
