@@ -383,15 +383,7 @@ impl Partition {
         stream: Stream,
         offset: u64,
     ) -> Result<(), PartitionError> {
-        let meta = stream.log().meta(store)?;
-        if offset > meta.next_offset {
-            return Err(LogError::OffsetOutOfRange {
-                requested: offset,
-                earliest: meta.earliest_offset,
-                end: meta.next_offset,
-            }
-            .into());
-        }
+        not_past_end(store, stream, offset)?;
         let mut writes = WriteBatch::new();
         log::set_archive_position(&mut writes, stream, offset);
         store.commit(writes)?;
@@ -642,15 +634,7 @@ impl Partition {
         name: &str,
         offset: u64,
     ) -> Result<(), PartitionError> {
-        let meta = stream.log().meta(store)?;
-        if offset > meta.next_offset {
-            return Err(LogError::OffsetOutOfRange {
-                requested: offset,
-                earliest: meta.earliest_offset,
-                end: meta.next_offset,
-            }
-            .into());
-        }
+        not_past_end(store, stream, offset)?;
         let mut writes = WriteBatch::new();
         log::commit_consumer(&mut writes, stream, name, offset)?;
         store.commit(writes)?;
@@ -833,6 +817,21 @@ fn log_be_u64(bytes: &[u8], at: usize) -> Result<u64, PartitionError> {
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| log_corrupt(bytes, "value too short"))
+}
+
+/// A position at or below `stream`'s end (a consumer's or the archive's
+/// commit); past it is [`LogError::OffsetOutOfRange`].
+fn not_past_end<S: Storage>(store: &S, stream: Stream, offset: u64) -> Result<(), PartitionError> {
+    let meta = stream.log().meta(store)?;
+    if offset > meta.next_offset {
+        return Err(LogError::OffsetOutOfRange {
+            requested: offset,
+            earliest: meta.earliest_offset,
+            end: meta.next_offset,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
