@@ -379,7 +379,12 @@ impl Table {
             Some(Value::Str(s)) => Some(s.as_ref()),
             _ => None,
         };
-        let campaign = |param: &str| match map_get(&ctx.campaign, param) {
+        // A context carries the campaign as the SDK sent it (`utm_campaign`)
+        // or, read back from an export, by the spec's names (`name`): both
+        // write the same column, so the relay and `export` agree.
+        let campaign = |(name, param): (&str, &str)| match map_get(&ctx.campaign, param)
+            .or_else(|| map_get(&ctx.campaign, name))
+        {
             Some(Value::Str(s)) => Some(s.as_ref()),
             _ => None,
         };
@@ -403,14 +408,8 @@ impl Table {
         n += self.str(prop("path"));
         n += self.str(prop("title"));
         n += self.str(referrer);
-        for param in [
-            "utm_campaign",
-            "utm_source",
-            "utm_medium",
-            "utm_term",
-            "utm_content",
-        ] {
-            n += self.str(campaign(param));
+        for field in &crate::context::CAMPAIGN_FIELDS[..5] {
+            n += self.str(campaign(*field));
         }
         n += self.str(non_empty(&ctx.origin));
         n += self.str(non_empty(&ctx.locale));

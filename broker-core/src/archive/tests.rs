@@ -298,3 +298,23 @@ fn properties_are_written_as_serde_json_writes_them() {
         assert_eq!(field(&rows[0], "properties"), &Field::Str(expected));
     }
 }
+
+#[test]
+fn a_record_read_back_from_an_export_writes_the_relay_s_bytes() {
+    // The relay's record carries the campaign as the SDK sent it; the
+    // export reads records back from their JSON, where it has the spec's
+    // names. Both must give the same file.
+    let relay = record(5, DEC_6_14H);
+    let json = crate::export::event_record_to_json(&relay);
+    let exported = crate::export::event_record_from_json(&json).unwrap();
+    assert_ne!(
+        exported.source.context.campaign,
+        relay.source.context.campaign
+    );
+    let file = |r: &EventRecord| {
+        let mut t = Table::events();
+        t.push_event(r);
+        t.to_parquet(&[]).unwrap()
+    };
+    assert_eq!(file(&exported), file(&relay));
+}
