@@ -8,7 +8,7 @@
 //! any token, a viewer's too.
 
 use crate::args::{self, Spec};
-use crate::relay::{Relay, RelayError};
+use crate::relay::{open, Relay, RelayError};
 use broker_core::trigger::TriggerFile;
 use serde_json::{json, Value as Json};
 
@@ -105,15 +105,6 @@ const REVERT: Spec = Spec {
     valued: &["--relay", "--token", "--comment"],
     flags: &[],
 };
-
-/// Parses `argv` against `spec` and connects with a token from `envs`;
-/// `Err(exit code)` when the command is done (help, or a usage mistake).
-fn open(argv: &[String], spec: &Spec, envs: &[&str]) -> Result<(args::Args, Relay), u8> {
-    let opts = args::parse(argv, spec)?;
-    let relay =
-        Relay::new(opts.get("--relay"), opts.get("--token"), envs).map_err(|e| spec.usage(&e))?;
-    Ok((opts, relay))
-}
 
 /// A failure to talk to the relay: 1 when it answered (it refused), 2 when
 /// it could not be reached or answered nonsense.

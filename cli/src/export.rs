@@ -4,7 +4,7 @@
 //! records alone), so that a backfill or a user without R2 gets the archive
 //! too. Running it again writes the same files.
 
-use crate::args::{self, Spec};
+use crate::args::Spec;
 use crate::relay::Relay;
 use broker_core::archive::{Segment, SegmentPolicy, Table, DEFAULT_INTERVAL_MS};
 use broker_core::export::event_record_from_json;
@@ -69,17 +69,13 @@ struct Export {
 
 /// `eventstream export ARGS`.
 pub fn run(argv: &[String]) -> u8 {
-    let opts = match args::parse(argv, &SPEC) {
-        Ok(o) => o,
+    let (opts, relay) = match crate::relay::open(argv, &SPEC, &[TOKEN_ENV]) {
+        Ok(opened) => opened,
         Err(code) => return code,
     };
     if !opts.positional.is_empty() {
         return SPEC.usage("unexpected arguments");
     }
-    let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), &[TOKEN_ENV]) {
-        Ok(r) => r,
-        Err(e) => return SPEC.usage(&e),
-    };
     match opts.get("--stream") {
         Some("events") => {}
         Some("firings") => {

@@ -243,3 +243,17 @@ pub fn encode(s: &str) -> String {
     }
     out
 }
+
+/// Parses a relay command's `argv` against `spec` and connects with
+/// `--relay` and a token from `--token` or `envs`; `Err(exit code)` when the
+/// command is done (help, or a usage mistake, already reported).
+pub fn open(
+    argv: &[String],
+    spec: &crate::args::Spec,
+    envs: &[&str],
+) -> Result<(crate::args::Args, Relay), u8> {
+    let opts = crate::args::parse(argv, spec)?;
+    let relay =
+        Relay::new(opts.get("--relay"), opts.get("--token"), envs).map_err(|e| spec.usage(&e))?;
+    Ok((opts, relay))
+}

@@ -2,7 +2,7 @@
 //! replayed from an offset and then followed live (what
 //! `kafka-console-consumer` is to Kafka).
 
-use crate::args::{self, Spec};
+use crate::args::Spec;
 use crate::relay::{encode, Relay, RelayError, WebSocket};
 use serde_json::{json, Value as Json};
 use std::io::Write;
@@ -55,17 +55,13 @@ const SPEC: Spec = Spec {
 
 /// `eventstream tail ARGS`.
 pub fn run(argv: &[String]) -> u8 {
-    let opts = match args::parse(argv, &SPEC) {
-        Ok(o) => o,
+    let (opts, relay) = match crate::relay::open(argv, &SPEC, &[TOKEN_ENV]) {
+        Ok(opened) => opened,
         Err(code) => return code,
     };
     if !opts.positional.is_empty() {
         return SPEC.usage("unexpected arguments");
     }
-    let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), &[TOKEN_ENV]) {
-        Ok(r) => r,
-        Err(e) => return SPEC.usage(&e),
-    };
     let stream = opts.get("--stream").unwrap_or("events");
     if stream != "events" && stream != "firings" {
         return SPEC.usage("--stream must be events or firings");
