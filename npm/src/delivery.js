@@ -54,13 +54,14 @@ async function pump(c, p) {
   let status = 0;
   let code = '';
   let after = 0;
+  let plan;
   // Events may still be joining it: seal it with them before it goes.
   if (f == c.reopened) c.cut(true);
   try {
     if (!f.packed) await compress(c, f, p);
     f.sent = true;
     if (c.open && c.ws) {
-      [status, code, after] = await sendSocket(c, p, f);
+      [status, code, after, plan] = await sendSocket(c, p, f);
     } else {
       // keepalive requests share a 64 KB budget per page.
       const keepalive = c.inflightKeepalive + f.bytes.length <= 60000;
@@ -70,7 +71,13 @@ async function pump(c, p) {
         const res = await fetch(c.url + '/v1/frames?key=' + c.q, { method: 'POST', body: f.bytes, keepalive, credentials: 'omit' });
         status = res.status;
         after = (Number(res.headers.get('Retry-After')) || 0) * 1000;
-        if (status >= 400) code = ((await res.json().catch(() => null)) || {}).code || '';
+        // The body of an acknowledgement only matters to debug logging
+        // (the relay's tracking-plan counts): not read otherwise.
+        if (status >= 400 || c.o.debug) {
+          const body = (await res.json().catch(() => null)) || {};
+          if (status >= 400) code = body.code || '';
+          plan = body.plan;
+        }
       } finally {
         f.keepalive = false;
         if (keepalive) c.inflightKeepalive -= f.bytes.length;
@@ -99,6 +106,11 @@ async function pump(c, p) {
   // ACKED and REJECTED are negative (a Rust test says so), waits are not.
   const d = outcome(status, code, f.attempt, after, Math.random());
   c.log('sent', p.hex, f.seq, 'status', status, code, d < 0 ? (d == ACKED ? 'acked' : 'rejected') : 'retry in ' + Math.round(d) + ' ms');
+  // The relay's tracking-plan verdicts on this frame's events (debug only;
+  // the field is absent without a plan or with nothing to report).
+  if (plan && (plan.flagged || plan.quarantined || plan.violations)) {
+    c.log('plan', p.hex, f.seq, 'flagged', plan.flagged, 'quarantined', plan.quarantined, 'violations', plan.violations);
+  }
   if (d < 0) {
     p.frames.shift();
     store.del(f.key);

@@ -60,7 +60,11 @@ export interface InitOptions {
   optedOut?: boolean;
   /** Treat `navigator.globalPrivacyControl` as an opt-out. Default false. */
   honorGlobalPrivacyControl?: boolean;
-  /** Log what the SDK does with `console.debug`. Default false. */
+  /**
+   * Log what the SDK does with `console.debug`, including, for each frame
+   * the relay acknowledges, its tracking plan's verdict counts (`plan`
+   * flagged / quarantined / violations) when it reports any. Default false.
+   */
   debug?: boolean;
   /** Errors of what the SDK does on its own (delivery, auto-capture, handlers). */
   onError?: (error: EventstreamError) => void;

@@ -99,12 +99,12 @@ function message(c, data) {
       c.sent.delete(key);
       // The relay's error carries the HTTP status the same failure would
       // have had (a storage failure: 500, retried like over HTTP).
-      r(m.type == 'appended' ? [200, ''] : [m.status || 400, m.code || '', (m.retry_after || 0) * 1000]);
+      r(m.type == 'appended' ? [200, '', 0, m.plan] : [m.status || 400, m.code || '', (m.retry_after || 0) * 1000]);
     }
   }
 }
 
-/** One frame over the socket; resolves to [status, code, retryAfterMs] like fetch would. */
+/** One frame over the socket; resolves to [status, code, retryAfterMs, plan] like fetch would. */
 export function sendSocket(c, p, f) {
   return new Promise((res) => {
     const key = p.dec + ':' + f.seq;

@@ -178,3 +178,38 @@ test('unload: events still batched when the page goes away are delivered (beacon
   assert.deepEqual(relay.events().map((e) => e.properties.n), [1, 2]);
   await ctx.close();
 });
+
+test('debug: the tracking-plan verdict counts the relay puts in an ack are logged, over HTTP and the socket', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const logs = [];
+  const watch = (page) => page.on('console', (m) => m.type() == 'debug' && logs.push(m.text()));
+  // Nothing to report: no log line.
+  relay.verdicts = { flagged: 0, quarantined: 0, violations: 0 };
+  let page = await open(ctx, site, { ...HTTP, debug: true });
+  watch(page);
+  await page.evaluate(async () => {
+    window.es.track('E', { i: 0 });
+    await window.es.flush();
+  });
+  relay.verdicts = { flagged: 2, quarantined: 1, violations: 3 };
+  await page.evaluate(async () => {
+    window.es.track('E', { i: 1 });
+    await window.es.flush();
+  });
+  const producer = await page.evaluate(() => window.es.stats().producer);
+  assert.deepEqual(logs.filter((l) => l.includes(' plan ')), [`[eventstream] plan ${producer} 1 flagged 2 quarantined 1 violations 3`]);
+  await page.close();
+
+  logs.length = 0;
+  page = await open(ctx, site, { autocapture: false, debug: true });
+  watch(page);
+  assert.ok(await until(() => page.evaluate(() => window.es.stats().connected)));
+  await page.evaluate(async () => {
+    window.es.track('E', { i: 2 });
+    await window.es.flush();
+  });
+  assert.equal(relay.stored.at(-1).via, 'ws');
+  assert.equal(logs.filter((l) => /\] plan [0-9a-f]{16} 0 flagged 2 quarantined 1 violations 3$/.test(l)).length, 1, logs.join('\n'));
+  await ctx.close();
+});

@@ -102,7 +102,9 @@ export function peek(buf) {
  * request: { status, code, retryAfter } answers with that error, 'drop'
  * destroys the connection (a network error). `down = true` refuses
  * everything with a network error. `delay` (ms) holds every frame's answer,
- * over HTTP and the socket, as a slow but healthy relay would. Dedup on (producer, sequence) like the
+ * over HTTP and the socket, as a slow but healthy relay would. `verdicts`
+ * ({ flagged, quarantined, violations }) goes into every ack as `plan`, as
+ * the relay's tracking plan reports them. Dedup on (producer, sequence) like the
  * real relay; a first-seen producer is accepted at any sequence.
  */
 export async function startRelay() {
@@ -135,7 +137,8 @@ export async function startRelay() {
     if (next !== undefined && h.sequence > next) return (rec.answer = { status: 409, body: { code: 'sequence_gap', message: 'gap' } });
     r.next.set(h.producer, h.sequence + 1);
     r.stored.push(rec);
-    return (rec.answer = { status: 200, body: { partition: 0, base_offset: r.stored.length, count: 1, duplicate: false } });
+    // `verdicts`: the tracking-plan counts the relay adds to an ack when it has a plan.
+    return (rec.answer = { status: 200, body: { partition: 0, base_offset: r.stored.length, count: 1, duplicate: false, ...(r.verdicts && { plan: r.verdicts }) } });
   };
   const server = createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
@@ -183,7 +186,7 @@ export async function startRelay() {
           const wait = r.wsDelay || r.delay;
           const send = (m) => (wait ? setTimeout(() => ws.readyState == 1 && ws.send(m), wait) : ws.send(m));
           if (a.status == 200 && r.echoFiring) setImmediate(() => r.fire(visitor));
-          if (a.status == 200) send(JSON.stringify({ type: 'appended', producer_id: h.producer, sequence: h.sequence, base_offset: a.body.base_offset, count: 1, duplicate: false }));
+          if (a.status == 200) send(JSON.stringify({ type: 'appended', producer_id: h.producer, sequence: h.sequence, base_offset: a.body.base_offset, count: 1, duplicate: false, plan: a.body.plan }));
           // As the relay answers: the status the same failure has over HTTP.
           else send(JSON.stringify({ type: 'error', producer_id: h.producer, sequence: h.sequence, code: a.body.code, status: a.status, message: 'x' }));
           return;
@@ -230,6 +233,7 @@ export async function startRelay() {
     r.wsDelay = 0;
     r.delay = 0;
     r.echoFiring = false;
+    r.verdicts = undefined;
   };
   /** Decoded frames the relay stored (via the CLI), in arrival order. */
   r.decoded = () => decode(r.stored.map((x) => x.bytes));
