@@ -8,7 +8,7 @@ use super::pattern::Pattern;
 use super::{Action, PlanError, PlanErrorKind as Kind, PlanErrors, MAX_DEPTH, MAX_PATTERN_BYTES};
 use crate::event::EventKind;
 use crate::trigger::suggest::suggest;
-use crate::walk::{join, type_name, JsonWalk};
+use crate::walk::{join, parse_document, type_name, unknown_reserved, JsonWalk};
 use serde_json::{Map, Value as Json};
 
 const TOP_KEYS: &[&str] = &[
@@ -24,32 +24,22 @@ const EVENT_KEYS: &[&str] = &[
     "properties",
     "additional_properties",
 ];
+/// A property's keys. A list's `items` take all but the last: an item has
+/// no name, so it cannot be `required`.
 const PROP_KEYS: &[&str] = &[
     "type",
+    "description",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "max_length",
+    "properties",
+    "additional_properties",
+    "items",
     "required",
-    "description",
-    "enum",
-    "pattern",
-    "minimum",
-    "maximum",
-    "max_length",
-    "properties",
-    "additional_properties",
-    "items",
 ];
-/// A list's `items`: a property without a name, so without `required`.
-const ITEM_KEYS: &[&str] = &[
-    "type",
-    "description",
-    "enum",
-    "pattern",
-    "minimum",
-    "maximum",
-    "max_length",
-    "properties",
-    "additional_properties",
-    "items",
-];
+const ITEM_KEYS: &[&str] = PROP_KEYS.split_last().unwrap().1;
 /// Words people write for the keys, from JSON Schema and other plan formats.
 const KEY_HINTS: &[(&str, &str)] = &[
     ("maxLength", "max_length"),
@@ -217,19 +207,8 @@ type Parsed = (Action, Action, Vec<EventSpec>);
 
 /// Parses and validates a whole file.
 pub(super) fn parse(text: &str) -> Result<Parsed, PlanErrors> {
-    let mut v = Validator::default();
-    let doc: Json = match serde_json::from_str(text) {
-        Ok(d) => d,
-        Err(e) => {
-            v.err(Kind::NotJson, "$", format!("not valid JSON: {e}"));
-            return Err(v.finish());
-        }
-    };
-    let parsed = v.file(&doc);
-    match parsed {
-        Some(p) if v.errors.is_empty() => Ok(p),
-        _ => Err(v.finish()),
-    }
+    parse_document(text, Validator::default(), Validator::file)
+        .map_err(|v| PlanErrors { errors: v.errors })
 }
 
 #[derive(Default)]
@@ -239,39 +218,21 @@ struct Validator {
 
 impl JsonWalk for Validator {
     type Kind = Kind;
-    const UNKNOWN_KEY: Kind = Kind::UnknownKey;
-    const WRONG_TYPE: Kind = Kind::WrongType;
 
     fn push(&mut self, kind: Kind, path: &str, message: String) {
-        self.err(kind, path, message);
+        self.errors.push(PlanError {
+            kind,
+            path: path.to_owned(),
+            message,
+        });
+    }
+
+    fn mistakes(&self) -> usize {
+        self.errors.len()
     }
 }
 
 impl Validator {
-    fn finish(self) -> PlanErrors {
-        PlanErrors {
-            errors: self.errors,
-        }
-    }
-
-    fn err(&mut self, kind: Kind, path: &str, message: impl Into<String>) {
-        self.errors.push(PlanError {
-            kind,
-            path: path.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    fn boolean(&mut self, o: &Map<String, Json>, path: &str, key: &str) -> Option<bool> {
-        match o.get(key)? {
-            Json::Bool(b) => Some(*b),
-            other => {
-                self.wrong_type(&join(path, key), "true or false", other);
-                None
-            }
-        }
-    }
-
     fn description(&mut self, o: &Map<String, Json>, path: &str) {
         if let Some(d) = o.get("description") {
             if !d.is_string() {
@@ -306,21 +267,7 @@ impl Validator {
 
     fn file(&mut self, doc: &Json) -> Option<Parsed> {
         let o = self.object(doc, "$", TOP_KEYS, &[("event", "events")])?;
-        match o.get("version") {
-            None => self.err(Kind::MissingKey, "version", "required key is missing"),
-            Some(ver) if ver.as_u64() == Some(1) => {}
-            Some(ver) => {
-                let got = match ver {
-                    Json::Number(n) => format!("{n}"),
-                    other => type_name(other).to_owned(),
-                };
-                self.err(
-                    Kind::BadNumber,
-                    "version",
-                    format!("expected the number 1, got {got}"),
-                );
-            }
-        }
+        self.version(o);
         self.description(o, "");
         let on_unplanned = self.action(o, "", "on_unplanned");
         let on_violation = self.action(o, "", "on_violation");
@@ -361,16 +308,7 @@ impl Validator {
             self.err(Kind::BadName, path, "an event name must not be empty");
             return false;
         }
-        if name.starts_with('$') && !reserved.contains(&name) {
-            let near = suggest(name, &reserved)
-                .or_else(|| reserved.iter().copied().find(|r| name.starts_with(r)));
-            let msg = match near {
-                Some(h) => format!("unknown event {name:?} (did you mean {h:?}?)"),
-                None => format!(
-                    "unknown event {name:?}: names starting with $ are {}",
-                    reserved.join(", ")
-                ),
-            };
+        if let Some(msg) = unknown_reserved(name, &reserved) {
             self.err(Kind::UnknownEvent, path, msg);
             return false;
         }
@@ -524,7 +462,7 @@ impl Validator {
             }
         }
         let max_length =
-            get("max_length").and_then(|m| self.max_length(m, &join(path, "max_length")));
+            get("max_length").and_then(|m| self.positive_int(m, &join(path, "max_length")));
         let object = (ty == Some(Type::Object))
             .then(|| self.object_spec(o, path, depth + 1))
             .flatten();
@@ -678,24 +616,6 @@ impl Validator {
             self.wrong_type(path, "a number", v);
         }
         n
-    }
-
-    fn max_length(&mut self, v: &Json, path: &str) -> Option<u32> {
-        match v.as_u64() {
-            Some(n) if n >= 1 && n <= u64::from(u32::MAX) => Some(n as u32),
-            _ => {
-                let got = match v {
-                    Json::Number(n) => format!("{n}"),
-                    other => type_name(other).to_owned(),
-                };
-                self.err(
-                    Kind::BadNumber,
-                    path,
-                    format!("expected a whole number of at least 1, got {got}"),
-                );
-                None
-            }
-        }
     }
 }
 

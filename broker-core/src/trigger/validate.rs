@@ -8,7 +8,7 @@ use super::model::{Count, Goal, Limits, Rule, Step, Trigger, Unless, MAX_HOLDOUT
 use super::suggest::{fix_id, op_alias, parse_duration, suggest, valid_id};
 use super::{ValidationError, ValidationErrors, ValidationKind as Kind, MAX_PAYLOAD_BYTES};
 use crate::event::Value;
-use crate::walk::{join, type_name, JsonWalk};
+use crate::walk::{join, parse_document, type_name, unknown_reserved, JsonWalk};
 use serde_json::{Map, Value as Json};
 
 const TOP_KEYS: &[&str] = &["version", "limits", "triggers"];
@@ -39,20 +39,8 @@ const RESERVED_EVENTS: &[&str] = &["$page", "$click", "$submit", "$identify"];
 
 /// Parses and validates a whole file: its triggers and its `limits`.
 pub(crate) fn parse(json: &str) -> Result<(Vec<Trigger>, Option<Limits>), ValidationErrors> {
-    let mut v = Validator::default();
-    let doc: Json = match serde_json::from_str(json) {
-        Ok(d) => d,
-        Err(e) => {
-            v.err(Kind::NotJson, "$", format!("not valid JSON: {e}"));
-            return Err(v.finish());
-        }
-    };
-    let parsed = v.file(&doc);
-    if v.errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(v.finish())
-    }
+    parse_document(json, Validator::default(), |v, doc| Some(v.file(doc)))
+        .map_err(|v| ValidationErrors { errors: v.errors })
 }
 
 #[derive(Default)]
@@ -64,23 +52,10 @@ struct Validator {
 
 impl JsonWalk for Validator {
     type Kind = Kind;
-    const UNKNOWN_KEY: Kind = Kind::UnknownKey;
-    const WRONG_TYPE: Kind = Kind::WrongType;
 
-    fn push(&mut self, kind: Kind, path: &str, message: String) {
-        self.err(kind, path, message);
-    }
-}
-
-impl Validator {
-    fn finish(self) -> ValidationErrors {
-        ValidationErrors {
-            errors: self.errors,
-        }
-    }
-
-    fn err(&mut self, kind: Kind, path: &str, message: impl Into<String>) {
-        let mut message = message.into();
+    /// Inside a trigger with a valid id, the message names it (the
+    /// convention of [`ValidationError`]).
+    fn push(&mut self, kind: Kind, path: &str, mut message: String) {
         if let Some(id) = &self.trigger {
             message.push_str(&format!(" in trigger {id:?}"));
         }
@@ -92,6 +67,12 @@ impl Validator {
         });
     }
 
+    fn mistakes(&self) -> usize {
+        self.errors.len()
+    }
+}
+
+impl Validator {
     fn required<'j>(
         &mut self,
         o: &'j Map<String, Json>,
@@ -126,38 +107,13 @@ impl Validator {
         Some(s)
     }
 
-    fn positive_int(&mut self, v: &Json, path: &str) -> Option<u32> {
-        match v.as_u64() {
-            Some(n) if n >= 1 && n <= u64::from(u32::MAX) => Some(n as u32),
-            _ => {
-                let got = match v {
-                    Json::Number(n) => format!("{n}"),
-                    other => type_name(other).to_owned(),
-                };
-                self.err(
-                    Kind::BadNumber,
-                    path,
-                    format!("expected a whole number of at least 1, got {got}"),
-                );
-                None
-            }
-        }
-    }
-
     /// `holdout`: a whole percentage from 0 to [`MAX_HOLDOUT`].
     fn holdout(&mut self, v: &Json, path: &str) -> Option<u8> {
         match v.as_u64() {
             Some(n) if n <= MAX_HOLDOUT => Some(n as u8),
             _ => {
-                let got = match v {
-                    Json::Number(n) => format!("{n}"),
-                    other => type_name(other).to_owned(),
-                };
-                self.err(
-                    Kind::BadNumber,
-                    path,
-                    format!("expected a whole percentage from 0 to {MAX_HOLDOUT}, got {got}"),
-                );
+                let expected = format!("a whole percentage from 0 to {MAX_HOLDOUT}");
+                self.bad_number(path, &expected, v);
                 None
             }
         }
@@ -196,9 +152,7 @@ impl Validator {
         let max_firings = self
             .required(o, p, "max_firings")
             .and_then(|m| self.positive_int(m, "limits.max_firings"));
-        let within = self
-            .required(o, p, "within")
-            .and_then(|w| self.duration(w, "limits.within"));
+        let within = self.within(o, p);
         Some(Limits {
             max_firings: max_firings?,
             within: within?,
@@ -206,19 +160,7 @@ impl Validator {
     }
 
     fn triggers(&mut self, o: &Map<String, Json>) -> Vec<Trigger> {
-        if let Some(ver) = self.required(o, "", "version") {
-            if ver.as_u64() != Some(1) {
-                let got = match ver {
-                    Json::Number(n) => format!("{n}"),
-                    other => type_name(other).to_owned(),
-                };
-                self.err(
-                    Kind::BadNumber,
-                    "version",
-                    format!("expected the number 1, got {got}"),
-                );
-            }
-        }
+        self.version(o);
         let mut out = Vec::new();
         let Some(list) = self.required(o, "", "triggers") else {
             return out;
@@ -277,26 +219,11 @@ impl Validator {
             .get("description")
             .and_then(|d| self.string(d, &join(path, "description")))
             .map(str::to_owned);
-        let enabled = match o.get("enabled") {
-            None => true,
-            Some(Json::Bool(b)) => *b,
-            Some(other) => {
-                self.wrong_type(&join(path, "enabled"), "true or false", other);
-                true
-            }
-        };
+        let enabled = self.boolean(o, path, "enabled").unwrap_or(true);
         let rule = self.rule(o, path);
         let unless = o.get("unless").and_then(|u| {
-            let p = join(path, "unless");
-            let uo = self.object(u, &p, UNLESS_KEYS, &[])?;
-            let step = self.step_fields(uo, &p);
-            let within = self
-                .required(uo, &p, "within")
-                .and_then(|w| self.duration(w, &join(&p, "within")));
-            Some(Unless {
-                step: step?,
-                within: within?,
-            })
+            let (step, within) = self.step_within(u, &join(path, "unless"), UNLESS_KEYS, &[])?;
+            Some(Unless { step, within })
         });
         let audience = match o.get("audience") {
             None => Some(Vec::new()),
@@ -309,28 +236,14 @@ impl Validator {
             .get("max_per_user")
             .map(|m| self.positive_int(m, &join(path, "max_per_user")));
         let goal = o.get("goal").and_then(|g| {
-            let p = join(path, "goal");
-            let go = self.object(g, &p, GOAL_KEYS, &[("name", "event"), ("window", "within")])?;
-            let step = self.step_fields(go, &p);
-            let within = self
-                .required(go, &p, "within")
-                .and_then(|w| self.duration(w, &join(&p, "within")));
-            Some(Goal {
-                step: step?,
-                within: within?,
-            })
+            let hints = &[("name", "event"), ("window", "within")];
+            let (step, within) = self.step_within(g, &join(path, "goal"), GOAL_KEYS, hints)?;
+            Some(Goal { step, within })
         });
         let holdout = o
             .get("holdout")
             .map(|h| self.holdout(h, &join(path, "holdout")));
-        let include_bots = match o.get("include_bots") {
-            None => false,
-            Some(Json::Bool(b)) => *b,
-            Some(other) => {
-                self.wrong_type(&join(path, "include_bots"), "true or false", other);
-                false
-            }
-        };
+        let include_bots = self.boolean(o, path, "include_bots").unwrap_or(false);
         let action = self
             .required(o, path, "action")
             .and_then(|a| self.action(a, &join(path, "action")));
@@ -400,9 +313,7 @@ impl Validator {
                     let at_least = self
                         .required(co, &p, "at_least")
                         .and_then(|n| self.positive_int(n, &join(&p, "at_least")));
-                    let within = self
-                        .required(co, &p, "within")
-                        .and_then(|w| self.duration(w, &join(&p, "within")));
+                    let within = self.within(co, &p);
                     Some(Count {
                         at_least: at_least?,
                         within: within?,
@@ -463,6 +374,26 @@ impl Validator {
         }
     }
 
+    /// The required `within` of the object at `path`: a duration.
+    fn within(&mut self, o: &Map<String, Json>, path: &str) -> Option<u64> {
+        self.required(o, path, "within")
+            .and_then(|w| self.duration(w, &join(path, "within")))
+    }
+
+    /// An `unless` or a `goal`: a step's `event` and `where`, and a `within`.
+    fn step_within(
+        &mut self,
+        v: &Json,
+        path: &str,
+        keys: &[&str],
+        hints: &[(&str, &str)],
+    ) -> Option<(Step, u64)> {
+        let o = self.object(v, path, keys, hints)?;
+        let step = self.step_fields(o, path);
+        let within = self.within(o, path);
+        Some((step?, within?))
+    }
+
     fn step(&mut self, v: &Json, path: &str) -> Option<Step> {
         let o = self.object(
             v,
@@ -477,16 +408,7 @@ impl Validator {
         let event = self.required(o, path, "event").and_then(|e| {
             let p = join(path, "event");
             let s = self.non_empty_string(e, &p)?;
-            if s.starts_with('$') && !RESERVED_EVENTS.contains(&s) {
-                let near = suggest(s, RESERVED_EVENTS)
-                    .or_else(|| RESERVED_EVENTS.iter().copied().find(|r| s.starts_with(r)));
-                let msg = match near {
-                    Some(h) => format!("unknown event {s:?} (did you mean {h:?}?)"),
-                    None => format!(
-                        "unknown event {s:?}: names starting with $ are {}",
-                        RESERVED_EVENTS.join(", ")
-                    ),
-                };
+            if let Some(msg) = unknown_reserved(s, RESERVED_EVENTS) {
                 self.err(Kind::UnknownEvent, &p, msg);
                 return None;
             }
@@ -575,60 +497,33 @@ impl Validator {
         let value = self.required(o, path, "value");
         let (op, value) = (op?, value?);
         let vp = join(path, "value");
-        let ok = match op {
-            _ if value.is_null() => {
+        let ok = if value.is_null() {
+            self.err(
+                Kind::BadValue,
+                &vp,
+                "null matches nothing (a null property is missing): use \"exists\"",
+            );
+            false
+        } else {
+            let (fits, wants) = match op {
+                Op::Gt | Op::Gte | Op::Lt | Op::Lte => (
+                    value.is_number() || value.is_string(),
+                    "compares numbers or strings",
+                ),
+                Op::In | Op::NotIn => (value.is_array(), "takes a list"),
+                Op::StartsWith | Op::EndsWith => (value.is_string(), "takes a string"),
+                Op::Exists => (value.is_boolean(), "takes true or false"),
+                Op::Eq | Op::Ne | Op::Contains => (true, ""),
+            };
+            if !fits {
+                let got = type_name(value);
                 self.err(
                     Kind::BadValue,
                     &vp,
-                    "null matches nothing (a null property is missing): use \"exists\"",
+                    format!("{:?} {wants}, got {got}", op.name()),
                 );
-                false
             }
-            Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
-                value.is_number() || value.is_string() || {
-                    self.err(
-                        Kind::BadValue,
-                        &vp,
-                        format!(
-                            "{:?} compares numbers or strings, got {}",
-                            op.name(),
-                            type_name(value)
-                        ),
-                    );
-                    false
-                }
-            }
-            Op::In | Op::NotIn => {
-                value.is_array() || {
-                    self.err(
-                        Kind::BadValue,
-                        &vp,
-                        format!("{:?} takes a list, got {}", op.name(), type_name(value)),
-                    );
-                    false
-                }
-            }
-            Op::StartsWith | Op::EndsWith => {
-                value.is_string() || {
-                    self.err(
-                        Kind::BadValue,
-                        &vp,
-                        format!("{:?} takes a string, got {}", op.name(), type_name(value)),
-                    );
-                    false
-                }
-            }
-            Op::Exists => {
-                value.is_boolean() || {
-                    self.err(
-                        Kind::BadValue,
-                        &vp,
-                        format!("\"exists\" takes true or false, got {}", type_name(value)),
-                    );
-                    false
-                }
-            }
-            Op::Eq | Op::Ne | Op::Contains => true,
+            fits
         };
         Some(Condition {
             on,
