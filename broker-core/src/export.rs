@@ -10,6 +10,10 @@
 //!             "origin":"https://shop.example","screen":{"width":1440,"height":900}},
 //!  "producer_id":"9007199254740993","sequence":4,"index":0,"received_at":1764000011300}
 //! ```
+//! A flagged or quarantined event also has `"violations":[{"kind":"wrong_type",
+//! "code":2,"path":"properties.price","message":"expected number, got string
+//! \"89.58\""}]`, and a quarantined one `"frame_events":{"base_offset":40,
+//! "count":2}`: where its frame's other events went in the event stream.
 //! `userId` is `null` when the frame carried none; `name` is the track name,
 //! the page name, the user id (identify) or `""` (click, submit). `context`
 //! is the frame's context under the trigger spec's paths
@@ -35,6 +39,7 @@ use crate::context::{context_from_map, Device, Enrichment, Geo};
 use crate::event::{map_to_json, Event, EventKind, Value};
 use crate::frame::Context;
 use crate::partition::{EventRecord, EventSource, FiringRecord};
+use crate::plan::{Violation, ViolationKind};
 use crate::trigger::{Conversion, Firing, Outcome};
 use serde_json::{json, Map as JsonMap, Value as Json};
 use std::borrow::Cow;
@@ -94,7 +99,7 @@ impl ExportError {
 /// An event record as JSON.
 pub fn event_record_to_json(r: &EventRecord) -> Json {
     let s = &r.source;
-    json!({
+    let mut out = json!({
         "partition": r.partition,
         "offset": r.offset,
         "visitor": r.visitor,
@@ -109,7 +114,56 @@ pub fn event_record_to_json(r: &EventRecord) -> Json {
         "sequence": s.sequence,
         "index": s.index,
         "received_at": s.received_at,
-    })
+    });
+    if !r.violations.is_empty() {
+        out["violations"] = r.violations.iter().map(Violation::to_json).collect();
+    }
+    if let Some((base_offset, count)) = s.frame_events {
+        out["frame_events"] = json!({ "base_offset": base_offset, "count": count });
+    }
+    out
+}
+
+/// The violations of an event record (`violations`, absent when none).
+fn violations_from_json(v: Option<&Json>) -> Result<Vec<Violation>, ExportError> {
+    let wrong = ExportError::WrongType {
+        field: "violations",
+        expected: "a list of {kind, path, message}",
+    };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let list = v.as_array().ok_or(wrong.clone())?;
+    list.iter()
+        .map(|v| {
+            let text = |k: &str| v.get(k).and_then(Json::as_str);
+            Some(Violation {
+                kind: ViolationKind::from_name(text("kind")?)?,
+                path: text("path")?.to_owned(),
+                message: text("message")?.to_owned(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(wrong)
+}
+
+/// Where a quarantined event's frame went in the event stream.
+fn frame_events_from_json(v: Option<&Json>) -> Result<Option<(u64, u32)>, ExportError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let base = v.get("base_offset").and_then(Json::as_u64);
+    let count = v
+        .get("count")
+        .and_then(Json::as_u64)
+        .and_then(|c| u32::try_from(c).ok());
+    match (base, count) {
+        (Some(b), Some(c)) => Ok(Some((b, c))),
+        _ => Err(ExportError::WrongType {
+            field: "frame_events",
+            expected: "{base_offset, count}",
+        }),
+    }
 }
 
 fn kind_from_str(s: &str) -> Option<EventKind> {
@@ -239,7 +293,9 @@ pub fn event_record_from_json(v: &Json) -> Result<EventRecord, ExportError> {
             index,
             received_at: f.u64_or("received_at", 0)?,
             enrichment: enrichment.map(Arc::new),
+            frame_events: frame_events_from_json(f.0.get("frame_events"))?,
         },
+        violations: violations_from_json(f.0.get("violations"))?,
     })
 }
 
@@ -421,7 +477,9 @@ mod tests {
                 index: 1,
                 received_at: 1_764_000_011_300,
                 enrichment: None,
+                frame_events: None,
             },
+            violations: Vec::new(),
         }
     }
 
@@ -451,6 +509,39 @@ mod tests {
             let mut expected = r.clone();
             Arc::make_mut(&mut expected.source.context).campaign[0].0 = Cow::Borrowed("name");
             assert_eq!(back, expected);
+        }
+    }
+
+    #[test]
+    fn quarantined_records_carry_their_violations_and_their_frame_s_place() {
+        let mut r = record(EventKind::Track, "Product Viewed", None);
+        r.violations = vec![Violation {
+            kind: ViolationKind::WrongType,
+            path: "properties.price".into(),
+            message: r#"expected number, got string "89.58""#.into(),
+        }];
+        r.source.frame_events = Some((40, 2));
+        let v = event_record_to_json(&r);
+        assert_eq!(
+            v["violations"].to_string(),
+            r#"[{"code":2,"kind":"wrong_type","message":"expected number, got string \"89.58\"","path":"properties.price"}]"#
+        );
+        assert_eq!(
+            v["frame_events"].to_string(),
+            r#"{"base_offset":40,"count":2}"#
+        );
+        let back = event_record_from_json(&v).unwrap();
+        assert_eq!(
+            (&back.violations, back.source.frame_events),
+            (&r.violations, Some((40, 2)))
+        );
+        for bad in [
+            json!(3),
+            json!([{"kind": "no_such_kind", "path": "p", "message": "m"}]),
+        ] {
+            let mut v = v.clone();
+            v["violations"] = bad;
+            assert!(event_record_from_json(&v).is_err());
         }
     }
 

@@ -11,7 +11,15 @@
 //! carries on: a frame sent again is recognised as a duplicate.
 //!
 //! Key layout: see [`crate::log`]; the active trigger file is stored under
-//! `t` + `active-file`.
+//! `t` + `active-file`, the active tracking plan under `t` + `active-plan`
+//! (and when it was set under `t` + `plan-since`), its violation counters
+//! as [`quality`] says.
+//!
+//! With a tracking plan ([`Partition::set_plan`]), every event of a frame is
+//! judged in the append's commit: allowed and flagged events go to the
+//! event stream (flagged ones marked with their violations), quarantined
+//! ones to the `quarantine` stream, never both and never neither; triggers
+//! see only the event stream's.
 //!
 //! ```
 //! use broker_core::frame::{self, Context, Frame};
@@ -45,14 +53,17 @@
 mod error;
 mod outcomes;
 mod payload;
+mod quality;
 mod types;
 
 pub use error::PartitionError;
 pub(crate) use error::STORAGE_CODE;
 pub use outcomes::EXPLAIN_MAX_SCAN;
+pub use quality::{PlanCounter, MAX_PLAN_COUNTERS};
 pub use types::{
     AppendOutcome, ConsumerPosition, EventRecord, EventSource, FiringRecord, PartitionConfig,
-    PartitionStats, ReadOutcome, StreamStats, TimeoutOutcome, MAX_STATS_CONSUMERS,
+    PartitionStats, PlanTally, ReadOutcome, ReplayOutcome, StreamStats, TimeoutOutcome,
+    MAX_STATS_CONSUMERS,
 };
 
 use crate::context::Enrichment;
@@ -64,8 +75,9 @@ use crate::log::firing::{
 };
 use crate::log::{
     self, check_sequence, Log, LogError, LogMeta, ProducerState, RecentBatch, RetentionPolicy,
-    SequenceCheck, Stream,
+    SequenceCheck, StoredBatch, Stream,
 };
+use crate::plan::{Action, Plan};
 use crate::stats;
 use crate::storage::{keys, Storage, WriteBatch};
 use crate::trigger::{Engine, Firing, Outcome, TriggerFile};
@@ -90,6 +102,23 @@ fn trigger_file_key() -> Vec<u8> {
     keys::with_str(keys::TRIGGER_META, "active-file")
 }
 
+fn plan_key() -> Vec<u8> {
+    keys::with_str(keys::TRIGGER_META, "active-plan")
+}
+
+fn plan_since_key() -> Vec<u8> {
+    keys::with_str(keys::TRIGGER_META, "plan-since")
+}
+
+/// The violation counters of a partition's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlanCounters {
+    /// When the active plan was set (the counters count from then).
+    pub since: Option<u64>,
+    /// Each (event, kind, path) counter.
+    pub counters: Vec<PlanCounter>,
+}
+
 /// One partition of the topic. See the module docs.
 #[derive(Debug)]
 pub struct Partition {
@@ -97,6 +126,10 @@ pub struct Partition {
     engine: Option<Engine>,
     /// Why the stored trigger file was not restored, if it was not.
     triggers_error: Option<String>,
+    /// The active tracking plan.
+    plan: Option<Plan>,
+    /// Why the stored plan was not restored, if it was not.
+    plan_error: Option<String>,
 }
 
 impl Partition {
@@ -120,7 +153,17 @@ impl Partition {
             config,
             engine: None,
             triggers_error: None,
+            plan: None,
+            plan_error: None,
         };
+        if let Some(bytes) = store.get(&plan_key())? {
+            match Plan::parse(&String::from_utf8_lossy(&bytes)) {
+                Ok(plan) => partition.plan = Some(plan),
+                Err(e) => {
+                    partition.plan_error = Some(format!("the stored plan no longer parses: {e}"))
+                }
+            }
+        }
         if let Some(bytes) = store.get(&trigger_file_key())? {
             let json = String::from_utf8_lossy(&bytes);
             match TriggerFile::parse(&json) {
@@ -179,7 +222,7 @@ impl Partition {
         enrichment: Option<&Enrichment>,
     ) -> Result<AppendOutcome, PartitionError> {
         let plain = self.plain_frame(frame_bytes)?;
-        let frame = frame::decode(&plain, &self.config.limits)?;
+        let mut frame = frame::decode(&plain, &self.config.limits)?;
         let visitor = &frame.context.anonymous_id;
         if self.config.partitions > 0 {
             let expected = log::partition_for(visitor, self.config.partitions);
@@ -199,6 +242,7 @@ impl Partition {
             sequence: frame.sequence,
             visitor: visitor.to_string(),
             firings: Vec::new(),
+            plan: PlanTally::default(),
         };
         let state = ProducerState::load(store, frame.producer_id)?;
         if let SequenceCheck::Duplicate { base_offset, count } =
@@ -242,31 +286,60 @@ impl Partition {
                 return Err(refused);
             }
         };
-        let count = u32::try_from(frame.events.len()).map_err(|_| LogError::BatchTooLarge {
-            count: frame.events.len(),
-        })?;
-        let base_offset = if count == 0 {
+        if frame.events.is_empty() && state.is_none() {
             // An empty frame owns no offsets but still takes its sequence,
             // so that the producer's next frame is not a gap. From a
             // forgotten producer it takes nothing: it has no timestamp to
             // be refused by when it is a late copy of an old frame, and
             // recording it would set the producer's sequence back. (Its
             // next frame is accepted at any sequence anyway.)
-            if state.is_none() {
-                outcome.base_offset = meta.next_offset;
-                return Ok(outcome);
-            }
+            outcome.base_offset = meta.next_offset;
+            return Ok(outcome);
+        }
+        let judged = match &self.plan {
+            Some(plan) if !frame.events.is_empty() => quality::judge(plan, &frame.events),
+            _ => quality::Judged::default(),
+        };
+        let kept = frame.events.len() - judged.tally.quarantined as usize;
+        let count = u32::try_from(kept).map_err(|_| LogError::BatchTooLarge { count: kept })?;
+        let base_offset = if count == 0 {
             meta.next_offset
         } else {
             events_log.append(
                 &mut meta,
                 &mut writes,
-                frame.events.len(),
+                kept,
                 now,
                 max_timestamp,
-                &payload::encode(&plain, enrichment),
+                &payload::encode(&plain, enrichment, &judged.events),
             )?
         };
+        if !judged.keeps_all() {
+            // The quarantined events, beside the frame's place in the
+            // event stream, so that a replay can be matched with it.
+            let log = Log::quarantine();
+            let mut marks = judged.quarantine.clone();
+            marks.placed = Some((base_offset, count));
+            let quarantined = judged.tally.quarantined as usize;
+            let mut qmeta = log.meta(store)?;
+            let stored = payload::encode(&plain, enrichment, &marks);
+            log.append(
+                &mut qmeta,
+                &mut writes,
+                quarantined,
+                now,
+                max_timestamp,
+                &stored,
+            )?;
+            // Triggers see only what the event stream holds.
+            let mut i = 0u32;
+            frame.events.retain(|_| {
+                i += 1;
+                judged.events.holds(i - 1)
+            });
+        }
+        quality::stage_counters(store, &mut writes, &judged, now)?;
+        outcome.plan = judged.tally;
         ProducerState::record(
             store,
             state,
@@ -345,15 +418,18 @@ impl Partition {
     }
 
     /// The retention of `stream`: with an archive, only what the archive
-    /// has written may go.
+    /// has written may go (the archive writes events and firings; the
+    /// quarantine goes by age and size alone).
     fn retention<S: Storage>(
         &self,
         store: &S,
         stream: Stream,
     ) -> Result<RetentionPolicy, PartitionError> {
-        let keep_from = match self.config.archive {
-            true => Some(log::archive_position(store, stream)?.unwrap_or(0)),
-            false => None,
+        let keep_from = match (self.config.archive, stream) {
+            (true, Stream::Events | Stream::Firings) => {
+                Some(log::archive_position(store, stream)?.unwrap_or(0))
+            }
+            _ => None,
         };
         Ok(RetentionPolicy {
             max_age_ms: self.config.retention_ms,
@@ -419,6 +495,12 @@ impl Partition {
             firings_log.enforce_retention(store, &mut fmeta, &mut writes, policy, now, bound)?;
         out.deleted_firing_batches = step.deleted.len();
         out.more |= step.more;
+        let quarantine = Log::quarantine();
+        let mut qmeta = quarantine.meta(store)?;
+        let qpolicy = self.retention(store, Stream::Quarantine)?;
+        out.more |= quarantine
+            .enforce_retention(store, &mut qmeta, &mut writes, qpolicy, now, bound)?
+            .more;
         for batch in &step.deleted {
             // A firing deleted from the log is no longer delivered either.
             let key = firings_log.batch_key(batch.base_offset);
@@ -469,6 +551,11 @@ impl Partition {
                 self.retention(store, Stream::Firings)?,
                 now,
             )?,
+            Log::quarantine().retention_deadline(
+                store,
+                self.retention(store, Stream::Quarantine)?,
+                now,
+            )?,
             log::next_producer_expiry(store, self.config.producer_ttl_ms)?,
             match &self.engine {
                 Some(engine) => engine.poll_timeout(store)?,
@@ -497,49 +584,34 @@ impl Partition {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        let (max_records, max_bytes) = self.clamp(max_records, max_bytes);
-        let log = Log::events();
-        let read = log.read(store, from, max_records, max_bytes)?;
-        let mut records = Vec::new();
-        'batches: for batch in &read.batches {
-            let key = log.batch_key(batch.base_offset);
-            let (enrichment, plain) = payload::decode(batch.payload(), &key)?;
-            let frame = frame::decode(plain, &STORED_LIMITS)
-                .map_err(|e| log_corrupt(&key, &e.to_string()))?;
-            let enrichment = enrichment.map(std::sync::Arc::new);
-            let visitor = frame.context.anonymous_id.to_string();
-            let user_id = frame.context.user_id.as_ref().map(|u| u.to_string());
-            let context = std::sync::Arc::new(frame.context.into_owned());
-            let (producer_id, sequence) = (frame.producer_id, frame.sequence);
-            let received_at = batch.header.append_time;
-            for (i, event) in frame.events.into_iter().enumerate() {
-                let offset = batch.base_offset + i as u64;
-                if offset < from {
-                    continue;
-                }
-                if records.len() >= max_records {
-                    break 'batches;
-                }
-                records.push(EventRecord {
-                    partition: self.config.partition,
-                    offset,
-                    visitor: visitor.clone(),
-                    user_id: user_id.clone(),
-                    event: event.into_owned(),
-                    source: EventSource {
-                        context: context.clone(),
-                        producer_id,
-                        sequence,
-                        index: i as u32,
-                        received_at,
-                        enrichment: enrichment.clone(),
-                    },
-                });
-            }
-        }
-        Ok(outcome_of(records, from, read.end, read.earliest, |r| {
-            r.offset
-        }))
+        self.read_log(
+            store,
+            Log::events(),
+            from,
+            max_records,
+            max_bytes,
+            |b, k| self.event_records(b, k),
+        )
+    }
+
+    /// Up to `max_records` quarantined events from offset `from`, each with
+    /// its violations and where its frame's other events went; the rules
+    /// of [`Partition::read_events`].
+    pub fn read_quarantine<S: Storage>(
+        &self,
+        store: &S,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
+        self.read_log(
+            store,
+            Log::quarantine(),
+            from,
+            max_records,
+            max_bytes,
+            |b, k| self.event_records(b, k),
+        )
     }
 
     /// Up to `max_records` firings from offset `from`; the rules of
@@ -551,33 +623,116 @@ impl Partition {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadOutcome<FiringRecord>, PartitionError> {
+        self.read_log(
+            store,
+            Log::firings(),
+            from,
+            max_records,
+            max_bytes,
+            |b, k| {
+                let outcomes = decode_outcomes(b.payload(), k)?;
+                Ok(outcomes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, outcome)| FiringRecord {
+                        partition: self.config.partition,
+                        offset: b.base_offset + i as u64,
+                        outcome,
+                    })
+                    .collect())
+            },
+        )
+    }
+
+    /// The one read path: the batches from `from` on, each made records by
+    /// `records_of` (in offset order, from the batch's base offset), cut
+    /// to `from..` and the bounds.
+    fn read_log<S: Storage, T>(
+        &self,
+        store: &S,
+        log: Log,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+        mut records_of: impl FnMut(&StoredBatch, &[u8]) -> Result<Vec<T>, PartitionError>,
+    ) -> Result<ReadOutcome<T>, PartitionError> {
         let (max_records, max_bytes) = self.clamp(max_records, max_bytes);
-        let log = Log::firings();
         let read = log.read(store, from, max_records, max_bytes)?;
         let mut records = Vec::new();
+        let mut next_offset = from;
         'batches: for batch in &read.batches {
             let key = log.batch_key(batch.base_offset);
-            for (i, outcome) in decode_outcomes(batch.payload(), &key)?
-                .into_iter()
-                .enumerate()
-            {
-                let offset = batch.base_offset + i as u64;
-                if offset < from {
-                    continue;
-                }
+            let skip = from.saturating_sub(batch.base_offset) as usize;
+            for (i, record) in records_of(batch, &key)?.into_iter().enumerate().skip(skip) {
                 if records.len() >= max_records {
                     break 'batches;
                 }
-                records.push(FiringRecord {
-                    partition: self.config.partition,
-                    offset,
-                    outcome,
-                });
+                records.push(record);
+                next_offset = batch.base_offset + i as u64 + 1;
             }
         }
-        Ok(outcome_of(records, from, read.end, read.earliest, |r| {
-            r.offset
-        }))
+        Ok(ReadOutcome {
+            records,
+            next_offset,
+            end: read.end,
+            earliest: read.earliest,
+        })
+    }
+
+    /// The records of an event or quarantine batch: the frame's events the
+    /// batch holds, with their violations.
+    fn event_records(
+        &self,
+        batch: &StoredBatch,
+        key: &[u8],
+    ) -> Result<Vec<EventRecord>, PartitionError> {
+        let stored = payload::decode(batch.payload(), key)?;
+        let frame = frame::decode(stored.frame, &STORED_LIMITS)
+            .map_err(|e| log_corrupt(key, &e.to_string()))?;
+        let marks = stored.marks;
+        let enrichment = stored.enrichment.map(std::sync::Arc::new);
+        let visitor = frame.context.anonymous_id.to_string();
+        let user_id = frame.context.user_id.as_ref().map(|u| u.to_string());
+        let context = std::sync::Arc::new(frame.context.into_owned());
+        let (producer_id, sequence) = (frame.producer_id, frame.sequence);
+        let received_at = marks.received_at.unwrap_or(batch.header.append_time);
+        let mut records = Vec::with_capacity(batch.header.count as usize);
+        for (i, event) in frame.events.into_iter().enumerate() {
+            let index = i as u32;
+            if !marks.holds(index) {
+                continue;
+            }
+            let violations = marks.violations_of(index).map_err(|code| {
+                log_corrupt(
+                    key,
+                    &format!("violation code {code} unknown to this version"),
+                )
+            })?;
+            records.push(EventRecord {
+                partition: self.config.partition,
+                offset: batch.base_offset + records.len() as u64,
+                visitor: visitor.clone(),
+                user_id: user_id.clone(),
+                event: event.into_owned(),
+                source: EventSource {
+                    context: context.clone(),
+                    producer_id,
+                    sequence,
+                    index,
+                    received_at,
+                    enrichment: enrichment.clone(),
+                    frame_events: marks.placed,
+                },
+                violations,
+            });
+        }
+        if records.len() != batch.header.count as usize {
+            return Err(log_corrupt(
+                key,
+                "the batch's frame does not hold its count of events",
+            ));
+        }
+        Ok(records)
     }
 
     /// The firings of `visitor` its pages have not acknowledged, oldest
@@ -671,6 +826,149 @@ impl Partition {
         Ok(())
     }
 
+    /// Activates a tracking plan: stores its JSON (restored by
+    /// [`Partition::open`]), starts its violation counters again and judges
+    /// every event appended from now on. `plan` must be `Plan::parse(json)`.
+    /// Events already stored stay where they are; quarantined ones come
+    /// out with [`Partition::replay_quarantine`].
+    pub fn set_plan<S: Storage>(
+        &mut self,
+        store: &mut S,
+        json: &str,
+        plan: Plan,
+        now: u64,
+    ) -> Result<(), PartitionError> {
+        let mut writes = WriteBatch::new();
+        writes.put(plan_key(), json.as_bytes().to_vec());
+        writes.put(plan_since_key(), now.to_be_bytes().to_vec());
+        quality::reset_counters(&mut writes);
+        store.commit(writes)?;
+        self.plan = Some(plan);
+        self.plan_error = None;
+        Ok(())
+    }
+
+    /// The active plan's JSON, if one was set.
+    pub fn plan_file<S: Storage>(&self, store: &S) -> Result<Option<String>, PartitionError> {
+        Ok(store
+            .get(&plan_key())?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// The active plan's violation counters.
+    pub fn plan_counters<S: Storage>(&self, store: &S) -> Result<PlanCounters, PartitionError> {
+        let since = match store.get(&plan_since_key())? {
+            Some(v) => Some(log_be_u64(&v, 0)?),
+            None => None,
+        };
+        Ok(PlanCounters {
+            since,
+            counters: quality::read_counters(store)?,
+        })
+    }
+
+    /// One bounded step of a replay of the quarantine: the batches below
+    /// `until` (the stream's end when the replay started; `None` on the
+    /// first step) are judged again by the active plan (with none, every
+    /// event is let through). What it lets through is appended to the event
+    /// stream, flagged events with their violations; what it still
+    /// quarantines is appended to the quarantine again with the violations
+    /// found now; the batches replayed leave the quarantine, all in one
+    /// commit, so every event stays in exactly one of the two streams.
+    ///
+    /// Released events keep their frame's context, identity and time of
+    /// receipt; triggers do not run on them (they are late: the visitor's
+    /// state has moved on) and the counters do not count them again.
+    pub fn replay_quarantine<S: Storage>(
+        &mut self,
+        store: &mut S,
+        until: Option<u64>,
+        now: u64,
+    ) -> Result<ReplayOutcome, PartitionError> {
+        let quarantine = Log::quarantine();
+        let mut qmeta = quarantine.meta(store)?;
+        let until = until.unwrap_or(qmeta.next_offset).min(qmeta.next_offset);
+        let mut out = ReplayOutcome {
+            until,
+            ..ReplayOutcome::default()
+        };
+        let mut writes = WriteBatch::new();
+        // Retention's front deletion, bounded, keeping what is at or past
+        // `until` (the batches this replay appends).
+        let everything_below = RetentionPolicy {
+            max_age_ms: None,
+            max_bytes: Some(0),
+            keep_from: Some(until),
+        };
+        let bound = self.config.max_timeout_work.max(1);
+        let step = quarantine.enforce_retention(
+            store,
+            &mut qmeta,
+            &mut writes,
+            everything_below,
+            now,
+            bound,
+        )?;
+        out.more = step.more && qmeta.earliest_offset < until;
+        let events = Log::events();
+        let mut emeta = events.meta(store)?;
+        for batch in &step.deleted {
+            let key = quarantine.batch_key(batch.base_offset);
+            let stored = payload::decode(batch.payload(), &key)?;
+            let frame = frame::decode(stored.frame, &STORED_LIMITS)
+                .map_err(|e| log_corrupt(&key, &e.to_string()))?;
+            // What the batch holds, judged again: let through (`released`)
+            // or still quarantined (`kept`), each side with its events'
+            // frame indices, newest timestamp and marks.
+            let received_at = stored.marks.received_at.unwrap_or(batch.header.append_time);
+            let mut released = Side::new(received_at, None);
+            let mut kept = Side::new(received_at, stored.marks.placed);
+            for (i, event) in frame.events.iter().enumerate() {
+                let index = i as u32;
+                if !stored.marks.holds(index) {
+                    continue;
+                }
+                match self.plan.as_ref().map(|p| p.check(event)) {
+                    Some(v) if v.action == Action::Quarantine => {
+                        kept.take(index, event.timestamp, &v.violations)
+                    }
+                    Some(v) if v.action == Action::Flag => {
+                        released.take(index, event.timestamp, &v.violations)
+                    }
+                    _ => released.take(index, event.timestamp, &[]),
+                }
+            }
+            out.released += released.holds.len() as u64;
+            out.kept += kept.holds.len() as u64;
+            let all = frame.events.len() as u32;
+            for (side, log, meta) in [
+                (released, events, &mut emeta),
+                (kept, quarantine, &mut qmeta),
+            ] {
+                if side.holds.is_empty() {
+                    continue;
+                }
+                let mut marks = side.marks;
+                marks.omitted = (0..all)
+                    .filter(|i| side.holds.binary_search(i).is_err())
+                    .collect();
+                let bytes = payload::encode(stored.frame, stored.enrichment.as_ref(), &marks);
+                log.append(
+                    meta,
+                    &mut writes,
+                    side.holds.len(),
+                    now,
+                    side.newest,
+                    &bytes,
+                )?;
+            }
+        }
+        if !writes.is_empty() {
+            store.commit(writes)?;
+        }
+        Ok(out)
+    }
+
     /// The active trigger file's JSON, if one was set.
     pub fn trigger_file<S: Storage>(&self, store: &S) -> Result<Option<String>, PartitionError> {
         Ok(store
@@ -704,10 +1002,8 @@ impl Partition {
         let start = [keys::CONSUMER];
         let mut consumers = Vec::new();
         for (k, v) in store.scan(&start, &keys::prefix_end(&start), MAX_STATS_CONSUMERS)? {
-            let stream = match k.get(1) {
-                Some(b'e') => Stream::Events,
-                Some(b'f') => Stream::Firings,
-                _ => continue,
+            let Some(stream) = k.get(1).and_then(|b| Stream::from_byte(*b)) else {
+                continue;
             };
             consumers.push(ConsumerPosition {
                 stream,
@@ -719,11 +1015,48 @@ impl Partition {
             partition: self.config.partition,
             events: stream_stats(Log::events().meta(store)?),
             firings: stream_stats(Log::firings().meta(store)?),
+            quarantine: stream_stats(Log::quarantine().meta(store)?),
             producers: log::producer_count(store)?,
             consumers,
             triggers_active: self.engine.is_some(),
             triggers_error: self.triggers_error.clone(),
+            plan_active: self.plan.is_some(),
+            plan_error: self.plan_error.clone(),
         })
+    }
+}
+
+/// One side of a quarantine batch judged again by
+/// [`Partition::replay_quarantine`].
+struct Side {
+    /// The frame indices of its events, ascending.
+    holds: Vec<u32>,
+    /// Their newest timestamp.
+    newest: u64,
+    /// Their violations, receipt time and placement (`omitted` is set from
+    /// `holds` when the batch is written).
+    marks: payload::Marks,
+}
+
+impl Side {
+    fn new(received_at: u64, placed: Option<(u64, u32)>) -> Side {
+        Side {
+            holds: Vec::new(),
+            newest: 0,
+            marks: payload::Marks {
+                received_at: Some(received_at),
+                placed,
+                ..payload::Marks::default()
+            },
+        }
+    }
+
+    fn take(&mut self, index: u32, timestamp: u64, violations: &[crate::plan::Violation]) {
+        self.holds.push(index);
+        self.newest = self.newest.max(timestamp);
+        if !violations.is_empty() {
+            self.marks.add_violations(index, violations);
+        }
     }
 }
 
@@ -786,22 +1119,6 @@ fn stage_firings<S: Storage>(
         }
     }
     Ok(out)
-}
-
-fn outcome_of<T>(
-    records: Vec<T>,
-    from: u64,
-    end: u64,
-    earliest: u64,
-    offset: impl Fn(&T) -> u64,
-) -> ReadOutcome<T> {
-    let next_offset = records.last().map(|r| offset(r) + 1).unwrap_or(from);
-    ReadOutcome {
-        records,
-        next_offset,
-        end,
-        earliest,
-    }
 }
 
 fn log_corrupt(key: &[u8], reason: &str) -> PartitionError {

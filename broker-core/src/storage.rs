@@ -201,6 +201,11 @@ pub mod keys {
     pub const EVENT_BATCH: u8 = b'b';
     /// Log batches of the firing stream: `f` + base offset (u64 BE).
     pub const FIRING_BATCH: u8 = b'f';
+    /// Log batches of the quarantine stream: `x` + base offset (u64 BE).
+    pub const QUARANTINE_BATCH: u8 = b'x';
+    /// Tracking-plan violation counters: `n` + event name + 0x00 +
+    /// violation code (u16 BE) + path.
+    pub const PLAN_COUNTERS: u8 = b'n';
     /// Log metadata (next offsets, earliest offsets, sizes): `m` + name.
     pub const LOG_META: u8 = b'm';
     /// Idempotent-producer state: `p` + producer id (u64 BE).

@@ -70,6 +70,7 @@ fn record() -> impl Strategy<Value = EventRecord> {
                     },
                     visitor,
                     user_id,
+                    violations: Vec::new(),
                 }
             },
         )
@@ -118,6 +119,7 @@ fn source() -> impl Strategy<Value = EventSource> {
                     index,
                     received_at,
                     enrichment: None,
+                    frame_events: None,
                 }
             },
         )

@@ -44,7 +44,9 @@ fn record(offset: u64, received_at: u64) -> EventRecord {
             index: offset as u32,
             received_at,
             enrichment: None,
+            frame_events: None,
         },
+        violations: Vec::new(),
     }
 }
 

@@ -6,9 +6,10 @@
 //! picks its partition with [`partition_for`], Kafka's default partitioner
 //! (murmur2), so one visitor's events always land in one partition, in order.
 //!
-//! Each partition holds two streams ([`Stream`]): `events` (one batch per
-//! accepted frame) and `firings` (one batch per append or alarm that fired
-//! triggers). Each has its own dense offsets, one per record, as in Kafka:
+//! Each partition holds three streams ([`Stream`]): `events` (one batch per
+//! accepted frame), `firings` (one batch per append or alarm that fired
+//! triggers) and `quarantine` (the events a tracking plan keeps out of
+//! `events`: one batch per frame that had any). Each has its own dense offsets, one per record, as in Kafka:
 //! a batch of `n` records starting at base offset `b` owns `b..b+n`, and the
 //! next batch starts at `b+n`. Offsets are never reused, even after retention
 //! deleted every batch, because the next offset lives in the stream's
@@ -22,12 +23,13 @@
 //! |---|---|
 //! | `b` + base offset (u64) | event batch: [`BatchHeader`] (21 bytes) + the plain frame bytes |
 //! | `f` + base offset (u64) | firing batch: [`BatchHeader`] + [`firing::encode_firings`] |
-//! | `m` + `events` / `firings` | [`LogMeta`] of the stream (57 bytes) |
+//! | `x` + base offset (u64) | quarantine batch: [`BatchHeader`] + the frame, with which of its events the batch holds and why |
+//! | `m` + `events` / `firings` / `quarantine` | [`LogMeta`] of the stream (57 bytes) |
 //! | `m` + `producers` | number of live producers (u64) |
 //! | `m` + `archive-events` / `archive-firings` | the archive position (u64): where its next segment starts |
 //! | `p` + producer id (u64) | [`ProducerState`]: last seen, last 5 batches' (sequence, base, count) |
 //! | `q` + indexed time (u64) + producer id (u64) | empty: the producer expiry index |
-//! | `c` + stream byte (`e`/`f`) + consumer name | committed offset (u64) |
+//! | `c` + stream byte (`e`/`f`/`x`) + consumer name | committed offset (u64) |
 //! | `u` + visitor + `0x00` + firing offset (u64) | a firing not yet acknowledged by the visitor's page |
 //!
 //! Everything durable is in storage: a restarted driver opens the same
@@ -55,39 +57,47 @@ pub use stream::{
 
 use crate::storage::StorageError;
 
-/// Which of a partition's two streams.
+/// Which of a partition's three streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
     /// The events, one batch per accepted frame.
     Events,
     /// The trigger firings.
     Firings,
+    /// The events the tracking plan kept out of `events`, with why.
+    Quarantine,
 }
 
 impl Stream {
-    /// The byte that names the stream in consumer keys (`e` or `f`).
+    /// Every stream.
+    pub const ALL: [Stream; 3] = [Stream::Events, Stream::Firings, Stream::Quarantine];
+
+    /// The byte that names the stream in consumer keys (`e`, `f` or `x`).
     pub fn byte(self) -> u8 {
         match self {
             Stream::Events => b'e',
             Stream::Firings => b'f',
+            Stream::Quarantine => b'x',
         }
     }
 
-    /// `events` or `firings`, as in URLs and JSON.
+    /// `events`, `firings` or `quarantine`, as in URLs and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Stream::Events => "events",
             Stream::Firings => "firings",
+            Stream::Quarantine => "quarantine",
         }
     }
 
-    /// The stream named `events` or `firings`.
+    /// The stream named `events`, `firings` or `quarantine`.
     pub fn parse(s: &str) -> Option<Stream> {
-        match s {
-            "events" => Some(Stream::Events),
-            "firings" => Some(Stream::Firings),
-            _ => None,
-        }
+        Stream::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The stream of a consumer key's byte.
+    pub fn from_byte(b: u8) -> Option<Stream> {
+        Stream::ALL.into_iter().find(|x| x.byte() == b)
     }
 
     /// The log that holds this stream.
@@ -95,6 +105,7 @@ impl Stream {
         match self {
             Stream::Events => Log::events(),
             Stream::Firings => Log::firings(),
+            Stream::Quarantine => Log::quarantine(),
         }
     }
 }

@@ -149,6 +149,14 @@ impl Log {
         }
     }
 
+    /// The quarantine stream (`x` batches, `m` + `quarantine`).
+    pub const fn quarantine() -> Log {
+        Log {
+            prefix: keys::QUARANTINE_BATCH,
+            name: "quarantine",
+        }
+    }
+
     /// The key of the batch starting at `base_offset`.
     pub fn batch_key(&self, base_offset: u64) -> Vec<u8> {
         keys::with_u64(self.prefix, base_offset)

@@ -4,6 +4,7 @@ use crate::context::Enrichment;
 use crate::event::Event;
 use crate::frame::{Context, Limits};
 use crate::log::Stream;
+use crate::plan::Violation;
 use crate::trigger::{Firing, Outcome};
 use std::sync::Arc;
 
@@ -127,6 +128,37 @@ pub struct AppendOutcome {
     /// Firings the frame caused, with their firing-stream offsets, to push
     /// to the visitor's pages (also stored as undelivered until acked).
     pub firings: Vec<(u64, Firing)>,
+    /// What the active tracking plan found (all zero without a plan, and
+    /// for a duplicate: it was judged the first time).
+    pub plan: PlanTally,
+}
+
+/// What the tracking plan found in one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlanTally {
+    /// Events stored in the event stream marked with their violations.
+    pub flagged: u32,
+    /// Events kept in the quarantine stream instead of the event stream.
+    pub quarantined: u32,
+    /// Violations found, on every event (allowed ones included).
+    pub violations: u32,
+}
+
+/// What one step of [`Partition::replay_quarantine`](super::Partition::replay_quarantine) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplayOutcome {
+    /// Events the active plan now lets through: appended to the event
+    /// stream (flagged ones with their violations).
+    pub released: u64,
+    /// Events it still quarantines: appended to the quarantine stream again,
+    /// with the violations found now.
+    pub kept: u64,
+    /// The quarantine offset the replay goes up to (the stream's end when
+    /// it started): pass it to the next step.
+    pub until: u64,
+    /// True when the step stopped at its bound with batches below `until`
+    /// left: call again.
+    pub more: bool,
 }
 
 /// What `handle_timeout` did.
@@ -160,6 +192,9 @@ pub struct EventRecord {
     pub event: Event<'static>,
     /// The frame it came in: its context and its place.
     pub source: EventSource,
+    /// How it breaks the tracking plan: set on flagged and quarantined
+    /// events, empty otherwise.
+    pub violations: Vec<Violation>,
 }
 
 /// Where an event came from: its frame's context (shared by every event of
@@ -180,6 +215,10 @@ pub struct EventSource {
     pub received_at: u64,
     /// What the relay added to the frame's context (place, device, bot).
     pub enrichment: Option<Arc<Enrichment>>,
+    /// For a quarantined event: where the frame's other events went in the
+    /// event stream (base offset, count), so that a replay can be matched
+    /// with them.
+    pub frame_events: Option<(u64, u32)>,
 }
 
 impl EventSource {
@@ -253,6 +292,8 @@ pub struct PartitionStats {
     pub events: StreamStats,
     /// The firing stream.
     pub firings: StreamStats,
+    /// The quarantine stream.
+    pub quarantine: StreamStats,
     /// Live idempotent producers.
     pub producers: u64,
     /// Committed consumer positions (the first [`MAX_STATS_CONSUMERS`]).
@@ -262,6 +303,11 @@ pub struct PartitionStats {
     /// Why the stored trigger file could not be restored at open (the
     /// partition runs without triggers until a new file is set).
     pub triggers_error: Option<String>,
+    /// True when a tracking plan is active.
+    pub plan_active: bool,
+    /// Why the stored plan could not be restored at open (the partition
+    /// checks nothing until a new plan is set).
+    pub plan_error: Option<String>,
 }
 
 /// How many consumer positions [`PartitionStats`] lists at most.

@@ -190,6 +190,16 @@ impl ViolationKind {
         }
     }
 
+    /// The kind with this stable code.
+    pub fn from_code(code: u16) -> Option<ViolationKind> {
+        ViolationKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The kind with this stable name.
+    pub fn from_name(name: &str) -> Option<ViolationKind> {
+        ViolationKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The stable snake_case name (`wrong_type`, `missing_required`, ...).
     pub fn name(self) -> &'static str {
         match self {

@@ -268,6 +268,7 @@ mod tests {
                 user_id,
                 event,
                 source: Default::default(),
+                violations: Vec::new(),
             })
             .to_string();
             for l in [line, record.as_str()] {
