@@ -2,22 +2,15 @@
 //! limits an empty frame cannot meet, and events no frame can carry. A
 //! failed push leaves the builder unchanged.
 
+mod support {
+    pub mod frame;
+}
+
 use broker_core::event::{Event, EventKind, Value};
 use broker_core::frame::{decode, Context, FrameBuilder, FrameError, Limits};
+use support::frame::check;
 
 const L: Limits = Limits::DEFAULT;
-
-fn check(
-    result: Result<impl std::fmt::Debug, FrameError>,
-    expected: FrameError,
-    code: u16,
-    name: &str,
-) {
-    let err = result.expect_err("must fail");
-    assert_eq!(err, expected);
-    assert_eq!(err.code(), code);
-    assert_eq!(err.name(), name);
-}
 
 fn small_event(i: u64) -> Event<'static> {
     Event {

@@ -1,27 +1,16 @@
 //! One test per `FrameError` variant: hand-made bytes that must fail with
 //! exactly that variant, fields and code.
 
+mod support {
+    pub mod frame;
+}
+
 use broker_core::event::{Event, EventKind, Value};
 use broker_core::frame::{
     self, compress, decode, encode, inflate, seal_compressed, Context, Frame, FrameError, Limits,
 };
 use std::borrow::Cow;
-
-/// CRC-32 (IEEE), bitwise: an independent check of the codec's tables.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
+use support::frame::{check, crc32};
 
 /// Header (version 1, flags, producer id 7, sequence 0), then `payload`,
 /// then a correct CRC. The payload starts at byte 11.
@@ -64,19 +53,6 @@ fn one_event(map: &[u8]) -> Vec<u8> {
     p.extend_from_slice(&[1, 0, 0, 0]); // 1 event: kind track, dt 0, name ""
     p.extend_from_slice(map);
     p
-}
-
-fn check(
-    result: Result<impl std::fmt::Debug, FrameError>,
-    expected: FrameError,
-    code: u16,
-    name: &str,
-) {
-    let err = result.expect_err("must fail");
-    assert_eq!(err, expected);
-    assert_eq!(err.code(), code);
-    assert_eq!(err.name(), name);
-    assert!(!err.to_string().is_empty());
 }
 
 const L: Limits = Limits::DEFAULT;

@@ -1,12 +1,17 @@
 //! Property tests: arbitrary frames round-trip (plain and deflated), the
 //! builder agrees with `encode`, and no input makes the decoder panic.
 
+mod support {
+    pub mod frame;
+}
+
 use broker_core::event::{Event, EventKind, Map, Value};
 use broker_core::frame::{
     self, compress, decode, encode, inflate, Context, Frame, FrameBuilder, Limits,
 };
 use proptest::prelude::*;
 use std::borrow::Cow;
+use support::frame::crc32;
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -260,21 +265,6 @@ proptest! {
             }
         }
     }
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
 }
 
 #[test]
