@@ -29,7 +29,10 @@ use broker_core::log::Log;
 use broker_core::partition::{Partition, PartitionConfig};
 use broker_core::storage::{MemoryStorage, Storage, WriteBatch};
 use broker_core::trigger::TriggerFile;
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    black_box, criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
 
 #[path = "common/trigger_files.rs"]
 mod trigger_files;
@@ -49,24 +52,94 @@ fn append_all(frames: &[Vec<u8>], now: u64) -> (Partition, MemoryStorage) {
     (p, store)
 }
 
-/// Appends every frame to a fresh partition running `triggers` (JSON and
-/// its parse), if any; returns the partition, its store and the firings.
+/// [`append_into`] a fresh store; returns the partition, its store and the
+/// firings.
 fn append_all_with(
     frames: &[Vec<u8>],
     now: u64,
     triggers: Option<(&str, &TriggerFile)>,
 ) -> (Partition, MemoryStorage, usize) {
     let mut store = MemoryStorage::new();
-    let mut p = Partition::open(&store, config()).expect("open");
+    let (p, firings) = append_into(&mut store, frames, now, triggers);
+    (p, store, firings)
+}
+
+/// Appends every frame to a partition opened on `store`, running
+/// `triggers` (JSON and its parse), if any; returns the partition and the
+/// firings.
+fn append_into(
+    store: &mut MemoryStorage,
+    frames: &[Vec<u8>],
+    now: u64,
+    triggers: Option<(&str, &TriggerFile)>,
+) -> (Partition, usize) {
+    let mut p = Partition::open(store, config()).expect("open");
     if let Some((json, file)) = triggers {
-        p.set_triggers(&mut store, json, file.clone())
+        p.set_triggers(store, json, file.clone())
             .expect("set triggers");
     }
     let mut firings = 0;
     for f in frames {
-        firings += p.append(&mut store, f, now).expect("append").firings.len();
+        firings += p.append(store, f, now).expect("append").firings.len();
     }
-    (p, store, firings)
+    (p, firings)
+}
+
+/// Decodes every frame and appends its events with the bare `Log::append`
+/// and a commit each, without the partition's producer state.
+fn log_append_all(log: &Log, store: &mut MemoryStorage, frames: &[Vec<u8>], now: u64) {
+    for f in frames {
+        let frame = frame::decode(f, &Limits::DEFAULT).expect("decode");
+        let newest = frame.events.iter().map(|e| e.timestamp).max().unwrap_or(0);
+        let mut meta = log.meta(store).expect("meta");
+        let mut w = WriteBatch::new();
+        log.append(&mut meta, &mut w, frame.events.len(), now, newest, f)
+            .expect("append");
+        store.commit(w).expect("commit");
+    }
+}
+
+/// Sends every frame again: each is acknowledged as a duplicate.
+fn retry_all(p: &mut Partition, store: &mut MemoryStorage, frames: &[Vec<u8>], now: u64) {
+    for f in frames {
+        let out = p.append(store, f, now).expect("append");
+        debug_assert!(out.duplicate);
+        black_box(out);
+    }
+}
+
+/// Reads the whole event stream, 1,000 records at a time; returns the end.
+fn read_all(p: &Partition, store: &MemoryStorage) -> u64 {
+    let mut at = 0;
+    loop {
+        let r = p.read_events(store, at, 1_000, usize::MAX).expect("read");
+        if r.records.is_empty() {
+            return at;
+        }
+        at = r.next_offset;
+        black_box(r);
+    }
+}
+
+/// Times [`append_into`] a fresh store (whose creation and drop are not
+/// timed).
+fn bench_append(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    frames: &[Vec<u8>],
+    now: u64,
+    triggers: Option<(&str, &TriggerFile)>,
+) {
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            MemoryStorage::new,
+            |mut store| {
+                black_box(append_into(&mut store, frames, now, triggers));
+                store
+            },
+            BatchSize::LargeInput,
+        )
+    });
 }
 
 fn bench(c: &mut Criterion) {
@@ -111,18 +184,10 @@ fn bench(c: &mut Criterion) {
             black_box(append_all_with(&frames, now, Some((json, file))));
         });
     }
+    let log = Log::events();
     cpu_figure("cpu/decode+log-append (no idempotence)", events, 1, || {
-        let log = Log::events();
         let mut store = MemoryStorage::new();
-        for f in &frames {
-            let frame = frame::decode(f, &Limits::DEFAULT).expect("decode");
-            let newest = frame.events.iter().map(|e| e.timestamp).max().unwrap_or(0);
-            let mut meta = log.meta(&store).expect("meta");
-            let mut w = WriteBatch::new();
-            log.append(&mut meta, &mut w, frame.events.len(), now, newest, f)
-                .expect("append");
-            store.commit(w).expect("commit");
-        }
+        log_append_all(&log, &mut store, &frames, now);
         black_box(store);
     });
     let deflated: Vec<Vec<u8>> = frames
@@ -137,120 +202,42 @@ fn bench(c: &mut Criterion) {
             black_box(append_all(&deflated, now));
         },
     );
-    {
-        let (mut p, mut store) = append_all(&frames, now);
-        cpu_figure("cpu/idempotent retry (all duplicates)", events, 1, || {
-            for f in &frames {
-                black_box(p.append(&mut store, f, now).expect("append"));
-            }
-        });
-    }
-    {
-        let (p, store) = append_all(&frames, now);
-        cpu_figure("cpu/read events, 1000 at a time", events, 1, || {
-            let mut at = 0;
-            while let Ok(r) = p.read_events(&store, at, 1_000, usize::MAX) {
-                if r.records.is_empty() {
-                    break;
-                }
-                at = r.next_offset;
-                black_box(r);
-            }
-        });
-    }
+    let (mut p, mut store) = append_all(&frames, now);
+    cpu_figure("cpu/idempotent retry (all duplicates)", events, 1, || {
+        retry_all(&mut p, &mut store, &frames, now);
+    });
+    cpu_figure("cpu/read events, 1000 at a time", events, 1, || {
+        black_box(read_all(&p, &store));
+    });
 
     let mut g = c.benchmark_group("append");
     g.throughput(Throughput::Elements(events as u64));
-    g.bench_function("decode+append", |b| {
-        b.iter_batched(
-            MemoryStorage::new,
-            |mut store| {
-                let mut p = Partition::open(&store, config()).expect("open");
-                for f in &frames {
-                    black_box(p.append(&mut store, f, now).expect("append"));
-                }
-                store
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    bench_append(&mut g, "decode+append", &frames, now, None);
     for (name, json, file) in &trigger_files {
-        g.bench_function(format!("decode+append+{name}"), |b| {
-            b.iter_batched(
-                MemoryStorage::new,
-                |mut store| {
-                    let mut p = Partition::open(&store, config()).expect("open");
-                    p.set_triggers(&mut store, json, file.clone())
-                        .expect("set triggers");
-                    for f in &frames {
-                        black_box(p.append(&mut store, f, now).expect("append"));
-                    }
-                    store
-                },
-                BatchSize::LargeInput,
-            )
-        });
+        let name = format!("decode+append+{name}");
+        bench_append(&mut g, &name, &frames, now, Some((json, file)));
     }
-    g.bench_function("inflate+decode+append (deflated frames)", |b| {
-        b.iter_batched(
-            MemoryStorage::new,
-            |mut store| {
-                let mut p = Partition::open(&store, config()).expect("open");
-                for f in &deflated {
-                    black_box(p.append(&mut store, f, now).expect("append"));
-                }
-                store
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    let name = "inflate+decode+append (deflated frames)";
+    bench_append(&mut g, name, &deflated, now, None);
     g.bench_function("decode+log-append (no idempotence)", |b| {
-        let log = Log::events();
         b.iter_batched(
             MemoryStorage::new,
             |mut store| {
-                for f in &frames {
-                    let frame = frame::decode(f, &Limits::DEFAULT).expect("decode");
-                    let newest = frame.events.iter().map(|e| e.timestamp).max().unwrap_or(0);
-                    let mut meta = log.meta(&store).expect("meta");
-                    let mut w = WriteBatch::new();
-                    log.append(&mut meta, &mut w, frame.events.len(), now, newest, f)
-                        .expect("append");
-                    store.commit(w).expect("commit");
-                }
+                log_append_all(&log, &mut store, &frames, now);
                 store
             },
             BatchSize::LargeInput,
         )
     });
     g.bench_function("idempotent retry (all duplicates)", |b| {
-        let (mut p, mut store) = append_all(&frames, now);
-        b.iter(|| {
-            for f in &frames {
-                let out = p.append(&mut store, f, now).expect("append");
-                debug_assert!(out.duplicate);
-                black_box(out);
-            }
-        })
+        b.iter(|| retry_all(&mut p, &mut store, &frames, now))
     });
     g.finish();
 
     let mut g = c.benchmark_group("read");
     g.throughput(Throughput::Elements(events as u64));
-    let (p, store) = append_all(&frames, now);
     g.bench_function("events, 1000 at a time", |b| {
-        b.iter(|| {
-            let mut at = 0;
-            loop {
-                let r = p.read_events(&store, at, 1_000, usize::MAX).expect("read");
-                if r.records.is_empty() {
-                    break;
-                }
-                at = r.next_offset;
-                black_box(r);
-            }
-            assert_eq!(at as usize, events);
-        })
+        b.iter(|| assert_eq!(read_all(&p, &store) as usize, events))
     });
     g.finish();
 }
