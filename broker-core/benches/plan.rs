@@ -27,9 +27,10 @@
 use broker_core::corpus;
 use broker_core::plan::Plan;
 use broker_core::Event;
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, Criterion, Throughput};
 
 #[path = "common/corpus_frames.rs"]
+#[macro_use]
 mod corpus_frames;
 use corpus_frames::thread_cpu_ns;
 
@@ -135,9 +136,4 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
-    targets = bench
-}
-criterion_main!(benches);
+criterion_main_for_bench!(4);

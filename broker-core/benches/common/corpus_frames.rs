@@ -108,3 +108,20 @@ pub fn cpu_figure(name: &str, events: usize, seconds: u64, mut f: impl FnMut()) 
         per_sec / 1e6
     );
 }
+
+/// The `main` of a criterion bench whose entry is `fn bench(&mut Criterion)`:
+/// 20 samples, each measured for `$seconds` seconds. Include this file with
+/// `#[macro_use]` to use it.
+#[allow(unused_macros)] // the benches without criterion include this file too
+macro_rules! criterion_main_for_bench {
+    ($seconds:expr) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = criterion::Criterion::default()
+                .sample_size(20)
+                .measurement_time(std::time::Duration::from_secs($seconds));
+            targets = bench
+        }
+        criterion::criterion_main!(benches);
+    };
+}
