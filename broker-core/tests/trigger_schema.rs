@@ -5,9 +5,18 @@ mod support {
     pub mod schema;
 }
 
-use broker_core::trigger::TriggerFile;
+use broker_core::trigger::{TriggerFile, OPERATORS};
 use serde_json::Value;
 use support::schema::keys;
+
+/// The strings of a JSON list (an enum's values).
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
 
 fn schema() -> Value {
     support::schema::load("triggers.schema.json")
@@ -45,13 +54,10 @@ fn keys_and_operators_match_the_validator() {
         keys(&defs["traitCondition"]),
         ["context", "op", "trait", "value"]
     );
-    let paths: Vec<&str> = defs["contextPath"]["enum"]
-        .as_array()
-        .expect("context paths")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(paths, broker_core::context::CONTEXT_PATHS);
+    assert_eq!(
+        strings(&defs["contextPath"]["enum"]),
+        broker_core::context::CONTEXT_PATHS
+    );
     assert_eq!(
         keys(&defs["trigger"]["properties"]["unless"]),
         ["event", "where", "within"]
@@ -68,29 +74,8 @@ fn keys_and_operators_match_the_validator() {
         keys(&defs["trigger"]["properties"]["action"]),
         ["payload", "type"]
     );
-    let ops: Vec<&str> = defs["operator"]["enum"]
-        .as_array()
-        .expect("ops")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(
-        ops,
-        [
-            "eq",
-            "ne",
-            "gt",
-            "gte",
-            "lt",
-            "lte",
-            "in",
-            "not_in",
-            "contains",
-            "starts_with",
-            "ends_with",
-            "exists"
-        ]
-    );
+    let ops = strings(&defs["operator"]["enum"]);
+    assert_eq!(ops, OPERATORS);
     // Every operator the schema lists, the validator accepts (with a value of the type it takes).
     for op in ops {
         let value = match op {

@@ -67,6 +67,10 @@ pub use suppress::{Reason, Suppressed, Suppressions};
 /// The largest `action.payload`, in bytes of compact UTF-8 JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
 
+/// The operators a condition's `op` takes, in the spec's order (the JSON
+/// Schema's `operator` enum lists the same).
+pub const OPERATORS: [&str; 12] = cond::Op::NAMES;
+
 /// A validated trigger file.
 #[derive(Debug, Clone)]
 pub struct TriggerFile {
