@@ -13,6 +13,7 @@
 use broker_core::corpus::{self, CorpusEvent};
 use broker_core::event::{map_to_json, EventKind, Value};
 use broker_core::frame::{self, Context, FrameBuilder, Limits, DEFLATE_LEVEL};
+use broker_core::time::iso8601;
 use serde_json::json;
 use std::borrow::Cow;
 use std::time::Instant;
@@ -146,7 +147,7 @@ fn pack(sessions: &[&[CorpusEvent]], n: usize) -> (Sizes, Vec<Vec<u8>>) {
             let sent_at = chunk.last().map_or(0, |c| c.event.timestamp + 50);
             let bytes = b.finish(producer_id, seq as u64, sent_at);
             let packed = frame::compress(&bytes).unwrap_or_else(|e| panic!("compress: {e}"));
-            let body = json!({ "batch": batch, "sentAt": iso(sent_at) }).to_string();
+            let body = json!({ "batch": batch, "sentAt": iso8601(sent_at) }).to_string();
             s.frames += 1;
             s.events += chunk.len();
             s.raw += bytes.len();
@@ -178,7 +179,7 @@ fn segment_json(
     let mut o = json!({
         "anonymousId": c.visitor,
         "userId": user_id.or(c.user_id.as_deref()),
-        "timestamp": iso(e.timestamp),
+        "timestamp": iso8601(e.timestamp),
         "messageId": message_id(c),
         "context": {
             "page": {
@@ -222,30 +223,6 @@ fn message_id(c: &CorpusEvent) -> String {
     format!("ajs-next-{h:016x}{h2:016x}")
 }
 
-/// Milliseconds since the epoch as `2025-11-24T16:00:11.223Z`.
-fn iso(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
 /// A rough single-thread decode figure over the 20-event frames (the
 /// criterion bench `frame` is the careful one).
 fn decode_speed(frames: &[Vec<u8>]) {
@@ -269,12 +246,4 @@ fn decode_speed(frames: &[Vec<u8>]) {
         events,
         secs
     );
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso_formats_the_corpus_epoch() {
-        assert_eq!(super::iso(1_764_000_011_223), "2025-11-24T16:00:11.223Z");
-    }
 }

@@ -61,6 +61,8 @@ pub mod stats;
 #[cfg(feature = "std")]
 pub mod storage;
 #[cfg(feature = "std")]
+pub mod time;
+#[cfg(feature = "std")]
 pub mod trigger;
 #[cfg(feature = "std")]
 mod walk;

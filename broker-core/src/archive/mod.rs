@@ -193,29 +193,11 @@ pub fn object_key(
     first: u64,
     last: u64,
 ) -> String {
-    let (y, m, d, h) = utc_date_hour(interval_start);
+    let (y, m, d, h) = crate::time::date_hour(interval_start);
     format!(
         "{}/v{SCHEMA_VERSION}/dt={y:04}-{m:02}-{d:02}/hour={h:02}/part={partition:03}/{first:020}-{last:020}.parquet",
         stream.as_str()
     )
-}
-
-/// Year, month, day and hour (UTC) of `ms` since the epoch.
-fn utc_date_hour(ms: u64) -> (u64, u64, u64, u64) {
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let hour = (secs % 86_400) / 3600;
-    // Howard Hinnant's civil_from_days, for days >= 0.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day, hour)
 }
 
 #[cfg(test)]
