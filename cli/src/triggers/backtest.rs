@@ -3,6 +3,7 @@
 
 use crate::args::{self, Spec};
 use broker_core::backtest::Replay;
+pub use broker_core::time::iso8601;
 use broker_core::trigger::{Conversion, Firing, Outcome as Record, TriggerFile};
 use broker_core::{corpus, export, Event, Map, StorageError, Value};
 use std::borrow::Cow;
@@ -119,23 +120,9 @@ pub fn run(argv: &[String]) -> u8 {
     };
     let elapsed = started.elapsed();
     let mut firings = run.firings;
-    firings.sort_by(|a, b| {
-        (a.time, &a.visitor, &a.trigger_id, &a.firing_id).cmp(&(
-            b.time,
-            &b.visitor,
-            &b.trigger_id,
-            &b.firing_id,
-        ))
-    });
+    firings.sort_by(|a, b| firing_order(a).cmp(&firing_order(b)));
     let mut conversions = run.conversions;
-    conversions.sort_by(|a, b| {
-        (a.time, &a.visitor, &a.trigger_id, &a.firing_id).cmp(&(
-            b.time,
-            &b.visitor,
-            &b.trigger_id,
-            &b.firing_id,
-        ))
-    });
+    conversions.sort_by(|a, b| conversion_order(a).cmp(&conversion_order(b)));
     if !parsed.has("--summary") {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
@@ -367,28 +354,15 @@ fn table(file: &TriggerFile, firings: &[Firing], conversions: &[Conversion]) -> 
     out
 }
 
-/// `2025-11-24T16:00:11.223Z` for ms since the epoch.
-pub fn iso8601(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+/// The order of the output's lines: by time, then visitor, trigger and
+/// firing id, whatever order the replay found them in.
+fn firing_order(f: &Firing) -> (u64, &str, &str, &str) {
+    (f.time, &f.visitor, &f.trigger_id, &f.firing_id)
+}
+
+/// A conversion's place in the output, as [`firing_order`].
+fn conversion_order(c: &Conversion) -> (u64, &str, &str, &str) {
+    (c.time, &c.visitor, &c.trigger_id, &c.firing_id)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.
@@ -429,17 +403,5 @@ impl Progress {
             eprint!("\r\x1b[K");
             self.shown = false;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso8601_of_known_instants() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_764_000_011_223), "2025-11-24T16:00:11.223Z");
-        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }
