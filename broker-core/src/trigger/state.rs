@@ -166,9 +166,7 @@ impl VisitorState {
         for _ in 0..r.len()? {
             let mut t = spare.pop().unwrap_or_default();
             t.key = r.u64()?;
-            for _ in 0..r.len()? {
-                t.marks.push(r.u64()?);
-            }
+            r.u64s(&mut t.marks)?;
             for _ in 0..r.len()? {
                 t.progress.push(r.option()?);
             }
@@ -193,9 +191,7 @@ impl VisitorState {
         if r.byte()? != EXT_OUTCOMES {
             return None;
         }
-        for _ in 0..r.len()? {
-            self.recent.push(r.u64()?);
-        }
+        r.u64s(&mut self.recent)?;
         for _ in 0..r.len()? {
             let key = r.u64()?;
             let offset = r.u64()?;
@@ -257,10 +253,7 @@ impl VisitorState {
         w.u64(count);
         for t in kept {
             w.u64(t.key);
-            w.u64(t.marks.len() as u64);
-            for &m in &t.marks {
-                w.u64(m);
-            }
+            w.u64s(&t.marks);
             w.u64(t.progress.len() as u64);
             for &p in &t.progress {
                 w.option(p);
@@ -280,10 +273,7 @@ impl VisitorState {
         w.option(self.wake);
         if !self.recent.is_empty() || !self.open.is_empty() {
             w.byte(EXT_OUTCOMES);
-            w.u64(self.recent.len() as u64);
-            for &t in &self.recent {
-                w.u64(t);
-            }
+            w.u64s(&self.recent);
             w.u64(self.open.len() as u64);
             for o in &self.open {
                 w.u64(o.key);
@@ -326,6 +316,14 @@ impl Writer<'_> {
             n >>= 7;
         }
         self.byte(n as u8);
+    }
+
+    /// A `Vec<u64>`: its length, then each.
+    fn u64s(&mut self, values: &[u64]) {
+        self.u64(values.len() as u64);
+        for &n in values {
+            self.u64(n);
+        }
     }
 
     fn str(&mut self, s: &str) {
@@ -381,6 +379,14 @@ impl Reader<'_> {
     fn len(&mut self) -> Option<usize> {
         let n = usize::try_from(self.u64()?).ok()?;
         (n <= self.bytes.len()).then_some(n)
+    }
+
+    /// A `Vec<u64>`, appended to `out`.
+    fn u64s(&mut self, out: &mut Vec<u64>) -> Option<()> {
+        for _ in 0..self.len()? {
+            out.push(self.u64()?);
+        }
+        Some(())
     }
 
     fn string(&mut self) -> Option<String> {
