@@ -7,16 +7,25 @@
 
 extern crate alloc;
 
+/// `Display` as `path: message`, for whatever reports a place in a JSON
+/// document: the validators' errors and the lint's warnings alike.
+#[cfg(feature = "std")]
+macro_rules! path_display {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}: {}", self.path, self.message)
+            }
+        }
+    };
+}
+
 /// `Display` and `Error` for a file validator's error (`path: message`) and
 /// its list of every error (one per line): trigger files and plans alike.
 #[cfg(feature = "std")]
 macro_rules! path_errors {
     ($one:ty, $all:ty) => {
-        impl std::fmt::Display for $one {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "{}: {}", self.path, self.message)
-            }
-        }
+        path_display!($one);
 
         impl std::error::Error for $one {}
 

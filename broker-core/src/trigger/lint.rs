@@ -89,11 +89,7 @@ pub struct Warning {
     pub trigger: String,
 }
 
-impl std::fmt::Display for Warning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+path_display!(Warning);
 
 /// The warnings for a valid `file` against what the log has seen, in
 /// document order. [`Catalog::default()`] gives only the cross-field ones.
@@ -333,6 +329,11 @@ mod tests {
         w.iter().map(|w| w.path.as_str()).collect()
     }
 
+    /// `w`'s message contains `part` (the whole warning shown when not).
+    fn says(w: &Warning, part: &str) {
+        assert!(w.message.contains(part), "{w}");
+    }
+
     #[test]
     fn unseen_event_in_every_step_kind() {
         let f = file(
@@ -420,12 +421,7 @@ mod tests {
         );
         let w = lint(&f, &catalog());
         assert_eq!(paths(&w), ["triggers[0].audience[0].trait"]);
-        assert!(
-            w[0].message
-                .contains("in an identify call; did you mean \"plan\"?"),
-            "{}",
-            w[0]
-        );
+        says(&w[0], "in an identify call; did you mean \"plan\"?");
     }
 
     #[test]
@@ -461,12 +457,7 @@ mod tests {
             "{}",
             w[0]
         );
-        assert!(
-            w[0].message
-                .contains("needs 2 new matching events within 30m"),
-            "{}",
-            w[0]
-        );
+        says(&w[0], "needs 2 new matching events within 30m");
     }
 
     #[test]
