@@ -3,7 +3,11 @@
 //! they change.
 
 fn main() {
-    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../console/dist");
+    // Read when the script runs, not baked in when it is compiled: a build
+    // script compiled for another checkout sharing the target directory
+    // must not look in that checkout.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dist = std::path::Path::new(&manifest).join("../console/dist");
     for name in [
         "index.html",
         "console.js",

@@ -1,6 +1,7 @@
-//! `eventstream triggers push|show|versions|diff|revert`: the relay's trigger
-//! administration API (`/v1/admin/...`), what the console does, from a
-//! terminal.
+//! `eventstream triggers|plan push|show|versions|diff|revert`: the relay's
+//! administration API for its two versioned documents, the trigger file and
+//! the tracking plan (`/v1/admin/triggers/...`, `/v1/admin/plan/...`), what
+//! the console does, from a terminal.
 //!
 //! Every push is a version the relay keeps (number, time, author, comment);
 //! a revert is a new version with an old one's content. Pushing and
@@ -9,6 +10,7 @@
 
 use crate::args::{self, Spec};
 use crate::relay::{open, Relay, RelayError};
+use broker_core::plan::Plan;
 use broker_core::trigger::TriggerFile;
 use serde_json::{json, Value as Json};
 
@@ -71,39 +73,116 @@ eventstream triggers revert N --relay URL [--comment TEXT] [--token TOKEN]
     Example: eventstream triggers revert 3 --relay http://127.0.0.1:8787 --comment \"too noisy\"
 ";
 
-const PUSH: Spec = Spec {
-    command: "triggers push",
-    help: PUSH_HELP,
-    valued: &["--relay", "--token", "--comment"],
-    flags: &[],
+const PLAN_PUSH_HELP: &str = "\
+eventstream plan push FILE --relay URL [--comment TEXT] [--token TOKEN]
+    Validates the tracking plan FILE locally, then uploads it to the relay, which validates it
+    again, keeps it as a new version and activates it on every partition: from then on every
+    event is judged by it at ingest, and its violation counters start again. Errors, exit codes
+    and the token as for `eventstream triggers push`.
+    Example: EVENTSTREAM_ADMIN_TOKEN=... eventstream plan push examples/plan.json \\
+             --relay http://127.0.0.1:8787 --comment \"price is a number\"
+";
+
+const PLAN_SHOW_HELP: &str = "\
+eventstream plan show --relay URL [--token TOKEN]
+    Prints the tracking plan active on the relay (JSON). Token and exit codes as for
+    `eventstream triggers show`.
+    Example: eventstream plan show --relay http://127.0.0.1:8787 > active-plan.json
+";
+
+const PLAN_VERSIONS_HELP: &str = "\
+eventstream plan versions --relay URL [--json] [--token TOKEN]
+    Lists the tracking plan's versions, newest first, as `eventstream triggers versions` lists
+    the trigger file's (the two are numbered on their own).
+    Example: eventstream plan versions --relay http://127.0.0.1:8787
+";
+
+const PLAN_DIFF_HELP: &str = "\
+eventstream plan diff A B --relay URL [--token TOKEN]
+    Prints the unified diff from tracking plan version A to version B.
+    Example: eventstream plan diff 1 2 --relay http://127.0.0.1:8787
+";
+
+const PLAN_REVERT_HELP: &str = "\
+eventstream plan revert N --relay URL [--comment TEXT] [--token TOKEN]
+    Makes tracking plan version N's content active again, as a new version.
+    Example: eventstream plan revert 1 --relay http://127.0.0.1:8787
+";
+
+/// One of the relay's versioned documents, and its commands.
+pub struct Doc {
+    /// The route segment: `triggers` or `plan`.
+    route: &'static str,
+    /// `triggers` or `tracking plan`, in messages.
+    noun: &'static str,
+    /// `a trigger file` or `a tracking plan`.
+    article: &'static str,
+    push: Spec,
+    show: Spec,
+    versions: Spec,
+    diff: Spec,
+    revert: Spec,
+    /// Validates a file locally: what it holds (`12 triggers`), or every
+    /// mistake as `PATH: message`.
+    check: fn(&str) -> Result<String, Vec<String>>,
+}
+
+const fn spec(command: &'static str, help: &'static str, valued: &'static [&'static str]) -> Spec {
+    Spec {
+        command,
+        help,
+        valued,
+        flags: &[],
+    }
+}
+
+const READ: &[&str] = &["--relay", "--token"];
+const EDIT: &[&str] = &["--relay", "--token", "--comment"];
+
+/// The trigger file: `eventstream triggers ...`.
+pub const TRIGGERS: Doc = Doc {
+    route: "triggers",
+    noun: "triggers",
+    article: "a trigger file",
+    push: spec("triggers push", PUSH_HELP, EDIT),
+    show: spec("triggers show", SHOW_HELP, READ),
+    versions: Spec {
+        flags: &["--json"],
+        ..spec("triggers versions", VERSIONS_HELP, READ)
+    },
+    diff: spec("triggers diff", DIFF_HELP, READ),
+    revert: spec("triggers revert", REVERT_HELP, EDIT),
+    check: |text| match TriggerFile::parse(text) {
+        Ok(f) => Ok(format!("{} triggers", f.ids().count())),
+        Err(e) => Err(e
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect()),
+    },
 };
 
-const SHOW: Spec = Spec {
-    command: "triggers show",
-    help: SHOW_HELP,
-    valued: &["--relay", "--token"],
-    flags: &[],
-};
-
-const VERSIONS: Spec = Spec {
-    command: "triggers versions",
-    help: VERSIONS_HELP,
-    valued: &["--relay", "--token"],
-    flags: &["--json"],
-};
-
-const DIFF: Spec = Spec {
-    command: "triggers diff",
-    help: DIFF_HELP,
-    valued: &["--relay", "--token"],
-    flags: &[],
-};
-
-const REVERT: Spec = Spec {
-    command: "triggers revert",
-    help: REVERT_HELP,
-    valued: &["--relay", "--token", "--comment"],
-    flags: &[],
+/// The tracking plan: `eventstream plan ...`.
+pub const PLAN: Doc = Doc {
+    route: "plan",
+    noun: "tracking plan",
+    article: "a tracking plan",
+    push: spec("plan push", PLAN_PUSH_HELP, EDIT),
+    show: spec("plan show", PLAN_SHOW_HELP, READ),
+    versions: Spec {
+        flags: &["--json"],
+        ..spec("plan versions", PLAN_VERSIONS_HELP, READ)
+    },
+    diff: spec("plan diff", PLAN_DIFF_HELP, READ),
+    revert: spec("plan revert", PLAN_REVERT_HELP, EDIT),
+    check: |text| match Plan::parse(text) {
+        Ok(p) => Ok(format!("the tracking plan ({})", p.summary())),
+        Err(e) => Err(e
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect()),
+    },
 };
 
 /// A failure to talk to the relay: 1 when it answered (it refused), 2 when
@@ -118,6 +197,10 @@ pub fn relay_failure(e: &RelayError) -> u8 {
 
 /// A refusal of `file`: the relay's path-precise errors when it gives them.
 pub fn report_rejection(file: &str, e: &RelayError) -> u8 {
+    rejected(file, "triggers", e)
+}
+
+fn rejected(file: &str, noun: &str, e: &RelayError) -> u8 {
     match e {
         RelayError::Status { body, status, .. } if body["errors"].is_array() => {
             for e in body["errors"].as_array().into_iter().flatten() {
@@ -127,52 +210,51 @@ pub fn report_rejection(file: &str, e: &RelayError) -> u8 {
                     e["message"].as_str().unwrap_or("")
                 );
             }
-            eprintln!(
-                "{file}: rejected by the relay ({status}); the active triggers are unchanged"
-            );
+            eprintln!("{file}: rejected by the relay ({status}); the active {noun} are unchanged");
             1
         }
         e => relay_failure(e),
     }
 }
 
-/// `eventstream triggers push ARGS`.
-pub fn push(argv: &[String]) -> u8 {
-    let (opts, file, text) = match args::parse_with_file(argv, &PUSH) {
+/// `eventstream triggers|plan push ARGS`.
+pub fn push(doc: &Doc, argv: &[String]) -> u8 {
+    let (opts, file, text) = match args::parse_with_file(argv, &doc.push) {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
     let relay = match Relay::new(opts.get("--relay"), opts.get("--token"), EDIT_TOKEN_ENVS) {
         Ok(r) => r,
-        Err(e) => return PUSH.usage(&e),
+        Err(e) => return doc.push.usage(&e),
     };
-    let triggers = match TriggerFile::parse(&text) {
-        Ok(f) => f.ids().count(),
+    let holds = match (doc.check)(&text) {
+        Ok(holds) => holds,
         Err(errors) => {
-            for e in &errors.errors {
-                eprintln!("{}: {}", e.path, e.message);
+            for e in &errors {
+                eprintln!("{e}");
             }
             eprintln!(
                 "{file}: rejected locally, {} error(s); nothing was sent",
-                errors.errors.len()
+                errors.len()
             );
             return 1;
         }
     };
     // Without a comment, the route every relay version has.
+    let route = format!("/v1/admin/{}", doc.route);
     let answer = match opts.get("--comment") {
-        None => relay.call("PUT", "/v1/admin/triggers", Some(&text)),
+        None => relay.call("PUT", &route, Some(&text)),
         Some(c) => {
             let body = json!({ "file": text, "comment": c });
             relay.call(
                 "POST",
-                "/v1/admin/triggers/versions",
+                &format!("{route}/versions"),
                 Some(&body.to_string()),
             )
         }
     };
-    let what = format!("{triggers} triggers from {file}");
-    activation(answer, &what, |e| report_rejection(&file, e))
+    let what = format!("{holds} from {file}");
+    activation(answer, &what, |e| rejected(&file, doc.noun, e))
 }
 
 /// Reports a push's or revert's activation: `what` names what was pushed.
@@ -223,16 +305,16 @@ fn activation(
     1
 }
 
-/// `eventstream triggers show ARGS`.
-pub fn show(argv: &[String]) -> u8 {
-    let (opts, relay) = match open(argv, &SHOW, READ_TOKEN_ENVS) {
+/// `eventstream triggers|plan show ARGS`.
+pub fn show(doc: &Doc, argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &doc.show, READ_TOKEN_ENVS) {
         Ok(o) => o,
         Err(code) => return code,
     };
     if !opts.positional.is_empty() {
-        return SHOW.usage("unexpected arguments");
+        return doc.show.usage("unexpected arguments");
     }
-    match relay.call("GET", "/v1/admin/triggers", None) {
+    match relay.call("GET", &format!("/v1/admin/{}", doc.route), None) {
         Ok(body) => {
             // The relay answers the file itself; pretty-print it for humans and diffs.
             println!(
@@ -245,22 +327,22 @@ pub fn show(argv: &[String]) -> u8 {
     }
 }
 
-/// `eventstream triggers versions ARGS`.
-pub fn versions(argv: &[String]) -> u8 {
-    let (opts, relay) = match open(argv, &VERSIONS, READ_TOKEN_ENVS) {
+/// `eventstream triggers|plan versions ARGS`.
+pub fn versions(doc: &Doc, argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &doc.versions, READ_TOKEN_ENVS) {
         Ok(o) => o,
         Err(code) => return code,
     };
     if !opts.positional.is_empty() {
-        return VERSIONS.usage("unexpected arguments");
+        return doc.versions.usage("unexpected arguments");
     }
-    match relay.call("GET", "/v1/admin/triggers/versions", None) {
+    match relay.call("GET", &format!("/v1/admin/{}/versions", doc.route), None) {
         Ok(body) if opts.has("--json") => {
             println!("{body}");
             0
         }
         Ok(body) => {
-            print!("{}", versions_table(&body));
+            print!("{}", versions_table(&body, doc.article));
             0
         }
         Err(e) => relay_failure(&e),
@@ -268,10 +350,10 @@ pub fn versions(argv: &[String]) -> u8 {
 }
 
 /// The versions list as a table, and where the active one is pending.
-fn versions_table(body: &Json) -> String {
+fn versions_table(body: &Json, noun: &str) -> String {
     let list: &[Json] = body["versions"].as_array().map_or(&[], Vec::as_slice);
     if list.is_empty() {
-        return "no versions yet: push a trigger file\n".to_owned();
+        return format!("no versions yet: push {noun}\n");
     }
     let total = body["running"].as_array().map(Vec::len);
     let author_width = list
@@ -326,23 +408,20 @@ fn versions_table(body: &Json) -> String {
     out
 }
 
-/// `eventstream triggers diff ARGS`.
-pub fn diff(argv: &[String]) -> u8 {
-    let (opts, relay) = match open(argv, &DIFF, READ_TOKEN_ENVS) {
+/// `eventstream triggers|plan diff ARGS`.
+pub fn diff(doc: &Doc, argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &doc.diff, READ_TOKEN_ENVS) {
         Ok(o) => o,
         Err(code) => return code,
     };
     let [a, b] = opts.positional.as_slice() else {
-        return DIFF.usage("expected two version numbers, A and B");
+        return doc.diff.usage("expected two version numbers, A and B");
     };
     let (Some(a), Some(b)) = (version_number(a), version_number(b)) else {
-        return DIFF.usage("versions are whole numbers from 1");
+        return doc.diff.usage("versions are whole numbers from 1");
     };
-    match relay.call(
-        "GET",
-        &format!("/v1/admin/triggers/diff?from={a}&to={b}"),
-        None,
-    ) {
+    let route = format!("/v1/admin/{}/diff?from={a}&to={b}", doc.route);
+    match relay.call("GET", &route, None) {
         Ok(body) => {
             let diff = body["diff"].as_str().unwrap_or("");
             if diff.is_empty() {
@@ -355,22 +434,22 @@ pub fn diff(argv: &[String]) -> u8 {
     }
 }
 
-/// `eventstream triggers revert ARGS`.
-pub fn revert(argv: &[String]) -> u8 {
-    let (opts, relay) = match open(argv, &REVERT, EDIT_TOKEN_ENVS) {
+/// `eventstream triggers|plan revert ARGS`.
+pub fn revert(doc: &Doc, argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &doc.revert, EDIT_TOKEN_ENVS) {
         Ok(o) => o,
         Err(code) => return code,
     };
     let [n] = opts.positional.as_slice() else {
-        return REVERT.usage("expected exactly one version number N");
+        return doc.revert.usage("expected exactly one version number N");
     };
     let Some(n) = version_number(n) else {
-        return REVERT.usage("versions are whole numbers from 1");
+        return doc.revert.usage("versions are whole numbers from 1");
     };
     let body = json!({ "comment": opts.get("--comment") });
     let answer = relay.call(
         "POST",
-        &format!("/v1/admin/triggers/versions/{n}/revert"),
+        &format!("/v1/admin/{}/versions/{n}/revert", doc.route),
         Some(&body.to_string()),
     );
     activation(
@@ -401,7 +480,7 @@ mod tests {
             ]
         });
         assert_eq!(
-            versions_table(&body),
+            versions_table(&body, "a trigger file"),
             "  version  time                      author  partitions  comment
 * 3        2025-11-24T16:01:00.000Z  alice   1 of 2      revert to version 1
   2        2025-11-24T16:00:00.000Z  admin   1 of 2
@@ -409,7 +488,7 @@ version 3 is not active yet on partitions 1: push again or revert to retry
 "
         );
         assert_eq!(
-            versions_table(&json!({"versions": []})),
+            versions_table(&json!({"versions": []}), "a trigger file"),
             "no versions yet: push a trigger file\n"
         );
     }

@@ -35,11 +35,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("triggers") => match args.get(1).map(String::as_str) {
-            Some("push") => admin::push(&args[2..]),
-            Some("show") => admin::show(&args[2..]),
-            Some("versions") => admin::versions(&args[2..]),
-            Some("diff") => admin::diff(&args[2..]),
-            Some("revert") => admin::revert(&args[2..]),
+            Some("push") => admin::push(&admin::TRIGGERS, &args[2..]),
+            Some("show") => admin::show(&admin::TRIGGERS, &args[2..]),
+            Some("versions") => admin::versions(&admin::TRIGGERS, &args[2..]),
+            Some("diff") => admin::diff(&admin::TRIGGERS, &args[2..]),
+            Some("revert") => admin::revert(&admin::TRIGGERS, &args[2..]),
             _ => triggers::run(&args[1..]),
         },
         Some("tail") => tail::run(&args[1..]),

@@ -1,9 +1,13 @@
 //! `eventstream plan check PLAN [EVENTS]`: the relay's tracking-plan
 //! validator, and its checker over recorded events, run locally
 //! ([`broker_core::plan`]), so a team can try a plan on last week's events
-//! before it goes live.
+//! before it goes live. `push|show|versions|diff|revert` are the relay's
+//! versions of the plan ([`crate::admin`]); `stats` its violation counters,
+//! `replay` the quarantine's replay after a fix.
 
+use crate::admin;
 use crate::args::{self, Spec};
+use crate::relay::open;
 use broker_core::plan::{Action, Plan, ViolationKind};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,6 +16,11 @@ use std::io::Write;
 macro_rules! usage {
     () => {
         "  eventstream plan check PLAN [EVENTS] [--summary] [--strict]
+  eventstream plan push FILE --relay URL [--comment TEXT] [--token TOKEN]
+  eventstream plan show|versions --relay URL [--token TOKEN]
+  eventstream plan diff A B | revert N --relay URL [--token TOKEN]
+  eventstream plan stats --relay URL [--json] [--token TOKEN]
+  eventstream plan replay --relay URL [--token TOKEN]
 "
     };
 }
@@ -64,6 +73,13 @@ const SPEC: Spec = Spec {
 pub fn run(args: &[String]) -> u8 {
     match args.first().map(String::as_str) {
         Some("check") => check(&args[1..]),
+        Some("push") => admin::push(&admin::PLAN, &args[1..]),
+        Some("show") => admin::show(&admin::PLAN, &args[1..]),
+        Some("versions") => admin::versions(&admin::PLAN, &args[1..]),
+        Some("diff") => admin::diff(&admin::PLAN, &args[1..]),
+        Some("revert") => admin::revert(&admin::PLAN, &args[1..]),
+        Some("stats") => stats(&args[1..]),
+        Some("replay") => replay(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");
             0
@@ -265,5 +281,155 @@ impl Run {
             ));
         }
         out
+    }
+}
+
+const STATS: Spec = Spec {
+    command: "plan stats",
+    help: "\
+eventstream plan stats --relay URL [--json] [--token TOKEN]
+    Prints the active tracking plan's violation counters, every partition's merged, most
+    violations first: per event name, kind and path, how many were allowed, flagged and
+    quarantined, and the last one's message; then how many events the quarantine holds.
+    Counters start again when a plan version is activated. --json prints the relay's answer.
+    The token (any role) comes from --token, EVENTSTREAM_ADMIN_TOKEN, EVENTSTREAM_EDITOR_TOKEN
+    or EVENTSTREAM_VIEWER_TOKEN.
+    Exit codes: 0 printed, 1 refused by the relay, 2 bad arguments or relay unreachable.
+    Example: eventstream plan stats --relay http://127.0.0.1:8787
+",
+    valued: &["--relay", "--token"],
+    flags: &["--json"],
+};
+
+const REPLAY: Spec = Spec {
+    command: "plan replay",
+    help: "\
+eventstream plan replay --relay URL [--token TOKEN]
+    Judges every quarantined event again with the active tracking plan (push the fixed plan
+    first): what it lets through moves to the event stream (flagged events with their
+    violations), with its frame's context and first time of receipt; what it still
+    quarantines stays, with the violations found now. Triggers do not run on released events.
+    The token (an editor's or the admin's) comes from --token, EVENTSTREAM_ADMIN_TOKEN or
+    EVENTSTREAM_EDITOR_TOKEN.
+    Exit codes: 0 replayed (everything, or as far as one request goes: run it again to go on),
+    1 refused by the relay, 2 bad arguments or relay unreachable.
+    Example: eventstream plan push fixed-plan.json --relay http://127.0.0.1:8787 && \\
+             eventstream plan replay --relay http://127.0.0.1:8787
+",
+    valued: &["--relay", "--token"],
+    flags: &[],
+};
+
+/// `eventstream plan stats ARGS`.
+fn stats(argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &STATS, admin::READ_TOKEN_ENVS) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    if !opts.positional.is_empty() {
+        return STATS.usage("unexpected arguments");
+    }
+    match relay.call("GET", "/v1/admin/plan/stats", None) {
+        Ok(body) if opts.has("--json") => {
+            println!("{body}");
+            0
+        }
+        Ok(body) => {
+            print!("{}", stats_table(&body));
+            0
+        }
+        Err(e) => admin::relay_failure(&e),
+    }
+}
+
+/// The merged counters as a table.
+fn stats_table(body: &serde_json::Value) -> String {
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let mut out = String::new();
+    let since = body["since"].as_u64().map_or_else(
+        || "no plan is active".to_owned(),
+        |t| format!("since {}", crate::triggers::iso8601(t)),
+    );
+    let totals = &body["totals"];
+    out.push_str(&format!(
+        "violations {since}: {} allowed, {} flagged, {} quarantined; the quarantine holds {} events\n",
+        n(totals, "allowed"),
+        n(totals, "flagged"),
+        n(totals, "quarantined"),
+        n(&body["quarantine"], "events")
+    ));
+    let counters = body["counters"].as_array().map_or(&[][..], Vec::as_slice);
+    if counters.is_empty() {
+        return out;
+    }
+    out.push_str("  allowed  flagged  quarantined  event / path (kind): last message\n");
+    for c in counters {
+        let place = match (c["event"].as_str(), c["path"].as_str()) {
+            (Some(e), Some(p)) => format!("{e} / {p}"),
+            _ => "(other events, past the counters kept)".to_owned(),
+        };
+        out.push_str(&format!(
+            "  {:>7}  {:>7}  {:>11}  {place} ({}): {}\n",
+            n(c, "allowed"),
+            n(c, "flagged"),
+            n(c, "quarantined"),
+            c["kind"].as_str().unwrap_or(""),
+            c["example"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// `eventstream plan replay ARGS`.
+fn replay(argv: &[String]) -> u8 {
+    let (opts, relay) = match open(argv, &REPLAY, admin::EDIT_TOKEN_ENVS) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    if !opts.positional.is_empty() {
+        return REPLAY.usage("unexpected arguments");
+    }
+    match relay.call("POST", "/v1/admin/quarantine/replay", None) {
+        Ok(body) => {
+            let n = |k: &str| body[k].as_u64().unwrap_or(0);
+            println!(
+                "released {} events to the event stream; {} stay in quarantine",
+                n("released"),
+                n("kept")
+            );
+            if body["complete"] == false {
+                println!(
+                    "the replay stopped at its bound on some partitions: run it again to go on"
+                );
+            }
+            0
+        }
+        Err(e) => admin::relay_failure(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_stats_table_says_where_and_why() {
+        let body = json!({
+            "since": 1_764_000_000_000u64,
+            "totals": {"allowed": 0, "flagged": 2, "quarantined": 5},
+            "quarantine": {"events": 5},
+            "counters": [
+                {"event": "Product Viewed", "path": "properties.price", "kind": "wrong_type",
+                 "allowed": 0, "flagged": 0, "quarantined": 5,
+                 "example": "expected number, got string \"89.58\""},
+                {"event": null, "path": null, "kind": "unplanned_event",
+                 "allowed": 0, "flagged": 2, "quarantined": 0, "example": "\"x\" is not in the plan"}
+            ]
+        });
+        let table = stats_table(&body);
+        assert!(table.starts_with("violations since 2025-11-24T16:00:00.000Z: 0 allowed, 2 flagged, 5 quarantined; the quarantine holds 5 events\n"), "{table}");
+        assert!(table.contains("        0        0            5  Product Viewed / properties.price (wrong_type): expected number, got string \"89.58\"\n"), "{table}");
+        assert!(table.contains("(other events, past the counters kept) (unplanned_event)"));
     }
 }

@@ -17,7 +17,7 @@ const COMMIT_EVERY: Duration = Duration::from_secs(1);
 const IDLE_END: Duration = Duration::from_secs(3);
 
 const HELP: &str = "\
-eventstream tail --relay URL [--stream events|firings] [--partition N|all]
+eventstream tail --relay URL [--stream events|firings|quarantine] [--partition N|all]
                  [--from OFFSET|earliest|latest|committed] [--consumer NAME] [--until-end]
                  [--token TOKEN]
     Prints records as JSON lines (partition, offset and the event or firing), replaying from
@@ -25,7 +25,8 @@ eventstream tail --relay URL [--stream events|firings] [--partition N|all]
     log as it was when tail started. With --consumer NAME the position is committed on the
     relay every second and at the end (at-least-once: after a crash a few records may print
     again); --from then defaults to `committed` (the earliest offset if nothing is committed).
-    Defaults: --stream events, --partition all, --from latest.
+    Defaults: --stream events, --partition all, --from latest. `quarantine` is the events the
+    tracking plan kept out of `events`, each with its `violations`.
     The subscriber token comes from --token or EVENTSTREAM_SUBSCRIBER_TOKEN.
     Example: eventstream tail --relay http://127.0.0.1:8787 --from earliest --until-end
 ";
@@ -63,8 +64,8 @@ pub fn run(argv: &[String]) -> u8 {
         return SPEC.usage("unexpected arguments");
     }
     let stream = opts.get("--stream").unwrap_or("events");
-    if stream != "events" && stream != "firings" {
-        return SPEC.usage("--stream must be events or firings");
+    if !matches!(stream, "events" | "firings" | "quarantine") {
+        return SPEC.usage("--stream must be events, firings or quarantine");
     }
     let consumer = opts.get("--consumer").map(str::to_owned);
     let from = opts.get("--from").unwrap_or(if consumer.is_some() {

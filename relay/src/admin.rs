@@ -1,6 +1,8 @@
 //! The trigger console's routes (`/v1/admin/...`): roles, the trigger
-//! file and its versions, validation with the log's warnings, the
-//! server-side backtest, the catalog, one visitor's events.
+//! file and the tracking plan with their versions (the same routes under
+//! `triggers/` and `plan/`), validation with the log's warnings, the
+//! server-side backtest, the catalog, one visitor's events, the plan's
+//! violation counters and the quarantine's replay.
 //!
 //! Roles, each with its own bearer token: `viewer` (`VIEWER_TOKEN`: read the
 //! file, versions, diffs, the catalog; validate and backtest), `editor`
@@ -13,10 +15,11 @@ use crate::config::{optional_secret, secret, vars, Config};
 use crate::durable::{now_ms, SAMPLE_FIRINGS};
 use crate::error::{RelayError, Result};
 use crate::http::{self, bearer_header};
-use crate::protocol::{BacktestBounds, ControlOp, NewVersion, Op};
+use crate::protocol::{BacktestBounds, ControlOp, Doc, NewVersion, Op};
 use crate::routes::{call, control};
 use broker_core::backtest::Report;
 use broker_core::log::partition_for;
+use broker_core::plan::Plan;
 use broker_core::trigger::{lint, parse_duration, Catalog, CatalogEvent, TriggerFile};
 use futures_util::future::{join_all, select, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -93,21 +96,29 @@ impl Role {
 /// Routes `/v1/admin/<rest>`; `None` when no route matches the path.
 pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Option<Result<Response>> {
     let method = req.method();
-    let known = matches!(
-        rest,
-        ["whoami"]
-            | ["triggers"]
-            | ["triggers", "validate"]
-            | ["triggers", "versions"]
-            | ["triggers", "versions", _]
-            | ["triggers", "versions", _, "activate" | "revert"]
-            | ["triggers", "diff"]
-            | ["backtest"]
-            | ["catalog"]
-            | ["visitors", _, "events"]
-            | ["stats"]
-            | ["explain"]
-    );
+    let document = match rest {
+        [doc, tail @ ..] if Doc::parse(doc).is_some() => matches!(
+            tail,
+            [] | ["validate"]
+                | ["versions"]
+                | ["versions", _]
+                | ["versions", _, "activate" | "revert"]
+                | ["diff"]
+        ),
+        _ => false,
+    };
+    let known = document
+        || matches!(
+            rest,
+            ["whoami"]
+                | ["backtest"]
+                | ["catalog"]
+                | ["visitors", _, "events"]
+                | ["stats"]
+                | ["explain"]
+                | ["plan", "stats"]
+                | ["quarantine", "replay"]
+        );
     if !known {
         return None;
     }
@@ -118,85 +129,14 @@ async fn dispatch(mut req: Request, env: &Env, method: Method, rest: &[&str]) ->
     let role = Role::of(&req, env)?;
     match (method.clone(), rest) {
         (Method::Get, ["whoami"]) => http::json(200, &json!({ "role": role.name() })),
-        (Method::Get, ["triggers"]) => active_file(env).await,
-        (Method::Put, ["triggers"]) => {
-            role.must_edit("push a trigger file")?;
-            let text = body_text(&mut req).await?;
-            let (status, body) = push(env, role, text, None, None, None).await?;
-            http::json(status, &body)
+        (Method::Get, ["plan", "stats"]) => crate::quality::plan_stats(env).await,
+        (Method::Post, ["quarantine", "replay"]) => {
+            role.must_edit("replay the quarantine")?;
+            crate::quality::replay_quarantine(env).await
         }
-        (Method::Post, ["triggers", "validate"]) => {
-            let text = body_text(&mut req).await?;
-            let file = parse_file(&text)?;
-            let catalog = merged_catalog(env).await?;
-            let warnings: Vec<_> = lint(&file, &catalog)
-                .into_iter()
-                .map(|w| json!({ "path": w.path, "message": w.message }))
-                .collect();
-            http::json(
-                200,
-                &json!({ "ok": true, "summary": file.summary(), "warnings": warnings }),
-            )
-        }
-        (Method::Get, ["triggers", "versions"]) => versions(env).await,
-        (Method::Post, ["triggers", "versions"]) => {
-            role.must_edit("push a trigger file")?;
-            let p: PushBody = json_body(&mut req).await?;
-            let (status, body) = push(env, role, p.file, p.author, p.comment, None).await?;
-            http::json(status, &body)
-        }
-        (Method::Get, ["triggers", "versions", n]) => {
-            let version = version_number(n)?;
-            Ok(control(env, ControlOp::Version { version }, None).await?)
-        }
-        (Method::Post, ["triggers", "versions", n, "activate"]) => {
-            role.must_edit("activate a version")?;
-            let version = version_number(n)?;
-            // Only the newest version is activated again (a retry); an older
-            // one comes back with a revert, as a new version.
-            let mut res = expect_ok(control(env, ControlOp::Versions, None).await?).await?;
-            let list: Value = res.json().await?;
-            if let Some(latest) = list["latest"].as_u64().filter(|l| version < *l) {
-                return Err(RelayError::StaleVersion {
-                    version,
-                    active: latest,
-                });
-            }
-            let content = version_text(env, version).await?;
-            expect_ok(control(env, ControlOp::SetTarget { version }, None).await?).await?;
-            let (status, body) = activate(env, version, &content).await?;
-            http::json(status, &body)
-        }
-        (Method::Post, ["triggers", "versions", n, "revert"]) => {
-            role.must_edit("revert to a version")?;
-            let version = version_number(n)?;
-            let text = body_text(&mut req).await?;
-            let note: Note = if text.trim().is_empty() {
-                Note::default()
-            } else {
-                parse_json(&text)?
-            };
-            let content = version_text(env, version).await?;
-            let comment = note
-                .comment
-                .or_else(|| Some(format!("revert to version {version}")));
-            let (status, body) =
-                push(env, role, content, note.author, comment, Some(version)).await?;
-            http::json(status, &body)
-        }
-        (Method::Get, ["triggers", "diff"]) => {
-            let q = http::query(&req.url()?);
-            let number = |name: &str| -> Result<u64> {
-                version_number(q.get(name).map(String::as_str).unwrap_or(""))
-            };
-            let (from, to) = (number("from")?, number("to")?);
-            let (a, b) = (version_text(env, from).await?, version_text(env, to).await?);
-            let diff = similar::TextDiff::from_lines(&a, &b)
-                .unified_diff()
-                .context_radius(3)
-                .header(&format!("version {from}"), &format!("version {to}"))
-                .to_string();
-            http::json(200, &json!({ "from": from, "to": to, "diff": diff }))
+        (_, [doc, tail @ ..]) if Doc::parse(doc).is_some() => {
+            let doc = Doc::parse(doc).unwrap_or(Doc::Triggers);
+            document(req, env, role, doc, method, tail).await
         }
         (Method::Post, ["backtest"]) => {
             let b: BacktestBody = json_body(&mut req).await?;
@@ -219,6 +159,143 @@ async fn dispatch(mut req: Request, env: &Env, method: Method, rest: &[&str]) ->
     }
 }
 
+/// The routes of one versioned document: `/v1/admin/triggers/<rest>` or
+/// `/v1/admin/plan/<rest>`.
+async fn document(
+    mut req: Request,
+    env: &Env,
+    role: Role,
+    doc: Doc,
+    method: Method,
+    rest: &[&str],
+) -> Result<Response> {
+    let push_action = match doc {
+        Doc::Triggers => "push a trigger file",
+        Doc::Plan => "push a tracking plan",
+    };
+    match (method.clone(), rest) {
+        (Method::Get, []) => active_file(env, doc).await,
+        (Method::Put, []) => {
+            role.must_edit(push_action)?;
+            let text = body_text(&mut req).await?;
+            let (status, body) = push(env, role, doc, text, Note::default(), None).await?;
+            http::json(status, &body)
+        }
+        (Method::Post, ["validate"]) => {
+            let text = body_text(&mut req).await?;
+            validate(env, doc, &text).await
+        }
+        (Method::Get, ["versions"]) => versions(env, doc).await,
+        (Method::Post, ["versions"]) => {
+            role.must_edit(push_action)?;
+            let p: PushBody = json_body(&mut req).await?;
+            let note = Note {
+                author: p.author,
+                comment: p.comment,
+            };
+            let (status, body) = push(env, role, doc, p.file, note, None).await?;
+            http::json(status, &body)
+        }
+        (Method::Get, ["versions", n]) => {
+            let version = version_number(n)?;
+            Ok(control(env, ControlOp::Version { doc, version }, None).await?)
+        }
+        (Method::Post, ["versions", n, "activate"]) => {
+            role.must_edit("activate a version")?;
+            let version = version_number(n)?;
+            // Only the newest version is activated again (a retry); an older
+            // one comes back with a revert, as a new version.
+            let mut res = expect_ok(control(env, ControlOp::Versions { doc }, None).await?).await?;
+            let list: Value = res.json().await?;
+            if let Some(latest) = list["latest"].as_u64().filter(|l| version < *l) {
+                return Err(RelayError::StaleVersion {
+                    version,
+                    active: latest,
+                });
+            }
+            let content = version_text(env, doc, version).await?;
+            expect_ok(control(env, ControlOp::SetTarget { doc, version }, None).await?).await?;
+            let (status, body) = activate(env, doc, version, &content).await?;
+            http::json(status, &body)
+        }
+        (Method::Post, ["versions", n, "revert"]) => {
+            role.must_edit("revert to a version")?;
+            let version = version_number(n)?;
+            let text = body_text(&mut req).await?;
+            let mut note: Note = if text.trim().is_empty() {
+                Note::default()
+            } else {
+                parse_json(&text)?
+            };
+            let content = version_text(env, doc, version).await?;
+            note.comment = note
+                .comment
+                .or_else(|| Some(format!("revert to version {version}")));
+            let (status, body) = push(env, role, doc, content, note, Some(version)).await?;
+            http::json(status, &body)
+        }
+        (Method::Get, ["diff"]) => {
+            let q = http::query(&req.url()?);
+            let number = |name: &str| -> Result<u64> {
+                version_number(q.get(name).map(String::as_str).unwrap_or(""))
+            };
+            let (from, to) = (number("from")?, number("to")?);
+            let (a, b) = (
+                version_text(env, doc, from).await?,
+                version_text(env, doc, to).await?,
+            );
+            let diff = similar::TextDiff::from_lines(&a, &b)
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("version {from}"), &format!("version {to}"))
+                .to_string();
+            http::json(200, &json!({ "from": from, "to": to, "diff": diff }))
+        }
+        _ => Err(RelayError::MethodNotAllowed {
+            method: method.to_string(),
+            path: format!("/v1/admin/{}/{}", doc.as_str(), rest.join("/")),
+        }),
+    }
+}
+
+/// Validates a document: its summary and the warnings only the log can
+/// give (for triggers, the lint over the catalog; for a plan, the events
+/// seen in the log that it does not name, and what would happen to them).
+async fn validate(env: &Env, doc: Doc, text: &str) -> Result<Response> {
+    let catalog = merged_catalog(env);
+    let (summary, warnings): (Value, Vec<Value>) = match doc {
+        Doc::Triggers => {
+            let file = parse_file(text)?;
+            let warnings = lint(&file, &catalog.await?)
+                .into_iter()
+                .map(|w| json!({ "path": w.path, "message": w.message }))
+                .collect();
+            (json!(file.summary()), warnings)
+        }
+        Doc::Plan => {
+            let plan = parse_plan(text)?;
+            let planned: BTreeSet<&str> = plan.event_names().collect();
+            let action = plan.on_unplanned().as_str();
+            let warnings = catalog
+                .await?
+                .events
+                .iter()
+                .filter(|e| !planned.contains(e.name.as_str()))
+                .map(|e| {
+                    json!({ "path": "events", "message": format!(
+                        "{:?} is in the log ({} seen) but not in the plan: on_unplanned is {action}",
+                        e.name, e.count) })
+                })
+                .collect();
+            (plan.summary().into(), warnings)
+        }
+    };
+    http::json(
+        200,
+        &json!({ "ok": true, "summary": summary, "warnings": warnings }),
+    )
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PushBody {
@@ -227,6 +304,7 @@ struct PushBody {
     comment: Option<String>,
 }
 
+/// Who pushed a version and why, as they said.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Note {
@@ -271,6 +349,10 @@ fn parse_file(text: &str) -> Result<TriggerFile> {
     TriggerFile::parse(text).map_err(|e| RelayError::InvalidTriggers { errors: e.errors })
 }
 
+fn parse_plan(text: &str) -> Result<Plan> {
+    Plan::parse(text).map_err(|e| RelayError::InvalidPlan { errors: e.errors })
+}
+
 fn version_number(s: &str) -> Result<u64> {
     s.parse::<u64>()
         .ok()
@@ -304,8 +386,8 @@ async fn expect_ok(mut res: Response) -> Result<Response> {
     })
 }
 
-async fn version_text(env: &Env, version: u64) -> Result<String> {
-    let mut res = control(env, ControlOp::Version { version }, None).await?;
+async fn version_text(env: &Env, doc: Doc, version: u64) -> Result<String> {
+    let mut res = control(env, ControlOp::Version { doc, version }, None).await?;
     match res.status_code() {
         200 => Ok(res.text().await?),
         404 => Err(RelayError::NoSuchVersion { version }),
@@ -317,22 +399,22 @@ async fn version_text(env: &Env, version: u64) -> Result<String> {
 
 /// The target version's file (the last pushed); before any version
 /// exists, the file partition 0 runs (uploaded by an older relay).
-async fn active_file(env: &Env) -> Result<Response> {
-    let mut res = control(env, ControlOp::Versions, None).await?;
+async fn active_file(env: &Env, doc: Doc) -> Result<Response> {
+    let mut res = control(env, ControlOp::Versions { doc }, None).await?;
     let list: Value = res.json().await?;
-    if let Some(target) = list["target"].as_u64() {
-        return control(env, ControlOp::Version { version: target }, None).await;
+    if let Some(version) = list["target"].as_u64() {
+        return control(env, ControlOp::Version { doc, version }, None).await;
     }
-    call(env, 0, &Op::Triggers, None).await
+    call(env, 0, &Op::Active { doc }, None).await
 }
 
 /// Validates, stores a new version, makes it the target, activates it.
 async fn push(
     env: &Env,
     role: Role,
+    doc: Doc,
     text: String,
-    author: Option<String>,
-    comment: Option<String>,
+    said: Note,
     reverts: Option<u64>,
 ) -> Result<(u16, Value)> {
     if text.len() > MAX_FILE_BYTES {
@@ -340,12 +422,15 @@ async fn push(
             reason: format!("the file is {} bytes; at most {MAX_FILE_BYTES}", text.len()),
         });
     }
-    parse_file(&text)?;
+    match doc {
+        Doc::Triggers => drop(parse_file(&text)?),
+        Doc::Plan => drop(parse_plan(&text)?),
+    }
     let new = NewVersion {
         content: text.clone(),
-        author: note(author, "author")?.unwrap_or_else(|| role.name().to_owned()),
+        author: note(said.author, "author")?.unwrap_or_else(|| role.name().to_owned()),
         role: role.name().to_owned(),
-        comment: note(comment, "comment")?,
+        comment: note(said.comment, "comment")?,
         reverts,
     };
     let body =
@@ -354,22 +439,23 @@ async fn push(
                 message: e.to_string(),
             })?,
         );
-    let mut res = expect_ok(control(env, ControlOp::CreateVersion, Some(body)).await?).await?;
+    let create = ControlOp::CreateVersion { doc };
+    let mut res = expect_ok(control(env, create, Some(body)).await?).await?;
     let created: Value = res.json().await?;
     let version = created["version"].as_u64().ok_or(RelayError::Internal {
         message: "the control object gave no version number".into(),
     })?;
-    activate(env, version, &text).await
+    activate(env, doc, version, &text).await
 }
 
 /// Activates `version` on every partition at once; 200 when all took it,
 /// else 503 `activation_incomplete` naming the ones that did not (the
 /// version stays the target: activating it again is safe).
-async fn activate(env: &Env, version: u64, text: &str) -> Result<(u16, Value)> {
+async fn activate(env: &Env, doc: Doc, version: u64, text: &str) -> Result<(u16, Value)> {
     let partitions = Config::from_env(env)?.partitions;
     let calls = (0..partitions).map(|p| async move {
         let body = Some(JsValue::from_str(text));
-        let outcome = match call(env, p, &Op::SetTriggers { version }, body).await {
+        let outcome = match call(env, p, &Op::Activate { doc, version }, body).await {
             Ok(res) if res.status_code() == 200 => Ok(()),
             Ok(mut res) => {
                 let v: Value = res.json().await.unwrap_or(Value::Null);
@@ -398,10 +484,10 @@ async fn activate(env: &Env, version: u64, text: &str) -> Result<(u16, Value)> {
 }
 
 /// The versions, newest first, each with the partitions that run it.
-async fn versions(env: &Env) -> Result<Response> {
-    let mut res = expect_ok(control(env, ControlOp::Versions, None).await?).await?;
+async fn versions(env: &Env, doc: Doc) -> Result<Response> {
+    let mut res = expect_ok(control(env, ControlOp::Versions { doc }, None).await?).await?;
     let mut list: Value = res.json().await?;
-    let running = partition_versions(env).await?;
+    let running = partition_versions(env, doc).await?;
     let target = list["target"].as_u64();
     if let Some(versions) = list["versions"].as_array_mut() {
         for v in versions {
@@ -432,13 +518,17 @@ async fn versions(env: &Env) -> Result<Response> {
     http::json(200, &list)
 }
 
-/// Each partition's running trigger file version.
-async fn partition_versions(env: &Env) -> Result<Vec<(u32, Option<u64>)>> {
+/// Each partition's running version of the document.
+async fn partition_versions(env: &Env, doc: Doc) -> Result<Vec<(u32, Option<u64>)>> {
     let partitions = Config::from_env(env)?.partitions;
-    let calls = (0..partitions).map(|p| async move {
-        let mut res = call(env, p, &Op::Stats, None).await?;
-        let v: Value = res.json().await?;
-        Ok::<_, RelayError>((p, v["triggers_version"].as_u64()))
+    let field = format!("{}_version", doc.as_str());
+    let calls = (0..partitions).map(|p| {
+        let field = field.as_str();
+        async move {
+            let mut res = call(env, p, &Op::Stats, None).await?;
+            let v: Value = res.json().await?;
+            Ok::<_, RelayError>((p, v[field].as_u64()))
+        }
     });
     join_all(calls).await.into_iter().collect()
 }

@@ -5,6 +5,7 @@
 use broker_core::frame::FrameError;
 use broker_core::log::LogError;
 use broker_core::partition::PartitionError;
+use broker_core::plan::PlanError;
 use broker_core::trigger::ValidationError;
 use serde_json::{json, Value};
 
@@ -85,6 +86,15 @@ pub enum RelayError {
     /// No trigger file has been uploaded yet.
     #[error("no trigger file is active")]
     NoTriggers,
+    /// An uploaded tracking plan failed validation; nothing changed.
+    #[error("the tracking plan has {} error(s); nothing was changed", errors.len())]
+    InvalidPlan {
+        /// Every mistake, in document order.
+        errors: Vec<PlanError>,
+    },
+    /// No tracking plan has been pushed yet.
+    #[error("no tracking plan is active")]
+    NoPlan,
     /// The core refused or failed the operation.
     #[error(transparent)]
     Partition(#[from] PartitionError),
@@ -155,6 +165,8 @@ impl RelayError {
             RelayError::BacktestBusy { .. } => 1015,
             RelayError::StaleVersion { .. } => 1016,
             RelayError::NoSuchVersion { .. } => 1017,
+            RelayError::InvalidPlan { .. } => 1018,
+            RelayError::NoPlan => 1019,
         }
     }
 
@@ -180,6 +192,8 @@ impl RelayError {
             RelayError::BacktestBusy { .. } => "backtest_busy",
             RelayError::StaleVersion { .. } => "stale_version",
             RelayError::NoSuchVersion { .. } => "no_such_version",
+            RelayError::InvalidPlan { .. } => "invalid_plan",
+            RelayError::NoPlan => "no_plan",
         }
     }
 
@@ -188,7 +202,7 @@ impl RelayError {
         match self {
             RelayError::Partition(e) => partition_status(e),
             RelayError::NotFound { .. } | RelayError::UnknownPartition { .. } => 404,
-            RelayError::NoTriggers | RelayError::NoSuchVersion { .. } => 404,
+            RelayError::NoTriggers | RelayError::NoPlan | RelayError::NoSuchVersion { .. } => 404,
             RelayError::Forbidden { .. } => 403,
             RelayError::BacktestBusy { .. } => 429,
             RelayError::StaleVersion { .. } => 409,
@@ -198,7 +212,9 @@ impl RelayError {
             | RelayError::BadVisitorToken { .. } => 401,
             RelayError::OriginNotAllowed { .. } => 403,
             RelayError::RateLimited { .. } => 429,
-            RelayError::BadRequest { .. } | RelayError::InvalidTriggers { .. } => 400,
+            RelayError::BadRequest { .. }
+            | RelayError::InvalidTriggers { .. }
+            | RelayError::InvalidPlan { .. } => 400,
             RelayError::UpgradeRequired => 426,
             RelayError::Config { .. } | RelayError::Internal { .. } => 500,
         }
@@ -251,6 +267,13 @@ impl RelayError {
                     .map(|e| json!({ "path": e.path, "message": e.message,
                                      "kind": e.kind.name(), "code": e.kind.code(),
                                      "trigger": e.trigger }))
+                    .collect::<Vec<_>>()
+            }),
+            RelayError::InvalidPlan { errors } => json!({
+                "errors": errors
+                    .iter()
+                    .map(|e| json!({ "path": e.path, "message": e.message,
+                                     "kind": e.kind.name(), "code": e.kind.code() }))
                     .collect::<Vec<_>>()
             }),
             RelayError::StaleVersion { active, .. } => json!({ "active": active }),
@@ -380,6 +403,13 @@ mod tests {
             ),
             (RelayError::UpgradeRequired, 426, 1011, "upgrade_required"),
             (RelayError::NoTriggers, 404, 4404, "no_triggers"),
+            (RelayError::NoPlan, 404, 4404, "no_plan"),
+            (
+                RelayError::InvalidPlan { errors: vec![] },
+                400,
+                4400,
+                "invalid_plan",
+            ),
             (
                 RelayError::Internal {
                     message: "m".into(),

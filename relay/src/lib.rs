@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod outcomes;
 pub mod protocol;
+pub mod quality;
 pub mod records;
 pub mod routes;
 pub mod sql;

@@ -61,12 +61,55 @@ impl Position {
     }
 }
 
-/// `stream=events|firings` (absent: events).
+/// `stream=events|firings|quarantine` (absent: events).
 pub fn parse_stream(q: &HashMap<String, String>) -> Result<Stream> {
     match q.get("stream") {
         None => Ok(Stream::Events),
-        Some(s) => Stream::parse(s)
-            .ok_or_else(|| bad(&format!("stream={s:?}: expected events or firings"))),
+        Some(s) => Stream::parse(s).ok_or_else(|| {
+            bad(&format!(
+                "stream={s:?}: expected events, firings or quarantine"
+            ))
+        }),
+    }
+}
+
+/// A document that is versioned, pushed and activated on every partition:
+/// the trigger file or the tracking plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doc {
+    /// The trigger file.
+    Triggers,
+    /// The tracking plan.
+    Plan,
+}
+
+impl Doc {
+    /// `triggers` or `plan`, as in the admin routes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Doc::Triggers => "triggers",
+            Doc::Plan => "plan",
+        }
+    }
+
+    /// The document named `triggers` or `plan`.
+    pub fn parse(s: &str) -> Option<Doc> {
+        [Doc::Triggers, Doc::Plan]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+
+    /// `a trigger file` or `a tracking plan`, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Doc::Triggers => "a trigger file",
+            Doc::Plan => "a tracking plan",
+        }
+    }
+
+    fn of(q: &HashMap<String, String>) -> Result<Doc> {
+        let d = q.get("doc").map(String::as_str).unwrap_or_default();
+        Doc::parse(d).ok_or_else(|| bad(&format!("doc={d:?}: expected triggers or plan")))
     }
 }
 
@@ -138,13 +181,26 @@ pub enum Op {
         /// The consumer whose commits it may send.
         consumer: Option<String>,
     },
-    /// Activate the trigger file in the body as `version`.
-    SetTriggers {
-        /// The version number the control object gave the file.
+    /// Activate the document in the body as `version`.
+    Activate {
+        /// The trigger file or the plan.
+        doc: Doc,
+        /// The version number the control object gave it.
         version: u64,
     },
-    /// The active trigger file, as uploaded.
-    Triggers,
+    /// The active document, as uploaded.
+    Active {
+        /// The trigger file or the plan.
+        doc: Doc,
+    },
+    /// The tracking plan's violation counters.
+    PlanStats,
+    /// One bounded step of a replay of the quarantine with the active plan.
+    ReplayQuarantine {
+        /// The quarantine offset the replay goes up to (none on the first
+        /// step: the stream's end then).
+        until: Option<u64>,
+    },
     /// The partition's figures.
     Stats,
     /// Replay the retained events with the candidate file in the body and
@@ -192,8 +248,10 @@ impl Op {
             Op::Read { .. } => "read",
             Op::VisitorSocket { .. } => "visitor-ws",
             Op::StreamSocket { .. } => "stream-ws",
-            Op::SetTriggers { .. } => "set-triggers",
-            Op::Triggers => "triggers",
+            Op::Activate { .. } => "activate",
+            Op::Active { .. } => "active",
+            Op::PlanStats => "plan-stats",
+            Op::ReplayQuarantine { .. } => "replay-quarantine",
             Op::Stats => "stats",
             Op::Backtest { .. } => "backtest",
             Op::Catalog => "catalog",
@@ -210,8 +268,8 @@ impl Op {
 
     fn method(&self) -> Method {
         match self {
-            Op::Append { .. } | Op::Backtest { .. } => Method::Post,
-            Op::SetTriggers { .. } => Method::Put,
+            Op::Append { .. } | Op::Backtest { .. } | Op::ReplayQuarantine { .. } => Method::Post,
+            Op::Activate { .. } => Method::Put,
             _ => Method::Get,
         }
     }
@@ -219,7 +277,13 @@ impl Op {
     fn params(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         match self {
-            Op::Triggers | Op::Stats | Op::Catalog => {}
+            Op::Stats | Op::Catalog | Op::PlanStats => {}
+            Op::Active { doc } => out.push(("doc", doc.as_str().to_owned())),
+            Op::ReplayQuarantine { until } => {
+                if let Some(u) = until {
+                    out.push(("until", u.to_string()));
+                }
+            }
             Op::Append { enrichment } => push_enrichment(&mut out, enrichment),
             Op::Read {
                 stream,
@@ -250,7 +314,10 @@ impl Op {
                     out.push(("consumer", c.clone()));
                 }
             }
-            Op::SetTriggers { version } => out.push(("version", version.to_string())),
+            Op::Activate { doc, version } => {
+                out.push(("doc", doc.as_str().to_owned()));
+                out.push(("version", version.to_string()));
+            }
             Op::Backtest { caller, bounds } => {
                 out.push(("caller", caller.clone()));
                 out.push(("since", bounds.since.to_string()));
@@ -331,10 +398,18 @@ impl Op {
                     consumer,
                 }
             }
-            "set-triggers" => Op::SetTriggers {
+            "activate" => Op::Activate {
+                doc: Doc::of(&q)?,
                 version: query_u64(&q, "version", 0)?,
             },
-            "triggers" => Op::Triggers,
+            "active" => Op::Active { doc: Doc::of(&q)? },
+            "plan-stats" => Op::PlanStats,
+            "replay-quarantine" => Op::ReplayQuarantine {
+                until: match q.get("until") {
+                    Some(_) => Some(query_u64(&q, "until", 0)?),
+                    None => None,
+                },
+            },
             "stats" => Op::Stats,
             "backtest" => Op::Backtest {
                 caller: text("caller"),
@@ -425,21 +500,32 @@ fn query_of(url: &Url) -> HashMap<String, String> {
 }
 
 /// One operation of the control object (`Control`, one per deployment),
-/// which keeps the trigger file's versions.
+/// which keeps the versions of the trigger file and of the tracking plan,
+/// each document numbered on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlOp {
     /// Store the [`NewVersion`] in the body as the next version and make
     /// it the target.
-    CreateVersion,
+    CreateVersion {
+        /// Of which document.
+        doc: Doc,
+    },
     /// Every version's metadata, newest first, and the target.
-    Versions,
+    Versions {
+        /// Of which document.
+        doc: Doc,
+    },
     /// One version's content.
     Version {
+        /// Of which document.
+        doc: Doc,
         /// Its number.
         version: u64,
     },
     /// Make an existing version the target (what every partition should run).
     SetTarget {
+        /// Of which document.
+        doc: Doc,
         /// Its number.
         version: u64,
     },
@@ -448,7 +534,7 @@ pub enum ControlOp {
 /// The body of [`ControlOp::CreateVersion`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewVersion {
-    /// The trigger file, validated by the worker.
+    /// The document, validated by the worker.
     pub content: String,
     /// Who pushed it, as they said.
     pub author: String,
@@ -463,8 +549,8 @@ pub struct NewVersion {
 impl ControlOp {
     fn name(&self) -> &'static str {
         match self {
-            ControlOp::CreateVersion => "create-version",
-            ControlOp::Versions => "versions",
+            ControlOp::CreateVersion { .. } => "create-version",
+            ControlOp::Versions { .. } => "versions",
             ControlOp::Version { .. } => "version",
             ControlOp::SetTarget { .. } => "set-target",
         }
@@ -472,18 +558,27 @@ impl ControlOp {
 
     fn method(&self) -> Method {
         match self {
-            ControlOp::CreateVersion | ControlOp::SetTarget { .. } => Method::Post,
-            ControlOp::Versions | ControlOp::Version { .. } => Method::Get,
+            ControlOp::CreateVersion { .. } | ControlOp::SetTarget { .. } => Method::Post,
+            ControlOp::Versions { .. } | ControlOp::Version { .. } => Method::Get,
+        }
+    }
+
+    /// Which document the operation is about.
+    pub fn doc(&self) -> Doc {
+        match self {
+            ControlOp::CreateVersion { doc }
+            | ControlOp::Versions { doc }
+            | ControlOp::Version { doc, .. }
+            | ControlOp::SetTarget { doc, .. } => *doc,
         }
     }
 
     fn params(&self) -> Vec<(&'static str, String)> {
-        match self {
-            ControlOp::Version { version } | ControlOp::SetTarget { version } => {
-                vec![("version", version.to_string())]
-            }
-            _ => Vec::new(),
+        let mut out = vec![("doc", self.doc().as_str().to_owned())];
+        if let ControlOp::Version { version, .. } | ControlOp::SetTarget { version, .. } = self {
+            out.push(("version", version.to_string()));
         }
+        out
     }
 
     /// The internal request (the body, if any, beside it).
@@ -503,12 +598,14 @@ impl ControlOp {
         let q = query_of(url);
         let version = || query_u64(&q, "version", 0);
         let op = match url.path().trim_start_matches('/') {
-            "create-version" => ControlOp::CreateVersion,
-            "versions" => ControlOp::Versions,
+            "create-version" => ControlOp::CreateVersion { doc: Doc::of(&q)? },
+            "versions" => ControlOp::Versions { doc: Doc::of(&q)? },
             "version" => ControlOp::Version {
+                doc: Doc::of(&q)?,
                 version: version()?,
             },
             "set-target" => ControlOp::SetTarget {
+                doc: Doc::of(&q)?,
                 version: version()?,
             },
             other => {
@@ -578,8 +675,24 @@ mod tests {
                 from: Position::Earliest,
                 consumer: None,
             },
-            Op::SetTriggers { version: 12 },
-            Op::Triggers,
+            Op::Activate {
+                doc: Doc::Triggers,
+                version: 12,
+            },
+            Op::Activate {
+                doc: Doc::Plan,
+                version: 3,
+            },
+            Op::Active { doc: Doc::Plan },
+            Op::PlanStats,
+            Op::ReplayQuarantine { until: None },
+            Op::ReplayQuarantine { until: Some(0) },
+            Op::Read {
+                stream: Stream::Quarantine,
+                from: Position::Earliest,
+                limit: 1,
+                max_bytes: 1,
+            },
             Op::Stats,
             Op::Backtest {
                 caller: "editor".into(),
@@ -619,10 +732,16 @@ mod tests {
     #[test]
     fn every_control_operation_survives_its_encoding() {
         for op in [
-            ControlOp::CreateVersion,
-            ControlOp::Versions,
-            ControlOp::Version { version: 4 },
-            ControlOp::SetTarget { version: 9 },
+            ControlOp::CreateVersion { doc: Doc::Plan },
+            ControlOp::Versions { doc: Doc::Triggers },
+            ControlOp::Version {
+                doc: Doc::Triggers,
+                version: 4,
+            },
+            ControlOp::SetTarget {
+                doc: Doc::Plan,
+                version: 9,
+            },
         ] {
             let mut url = Url::parse("https://control/").unwrap();
             url.set_path(op.name());
@@ -648,6 +767,10 @@ mod tests {
         );
         assert!(Position::parse(&q(&[("from", "committed")])).is_err());
         assert!(Position::parse(&q(&[("from", "-1")])).is_err());
-        assert!(parse_stream(&q(&[("stream", "quarantine")])).is_err());
+        assert_eq!(
+            parse_stream(&q(&[("stream", "quarantine")])).unwrap(),
+            Stream::Quarantine
+        );
+        assert!(parse_stream(&q(&[("stream", "quarantined")])).is_err());
     }
 }

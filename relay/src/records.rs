@@ -2,7 +2,9 @@
 //! shared with the CLI) and the messages of its WebSockets.
 
 use broker_core::export;
-use broker_core::partition::{AppendOutcome, EventRecord, FiringRecord, ReadOutcome};
+use broker_core::partition::{
+    AppendOutcome, EventRecord, FiringRecord, PlanCounters, PlanTally, ReadOutcome,
+};
 use broker_core::trigger::Firing;
 use serde_json::{json, Value};
 
@@ -26,27 +28,59 @@ pub fn firing_message(offset: u64, f: &Firing) -> String {
     json!({ "type": "firing", "offset": offset, "firing": firing(f) }).to_string()
 }
 
-/// The acknowledgement of an appended frame, over HTTP.
+/// The acknowledgement of an appended frame, over HTTP: `partition`,
+/// `base_offset`, `count` (events stored in the event stream),
+/// `duplicate`, and `plan` when the tracking plan found anything.
 pub fn append_ack(o: &AppendOutcome) -> Value {
-    json!({
+    let mut ack = json!({
         "partition": o.partition,
         "base_offset": o.base_offset,
         "count": o.count,
         "duplicate": o.duplicate,
-    })
+    });
+    add_plan(&mut ack, o);
+    ack
 }
 
 /// The acknowledgement of a frame sent over the visitor WebSocket.
 pub fn appended_message(o: &AppendOutcome) -> String {
-    json!({
+    let mut message = json!({
         "type": "appended",
         "producer_id": o.producer_id.to_string(),
         "sequence": o.sequence,
         "base_offset": o.base_offset,
         "count": o.count,
         "duplicate": o.duplicate,
-    })
-    .to_string()
+    });
+    add_plan(&mut message, o);
+    message.to_string()
+}
+
+/// `"plan": {"flagged", "quarantined", "violations"}`, when any is not 0.
+fn add_plan(ack: &mut Value, o: &AppendOutcome) {
+    let t = o.plan;
+    if t != PlanTally::default() {
+        ack["plan"] = json!({ "flagged": t.flagged, "quarantined": t.quarantined,
+                              "violations": t.violations });
+    }
+}
+
+/// A partition's plan counters: `{"partition", "since", "counters": [..]}`,
+/// each counter `{"event", "kind", "code", "path", "allowed", "flagged",
+/// "quarantined", "first_seen", "last_seen", "example"}` (`event` and
+/// `path` are `null` for the per-kind overflow).
+pub fn plan_counters(partition: u32, c: &PlanCounters) -> Value {
+    let counters: Vec<Value> = c
+        .counters
+        .iter()
+        .map(|c| {
+            json!({ "event": c.event, "kind": c.kind.name(), "code": c.kind.code(),
+                    "path": c.path, "allowed": c.allowed, "flagged": c.flagged,
+                    "quarantined": c.quarantined, "first_seen": c.first_seen,
+                    "last_seen": c.last_seen, "example": c.example })
+        })
+        .collect();
+    json!({ "partition": partition, "since": c.since, "counters": counters })
 }
 
 /// A back-office stream message for one record.

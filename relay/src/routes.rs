@@ -75,7 +75,7 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
             check_bearer(&req, env, &q, true)?;
             stats(env).await
         }
-        (Method::Get, ["v1", "partitions", p, kind @ ("events" | "firings")]) => {
+        (Method::Get, ["v1", "partitions", p, kind @ ("events" | "firings" | "quarantine")]) => {
             check_bearer(&req, env, &q, false)?;
             let p = partition_number(env, p)?;
             let op = Op::Read {
@@ -95,7 +95,7 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
         | (_, ["console", "assets", _])
         | (_, ["v1", "frames" | "token" | "partitions"])
         | (_, ["v1", "visitors", _, "ws"])
-        | (_, ["v1", "partitions", _, "events" | "firings" | "stream"]) => {
+        | (_, ["v1", "partitions", _, "events" | "firings" | "quarantine" | "stream"]) => {
             Err(RelayError::MethodNotAllowed {
                 method: method.to_string(),
                 path,

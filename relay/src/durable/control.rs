@@ -1,16 +1,17 @@
 //! The `Control` Durable Object (one per deployment, object name
-//! `control`): the trigger file's versions.
+//! `control`): the versions of the trigger file and of the tracking plan
+//! (a table each, numbered on their own).
 //!
 //! Every push is an immutable version: number, time, author, role, comment
 //! and content, in SQLite. The *target* is the version every partition
 //! should run; each partition records which version it runs (see
-//! [`Op::SetTriggers`](crate::protocol::Op::SetTriggers)), so "what is
+//! [`Op::Activate`](crate::protocol::Op::Activate)), so "what is
 //! active where" is read from the partitions themselves, never guessed
 //! from what a push last heard.
 
 use crate::error::{RelayError, Result};
 use crate::http;
-use crate::protocol::{ControlOp, NewVersion};
+use crate::protocol::{ControlOp, Doc, NewVersion};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{DurableObject, Env, Request, Response, SqlStorageValue, State};
@@ -23,7 +24,24 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS versions (
     comment TEXT,
     reverts INTEGER,
     content TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plan_versions (
+    version INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    role TEXT NOT NULL,
+    comment TEXT,
+    reverts INTEGER,
+    content TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS control_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+/// The table of a document's versions, and the name of its target in
+/// `control_meta` (the trigger file's kept the names it had before plans).
+fn table(doc: Doc) -> (&'static str, &'static str) {
+    match doc {
+        Doc::Triggers => ("versions", "target"),
+        Doc::Plan => ("plan_versions", "plan_target"),
+    }
+}
 
 /// Most versions listed by [`ControlOp::Versions`] (the newest).
 pub const MAX_LISTED_VERSIONS: u32 = 200;
@@ -90,16 +108,20 @@ impl Control {
         let op = ControlOp::parse(&req.method(), &url)?;
         let sql = self.state.storage().sql();
         sql.exec(SCHEMA, None).map_err(internal)?;
+        let doc = op.doc();
+        let (versions, _) = table(doc);
         match op {
-            ControlOp::CreateVersion => {
+            ControlOp::CreateVersion { .. } => {
                 let new: NewVersion = req.json().await.map_err(|e| RelayError::BadRequest {
                     reason: format!("not a version: {e}"),
                 })?;
-                let next = self.latest()?.unwrap_or(0) + 1;
+                let next = self.latest(doc)?.unwrap_or(0) + 1;
                 let opt = |v: Option<u64>| v.map_or(SqlStorageValue::Null, |v| (v as i64).into());
                 sql.exec(
-                    "INSERT INTO versions (version, time, author, role, comment, reverts, content)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    &format!(
+                        "INSERT INTO {versions} (version, time, author, role, comment, reverts, content)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    ),
                     vec![
                         (next as i64).into(),
                         (super::now_ms() as i64).into(),
@@ -111,15 +133,17 @@ impl Control {
                     ],
                 )
                 .map_err(internal)?;
-                self.set_target(next)?;
+                self.set_target(doc, next)?;
                 http::json(200, &json!({ "version": next }))
             }
-            ControlOp::Versions => {
+            ControlOp::Versions { .. } => {
                 let rows: Vec<Row> = sql
                     .exec(
-                        "SELECT version, time, author, role, comment, reverts,
-                                length(CAST(content AS BLOB)) AS bytes
-                         FROM versions ORDER BY version DESC LIMIT ?",
+                        &format!(
+                            "SELECT version, time, author, role, comment, reverts,
+                                    length(CAST(content AS BLOB)) AS bytes
+                             FROM {versions} ORDER BY version DESC LIMIT ?"
+                        ),
                         vec![(MAX_LISTED_VERSIONS as i64).into()],
                     )
                     .and_then(|c| c.to_array())
@@ -136,13 +160,13 @@ impl Control {
                     .collect();
                 http::json(
                     200,
-                    &json!({ "target": self.target()?, "latest": self.latest()?, "versions": versions }),
+                    &json!({ "target": self.target(doc)?, "latest": self.latest(doc)?, "versions": versions }),
                 )
             }
-            ControlOp::Version { version } => {
+            ControlOp::Version { version, .. } => {
                 let rows: Vec<Content> = sql
                     .exec(
-                        "SELECT content FROM versions WHERE version = ?",
+                        &format!("SELECT content FROM {versions} WHERE version = ?"),
                         vec![(version as i64).into()],
                     )
                     .and_then(|c| c.to_array())
@@ -156,14 +180,14 @@ impl Control {
                 headers.set(http::VERSION_HEADER, &version.to_string())?;
                 Ok(Response::ok(row.content)?.with_headers(headers))
             }
-            ControlOp::SetTarget { version } => {
+            ControlOp::SetTarget { version, .. } => {
                 if self
-                    .latest()?
+                    .latest(doc)?
                     .is_none_or(|latest| version == 0 || version > latest)
                 {
                     return Err(RelayError::NoSuchVersion { version });
                 }
-                self.set_target(version)?;
+                self.set_target(doc, version)?;
                 http::json(200, &json!({ "target": version }))
             }
         }
@@ -180,21 +204,24 @@ impl Control {
         Ok(rows.into_iter().next().and_then(|r| r.n).map(|n| n as u64))
     }
 
-    fn latest(&self) -> Result<Option<u64>> {
-        self.number("SELECT max(version) AS n FROM versions")
+    fn latest(&self, doc: Doc) -> Result<Option<u64>> {
+        self.number(&format!("SELECT max(version) AS n FROM {}", table(doc).0))
     }
 
-    fn target(&self) -> Result<Option<u64>> {
-        self.number("SELECT value AS n FROM control_meta WHERE name = 'target'")
+    fn target(&self, doc: Doc) -> Result<Option<u64>> {
+        self.number(&format!(
+            "SELECT value AS n FROM control_meta WHERE name = '{}'",
+            table(doc).1
+        ))
     }
 
-    fn set_target(&self, version: u64) -> Result<()> {
+    fn set_target(&self, doc: Doc, version: u64) -> Result<()> {
         self.state
             .storage()
             .sql()
             .exec(
-                "INSERT OR REPLACE INTO control_meta (name, value) VALUES ('target', ?)",
-                vec![(version as i64).into()],
+                "INSERT OR REPLACE INTO control_meta (name, value) VALUES (?, ?)",
+                vec![table(doc).1.into(), (version as i64).into()],
             )
             .map_err(internal)?;
         Ok(())

@@ -25,12 +25,13 @@ pub use object::Partition;
 use crate::config::Config;
 use crate::error::{RelayError, Result};
 use crate::http;
-use crate::protocol::{Op, Position};
+use crate::protocol::{Doc, Op, Position};
 use crate::records;
 use crate::sql::SqlStore;
 use broker_core::context::Enrichment;
 use broker_core::log::Stream;
 use broker_core::partition::{Partition as Core, PartitionError};
+use broker_core::plan::Plan;
 use broker_core::trigger::TriggerFile;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
@@ -43,9 +44,14 @@ use worker::{
 /// alarms, which arrive without a request).
 const META_PARTITION: &str = "partition";
 
-/// The version number of the active trigger file (from the control
-/// object), beside the file the core stores.
-const META_TRIGGERS_VERSION: &str = "triggers_version";
+/// The version number of the active document (from the control object),
+/// beside the file the core stores.
+fn version_meta(doc: Doc) -> &'static str {
+    match doc {
+        Doc::Triggers => "triggers_version",
+        Doc::Plan => "plan_version",
+    }
+}
 
 /// How long appends may go without the core's `poll_timeout` (see
 /// `schedule_after_append`).
@@ -225,23 +231,48 @@ impl Partition {
                 )
             }
             Op::Stats => self.stats(&store, partition),
-            Op::SetTriggers { version } => {
+            Op::Activate { doc, version } => {
                 let text = req.text().await?;
-                self.set_triggers(&store, version, text).await?;
+                self.activate(&store, doc, version, text).await?;
                 http::json(
                     200,
                     &json!({ "ok": true, "partition": partition, "version": version }),
                 )
             }
-            Op::Triggers => {
-                let file = self.with_core(&store, |core| core.trigger_file(&store))?;
-                let file = file.ok_or(RelayError::NoTriggers)?;
+            Op::Active { doc } => {
+                let file = self.with_core(&store, |core| match doc {
+                    Doc::Triggers => core.trigger_file(&store),
+                    Doc::Plan => core.plan_file(&store),
+                })?;
+                let file = file.ok_or(match doc {
+                    Doc::Triggers => RelayError::NoTriggers,
+                    Doc::Plan => RelayError::NoPlan,
+                })?;
                 let headers = worker::Headers::new();
                 headers.set("content-type", "application/json")?;
-                if let Some(v) = self.triggers_version(&store)? {
+                if let Some(v) = self.version(&store, doc)? {
                     headers.set(http::VERSION_HEADER, &v.to_string())?;
                 }
                 Ok(Response::ok(file)?.with_headers(headers))
+            }
+            Op::PlanStats => {
+                let c = self.with_core(&store, |core| core.plan_counters(&store))?;
+                http::json(200, &records::plan_counters(partition, &c))
+            }
+            Op::ReplayQuarantine { until } => {
+                let mut s = store.clone();
+                let now = now_ms();
+                let out =
+                    self.with_core(&store, |core| core.replay_quarantine(&mut s, until, now))?;
+                if out.released > 0 {
+                    self.feed_subscribers(&store, Stream::Events)?;
+                }
+                self.feed_subscribers(&store, Stream::Quarantine)?;
+                http::json(
+                    200,
+                    &json!({ "partition": partition, "released": out.released,
+                             "kept": out.kept, "until": out.until, "more": out.more }),
+                )
             }
             Op::Backtest { caller, bounds } => {
                 let text = req.text().await?;
@@ -261,21 +292,20 @@ impl Partition {
         }
     }
 
-    /// The version of the active trigger file, when it came with one.
-    pub(super) fn triggers_version(&self, store: &SqlStore) -> Result<Option<u64>> {
+    /// The version of the active document, when it came with one.
+    pub(super) fn version(&self, store: &SqlStore, doc: Doc) -> Result<Option<u64>> {
         Ok(store
-            .meta(META_TRIGGERS_VERSION)
+            .meta(version_meta(doc))
             .map_err(PartitionError::from)?
             .and_then(|v| v.parse().ok()))
     }
 
-    /// Activates `text` as trigger file `version`, in one commit with the
-    /// version number. Versions only move forward: an older one than the
-    /// active (a push that lost a race) is refused, the same one is a no-op.
-    async fn set_triggers(&self, store: &SqlStore, version: u64, text: String) -> Result<()> {
-        let file = TriggerFile::parse(&text)
-            .map_err(|e| RelayError::InvalidTriggers { errors: e.errors })?;
-        match self.triggers_version(store)? {
+    /// Activates `text` as version `version` of the trigger file or the
+    /// plan, then records the version number. Versions only move forward:
+    /// an older one than the active (a push that lost a race) is refused,
+    /// the same one is a no-op.
+    async fn activate(&self, store: &SqlStore, doc: Doc, version: u64, text: String) -> Result<()> {
+        match self.version(store, doc)? {
             Some(active) if active > version => {
                 return Err(RelayError::StaleVersion { version, active })
             }
@@ -283,9 +313,21 @@ impl Partition {
             _ => {}
         }
         let mut s = store.clone();
-        self.with_core(store, |core| core.set_triggers(&mut s, &text, file))?;
+        match doc {
+            Doc::Triggers => {
+                let file = TriggerFile::parse(&text)
+                    .map_err(|e| RelayError::InvalidTriggers { errors: e.errors })?;
+                self.with_core(store, |core| core.set_triggers(&mut s, &text, file))?;
+            }
+            Doc::Plan => {
+                let plan =
+                    Plan::parse(&text).map_err(|e| RelayError::InvalidPlan { errors: e.errors })?;
+                let now = now_ms();
+                self.with_core(store, |core| core.set_plan(&mut s, &text, plan, now))?;
+            }
+        }
         store
-            .set_meta(META_TRIGGERS_VERSION, &version.to_string())
+            .set_meta(version_meta(doc), &version.to_string())
             .map_err(PartitionError::from)?;
         self.schedule(store, now_ms(), false).await
     }
@@ -305,6 +347,9 @@ impl Partition {
         if !out.duplicate {
             self.push_firings(&out.firings);
             self.feed_subscribers(store, Stream::Events)?;
+            if out.plan.quarantined > 0 {
+                self.feed_subscribers(store, Stream::Quarantine)?;
+            }
             if !out.firings.is_empty() {
                 self.feed_subscribers(store, Stream::Firings)?;
             }
@@ -412,6 +457,9 @@ impl Partition {
             Stream::Firings => c
                 .read_firings(store, from, limit, max_bytes)
                 .map(|r| records::Page::of(r, records::firing_record)),
+            Stream::Quarantine => c
+                .read_quarantine(store, from, limit, max_bytes)
+                .map(|r| records::Page::of(r, records::event_record)),
         })
     }
 
@@ -451,11 +499,15 @@ impl Partition {
                 "partition": partition,
                 "events": stream(&s.events),
                 "firings": stream(&s.firings),
+                "quarantine": stream(&s.quarantine),
                 "producers": s.producers,
                 "consumers": consumers,
                 "triggers_active": s.triggers_active,
                 "triggers_error": s.triggers_error,
-                "triggers_version": self.triggers_version(store)?,
+                "triggers_version": self.version(store, Doc::Triggers)?,
+                "plan_active": s.plan_active,
+                "plan_error": s.plan_error,
+                "plan_version": self.version(store, Doc::Plan)?,
                 "visitor_sockets": visitors,
                 "subscribers": subscribers,
                 "database_bytes": store.database_size(),

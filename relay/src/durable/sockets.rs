@@ -210,14 +210,10 @@ impl Partition {
 
     /// Live sockets: (visitor pages, back-office subscribers).
     pub(super) fn socket_counts(&self) -> (usize, usize) {
-        let subs = self
-            .state
-            .get_websockets_with_tag(&stream_tag(Stream::Events))
-            .len()
-            + self
-                .state
-                .get_websockets_with_tag(&stream_tag(Stream::Firings))
-                .len();
+        let subs: usize = Stream::ALL
+            .iter()
+            .map(|s| self.state.get_websockets_with_tag(&stream_tag(*s)).len())
+            .sum();
         let all = self.state.get_websockets().len();
         (all.saturating_sub(subs), subs)
     }
