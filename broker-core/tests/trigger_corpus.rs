@@ -6,10 +6,9 @@ mod support {
 }
 
 use broker_core::corpus::{self, CorpusEvent};
-use broker_core::event::map_to_json;
 use broker_core::trigger::{Conversion, Engine, Firing, TriggerFile};
 use broker_core::{MemoryStorage, Storage, WriteBatch};
-use support::reference::{reference_outcomes, RefConversion, RefEvent, RefFiring, RefOutcomes};
+use support::reference::{ref_events, reference_outcomes, RefConversion, RefFiring, RefOutcomes};
 
 fn load_corpus() -> Vec<CorpusEvent> {
     let path = corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR"));
@@ -110,37 +109,6 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
         conversions,
         suppressed,
     }
-}
-
-/// The reference's events, with the context the corpus README gives them,
-/// written out from its words: a page call's `campaign` property is the
-/// campaign of that call and of every later call of the visit.
-fn ref_events(events: &[CorpusEvent]) -> Vec<RefEvent> {
-    let mut campaign: std::collections::HashMap<&str, serde_json::Value> = Default::default();
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, ce)| {
-            let props = map_to_json(&ce.event.properties);
-            if ce.event.trigger_name() == "$page" {
-                if let Some(c) = props.get("campaign").filter(|c| c.is_object()) {
-                    campaign.insert(&ce.visitor, c.clone());
-                }
-            }
-            let mut context = serde_json::Map::new();
-            if let Some(c) = campaign.get(ce.visitor.as_str()) {
-                context.insert("campaign".into(), c.clone());
-            }
-            RefEvent {
-                offset: i as u64,
-                visitor: ce.visitor.clone(),
-                name: ce.event.trigger_name().to_owned(),
-                time: ce.event.timestamp,
-                props,
-                context,
-            }
-        })
-        .collect()
 }
 
 fn per_trigger(firings: &[RefFiring]) -> std::collections::BTreeMap<&str, usize> {

@@ -6,10 +6,9 @@ mod reference;
 mod support;
 
 use broker_core::corpus;
-use broker_core::event::map_to_json;
-use reference::{reference_outcomes, RefEvent};
+use reference::{ref_events, reference_outcomes};
 use serde_json::Value as Json;
-use support::{run, temp};
+use support::{run, run_ok, temp};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/triggers.json");
 
@@ -21,10 +20,8 @@ const SMALL: &str = r#"{"version": 1, "triggers": [
 
 #[test]
 fn check_a_valid_file_prints_a_summary() {
-    let (code, out, err) = run(&["triggers", "check", EXAMPLE], None);
-    assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(
-        out,
+        run_ok(&["triggers", "check", EXAMPLE]),
         format!("{EXAMPLE}: 9 triggers: 4 when, 3 count, 2 sequence; 3 with unless, 3 with audience, 1 disabled\n")
     );
 }
@@ -57,24 +54,24 @@ fn check_an_invalid_file_prints_every_mistake_with_its_path() {
 
 #[test]
 fn check_usage_and_io_problems_exit_2() {
-    let (code, _, err) = run(&["triggers", "check", "/nonexistent/triggers.json"], None);
-    assert_eq!(code, 2);
-    assert!(
-        err.starts_with("eventstream triggers check: cannot read /nonexistent/triggers.json: "),
-        "{err}"
-    );
-    let (code, _, err) = run(&["triggers", "check"], None);
-    assert_eq!(code, 2);
-    assert!(
-        err.starts_with("eventstream triggers check: expected exactly one FILE\n"),
-        "{err}"
-    );
-    let (code, _, err) = run(&["triggers", "check", "a", "--bogus"], None);
-    assert_eq!(code, 2);
-    assert!(
-        err.starts_with("eventstream triggers check: unknown option --bogus\n"),
-        "{err}"
-    );
+    for (args, starts) in [
+        (
+            &["triggers", "check", "/nonexistent/triggers.json"][..],
+            "eventstream triggers check: cannot read /nonexistent/triggers.json: ",
+        ),
+        (
+            &["triggers", "check"],
+            "eventstream triggers check: expected exactly one FILE\n",
+        ),
+        (
+            &["triggers", "check", "a", "--bogus"],
+            "eventstream triggers check: unknown option --bogus\n",
+        ),
+    ] {
+        let (code, _, err) = run(args, None);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.starts_with(starts), "{args:?}: {err}");
+    }
     let (code, _, _) = run(&["triggers", "frobnicate"], None);
     assert_eq!(code, 2);
 }
@@ -175,34 +172,7 @@ fn backtest_of_the_example_over_the_corpus_matches_the_reference() {
     assert_eq!(code, 0, "{err}");
 
     let text = std::fs::read_to_string(&*corpus_path).expect("corpus");
-    // The corpus README's context: a page call's campaign property is the
-    // campaign of that call and every later one of the visit.
-    let mut campaign: std::collections::HashMap<String, Json> = Default::default();
-    let events: Vec<RefEvent> = corpus::parse_corpus(&text)
-        .expect("parses")
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let props = map_to_json(&c.event.properties);
-            if c.event.trigger_name() == "$page" {
-                if let Some(x) = props.get("campaign").filter(|x| x.is_object()) {
-                    campaign.insert(c.visitor.clone(), x.clone());
-                }
-            }
-            let mut context = serde_json::Map::new();
-            if let Some(x) = campaign.get(&c.visitor) {
-                context.insert("campaign".into(), x.clone());
-            }
-            RefEvent {
-                offset: i as u64,
-                visitor: c.visitor,
-                name: c.event.trigger_name().to_owned(),
-                time: c.event.timestamp,
-                props,
-                context,
-            }
-        })
-        .collect();
+    let events = ref_events(&corpus::parse_corpus(&text).expect("parses"));
     let reference =
         reference_outcomes(&std::fs::read_to_string(EXAMPLE).expect("example"), &events);
     // Firings (held out ones marked) and conversions, merged by time with a

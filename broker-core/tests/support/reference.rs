@@ -7,11 +7,14 @@
 //! bucket is written out again from the spec's words.
 //!
 //! Shared by `broker-core/tests/trigger_corpus.rs` and the CLI's tests
-//! (`#[path]`-included). Assumes a valid file and per-visitor timestamps that
+//! (`#[path]`-included), with [`ref_events`], the corpus's parsed events as
+//! the reference sees them. Assumes a valid file and per-visitor timestamps that
 //! never go backwards (true of the reference corpus).
 
 #![allow(dead_code)]
 
+use broker_core::corpus::CorpusEvent;
+use broker_core::event::map_to_json;
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 
@@ -413,4 +416,35 @@ fn condition_holds(
         "exists" => p.is_some() == (v == &J::Bool(true)),
         other => panic!("unknown op {other}"),
     }
+}
+
+/// The reference's events, with the context the corpus README gives them,
+/// written out from its words: a page call's `campaign` property is the
+/// campaign of that call and of every later call of the visit.
+pub fn ref_events(events: &[CorpusEvent]) -> Vec<RefEvent> {
+    let mut campaign: std::collections::HashMap<&str, J> = Default::default();
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, ce)| {
+            let props = map_to_json(&ce.event.properties);
+            if ce.event.trigger_name() == "$page" {
+                if let Some(c) = props.get("campaign").filter(|c| c.is_object()) {
+                    campaign.insert(&ce.visitor, c.clone());
+                }
+            }
+            let mut context = serde_json::Map::new();
+            if let Some(c) = campaign.get(ce.visitor.as_str()) {
+                context.insert("campaign".into(), c.clone());
+            }
+            RefEvent {
+                offset: i as u64,
+                visitor: ce.visitor.clone(),
+                name: ce.event.trigger_name().to_owned(),
+                time: ce.event.timestamp,
+                props,
+                context,
+            }
+        })
+        .collect()
 }
