@@ -34,6 +34,14 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     )
 }
 
+/// The stdout of the binary run with `args`, which must succeed quietly
+/// (exit 0, nothing on stderr).
+pub fn run_ok(args: &[&str]) -> String {
+    let (code, out, err) = run(args, None);
+    assert_eq!((code, err.as_str()), (0, ""), "{args:?}");
+    out
+}
+
 /// A file `name` with `content` under the temp dir, unique to this process.
 pub fn temp(name: &str, content: &str) -> String {
     let path = std::env::temp_dir().join(format!("eventstream-cli-{}-{name}", std::process::id()));
