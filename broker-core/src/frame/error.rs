@@ -204,61 +204,42 @@ pub enum FrameError {
 impl FrameError {
     /// The stable numeric code (see `FORMAT.md`); never reused.
     pub fn code(&self) -> u16 {
-        match self {
-            FrameError::Truncated { .. } => 1,
-            FrameError::TrailingBytes { .. } => 2,
-            FrameError::UnknownVersion { .. } => 3,
-            FrameError::UnknownFlags { .. } => 4,
-            FrameError::BadVarint { .. } => 5,
-            FrameError::LengthPastEnd { .. } => 6,
-            FrameError::TooDeep { .. } => 7,
-            FrameError::TooManyEvents { .. } => 8,
-            FrameError::TooManyProperties { .. } => 9,
-            FrameError::StringTooLong { .. } => 10,
-            FrameError::FrameTooLarge { .. } => 11,
-            FrameError::InflatedTooLarge { .. } => 12,
-            FrameError::Checksum { .. } => 13,
-            FrameError::BadUtf8 { .. } => 14,
-            FrameError::BadStringIndex { .. } => 15,
-            FrameError::UnknownEventKind { .. } => 16,
-            FrameError::UnknownValueTag { .. } => 17,
-            FrameError::DuplicateKey { .. } => 18,
-            FrameError::NonFiniteFloat { .. } => 19,
-            FrameError::Compressed => 20,
-            FrameError::Deflate { .. } => 21,
-            FrameError::Full { .. } => 22,
-            FrameError::Unencodable { .. } => 23,
-            FrameError::BadSlice { .. } => 24,
-        }
+        self.code_and_name().0
     }
 
     /// The stable snake_case name (`truncated`, `checksum`, ...).
     pub fn name(&self) -> &'static str {
+        self.code_and_name().1
+    }
+
+    /// Each variant's code and name, side by side so that they are assigned
+    /// together.
+    fn code_and_name(&self) -> (u16, &'static str) {
         match self {
-            FrameError::Truncated { .. } => "truncated",
-            FrameError::TrailingBytes { .. } => "trailing_bytes",
-            FrameError::UnknownVersion { .. } => "unknown_version",
-            FrameError::UnknownFlags { .. } => "unknown_flags",
-            FrameError::BadVarint { .. } => "bad_varint",
-            FrameError::LengthPastEnd { .. } => "length_past_end",
-            FrameError::TooDeep { .. } => "too_deep",
-            FrameError::TooManyEvents { .. } => "too_many_events",
-            FrameError::TooManyProperties { .. } => "too_many_properties",
-            FrameError::StringTooLong { .. } => "string_too_long",
-            FrameError::FrameTooLarge { .. } => "frame_too_large",
-            FrameError::InflatedTooLarge { .. } => "inflated_too_large",
-            FrameError::Checksum { .. } => "checksum",
-            FrameError::BadUtf8 { .. } => "bad_utf8",
-            FrameError::BadStringIndex { .. } => "bad_string_index",
-            FrameError::UnknownEventKind { .. } => "unknown_event_kind",
-            FrameError::UnknownValueTag { .. } => "unknown_value_tag",
-            FrameError::DuplicateKey { .. } => "duplicate_key",
-            FrameError::NonFiniteFloat { .. } => "non_finite_float",
-            FrameError::Compressed => "compressed",
-            FrameError::Deflate { .. } => "deflate",
-            FrameError::Full { .. } => "full",
-            FrameError::Unencodable { .. } => "unencodable",
-            FrameError::BadSlice { .. } => "bad_slice",
+            FrameError::Truncated { .. } => (1, "truncated"),
+            FrameError::TrailingBytes { .. } => (2, "trailing_bytes"),
+            FrameError::UnknownVersion { .. } => (3, "unknown_version"),
+            FrameError::UnknownFlags { .. } => (4, "unknown_flags"),
+            FrameError::BadVarint { .. } => (5, "bad_varint"),
+            FrameError::LengthPastEnd { .. } => (6, "length_past_end"),
+            FrameError::TooDeep { .. } => (7, "too_deep"),
+            FrameError::TooManyEvents { .. } => (8, "too_many_events"),
+            FrameError::TooManyProperties { .. } => (9, "too_many_properties"),
+            FrameError::StringTooLong { .. } => (10, "string_too_long"),
+            FrameError::FrameTooLarge { .. } => (11, "frame_too_large"),
+            FrameError::InflatedTooLarge { .. } => (12, "inflated_too_large"),
+            FrameError::Checksum { .. } => (13, "checksum"),
+            FrameError::BadUtf8 { .. } => (14, "bad_utf8"),
+            FrameError::BadStringIndex { .. } => (15, "bad_string_index"),
+            FrameError::UnknownEventKind { .. } => (16, "unknown_event_kind"),
+            FrameError::UnknownValueTag { .. } => (17, "unknown_value_tag"),
+            FrameError::DuplicateKey { .. } => (18, "duplicate_key"),
+            FrameError::NonFiniteFloat { .. } => (19, "non_finite_float"),
+            FrameError::Compressed => (20, "compressed"),
+            FrameError::Deflate { .. } => (21, "deflate"),
+            FrameError::Full { .. } => (22, "full"),
+            FrameError::Unencodable { .. } => (23, "unencodable"),
+            FrameError::BadSlice { .. } => (24, "bad_slice"),
         }
     }
 }
