@@ -13,7 +13,10 @@ export const SUBMIT = 4;
 export const SEALED = 256;
 // The refusals of Core.push (PropsError, BatchError, UNKNOWN_KIND), by the
 // SDK error code each raises.
-export const CORE_CODES = { 1: 'invalid_argument', 2: 'invalid_argument', 3: 'invalid_argument', 4: 'invalid_argument', 10: 'event_too_large', 11: 'invalid_argument' };
+export const CORE_CODES = { 1: 'invalid_argument', 3: 'invalid_argument', 4: 'invalid_argument', 10: 'event_too_large', 11: 'invalid_argument' };
+
+// The value tags of the properties' layout (eventstream_sdk::props).
+export const NULL = 0, FALSE = 1, TRUE = 2, NUMBER = 3, STRING = 4, LIST = 5, MAP = 6;
 
 // outcome(): remove the frame (acknowledged, or rejected: report it); any
 // other value is the ms to wait before the next attempt.

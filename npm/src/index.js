@@ -11,6 +11,7 @@
 // the minifier renames functions, never methods, which keeps the package
 // small (its size is a product figure: tests/sdk/size.mjs).
 import { load, Core } from './wasm.js';
+import { encodeProps } from './props.js';
 import { TRACK, PAGE, IDENTIFY, SEALED, CORE_CODES } from './generated.js';
 import { P, noop, error, store, newProducer, uuid, safe, report } from './util.js';
 import { autoCapture } from './capture.js';
@@ -211,21 +212,19 @@ class Client {
   /** Batches one event of `kind`; `explicit`: the page's own call, which may throw. */
   push(kind, name, props, explicit) {
     if (this.off || this.dead) return;
-    let json = '';
-    if (props !== undefined && props !== null) {
-      if (typeof props != 'object' || Array.isArray(props)) {
-        if (explicit) throw error('invalid_argument', 'properties must be a plain object');
-        return;
-      }
-      try {
-        json = JSON.stringify(props);
-      } catch (e) {
-        if (explicit) throw error('invalid_argument', 'properties cannot be serialised: ' + e.message);
-        return;
-      }
+    let bytes;
+    if (props != null && (typeof props != 'object' || Array.isArray(props))) {
+      if (explicit) throw error('invalid_argument', 'properties must be a plain object');
+      return;
+    }
+    try {
+      bytes = encodeProps(props);
+    } catch (e) {
+      if (explicit) throw error('invalid_argument', 'properties cannot be serialised: ' + e.message);
+      return;
     }
     if (!this.core.pending()) reopen(this);
-    const r = this.core.push(kind, name, json, Date.now());
+    const r = this.core.push(kind, name, bytes, Date.now());
     if (r == SEALED) {
       // The sealed frame is persisted now (a crash loses nothing); sending
       // starts in a task of its own, keeping the caller's call short.
@@ -272,14 +271,14 @@ class Client {
       const s = screen;
       let tz = '';
       try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* old engines */ }
-      this.page0 = ',' + JSON.stringify({
+      this.page0 = {
         origin: location.origin, referrer: document.referrer, locale: navigator.language,
         screen_width: s.width, screen_height: s.height, timezone: tz, campaign: this.campaign,
-      }).slice(1);
+      };
     }
     // A frame this seals is queued in the next task (later), off the
     // page's call.
-    this.core.context(JSON.stringify({ anonymous_id: this.anon, user_id: this.userId }).slice(0, -1) + this.page0, Date.now());
+    this.core.context(encodeProps({ anonymous_id: this.anon, user_id: this.userId, ...this.page0 }), Date.now());
     later(this);
   }
 

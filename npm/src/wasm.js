@@ -1,29 +1,24 @@
-// The glue to the Rust core (sdk/src/abi.rs): numbers in and out, strings
-// and frames through the module's one bytes buffer (`io(n)` sizes it and
-// returns its address). Hand-written: wasm-bindgen's generated glue was
+// The glue to the Rust core (sdk/src/abi.rs): numbers in and out; strings,
+// properties (props.js) and frames through the module's one bytes buffer
+// (`io(n)` sizes it and returns its address). Hand-written: wasm-bindgen's generated glue was
 // about 2 KB of this package's gzipped JS, for a dozen plain functions.
 
 let w; // the instance's exports
 let bytes = new Uint8Array(0); // view of the memory, renewed when it grows
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 function mem() {
   if (!bytes.byteLength) bytes = new Uint8Array(w.memory.buffer);
   return bytes;
 }
 
-/** Writes strings into the buffer back to back; returns their UTF-8 lengths. */
-function strs(...list) {
-  let n = 0;
-  for (const s of list) n += s.length * 3; // UTF-8 needs at most 3 bytes per UTF-16 unit
-  let at = w.io(n);
+/** Writes string `s` and then bytes `b` into the buffer; returns their lengths. */
+function strThen(s, b) {
+  const at = w.io(s.length * 3 + b.length);
   const m = mem();
-  return list.map((s) => {
-    const len = enc.encodeInto(s, m.subarray(at, at + s.length * 3)).written;
-    at += len;
-    return len;
-  });
+  const len = enc.encodeInto(s, m.subarray(at, at + s.length * 3)).written;
+  m.set(b, at + len);
+  return [len, b.length];
 }
 
 /** Writes byte arrays into the buffer back to back; returns their lengths. */
@@ -50,9 +45,7 @@ function out(len) {
  */
 export async function load(url) {
   if (w) return;
-  const imports = {
-    es: { parse_float: (at, len) => parseFloat(dec.decode(mem().subarray(at, at + len))) },
-  };
+  const imports = {};
   const res = await fetch(url || new URL('./eventstream.wasm', import.meta.url));
   if (!res.ok) throw new Error('HTTP ' + res.status + ' fetching ' + res.url);
   // Streaming compilation needs the `application/wasm` type; without it,
@@ -74,8 +67,9 @@ export class Core {
   set_producer(lo, hi) {
     w.core_set_producer(this.h, lo, hi);
   }
-  context(json, now) {
-    return w.core_context(this.h, strs(json)[0], now);
+  /** `fields`: the context object's bytes (props.js). */
+  context(fields, now) {
+    return w.core_context(this.h, ...arrays(fields), now);
   }
   restore_session(id, last) {
     w.core_restore_session(this.h, id, last);
@@ -89,8 +83,9 @@ export class Core {
   end_session() {
     w.core_end_session(this.h);
   }
+  /** `props`: the properties' bytes (props.js). */
   push(kind, name, props, now) {
-    return w.core_push(this.h, kind, ...strs(name, props), now);
+    return w.core_push(this.h, kind, ...strThen(name, props), now);
   }
   reopen(seq) {
     return w.core_reopen(this.h, seq);
@@ -113,4 +108,4 @@ export const payload = (plain) => out(w.payload(...arrays(plain)));
 export const seal = (plain, deflated) => out(w.seal(...arrays(plain, deflated)));
 export const rehome = (frame, lo, hi) => out(w.rehome(...arrays(frame), lo, hi));
 export const outcome = (status, code, attempt, retryAfter, rand) =>
-  w.outcome(status, strs(code)[0], attempt, retryAfter, rand);
+  w.outcome(status, strThen(code, [])[0], attempt, retryAfter, rand);

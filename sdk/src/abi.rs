@@ -10,7 +10,7 @@
 //! Cores are handles, indexes into a table, so a stale or wrong handle from
 //! JS does nothing instead of touching freed memory.
 
-use crate::Core;
+use crate::{Core, Props};
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 
@@ -24,9 +24,8 @@ static IO: Global<Vec<u8>> = Global(UnsafeCell::new(Vec::new()));
 static CORES: Global<Vec<Option<Core>>> = Global(UnsafeCell::new(Vec::new()));
 
 /// The bytes buffer. Each export takes it at most once and keeps it only
-/// for the call: JS never calls in while a call runs (nothing here calls
-/// out but `parse_float`, which only reads memory), so there is one
-/// reference at a time.
+/// for the call: JS never calls in while a call runs (the module imports
+/// nothing), so there is one reference at a time.
 fn io_buf() -> &'static mut Vec<u8> {
     // Safety: see above.
     unsafe { &mut *IO.0.get() }
@@ -40,20 +39,18 @@ fn core(h: u32) -> Option<&'static mut Core> {
     cores.get_mut(h as usize)?.as_mut()
 }
 
-/// Two strings of `a` and `b` bytes, back to back at the start of `buf`.
+/// A string of `a` bytes and then `b` more bytes, back to back at the start
+/// of `buf`.
 ///
 /// # Safety
 ///
-/// Both must be UTF-8, as `TextEncoder.encodeInto` writes them and reports
-/// their lengths. Not checked: `from_utf8` is 700 bytes of the module, and
+/// The string must be UTF-8, as `TextEncoder.encodeInto` writes it and reports
+/// its length. Not checked: `from_utf8` is 700 bytes of the module, and
 /// the glue is the only caller (wasm-bindgen trusts it the same way).
-unsafe fn two_strs(buf: &[u8], a: usize, b: usize) -> Option<(&str, &str)> {
+unsafe fn str_then(buf: &[u8], a: usize, b: usize) -> Option<(&str, &[u8])> {
     let first = buf.get(..a)?;
     let second = buf.get(a..a.checked_add(b)?)?;
-    Some((
-        core::str::from_utf8_unchecked(first),
-        core::str::from_utf8_unchecked(second),
-    ))
+    Some((core::str::from_utf8_unchecked(first), second))
 }
 
 /// Leaves `out` in the buffer for JS and returns its length (-1: none).
@@ -103,17 +100,17 @@ pub extern "C" fn core_set_producer(h: u32, lo: u32, hi: u32) {
     }
 }
 
-/// [`Core::context`] with the JSON's `len` bytes in the buffer.
+/// [`Core::context`] with the fields' `len` bytes ([`Props`]) in the buffer.
 ///
 /// # Safety
 ///
-/// The bytes are UTF-8 (see `two_strs`).
+/// The strings in the bytes are UTF-8 (see [`Props::from_bytes_unchecked`]).
 #[no_mangle]
 pub unsafe extern "C" fn core_context(h: u32, len: usize, now: f64) -> u32 {
     let buf = core::mem::take(io_buf());
-    // Safety: the caller's.
-    let r = match (core(h), unsafe { two_strs(&buf, len, 0) }) {
-        (Some(c), Some((json, _))) => c.context(json, now),
+    let r = match (core(h), buf.get(..len)) {
+        // Safety: the caller's.
+        (Some(c), Some(b)) => c.context(unsafe { Props::from_bytes_unchecked(b) }, now),
         _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
     };
     *io_buf() = buf;
@@ -148,12 +145,13 @@ pub extern "C" fn core_end_session(h: u32) {
     }
 }
 
-/// [`Core::push`] with the name's `name_len` bytes, then the properties'
-/// `props_len` bytes, in the buffer.
+/// [`Core::push`] with the name's `name_len` bytes (UTF-8), then the
+/// properties' `props_len` bytes ([`Props`]), in the buffer.
 ///
 /// # Safety
 ///
-/// The bytes are UTF-8 (see `two_strs`).
+/// The name and the strings in the properties are UTF-8 (see `str_then`
+/// and [`Props::from_bytes_unchecked`]).
 #[no_mangle]
 pub unsafe extern "C" fn core_push(
     h: u32,
@@ -164,8 +162,14 @@ pub unsafe extern "C" fn core_push(
 ) -> u32 {
     let buf = core::mem::take(io_buf());
     // Safety: the caller's.
-    let r = match (core(h), unsafe { two_strs(&buf, name_len, props_len) }) {
-        (Some(c), Some((name, props))) => c.push(kind, name, props, now),
+    let r = match (core(h), unsafe { str_then(&buf, name_len, props_len) }) {
+        // Safety: the caller's.
+        (Some(c), Some((name, props))) => c.push(
+            kind,
+            name,
+            unsafe { Props::from_bytes_unchecked(props) },
+            now,
+        ),
         _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
     };
     *io_buf() = buf;
@@ -236,7 +240,7 @@ pub extern "C" fn rehome(len: usize, lo: u32, hi: u32) -> i32 {
 ///
 /// # Safety
 ///
-/// The bytes are UTF-8 (see `two_strs`).
+/// The bytes are UTF-8 (see `str_then`).
 #[no_mangle]
 pub unsafe extern "C" fn outcome(
     status: u16,
@@ -246,24 +250,9 @@ pub unsafe extern "C" fn outcome(
     rand: f64,
 ) -> f64 {
     // Safety: the caller's.
-    let code = match unsafe { two_strs(io_buf(), code_len, 0) } {
+    let code = match unsafe { str_then(io_buf(), code_len, 0) } {
         Some((code, _)) => code,
         None => "",
     };
     crate::outcome(status, code, attempt, retry_after_ms, rand)
-}
-
-#[cfg(not(feature = "std"))]
-#[link(wasm_import_module = "es")]
-extern "C" {
-    /// The browser's `parseFloat` of `len` UTF-8 bytes at `text`.
-    #[link_name = "parse_float"]
-    fn js_parse_float(text: *const u8, len: usize) -> f64;
-}
-
-/// The browser's `parseFloat` (see `props`).
-#[cfg(not(feature = "std"))]
-pub(crate) fn parse_float(text: &str) -> f64 {
-    // Safety: the import only reads `len` bytes at `text` (npm/src/wasm.js).
-    unsafe { js_parse_float(text.as_ptr(), text.len()) }
 }

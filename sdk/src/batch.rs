@@ -130,7 +130,9 @@ impl Batcher {
     }
 
     /// The context new frames get. The last sealed frame can no longer be
-    /// reopened: its context may differ.
+    /// reopened: its context may differ. A context that breaks the limits
+    /// (a string over `max_string_bytes`, ...) makes [`push`](Batcher::push)
+    /// refuse events with [`BatchError::Unencodable`] until it is fixed.
     pub fn context_mut(&mut self) -> &mut Context<'static> {
         self.changed();
         &mut self.context
@@ -185,11 +187,17 @@ impl Batcher {
     /// after the event when it reached a threshold.
     pub fn push(&mut self, event: &Event<'_>, now: u64) -> Result<(), BatchError> {
         for _ in 0..2 {
-            let limits = &self.limits;
-            let ctx = &self.context;
-            let b = self
-                .open
-                .get_or_insert_with(|| FrameBuilder::with_limits(ctx, limits));
+            // `try_with_limits`, not `with_limits`: the context that
+            // `Core::context` sets always fits (see there), and the fitting
+            // fallback for any other context is about 1.2 KB of the module.
+            // A context that does not fit refuses the event instead.
+            let b = match self.open.take() {
+                Some(b) => b,
+                None => {
+                    FrameBuilder::try_with_limits(&self.context, &self.limits).map_err(map_err)?
+                }
+            };
+            let b = self.open.insert(b);
             match b.push(event) {
                 Ok(()) => {
                     let (events, bytes) = self.base;

@@ -1,6 +1,7 @@
 //! `npm/src/generated.js`: the numbers the JS half shares with this crate
-//! and broker-core (event kinds, the codes `Core::push` returns, the
-//! sentinels of `outcome`, the relay's close code that stops reconnecting),
+//! and broker-core (event kinds, the codes `Core::push` returns, the tags
+//! of the properties' layout, the sentinels of `outcome`, the relay's close
+//! code that stops reconnecting),
 //! written from their Rust definitions.
 //!
 //! The test below renders the file and fails when the committed one
@@ -12,7 +13,9 @@
 
 use crate::batch::BatchError;
 use crate::policy::CLOSE_ORIGIN_NOT_ALLOWED;
-use crate::props::PropsError;
+use crate::props::{
+    PropsError, TAG_FALSE, TAG_LIST, TAG_MAP, TAG_NULL, TAG_NUMBER, TAG_STRING, TAG_TRUE,
+};
 use crate::{ACKED, REJECTED, SEALED, UNKNOWN_KIND};
 use broker_core::event::EventKind;
 use std::fmt::Write;
@@ -22,9 +25,7 @@ use std::path::PathBuf;
 /// props error raises. A match, so a new variant must be given one here.
 fn props_error_code(e: &PropsError) -> &'static str {
     match e {
-        PropsError::Syntax { .. } | PropsError::NotAnObject | PropsError::TooDeep { .. } => {
-            "invalid_argument"
-        }
+        PropsError::Syntax { .. } | PropsError::TooDeep { .. } => "invalid_argument",
     }
 }
 
@@ -41,7 +42,6 @@ fn batch_error_code(e: &BatchError) -> &'static str {
 fn core_codes() -> Vec<(u32, &'static str)> {
     let props = [
         PropsError::Syntax { offset: 0 },
-        PropsError::NotAnObject,
         PropsError::TooDeep { max: 0 },
     ];
     let batch = [
@@ -86,6 +86,13 @@ fn render() -> String {
         .collect();
     js.push_str(&entries.join(", "));
     js.push_str(" };\n");
+    writeln!(
+        js,
+        "\n// The value tags of the properties' layout (eventstream_sdk::props).\n\
+         export const NULL = {TAG_NULL}, FALSE = {TAG_FALSE}, TRUE = {TAG_TRUE}, NUMBER = {TAG_NUMBER}, \
+         STRING = {TAG_STRING}, LIST = {TAG_LIST}, MAP = {TAG_MAP};"
+    )
+    .unwrap();
     writeln!(
         js,
         "\n// outcome(): remove the frame (acknowledged, or rejected: report it); any\n\

@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 use batch::Batcher;
 use broker_core::event::{Event, EventKind, Map, Value};
 use broker_core::frame;
+pub use props::Props;
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
@@ -83,20 +84,24 @@ impl Core {
         self.batch.set_producer(u64::from(hi) << 32 | u64::from(lo));
     }
 
-    /// Sets the frame context from one JSON object with the fields of
+    /// Sets the frame context from one object with the fields of
     /// `broker_core::frame::Context` (`anonymous_id`, `user_id`, `origin`,
     /// `referrer`, `locale`, `screen_width`, `screen_height`, `timezone`,
-    /// `campaign`; missing ones are empty). One string crosses the boundary
-    /// instead of nine arguments. Seals the open frame first when the visitor
+    /// `campaign`; missing ones are empty). One object crosses the boundary
+    /// instead of nine arguments. Made to fit any frame: strings longer than
+    /// the frame limit are cut (at a character boundary), and the campaign
+    /// keeps its text values, up to the limit on entries. Seals the open
+    /// frame first when the visitor
     /// (anonymous id or user id) changes, so a frame holds one visitor.
     /// Returns 0, or the code of the [`props::PropsError`] (nothing changes).
-    pub fn context(&mut self, json: &str, now: f64) -> u32 {
-        let mut m = match props::parse_props(json) {
+    pub fn context(&mut self, fields: Props<'_>, now: f64) -> u32 {
+        let mut m = match fields.read() {
             Ok(m) => m,
             Err(e) => return e.code(),
         };
+        let max = frame::Limits::DEFAULT.max_string_bytes;
         let mut text = |key: &str| match take(&mut m, key) {
-            Some(Value::Str(s)) => s,
+            Some(Value::Str(s)) => fit(s, max),
             _ => Cow::Borrowed(""),
         };
         let anonymous_id = text("anonymous_id");
@@ -110,10 +115,21 @@ impl Core {
             _ => 0,
         };
         let (screen_width, screen_height) = (number("screen_width"), number("screen_height"));
-        let campaign = match take(&mut m, "campaign") {
-            Some(Value::Map(c)) => c,
-            _ => Vec::new(),
-        };
+        // Text only, so that the context always fits a frame: the batcher
+        // refuses events under a context that does not.
+        let mut campaign = Vec::new();
+        if let Some(Value::Map(c)) = take(&mut m, "campaign") {
+            for (k, v) in c {
+                if let Value::Str(v) = v {
+                    let k = fit(k, max);
+                    if campaign.len() < frame::Limits::DEFAULT.max_properties
+                        && !campaign.iter().any(|(e, _)| *e == k)
+                    {
+                        campaign.push((k, Value::Str(fit(v, max))));
+                    }
+                }
+            }
+        }
         let c = self.batch.context_mut();
         if c.anonymous_id != anonymous_id || c.user_id != user_id {
             self.batch.cut(ms(now));
@@ -159,14 +175,14 @@ impl Core {
     }
 
     /// Batches one event. `kind` is the wire code of [`EventKind`], `props`
-    /// the `JSON.stringify` of the properties (empty: none). Returns [`OK`],
+    /// its properties ([`Props::EMPTY`]: none). Returns [`OK`],
     /// [`SEALED`], or the numeric code (below 256) of a [`props::PropsError`]
     /// / [`batch::BatchError`], or [`UNKNOWN_KIND`] (the event is then
     /// dropped and nothing changes).
-    pub fn push(&mut self, kind: u8, name: &str, props: &str, now: f64) -> u32 {
+    pub fn push(&mut self, kind: u8, name: &str, props: Props<'_>, now: f64) -> u32 {
         let now = ms(now);
         let sealed = self.batch.sealed_len();
-        let properties = match props::parse_props(props) {
+        let properties = match props.read() {
             Ok(p) => p,
             Err(e) => return e.code(),
         };
@@ -264,6 +280,18 @@ pub fn outcome(status: u16, code: &str, attempt: u32, retry_after_ms: f64, rand:
     }
 }
 
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn fit(s: Cow<'static, str>, max: usize) -> Cow<'static, str> {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(s.get(..end).unwrap_or_default().into())
+}
+
 /// Removes and returns the value of `key`.
 fn take(m: &mut Map<'static>, key: &str) -> Option<Value<'static>> {
     let i = m.iter().position(|(k, _)| k == key)?;
@@ -286,4 +314,51 @@ fn ms(t: f64) -> u64 {
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use broker_core::frame::Limits;
+
+    fn s(x: &str) -> Value<'static> {
+        Value::Str(Cow::Owned(x.into()))
+    }
+
+    #[test]
+    fn any_context_from_the_page_is_made_to_fit_a_frame() {
+        let max = Limits::DEFAULT.max_string_bytes;
+        // A referrer one byte over the limit whose cut falls inside "é".
+        let long = ["x".repeat(max - 1), "é".into()].concat();
+        let mut campaign: Map<'static> = vec![
+            (Cow::Borrowed("utm_source"), s("news")),
+            (Cow::Borrowed("utm_source"), s("again")),
+            (Cow::Borrowed("n"), Value::Int(1)),
+        ];
+        for i in 0..300 {
+            campaign.push((Cow::Owned(format!("k{i}")), s("v")));
+        }
+        let fields = Props::encode(&vec![
+            (Cow::Borrowed("anonymous_id"), s("a-1")),
+            (Cow::Borrowed("referrer"), Value::Str(Cow::Owned(long))),
+            (Cow::Borrowed("screen_width"), Value::Int(70_000)),
+            (Cow::Borrowed("campaign"), Value::Map(campaign)),
+        ]);
+        let mut c = Core::new(1, 0, 10, 16_384);
+        // Safety: `Props::encode` writes UTF-8.
+        assert_eq!(
+            c.context(unsafe { Props::from_bytes_unchecked(&fields) }, 1.0),
+            OK
+        );
+        assert_eq!(c.push(0, "E", Props::EMPTY, 2.0), OK);
+        c.cut(3.0);
+        let bytes = c.take().unwrap();
+        let f = frame::decode(&bytes, &Limits::DEFAULT).unwrap();
+        assert_eq!(f.context.referrer, "x".repeat(max - 1));
+        assert_eq!(f.context.screen_width, 0);
+        let c = &f.context.campaign;
+        assert_eq!(c.len(), Limits::DEFAULT.max_properties);
+        assert_eq!((c[0].0.as_ref(), &c[0].1), ("utm_source", &s("news")));
+        assert_eq!(c[1].0, "k0");
+    }
 }

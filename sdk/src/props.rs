@@ -1,36 +1,66 @@
-//! Properties cross from JS as one `JSON.stringify` string and are parsed
-//! here into [`Value`]s.
+//! Properties (and the frame context) cross from JS as [`Props`]: the
+//! object walked once by `npm/src/props.js` into a small tagged binary form,
+//! read here into [`Value`]s.
 //!
-//! Why JSON and not a walk over the JS object with js-sys: `JSON.stringify`
-//! is native, already applies the semantics developers expect (`toJSON`,
-//! dates as ISO strings, `undefined` and functions dropped, cycles refused)
-//! and the object crosses the boundary in one call instead of several per
-//! key. The parser is small on purpose: no serde, no `std::fmt`, and float
-//! parsing only on the rare inputs the exact decimal fast path cannot take.
+//! Why not `JSON.stringify` text any more: a JSON parser (escapes,
+//! surrogate pairs, decimal numbers, the browser's `parseFloat` for the rare
+//! rest) was about 4.8 KB of this module, 2.2 KB of it gzipped, a tenth of
+//! the package; the walker that replaces it is about 0.4 KB of gzipped JS
+//! and the reader below a few hundred bytes. The JS keeps `JSON.stringify`'s
+//! data model: `toJSON` (dates become ISO strings), `undefined`, functions
+//! and symbols dropped from objects and `null` in lists, non-finite numbers
+//! `null`; strings arrive as UTF-8 from `TextEncoder`, which turns a lone
+//! surrogate into U+FFFD as the JSON path did. Numbers arrive as the
+//! double itself, so the values (and the frames' bytes) are the same as the
+//! JSON path gave.
+//!
+//! The layout (little-endian; `n` and lengths are u32):
+//!
+//! ```text
+//! props  = n (key value){n}            the top-level object; empty = {}
+//! key    = len utf8{len}
+//! value  = NULL | FALSE | TRUE | NUMBER f64 | STRING len utf8{len}
+//!        | LIST n value{n} | MAP n (key value){n}
+//! ```
 
-use alloc::borrow::{Cow, ToOwned};
-use alloc::string::String;
+use alloc::borrow::Cow;
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use broker_core::event::{Map, Value};
 
 /// Deepest nesting of lists and maps accepted: the property map itself is
 /// level 0, and containers may nest `max_depth` levels below it, the frame
-/// decoder's limit (`{"a":[1]}` nests 1), so what parses here also encodes.
+/// decoder's limit (`{"a":[1]}` nests 1), so what reads here also encodes.
 pub const MAX_DEPTH: usize = broker_core::frame::Limits::DEFAULT.max_depth + 1;
 
-/// Why a properties string was refused.
+/// Value tag: `null`.
+pub const TAG_NULL: u8 = 0;
+/// Value tag: `false`.
+pub const TAG_FALSE: u8 = 1;
+/// Value tag: `true`.
+pub const TAG_TRUE: u8 = 2;
+/// Value tag: a number, the 8 bytes of an f64.
+pub const TAG_NUMBER: u8 = 3;
+/// Value tag: a string, its length and UTF-8 bytes.
+pub const TAG_STRING: u8 = 4;
+/// Value tag: a list, its length and values.
+pub const TAG_LIST: u8 = 5;
+/// Value tag: an object, its length and key-value pairs.
+pub const TAG_MAP: u8 = 6;
+
+/// Why properties were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PropsError {
-    /// The text is not JSON (only reachable when called with hand-made text).
-    #[error("invalid JSON at byte {offset}")]
+    /// The bytes are not in the layout above (only reachable with bytes
+    /// not made by `npm/src/props.js` or [`Props::encode`]).
+    #[error("malformed properties at byte {offset}")]
     Syntax {
-        /// Where parsing stopped.
+        /// Where reading stopped.
         offset: usize,
     },
-    /// The top level is not an object.
-    #[error("properties must be an object")]
-    NotAnObject,
+    // Code 2 was `NotAnObject` (a JSON text that was not an object): the
+    // layout has no other top level. Never reused.
     /// Lists and maps nest deeper than [`MAX_DEPTH`].
     #[error("nesting deeper than {max}")]
     TooDeep {
@@ -44,330 +74,183 @@ impl PropsError {
     pub fn code(&self) -> u32 {
         match self {
             PropsError::Syntax { .. } => 1,
-            PropsError::NotAnObject => 2,
             PropsError::TooDeep { .. } => 3,
         }
     }
 }
 
-/// Parses a JSON object into a property map. The empty string is the empty map
-/// (JS passes it for `undefined` props, saving a stringify).
-pub fn parse_props(text: &str) -> Result<Map<'static>, PropsError> {
-    if text.is_empty() {
-        return Ok(Vec::new());
+/// Properties in the layout above, whose strings are UTF-8.
+#[derive(Debug, Clone, Copy)]
+pub struct Props<'a>(&'a [u8]);
+
+impl<'a> Props<'a> {
+    /// No properties (the empty object).
+    pub const EMPTY: Props<'static> = Props(&[]);
+
+    /// Properties as `npm/src/props.js` wrote them.
+    ///
+    /// # Safety
+    ///
+    /// Every string in `bytes` must be UTF-8, as `TextEncoder` writes them.
+    /// Not checked: `from_utf8` is 700 bytes of the module, and the JS glue
+    /// is the only caller (as with the event name, see `abi`). The layout
+    /// itself is checked: malformed bytes give [`PropsError::Syntax`].
+    pub unsafe fn from_bytes_unchecked(bytes: &'a [u8]) -> Props<'a> {
+        Props(bytes)
     }
-    let mut p = Parser {
-        text,
-        b: text.as_bytes(),
-        i: 0,
-    };
-    p.ws();
-    if p.peek() != Some(b'{') {
-        return Err(PropsError::NotAnObject);
-    }
-    let v = p.value(0)?;
-    p.ws();
-    if p.i != p.b.len() {
-        return Err(p.err());
-    }
-    match v {
-        Value::Map(m) => Ok(m),
-        _ => Err(PropsError::NotAnObject),
+
+    /// Reads them into a property map.
+    pub fn read(self) -> Result<Map<'static>, PropsError> {
+        let mut r = Reader {
+            b: self.0,
+            i: 0,
+            too_deep: false,
+        };
+        if r.b.is_empty() {
+            return Ok(Vec::new());
+        }
+        match r.map(0) {
+            Some(m) if r.i == r.b.len() => Ok(m),
+            _ if r.too_deep => Err(PropsError::TooDeep { max: MAX_DEPTH }),
+            _ => Err(PropsError::Syntax { offset: r.i }),
+        }
     }
 }
 
-struct Parser<'a> {
-    text: &'a str,
+impl Props<'static> {
+    /// `m` in the layout above, as `npm/src/props.js` would write the
+    /// object (for Rust callers and tests; the module never links it).
+    pub fn encode(m: &Map<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_map(&mut out, m);
+        out
+    }
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+}
+
+fn put_map(out: &mut Vec<u8>, m: &Map<'_>) {
+    put_len(out, m.len());
+    for (k, v) in m {
+        put_len(out, k.len());
+        out.extend_from_slice(k.as_bytes());
+        put_value(out, v);
+    }
+}
+
+fn put_value(out: &mut Vec<u8>, v: &Value<'_>) {
+    match v {
+        Value::Null => out.push(TAG_NULL),
+        Value::Bool(b) => out.push(if *b { TAG_TRUE } else { TAG_FALSE }),
+        Value::Int(i) => {
+            out.push(TAG_NUMBER);
+            out.extend_from_slice(&(*i as f64).to_le_bytes());
+        }
+        Value::Float(f) => {
+            out.push(TAG_NUMBER);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        Value::Str(s) => {
+            out.push(TAG_STRING);
+            put_len(out, s.len());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::List(l) => {
+            out.push(TAG_LIST);
+            put_len(out, l.len());
+            for x in l {
+                put_value(out, x);
+            }
+        }
+        Value::Map(m) => {
+            out.push(TAG_MAP);
+            put_map(out, m);
+        }
+    }
+}
+
+/// Reads the layout; `None` on malformed bytes (where `i` stopped) or,
+/// with `too_deep` set, on nesting past [`MAX_DEPTH`]. Options rather than
+/// `Result`s keep the module smaller; `Props::read` makes the error.
+struct Reader<'a> {
     b: &'a [u8],
     i: usize,
+    too_deep: bool,
 }
 
-impl<'a> Parser<'a> {
-    fn err(&self) -> PropsError {
-        PropsError::Syntax { offset: self.i }
+impl<'a> Reader<'a> {
+    /// The next `n` bytes (`get`, not indexing: a panic site would link
+    /// core's formatting data).
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.i.checked_add(n)?;
+        let s = self.b.get(self.i..end)?;
+        self.i = end;
+        Some(s)
     }
 
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.i += 1;
+    fn string(&mut self) -> Option<Cow<'static, str>> {
+        let n = self.u32()?;
+        let s = self.take(n as usize)?;
+        // Safety: `Props::from_bytes_unchecked`'s contract.
+        Some(Cow::Owned(
+            unsafe { core::str::from_utf8_unchecked(s) }.to_string(),
+        ))
+    }
+
+    /// Entries of a map whose own values are at nesting `depth + 1`. Vecs
+    /// grow as entries are read, never by the count the bytes claim.
+    fn map(&mut self, depth: usize) -> Option<Map<'static>> {
+        let mut m = Vec::new();
+        for _ in 0..self.u32()? {
+            m.push((self.string()?, self.value(depth + 1)?));
         }
+        Some(m)
     }
 
-    fn eat(&mut self, c: u8) -> Result<(), PropsError> {
-        self.ws();
-        if self.peek() == Some(c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            Err(self.err())
-        }
-    }
-
-    /// The input from the cursor on (`get`, not indexing: a panic site
-    /// would link core's formatting, about 1 KB of the module).
-    fn rest(&self) -> &[u8] {
-        self.b.get(self.i..).unwrap_or_default()
-    }
-
-    fn lit(&mut self, word: &[u8], v: Value<'static>) -> Result<Value<'static>, PropsError> {
-        if self.rest().starts_with(word) {
-            self.i += word.len();
-            Ok(v)
-        } else {
-            Err(self.err())
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Value<'static>, PropsError> {
-        self.ws();
-        match self.peek() {
-            Some(b'{') => {
-                if depth >= MAX_DEPTH {
-                    return Err(PropsError::TooDeep { max: MAX_DEPTH });
-                }
-                self.i += 1;
-                let mut m: Map<'static> = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(Value::Map(m));
-                }
-                loop {
-                    self.eat(b'"')?;
-                    let k = self.string()?;
-                    self.eat(b':')?;
-                    let v = self.value(depth + 1)?;
-                    m.push((Cow::Owned(k), v));
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Value::Map(m));
-                        }
-                        _ => return Err(self.err()),
-                    }
-                }
+    fn value(&mut self, depth: usize) -> Option<Value<'static>> {
+        let tag = *self.take(1)?.first()?;
+        Some(match tag {
+            TAG_NULL => Value::Null,
+            TAG_FALSE | TAG_TRUE => Value::Bool(tag == TAG_TRUE),
+            TAG_NUMBER => number(f64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+            TAG_STRING => Value::Str(self.string()?),
+            TAG_LIST | TAG_MAP if depth >= MAX_DEPTH => {
+                self.too_deep = true;
+                return None;
             }
-            Some(b'[') => {
-                if depth >= MAX_DEPTH {
-                    return Err(PropsError::TooDeep { max: MAX_DEPTH });
-                }
-                self.i += 1;
+            TAG_LIST => {
                 let mut l = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(Value::List(l));
-                }
-                loop {
+                for _ in 0..self.u32()? {
                     l.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Value::List(l));
-                        }
-                        _ => return Err(self.err()),
-                    }
                 }
+                Value::List(l)
             }
-            Some(b'"') => {
-                self.i += 1;
-                Ok(Value::Str(Cow::Owned(self.string()?)))
+            TAG_MAP => Value::Map(self.map(depth)?),
+            _ => {
+                self.i -= 1;
+                return None;
             }
-            Some(b't') => self.lit(b"true", Value::Bool(true)),
-            Some(b'f') => self.lit(b"false", Value::Bool(false)),
-            Some(b'n') => self.lit(b"null", Value::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => Err(self.err()),
-        }
-    }
-
-    /// The rest of a string whose opening quote was consumed.
-    fn string(&mut self) -> Result<String, PropsError> {
-        let start = self.i;
-        // Fast path: no escapes, copy the slice as is.
-        while let Some(c) = self.peek() {
-            match c {
-                b'"' => {
-                    let s = self.slice(start, self.i)?;
-                    self.i += 1;
-                    return Ok(s.to_owned());
-                }
-                b'\\' => break,
-                _ => self.i += 1,
-            }
-        }
-        let mut out = String::from(self.slice(start, self.i)?);
-        loop {
-            let run = self.i;
-            while let Some(c) = self.peek() {
-                if c == b'"' || c == b'\\' {
-                    break;
-                }
-                self.i += 1;
-            }
-            out.push_str(self.slice(run, self.i)?);
-            match self.peek() {
-                Some(b'"') => {
-                    self.i += 1;
-                    return Ok(out);
-                }
-                Some(b'\\') => {
-                    self.i += 1;
-                    let e = self.peek().ok_or_else(|| self.err())?;
-                    self.i += 1;
-                    let c = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => self.unicode()?,
-                        _ => return Err(self.err()),
-                    };
-                    out.push(c);
-                }
-                _ => return Err(self.err()),
-            }
-        }
-    }
-
-    fn slice(&self, a: usize, b: usize) -> Result<&'a str, PropsError> {
-        // The bounds sit on ASCII bytes of a &str, so this cannot fail; it
-        // is checked anyway (a char boundary check, not a UTF-8 validation,
-        // which would link `from_utf8`).
-        let text: &'a str = self.text;
-        text.get(a..b).ok_or(PropsError::Syntax { offset: a })
-    }
-
-    fn hex4(&mut self) -> Result<u32, PropsError> {
-        let mut v = 0u32;
-        for _ in 0..4 {
-            let d = match self.peek() {
-                Some(c @ b'0'..=b'9') => c - b'0',
-                Some(c @ b'a'..=b'f') => c - b'a' + 10,
-                Some(c @ b'A'..=b'F') => c - b'A' + 10,
-                _ => return Err(self.err()),
-            };
-            v = v * 16 + u32::from(d);
-            self.i += 1;
-        }
-        Ok(v)
-    }
-
-    /// `\uXXXX`, joining surrogate pairs; a lone surrogate (JS strings may
-    /// hold one) becomes U+FFFD rather than an error.
-    fn unicode(&mut self) -> Result<char, PropsError> {
-        let hi = self.hex4()?;
-        if (0xD800..0xDC00).contains(&hi) && self.rest().starts_with(b"\\u") {
-            let save = self.i;
-            self.i += 2;
-            let lo = self.hex4()?;
-            if (0xDC00..0xE000).contains(&lo) {
-                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                return Ok(char::from_u32(c).unwrap_or('\u{FFFD}'));
-            }
-            self.i = save;
-        }
-        Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'))
-    }
-
-    fn number(&mut self) -> Result<Value<'static>, PropsError> {
-        let start = self.i;
-        let neg = self.peek() == Some(b'-');
-        if neg {
-            self.i += 1;
-        }
-        let mut mant: u64 = 0;
-        let mut digits = 0usize;
-        let mut frac = 0usize;
-        let mut exact = true;
-        let mut seen_dot = false;
-        while let Some(c) = self.peek() {
-            match c {
-                b'0'..=b'9' => {
-                    digits += 1;
-                    if seen_dot {
-                        frac += 1;
-                    }
-                    match mant
-                        .checked_mul(10)
-                        .and_then(|m| m.checked_add(u64::from(c - b'0')))
-                    {
-                        Some(m) => mant = m,
-                        None => exact = false,
-                    }
-                }
-                b'.' if !seen_dot => seen_dot = true,
-                b'e' | b'E' | b'+' | b'-' => exact = false,
-                _ => break,
-            }
-            self.i += 1;
-        }
-        if digits == 0 {
-            return Err(PropsError::Syntax { offset: start });
-        }
-        if exact && !seen_dot && mant <= i64::MAX as u64 {
-            let v = mant as i64;
-            return Ok(Value::Int(if neg { -v } else { v }));
-        }
-        // m / 10^k is correctly rounded when both are exact doubles, which
-        // gives the same double as a full decimal parse for prices and the
-        // like, without linking the float parser.
-        const POW10: [f64; 16] = [
-            1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-        ];
-        if exact && mant < (1u64 << 53) && frac < POW10.len() {
-            let f = mant as f64 / POW10[frac];
-            return Ok(float_value(if neg { -f } else { f }));
-        }
-        let text = self.slice(start, self.i)?;
-        let f = parse_float(text);
-        if f.is_finite() {
-            Ok(float_value(f))
-        } else {
-            Err(PropsError::Syntax { offset: start })
-        }
+        })
     }
 }
 
-// The rare number the fast path cannot take (17 digits, exponents) is parsed
-// by the browser: Rust's float parser is ~16 KB of code and tables in wasm.
-// The npm build imports `parseFloat` through its own glue (npm/src/wasm.js);
-// the tests in Chromium (std) through wasm-bindgen's.
-#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
-fn parse_float(text: &str) -> f64 {
-    crate::abi::parse_float(text)
-}
-
-#[cfg(all(target_arch = "wasm32", feature = "std"))]
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = parseFloat)]
-    fn parse_float(text: &str) -> f64;
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn parse_float(text: &str) -> f64 {
-    text.parse().unwrap_or(f64::NAN)
-}
-
-/// A float that is a whole number in i64 range is an integer on the wire
-/// (JS has only one number type, so `1.0` and `1` are the same value).
-fn float_value(f: f64) -> Value<'static> {
-    // `f as i64` truncates, so the round trip checks `fract() == 0`, which
-    // core (no_std) lacks.
-    if f.abs() < 9.2e18 && (f as i64) as f64 == f && !(f == 0.0 && f.is_sign_negative()) {
+/// A number as `JSON.stringify` text and its parse gave it: a whole number
+/// in i64 range is an integer on the wire (JS has one number type, so `1.0`
+/// and `1` are the same value; `-0` prints as `0`), NaN and infinities are
+/// `null`.
+fn number(f: f64) -> Value<'static> {
+    // 2^63: `f as i64` saturates, so the range is checked first, and the
+    // round trip stands in for `fract() == 0`, which core (no_std) lacks.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    if !f.is_finite() {
+        Value::Null
+    } else if (-I64_END..I64_END).contains(&f) && (f as i64) as f64 == f {
         Value::Int(f as i64)
     } else {
         Value::Float(f)
@@ -382,89 +265,86 @@ mod tests {
         Value::Str(Cow::Owned(x.to_owned()))
     }
 
-    #[test]
-    fn parses_the_json_data_model() {
-        let m = parse_props(
-            r#"{"a":1,"b":-2.5,"c":"x\"y\u00e9\ud83d\ude00","d":[true,false,null],"e":{"f":89.58},"g":1e3,"h":-0}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            m,
-            vec![
-                (Cow::Borrowed("a"), Value::Int(1)),
-                (Cow::Borrowed("b"), Value::Float(-2.5)),
-                (Cow::Borrowed("c"), s("x\"y\u{e9}\u{1F600}")),
-                (
-                    Cow::Borrowed("d"),
-                    Value::List(vec![Value::Bool(true), Value::Bool(false), Value::Null])
-                ),
-                (
-                    Cow::Borrowed("e"),
-                    Value::Map(vec![(Cow::Borrowed("f"), Value::Float(89.58))])
-                ),
-                (Cow::Borrowed("g"), Value::Int(1000)),
-                (Cow::Borrowed("h"), Value::Int(0)),
-            ]
-        );
+    fn read(b: &[u8]) -> Result<Map<'static>, PropsError> {
+        // Safety: the tests' strings are UTF-8.
+        unsafe { Props::from_bytes_unchecked(b) }.read()
     }
 
     #[test]
-    fn decimal_fast_path_matches_the_float_parser() {
-        for t in [
-            "0.1",
-            "89.58",
-            "1234.5678",
-            "0.000001",
-            "19.99",
-            "3.14159265358979",
-        ] {
-            let m = parse_props(&["{\"p\":", t, "}"].concat()).unwrap();
-            assert_eq!(m[0].1, Value::Float(t.parse::<f64>().unwrap()), "{t}");
+    fn round_trips_the_json_data_model() {
+        let m: Map<'static> = vec![
+            (Cow::Borrowed("a"), Value::Int(1)),
+            (Cow::Borrowed("b"), Value::Float(-2.5)),
+            (Cow::Borrowed("c"), s("x\"y\u{e9}\u{1F600}")),
+            (
+                Cow::Borrowed("d"),
+                Value::List(vec![Value::Bool(true), Value::Bool(false), Value::Null]),
+            ),
+            (
+                Cow::Borrowed("e"),
+                Value::Map(vec![(Cow::Borrowed("f"), Value::Float(89.58))]),
+            ),
+            (Cow::Borrowed("g"), Value::Int(-(1 << 60))),
+        ];
+        assert_eq!(read(&Props::encode(&m)).unwrap(), m);
+    }
+
+    #[test]
+    fn numbers_become_what_json_text_gave() {
+        let one = |f: f64| {
+            let mut b = vec![1, 0, 0, 0, 1, 0, 0, 0, b'n', TAG_NUMBER];
+            b.extend_from_slice(&f.to_le_bytes());
+            read(&b).unwrap().remove(0).1
+        };
+        assert_eq!(one(1000.0), Value::Int(1000));
+        assert_eq!(one(-0.0), Value::Int(0));
+        assert_eq!(one(89.58), Value::Float(89.58));
+        assert_eq!(one(9.21e18), Value::Int(9_210_000_000_000_000_000));
+        assert_eq!(one(9.3e18), Value::Float(9.3e18));
+        assert_eq!(one(-9_223_372_036_854_775_808.0), Value::Int(i64::MIN));
+        assert_eq!(one(f64::NAN), Value::Null);
+        assert_eq!(one(f64::INFINITY), Value::Null);
+    }
+
+    #[test]
+    fn empty_bytes_are_the_empty_map() {
+        assert_eq!(Props::EMPTY.read().unwrap(), vec![]);
+        assert_eq!(read(&[0, 0, 0, 0]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn refuses_malformed_bytes_without_panicking() {
+        let good = Props::encode(&vec![(Cow::Borrowed("k"), s("v"))]);
+        for cut in 1..good.len() {
+            assert!(
+                matches!(read(&good[..cut]), Err(PropsError::Syntax { .. })),
+                "{cut}"
+            );
         }
+        let mut extra = good.clone();
+        extra.push(0);
+        assert_eq!(read(&extra), Err(PropsError::Syntax { offset: good.len() }));
+        // An unknown tag, and a count far beyond the bytes present.
+        assert_eq!(
+            read(&[1, 0, 0, 0, 1, 0, 0, 0, b'k', 9]),
+            Err(PropsError::Syntax { offset: 9 })
+        );
+        assert!(read(&[255, 255, 255, 255]).is_err());
+        assert!(read(&[1, 0, 0, 0, 0, 0, 0, 0, TAG_LIST, 255, 255, 255, 255]).is_err());
     }
 
     #[test]
-    fn empty_text_is_the_empty_map() {
-        assert_eq!(parse_props("").unwrap(), vec![]);
-        assert_eq!(parse_props("{}").unwrap(), vec![]);
-    }
-
-    #[test]
-    fn refuses_non_objects_and_garbage() {
-        assert_eq!(parse_props("[1]"), Err(PropsError::NotAnObject));
-        assert_eq!(
-            parse_props("{\"a\":}"),
-            Err(PropsError::Syntax { offset: 5 })
-        );
-        assert_eq!(
-            parse_props("{\"a\":1} x"),
-            Err(PropsError::Syntax { offset: 8 })
-        );
-        assert_eq!(
-            parse_props("{\"a\":\"\\q\"}"),
-            Err(PropsError::Syntax { offset: 8 })
-        );
-        assert_eq!(
-            parse_props("{\"a\":\"unterminated"),
-            Err(PropsError::Syntax { offset: 18 })
-        );
-        let nest = |n: usize| ["{\"a\":".repeat(n), "1".into(), "}".repeat(n)].concat();
+    fn refuses_nesting_deeper_than_the_decoder_takes() {
+        let nest = |n: usize| {
+            let mut v = Value::Int(1);
+            for _ in 1..n {
+                v = Value::Map(vec![(Cow::Borrowed("a"), v)]);
+            }
+            Props::encode(&vec![(Cow::Borrowed("a"), v)])
+        };
         // The property map and 8 maps inside it: the decoder's limit, accepted.
-        assert!(parse_props(&nest(9)).is_ok());
-        assert_eq!(
-            parse_props(&nest(10)),
-            Err(PropsError::TooDeep { max: MAX_DEPTH })
-        );
-        let deep = nest(20);
-        assert_eq!(
-            parse_props(&deep),
-            Err(PropsError::TooDeep { max: MAX_DEPTH })
-        );
-    }
-
-    #[test]
-    fn lone_surrogate_becomes_replacement_char() {
-        let m = parse_props(r#"{"a":"\ud800x"}"#).unwrap();
-        assert_eq!(m[0].1, s("\u{FFFD}x"));
+        assert!(read(&nest(9)).is_ok());
+        assert_eq!(read(&nest(10)), Err(PropsError::TooDeep { max: MAX_DEPTH }));
+        assert_eq!(read(&nest(20)), Err(PropsError::TooDeep { max: MAX_DEPTH }));
     }
 }

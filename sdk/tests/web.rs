@@ -1,18 +1,51 @@
 //! The core as the JS layer drives it, in headless Chromium
 //! (`cargo test -p eventstream-sdk --target wasm32-unknown-unknown`).
 
+use broker_core::event::Value;
 use broker_core::frame::{self, Limits};
-use eventstream_sdk::{outcome, rehome, Core, ACKED, OK, REJECTED, SEALED, UNKNOWN_KIND};
+use eventstream_sdk::{outcome, rehome, Core, Props, ACKED, OK, REJECTED, SEALED, UNKNOWN_KIND};
+use std::borrow::Cow;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 const T0: f64 = 1_764_000_000_000.0;
 
+fn s(x: &str) -> Value<'static> {
+    Value::Str(Cow::Owned(x.to_owned()))
+}
+
+/// An object's bytes, as `npm/src/props.js` writes them.
+fn obj(fields: Vec<(&'static str, Value<'static>)>) -> Vec<u8> {
+    Props::encode(
+        &fields
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect(),
+    )
+}
+
+fn props(b: &[u8]) -> Props<'_> {
+    // Safety: `Props::encode` writes UTF-8 strings.
+    unsafe { Props::from_bytes_unchecked(b) }
+}
+
 fn core(max_events: u32) -> Core {
     let mut c = Core::new(7, 1, max_events, 16_384);
-    let ctx = r#"{"anonymous_id":"anon-1","origin":"https://shop.example","referrer":"","locale":"de-DE","screen_width":1280,"screen_height":800,"timezone":"Europe/Berlin","campaign":{"utm_source":"news"}}"#;
-    assert_eq!(c.context(ctx, T0), OK);
+    let ctx = obj(vec![
+        ("anonymous_id", s("anon-1")),
+        ("origin", s("https://shop.example")),
+        ("referrer", s("")),
+        ("locale", s("de-DE")),
+        ("screen_width", Value::Float(1280.0)),
+        ("screen_height", Value::Int(800)),
+        ("timezone", s("Europe/Berlin")),
+        (
+            "campaign",
+            Value::Map(vec![(Cow::Borrowed("utm_source"), s("news"))]),
+        ),
+    ]);
+    assert_eq!(c.context(props(&ctx), T0), OK);
     c
 }
 
@@ -20,10 +53,15 @@ fn core(max_events: u32) -> Core {
 fn push_seals_at_max_events_and_frames_decode() {
     let mut c = core(2);
     assert_eq!(
-        c.push(0, "Product Viewed", r#"{"price":89.58,"id":"p-1"}"#, T0),
+        c.push(
+            0,
+            "Product Viewed",
+            props(&obj(vec![("price", Value::Float(89.58)), ("id", s("p-1"))])),
+            T0
+        ),
         OK
     );
-    assert_eq!(c.push(1, "", "", T0 + 5.0), SEALED);
+    assert_eq!(c.push(1, "", Props::EMPTY, T0 + 5.0), SEALED);
     assert_eq!(c.pending(), 0);
     let bytes = c.take().unwrap();
     assert_eq!(c.taken_sequence(), 0.0);
@@ -41,21 +79,21 @@ fn push_seals_at_max_events_and_frames_decode() {
         (f.context.screen_width, f.context.timezone.as_ref()),
         (1280, "Europe/Berlin")
     );
-    assert_eq!(c.context("[]", T0), 2);
+    assert_eq!(f.events[0].properties[0].1, Value::Float(89.58));
+    assert_eq!(c.context(props(&[9]), T0), 1);
 }
 
 #[wasm_bindgen_test]
 fn a_new_visitor_seals_the_open_frame() {
     let mut c = core(50);
-    assert_eq!(c.push(0, "A", "", T0), OK);
-    assert_eq!(
-        c.context(r#"{"anonymous_id":"anon-1","user_id":"u-1"}"#, T0),
-        OK
-    );
+    assert_eq!(c.push(0, "A", Props::EMPTY, T0), OK);
+    let ctx = obj(vec![("anonymous_id", s("anon-1")), ("user_id", s("u-1"))]);
+    assert_eq!(c.context(props(&ctx), T0), OK);
     // The frame of the previous visitor was sealed and waits to be taken;
     // SEALED reports only a frame the push itself sealed (the page takes
     // the visitor's frame in its next task, off `identify`).
-    assert_eq!(c.push(2, "u-1", r#"{"plan":"pro"}"#, T0), OK);
+    let traits = obj(vec![("plan", s("pro"))]);
+    assert_eq!(c.push(2, "u-1", props(&traits), T0), OK);
     assert_eq!(c.pending(), 1);
     c.cut(T0);
     let (a, b) = (c.take().unwrap(), c.take().unwrap());
@@ -68,33 +106,18 @@ fn a_new_visitor_seals_the_open_frame() {
 #[wasm_bindgen_test]
 fn bad_input_returns_codes_and_changes_nothing() {
     let mut c = core(50);
-    assert_eq!(c.push(0, "A", "[1]", T0), 2);
-    assert_eq!(c.push(0, "A", "{\"a\":", T0), 1);
-    assert_eq!(c.push(9, "A", "", T0), UNKNOWN_KIND);
-    let big = ["{\"s\":\"", &"x".repeat(20_000), "\"}"].concat();
-    assert_eq!(c.push(0, "A", &big, T0), 11);
+    let cut = obj(vec![("a", s("b"))]);
+    assert_eq!(c.push(0, "A", props(&cut[..cut.len() - 1]), T0), 1);
+    assert_eq!(c.push(9, "A", Props::EMPTY, T0), UNKNOWN_KIND);
+    let big = obj(vec![("s", s(&"x".repeat(20_000)))]);
+    assert_eq!(c.push(0, "A", props(&big), T0), 11);
     assert_eq!(c.pending(), 0);
-}
-
-#[wasm_bindgen_test]
-fn rare_numbers_are_parsed_by_the_browser() {
-    let mut c = core(50);
-    assert_eq!(
-        c.push(0, "N", r#"{"a":0.30000000000000004,"b":1.5e300}"#, T0),
-        OK
-    );
-    c.cut(T0);
-    let bytes = c.take().unwrap();
-    let f = frame::decode(&bytes, &Limits::DEFAULT).unwrap();
-    let p = &f.events[0].properties;
-    assert_eq!(p[0].1, broker_core::Value::Float(0.30000000000000004));
-    assert_eq!(p[1].1, broker_core::Value::Float(1.5e300));
 }
 
 #[wasm_bindgen_test]
 fn rehome_and_outcome() {
     let mut c = core(50);
-    c.push(0, "A", "", T0);
+    c.push(0, "A", Props::EMPTY, T0);
     c.cut(T0);
     let moved = rehome(&c.take().unwrap(), 5, 6).unwrap();
     let f = frame::decode(&moved, &Limits::DEFAULT).unwrap();
