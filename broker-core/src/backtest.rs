@@ -343,6 +343,11 @@ mod tests {
         TriggerFile::parse(json).unwrap()
     }
 
+    /// One trigger, "d": on A, fires 10 minutes later unless B came first.
+    const A_UNLESS_B_IN_10M: &str = r#"{"version": 1, "triggers": [{"id": "d",
+        "when": {"event": "A"}, "unless": {"event": "B", "within": "10m"},
+        "action": {"type": "x"}}]}"#;
+
     fn track(name: &str, t: u64) -> Event<'static> {
         Event {
             kind: EventKind::Track,
@@ -465,10 +470,7 @@ mod tests {
     fn a_visitor_s_firings_do_not_depend_on_other_visitors_in_between() {
         // X qualifies at 0 and cancels at 5m; in the log, Y's event at 20m
         // comes between them (visitors interleave out of time order).
-        let f = file(
-            r#"{"version": 1, "triggers": [{"id": "d", "when": {"event": "A"},
-               "unless": {"event": "B", "within": "10m"}, "action": {"type": "x"}}]}"#,
-        );
+        let f = file(A_UNLESS_B_IN_10M);
         let mut r = Replay::new(f.clone());
         r.events("x", &[track("A", 0)], 0).unwrap();
         r.events("y", &[track("A", 1_200_000)], 1).unwrap();
@@ -481,10 +483,7 @@ mod tests {
 
     #[test]
     fn pending_delayed_firings_fire_when_time_runs_on() {
-        let f = file(
-            r#"{"version": 1, "triggers": [{"id": "d", "when": {"event": "A"},
-               "unless": {"event": "B", "within": "10m"}, "action": {"type": "x"}}]}"#,
-        );
+        let f = file(A_UNLESS_B_IN_10M);
         let mut r = Replay::new(f.clone());
         r.events("v", &[track("A", 1_000)], 0).unwrap();
         let early = {
