@@ -12,22 +12,22 @@ use std::borrow::Cow;
 
 const T0: u64 = 1_764_000_000_000;
 
-fn page(t: u64) -> Event<'static> {
+/// An event without properties.
+fn event(kind: EventKind, name: &str, t: u64) -> Event<'static> {
     Event {
-        kind: EventKind::Page,
-        name: "Home".into(),
+        kind,
+        name: name.to_owned().into(),
         timestamp: t,
         properties: vec![],
     }
 }
 
+fn page(t: u64) -> Event<'static> {
+    event(EventKind::Page, "Home", t)
+}
+
 fn track(name: &str, t: u64) -> Event<'static> {
-    Event {
-        kind: EventKind::Track,
-        name: name.to_owned().into(),
-        timestamp: t,
-        properties: vec![],
-    }
+    event(EventKind::Track, name, t)
 }
 
 fn campaign(name: &str) -> Map<'static> {
