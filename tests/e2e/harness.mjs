@@ -59,16 +59,12 @@ export async function startLoop({ vars = {} } = {}) {
   const shopPort = await freePort();
   const shopOrigin = `http://127.0.0.1:${shopPort}`;
   const relay = await startRelay({ partitions: 2, origins: [shopOrigin], vars });
-  // With the demo's campaign trigger as shipped, if this relay takes it (it
-  // reads the frame's context, which older engines refuse); campaignTrigger
-  // says which.
-  let campaignTrigger = true;
-  let pushed = await relay.pushTriggers({ ...E2E_TRIGGERS, triggers: [...E2E_TRIGGERS.triggers, CAMPAIGN_WELCOME] });
-  if (pushed.status !== 200) {
-    campaignTrigger = false;
-    pushed = await relay.pushTriggers(E2E_TRIGGERS);
-  }
+  // With the demo's campaign trigger as shipped (it reads the frame's context).
+  const pushed = await relay.pushTriggers({ ...E2E_TRIGGERS, triggers: [...E2E_TRIGGERS.triggers, CAMPAIGN_WELCOME] });
   if (pushed.status !== 200) throw new Error(`trigger upload failed: ${JSON.stringify(pushed.body)}`);
+  // The demo shop runs with its tracking plan, as scripts/dev starts it.
+  const plan = await relay.api('PUT', '/v1/admin/plan', { token: TEST_SECRETS.ADMIN_TOKEN, body: readFileSync(join(ROOT, 'examples/plan.json'), 'utf8') });
+  if (plan.status !== 200) throw new Error(`plan upload failed: ${JSON.stringify(plan.body)}`);
   const shop = spawn(process.execPath, [join(ROOT, 'examples/serve.mjs'), '--port', String(shopPort), '--relay', relay.url, '--write-key', WRITE_KEY, '--subscriber-token', TEST_SECRETS.SUBSCRIBER_TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     shop.stdout.once('data', resolve);
@@ -79,7 +75,6 @@ export async function startLoop({ vars = {} } = {}) {
     relay,
     shopOrigin,
     browser,
-    campaignTrigger,
     /** A new visitor: a fresh browser profile on the shop. */
     async visit(path = '/') {
       const context = await browser.newContext();

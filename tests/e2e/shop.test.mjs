@@ -3,7 +3,12 @@
 // fires once, and the cart-rescue banner appears after its `unless` delay.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLoop } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startLoop, TEST_SECRETS } from './harness.mjs';
+import { ROOT } from '../support/relay.mjs';
+
+const CLI = join(ROOT, 'target', 'debug', 'eventstream');
 
 let loop;
 before(async () => {
@@ -106,15 +111,52 @@ test('the first seconds: the landing page view fires and shows without waiting f
 
 // The SDK sends the landing URL's utm_* parameters in every frame's context,
 // as Segment does (not as page properties); the demo's trigger reads
-// `context: campaign.name`. A relay whose engine cannot read the context
-// refuses that trigger (startLoop then pushes the file without it): the
-// test is then a todo, not a pass.
-test('a landing from a campaign (utm_*) fires the demo\'s campaign-welcome', async (t) => {
-  if (!loop.campaignTrigger) t.todo('this relay refuses the context condition of campaign-welcome (triggers cannot read the frame context yet)');
+// `context: campaign.name`.
+test('a landing from a campaign (utm_*) fires the demo\'s campaign-welcome', async () => {
   const { page, visitor, context } = await loop.visit('/?utm_source=news&utm_medium=email&utm_campaign=winter-sale');
   try {
     await page.waitForFunction(() => [...document.querySelectorAll('#firings li')].some((li) => li.textContent.includes('campaign-welcome')), null, { timeout: 8000 });
     assert.equal((await loop.firingsOf(visitor)).filter((f) => f.trigger === 'campaign-welcome').length, 1);
+  } finally {
+    await context.close();
+  }
+});
+
+// The gift card's page sends its price as a string (examples/shop/app.js);
+// the shop's plan (examples/plan.json) quarantines it. The visitor sees the
+// page as ever; the event waits in the quarantine with its reason, where
+// `eventstream tail --stream quarantine` shows it; with `debug`, the SDK logs
+// the relay's verdict.
+test('the gift card\'s broken view lands in quarantine with its reason, never in the event stream', async () => {
+  const { page, visitor, context } = await loop.visit('/?debug');
+  const logs = [];
+  page.on('console', (m) => logs.push(m.text()));
+  try {
+    await page.click('#gift-card-link');
+    await page.waitForSelector('h1:text("Gift card")');
+    const tail = () => {
+      const out = execFileSync(CLI, ['tail', '--relay', loop.relay.url, '--stream', 'quarantine', '--from', 'earliest', '--until-end'], {
+        env: { ...process.env, EVENTSTREAM_SUBSCRIBER_TOKEN: TEST_SECRETS.SUBSCRIBER_TOKEN },
+      });
+      return out.toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.visitor === visitor);
+    };
+    let quarantined = [];
+    for (let i = 0; i < 40 && quarantined.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      quarantined = tail();
+    }
+    assert.equal(quarantined.length, 1, 'the broken view, once');
+    const [q] = quarantined;
+    assert.equal(q.name, 'Product Viewed');
+    assert.equal(q.properties.price, '25.00');
+    assert.deepEqual(q.violations, [{ kind: 'wrong_type', code: 2, path: 'properties.price', message: 'expected number, got string "25.00"' }]);
+    // Its frame's other events (the page view) are in the event stream; the
+    // broken view is not.
+    const events = await loop.waitForEvents(visitor, (es) => es.some((e) => e.properties.path === '/product/p-0031'));
+    assert.ok(!events.some((e) => e.name === 'Product Viewed'), 'the quarantined view is not in the event stream');
+    const verdict = (l) => /\[eventstream\] plan .*quarantined 1/.test(l);
+    for (let i = 0; i < 20 && !logs.some(verdict); i++) await new Promise((r) => setTimeout(r, 250));
+    assert.ok(logs.some(verdict), `the SDK's debug log names the verdict: ${logs.join(' | ')}`);
   } finally {
     await context.close();
   }
