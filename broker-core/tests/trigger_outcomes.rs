@@ -1,83 +1,44 @@
 //! Outcomes (the spec's "Outcomes: goals, holdouts and the cap"): a table
 //! per edge, each against the engine over an in-memory store.
 
-use broker_core::trigger::{
-    firing_id, holdout_bucket, Conversion, Engine, Firing, Suppressions, TriggerFile,
-};
-use broker_core::{Event, EventKind, MemoryStorage, Storage, WriteBatch};
+mod support {
+    pub mod engine;
+}
+
+use broker_core::trigger::{firing_id, holdout_bucket, Firing, Suppressions, TriggerFile};
+use broker_core::{Event, EventKind, Storage, WriteBatch};
 use std::borrow::Cow;
+use support::engine::Harness as Sim;
 
 const MIN: u64 = 60_000;
 const HOUR: u64 = 60 * MIN;
 const T0: u64 = 1_764_000_000_000;
-
-/// An engine over an in-memory store, committing after every call.
-struct Sim {
-    engine: Engine,
-    store: MemoryStorage,
-    offset: u64,
-    firings: Vec<Firing>,
-    conversions: Vec<Conversion>,
-}
 
 fn file(limits: &str, triggers: &str) -> TriggerFile {
     let json = format!(r#"{{"version": 1, {limits} "triggers": [{triggers}]}}"#);
     TriggerFile::parse(&json).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `(trigger, time, held_out)` of each firing.
+fn outcomes(firings: Vec<Firing>) -> Vec<(String, u64, bool)> {
+    firings
+        .into_iter()
+        .map(|f| (f.trigger_id, f.time, f.held_out))
+        .collect()
+}
+
 impl Sim {
     fn new(limits: &str, triggers: &str) -> Sim {
-        Sim {
-            engine: Engine::new(file(limits, triggers)),
-            store: MemoryStorage::new(),
-            offset: 0,
-            firings: Vec::new(),
-            conversions: Vec::new(),
-        }
+        Sim::over(file(limits, triggers))
     }
 
     /// One event per call; returns `(trigger, time, held_out)` of each firing.
     fn run(&mut self, visitor: &str, events: &[Event<'static>]) -> Vec<(String, u64, bool)> {
-        let mut out = Vec::new();
-        for e in events {
-            let mut w = WriteBatch::new();
-            let f = self
-                .engine
-                .on_events(
-                    &self.store,
-                    &mut w,
-                    visitor,
-                    std::slice::from_ref(e),
-                    self.offset,
-                )
-                .expect("eval");
-            self.offset += 1;
-            self.store.commit(w).expect("commit");
-            self.conversions.extend(self.engine.take_conversions());
-            out.extend(f.iter().map(|f| (f.trigger_id.clone(), f.time, f.held_out)));
-            self.firings.extend(f);
-        }
-        out
+        outcomes(self.each(visitor, events))
     }
 
     fn timeout(&mut self, now: u64) -> Vec<(String, u64, bool)> {
-        let mut w = WriteBatch::new();
-        let f = self
-            .engine
-            .on_timeout(&self.store, &mut w, now)
-            .expect("timeout");
-        self.store.commit(w).expect("commit");
-        let out = f
-            .iter()
-            .map(|f| (f.trigger_id.clone(), f.time, f.held_out))
-            .collect();
-        self.firings.extend(f);
-        out
-    }
-
-    /// The engine restarted over the same store (state is all stored).
-    fn restart(&mut self) {
-        self.engine = Engine::new(self.engine.file().clone());
+        outcomes(self.wake(now))
     }
 
     /// `(firing_id, time, held_out)` of each conversion so far.

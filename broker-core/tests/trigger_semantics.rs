@@ -1,61 +1,41 @@
 //! Table tests per feature of the trigger language, edges included.
 
+mod support {
+    pub mod engine;
+}
+
 use broker_core::storage::keys;
 use broker_core::trigger::{firing_id, Engine, Firing, TriggerFile};
-use broker_core::{Event, EventKind, MemoryStorage, Storage, Value, WriteBatch};
+use broker_core::{Event, EventKind, Storage, Value, WriteBatch};
 use std::borrow::Cow;
+use support::engine::Harness as Sim;
 
 const MIN: u64 = 60_000;
 const PINNED_ID: &str = "e49e8e1434a0daea";
 const T0: u64 = 1_764_000_000_000;
 
-/// An engine over an in-memory store, committing after every call.
-struct Sim {
-    engine: Engine,
-    store: MemoryStorage,
-    offset: u64,
-}
-
 impl Sim {
     fn new(triggers: &str) -> Sim {
         let json = format!(r#"{{"version": 1, "triggers": [{triggers}]}}"#);
-        let file = TriggerFile::parse(&json).unwrap_or_else(|e| panic!("{e}"));
-        Sim {
-            engine: Engine::new(file),
-            store: MemoryStorage::new(),
-            offset: 0,
-        }
-    }
-
-    fn send(&mut self, visitor: &str, events: &[Event<'static>]) -> Vec<Firing> {
-        let mut w = WriteBatch::new();
-        let f = self
-            .engine
-            .on_events(&self.store, &mut w, visitor, events, self.offset)
-            .expect("eval");
-        self.offset += events.len() as u64;
-        self.store.commit(w).expect("commit");
-        f
+        Sim::over(TriggerFile::parse(&json).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Sends events one batch each; returns `(trigger, time)` of every firing.
     fn run(&mut self, visitor: &str, events: &[Event<'static>]) -> Vec<(String, u64)> {
-        events
-            .iter()
-            .flat_map(|e| self.send(visitor, std::slice::from_ref(e)))
-            .map(|f| (f.trigger_id, f.time))
-            .collect()
+        fired_at(self.each(visitor, events))
     }
 
     fn timeout(&mut self, now: u64) -> Vec<(String, u64)> {
-        let mut w = WriteBatch::new();
-        let f = self
-            .engine
-            .on_timeout(&self.store, &mut w, now)
-            .expect("timeout");
-        self.store.commit(w).expect("commit");
-        f.into_iter().map(|f| (f.trigger_id, f.time)).collect()
+        fired_at(self.wake(now))
     }
+}
+
+/// `(trigger, time)` of each firing.
+fn fired_at(firings: Vec<Firing>) -> Vec<(String, u64)> {
+    firings
+        .into_iter()
+        .map(|f| (f.trigger_id, f.time))
+        .collect()
 }
 
 fn ev(name: &str, at: u64, props: serde_json::Value) -> Event<'static> {
