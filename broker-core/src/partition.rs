@@ -54,12 +54,13 @@ mod error;
 mod outcomes;
 mod payload;
 mod quality;
+mod read;
 mod types;
 
 pub use error::PartitionError;
 pub(crate) use error::STORAGE_CODE;
 pub use outcomes::EXPLAIN_MAX_SCAN;
-pub use quality::{PlanCounter, MAX_PLAN_COUNTERS};
+pub use quality::{PlanCounter, PlanCounters, MAX_PLAN_COUNTERS};
 pub use types::{
     AppendOutcome, ConsumerPosition, EventRecord, EventSource, FiringRecord, PartitionConfig,
     PartitionStats, PlanTally, ReadOutcome, ReplayOutcome, StreamStats, TimeoutOutcome,
@@ -75,9 +76,9 @@ use crate::log::firing::{
 };
 use crate::log::{
     self, check_sequence, Log, LogError, LogMeta, ProducerState, RecentBatch, RetentionPolicy,
-    SequenceCheck, StoredBatch, Stream,
+    SequenceCheck, Stream,
 };
-use crate::plan::{Action, Plan};
+use crate::plan::Plan;
 use crate::stats;
 use crate::storage::{keys, Storage, WriteBatch};
 use crate::trigger::{Engine, Firing, Outcome, TriggerFile};
@@ -86,7 +87,7 @@ use std::borrow::Cow;
 /// Limits for decoding frames already stored: they passed the configured
 /// limits when they were appended, and must stay readable if the limits
 /// are lowered later.
-const STORED_LIMITS: Limits = Limits {
+pub(crate) const STORED_LIMITS: Limits = Limits {
     max_frame_bytes: usize::MAX,
     max_inflated_bytes: usize::MAX,
     max_events: usize::MAX,
@@ -100,23 +101,6 @@ pub const MAX_UNDELIVERED: usize = 1_000;
 
 fn trigger_file_key() -> Vec<u8> {
     keys::with_str(keys::TRIGGER_META, "active-file")
-}
-
-fn plan_key() -> Vec<u8> {
-    keys::with_str(keys::TRIGGER_META, "active-plan")
-}
-
-fn plan_since_key() -> Vec<u8> {
-    keys::with_str(keys::TRIGGER_META, "plan-since")
-}
-
-/// The violation counters of a partition's plan.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PlanCounters {
-    /// When the active plan was set (the counters count from then).
-    pub since: Option<u64>,
-    /// Each (event, kind, path) counter.
-    pub counters: Vec<PlanCounter>,
 }
 
 /// One partition of the topic. See the module docs.
@@ -156,7 +140,7 @@ impl Partition {
             plan: None,
             plan_error: None,
         };
-        if let Some(bytes) = store.get(&plan_key())? {
+        if let Some(bytes) = store.get(&quality::plan_key())? {
             match Plan::parse(&String::from_utf8_lossy(&bytes)) {
                 Ok(plan) => partition.plan = Some(plan),
                 Err(e) => {
@@ -572,169 +556,6 @@ impl Partition {
         )
     }
 
-    /// Up to `max_records` events from offset `from` (both bounds are also
-    /// capped by the configuration; at least one record comes back when
-    /// `from` is below the end). `from == end` returns none: the caller
-    /// waits for appends (live tail). Below the earliest offset, or above
-    /// the end, is [`LogError::OffsetOutOfRange`] (as [`PartitionError::Log`]), never a skip.
-    pub fn read_events<S: Storage>(
-        &self,
-        store: &S,
-        from: u64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        self.read_log(
-            store,
-            Log::events(),
-            from,
-            max_records,
-            max_bytes,
-            |b, k| self.event_records(b, k),
-        )
-    }
-
-    /// Up to `max_records` quarantined events from offset `from`, each with
-    /// its violations and where its frame's other events went; the rules
-    /// of [`Partition::read_events`].
-    pub fn read_quarantine<S: Storage>(
-        &self,
-        store: &S,
-        from: u64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        self.read_log(
-            store,
-            Log::quarantine(),
-            from,
-            max_records,
-            max_bytes,
-            |b, k| self.event_records(b, k),
-        )
-    }
-
-    /// Up to `max_records` firings from offset `from`; the rules of
-    /// [`Partition::read_events`].
-    pub fn read_firings<S: Storage>(
-        &self,
-        store: &S,
-        from: u64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> Result<ReadOutcome<FiringRecord>, PartitionError> {
-        self.read_log(
-            store,
-            Log::firings(),
-            from,
-            max_records,
-            max_bytes,
-            |b, k| {
-                let outcomes = decode_outcomes(b.payload(), k)?;
-                Ok(outcomes
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, outcome)| FiringRecord {
-                        partition: self.config.partition,
-                        offset: b.base_offset + i as u64,
-                        outcome,
-                    })
-                    .collect())
-            },
-        )
-    }
-
-    /// The one read path: the batches from `from` on, each made records by
-    /// `records_of` (in offset order, from the batch's base offset), cut
-    /// to `from..` and the bounds.
-    fn read_log<S: Storage, T>(
-        &self,
-        store: &S,
-        log: Log,
-        from: u64,
-        max_records: usize,
-        max_bytes: usize,
-        mut records_of: impl FnMut(&StoredBatch, &[u8]) -> Result<Vec<T>, PartitionError>,
-    ) -> Result<ReadOutcome<T>, PartitionError> {
-        let (max_records, max_bytes) = self.clamp(max_records, max_bytes);
-        let read = log.read(store, from, max_records, max_bytes)?;
-        let mut records = Vec::new();
-        let mut next_offset = from;
-        'batches: for batch in &read.batches {
-            let key = log.batch_key(batch.base_offset);
-            let skip = from.saturating_sub(batch.base_offset) as usize;
-            for (i, record) in records_of(batch, &key)?.into_iter().enumerate().skip(skip) {
-                if records.len() >= max_records {
-                    break 'batches;
-                }
-                records.push(record);
-                next_offset = batch.base_offset + i as u64 + 1;
-            }
-        }
-        Ok(ReadOutcome {
-            records,
-            next_offset,
-            end: read.end,
-            earliest: read.earliest,
-        })
-    }
-
-    /// The records of an event or quarantine batch: the frame's events the
-    /// batch holds, with their violations.
-    fn event_records(
-        &self,
-        batch: &StoredBatch,
-        key: &[u8],
-    ) -> Result<Vec<EventRecord>, PartitionError> {
-        let stored = payload::decode(batch.payload(), key)?;
-        let frame = frame::decode(stored.frame, &STORED_LIMITS)
-            .map_err(|e| log_corrupt(key, &e.to_string()))?;
-        let marks = stored.marks;
-        let enrichment = stored.enrichment.map(std::sync::Arc::new);
-        let visitor = frame.context.anonymous_id.to_string();
-        let user_id = frame.context.user_id.as_ref().map(|u| u.to_string());
-        let context = std::sync::Arc::new(frame.context.into_owned());
-        let (producer_id, sequence) = (frame.producer_id, frame.sequence);
-        let received_at = marks.received_at.unwrap_or(batch.header.append_time);
-        let mut records = Vec::with_capacity(batch.header.count as usize);
-        for (i, event) in frame.events.into_iter().enumerate() {
-            let index = i as u32;
-            if !marks.holds(index) {
-                continue;
-            }
-            let violations = marks.violations_of(index).map_err(|code| {
-                log_corrupt(
-                    key,
-                    &format!("violation code {code} unknown to this version"),
-                )
-            })?;
-            records.push(EventRecord {
-                partition: self.config.partition,
-                offset: batch.base_offset + records.len() as u64,
-                visitor: visitor.clone(),
-                user_id: user_id.clone(),
-                event: event.into_owned(),
-                source: EventSource {
-                    context: context.clone(),
-                    producer_id,
-                    sequence,
-                    index,
-                    received_at,
-                    enrichment: enrichment.clone(),
-                    frame_events: marks.placed,
-                },
-                violations,
-            });
-        }
-        if records.len() != batch.header.count as usize {
-            return Err(log_corrupt(
-                key,
-                "the batch's frame does not hold its count of events",
-            ));
-        }
-        Ok(records)
-    }
-
     /// The firings of `visitor` its pages have not acknowledged, oldest
     /// first (at most [`MAX_UNDELIVERED`]), to send when a page connects.
     pub fn undelivered_firings<S: Storage>(
@@ -826,149 +647,6 @@ impl Partition {
         Ok(())
     }
 
-    /// Activates a tracking plan: stores its JSON (restored by
-    /// [`Partition::open`]), starts its violation counters again and judges
-    /// every event appended from now on. `plan` must be `Plan::parse(json)`.
-    /// Events already stored stay where they are; quarantined ones come
-    /// out with [`Partition::replay_quarantine`].
-    pub fn set_plan<S: Storage>(
-        &mut self,
-        store: &mut S,
-        json: &str,
-        plan: Plan,
-        now: u64,
-    ) -> Result<(), PartitionError> {
-        let mut writes = WriteBatch::new();
-        writes.put(plan_key(), json.as_bytes().to_vec());
-        writes.put(plan_since_key(), now.to_be_bytes().to_vec());
-        quality::reset_counters(&mut writes);
-        store.commit(writes)?;
-        self.plan = Some(plan);
-        self.plan_error = None;
-        Ok(())
-    }
-
-    /// The active plan's JSON, if one was set.
-    pub fn plan_file<S: Storage>(&self, store: &S) -> Result<Option<String>, PartitionError> {
-        Ok(store
-            .get(&plan_key())?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()))
-    }
-
-    /// The active plan's violation counters.
-    pub fn plan_counters<S: Storage>(&self, store: &S) -> Result<PlanCounters, PartitionError> {
-        let since = match store.get(&plan_since_key())? {
-            Some(v) => Some(log_be_u64(&v, 0)?),
-            None => None,
-        };
-        Ok(PlanCounters {
-            since,
-            counters: quality::read_counters(store)?,
-        })
-    }
-
-    /// One bounded step of a replay of the quarantine: the batches below
-    /// `until` (the stream's end when the replay started; `None` on the
-    /// first step) are judged again by the active plan (with none, every
-    /// event is let through). What it lets through is appended to the event
-    /// stream, flagged events with their violations; what it still
-    /// quarantines is appended to the quarantine again with the violations
-    /// found now; the batches replayed leave the quarantine, all in one
-    /// commit, so every event stays in exactly one of the two streams.
-    ///
-    /// Released events keep their frame's context, identity and time of
-    /// receipt; triggers do not run on them (they are late: the visitor's
-    /// state has moved on) and the counters do not count them again.
-    pub fn replay_quarantine<S: Storage>(
-        &mut self,
-        store: &mut S,
-        until: Option<u64>,
-        now: u64,
-    ) -> Result<ReplayOutcome, PartitionError> {
-        let quarantine = Log::quarantine();
-        let mut qmeta = quarantine.meta(store)?;
-        let until = until.unwrap_or(qmeta.next_offset).min(qmeta.next_offset);
-        let mut out = ReplayOutcome {
-            until,
-            ..ReplayOutcome::default()
-        };
-        let mut writes = WriteBatch::new();
-        // Retention's front deletion, bounded, keeping what is at or past
-        // `until` (the batches this replay appends).
-        let everything_below = RetentionPolicy {
-            max_age_ms: None,
-            max_bytes: Some(0),
-            keep_from: Some(until),
-        };
-        let bound = self.config.max_timeout_work.max(1);
-        let step = quarantine.enforce_retention(
-            store,
-            &mut qmeta,
-            &mut writes,
-            everything_below,
-            now,
-            bound,
-        )?;
-        out.more = step.more && qmeta.earliest_offset < until;
-        let events = Log::events();
-        let mut emeta = events.meta(store)?;
-        for batch in &step.deleted {
-            let key = quarantine.batch_key(batch.base_offset);
-            let stored = payload::decode(batch.payload(), &key)?;
-            let frame = frame::decode(stored.frame, &STORED_LIMITS)
-                .map_err(|e| log_corrupt(&key, &e.to_string()))?;
-            // What the batch holds, judged again: let through (`released`)
-            // or still quarantined (`kept`), each side with its events'
-            // frame indices, newest timestamp and marks.
-            let received_at = stored.marks.received_at.unwrap_or(batch.header.append_time);
-            let mut released = Side::new(received_at, None);
-            let mut kept = Side::new(received_at, stored.marks.placed);
-            for (i, event) in frame.events.iter().enumerate() {
-                let index = i as u32;
-                if !stored.marks.holds(index) {
-                    continue;
-                }
-                match self.plan.as_ref().map(|p| p.check(event)) {
-                    Some(v) if v.action == Action::Quarantine => {
-                        kept.take(index, event.timestamp, &v.violations)
-                    }
-                    Some(v) if v.action == Action::Flag => {
-                        released.take(index, event.timestamp, &v.violations)
-                    }
-                    _ => released.take(index, event.timestamp, &[]),
-                }
-            }
-            out.released += released.holds.len() as u64;
-            out.kept += kept.holds.len() as u64;
-            let all = frame.events.len() as u32;
-            for (side, log, meta) in [
-                (released, events, &mut emeta),
-                (kept, quarantine, &mut qmeta),
-            ] {
-                if side.holds.is_empty() {
-                    continue;
-                }
-                let mut marks = side.marks;
-                marks.omitted = (0..all)
-                    .filter(|i| side.holds.binary_search(i).is_err())
-                    .collect();
-                let bytes = payload::encode(stored.frame, stored.enrichment.as_ref(), &marks);
-                log.append(
-                    meta,
-                    &mut writes,
-                    side.holds.len(),
-                    now,
-                    side.newest,
-                    &bytes,
-                )?;
-            }
-        }
-        if !writes.is_empty() {
-            store.commit(writes)?;
-        }
-        Ok(out)
-    }
-
     /// The active trigger file's JSON, if one was set.
     pub fn trigger_file<S: Storage>(&self, store: &S) -> Result<Option<String>, PartitionError> {
         Ok(store
@@ -1023,40 +701,6 @@ impl Partition {
             plan_active: self.plan.is_some(),
             plan_error: self.plan_error.clone(),
         })
-    }
-}
-
-/// One side of a quarantine batch judged again by
-/// [`Partition::replay_quarantine`].
-struct Side {
-    /// The frame indices of its events, ascending.
-    holds: Vec<u32>,
-    /// Their newest timestamp.
-    newest: u64,
-    /// Their violations, receipt time and placement (`omitted` is set from
-    /// `holds` when the batch is written).
-    marks: payload::Marks,
-}
-
-impl Side {
-    fn new(received_at: u64, placed: Option<(u64, u32)>) -> Side {
-        Side {
-            holds: Vec::new(),
-            newest: 0,
-            marks: payload::Marks {
-                received_at: Some(received_at),
-                placed,
-                ..payload::Marks::default()
-            },
-        }
-    }
-
-    fn take(&mut self, index: u32, timestamp: u64, violations: &[crate::plan::Violation]) {
-        self.holds.push(index);
-        self.newest = self.newest.max(timestamp);
-        if !violations.is_empty() {
-            self.marks.add_violations(index, violations);
-        }
     }
 }
 
@@ -1121,14 +765,14 @@ fn stage_firings<S: Storage>(
     Ok(out)
 }
 
-fn log_corrupt(key: &[u8], reason: &str) -> PartitionError {
+pub(crate) fn log_corrupt(key: &[u8], reason: &str) -> PartitionError {
     PartitionError::Storage(crate::storage::StorageError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         reason: reason.to_owned(),
     })
 }
 
-fn log_be_u64(bytes: &[u8], at: usize) -> Result<u64, PartitionError> {
+pub(crate) fn log_be_u64(bytes: &[u8], at: usize) -> Result<u64, PartitionError> {
     bytes
         .get(at..at + 8)
         .and_then(|s| <[u8; 8]>::try_from(s).ok())

@@ -14,9 +14,12 @@
 //! Value: `1` + allowed, flagged, quarantined, first seen, last seen (u64 BE
 //! each) + the example message.
 
-use super::payload::Marks;
-use super::types::PlanTally;
+use super::payload::{self, Marks};
+use super::types::{PlanTally, ReplayOutcome};
+use super::{log_be_u64, log_corrupt, Partition, PartitionError, STORED_LIMITS};
 use crate::event::Event;
+use crate::frame;
+use crate::log::{Log, RetentionPolicy};
 use crate::plan::{Action, Plan, Violation, ViolationKind};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use std::collections::BTreeMap;
@@ -289,4 +292,200 @@ pub(crate) fn reset_counters(writes: &mut WriteBatch) {
     let start = [keys::PLAN_COUNTERS];
     writes.delete_range(start.to_vec(), keys::prefix_end(&start));
     writes.delete(count_key());
+}
+
+pub(super) fn plan_key() -> Vec<u8> {
+    keys::with_str(keys::TRIGGER_META, "active-plan")
+}
+
+fn plan_since_key() -> Vec<u8> {
+    keys::with_str(keys::TRIGGER_META, "plan-since")
+}
+
+/// The violation counters of a partition's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlanCounters {
+    /// When the active plan was set (the counters count from then).
+    pub since: Option<u64>,
+    /// Each (event, kind, path) counter.
+    pub counters: Vec<PlanCounter>,
+}
+
+impl Partition {
+    /// Activates a tracking plan: stores its JSON (restored by
+    /// [`Partition::open`]), starts its violation counters again and judges
+    /// every event appended from now on. `plan` must be `Plan::parse(json)`.
+    /// Events already stored stay where they are; quarantined ones come
+    /// out with [`Partition::replay_quarantine`].
+    pub fn set_plan<S: Storage>(
+        &mut self,
+        store: &mut S,
+        json: &str,
+        plan: Plan,
+        now: u64,
+    ) -> Result<(), PartitionError> {
+        let mut writes = WriteBatch::new();
+        writes.put(plan_key(), json.as_bytes().to_vec());
+        writes.put(plan_since_key(), now.to_be_bytes().to_vec());
+        reset_counters(&mut writes);
+        store.commit(writes)?;
+        self.plan = Some(plan);
+        self.plan_error = None;
+        Ok(())
+    }
+
+    /// The active plan's JSON, if one was set.
+    pub fn plan_file<S: Storage>(&self, store: &S) -> Result<Option<String>, PartitionError> {
+        Ok(store
+            .get(&plan_key())?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// The active plan's violation counters.
+    pub fn plan_counters<S: Storage>(&self, store: &S) -> Result<PlanCounters, PartitionError> {
+        let since = match store.get(&plan_since_key())? {
+            Some(v) => Some(log_be_u64(&v, 0)?),
+            None => None,
+        };
+        Ok(PlanCounters {
+            since,
+            counters: read_counters(store)?,
+        })
+    }
+
+    /// One bounded step of a replay of the quarantine: the batches below
+    /// `until` (the stream's end when the replay started; `None` on the
+    /// first step) are judged again by the active plan (with none, every
+    /// event is let through). What it lets through is appended to the event
+    /// stream, flagged events with their violations; what it still
+    /// quarantines is appended to the quarantine again with the violations
+    /// found now; the batches replayed leave the quarantine, all in one
+    /// commit, so every event stays in exactly one of the two streams.
+    ///
+    /// Released events keep their frame's context, identity and time of
+    /// receipt; triggers do not run on them (they are late: the visitor's
+    /// state has moved on) and the counters do not count them again.
+    pub fn replay_quarantine<S: Storage>(
+        &mut self,
+        store: &mut S,
+        until: Option<u64>,
+        now: u64,
+    ) -> Result<ReplayOutcome, PartitionError> {
+        let quarantine = Log::quarantine();
+        let mut qmeta = quarantine.meta(store)?;
+        let until = until.unwrap_or(qmeta.next_offset).min(qmeta.next_offset);
+        let mut out = ReplayOutcome {
+            until,
+            ..ReplayOutcome::default()
+        };
+        let mut writes = WriteBatch::new();
+        // Retention's front deletion, bounded, keeping what is at or past
+        // `until` (the batches this replay appends).
+        let everything_below = RetentionPolicy {
+            max_age_ms: None,
+            max_bytes: Some(0),
+            keep_from: Some(until),
+        };
+        let bound = self.config.max_timeout_work.max(1);
+        let step = quarantine.enforce_retention(
+            store,
+            &mut qmeta,
+            &mut writes,
+            everything_below,
+            now,
+            bound,
+        )?;
+        out.more = step.more && qmeta.earliest_offset < until;
+        let events = Log::events();
+        let mut emeta = events.meta(store)?;
+        for batch in &step.deleted {
+            let key = quarantine.batch_key(batch.base_offset);
+            let stored = payload::decode(batch.payload(), &key)?;
+            let frame = frame::decode(stored.frame, &STORED_LIMITS)
+                .map_err(|e| log_corrupt(&key, &e.to_string()))?;
+            // What the batch holds, judged again: let through (`released`)
+            // or still quarantined (`kept`), each side with its events'
+            // frame indices, newest timestamp and marks.
+            let received_at = stored.marks.received_at.unwrap_or(batch.header.append_time);
+            let mut released = Side::new(received_at, None);
+            let mut kept = Side::new(received_at, stored.marks.placed);
+            for (i, event) in frame.events.iter().enumerate() {
+                let index = i as u32;
+                if !stored.marks.holds(index) {
+                    continue;
+                }
+                match self.plan.as_ref().map(|p| p.check(event)) {
+                    Some(v) if v.action == Action::Quarantine => {
+                        kept.take(index, event.timestamp, &v.violations)
+                    }
+                    Some(v) if v.action == Action::Flag => {
+                        released.take(index, event.timestamp, &v.violations)
+                    }
+                    _ => released.take(index, event.timestamp, &[]),
+                }
+            }
+            out.released += released.holds.len() as u64;
+            out.kept += kept.holds.len() as u64;
+            let all = frame.events.len() as u32;
+            for (side, log, meta) in [
+                (released, events, &mut emeta),
+                (kept, quarantine, &mut qmeta),
+            ] {
+                if side.holds.is_empty() {
+                    continue;
+                }
+                let mut marks = side.marks;
+                marks.omitted = (0..all)
+                    .filter(|i| side.holds.binary_search(i).is_err())
+                    .collect();
+                let bytes = payload::encode(stored.frame, stored.enrichment.as_ref(), &marks);
+                log.append(
+                    meta,
+                    &mut writes,
+                    side.holds.len(),
+                    now,
+                    side.newest,
+                    &bytes,
+                )?;
+            }
+        }
+        if !writes.is_empty() {
+            store.commit(writes)?;
+        }
+        Ok(out)
+    }
+}
+
+/// One side of a quarantine batch judged again by
+/// [`Partition::replay_quarantine`].
+struct Side {
+    /// The frame indices of its events, ascending.
+    holds: Vec<u32>,
+    /// Their newest timestamp.
+    newest: u64,
+    /// Their violations, receipt time and placement (`omitted` is set from
+    /// `holds` when the batch is written).
+    marks: Marks,
+}
+
+impl Side {
+    fn new(received_at: u64, placed: Option<(u64, u32)>) -> Side {
+        Side {
+            holds: Vec::new(),
+            newest: 0,
+            marks: Marks {
+                received_at: Some(received_at),
+                placed,
+                ..Marks::default()
+            },
+        }
+    }
+
+    fn take(&mut self, index: u32, timestamp: u64, violations: &[crate::plan::Violation]) {
+        self.holds.push(index);
+        self.newest = self.newest.max(timestamp);
+        if !violations.is_empty() {
+            self.marks.add_violations(index, violations);
+        }
+    }
 }
