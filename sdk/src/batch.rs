@@ -9,6 +9,7 @@
 //! delivers events per frame, not frames: merging what waits keeps a slow
 //! but healthy relay from filling the persistent queue.
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use broker_core::event::Event;
 use broker_core::frame::{Context, FrameBuilder, FrameError, Limits};
@@ -79,7 +80,7 @@ pub struct Batcher {
     /// Sealed frames not taken yet, oldest first: builders, finished by
     /// [`take`](Batcher::take), so that sealing in the page's own call
     /// (`identify` changes the visitor) costs nothing.
-    sealed: Vec<Pending>,
+    sealed: VecDeque<Pending>,
 }
 
 /// A sealed frame not taken yet.
@@ -109,7 +110,7 @@ impl Batcher {
             base: (0, 0),
             last: None,
             epoch: 0,
-            sealed: Vec::new(),
+            sealed: VecDeque::new(),
         }
     }
 
@@ -169,7 +170,7 @@ impl Batcher {
             let sequence = self.next_sequence;
             self.next_sequence += 1;
             self.last = None;
-            self.sealed.push(Pending {
+            self.sealed.push_back(Pending {
                 sequence,
                 builder: b,
                 sent_at: now,
@@ -233,15 +234,14 @@ impl Batcher {
     /// The next sealed frame, oldest first, encoded now under the current
     /// producer id.
     pub fn take(&mut self) -> Option<Sealed> {
-        if self.sealed.is_empty() {
-            return None;
-        }
+        // A deque: `Vec::remove(0)` would keep a panic site (and core's
+        // message for it) in the module.
         let Pending {
             sequence,
             builder,
             sent_at,
             epoch,
-        } = self.sealed.remove(0);
+        } = self.sealed.pop_front()?;
         // The newest frame of the current context may be reopened: keep
         // its builder.
         let bytes = if self.sealed.is_empty() && epoch == self.epoch {

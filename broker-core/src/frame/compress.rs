@@ -40,8 +40,12 @@ pub fn seal_compressed(plain_frame: &[u8], deflated_payload: &[u8]) -> Result<Ve
         return Err(FrameError::Compressed);
     }
     let mut out = Vec::with_capacity(start + deflated_payload.len() + CRC_LEN);
-    out.extend_from_slice(&plain_frame[..start]);
-    out[1] = header.flags | flags::DEFLATE;
+    // `get` rather than indexing (`parse_header` checked both): the SDK's
+    // wasm links this, and a panic site would link core's messages.
+    out.extend_from_slice(plain_frame.get(..start).unwrap_or_default());
+    if let Some(f) = out.get_mut(1) {
+        *f = header.flags | flags::DEFLATE;
+    }
     out.extend_from_slice(deflated_payload);
     let crc = crc32_small(&out);
     out.extend_from_slice(&crc.to_le_bytes());

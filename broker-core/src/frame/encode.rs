@@ -331,7 +331,7 @@ fn put_map(
     }
     put_varint(out, m.len() as u64);
     for (i, (k, v)) in m.iter().enumerate() {
-        if m[..i].iter().any(|(earlier, _)| earlier == k) {
+        if m.iter().take(i).any(|(earlier, _)| earlier == k) {
             return Err(FrameError::Unencodable { reason: DUPLICATE });
         }
         put_str(out, strings, k, limits)?;
@@ -503,9 +503,13 @@ impl Interner {
         (0..self.ends.len()).map(|i| self.get(i)).collect()
     }
 
+    /// String `i` (`i < len()`; empty otherwise). `get` rather than
+    /// indexing here and below: a panic site links core's messages and
+    /// locations into the SDK's wasm.
     fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.buf[start..self.ends[i] as usize]
+        let end = |i: usize| self.ends.get(i).map_or(0, |&e| e as usize);
+        let start = if i == 0 { 0 } else { end(i - 1) };
+        self.buf.get(start..end(i)).unwrap_or_default()
     }
 
     fn hash(s: &[u8]) -> u32 {
@@ -529,7 +533,7 @@ impl Interner {
         let mask = self.slots.len() - 1;
         let mut at = Interner::hash(bytes) as usize & mask;
         loop {
-            match self.slots[at] {
+            match self.slots.get(at).copied().unwrap_or(0) {
                 0 => break,
                 i if self.get(i as usize - 1) == bytes => return STATIC_COUNT + i - 1,
                 _ => at = (at + 1) & mask,
@@ -539,7 +543,9 @@ impl Interner {
         self.ends.push(self.buf.len() as u32);
         self.table_bytes += varint_len(bytes.len() as u64) + bytes.len();
         let index = self.ends.len() as u32;
-        self.slots[at] = index;
+        if let Some(slot) = self.slots.get_mut(at) {
+            *slot = index;
+        }
         STATIC_COUNT + index - 1
     }
 
@@ -549,10 +555,12 @@ impl Interner {
         let mask = capacity - 1;
         for i in 0..self.ends.len() {
             let mut at = Interner::hash(self.get(i)) as usize & mask;
-            while self.slots[at] != 0 {
+            while self.slots.get(at).is_some_and(|&s| s != 0) {
                 at = (at + 1) & mask;
             }
-            self.slots[at] = i as u32 + 1;
+            if let Some(slot) = self.slots.get_mut(at) {
+                *slot = i as u32 + 1;
+            }
         }
     }
 
@@ -568,7 +576,7 @@ impl Interner {
         let end = if len == 0 {
             0
         } else {
-            self.ends[len - 1] as usize
+            self.ends.get(len - 1).map_or(0, |&e| e as usize)
         };
         self.ends.truncate(len);
         self.buf.truncate(end);

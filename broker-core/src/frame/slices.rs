@@ -45,9 +45,11 @@ impl Slice {
 pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
     let mut order: Vec<usize> = (0..strings.len()).collect();
     // The index breaks ties, so the order is total and any sort gives it.
-    heap_sort(&mut order, |a, b| {
-        (strings[b].len(), a) < (strings[a].len(), b)
-    });
+    // (Here and below, `get` rather than indexing, though every index is in
+    // range: a panic site links core's messages and locations into the
+    // SDK's wasm, and the encoder is the SDK's.)
+    let len = |i: usize| strings.get(i).map_or(0, |s| s.len());
+    heap_sort(&mut order, |a, b| (len(b), a) < (len(a), b));
     let windows: usize = strings
         .iter()
         .map(|s| s.len().saturating_sub(MIN_SLICE - 1))
@@ -56,7 +58,7 @@ pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
     // By position, so the plan comes out sorted without a second sort.
     let mut found: Vec<Option<Slice>> = vec![None; strings.len()];
     for k in order {
-        let s = strings[k];
+        let Some(&s) = strings.get(k) else { continue };
         if s.len() >= MIN_SLICE {
             if let Some((j, at)) = index.find(strings, s) {
                 let slice = Slice {
@@ -66,7 +68,9 @@ pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
                     len: s.len() as u32,
                 };
                 if slice.wire_len() < varint_len(s.len() as u64) + s.len() {
-                    found[k] = Some(slice);
+                    if let Some(f) = found.get_mut(k) {
+                        *f = Some(slice);
+                    }
                     continue;
                 }
             }
@@ -85,8 +89,22 @@ fn heap_sort(v: &mut [usize], before: impl Fn(usize, usize) -> bool) {
         sift_down(v, root, &before);
     }
     for end in (1..n).rev() {
-        v.swap(0, end);
-        sift_down(&mut v[..end], 0, &before);
+        swap(v, 0, end);
+        if let Some(heap) = v.get_mut(..end) {
+            sift_down(heap, 0, &before);
+        }
+    }
+}
+
+/// `v.swap(a, b)` for indexes in range; nothing otherwise (never here).
+fn swap(v: &mut [usize], a: usize, b: usize) {
+    if let (Some(&x), Some(&y)) = (v.get(a), v.get(b)) {
+        if let Some(p) = v.get_mut(a) {
+            *p = y;
+        }
+        if let Some(p) = v.get_mut(b) {
+            *p = x;
+        }
     }
 }
 
@@ -94,16 +112,20 @@ fn heap_sort(v: &mut [usize], before: impl Fn(usize, usize) -> bool) {
 fn sift_down(v: &mut [usize], mut root: usize, before: &impl Fn(usize, usize) -> bool) {
     loop {
         let mut child = 2 * root + 1;
-        if child >= v.len() {
+        let (Some(&top), Some(&left)) = (v.get(root), v.get(child)) else {
+            return;
+        };
+        let mut next = left;
+        if let Some(&right) = v.get(child + 1) {
+            if before(left, right) {
+                child += 1;
+                next = right;
+            }
+        }
+        if !before(top, next) {
             return;
         }
-        if child + 1 < v.len() && before(v[child], v[child + 1]) {
-            child += 1;
-        }
-        if !before(v[root], v[child]) {
-            return;
-        }
-        v.swap(root, child);
+        swap(v, root, child);
         root = child;
     }
 }
@@ -130,8 +152,11 @@ impl GramIndex {
         }
     }
 
+    /// The window at `at` (callers keep `at + 4 <= s.len()`).
     fn gram(s: &[u8], at: usize) -> u32 {
-        u32::from_le_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]])
+        s.get(at..at + MIN_SLICE)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
     }
 
     fn bucket(&self, gram: u32) -> usize {
@@ -144,11 +169,18 @@ impl GramIndex {
             let b = self.bucket(gram);
             let e = self.entries.len() as u32;
             self.entries.push((gram, string, at as u32, 0));
-            match self.heads[b] {
-                0 => self.heads[b] = e + 1,
-                _ => self.entries[self.tails[b] as usize].3 = e + 1,
+            let (Some(head), Some(tail)) = (self.heads.get_mut(b), self.tails.get_mut(b)) else {
+                continue;
+            };
+            match *head {
+                0 => *head = e + 1,
+                _ => {
+                    if let Some(last) = self.entries.get_mut(*tail as usize) {
+                        last.3 = e + 1;
+                    }
+                }
             }
-            self.tails[b] = e;
+            *tail = e;
         }
     }
 
@@ -156,11 +188,11 @@ impl GramIndex {
     /// the offset of its first occurrence.
     fn find(&self, strings: &[&[u8]], needle: &[u8]) -> Option<(u32, u32)> {
         let gram = GramIndex::gram(needle, 0);
-        let mut e = self.heads[self.bucket(gram)];
+        let mut e = self.heads.get(self.bucket(gram)).copied().unwrap_or(0);
         while e != 0 {
-            let (g, string, at, next) = self.entries[e as usize - 1];
+            let &(g, string, at, next) = self.entries.get(e as usize - 1)?;
             if g == gram {
-                let hay = strings[string as usize];
+                let hay = strings.get(string as usize)?;
                 let at_ = at as usize;
                 if hay.get(at_..at_ + needle.len()) == Some(needle) {
                     return Some((string, at));
