@@ -81,19 +81,15 @@ impl WriteBatch {
     }
 }
 
+/// Key-value pairs in key order, as [`Storage::scan`] returns them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// An ordered key-value store with atomic batches.
 pub trait Storage {
     /// The value under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// Up to `limit` entries with `start <= key < end`, in key order.
-    // Spelled out rather than aliased: implementors see the plain shape.
-    #[allow(clippy::type_complexity)]
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError>;
     /// Applies every write of `batch`, atomically.
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
 }
@@ -102,12 +98,7 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         (**self).get(key)
     }
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
         (**self).scan(start, end, limit)
     }
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
@@ -145,12 +136,7 @@ impl Storage for MemoryStorage {
         Ok(self.map.get(key).cloned())
     }
 
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
         if start >= end {
             return Ok(Vec::new());
         }

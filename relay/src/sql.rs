@@ -7,7 +7,7 @@
 //! batch back; the runtime makes the commit durable before any response
 //! leaves the object (output gates), so "answered" means "stored".
 
-use broker_core::storage::{Storage, StorageError, WriteBatch, WriteOp};
+use broker_core::storage::{Entries, Storage, StorageError, WriteBatch, WriteOp};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, State};
@@ -167,12 +167,7 @@ impl Storage for SqlStore {
         bytes_of(row.get(0)).map(Some)
     }
 
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
         if start >= end || limit == 0 {
             return Ok(Vec::new());
         }

@@ -2,7 +2,7 @@ use super::*;
 use crate::event::{EventKind, Value};
 use crate::frame::{Context, Frame};
 use crate::log::LogError;
-use crate::storage::{MemoryStorage, StorageError};
+use crate::storage::{Entries, MemoryStorage, StorageError};
 use std::borrow::Cow;
 
 const T0: u64 = 1_764_000_000_000;
@@ -283,12 +283,7 @@ impl Storage for Flaky {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.get(key)
     }
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
         self.inner.scan(start, end, limit)
     }
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {

@@ -7,7 +7,7 @@
 
 use broker_core::event::{Event, EventKind, Value};
 use broker_core::frame::{self, Context, Frame};
-use broker_core::storage::{MemoryStorage, Storage, StorageError, WriteBatch};
+use broker_core::storage::{Entries, MemoryStorage, Storage, StorageError, WriteBatch};
 use std::borrow::Cow;
 
 /// SplitMix64: tiny, seeded, the same sequence on every platform.
@@ -87,12 +87,7 @@ impl Storage for FaultyStorage {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.get(key)
     }
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
         self.inner.scan(start, end, limit)
     }
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
