@@ -6,14 +6,16 @@
 //   2. the time from sending a frame to the firing message arriving on the
 //      visitor's WebSocket (p50, p99), for frames POSTed over HTTP and for
 //      frames sent over the visitor's own socket.
+// With --plan FILE, that tracking plan judges every event at ingest (issue
+// 16's "relay ingest with a plan on, against off": run once with, once without).
 // Not a test (no assertions on speed): prints figures, one JSON line each.
 //
-// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200]
+// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--plan bench/plan-corpus.json]
 import { readFileSync } from 'node:fs';
 import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
 import { startRelay, ROOT } from '../support/relay.mjs';
-import { ORIGIN, encodeFrames, makeFrame, openSocket, postFrame, visitorToken, wsUrl, WRITE_KEY } from './helpers.mjs';
+import { ORIGIN, TEST_SECRETS, encodeFrames, makeFrame, openSocket, postFrame, visitorToken, wsUrl, WRITE_KEY } from './helpers.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -23,6 +25,16 @@ const CONCURRENCY = Number(args.concurrency ?? 32);
 const PARTITIONS = Number(args.partitions ?? 4);
 const PROBES = Number(args.probes ?? 200);
 const EVENTS_PER_FRAME = 20;
+const PLAN = args.plan;
+
+/** The example triggers, and the plan given with --plan, active on `relay`. */
+async function activate(relay) {
+  const t = await relay.pushTriggers(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8'));
+  if (t.status !== 200) throw new Error(`examples/triggers.json refused: ${JSON.stringify(t.body)}`);
+  if (!PLAN) return;
+  const p = await relay.api('PUT', '/v1/admin/plan', { token: TEST_SECRETS.ADMIN_TOKEN, body: readFileSync(PLAN, 'utf8') });
+  if (p.status !== 200) throw new Error(`${PLAN} refused: ${JSON.stringify(p.body)}`);
+}
 
 const corpus = readCorpus(process.env.CORPUS ?? CORPUS_PATH);
 
@@ -71,9 +83,7 @@ async function ingest(partitions) {
   for (let r = 0; r < rounds; r++) lanes.push(...round(r));
   const relay = await startRelay({ partitions, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
   try {
-    const triggers = readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8');
-    const t = await relay.pushTriggers(triggers);
-    if (t.status !== 200) throw new Error(`examples/triggers.json refused: ${JSON.stringify(t.body)}`);
+    await activate(relay);
     // Warm-up, not counted: the wasm module reaches its optimised tier
     // only after some work.
     await Promise.all(lanes.splice(0, 16).map(async (lane) => {
@@ -105,6 +115,7 @@ async function ingest(partitions) {
     lat.sort((a, b) => a - b);
     const out = {
       figure: 'relay_ingest',
+      plan: PLAN ?? null,
       partitions,
       concurrency: CONCURRENCY,
       events_per_frame: EVENTS_PER_FRAME,
@@ -137,8 +148,7 @@ async function ingestSocket() {
   for (let r = 0; r < rounds; r++) frames.push(...round(100 + r).flat());
   const relay = await startRelay({ partitions: 1, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
   try {
-    const t = await relay.pushTriggers(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8'));
-    if (t.status !== 200) throw new Error(`examples/triggers.json refused: ${JSON.stringify(t.body)}`);
+    await activate(relay);
     const { token } = await visitorToken(relay, 'load-socket');
     const page = openSocket(wsUrl(relay, `/v1/visitors/load-socket/ws?key=${WRITE_KEY}&token=${token}`));
     await page.opened;
@@ -180,6 +190,7 @@ async function ingestSocket() {
     const elapsed = (performance.now() - start) / 1000;
     const out = {
       figure: 'relay_ingest_socket',
+      plan: PLAN ?? null,
       partitions: 1,
       window: WINDOW,
       events_per_frame: EVENTS_PER_FRAME,
