@@ -78,6 +78,9 @@ fn frames(broken: bool) -> (Vec<Vec<u8>>, usize, u64) {
     (out, events, newest)
 }
 
+/// A bench case: its name, the frames, the plan and the enrichment.
+type Case<'a> = (&'a str, &'a [Vec<u8>], Option<&'a Plan>, Option<&'a Enrichment>);
+
 /// Appends every frame to a fresh partition; the events quarantined.
 fn ingest(frames: &[Vec<u8>], now: u64, plan: Option<&Plan>, e: Option<&Enrichment>) -> u32 {
     let mut store = MemoryStorage::new();
@@ -115,7 +118,7 @@ fn bench(c: &mut Criterion) {
     let (clean, events, newest) = frames(false);
     let (broken, _, _) = frames(true);
     let now = newest + 1_000;
-    let cases: [(&str, &[Vec<u8>], Option<&Plan>, Option<&Enrichment>); 4] = [
+    let cases: [Case; 4] = [
         ("plain", &clean, None, None),
         ("enriched", &clean, None, Some(&e)),
         ("enriched + plan", &clean, Some(&plan), Some(&e)),
