@@ -268,17 +268,16 @@ class Client {
     // The page's part once per page: reading it (screen, referrer,
     // resolvedOptions() at ~200 us) cost identify() most of its time.
     if (!this.page0) {
-      const s = screen;
       let tz = '';
       try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* old engines */ }
-      this.page0 = {
-        origin: location.origin, referrer: document.referrer, locale: navigator.language,
-        screen_width: s.width, screen_height: s.height, timezone: tz, campaign: this.campaign,
-      };
+      // origin, referrer, locale, time zone; the campaign's bytes (a copy:
+      // encodeProps reuses its buffer).
+      this.page0 = [location.origin, document.referrer, navigator.language || '', tz];
+      this.page1 = encodeProps(this.campaign).slice();
     }
     // A frame this seals is queued in the next task (later), off the
     // page's call.
-    this.core.context(encodeProps({ anonymous_id: this.anon, user_id: this.userId, ...this.page0 }), Date.now());
+    this.core.context([this.anon, this.userId || '', ...this.page0], screen.width, screen.height, this.page1, Date.now());
     later(this);
   }
 

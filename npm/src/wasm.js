@@ -12,13 +12,17 @@ function mem() {
   return bytes;
 }
 
-/** Writes string `s` and then bytes `b` into the buffer; returns their lengths. */
-function strThen(s, b) {
-  const at = w.io(s.length * 3 + b.length);
+/** Writes strings and then bytes `b` into the buffer, back to back; returns their lengths. */
+function put(list, b) {
+  let at = w.io(list.reduce((n, s) => n + s.length * 3, b.length)); // UTF-8: at most 3 bytes per UTF-16 unit
   const m = mem();
-  const len = enc.encodeInto(s, m.subarray(at, at + s.length * 3)).written;
-  m.set(b, at + len);
-  return [len, b.length];
+  const lens = list.map((s) => {
+    const len = enc.encodeInto(s, m.subarray(at, at + s.length * 3)).written;
+    at += len;
+    return len;
+  });
+  m.set(b, at);
+  return [...lens, b.length];
 }
 
 /** Writes byte arrays into the buffer back to back; returns their lengths. */
@@ -67,9 +71,9 @@ export class Core {
   set_producer(lo, hi) {
     w.core_set_producer(this.h, lo, hi);
   }
-  /** `fields`: the context object's bytes (props.js). */
-  context(fields, now) {
-    return w.core_context(this.h, ...arrays(fields), now);
+  /** `texts`: anonymous id, user id, origin, referrer, locale, time zone; `campaign`: its bytes (props.js). */
+  context(texts, width, height, campaign, now) {
+    return w.core_context(this.h, now, width, height, ...put(texts, campaign));
   }
   restore_session(id, last) {
     w.core_restore_session(this.h, id, last);
@@ -85,7 +89,7 @@ export class Core {
   }
   /** `props`: the properties' bytes (props.js). */
   push(kind, name, props, now) {
-    return w.core_push(this.h, kind, ...strThen(name, props), now);
+    return w.core_push(this.h, kind, ...put([name], props), now);
   }
   reopen(seq) {
     return w.core_reopen(this.h, seq);
@@ -108,4 +112,4 @@ export const payload = (plain) => out(w.payload(...arrays(plain)));
 export const seal = (plain, deflated) => out(w.seal(...arrays(plain, deflated)));
 export const rehome = (frame, lo, hi) => out(w.rehome(...arrays(frame), lo, hi));
 export const outcome = (status, code, attempt, retryAfter, rand) =>
-  w.outcome(status, strThen(code, [])[0], attempt, retryAfter, rand);
+  w.outcome(status, put([code], [])[0], attempt, retryAfter, rand);

@@ -100,17 +100,64 @@ pub extern "C" fn core_set_producer(h: u32, lo: u32, hi: u32) {
     }
 }
 
-/// [`Core::context`] with the fields' `len` bytes ([`Props`]) in the buffer.
+/// [`Core::context`] with its six strings (anonymous id, user id, origin,
+/// referrer, locale, time zone) of the given UTF-8 lengths, then the
+/// campaign's `campaign_len` bytes ([`Props`]), back to back in the buffer.
 ///
 /// # Safety
 ///
-/// The strings in the bytes are UTF-8 (see [`Props::from_bytes_unchecked`]).
+/// The strings, and those in the campaign, are UTF-8 (see `str_then` and
+/// [`Props::from_bytes_unchecked`]).
 #[no_mangle]
-pub unsafe extern "C" fn core_context(h: u32, len: usize, now: f64) -> u32 {
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn core_context(
+    h: u32,
+    now: f64,
+    screen_width: u32,
+    screen_height: u32,
+    anonymous_id_len: usize,
+    user_id_len: usize,
+    origin_len: usize,
+    referrer_len: usize,
+    locale_len: usize,
+    timezone_len: usize,
+    campaign_len: usize,
+) -> u32 {
     let buf = core::mem::take(io_buf());
-    let r = match (core(h), buf.get(..len)) {
-        // Safety: the caller's.
-        (Some(c), Some(b)) => c.context(unsafe { Props::from_bytes_unchecked(b) }, now),
+    let mut rest: &[u8] = &buf;
+    let mut next = |n: usize| {
+        let (s, r) = rest.split_at_checked(n)?;
+        rest = r;
+        Some(s)
+    };
+    // Safety: the caller's (UTF-8).
+    let mut text = |n: usize| next(n).map(|s| unsafe { core::str::from_utf8_unchecked(s) });
+    let r = match (
+        core(h),
+        text(anonymous_id_len),
+        text(user_id_len),
+        text(origin_len),
+        text(referrer_len),
+        text(locale_len),
+        text(timezone_len),
+    ) {
+        (Some(c), Some(a), Some(u), Some(o), Some(r), Some(l), Some(t)) => {
+            let page = crate::PageContext {
+                anonymous_id: a,
+                user_id: u,
+                origin: o,
+                referrer: r,
+                locale: l,
+                timezone: t,
+                screen_width,
+                screen_height,
+                // Safety: the caller's.
+                campaign: unsafe {
+                    Props::from_bytes_unchecked(rest.get(..campaign_len).unwrap_or_default())
+                },
+            };
+            c.context(&page, now)
+        }
         _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
     };
     *io_buf() = buf;

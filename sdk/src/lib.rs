@@ -22,7 +22,7 @@ mod js_constants;
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use batch::Batcher;
-use broker_core::event::{Event, EventKind, Map, Value};
+use broker_core::event::{Event, EventKind, Value};
 use broker_core::frame;
 pub use props::Props;
 
@@ -44,6 +44,32 @@ pub struct Core {
     batch: Batcher,
     session: session::Session,
     taken_sequence: u64,
+}
+
+/// What [`Core::context`] takes: the visitor and what the page knows of
+/// itself (`broker_core::frame::Context` without the core's own fields).
+/// Separate strings rather than one object: reading fields by name was
+/// about 2 KB of the module.
+#[derive(Debug, Clone, Copy)]
+pub struct PageContext<'a> {
+    /// The visitor's anonymous id.
+    pub anonymous_id: &'a str,
+    /// The user id `identify` gave; empty: none.
+    pub user_id: &'a str,
+    /// `location.origin`.
+    pub origin: &'a str,
+    /// `document.referrer`.
+    pub referrer: &'a str,
+    /// `navigator.language`.
+    pub locale: &'a str,
+    /// The IANA time zone.
+    pub timezone: &'a str,
+    /// `screen.width`.
+    pub screen_width: u32,
+    /// `screen.height`.
+    pub screen_height: u32,
+    /// The landing URL's campaign parameters, an object of strings.
+    pub campaign: Props<'a>,
 }
 
 /// `push` result: the event is batched.
@@ -84,66 +110,50 @@ impl Core {
         self.batch.set_producer(u64::from(hi) << 32 | u64::from(lo));
     }
 
-    /// Sets the frame context from one object with the fields of
-    /// `broker_core::frame::Context` (`anonymous_id`, `user_id`, `origin`,
-    /// `referrer`, `locale`, `screen_width`, `screen_height`, `timezone`,
-    /// `campaign`; missing ones are empty). One object crosses the boundary
-    /// instead of nine arguments. Made to fit any frame: strings longer than
-    /// the frame limit are cut (at a character boundary), and the campaign
-    /// keeps its text values, up to the limit on entries. Seals the open
-    /// frame first when the visitor
-    /// (anonymous id or user id) changes, so a frame holds one visitor.
-    /// Returns 0, or the code of the [`props::PropsError`] (nothing changes).
-    pub fn context(&mut self, fields: Props<'_>, now: f64) -> u32 {
-        let mut m = match fields.read() {
-            Ok(m) => m,
+    /// Sets the frame context (the session id and library are the core's).
+    /// Made to fit any frame: strings longer than the frame limit are cut
+    /// (at a character boundary), a screen size past `u16` is 0, and the
+    /// campaign keeps its text values, up to the limit on entries. Seals
+    /// the open frame first when the visitor (anonymous id or user id)
+    /// changes, so a frame holds one visitor. Returns 0, or the code of the
+    /// campaign's [`props::PropsError`] (nothing changes).
+    pub fn context(&mut self, page: &PageContext<'_>, now: f64) -> u32 {
+        let max = frame::Limits::DEFAULT.max_string_bytes;
+        let text = |s: &str| fit(Cow::Owned(s.into()), max);
+        let c = match page.campaign.read() {
+            Ok(c) => c,
             Err(e) => return e.code(),
         };
-        let max = frame::Limits::DEFAULT.max_string_bytes;
-        let mut text = |key: &str| match take(&mut m, key) {
-            Some(Value::Str(s)) => fit(s, max),
-            _ => Cow::Borrowed(""),
-        };
-        let anonymous_id = text("anonymous_id");
-        let user_id = Some(text("user_id")).filter(|u| !u.is_empty());
-        let origin = text("origin");
-        let referrer = text("referrer");
-        let locale = text("locale");
-        let timezone = text("timezone");
-        let mut number = |key: &str| match take(&mut m, key) {
-            Some(Value::Int(i)) => u16::try_from(i).unwrap_or(0),
-            _ => 0,
-        };
-        let (screen_width, screen_height) = (number("screen_width"), number("screen_height"));
         // Text only, so that the context always fits a frame: the batcher
         // refuses events under a context that does not.
         let mut campaign = Vec::new();
-        if let Some(Value::Map(c)) = take(&mut m, "campaign") {
-            for (k, v) in c {
-                if let Value::Str(v) = v {
-                    let k = fit(k, max);
-                    if campaign.len() < frame::Limits::DEFAULT.max_properties
-                        && !campaign.iter().any(|(e, _)| *e == k)
-                    {
-                        campaign.push((k, Value::Str(fit(v, max))));
-                    }
+        for (k, v) in c {
+            if let Value::Str(v) = v {
+                let k = fit(k, max);
+                if campaign.len() < frame::Limits::DEFAULT.max_properties
+                    && !campaign.iter().any(|(e, _)| *e == k)
+                {
+                    campaign.push((k, Value::Str(fit(v, max))));
                 }
             }
         }
+        let anonymous_id = text(page.anonymous_id);
+        let user_id = Some(text(page.user_id)).filter(|u| !u.is_empty());
         let c = self.batch.context_mut();
         if c.anonymous_id != anonymous_id || c.user_id != user_id {
             self.batch.cut(ms(now));
         }
+        let size = |n: u32| u16::try_from(n).unwrap_or(0);
         *self.batch.context_mut() = frame::Context {
             anonymous_id,
             user_id,
             session_id: self.session.id,
-            origin,
-            referrer,
-            locale,
-            screen_width,
-            screen_height,
-            timezone,
+            origin: text(page.origin),
+            referrer: text(page.referrer),
+            locale: text(page.locale),
+            screen_width: size(page.screen_width),
+            screen_height: size(page.screen_height),
+            timezone: text(page.timezone),
             library: Cow::Borrowed(LIBRARY),
             campaign,
         };
@@ -292,12 +302,6 @@ fn fit(s: Cow<'static, str>, max: usize) -> Cow<'static, str> {
     Cow::Owned(s.get(..end).unwrap_or_default().into())
 }
 
-/// Removes and returns the value of `key`.
-fn take(m: &mut Map<'static>, key: &str) -> Option<Value<'static>> {
-    let i = m.iter().position(|(k, _)| k == key)?;
-    Some(m.swap_remove(i).1)
-}
-
 /// A JS time (ms, f64) as u64; NaN and negatives are 0.
 fn ms(t: f64) -> u64 {
     if t > 0.0 {
@@ -319,6 +323,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use broker_core::event::Map;
     use broker_core::frame::Limits;
 
     fn s(x: &str) -> Value<'static> {
@@ -338,24 +343,28 @@ mod tests {
         for i in 0..300 {
             campaign.push((Cow::Owned(format!("k{i}")), s("v")));
         }
-        let fields = Props::encode(&vec![
-            (Cow::Borrowed("anonymous_id"), s("a-1")),
-            (Cow::Borrowed("referrer"), Value::Str(Cow::Owned(long))),
-            (Cow::Borrowed("screen_width"), Value::Int(70_000)),
-            (Cow::Borrowed("campaign"), Value::Map(campaign)),
-        ]);
+        let campaign = Props::encode(&campaign);
+        let page = PageContext {
+            anonymous_id: "a-1",
+            user_id: "",
+            origin: "",
+            referrer: &long,
+            locale: "",
+            timezone: "",
+            screen_width: 70_000,
+            screen_height: 800,
+            // Safety: `Props::encode` writes UTF-8.
+            campaign: unsafe { Props::from_bytes_unchecked(&campaign) },
+        };
         let mut c = Core::new(1, 0, 10, 16_384);
-        // Safety: `Props::encode` writes UTF-8.
-        assert_eq!(
-            c.context(unsafe { Props::from_bytes_unchecked(&fields) }, 1.0),
-            OK
-        );
+        assert_eq!(c.context(&page, 1.0), OK);
         assert_eq!(c.push(0, "E", Props::EMPTY, 2.0), OK);
         c.cut(3.0);
         let bytes = c.take().unwrap();
         let f = frame::decode(&bytes, &Limits::DEFAULT).unwrap();
         assert_eq!(f.context.referrer, "x".repeat(max - 1));
-        assert_eq!(f.context.screen_width, 0);
+        assert_eq!((f.context.screen_width, f.context.screen_height), (0, 800));
+        assert_eq!(f.context.user_id, None);
         let c = &f.context.campaign;
         assert_eq!(c.len(), Limits::DEFAULT.max_properties);
         assert_eq!((c[0].0.as_ref(), &c[0].1), ("utm_source", &s("news")));

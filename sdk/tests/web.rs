@@ -3,7 +3,9 @@
 
 use broker_core::event::Value;
 use broker_core::frame::{self, Limits};
-use eventstream_sdk::{outcome, rehome, Core, Props, ACKED, OK, REJECTED, SEALED, UNKNOWN_KIND};
+use eventstream_sdk::{
+    outcome, rehome, Core, PageContext, Props, ACKED, OK, REJECTED, SEALED, UNKNOWN_KIND,
+};
 use std::borrow::Cow;
 use wasm_bindgen_test::*;
 
@@ -30,22 +32,24 @@ fn props(b: &[u8]) -> Props<'_> {
     unsafe { Props::from_bytes_unchecked(b) }
 }
 
+fn page<'a>(anonymous_id: &'a str, user_id: &'a str, campaign: &'a [u8]) -> PageContext<'a> {
+    PageContext {
+        anonymous_id,
+        user_id,
+        origin: "https://shop.example",
+        referrer: "",
+        locale: "de-DE",
+        timezone: "Europe/Berlin",
+        screen_width: 1280,
+        screen_height: 800,
+        campaign: props(campaign),
+    }
+}
+
 fn core(max_events: u32) -> Core {
     let mut c = Core::new(7, 1, max_events, 16_384);
-    let ctx = obj(vec![
-        ("anonymous_id", s("anon-1")),
-        ("origin", s("https://shop.example")),
-        ("referrer", s("")),
-        ("locale", s("de-DE")),
-        ("screen_width", Value::Float(1280.0)),
-        ("screen_height", Value::Int(800)),
-        ("timezone", s("Europe/Berlin")),
-        (
-            "campaign",
-            Value::Map(vec![(Cow::Borrowed("utm_source"), s("news"))]),
-        ),
-    ]);
-    assert_eq!(c.context(props(&ctx), T0), OK);
+    let campaign = obj(vec![("utm_source", s("news"))]);
+    assert_eq!(c.context(&page("anon-1", "", &campaign), T0), OK);
     c
 }
 
@@ -80,15 +84,14 @@ fn push_seals_at_max_events_and_frames_decode() {
         (1280, "Europe/Berlin")
     );
     assert_eq!(f.events[0].properties[0].1, Value::Float(89.58));
-    assert_eq!(c.context(props(&[9]), T0), 1);
+    assert_eq!(c.context(&page("anon-1", "", &[9]), T0), 1);
 }
 
 #[wasm_bindgen_test]
 fn a_new_visitor_seals_the_open_frame() {
     let mut c = core(50);
     assert_eq!(c.push(0, "A", Props::EMPTY, T0), OK);
-    let ctx = obj(vec![("anonymous_id", s("anon-1")), ("user_id", s("u-1"))]);
-    assert_eq!(c.context(props(&ctx), T0), OK);
+    assert_eq!(c.context(&page("anon-1", "u-1", &[]), T0), OK);
     // The frame of the previous visitor was sealed and waits to be taken;
     // SEALED reports only a frame the push itself sealed (the page takes
     // the visitor's frame in its next task, off `identify`).
