@@ -249,14 +249,12 @@ impl<'a> Decoder<'a, '_> {
         let (n, _) = self.r.count()?;
         self.strings.reserve_exact(n);
         for _ in 0..n {
-            let (len, offset) = self.r.count()?;
-            if len > self.limits.max_string_bytes {
-                return Err(FrameError::StringTooLong {
-                    offset,
-                    len: len as u64,
-                    max: self.limits.max_string_bytes,
-                });
-            }
+            let max = self.limits.max_string_bytes;
+            let len = self.count_at_most(max, |offset, len| FrameError::StringTooLong {
+                offset,
+                len,
+                max,
+            })?;
             let at = self.r.pos;
             let bytes = self.r.bytes(len)?;
             let s = core::str::from_utf8(bytes).map_err(|_| FrameError::BadUtf8 { offset: at })?;
@@ -360,13 +358,8 @@ impl<'a> Decoder<'a, '_> {
     }
 
     fn events(&mut self, base_time: u64) -> Result<Vec<Event<'a>>, FrameError> {
-        let (n, _) = self.r.count()?;
-        if n > self.limits.max_events {
-            return Err(FrameError::TooManyEvents {
-                count: n as u64,
-                max: self.limits.max_events,
-            });
-        }
+        let max = self.limits.max_events;
+        let n = self.count_at_most(max, |_, count| FrameError::TooManyEvents { count, max })?;
         // An event takes at least 4 bytes: kind, time, name, property count.
         let mut events = Vec::with_capacity(n.min(self.r.left() / 4 + 1));
         let mut time = base_time;
@@ -388,16 +381,36 @@ impl<'a> Decoder<'a, '_> {
         Ok(events)
     }
 
+    /// A count or length prefix of at most `max`; a larger one is the error
+    /// `over(offset, n)`. (The count is also bounded by the bytes left.)
+    #[inline]
+    fn count_at_most(
+        &mut self,
+        max: usize,
+        over: impl FnOnce(usize, u64) -> FrameError,
+    ) -> Result<usize, FrameError> {
+        let (n, offset) = self.r.count()?;
+        if n > max {
+            return Err(over(offset, n as u64));
+        }
+        Ok(n)
+    }
+
+    /// The entry count of a map or a list, within `max_properties` (which
+    /// bounds both).
+    #[inline]
+    fn property_count(&mut self) -> Result<usize, FrameError> {
+        let max = self.limits.max_properties;
+        self.count_at_most(max, |offset, count| FrameError::TooManyProperties {
+            offset,
+            count,
+            max,
+        })
+    }
+
     /// A map whose values' lists and maps have nesting level `depth`.
     fn map(&mut self, depth: usize) -> Result<Map<'a>, FrameError> {
-        let (n, offset) = self.r.count()?;
-        if n > self.limits.max_properties {
-            return Err(FrameError::TooManyProperties {
-                offset,
-                count: n as u64,
-                max: self.limits.max_properties,
-            });
-        }
+        let n = self.property_count()?;
         // An entry takes at least 2 bytes: key, tag.
         let mut m: Map<'a> = Vec::with_capacity(n.min(self.r.left() / 2 + 1));
         let mut key_offsets = Vec::new();
@@ -451,14 +464,7 @@ impl<'a> Decoder<'a, '_> {
                 if tag == TAG_MAP {
                     return Ok(Value::Map(self.map(depth + 1)?));
                 }
-                let (n, count_offset) = self.r.count()?;
-                if n > self.limits.max_properties {
-                    return Err(FrameError::TooManyProperties {
-                        offset: count_offset,
-                        count: n as u64,
-                        max: self.limits.max_properties,
-                    });
-                }
+                let n = self.property_count()?;
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
                     items.push(self.value(depth + 1)?);
