@@ -30,10 +30,11 @@ export class RelayError extends Error {
 // where it adds something.
 const PLAIN = {
   unauthorized: 'The relay did not accept your token. Sign in again with a valid one.',
-  forbidden: 'Your role cannot do this: viewers can read, validate and backtest, but not push or revert.',
+  forbidden: 'Your role cannot do this: viewers can read, validate and backtest, but not push, revert or replay.',
   backtest_busy: 'A backtest is already running for your token. Wait for it to finish, then try again.',
   no_triggers: 'The relay has no trigger file yet.',
   invalid_triggers: 'The relay refused the file: it has mistakes, marked in the editor.',
+  invalid_plan: 'The relay refused the plan: it has mistakes, marked in the editor.',
   not_found: 'The relay does not know this address.',
 };
 
@@ -85,13 +86,16 @@ export class Api {
     return this.json('GET', '/v1/admin/whoami');
   }
 
-  /** The active file: {text, version}, or null when there is none. */
-  async activeFile() {
+  /**
+   * The active document (`triggers` or `plan`): {text, version}, or null
+   * when there is none. The relay's routes are the same for both.
+   */
+  async activeFile(doc = 'triggers') {
     try {
-      const res = await this.request('GET', '/v1/admin/triggers');
+      const res = await this.request('GET', `/v1/admin/${doc}`);
       return { text: await res.text(), version: Number(res.headers.get('x-eventstream-version')) || null };
     } catch (e) {
-      if (e.code === 'no_triggers') return null;
+      if (e.code === `no_${doc}`) return null;
       throw e;
     }
   }
@@ -102,16 +106,21 @@ export class Api {
     return { text, value: JSON.parse(text) };
   }
 
-  versions() {
-    return this.json('GET', '/v1/admin/triggers/versions');
+  versions(doc) {
+    return this.json('GET', `/v1/admin/${doc}/versions`);
   }
 
-  async versionText(n) {
-    return (await this.request('GET', `/v1/admin/triggers/versions/${n}`)).text();
+  async versionText(doc, n) {
+    return (await this.request('GET', `/v1/admin/${doc}/versions/${n}`)).text();
   }
 
-  diff(from, to) {
-    return this.json('GET', `/v1/admin/triggers/diff?from=${from}&to=${to}`);
+  diff(doc, from, to) {
+    return this.json('GET', `/v1/admin/${doc}/diff?from=${from}&to=${to}`);
+  }
+
+  /** `{ok, summary, warnings}`; a document with mistakes throws `invalid_<doc>` with `body.errors`. */
+  validate(doc, text) {
+    return this.json('POST', `/v1/admin/${doc}/validate`, { body: text });
   }
 
   /**
@@ -129,16 +138,26 @@ export class Api {
     }
   }
 
-  push(file, comment, author) {
-    return this.activation('/v1/admin/triggers/versions', { file, comment: comment || null, author: author || null });
+  push(doc, file, comment, author) {
+    return this.activation(`/v1/admin/${doc}/versions`, { file, comment: comment || null, author: author || null });
   }
 
-  activate(n) {
-    return this.activation(`/v1/admin/triggers/versions/${n}/activate`, {});
+  activate(doc, n) {
+    return this.activation(`/v1/admin/${doc}/versions/${n}/activate`, {});
   }
 
-  revert(n, comment, author) {
-    return this.activation(`/v1/admin/triggers/versions/${n}/revert`, { comment: comment || null, author: author || null });
+  revert(doc, n, comment, author) {
+    return this.activation(`/v1/admin/${doc}/versions/${n}/revert`, { comment: comment || null, author: author || null });
+  }
+
+  /** The plan's violation counters, every partition merged. */
+  planStats() {
+    return this.json('GET', '/v1/admin/plan/stats');
+  }
+
+  /** Judges every quarantined event again with the active plan: {released, kept, complete, partitions}. */
+  replay() {
+    return this.json('POST', '/v1/admin/quarantine/replay');
   }
 
   /** Trigger counters of every partition merged: `GET /v1/admin/stats`. */
@@ -158,7 +177,7 @@ export class Api {
     return (await this.json('GET', '/health')).partitions;
   }
 
-  /** A range of one partition's `events` or `firings` stream: {records, next_offset, end, earliest}. */
+  /** A range of one partition's `events`, `firings` or `quarantine` stream: {records, next_offset, end, earliest}. */
   read(partition, stream, from, limit) {
     return this.json('GET', `/v1/partitions/${partition}/${stream}?from=${from}&limit=${limit}`);
   }

@@ -3,9 +3,12 @@
 // completion of event names and property paths the log has seen.
 import { EditorState, Compartment, StateEffect, RangeSetBuilder } from '@codemirror/state';
 import { EditorView, Decoration, ViewPlugin, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter, drawSelection } from '@codemirror/view';
-import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
+import {
+  standardKeymap, history, historyKeymap, indentWithTab, moveLineUp, moveLineDown, copyLineUp, copyLineDown, simplifySelection,
+  insertBlankLine, selectLine, selectParentSyntax, indentLess, indentMore, deleteLine, cursorMatchingBracket, toggleTabFocusMode,
+} from '@codemirror/commands';
 import { json } from '@codemirror/lang-json';
-import { syntaxHighlighting, HighlightStyle, bracketMatching, indentOnInput, foldGutter, syntaxTree } from '@codemirror/language';
+import { syntaxHighlighting, HighlightStyle, bracketMatching, indentOnInput, syntaxTree } from '@codemirror/language';
 import { linter, lintGutter, forceLinting } from '@codemirror/lint';
 import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap } from '@codemirror/autocomplete';
 import { tags } from '@lezer/highlight';
@@ -15,6 +18,27 @@ import { locate, locateSyntaxError } from './jsonpath.js';
 export const LINT_DELAY_MS = 250;
 
 const CAPTURED = ['$page', '$click', '$submit', '$identify'];
+
+// CodeMirror's defaultKeymap without what JSON has no use for and what
+// weighs most for it (comment toggling, syntax-wise cursor moves, extra
+// cursors): the page weight's budget pays for the console's views instead
+// (console/README.md). No fold gutter either, for the same reason.
+const keys = [
+  { key: 'Alt-ArrowUp', run: moveLineUp },
+  { key: 'Shift-Alt-ArrowUp', run: copyLineUp },
+  { key: 'Alt-ArrowDown', run: moveLineDown },
+  { key: 'Shift-Alt-ArrowDown', run: copyLineDown },
+  { key: 'Escape', run: simplifySelection },
+  { key: 'Mod-Enter', run: insertBlankLine },
+  { key: 'Alt-l', mac: 'Ctrl-l', run: selectLine },
+  { key: 'Mod-i', run: selectParentSyntax, preventDefault: true },
+  { key: 'Mod-[', run: indentLess },
+  { key: 'Mod-]', run: indentMore },
+  { key: 'Shift-Mod-k', run: deleteLine },
+  { key: 'Shift-Mod-\\', run: cursorMatchingBracket },
+  { key: 'Ctrl-m', mac: 'Shift-Alt-m', run: toggleTabFocusMode },
+  ...standardKeymap,
+];
 
 /** Asks for validation now, text unchanged (the catalog arrived, the role changed). */
 const relintEffect = StateEffect.define();
@@ -133,7 +157,7 @@ function completionSource(getCatalog) {
 }
 
 /**
- * Makes the editor in `parent`. `check(text)` returns
+ * Makes the editor in `parent`. `check(text)` returns (or resolves to)
  * `{errors: [{path, message, kind}], warnings: [{path, message}]}`;
  * `onProblems(problems)` receives them located (`line`, `from`, `to`) after
  * every validation, for the problems list.
@@ -143,9 +167,11 @@ export function createEditor({ parent, doc, readOnly, check, onProblems, onChang
   const editability = (ro) => [EditorState.readOnly.of(ro), EditorView.editable.of(!ro)];
   let ro = readOnly;
 
-  const source = (view) => {
+  const source = async (view) => {
     const state = view.state;
-    const { errors, warnings } = check(state.doc.toString());
+    const { errors, warnings } = await check(state.doc.toString());
+    // Typed on while a check ran (the plan's goes to the relay): CodeMirror drops the answer, and so do we.
+    if (view.state.doc !== state.doc) return [];
     const problems = [];
     for (const e of errors) {
       const r = e.kind === 'not_json' ? locateSyntaxError(state, e.message) : locate(state, e.path, e.kind);
@@ -162,7 +188,6 @@ export function createEditor({ parent, doc, readOnly, check, onProblems, onChang
 
   const extensions = () => [
     lineNumbers(),
-    foldGutter(),
     lintGutter(),
     highlightActiveLineGutter(),
     highlightActiveLine(),
@@ -172,7 +197,7 @@ export function createEditor({ parent, doc, readOnly, check, onProblems, onChang
     bracketMatching(),
     closeBrackets(),
     autocompletion({ override: [completionSource(getCatalog)], activateOnTyping: true }),
-    keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, ...completionKeymap, indentWithTab]),
+    keymap.of([...closeBracketsKeymap, ...keys, ...historyKeymap, ...completionKeymap, indentWithTab]),
     json(),
     syntaxHighlighting(highlight),
     linter(source, { delay: LINT_DELAY_MS, needsRefresh }),

@@ -20,6 +20,17 @@ export function parsePath(path) {
     if (c === '.') {
       flush();
       i++;
+    } else if (c === '[' && path[i + 1] === '"') {
+      // A key that is not a plain name, as a JSON string: `events["Product Viewed"]`.
+      let end = i + 2;
+      while (end < path.length && path[end] !== '"') end += path[end] === '\\' ? 2 : 1;
+      flush();
+      try {
+        segs.push({ key: JSON.parse(path.slice(i + 1, end + 1)) });
+      } catch {
+        segs.push({ key: path.slice(i + 2, end) });
+      }
+      i = end + 2; // past `"]`
     } else if (c === '[') {
       const end = path.indexOf(']', i);
       const n = end > i ? Number(path.slice(i + 1, end)) : NaN;

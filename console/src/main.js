@@ -1,20 +1,23 @@
 // The trigger console: sign in, edit the trigger file with the engine's
 // errors and the log's warnings marked as you type, backtest, push, compare
 // and revert versions; see each trigger's outcomes over time and watch the
-// streams live, with explain for any visitor. Plain modules around
-// CodeMirror 6; validation is broker-core's own, compiled to wasm
-// (./validator.js).
+// streams live, with explain for any visitor; edit the tracking plan the
+// same way and see its violations and the quarantine (Data quality). Plain
+// modules around CodeMirror 6; the trigger file's validation is
+// broker-core's own, compiled to wasm (./validator.js), the plan's is the
+// relay's.
 import { Api, savedToken, saveToken, forgetToken } from './api.js';
 import { loadValidator, validate, lint } from './validator.js';
-import { createEditor } from './editor.js';
+import { Workspace } from './workspace.js';
 import { BacktestPanel, shortId } from './backtest.js';
-import { VersionsPanel, setupPush } from './versions.js';
 import { OutcomesPanel } from './outcomes.js';
+import { QualityPanel } from './quality.js';
 import { DebuggerPanel } from './debugger.js';
 import { renderExplain } from './explain.js';
 import { h, $, num, toast, whenExact } from './dom.js';
 
 const EMPTY_FILE = '{\n  "version": 1,\n  "triggers": []\n}\n';
+const EMPTY_PLAN = '{\n  "version": 1,\n  "on_unplanned": "allow",\n  "on_violation": "flag",\n  "events": {}\n}\n';
 
 const app = {
   api: null,
@@ -22,26 +25,21 @@ const app = {
   catalog: null,
   catalogText: '',
   catalogNote: '',
-  activeText: null,
-  activeVersion: null,
-  editor: null,
-  valid: false,
-  problems: [],
-  problemsShown: false,
+  /** The trigger file's Workspace, and the plan's (Data quality view). */
+  triggers: null,
   backtest: null,
-  versions: null,
-  openPush: null,
   view: 'workspace',
   outcomes: null,
   debugger: null,
+  quality: null,
 };
 
-const VIEWS = ['workspace', 'outcomes-view', 'debugger-view'];
+const VIEWS = ['workspace', 'outcomes-view', 'debugger-view', 'quality-view'];
 
 /** The active file's triggers (for the Outcomes and debugger views), [] when none or unreadable. */
 function fileTriggers() {
   try {
-    const t = JSON.parse(app.activeText ?? 'null')?.triggers;
+    const t = JSON.parse(app.triggers?.activeText ?? 'null')?.triggers;
     return Array.isArray(t) ? t.filter((x) => typeof x?.id === 'string') : [];
   } catch {
     return [];
@@ -92,8 +90,6 @@ async function enter(token) {
   app.api = api;
   app.role = role;
   const [file] = await Promise.all([api.activeFile(), loadValidator()]);
-  app.activeText = file?.text ?? null;
-  app.activeVersion = file?.version ?? null;
 
   $('role').textContent = role;
   $('role').className = `badge ${role}`;
@@ -101,27 +97,13 @@ async function enter(token) {
   $('signin').hidden = true;
   $('views').hidden = false;
 
-  const doc = app.activeText ?? EMPTY_FILE;
-  if (app.editor) app.editor.load(doc);
-  else {
-    app.editor = createEditor({
-      parent: $('editor'),
-      doc,
-      readOnly: !canEdit(),
-      check,
-      onProblems: renderProblems,
-      onChange: onEdit,
-      getCatalog: () => app.catalog,
-    });
-  }
-  app.editor.setReadOnly(!canEdit());
   setupRole();
+  app.triggers.load(file);
   showView(app.view);
-  updateFileState();
   loadCatalog();
 }
 
-/** Shows one of the three views; the debugger reads the streams only while shown. */
+/** Shows one of the views; the debugger reads the streams only while shown. */
 function showView(name) {
   app.view = name;
   for (const v of VIEWS) $(v).hidden = v !== name;
@@ -132,6 +114,7 @@ function showView(name) {
   if (name === 'outcomes-view') app.outcomes.load();
   if (name === 'debugger-view') app.debugger.show();
   else app.debugger?.hide();
+  if (name === 'quality-view') app.quality.show();
 }
 
 /** The explain dialog for `visitor`, on `trigger` (or the first trigger of the file). */
@@ -173,14 +156,12 @@ async function loadCatalog() {
     app.catalogText = '';
     app.catalogNote = `Warnings from the log are unavailable: ${e.message}`;
   }
-  app.editor.relint();
+  app.triggers.editor.relint();
 }
 
 /** The wasm validator's errors, then (for a valid file) the lint's warnings. */
-function check(text) {
+function checkTriggers(text) {
   const r = validate(text);
-  app.valid = r.ok;
-  $('summary').textContent = r.ok && r.summary ? r.summary.text : '';
   let warnings = [];
   if (r.ok) {
     try {
@@ -190,97 +171,32 @@ function check(text) {
       warnings = lint(text, '');
     }
   }
-  updateFileState();
-  return { errors: r.errors, warnings };
+  return { ok: r.ok, errors: r.errors, warnings, summary: r.summary?.text };
 }
 
-function onEdit(text) {
-  updateFileState();
-  app.backtest?.fileChanged(text);
-}
-
-/** True when the editor holds changes that are not the active file. */
-function isEdited() {
-  return !!app.editor && app.editor.text() !== (app.activeText ?? EMPTY_FILE);
-}
-
-function updateFileState() {
-  if (!app.editor) return;
-  const pill = $('file-state');
-  const edited = isEdited();
-  if (!app.valid) {
-    pill.textContent = 'Has errors';
-    pill.className = 'pill invalid';
-  } else if (app.activeVersion === null) {
-    pill.textContent = app.activeText === null ? 'No active file yet' : 'Active';
-    pill.className = edited ? 'pill edited' : 'pill';
-  } else if (edited) {
-    pill.textContent = `Edited · based on version ${app.activeVersion}`;
-    pill.className = 'pill edited';
-  } else {
-    pill.textContent = `Version ${app.activeVersion} · active`;
-    pill.className = 'pill';
+/** The relay's verdict on a plan: its summary and warnings, or every mistake with its path. */
+async function checkPlan(text) {
+  try {
+    const r = await app.api.validate('plan', text);
+    return { ok: true, errors: [], warnings: r.warnings, summary: r.summary };
+  } catch (e) {
+    const errors = e.code === 'invalid_plan' ? e.body.errors : [{ path: '$', message: `Not checked: ${e.message}`, kind: 'unchecked' }];
+    return { ok: false, errors, warnings: [] };
   }
-  const push = $('push');
-  push.disabled = !canEdit() || !app.valid || !edited;
-  push.title = !canEdit() ? 'Viewers cannot push' : !app.valid ? 'Fix the errors first' : !edited ? 'No changes to push' : 'Push this file as a new version';
-  $('backtest').disabled = !app.valid || !!app.backtest?.running;
-  $('backtest').title = app.valid ? 'What this file would have done over the retained log' : 'Fix the errors first';
 }
 
-function renderProblems(problems) {
-  // User Timing for tests/console/figures.mjs: the file shown and checked.
-  if (!app.problemsShown) {
-    app.problemsShown = true;
-    performance.mark('console:validated');
-  }
-  app.problems = problems;
-  const errors = problems.filter((p) => p.severity === 'error').length;
-  const warnings = problems.length - errors;
-  const count = $('problem-count');
-  count.textContent = problems.length ? String(problems.length) : '';
-  count.className = errors ? 'count has-errors' : 'count';
-
-  const bar = $('statusbar');
-  const parts = [];
-  if (errors) parts.push(h('span', { class: 'e' }, `${errors} error${errors === 1 ? '' : 's'}`));
-  if (warnings) parts.push(h('span', { class: 'w' }, `${warnings} warning${warnings === 1 ? '' : 's'}`));
-  if (!problems.length) parts.push(h('span', { class: 'ok' }, 'Valid'));
-  parts.push(h('span', {}, errors ? 'The relay would refuse this file.' : 'Checked by the engine as you type.'));
-  if (!canEdit()) parts.push(h('span', {}, 'Read only: your role can validate and backtest.'));
-  bar.replaceChildren(...parts);
-
-  const tab = $('tab-problems');
-  const sorted = [...problems].sort((a, b) => a.from - b.from || (a.severity === 'error' ? -1 : 1));
-  const items = sorted.map((p) =>
-    h(
-      'li',
-      { class: `problem is-${p.severity}`, dataset: { line: p.line, path: p.path }, onclick: () => app.editor.reveal(p.from, p.to), title: 'Show in the editor' },
-      h('span', { class: 'icon', 'aria-label': p.severity }),
-      h('span', { class: 'where' }, `Line ${p.line} · ${p.path}`),
-      h('span', { class: 'msg' }, p.message),
-    ),
-  );
-  tab.replaceChildren(items.length ? h('ul', { class: 'problems' }, items) : h('div', { class: 'all-good' }, '✓ No errors or warnings.'));
-  if (app.catalogNote) tab.append(h('p', { class: 'note' }, app.catalogNote));
-}
-
-function selectTab(name) {
-  for (const b of document.querySelectorAll('.tabs button')) b.setAttribute('aria-selected', String(b.dataset.tab === name));
-  for (const t of ['problems', 'backtest', 'versions']) $(`tab-${t}`).hidden = t !== name;
-  // The list is fetched afresh each time: another editor may have pushed.
-  if (name === 'versions') app.versions.load();
-}
+/** True when the trigger file or the plan holds changes not pushed. */
+const isEdited = () => !!(app.triggers?.isEdited() || app.quality?.plan.isEdited());
 
 async function runBacktest() {
-  selectTab('backtest');
+  app.triggers.selectTab('backtest');
   $('backtest').disabled = true;
   try {
-    await app.backtest.run(app.api, app.editor.text(), $('since').value);
+    await app.backtest.run(app.api, app.triggers.editor.text(), $('since').value);
   } catch (e) {
     toast(e.message, { error: true });
   } finally {
-    updateFileState();
+    app.triggers.updateFileState();
   }
 }
 
@@ -305,38 +221,38 @@ async function showVisitor(id) {
   }
 }
 
-/** After a push or a revert: the relay's active file is what the editor should compare with. */
-async function afterActivation(answer) {
-  const file = await app.api.activeFile();
-  app.activeText = file?.text ?? null;
-  app.activeVersion = file?.version ?? answer.version;
-  if (app.activeText !== null && app.activeText !== app.editor.text()) app.editor.load(app.activeText);
-  updateFileState();
-  if (app.versions.data) await app.versions.load();
-}
-
 function setupRole() {
-  const edit = canEdit();
   app.backtest ??= new BacktestPanel($('tab-backtest'), { onVisitor: showVisitor });
-  app.versions = new VersionsPanel($('tab-versions'), {
+  app.triggers = new Workspace({
+    doc: 'triggers',
+    prefix: '',
     api: app.api,
-    canEdit: edit,
-    onOpen: (n, text) => {
-      if (isEdited() && !confirm(`Replace your edits (not pushed) with version ${n}?`)) return;
-      app.editor.load(text);
-      toast(n === app.activeVersion ? `Version ${n} (active) loaded.` : `Version ${n} loaded into the editor. Push it, or Revert from the list, to make it active.`);
+    canEdit,
+    check: checkTriggers,
+    words: { noun: 'file', empty: EMPTY_FILE, checkedBy: 'the engine', readOnly: 'validate and backtest' },
+    getCatalog: () => app.catalog,
+    note: () => app.catalogNote,
+    onEdit: (text) => app.backtest.fileChanged(text),
+    onState: () => {
+      const valid = app.triggers?.valid;
+      $('backtest').disabled = !valid || app.backtest.running;
+      $('backtest').title = valid ? 'What this file would have done over the retained log' : 'Fix the errors first';
     },
-    onChanged: afterActivation,
   });
   app.outcomes = new OutcomesPanel($('outcomes-view'), { api: app.api, triggers: fileTriggers });
   app.debugger?.hide();
   app.debugger = new DebuggerPanel($('debugger-view'), { api: app.api, triggers: fileTriggers, onExplain: showExplain });
-  app.openPush = setupPush({
+  app.quality = new QualityPanel({
     api: app.api,
-    getText: () => app.editor.text(),
     canEdit,
-    onPushed: afterActivation,
-    onInvalid: () => app.editor.relint(),
+    plan: new Workspace({
+      doc: 'plan',
+      prefix: 'plan-',
+      api: app.api,
+      canEdit,
+      check: checkPlan,
+      words: { noun: 'plan', empty: EMPTY_PLAN, checkedBy: 'the relay', readOnly: 'validate' },
+    }),
   });
 }
 
@@ -349,9 +265,6 @@ function boot() {
   $('explain-close').onclick = () => $('explain-dialog').close();
   for (const b of document.querySelectorAll('#views button')) b.onclick = () => showView(b.dataset.view);
   $('backtest').onclick = runBacktest;
-  $('push').onclick = () => app.openPush();
-  $('versions-button').onclick = () => selectTab('versions');
-  for (const b of document.querySelectorAll('.tabs button')) b.onclick = () => selectTab(b.dataset.tab);
   // Edits live only in this tab until pushed: ask before they are lost.
   addEventListener('beforeunload', (e) => {
     if (canEdit() && isEdited()) e.preventDefault();

@@ -15,10 +15,10 @@ export function loadValidator() {
 
 /** `{ok, errors: [{path, message, kind, code, trigger}], summary?}`. */
 export function validate(text) {
-  return wasmValidate(text);
+  return JSON.parse(wasmValidate(text));
 }
 
 /** `[{path, message, trigger}]` against the catalog's JSON text ('' for none). */
 export function lint(text, catalogJson) {
-  return wasmLint(text, catalogJson ?? '');
+  return JSON.parse(wasmLint(text, catalogJson ?? ''));
 }

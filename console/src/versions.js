@@ -1,6 +1,7 @@
 // The Versions tab (every push is an immutable version: list, where each is
 // active, the diff between any two, revert) and the Push dialog (a new
-// version, each partition's activation, Retry when one failed).
+// version, each partition's activation, Retry when one failed), for either
+// versioned document, `triggers` or `plan`: the relay's routes are the same.
 import { h, $, num, when, toast } from './dom.js';
 
 /** "0, 1, 2, 3" from [0, 1, 2, 3]. */
@@ -23,9 +24,12 @@ export function activationReport(answer, { canEdit, onRetry }) {
 }
 
 export class VersionsPanel {
-  constructor(el, { api, canEdit, onOpen, onChanged }) {
+  /** `doc`: `triggers` or `plan`; `prefix`: of the ids made here (the trigger file's are bare). */
+  constructor(el, { api, doc, prefix, canEdit, onOpen, onChanged }) {
     this.el = el;
     this.api = api;
+    this.doc = doc;
+    this.prefix = prefix;
     this.canEdit = canEdit;
     this.onOpen = onOpen;
     this.onChanged = onChanged;
@@ -36,7 +40,7 @@ export class VersionsPanel {
   async load() {
     this.el.replaceChildren(h('p', { class: 'muted' }, 'Loading versions…'));
     try {
-      this.data = await this.api.versions();
+      this.data = await this.api.versions(this.doc);
     } catch (e) {
       this.el.replaceChildren(h('div', { class: 'banner err', role: 'alert' }, e.message));
       return;
@@ -47,9 +51,9 @@ export class VersionsPanel {
 
   render() {
     const { versions, active } = this.data;
-    const compare = h('button', { type: 'button', class: 'small', id: 'compare', disabled: this.picked.length !== 2, onclick: () => this.showDiff() }, 'Compare selected');
-    const head = h('div', { class: 'versions-head' }, h('span', { class: 'muted' }, versions.length ? `${num(versions.length)} version${versions.length === 1 ? '' : 's'} · pick two to compare` : 'No versions yet: push the file to make the first.'), compare);
-    this.diffBox = h('div', { id: 'diff' });
+    const compare = h('button', { type: 'button', class: 'small', id: `${this.prefix}compare`, disabled: this.picked.length !== 2, onclick: () => this.showDiff() }, 'Compare selected');
+    const head = h('div', { class: 'versions-head' }, h('span', { class: 'muted' }, versions.length ? `${num(versions.length)} version${versions.length === 1 ? '' : 's'} · pick two to compare` : 'No versions yet: push to make the first.'), compare);
+    this.diffBox = h('div', { id: `${this.prefix}diff` });
     const items = versions.map((v) => this.item(v, active));
     this.el.replaceChildren(head, this.diffBox, ...items);
   }
@@ -96,7 +100,7 @@ export class VersionsPanel {
 
   async open(n) {
     try {
-      this.onOpen(n, await this.api.versionText(n));
+      this.onOpen(n, await this.api.versionText(this.doc, n));
     } catch (e) {
       toast(e.message, { error: true });
     }
@@ -105,7 +109,7 @@ export class VersionsPanel {
   async showDiff() {
     const [a, b] = [...this.picked].sort((x, y) => x - y);
     try {
-      const d = await this.api.diff(a, b);
+      const d = await this.api.diff(this.doc, a, b);
       const lines = d.diff.split('\n').map((l) => {
         const cls = l.startsWith('@@') ? 'hunk' : l.startsWith('+++') || l.startsWith('---') ? 'meta' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : '';
         return h('div', { class: cls }, l || ' ');
@@ -135,7 +139,7 @@ export class VersionsPanel {
     }
     button.disabled = true;
     try {
-      const answer = await this.api.revert(n, `Revert to version ${n}`, localStorage.getItem('eventstream-console-author') || null);
+      const answer = await this.api.revert(this.doc, n, `Revert to version ${n}`, localStorage.getItem('eventstream-console-author') || null);
       toast(answer.complete ? `Reverted: version ${answer.version} has version ${n}'s content and is active.` : `Version ${answer.version} stored; some partitions have not taken it yet (see Versions).`);
       await this.onChanged(answer);
       await this.load();
@@ -148,7 +152,7 @@ export class VersionsPanel {
   async retry(n, button) {
     button.disabled = true;
     try {
-      const answer = await this.api.activate(n);
+      const answer = await this.api.activate(this.doc, n);
       toast(answer.complete ? `Version ${n} is now active on every partition.` : `Version ${n} is still pending on some partitions.`, { error: !answer.complete });
       await this.load();
     } catch (e) {
@@ -158,22 +162,28 @@ export class VersionsPanel {
   }
 }
 
-/** The Push dialog: comment, author, then each partition's activation. */
-export function setupPush({ api, getText, canEdit, onPushed, onInvalid }) {
+/**
+ * The Push dialog (one for both documents): comment, author, then each
+ * partition's activation. Returns the function that opens it for `doc`;
+ * a refusal lists every mistake with its path and `onInvalid` marks them.
+ */
+export function setupPush({ api, doc, getText, canEdit, onPushed, onInvalid }) {
   const dialog = $('push-dialog');
   const confirm = $('push-confirm');
   const result = $('push-result');
   const author = $('push-author');
-  author.value = localStorage.getItem('eventstream-console-author') ?? '';
-  $('push-cancel').onclick = () => dialog.close();
+  const fail = (e) => {
+    const errors = e.body?.errors ?? [];
+    result.replaceChildren(h('div', { class: 'banner err', role: 'alert' }, e.message, errors.length ? h('ul', { class: 'refused' }, errors.map((x) => h('li', {}, h('code', {}, x.path), ` ${x.message}`))) : null));
+  };
   const retry = async (n, button) => {
     button.disabled = true;
     try {
-      const answer = await api.activate(n);
+      const answer = await api.activate(doc, n);
       show(answer);
       await onPushed(answer);
     } catch (e) {
-      result.replaceChildren(h('div', { class: 'banner err', role: 'alert' }, e.message));
+      fail(e);
     }
   };
   const show = (answer) => {
@@ -181,21 +191,24 @@ export function setupPush({ api, getText, canEdit, onPushed, onInvalid }) {
     confirm.hidden = true;
     $('push-cancel').textContent = 'Close';
   };
-  confirm.onclick = async () => {
+  const push = async () => {
     confirm.disabled = true;
     localStorage.setItem('eventstream-console-author', author.value.trim());
     try {
-      const answer = await api.push(getText(), $('push-comment').value.trim(), author.value.trim());
+      const answer = await api.push(doc, getText(), $('push-comment').value.trim(), author.value.trim());
       show(answer);
       await onPushed(answer);
     } catch (e) {
-      if (e.code === 'invalid_triggers') onInvalid(e.body?.errors ?? []);
-      result.replaceChildren(h('div', { class: 'banner err', role: 'alert' }, e.message));
+      if (e.body?.errors) onInvalid();
+      fail(e);
     } finally {
       confirm.disabled = false;
     }
   };
   return () => {
+    author.value = localStorage.getItem('eventstream-console-author') ?? '';
+    $('push-cancel').onclick = () => dialog.close();
+    confirm.onclick = push;
     result.replaceChildren();
     confirm.hidden = false;
     $('push-cancel').textContent = 'Cancel';

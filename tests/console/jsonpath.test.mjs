@@ -11,10 +11,13 @@ import { join } from 'node:path';
 import { EditorState } from '@codemirror/state';
 import { json } from '@codemirror/lang-json';
 import { ROOT } from '../support/relay.mjs';
-import { initSync, validate, lint } from '../../console/build/pkg/validator.js';
+import { initSync, validate as validateJson, lint as lintJson } from '../../console/build/pkg/validator.js';
 import { locate, locateSyntaxError, parsePath } from '../../console/src/jsonpath.js';
 
 initSync({ module: readFileSync(join(ROOT, 'console', 'dist', 'validator_bg.wasm')) });
+// The wasm answers JSON text; console/src/validator.js parses it the same way.
+const validate = (text) => JSON.parse(validateJson(text));
+const lint = (text, catalog) => JSON.parse(lintJson(text, catalog));
 
 // A copy of examples/triggers.json kept with the tests, so the lines stay put.
 const EXAMPLES = readFileSync(join(ROOT, 'tests', 'console', 'triggers.json'), 'utf8');
@@ -41,6 +44,10 @@ test('paths parse into keys and indexes', () => {
   assert.deepEqual(parsePath('triggers[2].when.where[0].op'), [{ key: 'triggers' }, { index: 2 }, { key: 'when' }, { key: 'where' }, { index: 0 }, { key: 'op' }]);
   assert.deepEqual(parsePath('$'), []);
   assert.deepEqual(parsePath('version'), [{ key: 'version' }]);
+  // A key that is not a plain name comes as a JSON string (the plan's event names).
+  assert.deepEqual(parsePath('events["Product Viewed"].properties.price.type'), [{ key: 'events' }, { key: 'Product Viewed' }, { key: 'properties' }, { key: 'price' }, { key: 'type' }]);
+  assert.deepEqual(parsePath('events["say \\"hi\\"]"]'), [{ key: 'events' }, { key: 'say "hi"]' }]);
+  assert.deepEqual(parsePath('["a b"][1]'), [{ key: 'a b' }, { index: 1 }]);
 });
 
 test('the example file is valid and the validator says how many triggers', () => {
