@@ -32,6 +32,7 @@ export async function runRtt({ probes = 200 } = {}) {
   files['/'] = ['text/html', PAGE(relay.url)];
   files['/sdk/index.js'] = ['text/javascript', await readFile(join(DIST, 'index.js'))];
   files['/sdk/eventstream.wasm'] = ['application/wasm', await readFile(join(DIST, 'eventstream.wasm'))];
+  files['/sdk/socket.js'] = ['text/javascript', await readFile(join(DIST, 'socket.js'))];
   const pushed = await relay.pushTriggers({ version: 1, triggers: [{ id: 'rtt', when: { event: 'RTT Probe' }, action: { type: 'rtt' } }] });
   if (pushed.status !== 200) throw new Error(JSON.stringify(pushed.body));
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds @eventstream/sdk into npm/dist: the Rust core to wasm (wasm-size
 # profile: opt-level z, LTO, panic abort; no std, see sdk/Cargo.toml),
-# wasm-opt -Oz (binaryen 132 from the root node_modules), then one minified
-# ESM file (npm/src: the API and its glue to the module) with esbuild, the
+# wasm-opt -Oz (binaryen 132 from the root node_modules), then the minified
+# ESM (npm/src: index.js, the API and its glue to the module, and socket.js,
+# the trigger socket it loads on first use) with esbuild, the
 # .d.ts, README, the repository's LICENSE and package.json.
 # Usage: npm/build.sh        (prints the package's sizes at the end)
 set -euo pipefail
@@ -25,8 +26,12 @@ mkdir -p "$OUT"
   --strip-debug --strip-producers --strip-target-features \
   target/wasm32-unknown-unknown/wasm-size/eventstream_sdk.wasm -o "$OUT/eventstream.wasm"
 
-"$BIN/esbuild" "$HERE/src/index.js" --bundle --format=esm --minify --target=es2020 \
-  --legal-comments=none --log-level=warning --outfile="$OUT/index.js"
+# socket.js (the trigger socket) is a file of its own, which index.js
+# imports on first use (see npm/src/trigger.js).
+for f in index socket; do
+  "$BIN/esbuild" "$HERE/src/$f.js" --bundle --format=esm --minify --target=es2020 \
+    --legal-comments=none --log-level=warning --external:./socket.js --outfile="$OUT/$f.js"
+done
 cp "$HERE/src/index.d.ts" "$HERE/README.md" "$ROOT/LICENSE" "$OUT/"
 cp "$HERE/package.json" "$OUT/package.json"
 node "$ROOT/tests/sdk/size.mjs" "$OUT"

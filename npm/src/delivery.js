@@ -9,7 +9,7 @@ import { payload, seal, outcome } from './wasm.js';
 import { ACKED, REJECTED } from './generated.js';
 import { error, store, b64, safe, report } from './util.js';
 import { drain, save, rehome, finishOrphan } from './queue.js';
-import { sendSocket, SOCKET_CLOSED } from './socket.js';
+import { sock, SOCKET_CLOSED } from './trigger.js';
 
 /** Queues and persists what waits and starts sending, in a task of its own. */
 export function later(c) {
@@ -61,7 +61,7 @@ async function pump(c, p) {
     if (!f.packed) await compress(c, f, p);
     f.sent = true;
     if (c.open && c.ws) {
-      [status, code, after, plan] = await sendSocket(c, p, f);
+      [status, code, after, plan] = await sock.sendSocket(c, p, f);
     } else {
       // keepalive requests share a 64 KB budget per page.
       const keepalive = c.inflightKeepalive + f.bytes.length <= 60000;

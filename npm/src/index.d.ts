@@ -76,6 +76,7 @@ export interface InitOptions {
 export interface EventstreamError extends Error {
   /**
    * `invalid_argument`, `event_too_large`, `queue_full`, `wasm_load_failed`,
+   * `triggers_unavailable` (the trigger socket's `socket.js` did not load),
    * or the relay's code for a refused frame (`unknown_write_key`,
    * `origin_not_allowed`, `frame_too_large`, `checksum` ...).
    */

@@ -7,7 +7,8 @@
 // This module is the API and the client's state; the client's work is in
 // modules of functions over that state: capture.js (auto-capture),
 // queue.js (the persistent queue), delivery.js (sending and retries),
-// socket.js (the triggers socket). Plain functions rather than methods:
+// trigger.js and socket.js (the triggers socket, a file loaded on first
+// use). Plain functions rather than methods:
 // the minifier renames functions, never methods, which keeps the package
 // small (its size is a product figure: tests/sdk/size.mjs).
 import { load, Core } from './wasm.js';
@@ -17,7 +18,7 @@ import { P, noop, error, store, newProducer, uuid, safe, report } from './util.j
 import { autoCapture } from './capture.js';
 import { drain, reopen, clear, claimOrphans } from './queue.js';
 import { later, kick, retryNow, settle, unload } from './delivery.js';
-import { connect, closeSocket } from './socket.js';
+import { connect, closeSocket } from './trigger.js';
 
 const CAMPAIGN = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'fbclid'];
 

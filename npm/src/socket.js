@@ -2,28 +2,38 @@
 // handed to the page's handlers once, then acknowledged); while it is open,
 // frames go out on it and their answers come back on it.
 //
+// A file of its own (npm/build.sh), loaded by trigger.js the first time a
+// visitor connects, in parallel with the request for the visitor's token:
+// a page with `triggers: false` never downloads it. So that it shares the
+// SDK's state rather than bundling a second copy, it imports nothing but
+// constants; the rest comes from trigger.js through setup().
+//
 // Client fields this module keeps: ws (null, a marker object while the token
 // loads, or the socket), open, wsAttempt, wsTimer, sent ('producerDec:seq' ->
 // resolve, for frames sent on the socket), seen.
-import { outcome } from './wasm.js';
 import { CLOSE_ORIGIN_NOT_ALLOWED } from './generated.js';
-import { error, safe, report } from './util.js';
-import { kick } from './delivery.js';
 
-/** The status of a frame whose socket closed before the answer: not an attempt, it goes again. */
-export const SOCKET_CLOSED = -1;
+// { outcome, error, safe, report, connect, SOCKET_CLOSED } of the SDK.
+let k;
 
-/** Opens the socket of the current visitor, with a token from the relay. */
-export async function connect(c) {
-  if (c.off || c.dead || c.ws) return;
-  const anon = c.anon;
-  const marker = (c.ws = {}); // reserves the slot while the token loads
+/** Hands this module the SDK's functions (once, before anything else). */
+export function setup(kit) {
+  k = kit;
+}
+
+/**
+ * Opens the socket of visitor `anon` with the token that `pending` (the
+ * token request trigger.js started when it reserved the slot with `marker`)
+ * brings, unless the slot was given up meanwhile.
+ */
+export async function open(c, marker, anon, pending) {
+  if (c.ws != marker) return;
   try {
-    const res = await fetch(c.url + '/v1/token?key=' + c.q + '&visitor=' + encodeURIComponent(anon), { credentials: 'omit' });
+    const res = await pending;
     if (res.status >= 400 && res.status < 500 && res.status != 429) {
       const body = await res.json().catch(() => ({}));
-      c.ws = null;
-      return report(c, error(body.code || 'http_' + res.status, 'the relay refused a visitor token', { status: res.status }));
+      if (c.ws == marker) c.ws = null;
+      return k.report(c, k.error(body.code || 'http_' + res.status, 'the relay refused a visitor token', { status: res.status }));
     }
     const { token } = await res.json();
     if (c.ws != marker || c.anon != anon) return;
@@ -37,8 +47,8 @@ export async function connect(c) {
       // What waits for the HTTP flush interval goes now, on the socket.
       c.cut();
     };
-    ws.onmessage = (m) => safe(c, () => message(c, m.data));
-    ws.onclose = (ev) => safe(c, () => closed(c, ws, ev.code));
+    ws.onmessage = (m) => k.safe(c, () => message(c, m.data));
+    ws.onclose = (ev) => k.safe(c, () => closed(c, ws, ev.code));
   } catch (e) {
     if (c.ws == marker) c.ws = null;
     closed(c, null, 0);
@@ -51,12 +61,12 @@ function closed(c, ws, code) {
   c.log('socket closed', code);
   c.ws = null;
   c.open = false;
-  for (const r of c.sent.values()) r([SOCKET_CLOSED, '']);
+  for (const r of c.sent.values()) r([k.SOCKET_CLOSED, '']);
   c.sent.clear();
   if (c.off || c.dead || code == CLOSE_ORIGIN_NOT_ALLOWED) return;
-  const d = outcome(0, '', c.wsAttempt++, 0, Math.random());
+  const d = k.outcome(0, '', c.wsAttempt++, 0, Math.random());
   clearTimeout(c.wsTimer);
-  c.wsTimer = setTimeout(() => connect(c), d);
+  c.wsTimer = setTimeout(() => k.connect(c), d);
 }
 
 /** Closes the socket on purpose (new visitor, opt-out, destroy). */
@@ -70,7 +80,7 @@ export function closeSocket(c) {
     ws.close(1000);
   }
   // Frames waiting for the socket's answer go again over HTTP, at once.
-  for (const r of c.sent.values()) r([SOCKET_CLOSED, '']);
+  for (const r of c.sent.values()) r([k.SOCKET_CLOSED, '']);
   c.sent.clear();
 }
 
@@ -87,7 +97,7 @@ function message(c, data) {
       const type = f.action && f.action.type;
       for (const key of new Set([type, f.trigger, '*'])) {
         for (const h of (c.handlers.get(key) || []).slice()) {
-          try { h(f); } catch (e) { report(c, e); }
+          try { h(f); } catch (e) { k.report(c, e); }
         }
       }
     }

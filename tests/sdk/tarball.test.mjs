@@ -18,7 +18,7 @@ import { codeBlocks, README } from '../support/readme.mjs';
 
 const DIST = join(ROOT, 'npm', 'dist');
 const BIN = join(ROOT, 'node_modules', '.bin');
-const FILES = ['LICENSE', 'README.md', 'eventstream.wasm', 'index.d.ts', 'index.js', 'package.json'];
+const FILES = ['LICENSE', 'README.md', 'eventstream.wasm', 'index.d.ts', 'index.js', 'package.json', 'socket.js'];
 const VERSION = /\[workspace\.package\][^[]*?\nversion\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'Cargo.toml'), 'utf8'))[1];
 
 let dir, pack, tgz, app, relay, browser;

@@ -146,3 +146,36 @@ test('the first seconds: the landing page view goes at once, and what waits goes
   assert.equal(await page.evaluate(() => window.es.stats().queued), 0);
   await ctx.close();
 });
+
+test('socket.js loads only with triggers, beside the token request; when it cannot load: triggers_unavailable', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const seen = [];
+  const log = []; // [what, path] of socket.js and the token, in order
+  ctx.on('request', (r) => seen.push(new URL(r.url()).pathname));
+  for (const what of ['request', 'requestfinished']) {
+    ctx.on(what, (r) => /socket\.js$|\/v1\/token$/.test(new URL(r.url()).pathname) && log.push([what, new URL(r.url()).pathname]));
+  }
+  let page = await open(ctx, site, { autocapture: false, triggers: false });
+  await page.evaluate(() => { window.es.track('E'); return window.es.flush(); });
+  assert.equal(relay.stored.length, 1);
+  assert.deepEqual(seen.filter((p) => p.endsWith('socket.js')), []);
+  await page.close();
+
+  page = await open(ctx, site, { autocapture: false });
+  assert.ok(await connected(page));
+  // Both requested before either answered: the file adds no round trip.
+  assert.deepEqual(log.slice(0, 2).map(([what]) => what), ['request', 'request'], JSON.stringify(log));
+  assert.deepEqual(log.slice(0, 2).map(([, path]) => path).sort(), ['/pkg/socket.js', '/v1/token']);
+  await page.close();
+
+  // A site that does not serve socket.js: events still go (by HTTP), and
+  // onError hears why firings cannot come.
+  await ctx.route('**/socket.js', (route) => route.fulfill({ status: 404, body: 'no' }));
+  page = await open(ctx, site, { autocapture: false });
+  assert.ok(await until(() => page.evaluate(() => window.errors.some((e) => e.code == 'triggers_unavailable'))));
+  await page.evaluate(() => { window.es.track('Still sent'); return window.es.flush(); });
+  assert.equal(relay.events().at(-1).name, 'Still sent');
+  assert.equal(await page.evaluate(() => window.es.stats().connected), false);
+  await ctx.close();
+});
