@@ -13,7 +13,8 @@
 //! Key layout: see [`crate::log`]; the active trigger file is stored under
 //! `t` + `active-file`, the active tracking plan under `t` + `active-plan`
 //! (and when it was set under `t` + `plan-since`), its violation counters
-//! as [`quality`] says.
+//! ([`PlanCounter`]) under `n` + name length (u32) + event name + kind code
+//! (u16) + path, and their number under `m` + `plan-counters`.
 //!
 //! With a tracking plan ([`Partition::set_plan`]), every event of a frame is
 //! judged in the append's commit: allowed and flagged events go to the

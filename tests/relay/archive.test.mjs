@@ -94,7 +94,9 @@ async function send(relay, frames) {
 let relay;
 let stored;
 before(async () => {
-  relay = await startRelay({ partitions: 4, r2Buckets: ['ARCHIVE'], vars: { ARCHIVE_INTERVAL_MS: '1500', RATE_LIMIT_PER_SEC: '0' } });
+  // With request properties, so that the relay's enrichment is archived too.
+  const cf = { country: 'DE', region: 'Berlin', city: 'Berlin', continent: 'EU', timezone: 'Europe/Berlin', asn: 3320 };
+  relay = await startRelay({ partitions: 4, r2Buckets: ['ARCHIVE'], cf, vars: { ARCHIVE_INTERVAL_MS: '1500', RATE_LIMIT_PER_SEC: '0' } });
   // The example triggers fire on the corpus: the firing stream is archived too.
   const triggers = await relay.pushTriggers(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8'));
   assert.equal(triggers.status, 200, JSON.stringify(triggers.body));
@@ -148,7 +150,8 @@ test('every event lands once, in offset order, and DuckDB reads it back', async 
   // The same events as the relay serves, field for field where they overlap.
   const served = await relay.readAll('events');
   const archived = duck(
-    `SELECT partition, "offset", kind, event_name, anonymous_id, epoch_ms(event_time), properties, producer_id::VARCHAR, "sequence", event_index
+    `SELECT partition, "offset", kind, event_name, anonymous_id, epoch_ms(event_time), properties, producer_id::VARCHAR, "sequence", event_index,
+            geo_country, geo_city, geo_asn, device_type, bot
      FROM read_parquet('${glob}') ORDER BY partition, "offset"`,
   );
   served.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
@@ -157,9 +160,11 @@ test('every event lands once, in offset order, and DuckDB reads it back', async 
     const r = served[i];
     const a = archived[i];
     assert.deepEqual(
-      [a[0], a[1], a[2], a[3], a[4], a[5], JSON.parse(a[6]), a[7], a[8], a[9]],
-      [r.partition, r.offset, r.kind, r.name, r.visitor, r.time, r.properties, r.producer_id, r.sequence, r.index],
+      [a[0], a[1], a[2], a[3], a[4], a[5], JSON.parse(a[6]), a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]],
+      [r.partition, r.offset, r.kind, r.name, r.visitor, r.time, r.properties, r.producer_id, r.sequence, r.index,
+        r.context.geo?.country ?? null, r.context.geo?.city ?? null, r.context.geo?.asn ?? null, r.context.device?.type ?? null, r.context.bot ?? null],
     );
+    assert.equal(a[10], 'DE', 'the enrichment is archived');
   }
   // The analyst's first query of the README runs, over these files.
   const query = codeBlocks().find((b) => b.lang === 'sql' && b.code.includes("read_parquet('archive/"));

@@ -28,8 +28,14 @@ pub use table::{ArchiveError, ColumnType, Table, EVENT_COLUMNS, FIRING_COLUMNS};
 
 use crate::log::Stream;
 
-/// The schema version written into every file (`eventstream.schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version written into every file (`eventstream.schema_version`):
+/// 2 added the relay's enrichment (`geo_*`, `device_*`, `bot`) and the
+/// plan's `violations` after version 1's columns.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The version of the keys' layout (`events/v1/...`): columns change
+/// additively under one layout, so a reader's glob keeps working.
+pub const KEY_VERSION: u32 = 1;
 
 /// Default segment interval: one hour of receive time.
 pub const DEFAULT_INTERVAL_MS: u64 = 3_600_000;
@@ -195,7 +201,7 @@ pub fn object_key(
 ) -> String {
     let (y, m, d, h) = crate::time::date_hour(interval_start);
     format!(
-        "{}/v{SCHEMA_VERSION}/dt={y:04}-{m:02}-{d:02}/hour={h:02}/part={partition:03}/{first:020}-{last:020}.parquet",
+        "{}/v{KEY_VERSION}/dt={y:04}-{m:02}-{d:02}/hour={h:02}/part={partition:03}/{first:020}-{last:020}.parquet",
         stream.as_str()
     )
 }

@@ -5,7 +5,7 @@ use super::SCHEMA_VERSION;
 use crate::event::{map_get, Map, Value};
 use crate::partition::EventRecord;
 use parquet::basic::Compression;
-use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -86,6 +86,8 @@ pub enum ColumnType {
     TimestampMs,
     /// `BYTE_ARRAY` UTF-8 (DuckDB `VARCHAR`).
     Utf8,
+    /// `BOOLEAN`.
+    Bool,
 }
 
 impl ColumnType {
@@ -97,6 +99,7 @@ impl ColumnType {
             ColumnType::UInt64 => ("int64", " (INTEGER(64,false))"),
             ColumnType::TimestampMs => ("int64", " (TIMESTAMP(MILLIS,true))"),
             ColumnType::Utf8 => ("binary", " (STRING)"),
+            ColumnType::Bool => ("boolean", ""),
         }
     }
 }
@@ -123,9 +126,10 @@ const fn col(name: &'static str, ty: ColumnType, optional: bool, doc: &'static s
     }
 }
 
-use ColumnType::{Int32, Int64, TimestampMs, UInt64, Utf8};
+use ColumnType::{Bool, Int32, Int64, TimestampMs, UInt64, Utf8};
 
-/// The columns of `events/v1` files, in file order.
+/// The columns of `events/v1` files, in file order (version 1's, then
+/// version 2's).
 pub const EVENT_COLUMNS: &[ColumnSpec] = &[
     col("partition", Int32, false, "the partition"),
     col(
@@ -204,6 +208,49 @@ pub const EVENT_COLUMNS: &[ColumnSpec] = &[
         Int32,
         false,
         "the event's index in its frame (producer, sequence and index identify an event)",
+    ),
+    // Schema version 2: the relay's enrichment and the tracking plan's marks.
+    col(
+        "geo_country",
+        Utf8,
+        true,
+        "ISO country code of the request (`request.cf`)",
+    ),
+    col("geo_region", Utf8, true, "region of the request"),
+    col("geo_city", Utf8, true, "city of the request"),
+    col("geo_continent", Utf8, true, "continent code of the request"),
+    col(
+        "geo_timezone",
+        Utf8,
+        true,
+        "IANA time zone of the request's place",
+    ),
+    col(
+        "geo_asn",
+        Int64,
+        true,
+        "autonomous system number of the client's network",
+    ),
+    col(
+        "device_type",
+        Utf8,
+        true,
+        "`desktop`, `mobile`, `tablet`, `bot` or `other`, from the user agent",
+    ),
+    col("device_browser", Utf8, true, "browser name"),
+    col("device_version", Utf8, true, "browser version"),
+    col("device_os", Utf8, true, "operating system"),
+    col(
+        "bot",
+        Bool,
+        true,
+        "the relay's bot verdict (null when nothing was known)",
+    ),
+    col(
+        "violations",
+        Utf8,
+        true,
+        "a flagged event's tracking-plan violations, a JSON list of {kind, code, path, message}",
     ),
 ];
 
@@ -422,6 +469,33 @@ impl Table {
         n += self.int(Some(r.source.producer_id as i64));
         n += self.int(Some(r.source.sequence as i64));
         n += self.int(Some(i64::from(r.source.index)));
+        let e = r.source.enrichment.as_deref();
+        let geo = e.map(|e| &e.geo);
+        let device = e.map(|e| &e.device);
+        for text in [
+            geo.and_then(|g| g.country.as_deref()),
+            geo.and_then(|g| g.region.as_deref()),
+            geo.and_then(|g| g.city.as_deref()),
+            geo.and_then(|g| g.continent.as_deref()),
+            geo.and_then(|g| g.timezone.as_deref()),
+        ] {
+            n += self.str(text);
+        }
+        n += self.int(geo.and_then(|g| g.asn).map(i64::from));
+        for text in [
+            device.and_then(|d| d.kind.as_deref()),
+            device.and_then(|d| d.browser.as_deref()),
+            device.and_then(|d| d.version.as_deref()),
+            device.and_then(|d| d.os.as_deref()),
+        ] {
+            n += self.str(text);
+        }
+        n += self.int(e.and_then(|e| e.bot).map(i64::from));
+        let violations = (!r.violations.is_empty()).then(|| {
+            let list: Vec<Json> = r.violations.iter().map(|v| v.to_json()).collect();
+            Json::Array(list).to_string()
+        });
+        n += self.str(violations.as_deref());
         self.end_row();
         n
     }
@@ -502,6 +576,10 @@ impl Table {
                 (Data::Ints(v), Int32) => {
                     let v: Vec<i32> = v.iter().map(|&x| x as i32).collect();
                     out.typed::<Int32Type>().write_batch(&v, defs, None)?;
+                }
+                (Data::Ints(v), Bool) => {
+                    let v: Vec<bool> = v.iter().map(|&x| x != 0).collect();
+                    out.typed::<BoolType>().write_batch(&v, defs, None)?;
                 }
                 (Data::Ints(v), _) => {
                     out.typed::<Int64Type>().write_batch(v, defs, None)?;

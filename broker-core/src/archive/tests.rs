@@ -153,7 +153,14 @@ fn a_segment_closes_at_the_interval_end_at_a_bound_or_by_the_clock() {
 #[test]
 fn events_round_trip_through_the_parquet_reader() {
     let mut t = Table::events();
-    let records: Vec<_> = (0..3).map(|i| record(100 + i, DEC_6_14H + i)).collect();
+    let mut records: Vec<_> = (0..3).map(|i| record(100 + i, DEC_6_14H + i)).collect();
+    // The second row was enriched by the relay and flagged by the plan.
+    records[1].source.enrichment = Some(Arc::new(crate::context::tests::sample_enrichment()));
+    records[1].violations = vec![crate::plan::Violation {
+        kind: crate::plan::ViolationKind::WrongType,
+        path: "properties.price".into(),
+        message: "expected integer, got number 89.58".into(),
+    }];
     for r in &records {
         assert!(t.push_event(r) > 0);
     }
@@ -166,7 +173,7 @@ fn events_round_trip_through_the_parquet_reader() {
         "deterministic"
     );
     let (rows, kv) = read_rows(bytes);
-    assert!(kv.contains(&("eventstream.schema_version".into(), Some("1".into()))));
+    assert!(kv.contains(&("eventstream.schema_version".into(), Some("2".into()))));
     assert!(kv.contains(&("eventstream.first_offset".into(), Some("100".into()))));
     assert_eq!(rows.len(), 3);
     let names: Vec<_> = rows[0].iter().map(|(n, _)| n.as_str()).collect();
@@ -205,6 +212,23 @@ fn events_round_trip_through_the_parquet_reader() {
     assert_eq!(field(r, "producer_id"), &Field::ULong(u64::MAX - 1));
     assert_eq!(field(r, "sequence"), &Field::ULong(4));
     assert_eq!(field(r, "event_index"), &Field::Int(101));
+    assert_eq!(field(r, "geo_country"), &Field::Str("DE".into()));
+    assert_eq!(field(r, "geo_city"), &Field::Null);
+    assert_eq!(field(r, "geo_asn"), &Field::Long(3320));
+    assert_eq!(field(r, "device_type"), &Field::Str("mobile".into()));
+    assert_eq!(field(r, "device_os"), &Field::Str("Android".into()));
+    assert_eq!(field(r, "bot"), &Field::Bool(false));
+    assert_eq!(
+        field(r, "violations"),
+        &Field::Str(r#"[{"code":2,"kind":"wrong_type","message":"expected integer, got number 89.58","path":"properties.price"}]"#.into())
+    );
+    for name in ["geo_country", "geo_asn", "device_type", "bot", "violations"] {
+        assert_eq!(
+            field(&rows[0], name),
+            &Field::Null,
+            "{name} of a plain record"
+        );
+    }
 }
 
 #[test]

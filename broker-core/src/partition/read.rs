@@ -13,7 +13,7 @@ impl Partition {
     /// capped by the configuration; at least one record comes back when
     /// `from` is below the end). `from == end` returns none: the caller
     /// waits for appends (live tail). Below the earliest offset, or above
-    /// the end, is [`LogError::OffsetOutOfRange`] (as [`PartitionError::Log`]), never a skip.
+    /// the end, is [`LogError::OffsetOutOfRange`](crate::log::LogError::OffsetOutOfRange) (as [`PartitionError::Log`]), never a skip.
     pub fn read_events<S: Storage>(
         &self,
         store: &S,
