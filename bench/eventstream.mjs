@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCollector, replayInChromium } from './replay.mjs';
+import { chromium } from 'playwright-core';
+import { startCollector, replayInChromium, CHROMIUM_ARGS } from './replay.mjs';
 import { decodeFrames } from '../tests/support/frames.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +56,81 @@ export async function runEventstream(visits, { paced = 0 } = {}) {
     const bytes = frames.reduce((n, r) => n + r.bytes, 0);
     const compressed = decoded.filter((f) => f.flags & 1).length;
     return { times, events, total, bytes, requests: frames.length, compressed, bad: decoded.filter((f) => f.error).length };
+  } finally {
+    await collector.close();
+  }
+}
+
+const START_PAGE = `<!doctype html><meta charset="utf-8"><title>eventstream start-up</title>
+<script type="module">
+import { init } from '/sdk/index.js';
+// Defaults (auto-capture: the page view is the first event) but no trigger
+// socket (this collector has none) and flushInterval 0, so the page view
+// goes in the next task, as it does by default when the socket is on.
+window.__start = async () => {
+  const t0 = performance.now();
+  await init({ writeKey: 'bench', endpoint: location.origin, triggers: false, flushInterval: 0 });
+  return { t0, initMs: performance.now() - t0 };
+};
+window.__ready = true;
+</script>`;
+
+/**
+ * Cold start-up in Chromium, `runs` times, each in a fresh browser context
+ * (files are served no-store, storage is empty): the page has imported the
+ * SDK as a site would; `window.__start()` calls init() and resolves with
+ * its start time. Per run: `initMs`, init() called to resolved (wall);
+ * `mainMs`, the main thread's busy time over that call (Chrome's
+ * TaskDuration, less that of an empty evaluate); `firstSendMs`, init()
+ * called to the first request of an event to the collector (resource
+ * timing; paths matching `sendPath`).
+ */
+export async function coldStart(pageUrl, runs, sendPath) {
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const out = { initMs: [], mainMs: [], firstSendMs: [] };
+  try {
+    for (let i = 0; i < runs; i++) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => console.error('page error:', e.message));
+      const cdp = await ctx.newCDPSession(page);
+      await cdp.send('Performance.enable');
+      const busy = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value * 1000;
+      await page.goto(pageUrl);
+      await page.waitForFunction(() => window.__ready === true, null, { timeout: 30000 });
+      let b = await busy();
+      await page.evaluate(() => 0);
+      const empty = (await busy()) - b;
+      b = await busy();
+      const { t0, initMs } = await page.evaluate(() => window.__start());
+      out.mainMs.push(Math.max(0, (await busy()) - b - empty));
+      out.initMs.push(initMs);
+      const sent = await page.waitForFunction(
+        (re) => performance.getEntriesByType('resource').find((e) => new RegExp(re).test(new URL(e.name).pathname))?.startTime,
+        sendPath.source,
+        { timeout: 15000, polling: 50 },
+      );
+      out.firstSendMs.push((await sent.jsonValue()) - t0);
+      await ctx.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  return out;
+}
+
+/** Our start-up figures (see `coldStart`). */
+export async function startupEventstream(runs = 15) {
+  const collector = await startCollector(
+    { '/v1/frames': () => ({ json: { partition: 0, base_offset: 0, count: 0, duplicate: false } }) },
+    {
+      '/': ['text/html', START_PAGE],
+      '/sdk/index.js': ['text/javascript', await readFile(join(DIST, 'index.js'))],
+      '/sdk/eventstream.wasm': ['application/wasm', await readFile(join(DIST, 'eventstream.wasm'))],
+    },
+  );
+  try {
+    return await coldStart(`${collector.url}/`, runs, /^\/v1\/frames$/);
   } finally {
     await collector.close();
   }

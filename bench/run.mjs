@@ -7,14 +7,39 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, spawn } from 'node:child_process';
 import { loadVisits, percentile } from './replay.mjs';
-import { runSegment } from './segment.mjs';
-import { runEventstream, DIST } from './eventstream.mjs';
+import { runSegment, startupSegment } from './segment.mjs';
+import { runEventstream, startupEventstream, DIST } from './eventstream.mjs';
 import { runRtt } from './rtt.mjs';
 import { criterionResults } from './criterion.mjs';
 import { measure as packageSize } from '../tests/sdk/size.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
+const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 15);
+
+/**
+ * Cold start-up, ours beside Segment's in the same run: init() called to
+ * resolved, the main thread's busy time over it, and init() called to the
+ * first event's request (see `coldStart` in eventstream.mjs).
+ */
+async function startup(figure) {
+  const p50 = (xs) => percentile(xs, 50);
+  const p90 = (xs) => percentile(xs, 90).toFixed(1);
+  for (const [name, r] of [['SDK', await startupEventstream(STARTUP_RUNS)], ['Segment', await startupSegment(STARTUP_RUNS)]]) {
+    const note = (xs) => `p90 ${p90(xs)}, ${STARTUP_RUNS} cold loads`;
+    figure(`${name} start-up: init() to resolved, p50`, p50(r.initMs), 'ms', '', note(r.initMs));
+    figure(`${name} start-up: init() main thread, p50`, p50(r.mainMs), 'ms', '', note(r.mainMs));
+    figure(`${name} start-up: init() to first event sent, p50`, p50(r.firstSendMs), 'ms', '', note(r.firstSendMs));
+  }
+}
+
+// `node bench/run.mjs --startup`: only the start-up figures (npm/build.sh
+// first, and `npm ci` in bench/ for Segment).
+if (process.argv[2] === '--startup') {
+  const print = (name, v, unit, target, note) => console.log(`${name}: ${v.toFixed(1)} ${unit} (${note})`);
+  await startup(print);
+  process.exit(0);
+}
 const corpusPath = process.argv[2] ?? process.env.EVENTSTREAM_CORPUS ?? join(ROOT, 'examples', 'corpus', 'clickstream.jsonl');
 const PACED_CALLS = Number(process.env.BENCH_PACED_CALLS ?? 30);
 const PACED_MS = 2000;
@@ -85,6 +110,8 @@ await section(`@segment/analytics-next 1.84.3, same calls, same endpoint`, async
   figure('Segment events delivered', `${seg.events}/${seg.total}`, '', '');
   if (ours) figure('our bytes per event / Segment', ours.bytes / ours.events / (seg.bytes / seg.events), 'x', '<= 0.1');
 });
+
+await section(`start-up, cold load in Chromium, ours beside Segment`, () => startup(figure));
 
 await section(`paced: ${PACED_CALLS} calls ${PACED_MS / 1000} s apart`, async () => {
   const [o, s] = [await runEventstream(pacedVisits, { paced: PACED_MS }), await runSegment(pacedVisits, { paced: PACED_MS })];

@@ -5,6 +5,7 @@ import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { startCollector, replayInChromium } from './replay.mjs';
+import { coldStart } from './eventstream.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -27,8 +28,9 @@ window.__ready = true;
 
 const ENTRY = `import { AnalyticsBrowser } from '@segment/analytics-next';
 const strategy = { strategy: 'batching', config: { size: 10, timeout: 5000 } };
-window.makeSegment = async (apiHost) => {
-  const seg = { apiKey: 'bench', apiHost, protocol: 'http', deliveryStrategy: strategy };
+// batching false: Segment's default delivery, one request per event at once.
+window.makeSegment = async (apiHost, batching = true) => {
+  const seg = { apiKey: 'bench', apiHost, protocol: 'http', ...(batching && { deliveryStrategy: strategy }) };
   const [analytics] = await AnalyticsBrowser.load(
     { writeKey: 'bench', cdnSettings: { integrations: { 'Segment.io': seg } } },
     { integrations: { 'Segment.io': seg } },
@@ -68,6 +70,34 @@ export async function runSegment(visits, { paced = 0 } = {}) {
     const { times } = await replayInChromium(`${collector.url}/`, visits, { paced, settleMs: 12000, isDone: async () => events >= total });
     const bytes = collector.requests.reduce((n, r) => n + r.bytes, 0);
     return { times, events, total, bytes, requests: collector.requests.length, bundleBytes: bundle.length };
+  } finally {
+    await collector.close();
+  }
+}
+
+const START_PAGE = `<!doctype html><meta charset="utf-8"><title>segment start-up</title>
+<script type="module">
+import '/segment.js';
+// Settings passed in (no CDN request), default delivery (the page view is
+// sent at once), and the page view a site's snippet sends after load.
+window.__start = async () => {
+  const t0 = performance.now();
+  const analytics = await window.makeSegment(location.host + '/v1', false);
+  const initMs = performance.now() - t0;
+  analytics.page();
+  return { t0, initMs };
+};
+window.__ready = true;
+</script>`;
+
+/** Segment's start-up figures, measured as ours (see `coldStart` in eventstream.mjs). */
+export async function startupSegment(runs = 15) {
+  const collector = await startCollector(
+    { '/v1/p': () => ({ json: { success: true } }), '/v1/b': () => ({ json: { success: true } }) },
+    { '/': ['text/html', START_PAGE], '/segment.js': ['text/javascript', await bundleSegment()] },
+  );
+  try {
+    return await coldStart(`${collector.url}/`, runs, /^\/v1\/[pb]$/);
   } finally {
     await collector.close();
   }
