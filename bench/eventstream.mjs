@@ -80,10 +80,12 @@ window.__ready = true;
  * (files are served no-store, storage is empty): the page has imported the
  * SDK as a site would; `window.__start()` calls init() and resolves with
  * its start time. Per run: `initMs`, init() called to resolved (wall);
- * `mainMs`, the main thread's busy time over that call (Chrome's
- * TaskDuration, less that of an empty evaluate); `firstSendMs`, init()
- * called to the first request of an event to the collector (resource
- * timing; paths matching `sendPath`).
+ * `mainMs`, the main thread's busy time from that call until the bench
+ * reads it back (Chrome's TaskDuration, less that of an empty evaluate),
+ * which includes the page view's encoding and its send when it goes in the
+ * next task, as ours does here and Segment's does at once; `firstSendMs`,
+ * init() called to the first request of an event to the collector
+ * (resource timing; paths matching `sendPath`).
  */
 export async function coldStart(pageUrl, runs, sendPath) {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
