@@ -372,14 +372,19 @@ fn note(s: Option<String>, what: &str) -> Result<Option<String>> {
 }
 
 /// A control answer that must be 200, else its error.
-async fn expect_ok(mut res: Response) -> Result<Response> {
+async fn expect_ok(res: Response) -> Result<Response> {
+    expect_ok_from(res, "the control object").await
+}
+
+/// An internal answer (of `who`) that must be 200, else its error as it said it.
+pub(crate) async fn expect_ok_from(mut res: Response, who: &str) -> Result<Response> {
     if res.status_code() == 200 {
         return Ok(res);
     }
     let body: Value = res.json().await.unwrap_or(Value::Null);
     Err(RelayError::Internal {
         message: format!(
-            "the control object answered {}: {}",
+            "{who} answered {}: {}",
             res.status_code(),
             body["message"].as_str().unwrap_or("no message")
         ),

@@ -15,6 +15,7 @@
 //! its quarantine ended when the replay began; `{"released", "kept",
 //! "partitions": [{"partition", "released", "kept", "steps"}]}`.
 
+use crate::admin::expect_ok_from;
 use crate::config::Config;
 use crate::error::{RelayError, Result};
 use crate::http;
@@ -106,10 +107,8 @@ pub async fn replay_quarantine(env: &Env) -> Result<Response> {
         let (mut released, mut kept, mut steps) = (0u64, 0u64, 0u32);
         let mut until = None;
         loop {
-            let step: Value = expect_ok(call(env, p, &Op::ReplayQuarantine { until }, None).await?)
-                .await?
-                .json()
-                .await?;
+            let answer = call(env, p, &Op::ReplayQuarantine { until }, None).await?;
+            let step: Value = expect_ok_from(answer, "a partition").await?.json().await?;
             steps += 1;
             released += step["released"].as_u64().unwrap_or(0);
             kept += step["kept"].as_u64().unwrap_or(0);
@@ -136,19 +135,4 @@ pub async fn replay_quarantine(env: &Env) -> Result<Response> {
         &json!({ "released": sum("released"), "kept": sum("kept"),
                  "complete": complete, "partitions": results }),
     )
-}
-
-/// A partition's answer that must be 200, else its error as it said it.
-async fn expect_ok(mut res: Response) -> Result<Response> {
-    if res.status_code() == 200 {
-        return Ok(res);
-    }
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    Err(RelayError::Internal {
-        message: format!(
-            "a partition answered {}: {}",
-            res.status_code(),
-            body["message"].as_str().unwrap_or("no message")
-        ),
-    })
 }

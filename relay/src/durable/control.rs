@@ -16,23 +16,28 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{DurableObject, Env, Request, Response, SqlStorageValue, State};
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS versions (
-    version INTEGER PRIMARY KEY,
-    time INTEGER NOT NULL,
-    author TEXT NOT NULL,
-    role TEXT NOT NULL,
-    comment TEXT,
-    reverts INTEGER,
-    content TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plan_versions (
-    version INTEGER PRIMARY KEY,
-    time INTEGER NOT NULL,
-    author TEXT NOT NULL,
-    role TEXT NOT NULL,
-    comment TEXT,
-    reverts INTEGER,
-    content TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS control_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+/// The tables: one of versions per document (the trigger file's and the
+/// plan's, the same columns), and the targets.
+fn schema() -> String {
+    let mut sql = String::new();
+    for doc in [Doc::Triggers, Doc::Plan] {
+        sql.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                version INTEGER PRIMARY KEY,
+                time INTEGER NOT NULL,
+                author TEXT NOT NULL,
+                role TEXT NOT NULL,
+                comment TEXT,
+                reverts INTEGER,
+                content TEXT NOT NULL);\n",
+            table(doc).0
+        ));
+    }
+    sql.push_str(
+        "CREATE TABLE IF NOT EXISTS control_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    );
+    sql
+}
 
 /// The table of a document's versions, and the name of its target in
 /// `control_meta` (the trigger file's kept the names it had before plans).
@@ -107,7 +112,7 @@ impl Control {
         let url = req.url()?;
         let op = ControlOp::parse(&req.method(), &url)?;
         let sql = self.state.storage().sql();
-        sql.exec(SCHEMA, None).map_err(internal)?;
+        sql.exec(&schema(), None).map_err(internal)?;
         let doc = op.doc();
         let (versions, _) = table(doc);
         match op {
