@@ -1,10 +1,12 @@
 // The console's Data quality view in headless Chromium, against the built
 // relay in workerd: an editor writes a tracking plan with a mistake and sees
 // it marked at its path with the relay's message, pushes examples/plan.json
-// as the first version, sees a broken event the shop sent (a price as a
-// string) counted under Violations and kept in Quarantine with its reason,
-// then pushes a fixed plan and presses Replay: the event is released to the
-// event stream. A viewer sees it all but cannot push or replay.
+// as the first version, sees broken events (a price as a string, a cart line
+// without cart or quantity) counted under Violations and kept in Quarantine
+// with their reasons, then pushes a fixed plan (prices as strings) and
+// presses Replay: the view is released to the event stream, the cart line
+// kept; then reverts the plan to its first version. A viewer sees it
+// all but cannot push or replay.
 // Screenshots go to test-output/console/ (prefixed "quality-").
 //
 // Needs: relay/build.sh (which runs console/build.sh), the CLI (for frames).
@@ -30,6 +32,7 @@ const BROKEN = PLAN.replace(PRICE, PRICE.replace('"number"', '"money"'));
 const FIXED = PLAN.replace(PRICE, '"price": { "type": "string", "required": true, "pattern": "^[0-9]+(\\\\.[0-9]{1,2})?$" }');
 const PRICE_PATH = 'events["Product Viewed"].properties.price.type';
 const VISITOR = 'quality-visitor-1';
+const OTHER = 'quality-visitor-2';
 const REASON = 'expected number, got string "89.58"';
 
 let relay;
@@ -137,34 +140,45 @@ test('examples/plan.json pushed with a comment becomes version 1, active on ever
   await shot('quality-03-plan-versions');
 });
 
-test('a broken event is counted under Violations and kept in Quarantine with its reason', async () => {
+test('broken events are counted under Violations and kept in Quarantine with their reasons', async () => {
   const product = { product_id: 'p-0042', sku: 'SKU-SHO-00042', name: 'Trail shoe', category: 'shoes', price: '89.58', currency: 'EUR' };
   const sent = await postFrame(relay, frame(VISITOR, [{ name: 'Product Viewed', properties: product }]));
   assert.equal(sent.status, 200, JSON.stringify(sent.body));
   assert.deepEqual(sent.body.plan, { flagged: 0, quarantined: 1, violations: 1 });
+  // Another shopper's cart line breaks the plan twice (no cart, no quantity): a fixed price will not release it.
+  const line = { ...product, price: 89.58, quantity: 0 };
+  const other = await postFrame(relay, frame(OTHER, [{ name: 'Product Added', properties: line, time: Date.now() + 1 }]));
+  assert.deepEqual(other.body.plan, { flagged: 0, quarantined: 1, violations: 2 });
 
   await page.click('#quality-nav button[data-part="violations"]');
   const row = page.locator('#violation-rows tr[data-event="Product Viewed"][data-path="properties.price"]');
   await row.waitFor();
   const stats = (await relay.api('GET', '/v1/admin/plan/stats', { token: EDITOR })).body;
-  assert.equal(stats.counters.length, 1, JSON.stringify(stats));
-  const c = stats.counters[0];
+  // Every counter of the relay's, in its order (most violations first).
+  assert.equal(stats.counters.length, 3, JSON.stringify(stats));
+  const rows = await page.$$eval('#violation-rows tbody tr', (trs) => trs.map((tr) => [tr.dataset.event, tr.dataset.path]));
+  assert.deepEqual(rows, stats.counters.map((c) => [c.event, c.path]));
+  const c = stats.counters.find((x) => x.event === 'Product Viewed');
   const cells = await row.locator('td').allTextContents();
   assert.deepEqual(cells.slice(0, 7), ['Product Viewed', 'wrong type', 'properties.price', String(c.flagged), String(c.quarantined), String(c.allowed), String(c.total)]);
   assert.deepEqual([c.quarantined, c.total], [1, 1]);
   assert.equal(cells[8], REASON);
-  assert.match(await page.textContent('#violations .view-head'), /1 violation \(0 on flagged events, 1 on quarantined ones, 0 allowed\)\. The quarantine holds 1 event\./);
+  assert.match(await page.textContent('#violations .view-head'), /3 violations \(0 on flagged events, 3 on quarantined ones, 0 allowed\)\. The quarantine holds 2 events\./);
   await shot('quality-04-violations');
 
   await page.click('#quality-nav button[data-part="quarantine"]');
-  const q = page.locator(`#quarantine-rows tr[data-visitor="${VISITOR}"]`);
-  await q.waitFor();
-  assert.equal(await page.locator('#quarantine-rows tbody tr').count(), 1);
-  const [, , event, why, props] = await q.locator('td').allTextContents();
-  assert.equal(event, 'Product Viewed');
-  assert.equal(why, `properties.price: ${REASON}`);
-  assert.deepEqual(JSON.parse(props), product);
-  assert.equal(await page.textContent('#quarantine-count'), '1');
+  await page.waitForSelector(`#quarantine-rows tr[data-visitor="${VISITOR}"]`);
+  // Newest first; each violation as `path: message`, as the relay stored it.
+  const shown = await page.$$eval('#quarantine-rows tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  const stored = (await relay.readAll('quarantine')).sort((a, b) => b.time - a.time);
+  assert.deepEqual(
+    shown.map(([, , event, why, props]) => [event, why, JSON.parse(props)]),
+    stored.map((r) => [r.name, r.violations.map((v) => `${v.path}: ${v.message}`).join(''), r.properties]),
+  );
+  assert.equal(stored[0].visitor, OTHER);
+  assert.deepEqual(shown[1].slice(2, 4), ['Product Viewed', `properties.price: ${REASON}`]);
+  assert.deepEqual(JSON.parse(shown[1][4]), product);
+  assert.equal(await page.textContent('#quarantine-count'), '2');
   assert.ok(!(await page.isDisabled('#replay')));
   await shot('quality-05-quarantine');
 });
@@ -185,7 +199,7 @@ test('a viewer sees the plan, the violations and the quarantine but cannot push 
   await viewer.close();
 });
 
-test('after a fixed plan is pushed, Replay releases the event to the event stream', async () => {
+test('after a fixed plan is pushed, Replay releases what it now accepts and keeps the rest', async () => {
   await page.click('#quality-nav button[data-part="plan-workspace"]');
   await pastePlan(FIXED);
   await page.waitForSelector('#plan-file-state:has-text("Edited · based on version 1")');
@@ -198,9 +212,10 @@ test('after a fixed plan is pushed, Replay releases the event to the event strea
   await page.waitForSelector(`#quarantine-rows tr[data-visitor="${VISITOR}"]`);
   await page.click('#replay');
   await page.waitForSelector('#replay-result');
-  assert.equal(await page.textContent('#replay-result'), 'Replayed with the active plan: 1 released to the event stream, 0 kept in quarantine (they still break it).');
-  await page.waitForSelector('#quarantine:has-text("The quarantine is empty.")');
-  assert.equal(await page.textContent('#quarantine-count'), '');
+  assert.equal(await page.textContent('#replay-result'), 'Replayed with the active plan: 1 released to the event stream, 1 kept in quarantine (they still break it).');
+  await page.waitForFunction(() => document.querySelectorAll('#quarantine-rows tbody tr').length === 1);
+  assert.equal(await page.getAttribute('#quarantine-rows tbody tr', 'data-visitor'), OTHER, 'the cart line still breaks the plan');
+  assert.equal(await page.textContent('#quarantine-count'), '1');
   await shot('quality-07-replayed');
 
   const events = await relay.readAll('events');
@@ -208,10 +223,28 @@ test('after a fixed plan is pushed, Replay releases the event to the event strea
   assert.equal(released.length, 1);
   assert.equal(released[0].name, 'Product Viewed');
   assert.equal(released[0].properties.price, '89.58');
-  assert.deepEqual(await relay.readAll('quarantine'), []);
-  // The new plan's counters start with its activation: nothing broke it yet.
+  assert.deepEqual((await relay.readAll('quarantine')).map((q) => q.visitor), [OTHER]);
+  // The new plan's counters start with its activation: the table is the stats route's.
   await page.click('#quality-nav button[data-part="violations"]');
-  await page.waitForSelector('#violations:has-text("No violations counted.")');
+  const stats = (await relay.api('GET', '/v1/admin/plan/stats', { token: EDITOR })).body;
+  if (stats.counters.length) await page.waitForSelector('#violation-rows');
+  else await page.waitForSelector('#violations:has-text("No violations counted.")');
+  assert.equal(await page.locator('#violation-rows tbody tr').count(), stats.counters.length);
+  assert.ok(!stats.counters.some((c) => c.event === 'Product Viewed'), 'a string price is no violation now');
+});
+
+test('the plan reverts to version 1 from its Versions tab, as a new version', async () => {
+  await page.click('#quality-nav button[data-part="plan-workspace"]');
+  await page.click('#plan-versions-button');
+  const revert = page.locator('#plan-tab-versions .version[data-version="1"] button.revert');
+  await revert.click();
+  await page.waitForSelector('#plan-tab-versions .version[data-version="1"] button.revert:has-text("Revert to 1?")');
+  await revert.click();
+  await page.waitForSelector('#plan-file-state:has-text("Version 3 · active")');
+  await page.waitForSelector('#plan-tab-versions .version.active[data-version="3"]');
+  assert.match(await page.textContent('#plan-tab-versions .version[data-version="3"] .comment'), /Revert to version 1/);
+  assert.deepEqual((await relay.api('GET', '/v1/admin/plan', { token: EDITOR })).body, JSON.parse(PLAN));
+  await shot('quality-08-reverted');
 });
 
 test('no token ever appeared in a URL the console requested', () => {
