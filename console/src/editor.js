@@ -14,7 +14,7 @@ import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap } 
 import { tags } from '@lezer/highlight';
 import { locate, locateSyntaxError } from './jsonpath.js';
 
-/** How long typing must pause before the file is validated again. */
+/** How long typing must pause before the file is validated again (the wasm validator: at once). */
 export const LINT_DELAY_MS = 250;
 
 const CAPTURED = ['$page', '$click', '$submit', '$identify'];
@@ -160,9 +160,10 @@ function completionSource(getCatalog) {
  * Makes the editor in `parent`. `check(text)` returns (or resolves to)
  * `{errors: [{path, message, kind}], warnings: [{path, message}]}`;
  * `onProblems(problems)` receives them located (`line`, `from`, `to`) after
- * every validation, for the problems list.
+ * every validation, for the problems list. `delay`: how long typing must
+ * pause before a check.
  */
-export function createEditor({ parent, doc, readOnly, check, onProblems, onChange, getCatalog }) {
+export function createEditor({ parent, doc, readOnly, check, onProblems, onChange, getCatalog, delay = LINT_DELAY_MS }) {
   const editable = new Compartment();
   const editability = (ro) => [EditorState.readOnly.of(ro), EditorView.editable.of(!ro)];
   let ro = readOnly;
@@ -200,7 +201,7 @@ export function createEditor({ parent, doc, readOnly, check, onProblems, onChang
     keymap.of([...closeBracketsKeymap, ...keys, ...historyKeymap, ...completionKeymap, indentWithTab]),
     json(),
     syntaxHighlighting(highlight),
-    linter(source, { delay: LINT_DELAY_MS, needsRefresh }),
+    linter(source, { delay, needsRefresh }),
     EditorView.lineWrapping,
     hangingIndent,
     editable.of(editability(ro)),

@@ -16,10 +16,11 @@ export class Workspace {
    * `check(text)` (may be async) -> `{ok, errors: [{path, message, kind}],
    * warnings: [{path, message}], summary}`; `words`: {noun, empty,
    * checkedBy, readOnly}; `note()`: a line under the problems; `onEdit(text)`
-   * and `onState()` for what the caller adds (the Backtest tab).
+   * and `onState()` for what the caller adds (the Backtest tab); `delay`:
+   * how long typing must pause before a check (editor.js).
    */
-  constructor({ doc, prefix, api, canEdit, check, words, getCatalog = () => null, note = () => '', onEdit = () => {}, onState = () => {} }) {
-    Object.assign(this, { doc, prefix, api, canEdit, checkText: check, words, getCatalog, note, onEdit, onState });
+  constructor({ doc, prefix, api, canEdit, check, words, delay, getCatalog = () => null, note = () => '', onEdit = () => {}, onState = () => {} }) {
+    Object.assign(this, { doc, prefix, api, canEdit, checkText: check, words, delay, getCatalog, note, onEdit, onState });
     this.activeText = null;
     this.activeVersion = null;
     this.editor = null;
@@ -73,6 +74,7 @@ export class Workspace {
           this.onEdit(text);
         },
         getCatalog: this.getCatalog,
+        delay: this.delay,
       });
     }
     this.updateFileState();
