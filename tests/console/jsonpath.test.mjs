@@ -106,3 +106,17 @@ test('lint warnings map onto the values they are about', () => {
   assert.equal(state.doc.sliceString(from, to), '"Prodcut Added"');
   assert.throws(() => lint(EXAMPLES, '[1]'), /the catalog is not valid/);
 });
+
+test("a plan's path through an event name that is not a plain name marks that event's value", () => {
+  // The relay's paths for examples/plan.json (the plan is checked by the relay, not the wasm).
+  const plan = readFileSync(join(ROOT, 'examples', 'plan.json'), 'utf8');
+  const state = EditorState.create({ doc: plan, extensions: [json()] });
+  const at = (path, kind) => {
+    const { from, to } = locate(state, path, kind);
+    return { line: state.doc.lineAt(from).number, marked: state.doc.sliceString(from, to) };
+  };
+  const price = '"price": { "type": "number", "required": true, "minimum": 0, "maximum": 100000 }';
+  const line = plan.slice(0, plan.indexOf(price)).split('\n').length;
+  assert.deepEqual(at('events["Product Viewed"].properties.price.type', 'unknown_type'), { line, marked: '"number"' });
+  assert.deepEqual(at('events.$page.on_violation', 'bad_value'), { line: plan.slice(0, plan.indexOf('"on_violation": "flag"')).split('\n').length, marked: '"flag"' });
+});
