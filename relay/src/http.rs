@@ -11,11 +11,14 @@ pub const VERSION_HEADER: &str = "x-eventstream-version";
 
 /// A JSON response with `status`.
 pub fn json(status: u16, body: &Value) -> Result<Response> {
+    json_text(status, body.to_string())
+}
+
+/// A JSON response of text already serialised.
+pub fn json_text(status: u16, body: String) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
-    Ok(Response::ok(body.to_string())?
-        .with_status(status)
-        .with_headers(headers))
+    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
 }
 
 /// The JSON error response of `e` (with `Retry-After` when rate limited).

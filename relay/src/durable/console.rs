@@ -27,6 +27,10 @@ pub const SAMPLE_FIRINGS: usize = 20;
 pub const MAX_RETURNED_FIRINGS: usize = 200_000;
 /// The catalog covers the newest events up to this many.
 pub const CATALOG_EVENTS: u64 = 100_000;
+
+/// How long a partition answers a catalog again without scanning, when
+/// events arrived since (with none, it is answered again until one does).
+pub const CATALOG_REUSE_MS: u64 = 5_000;
 /// One visitor's events are looked for among the newest this many.
 pub const VISITOR_SCAN_EVENTS: u64 = 200_000;
 
@@ -171,6 +175,15 @@ impl Partition {
     /// [`CATALOG_EVENTS`] events.
     pub(super) async fn catalog(&self, store: &SqlStore) -> Result<Response> {
         let meta = Log::events().meta(store).map_err(PartitionError::from)?;
+        // The console validates as the marketer types: a catalog of the same
+        // log, or one younger than CATALOG_REUSE_MS, is answered again
+        // rather than scanned again.
+        let now = super::now_ms();
+        if let Some((end, at, json)) = self.catalog.borrow().as_ref() {
+            if *end == meta.next_offset || now.saturating_sub(*at) < CATALOG_REUSE_MS {
+                return http::json_text(200, json.clone());
+            }
+        }
         let from = meta
             .earliest_offset
             .max(meta.next_offset.saturating_sub(CATALOG_EVENTS));
@@ -182,8 +195,9 @@ impl Partition {
             Ok(true)
         })
         .await?;
-        let catalog = builder.build(from == meta.earliest_offset);
-        http::json(200, &json!(catalog))
+        let catalog = json!(builder.build(from == meta.earliest_offset)).to_string();
+        *self.catalog.borrow_mut() = Some((meta.next_offset, now, catalog.clone()));
+        http::json_text(200, catalog)
     }
 
     /// The newest `limit` events of `visitor` among the newest

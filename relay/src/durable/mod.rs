@@ -74,6 +74,7 @@ impl DurableObject for Partition {
             schema_ready: Cell::new(false),
             last_poll: Cell::new(0),
             backtests: RefCell::new(Default::default()),
+            catalog: RefCell::new(None),
         }
     }
 

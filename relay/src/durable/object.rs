@@ -28,4 +28,6 @@ pub struct Partition {
     pub(super) last_poll: Cell<u64>,
     /// The callers (roles) whose backtest is running here: one at a time each.
     pub(super) backtests: RefCell<HashSet<String>>,
+    /// The last catalog built: (the event stream's end then, when, its JSON).
+    pub(super) catalog: RefCell<Option<(u64, u64, String)>>,
 }
