@@ -79,7 +79,12 @@ fn frames(broken: bool) -> (Vec<Vec<u8>>, usize, u64) {
 }
 
 /// A bench case: its name, the frames, the plan and the enrichment.
-type Case<'a> = (&'a str, &'a [Vec<u8>], Option<&'a Plan>, Option<&'a Enrichment>);
+type Case<'a> = (
+    &'a str,
+    &'a [Vec<u8>],
+    Option<&'a Plan>,
+    Option<&'a Enrichment>,
+);
 
 /// Appends every frame to a fresh partition; the events quarantined.
 fn ingest(frames: &[Vec<u8>], now: u64, plan: Option<&Plan>, e: Option<&Enrichment>) -> u32 {
