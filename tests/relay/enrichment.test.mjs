@@ -51,3 +51,23 @@ test('frames over the visitor socket carry the enrichment of the page\'s request
   assert.equal(e.context.geo.country, 'DE');
   assert.equal(e.context.device.type, 'mobile');
 });
+
+test('a crawler\'s page view is stored and counted but fires only the triggers that opt in to bots', async () => {
+  const triggers = {
+    version: 1,
+    triggers: [
+      { id: 'welcome', when: { event: '$page' }, action: { type: 'banner', payload: {} } },
+      { id: 'bots-too', include_bots: true, when: { event: '$page' }, action: { type: 'banner', payload: {} } },
+    ],
+  };
+  const pushed = await relay.pushTriggers(triggers);
+  assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
+  await post('v-crawler', GOOGLEBOT);
+  await post('v-reader', SAFARI);
+  const events = await relay.readAll('events');
+  assert.ok(events.some((e) => e.visitor === 'v-crawler' && e.context.bot === true), 'the bot\'s event is stored');
+  const firings = await relay.readAll('firings');
+  const of = (v) => firings.filter((f) => f.visitor === v).map((f) => f.trigger).sort();
+  assert.deepEqual(of('v-crawler'), ['bots-too']);
+  assert.deepEqual(of('v-reader'), ['bots-too', 'welcome']);
+});
