@@ -21,6 +21,10 @@
 //!
 //! `CPU_FIGURES=<text>` keeps only the `cpu/...` figures whose name contains
 //! it (to profile one: a criterion filter that matches nothing skips the rest).
+//! `PROFILE_APPEND=<name>` (`50 triggers`, `50 triggers+outcomes`,
+//! `examples`, `none`) only appends the corpus 5 times with that file and
+//! exits: for `valgrind --tool=callgrind --toggle-collect='log::append_into*'`,
+//! whose instruction counts hold on a loaded machine (divide by 5 x 10,728).
 //!
 //! Run: `cargo bench -p broker-core --bench log`
 
@@ -99,6 +103,23 @@ fn log_append_all(log: &Log, store: &mut MemoryStorage, frames: &[Vec<u8>], now:
     }
 }
 
+/// Appends every frame 5 times over, each time to a fresh store, with the
+/// trigger file `name` (or none).
+fn profile_append(name: &str, frames: &[Vec<u8>], now: u64) {
+    let json = match name {
+        "50 triggers" => Some(fifty_triggers()),
+        "50 triggers+outcomes" => Some(fifty_triggers_with_outcomes()),
+        "examples" => Some(example_file()),
+        "none" => None,
+        _ => panic!("PROFILE_APPEND: no trigger file {name:?}"),
+    };
+    let file = json.as_ref().map(|j| TriggerFile::parse(j).expect("valid"));
+    let triggers = json.as_deref().zip(file.as_ref());
+    for _ in 0..5 {
+        black_box(append_all_with(frames, now, triggers));
+    }
+}
+
 /// Sends every frame again: each is acknowledged as a duplicate.
 fn retry_all(p: &mut Partition, store: &mut MemoryStorage, frames: &[Vec<u8>], now: u64) {
     for f in frames {
@@ -144,6 +165,10 @@ fn bench_append(
 
 fn bench(c: &mut Criterion) {
     let (frames, events, now) = corpus_frames::frames();
+    if let Ok(name) = std::env::var("PROFILE_APPEND") {
+        profile_append(&name, &frames, now);
+        return;
+    }
     let bytes: usize = frames.iter().map(Vec::len).sum();
     println!(
         "corpus: {} frames, {events} events, {bytes} frame bytes ({:.1} per event)",
