@@ -159,20 +159,14 @@ impl Counters {
 
     /// The stored form.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let visitors = match &self.visitors {
+            Visitors::Exact(v) => 1 + 10 + 8 * v.len(),
+            Visitors::Sketch(_) => 1 + HLL_REGISTERS,
+        };
+        // Sized once: growing from a guess cost a reallocation per entry.
+        let mut out = Vec::with_capacity(1 + 9 * 10 + visitors);
         out.push(FORMAT);
-        let s = &self.suppressed;
-        for n in [
-            self.fired,
-            self.held_out,
-            s.audience,
-            s.cooldown,
-            s.max_per_user,
-            s.global_cap,
-            s.cancelled,
-            self.conversions,
-            self.held_out_conversions,
-        ] {
+        for n in self.numbers() {
             put_varint(&mut out, n);
         }
         match &self.visitors {
@@ -192,39 +186,14 @@ impl Counters {
 
     /// The counters of a stored entry; `key` names it in errors.
     pub fn decode(bytes: &[u8], key: &[u8]) -> Result<Counters, StorageError> {
-        let corrupt = |reason: &str| StorageError::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            reason: format!("trigger counters: {reason}"),
-        };
-        let mut r = bytes;
-        match r.split_first() {
-            Some((&FORMAT, rest)) => r = rest,
-            Some((v, _)) => return Err(corrupt(&format!("unknown format {v}"))),
-            None => return Err(corrupt("empty")),
-        }
-        let mut n = [0u64; 9];
-        for x in &mut n {
-            *x = varint(&mut r).ok_or_else(|| corrupt("truncated counter"))?;
-        }
-        let visitors = match r.split_first() {
-            Some((0, rest)) => {
-                r = rest;
-                let len = varint(&mut r).ok_or_else(|| corrupt("truncated visitor count"))?;
-                if len as usize > EXACT_VISITORS || r.len() != len as usize * 8 {
-                    return Err(corrupt("bad visitor set"));
-                }
-                Visitors::Exact(
-                    r.chunks_exact(8)
-                        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-                        .collect(),
-                )
-            }
-            Some((1, rest)) if rest.len() == HLL_REGISTERS => {
+        let (n, set) = parse(bytes, key)?;
+        let visitors = match set {
+            StoredSet::Exact(r) => Visitors::Exact(hashes(r).collect()),
+            StoredSet::Sketch(r) => {
                 let mut regs = Box::new([0; HLL_REGISTERS]);
-                regs.copy_from_slice(rest);
+                regs.copy_from_slice(r);
                 Visitors::Sketch(regs)
             }
-            _ => return Err(corrupt("bad visitor set")),
         };
         Ok(Counters {
             fired: n[0],
@@ -240,6 +209,175 @@ impl Counters {
             held_out_conversions: n[8],
             visitors,
         })
+    }
+}
+
+impl Counters {
+    /// The nine counters in their stored order.
+    fn numbers(&self) -> [u64; 9] {
+        let s = &self.suppressed;
+        [
+            self.fired,
+            self.held_out,
+            s.audience,
+            s.cooldown,
+            s.max_per_user,
+            s.global_cap,
+            s.cancelled,
+            self.conversions,
+            self.held_out_conversions,
+        ]
+    }
+
+    /// The stored form of `stored` (an entry's bytes) merged with `self`,
+    /// without decoding the entry into a [`Counters`]: the same bytes as
+    /// decode, [`Counters::merge`] and [`Counters::encode`] give, with one
+    /// allocation instead of four or more (every append with firings
+    /// updates a dozen entries). `key` names the entry in errors.
+    fn merged_into(&self, stored: &[u8], key: &[u8]) -> Result<Vec<u8>, StorageError> {
+        let (mut n, set) = parse(stored, key)?;
+        let new = match &self.visitors {
+            Visitors::Exact(v) if is_strictly_sorted(v.iter().copied()) => v,
+            // A delta of more than `EXACT_VISITORS` (never one visitor's
+            // call), or a hand-made unsorted one: the general way.
+            _ => {
+                let mut c = Counters::decode(stored, key)?;
+                c.merge(self);
+                return Ok(c.encode());
+            }
+        };
+        for (x, d) in n.iter_mut().zip(self.numbers()) {
+            *x += d;
+        }
+        let mut out = Vec::with_capacity(1 + 9 * 10 + 1 + 10 + 8 * EXACT_VISITORS);
+        out.push(FORMAT);
+        for x in n {
+            put_varint(&mut out, x);
+        }
+        match set {
+            StoredSet::Exact(r) if is_strictly_sorted(hashes(r)) => {
+                let union = union_len(hashes(r), new.iter().copied());
+                if union <= EXACT_VISITORS {
+                    out.push(0);
+                    put_varint(&mut out, union as u64);
+                    merge_sorted(hashes(r), new.iter().copied(), |h| {
+                        out.extend_from_slice(&h.to_le_bytes())
+                    });
+                } else {
+                    let mut regs = [0; HLL_REGISTERS];
+                    hashes(r)
+                        .chain(new.iter().copied())
+                        .for_each(|h| add_to_sketch(&mut regs, h));
+                    out.push(1);
+                    out.extend_from_slice(&regs);
+                }
+            }
+            StoredSet::Exact(_) => {
+                // Stored out of order (never written so): the general way,
+                // which inserts into it as it is.
+                let mut c = Counters::decode(stored, key)?;
+                c.merge(self);
+                return Ok(c.encode());
+            }
+            StoredSet::Sketch(r) => {
+                let mut regs = [0; HLL_REGISTERS];
+                regs.copy_from_slice(r);
+                new.iter().for_each(|&h| add_to_sketch(&mut regs, h));
+                out.push(1);
+                out.extend_from_slice(&regs);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The visitor set of a stored entry, still as bytes.
+enum StoredSet<'b> {
+    /// `8 x len` bytes of little-endian hashes.
+    Exact(&'b [u8]),
+    /// The registers.
+    Sketch(&'b [u8]),
+}
+
+/// The counters and visitor set of a stored entry; `key` names it in errors.
+fn parse<'b>(bytes: &'b [u8], key: &[u8]) -> Result<([u64; 9], StoredSet<'b>), StorageError> {
+    let corrupt = |reason: &str| StorageError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: format!("trigger counters: {reason}"),
+    };
+    let mut r = bytes;
+    match r.split_first() {
+        Some((&FORMAT, rest)) => r = rest,
+        Some((v, _)) => return Err(corrupt(&format!("unknown format {v}"))),
+        None => return Err(corrupt("empty")),
+    }
+    let mut n = [0u64; 9];
+    for x in &mut n {
+        *x = varint(&mut r).ok_or_else(|| corrupt("truncated counter"))?;
+    }
+    let set = match r.split_first() {
+        Some((0, rest)) => {
+            r = rest;
+            let len = varint(&mut r).ok_or_else(|| corrupt("truncated visitor count"))?;
+            if len as usize > EXACT_VISITORS || r.len() != len as usize * 8 {
+                return Err(corrupt("bad visitor set"));
+            }
+            StoredSet::Exact(r)
+        }
+        Some((1, rest)) if rest.len() == HLL_REGISTERS => StoredSet::Sketch(rest),
+        _ => return Err(corrupt("bad visitor set")),
+    };
+    Ok((n, set))
+}
+
+/// The hashes of a stored exact set.
+fn hashes(bytes: &[u8]) -> impl Iterator<Item = u64> + Clone + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+}
+
+fn is_strictly_sorted(mut it: impl Iterator<Item = u64>) -> bool {
+    let Some(mut last) = it.next() else {
+        return true;
+    };
+    it.all(|h| {
+        let ok = last < h;
+        last = h;
+        ok
+    })
+}
+
+/// How many distinct values two strictly sorted sequences hold together.
+fn union_len(a: impl Iterator<Item = u64>, b: impl Iterator<Item = u64>) -> usize {
+    let mut n = 0;
+    merge_sorted(a, b, |_| n += 1);
+    n
+}
+
+/// Calls `f` with each distinct value of two strictly sorted sequences, in
+/// order.
+fn merge_sorted(
+    a: impl Iterator<Item = u64>,
+    b: impl Iterator<Item = u64>,
+    mut f: impl FnMut(u64),
+) {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(&x), Some(&y)) if x < y => a.next(),
+            (Some(&x), Some(&y)) if y < x => b.next(),
+            (Some(_), Some(_)) => {
+                b.next();
+                a.next()
+            }
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(h) => f(h),
+            None => return,
+        }
     }
 }
 
@@ -275,13 +413,11 @@ pub fn stage<S: Storage>(
     if outcomes.is_empty() && suppressed.is_empty() {
         return Ok(());
     }
-    let mut delta: BTreeMap<(u64, &str), Counters> = BTreeMap::new();
+    let mut delta: Vec<((u64, &str), Counters)> = Vec::new();
     for o in outcomes {
         match o {
             Outcome::Fired(f) => {
-                let c = delta
-                    .entry((f.time / MINUTE_MS, &f.trigger_id))
-                    .or_default();
+                let c = entry(&mut delta, (f.time / MINUTE_MS, &f.trigger_id));
                 if f.held_out {
                     c.held_out += 1;
                 } else {
@@ -290,9 +426,7 @@ pub fn stage<S: Storage>(
                 }
             }
             Outcome::Converted(v) => {
-                let c = delta
-                    .entry((v.time / MINUTE_MS, &v.trigger_id))
-                    .or_default();
+                let c = entry(&mut delta, (v.time / MINUTE_MS, &v.trigger_id));
                 if v.held_out {
                     c.held_out_conversions += 1;
                 } else {
@@ -302,22 +436,38 @@ pub fn stage<S: Storage>(
         }
     }
     for s in suppressed {
-        delta
-            .entry((s.time / MINUTE_MS, &s.trigger_id))
-            .or_default()
+        entry(&mut delta, (s.time / MINUTE_MS, &s.trigger_id))
             .suppressed
             .add_reason(s.reason, 1);
     }
+    // Written in key order, as before.
+    delta.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     for ((minute, trigger), d) in delta {
         let k = key(minute, trigger);
-        let mut c = match store.get(&k)? {
-            Some(v) => Counters::decode(&v, &k)?,
-            None => Counters::default(),
+        let value = match store.get(&k)? {
+            Some(v) => d.merged_into(&v, &k)?,
+            None => d.encode(),
         };
-        c.merge(&d);
-        writes.put(k, c.encode());
+        writes.put(k, value);
     }
     Ok(())
+}
+
+/// The counters of `at` in `delta`, made when new. A linear search from
+/// the end: a call touches few pairs, mostly the one before again, and
+/// equality is cheaper than ordering (the caller sorts once at the end).
+fn entry<'d, 's>(
+    delta: &'d mut Vec<((u64, &'s str), Counters)>,
+    at: (u64, &'s str),
+) -> &'d mut Counters {
+    let i = match delta.iter().rposition(|(k, _)| *k == at) {
+        Some(i) => i,
+        None => {
+            delta.push((at, Counters::default()));
+            delta.len() - 1
+        }
+    };
+    &mut delta[i].1
 }
 
 /// Deletes the entries of minutes that ended more than [`RETENTION_MS`]

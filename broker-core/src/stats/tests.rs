@@ -172,3 +172,61 @@ fn stage_read_and_expire() {
         "only the minute of b at T0 + 1h is kept"
     );
 }
+
+/// `merged_into` writes exactly what decode, merge and encode write, for
+/// exact sets that stay exact, overlap, cross into a sketch, sketches, a
+/// delta that is itself a sketch, and a stored set out of order.
+#[test]
+fn merging_stored_bytes_equals_decode_merge_encode() {
+    let exact = |range: std::ops::Range<u64>| {
+        let mut v = Visitors::default();
+        range.for_each(|i| v.insert(visitor_hash(&i.to_le_bytes())));
+        v
+    };
+    let counters = |n: u64, visitors: Visitors| {
+        let mut c = Counters {
+            fired: n,
+            held_out: n / 2,
+            conversions: 127 + n,
+            held_out_conversions: 1 << 40,
+            visitors,
+            ..Counters::default()
+        };
+        c.suppressed.cooldown = n * 3;
+        c
+    };
+    let mut unsorted = Counters::default().encode();
+    unsorted.truncate(unsorted.len() - 2);
+    unsorted.extend_from_slice(&[0, 2]);
+    unsorted.extend_from_slice(&9u64.to_le_bytes());
+    unsorted.extend_from_slice(&3u64.to_le_bytes());
+    let stored = [
+        counters(0, Visitors::default()).encode(),
+        counters(5, exact(0..10)).encode(),
+        counters(1, exact(0..32)).encode(),
+        counters(300, exact(0..1_000)).encode(),
+        unsorted,
+    ];
+    let deltas = [
+        counters(1, Visitors::default()),
+        counters(2, exact(5..6)),
+        counters(0, exact(8..20)),
+        counters(7, exact(40..50)),
+        counters(4, exact(0..100)),
+        counters(0, Visitors::Exact(vec![5, 1])),
+    ];
+    for s in &stored {
+        for d in &deltas {
+            let mut want = Counters::decode(s, b"s").unwrap();
+            want.merge(d);
+            assert_eq!(
+                d.merged_into(s, b"s").unwrap(),
+                want.encode(),
+                "{s:?} {d:?}"
+            );
+        }
+    }
+    for bad in [&[][..], &[9], &[FORMAT, 1], &stored[1][..40]] {
+        assert!(deltas[1].merged_into(bad, b"s").is_err(), "{bad:?}");
+    }
+}
