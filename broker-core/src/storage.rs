@@ -15,7 +15,10 @@
 //! key prefixes (see [`keys`]) and encode numbers big-endian so that byte order
 //! is numeric order.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Bound;
 
 /// A failure of the underlying store. The core never half-applies a
 /// [`WriteBatch`]: when `commit` fails, nothing of it took effect.
@@ -106,10 +109,17 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     }
 }
 
-/// An in-memory [`Storage`] on a `BTreeMap`, for tests, benches and the CLI.
+/// An in-memory [`Storage`], for tests, benches and the CLI.
+///
+/// Values live in a hash map and the keys, in order, in a `BTreeSet` beside
+/// it: a partition's appends are mostly point reads and overwrites (visitor
+/// state, counters, metadata), which cost a hash instead of a tree descent
+/// comparing keys with long shared prefixes; only new keys, deletes and
+/// scans touch the ordered set. (Keys are held twice.)
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
-    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    values: HashMap<Vec<u8>, Vec<u8>, BuildHasherDefault<KeyHasher>>,
+    order: BTreeSet<Vec<u8>>,
 }
 
 impl MemoryStorage {
@@ -119,21 +129,21 @@ impl MemoryStorage {
     }
     /// How many keys are stored.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.values.len()
     }
     /// True when nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.values.is_empty()
     }
     /// Total bytes of keys and values, for size figures.
     pub fn bytes(&self) -> usize {
-        self.map.iter().map(|(k, v)| k.len() + v.len()).sum()
+        self.values.iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 }
 
 impl Storage for MemoryStorage {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.map.get(key).cloned())
+        Ok(self.values.get(key).cloned())
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
@@ -141,43 +151,79 @@ impl Storage for MemoryStorage {
             return Ok(Vec::new());
         }
         Ok(self
-            .map
-            .range::<[u8], _>((
-                std::ops::Bound::Included(start),
-                std::ops::Bound::Excluded(end),
-            ))
+            .order
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
             .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|k| (k.clone(), self.values[k].clone()))
             .collect())
     }
 
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
         for op in batch.ops {
             match op {
-                WriteOp::Put(k, v) => {
-                    self.map.insert(k, v);
-                }
+                WriteOp::Put(k, v) => match self.values.entry(k) {
+                    Entry::Occupied(mut e) => {
+                        e.insert(v);
+                    }
+                    Entry::Vacant(e) => {
+                        self.order.insert(e.key().clone());
+                        e.insert(v);
+                    }
+                },
                 WriteOp::Delete(k) => {
-                    self.map.remove(&k);
+                    if self.values.remove(&k).is_some() {
+                        self.order.remove(&k);
+                    }
                 }
                 WriteOp::DeleteRange(s, e) => {
                     if s < e {
                         let doomed: Vec<Vec<u8>> = self
-                            .map
-                            .range::<[u8], _>((
-                                std::ops::Bound::Included(&s[..]),
-                                std::ops::Bound::Excluded(&e[..]),
-                            ))
-                            .map(|(k, _)| k.clone())
+                            .order
+                            .range::<[u8], _>((Bound::Included(&s[..]), Bound::Excluded(&e[..])))
+                            .cloned()
                             .collect();
                         for k in doomed {
-                            self.map.remove(&k);
+                            self.values.remove(&k);
+                            self.order.remove(&k);
                         }
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The hash of [`MemoryStorage`]'s keys: eight bytes at a time (FxHash's
+/// step), then a final mix so that the low bits, which pick the bucket,
+/// depend on every byte. Not resistant to chosen keys: the store is for
+/// tests, benches and the CLI, never a server's untrusted input.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 
