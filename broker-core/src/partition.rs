@@ -727,7 +727,9 @@ fn outcomes<S: Storage>(
             .into_iter()
             .map(Outcome::Converted),
     );
-    stats::stage(store, writes, &out, &engine.take_suppressed())?;
+    let staged = stats::stage_counted(store, writes, &out, engine.recorded_suppressions());
+    engine.clear_suppressed();
+    staged?;
     Ok(out)
 }
 

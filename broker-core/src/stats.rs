@@ -396,7 +396,9 @@ fn varint(r: &mut &[u8]) -> Option<u64> {
 }
 
 fn key(minute: u64, trigger: &str) -> Vec<u8> {
-    let mut k = keys::with_u64(keys::TRIGGER_STATS, minute);
+    let mut k = Vec::with_capacity(9 + trigger.len());
+    k.push(keys::TRIGGER_STATS);
+    k.extend_from_slice(&minute.to_be_bytes());
     k.extend_from_slice(trigger.as_bytes());
     k
 }
@@ -410,7 +412,22 @@ pub fn stage<S: Storage>(
     outcomes: &[Outcome],
     suppressed: &[Suppressed],
 ) -> Result<(), StorageError> {
-    if outcomes.is_empty() && suppressed.is_empty() {
+    let each = suppressed
+        .iter()
+        .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
+    stage_counted(store, writes, outcomes, each)
+}
+
+/// [`stage`] with the suppressions as `(trigger id, time, reason, how
+/// many)`, as the engine records them.
+pub(crate) fn stage_counted<'a, S: Storage>(
+    store: &S,
+    writes: &mut WriteBatch,
+    outcomes: &'a [Outcome],
+    suppressed: impl Iterator<Item = (&'a str, u64, Reason, u64)>,
+) -> Result<(), StorageError> {
+    let mut suppressed = suppressed.peekable();
+    if outcomes.is_empty() && suppressed.peek().is_none() {
         return Ok(());
     }
     let mut delta: Vec<((u64, &str), Counters)> = Vec::new();
@@ -435,10 +452,10 @@ pub fn stage<S: Storage>(
             }
         }
     }
-    for s in suppressed {
-        entry(&mut delta, (s.time / MINUTE_MS, &s.trigger_id))
+    for (trigger, time, reason, n) in suppressed {
+        entry(&mut delta, (time / MINUTE_MS, trigger))
             .suppressed
-            .add_reason(s.reason, 1);
+            .add_reason(reason, n);
     }
     // Written in key order, as before.
     delta.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
@@ -460,7 +477,9 @@ fn entry<'d, 's>(
     delta: &'d mut Vec<((u64, &'s str), Counters)>,
     at: (u64, &'s str),
 ) -> &'d mut Counters {
-    let i = match delta.iter().rposition(|(k, _)| *k == at) {
+    // Ids borrowed from the same trigger file are the same pointer.
+    let same = |k: &(u64, &str)| k.0 == at.0 && (std::ptr::eq(k.1, at.1) || k.1 == at.1);
+    let i = match delta.iter().rposition(|(k, _)| same(k)) {
         Some(i) => i,
         None => {
             delta.push((at, Counters::default()));

@@ -175,6 +175,7 @@ impl Engine {
             suppressed: Tally {
                 per: vec![Suppressions::default(); file.triggers.len()],
                 log: None,
+                carried: Vec::new(),
             },
             conversions: Vec::new(),
             file,
@@ -208,11 +209,22 @@ impl Engine {
     /// The suppressions recorded since the last take (none unless
     /// [`Engine::record_suppressions`] was called).
     pub fn take_suppressed(&mut self) -> Vec<Suppressed> {
-        self.suppressed
-            .log
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.suppressed.take(&self.file)
+    }
+
+    /// The suppressions recorded since the last take, as `(trigger id,
+    /// time, reason, how many)`, without copying ids; then
+    /// [`Engine::clear_suppressed`].
+    pub(crate) fn recorded_suppressions(
+        &self,
+    ) -> impl Iterator<Item = (&str, u64, Reason, u64)> + '_ {
+        self.suppressed.recorded(&self.file)
+    }
+
+    /// Forgets the recorded suppressions (read through
+    /// [`Engine::recorded_suppressions`]).
+    pub(crate) fn clear_suppressed(&mut self) {
+        self.suppressed.clear();
     }
 
     /// The goal conversions found by the calls since the last take, in the
@@ -231,9 +243,15 @@ impl Engine {
         store: &S,
         writes: &mut WriteBatch,
     ) -> Result<(), StorageError> {
-        let log = self.suppressed.log.take();
+        // Recorded suppressions not yet taken keep their ids: their
+        // indexes are the old file's.
+        let recording = self.suppressed.log.is_some();
+        let carried = self.take_suppressed();
         *self = Engine::new(file);
-        self.suppressed.log = log;
+        if recording {
+            self.record_suppressions();
+        }
+        self.suppressed.carried = carried;
         let end = keys::prefix_end(&[keys::VISITOR]);
         let mut start = vec![keys::VISITOR];
         loop {
@@ -375,8 +393,7 @@ impl Engine {
                 let cancelled = pending - slot.pending.len();
                 if cancelled > 0 && tr.enabled {
                     let n = cancelled as u64;
-                    self.suppressed
-                        .count(&self.file, ti, Reason::Cancelled, t, n);
+                    self.suppressed.count(ti, Reason::Cancelled, t, n);
                 }
                 if !qualified {
                     continue;
@@ -404,7 +421,7 @@ impl Engine {
                         };
                         match fire(tr, slot, v, visitor, (t, offset), audience_ok) {
                             Ok(f) => out.push(f),
-                            Err(why) => self.suppressed.blocked(&self.file, ti, why, t),
+                            Err(why) => self.suppressed.blocked(ti, why, t),
                         }
                     }
                 }
@@ -680,7 +697,7 @@ fn fire_due(
         let at = (deadline, offset);
         match fire(tr, &mut l.state.triggers[j], v, visitor, at, audience_ok) {
             Ok(f) => out.push(f),
-            Err(why) => suppressed.blocked(file, ti as usize, why, deadline),
+            Err(why) => suppressed.blocked(ti as usize, why, deadline),
         }
     }
 }

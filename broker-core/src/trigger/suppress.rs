@@ -109,24 +109,79 @@ impl Suppressions {
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     pub per: Vec<Suppressions>,
-    pub log: Option<Vec<Suppressed>>,
+    /// Recorded suppressions, by trigger index: the id is copied only when
+    /// taken as [`Suppressed`] (the partition's counters read it borrowed;
+    /// a copy per suppression cost more than counting it).
+    pub log: Option<Vec<Logged>>,
+    /// Recorded suppressions of a trigger file since replaced, whose
+    /// indexes no longer hold.
+    pub carried: Vec<Suppressed>,
+}
+
+/// `n` suppressions of trigger `trigger` (its index in the file), recorded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Logged {
+    pub trigger: u32,
+    pub time: u64,
+    pub reason: Reason,
+    pub n: u64,
 }
 
 impl Tally {
-    pub fn count(&mut self, file: &TriggerFile, ti: usize, reason: Reason, time: u64, n: u64) {
+    pub fn count(&mut self, ti: usize, reason: Reason, time: u64, n: u64) {
         self.per[ti].add_reason(reason, n);
         if let Some(log) = &mut self.log {
-            for _ in 0..n {
-                log.push(Suppressed {
-                    trigger_id: file.triggers[ti].id.clone(),
-                    time,
-                    reason,
-                });
-            }
+            log.push(Logged {
+                trigger: ti as u32,
+                time,
+                reason,
+                n,
+            });
         }
     }
 
-    pub fn blocked(&mut self, file: &TriggerFile, ti: usize, why: Blocked, time: u64) {
+    /// The recorded suppressions as `(trigger id, time, reason, how many)`,
+    /// in the order recorded; `file` is the one they were recorded under.
+    pub fn recorded<'a>(
+        &'a self,
+        file: &'a TriggerFile,
+    ) -> impl Iterator<Item = (&'a str, u64, Reason, u64)> + 'a {
+        let carried = self
+            .carried
+            .iter()
+            .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
+        let logged = self.log.iter().flatten().map(|l| {
+            let id = file.triggers[l.trigger as usize].id.as_str();
+            (id, l.time, l.reason, l.n)
+        });
+        carried.chain(logged)
+    }
+
+    /// The recorded suppressions, one [`Suppressed`] each, emptied.
+    pub fn take(&mut self, file: &TriggerFile) -> Vec<Suppressed> {
+        let mut out = std::mem::take(&mut self.carried);
+        for l in self.log.iter_mut().flat_map(|log| log.drain(..)) {
+            let trigger_id = &file.triggers[l.trigger as usize].id;
+            for _ in 0..l.n {
+                out.push(Suppressed {
+                    trigger_id: trigger_id.clone(),
+                    time: l.time,
+                    reason: l.reason,
+                });
+            }
+        }
+        out
+    }
+
+    /// Empties the record (after [`Tally::recorded`] was read).
+    pub fn clear(&mut self) {
+        self.carried.clear();
+        if let Some(log) = &mut self.log {
+            log.clear();
+        }
+    }
+
+    pub fn blocked(&mut self, ti: usize, why: Blocked, time: u64) {
         let reason = match why {
             Blocked::Disabled => return,
             Blocked::Audience => Reason::Audience,
@@ -134,7 +189,7 @@ impl Tally {
             Blocked::MaxPerUser => Reason::MaxPerUser,
             Blocked::GlobalCap => Reason::GlobalCap,
         };
-        self.count(file, ti, reason, time, 1);
+        self.count(ti, reason, time, 1);
     }
 }
 
@@ -146,4 +201,51 @@ pub(crate) enum Blocked {
     Cooldown,
     MaxPerUser,
     GlobalCap,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::trigger::{Engine, Reason, TriggerFile};
+    use crate::{Event, EventKind, MemoryStorage, WriteBatch};
+
+    fn file(id: &str) -> TriggerFile {
+        TriggerFile::parse(&format!(
+            r#"{{"version": 1, "triggers": [{{"id": "{id}", "when": {{"event": "$page"}},
+                "max_per_user": 1, "action": {{"type": "banner"}}}}]}}"#
+        ))
+        .expect("valid")
+    }
+
+    /// Suppressions are recorded by trigger index; those not yet taken when
+    /// the file is replaced keep the id of the file they happened under.
+    #[test]
+    fn recorded_suppressions_keep_their_ids_across_a_replace() {
+        let mut engine = Engine::new(file("old"));
+        engine.record_suppressions();
+        let store = MemoryStorage::new();
+        let page = Event {
+            kind: EventKind::Page,
+            name: "Home".into(),
+            timestamp: 1_000,
+            properties: vec![],
+        };
+        let events = [page.clone(), page.clone(), page];
+        let fired = engine
+            .on_events(&store, &mut WriteBatch::new(), "v", &events, 0)
+            .expect("runs");
+        assert_eq!(fired.len(), 1);
+        engine
+            .replace(file("new"), &store, &mut WriteBatch::new())
+            .expect("replaces");
+        let recorded: Vec<_> = engine
+            .recorded_suppressions()
+            .map(|(id, time, reason, n)| (id.to_owned(), time, reason, n))
+            .collect();
+        let one = ("old".to_owned(), 1_000, Reason::MaxPerUser, 1);
+        assert_eq!(recorded, vec![one.clone(), one]);
+        let taken = engine.take_suppressed();
+        assert_eq!(taken.len(), 2);
+        assert!(taken.iter().all(|s| s.trigger_id == "old"));
+        assert_eq!(engine.recorded_suppressions().count(), 0);
+    }
 }
