@@ -198,8 +198,8 @@ fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Ou
     let mut replay = Replay::new(file);
     let mut progress = Progress::new(input);
     let mut skipped = 0u64;
-    let (mut visitor, mut batch, mut base): (String, Vec<Event<'_>>, u64) =
-        (String::new(), Vec::new(), 0);
+    let (mut visitor, mut batch, mut base): (Cow<'_, str>, Vec<Event<'_>>, u64) =
+        (Cow::Borrowed(""), Vec::new(), 0);
     // Each event's context: an export line's own, or for corpus calls the
     // corpus README's rule (a page call's campaign, for the rest of the visit).
     let mut contexts = corpus::VisitContexts::new();
@@ -268,10 +268,13 @@ fn line_context(line: &str) -> Option<Map<'static>> {
 
 /// One input line as (visitor, event, log offset); `ordinal` is the offset
 /// used when the line carries none (corpus calls).
-pub(crate) fn parse_line(line: &str, ordinal: u64) -> Result<(String, Event<'_>, u64), String> {
+pub(crate) fn parse_line(
+    line: &str,
+    ordinal: u64,
+) -> Result<(Cow<'_, str>, Event<'_>, u64), String> {
     match super::fastparse::parse(line, ordinal) {
-        Some(parsed) => Ok(parsed),
-        None => slow_line(line, ordinal),
+        Some((visitor, event, offset)) => Ok((Cow::Borrowed(visitor), event, offset)),
+        None => slow_line(line, ordinal).map(|(v, e, o)| (Cow::Owned(v), e, o)),
     }
 }
 
