@@ -457,8 +457,7 @@ pub(crate) fn stage_counted<'a, S: Storage>(
             .suppressed
             .add_reason(reason, n);
     }
-    // Written in key order, as before.
-    delta.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    // In the order first touched: the puts are to distinct keys.
     for ((minute, trigger), d) in delta {
         let k = key(minute, trigger);
         let value = match store.get(&k)? {
@@ -470,16 +469,23 @@ pub(crate) fn stage_counted<'a, S: Storage>(
     Ok(())
 }
 
-/// The counters of `at` in `delta`, made when new. A linear search from
-/// the end: a call touches few pairs, mostly the one before again, and
-/// equality is cheaper than ordering (the caller sorts once at the end).
+/// The counters of `at` in `delta`, made when new. Linear searches: a
+/// call touches a dozen pairs or so. Ids borrowed from the trigger file
+/// (suppressions) are the same pointer, found without comparing bytes;
+/// a firing's own copy of its id is compared by value.
 fn entry<'d, 's>(
     delta: &'d mut Vec<((u64, &'s str), Counters)>,
     at: (u64, &'s str),
 ) -> &'d mut Counters {
-    // Ids borrowed from the same trigger file are the same pointer.
-    let same = |k: &(u64, &str)| k.0 == at.0 && (std::ptr::eq(k.1, at.1) || k.1 == at.1);
-    let i = match delta.iter().rposition(|(k, _)| same(k)) {
+    let found = delta
+        .iter()
+        .rposition(|((m, t), _)| *m == at.0 && std::ptr::eq(*t, at.1))
+        .or_else(|| {
+            delta
+                .iter()
+                .rposition(|((m, t), _)| *m == at.0 && *t == at.1)
+        });
+    let i = match found {
         Some(i) => i,
         None => {
             delta.push((at, Counters::default()));
