@@ -352,11 +352,11 @@ fn stats_table(body: &serde_json::Value) -> String {
     );
     let totals = &body["totals"];
     out.push_str(&format!(
-        "violations {since}: {} allowed, {} flagged, {} quarantined; the quarantine holds {} events\n",
+        "violations {since}: {} allowed, {} flagged, {} quarantined; the quarantine holds {}\n",
         n(totals, "allowed"),
         n(totals, "flagged"),
         n(totals, "quarantined"),
-        n(&body["quarantine"], "events")
+        events(n(&body["quarantine"], "events"))
     ));
     let counters = body["counters"].as_array().map_or(&[][..], Vec::as_slice);
     if counters.is_empty() {
@@ -380,6 +380,14 @@ fn stats_table(body: &serde_json::Value) -> String {
     out
 }
 
+/// `1 event`, `2 events`.
+fn events(n: u64) -> String {
+    match n {
+        1 => "1 event".to_owned(),
+        n => format!("{n} events"),
+    }
+}
+
 /// `eventstream plan replay ARGS`.
 fn replay(argv: &[String]) -> u8 {
     let (opts, relay) = match open(argv, &REPLAY, admin::EDIT_TOKEN_ENVS) {
@@ -393,9 +401,12 @@ fn replay(argv: &[String]) -> u8 {
         Ok(body) => {
             let n = |k: &str| body[k].as_u64().unwrap_or(0);
             println!(
-                "released {} events to the event stream; {} stay in quarantine",
-                n("released"),
-                n("kept")
+                "released {} to the event stream; {} in quarantine",
+                events(n("released")),
+                match n("kept") {
+                    1 => "1 event stays".to_owned(),
+                    k => format!("{k} events stay"),
+                }
             );
             if body["complete"] == false {
                 println!(

@@ -111,7 +111,7 @@ test('stats, tail --stream quarantine and replay after a fixed plan', async () =
   assert.equal(viewer.code, 2, 'a viewer has no editor token to send');
   const replay = await run(['plan', 'replay', '--relay', relay.url], EDITOR);
   assert.equal(replay.code, 0, replay.stderr);
-  assert.equal(replay.stdout, 'released 1 events to the event stream; 1 stay in quarantine\n');
+  assert.equal(replay.stdout, 'released 1 event to the event stream; 1 event stays in quarantine\n');
   const left = await run(['tail', '--relay', relay.url, '--stream', 'quarantine', '--from', 'earliest', '--until-end'], SUBSCRIBER);
   const still = left.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(still.map((r) => r.visitor), ['v-gift-2']);
