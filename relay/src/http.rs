@@ -18,7 +18,9 @@ pub fn json(status: u16, body: &Value) -> Result<Response> {
 pub fn json_text(status: u16, body: String) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
-    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+    Ok(Response::ok(body)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// The JSON error response of `e` (with `Retry-After` when rate limited).
