@@ -430,7 +430,9 @@ pub(crate) fn stage_counted<'a, S: Storage>(
     if outcomes.is_empty() && suppressed.peek().is_none() {
         return Ok(());
     }
-    let mut delta: Vec<((u64, &str), Counters)> = Vec::new();
+    // Sized for a frame's usual dozen pairs: growing it by doubling cost
+    // more than the pairs' own work.
+    let mut delta: Vec<((u64, &str), Counters)> = Vec::with_capacity(16);
     for o in outcomes {
         match o {
             Outcome::Fired(f) => {
