@@ -308,14 +308,25 @@ impl Writer<'_> {
         self.at += 1;
     }
 
-    /// LEB128, as postcard writes every integer here.
+    /// LEB128, as postcard writes every integer here. The buffer always has
+    /// room for the longest varint (ten bytes) here, so one bounds check
+    /// covers it, not one per byte (timestamps take six).
     #[inline]
     fn u64(&mut self, mut n: u64) {
-        while n >= 0x80 {
-            self.byte(n as u8 | 0x80);
+        let out: &mut [u8; 10] = (&mut self.buf[self.at..self.at + 10])
+            .try_into()
+            .expect("ten bytes");
+        for (i, b) in out.iter_mut().enumerate().take(9) {
+            if n < 0x80 {
+                *b = n as u8;
+                self.at += i + 1;
+                return;
+            }
+            *b = n as u8 | 0x80;
             n >>= 7;
         }
-        self.byte(n as u8);
+        out[9] = n as u8;
+        self.at += 10;
     }
 
     /// A `Vec<u64>`: its length, then each.
@@ -360,16 +371,19 @@ impl Reader<'_> {
     #[inline]
     fn u64(&mut self) -> Option<u64> {
         let mut n = 0u64;
-        for i in 0..10 {
-            let b = self.byte()?;
+        for (i, &b) in self.bytes.iter().enumerate().take(10) {
             if i == 9 && b > 1 {
-                return None;
+                break;
             }
             n |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
+                self.bytes = &self.bytes[i + 1..];
                 return Some(n);
             }
         }
+        // Consumed as far as a byte-at-a-time reader gets, so that
+        // `error` words it the same.
+        self.bytes = &self.bytes[self.bytes.len().min(10)..];
         None
     }
 
