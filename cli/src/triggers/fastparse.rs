@@ -423,12 +423,20 @@ mod scan {
             })
         }
 
-        /// A u64 as serde reads one: digits only, no leading zero.
+        /// A u64 as serde reads one: digits only (a number token that goes
+        /// on with a sign, fraction or exponent is not one), no leading zero.
         fn u64(&mut self) -> Option<u64> {
-            let tok = self.number()?;
-            let b = tok.as_bytes();
-            let plain = b.iter().all(u8::is_ascii_digit) && (b.len() == 1 || b[0] != b'0');
-            plain.then(|| tok.parse().ok()).flatten()
+            self.ws();
+            let start = self.i;
+            let mut n = 0u64;
+            while let Some(&d @ b'0'..=b'9') = self.b.get(self.i) {
+                n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+                self.i += 1;
+            }
+            let len = self.i - start;
+            let more = matches!(self.b.get(self.i), Some(b'-' | b'+' | b'.' | b'e' | b'E'));
+            let plain = len > 0 && !more && (len == 1 || self.b[start] != b'0');
+            plain.then_some(n)
         }
 
         fn tri_u64(&mut self) -> Option<Tri<u64>> {
@@ -549,7 +557,9 @@ mod scan {
     fn number_value(tok: &str) -> Option<Value<'_>> {
         let b = tok.as_bytes();
         if b.len() <= 18 && b.iter().all(u8::is_ascii_digit) && (b.len() == 1 || b[0] != b'0') {
-            return tok.parse().ok().map(Value::Int);
+            // At most 18 digits: no overflow.
+            let n = b.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+            return Some(Value::Int(n));
         }
         serde_json::from_str::<Json<'_>>(tok).ok().map(|j| j.0)
     }
@@ -691,11 +701,15 @@ mod tests {
             r#"{"visitor":"v","kind":"track","time":5,"properties":{"n":-0,"m":-7,"f":1.5e3,"g":0.1,"big":123456789012345678901,"z":0}}"#,
             r#"{"visitor":"v","kind":"track","time":5,"context":{"utm":{"source":"x"}},"extra":[1,{"k":"v"}]}"#,
             r#"{"anonymousId":"a","t":0,"call":"track","event":"E","session":3,"userId":null,"traits":null}"#,
+            r#"{"visitor":"v","kind":"track","time":18446744073709551615,"offset":0}"#,
             r#"{"anonymousId":"é","t":1,"call":"page","name":"Ünïcode ✓","properties":{"ключ":"значение"}}"#,
             // Declined by the scan (serde decides; for most it refuses too).
             &deep,
             r#"{"visitor":"v","visitor":"w","kind":"track","time":5}"#,
             r#"{"visitor":"v","kind":"track","time":5.0}"#,
+            r#"{"visitor":"v","kind":"track","time":50e1}"#,
+            r#"{"visitor":"v","kind":"track","time":-5}"#,
+            r#"{"visitor":"v","kind":"track","time":18446744073709551616}"#,
             r#"{"visitor":"v","kind":"track","time":05}"#,
             r#"{"visitor":"v","kind":"track","time":5,"properties":{"a":01}}"#,
             r#"{"visitor":"v","kind":"track","time":5,"properties":{"a":1.}}"#,
@@ -716,6 +730,6 @@ mod tests {
                 assert_eq!(map_line(l, 9), by_serde, "{line}");
             }
         }
-        assert_eq!(taken, 5, "the scan takes the first five");
+        assert_eq!(taken, 6, "the scan takes the first six");
     }
 }
