@@ -499,11 +499,13 @@ mod scan {
         /// first place and last value (as the serde visitor does).
         fn object(&mut self, depth: usize) -> Option<Map<'a>> {
             self.eat(b'{')?;
-            let mut out: Map<'a> = Vec::new();
             if self.peek()? == b'}' {
                 self.i += 1;
-                return Some(out);
+                return Some(Vec::new());
             }
+            // Room for a usual event's properties: growing from 4 to 8
+            // reallocated on most lines.
+            let mut out: Map<'a> = Vec::with_capacity(8);
             loop {
                 let k = self.str()?;
                 self.eat(b':')?;
