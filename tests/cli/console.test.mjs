@@ -4,41 +4,17 @@
 // local one over the same events exported with `tail`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startRelay, TEST_SECRETS, WRITE_KEY, ROOT } from '../support/relay.mjs';
+import { startRelay, TEST_SECRETS, WRITE_KEY } from '../support/relay.mjs';
+import { runCli, scratch } from '../support/cli.mjs';
 import { encodeFrames, makeFrame } from '../support/frames.mjs';
 
-const CLI = join(ROOT, 'target', 'debug', 'eventstream');
 const ORIGIN = 'http://127.0.0.1:8788';
-const dir = mkdtempSync(join(tmpdir(), 'eventstream-cli-console-'));
+const file = scratch('eventstream-cli-console-');
+const run = runCli;
 let relay;
 
-// No token from the environment of whoever runs the tests: each test says which.
-const NO_TOKENS = {
-  EVENTSTREAM_ADMIN_TOKEN: '',
-  EVENTSTREAM_EDITOR_TOKEN: '',
-  EVENTSTREAM_VIEWER_TOKEN: '',
-  EVENTSTREAM_SUBSCRIBER_TOKEN: '',
-};
 const EDITOR = { EVENTSTREAM_EDITOR_TOKEN: TEST_SECRETS.EDITOR_TOKEN };
 const VIEWER = { EVENTSTREAM_VIEWER_TOKEN: TEST_SECRETS.VIEWER_TOKEN };
-
-function run(args, env = {}, input) {
-  return new Promise((resolve) => {
-    const child = execFile(CLI, args, { env: { ...process.env, ...NO_TOKENS, ...env }, timeout: 60000, maxBuffer: 1 << 26 },
-      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
-    if (input !== undefined) child.stdin.end(input);
-  });
-}
-
-function file(name, content) {
-  const path = join(dir, name);
-  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');
-  return path;
-}
 
 before(async () => {
   encodeFrames([]); // builds the CLI if needed

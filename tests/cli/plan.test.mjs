@@ -4,33 +4,18 @@
 // quarantine`, and replay after a fixed plan.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRelay, TEST_SECRETS, WRITE_KEY, ROOT } from '../support/relay.mjs';
+import { runCli, scratch } from '../support/cli.mjs';
 import { encodeFrames, makeFrame } from '../support/frames.mjs';
 
-const CLI = join(ROOT, 'target', 'debug', 'eventstream');
-const dir = mkdtempSync(join(tmpdir(), 'eventstream-cli-plan-'));
-const NO_TOKENS = { EVENTSTREAM_ADMIN_TOKEN: '', EVENTSTREAM_EDITOR_TOKEN: '', EVENTSTREAM_VIEWER_TOKEN: '', EVENTSTREAM_SUBSCRIBER_TOKEN: '' };
+const file = scratch('eventstream-cli-plan-');
+const run = runCli;
 const EDITOR = { EVENTSTREAM_EDITOR_TOKEN: TEST_SECRETS.EDITOR_TOKEN };
 const VIEWER = { EVENTSTREAM_VIEWER_TOKEN: TEST_SECRETS.VIEWER_TOKEN };
 const SUBSCRIBER = { EVENTSTREAM_SUBSCRIBER_TOKEN: TEST_SECRETS.SUBSCRIBER_TOKEN };
 let relay;
-
-function run(args, env = {}) {
-  return new Promise((resolve) => {
-    execFile(CLI, args, { env: { ...process.env, ...NO_TOKENS, ...env }, timeout: 60000, maxBuffer: 1 << 26 },
-      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
-  });
-}
-
-function file(name, content) {
-  const path = join(dir, name);
-  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');
-  return path;
-}
 
 before(async () => {
   encodeFrames([]); // builds the CLI if needed
@@ -48,11 +33,12 @@ test('plan push: refused locally with every error, refused for a viewer, then ve
   assert.match(refused.stderr, /^events\.X\.properties\.n\.type: /m);
   assert.match(refused.stderr, /rejected locally, 2 error\(s\); nothing was sent/);
 
-  const viewer = await run(['plan', 'push', file('shop.json', SHOP_PLAN), '--relay', relay.url, '--token', TEST_SECRETS.VIEWER_TOKEN]);
+  const shop = file('shop.json', SHOP_PLAN);
+  const viewer = await run(['plan', 'push', shop, '--relay', relay.url, '--token', TEST_SECRETS.VIEWER_TOKEN]);
   assert.equal(viewer.code, 1, viewer.stderr);
   assert.match(viewer.stderr, /forbidden|may not/);
 
-  const pushed = await run(['plan', 'push', join(dir, 'shop.json'), '--relay', relay.url, '--comment', 'the shop'], EDITOR);
+  const pushed = await run(['plan', 'push', shop, '--relay', relay.url, '--comment', 'the shop'], EDITOR);
   assert.equal(pushed.code, 0, pushed.stderr);
   assert.match(pushed.stdout, /^activated version 1: the tracking plan \(10 events, 60 properties .*\) from .*shop\.json on 2 of 2 partitions$/m);
   const lenient = file('lenient.json', SHOP_PLAN.replace('"on_violation": "quarantine"', '"on_violation": "flag"'));

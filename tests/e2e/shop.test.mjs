@@ -4,11 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { startLoop, TEST_SECRETS } from './harness.mjs';
-import { ROOT } from '../support/relay.mjs';
-
-const CLI = join(ROOT, 'target', 'debug', 'eventstream');
+import { CLI } from '../support/cli.mjs';
 
 let loop;
 before(async () => {
