@@ -31,10 +31,20 @@ function u32(x) {
 
 function str(s) {
   // UTF-8 needs at most 3 bytes per UTF-16 unit.
-  room(s.length * 3 + 4);
-  const len = enc.encodeInto(s, buf.subarray(n + 4)).written;
-  u32(len);
-  n += len;
+  const l = s.length;
+  room(l * 3 + 4);
+  const at = n;
+  n += 4;
+  // ASCII (keys, most values) byte by byte: for short strings that costs
+  // less than encodeInto's call; the rest from the first other character.
+  let i = 0;
+  for (let c; i < l && (c = s.charCodeAt(i)) < 128; i++) buf[n++] = c;
+  if (i < l) n += enc.encodeInto(s.slice(i), buf.subarray(n)).written;
+  const len = n - at - 4;
+  buf[at] = len;
+  buf[at + 1] = len >> 8;
+  buf[at + 2] = len >> 16;
+  buf[at + 3] = len >> 24;
 }
 
 const norm = (v, k) => (v && typeof v.toJSON == 'function' ? v.toJSON(k) : v);
