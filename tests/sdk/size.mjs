@@ -22,8 +22,10 @@ import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
  * loaded on first use brought init to 20,432 and triggers to 21,513.
  * Each budget is that figure plus about 100 bytes of margin. A change that
  * needs more raises it in its own commit, with the figures and why.
+ * Writing ASCII strings byte by byte in the properties encoder (main thread
+ * per call p50 10 -> 5 us) took init to 20,500 and triggers to 21,581.
  */
-export const BUDGET_GZIP = { init: 20_520, triggers: 21_600 };
+export const BUDGET_GZIP = { init: 20_600, triggers: 21_680 };
 /** The product target for what a page loads, in bytes (README, TARGETS.md). */
 export const TARGET_GZIP = 15 * 1024;
 
