@@ -2,7 +2,7 @@
 // and local collector as the peer: frames are recorded as sent (compressed
 // when the SDK compresses) and decoded afterwards by the real codec to count
 // the events that arrived.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -51,6 +51,11 @@ export async function runEventstream(visits, { paced = 0 } = {}) {
   try {
     const { times } = await replayInChromium(`${collector.url}/`, visits, { paced, settleMs: 15000, isDone: async () => collector.quietFor() > 3500 });
     const frames = collector.requests.filter((r) => r.path === '/v1/frames');
+    // BENCH_DUMP_FRAMES=FILE keeps the frames as sent, one hex line each
+    // (`eventstream frame decode --hex FILE` reads them back).
+    if (process.env.BENCH_DUMP_FRAMES && !paced) {
+      await writeFile(process.env.BENCH_DUMP_FRAMES, frames.map((r) => r.body.toString('hex') + '\n').join(''));
+    }
     const decoded = decodeFrames(frames.map((r) => r.body));
     const events = decoded.reduce((n, f) => n + (f.events?.length ?? 0), 0);
     const bytes = frames.reduce((n, r) => n + r.bytes, 0);
