@@ -116,7 +116,13 @@ pub fn call_to_event(v: &serde_json::Value) -> Result<CorpusEvent, CorpusError> 
 /// context view (as [`crate::context::context_map`] shapes it).
 #[derive(Debug, Clone, Default)]
 pub struct VisitContexts {
-    campaigns: std::collections::HashMap<String, Map<'static>>,
+    /// Visitor ids hashed with FNV: a replay looks one up per event, and
+    /// SipHash cost more than the rest of the lookup.
+    campaigns: std::collections::HashMap<
+        String,
+        Map<'static>,
+        std::hash::BuildHasherDefault<crate::trigger::hash::FnvHasher>,
+    >,
 }
 
 impl VisitContexts {
@@ -127,6 +133,17 @@ impl VisitContexts {
 
     /// The context of `event` of `visitor`, the next event of the input.
     pub fn context(&mut self, visitor: &str, event: &Event<'_>) -> Map<'static> {
+        match self.campaign(visitor, event) {
+            Some(c) => campaign_context(c),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`VisitContexts::context`] borrowed: the campaign of `event`'s
+    /// context (the one context member the corpus has), if any. Builds
+    /// nothing: a replay compares it with the context it holds and makes a
+    /// map ([`campaign_context`]) only when it changes.
+    pub fn campaign(&mut self, visitor: &str, event: &Event<'_>) -> Option<&Map<'static>> {
         if event.kind == EventKind::Page {
             if let Some(Value::Map(c)) = event
                 .properties
@@ -140,10 +157,25 @@ impl VisitContexts {
                 }
             }
         }
-        match self.campaigns.get(visitor) {
-            Some(c) => vec![(Cow::Borrowed("campaign"), Value::Map(c.clone()))],
-            None => Vec::new(),
+        if self.campaigns.is_empty() {
+            return None;
         }
+        self.campaigns.get(visitor)
+    }
+}
+
+/// The context view of a campaign (see [`VisitContexts::campaign`]).
+pub fn campaign_context(campaign: &Map<'static>) -> Map<'static> {
+    vec![(Cow::Borrowed("campaign"), Value::Map(campaign.clone()))]
+}
+
+/// Whether `ctx` is the context view of `campaign` (none: the empty view),
+/// without building it.
+pub fn is_campaign_context(ctx: &Map<'_>, campaign: Option<&Map<'_>>) -> bool {
+    match (ctx.as_slice(), campaign) {
+        ([], None) => true,
+        ([(k, Value::Map(m))], Some(c)) => k == "campaign" && m == c,
+        _ => false,
     }
 }
 
@@ -174,6 +206,29 @@ pub fn reference_corpus_path(crate_dir: &str) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_campaign_compared_without_building_its_context() {
+        let call = |j: serde_json::Value| call_to_event(&j).unwrap();
+        let landing = call(
+            serde_json::json!({"anonymousId":"a","t":1,"call":"page","properties":{"campaign":{"source":"news"}}}),
+        );
+        let click =
+            call(serde_json::json!({"anonymousId":"a","t":2,"call":"click","properties":{}}));
+        let other =
+            call(serde_json::json!({"anonymousId":"b","t":3,"call":"click","properties":{}}));
+        let mut v = VisitContexts::new();
+        assert_eq!(v.campaign("b", &other.event), None);
+        let built = v.context("a", &landing.event);
+        assert_eq!(built.len(), 1);
+        let c = v.campaign("a", &click.event).cloned();
+        assert!(is_campaign_context(&built, c.as_ref()));
+        assert_eq!(campaign_context(c.as_ref().unwrap()), built);
+        assert!(!is_campaign_context(&built, None));
+        assert!(is_campaign_context(&Vec::new(), None));
+        assert!(!is_campaign_context(&Vec::new(), c.as_ref()));
+        assert_eq!(v.campaign("b", &other.event), None);
+    }
 
     #[test]
     fn maps_each_call_kind_as_the_corpus_readme_says() {
