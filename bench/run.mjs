@@ -84,6 +84,22 @@ await section('broker-core (criterion, one core)', async () => {
   row('frame/encode/20', 'frame encode (frames of 20)', '');
 });
 
+await section('CLI backtest (release build, one core)', async () => {
+  // The CLI times its own replay (parse every line, run the engine, fire
+  // what is due at the end) and prints events/s; the median of 7 runs.
+  const cli = join(ROOT, 'target', 'release', 'eventstream');
+  for (const [name, file, target] of [['50 mixed triggers', 'bench/triggers-50.json', '>= 1,000,000'], ['examples/triggers.json', 'examples/triggers.json', '']]) {
+    const rates = [];
+    for (let i = 0; i < 7; i++) {
+      const out = execFileSync(cli, ['triggers', 'backtest', join(ROOT, file), corpusPath, '--summary'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      const m = / \((\d+) events\/s\)/.exec(out);
+      if (!m) throw new Error(`no events/s in the backtest's output: ${out.slice(-200)}`);
+      rates.push(Number(m[1]));
+    }
+    figure(`CLI backtest, ${name}`, percentile(rates, 50), 'events/s', target, `median of 7, ${Math.min(...rates).toLocaleString('en-US')}-${Math.max(...rates).toLocaleString('en-US')}`);
+  }
+});
+
 await section('SDK package', async () => {
   // At init: index.js + wasm (all a page with triggers: false loads); with
   // triggers: + socket.js, fetched when the visitor first connects.
