@@ -67,14 +67,14 @@ pub(crate) fn id_seed(trigger_id: &str) -> u64 {
 pub(crate) fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
     let h = fnv(fnv(seed, visitor.as_bytes()), &[ID_SEPARATOR]);
     let h = avalanche(fnv(h, &offset.to_be_bytes()));
-    // Hand-rolled hex: `format!` costs more than the hash on the firing path.
-    let mut id = String::with_capacity(16);
-    for i in (0..16).rev() {
-        id.push(char::from(
-            b"0123456789abcdef"[(h >> (i * 4)) as usize & 0xf],
-        ));
+    // Hand-rolled hex into bytes: `format!`, or a `push` per digit (each
+    // encoding a char), cost more than the hash on the firing path.
+    let mut hex = [0u8; 16];
+    for (i, d) in hex.iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[(h >> ((15 - i) * 4)) as usize & 0xf];
     }
-    id
+    // Always ASCII: the conversion only checks it (no error to handle).
+    String::from_utf8(hex.to_vec()).unwrap_or_default()
 }
 
 /// The holdout bucket of a visitor for a trigger, 0 to 99, as the trigger
