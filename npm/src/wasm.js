@@ -1,9 +1,14 @@
 // The glue to the Rust core (sdk/src/abi.rs): numbers in and out; strings,
 // properties (props.js) and frames through the module's one bytes buffer
-// (`io(n)` sizes it and returns its address). Hand-written: wasm-bindgen's generated glue was
+// (`io(n)`, export i, sizes it and returns its address). Hand-written: wasm-bindgen's generated glue was
 // about 2 KB of this package's gzipped JS, for a dozen plain functions.
 
-let w; // the instance's exports
+// The instance's exports, each under a one-letter name (sdk/src/abi.rs):
+// i io, n core_new, f core_free, r core_set_producer, x core_context,
+// s core_restore_session, d core_session_id, l core_session_last,
+// e core_end_session, p core_push, v core_reopen, g core_pending, u core_cut,
+// t core_take, q core_taken_sequence, a payload, z seal, h rehome, b outcome.
+let w;
 let bytes = new Uint8Array(0); // view of the memory, renewed when it grows
 const enc = new TextEncoder();
 
@@ -14,7 +19,7 @@ function mem() {
 
 /** Writes strings and then bytes `b` into the buffer, back to back; returns their lengths. */
 function put(list, b) {
-  let at = w.io(list.reduce((n, s) => n + s.length * 3, b.length)); // UTF-8: at most 3 bytes per UTF-16 unit
+  let at = w.i(list.reduce((n, s) => n + s.length * 3, b.length)); // UTF-8: at most 3 bytes per UTF-16 unit
   const m = mem();
   const lens = list.map((s) => {
     const len = enc.encodeInto(s, m.subarray(at, at + s.length * 3)).written;
@@ -27,7 +32,7 @@ function put(list, b) {
 
 /** Writes byte arrays into the buffer back to back; returns their lengths. */
 function arrays(...list) {
-  let at = w.io(list.reduce((n, a) => n + a.length, 0));
+  let at = w.i(list.reduce((n, a) => n + a.length, 0));
   const m = mem();
   return list.map((a) => {
     m.set(a, at);
@@ -39,7 +44,7 @@ function arrays(...list) {
 /** The `len` bytes a call left in the buffer (a copy), or undefined for -1. */
 function out(len) {
   if (len < 0) return;
-  const at = w.io(len);
+  const at = w.i(len);
   return mem().slice(at, at + len);
 }
 
@@ -63,53 +68,53 @@ export async function load(url) {
 /** One SDK core (see sdk/src/lib.rs `Core`); a handle into the module. */
 export class Core {
   constructor(lo, hi, maxEvents, maxBytes) {
-    this.h = w.core_new(lo, hi, maxEvents, maxBytes);
+    this.h = w.n(lo, hi, maxEvents, maxBytes);
   }
   free() {
-    w.core_free(this.h);
+    w.f(this.h);
   }
   set_producer(lo, hi) {
-    w.core_set_producer(this.h, lo, hi);
+    w.r(this.h, lo, hi);
   }
   /** `texts`: anonymous id, user id, origin, referrer, locale, time zone; `campaign`: its bytes (props.js). */
   context(texts, width, height, campaign, now) {
-    return w.core_context(this.h, now, width, height, ...put(texts, campaign));
+    return w.x(this.h, now, width, height, ...put(texts, campaign));
   }
   restore_session(id, last) {
-    w.core_restore_session(this.h, id, last);
+    w.s(this.h, id, last);
   }
   session_id() {
-    return w.core_session_id(this.h);
+    return w.d(this.h);
   }
   session_last() {
-    return w.core_session_last(this.h);
+    return w.l(this.h);
   }
   end_session() {
-    w.core_end_session(this.h);
+    w.e(this.h);
   }
   /** `props`: the properties' bytes (props.js). */
   push(kind, name, props, now) {
-    return w.core_push(this.h, kind, ...put([name], props), now);
+    return w.p(this.h, kind, ...put([name], props), now);
   }
   reopen(seq) {
-    return w.core_reopen(this.h, seq);
+    return w.v(this.h, seq);
   }
   pending() {
-    return w.core_pending(this.h);
+    return w.g(this.h);
   }
   cut(now) {
-    w.core_cut(this.h, now);
+    w.u(this.h, now);
   }
   take() {
-    return out(w.core_take(this.h));
+    return out(w.t(this.h));
   }
   taken_sequence() {
-    return w.core_taken_sequence(this.h);
+    return w.q(this.h);
   }
 }
 
-export const payload = (plain) => out(w.payload(...arrays(plain)));
-export const seal = (plain, deflated) => out(w.seal(...arrays(plain, deflated)));
-export const rehome = (frame, lo, hi) => out(w.rehome(...arrays(frame), lo, hi));
+export const payload = (plain) => out(w.a(...arrays(plain)));
+export const seal = (plain, deflated) => out(w.z(...arrays(plain, deflated)));
+export const rehome = (frame, lo, hi) => out(w.h(...arrays(frame), lo, hi));
 export const outcome = (status, code, attempt, retryAfter, rand) =>
-  w.outcome(status, put([code], [])[0], attempt, retryAfter, rand);
+  w.b(status, put([code], [])[0], attempt, retryAfter, rand);

@@ -9,6 +9,10 @@
 //! and returns their length (-1: none), which JS reads at `io(length)`.
 //! Cores are handles, indexes into a table, so a stale or wrong handle from
 //! JS does nothing instead of touching freed memory.
+//!
+//! Each export has a one-letter name (`export_name`), which wasm.js uses:
+//! the names are in the module and in the JS once each, and full names
+//! were about 100 bytes of the gzipped package.
 
 use crate::{Core, Props};
 use alloc::vec::Vec;
@@ -66,7 +70,7 @@ fn give(out: Option<Vec<u8>>) -> i32 {
 }
 
 /// Makes the buffer `len` bytes long and returns where it starts.
-#[no_mangle]
+#[export_name = "i"]
 pub extern "C" fn io(len: usize) -> *mut u8 {
     let buf = io_buf();
     buf.resize(len, 0);
@@ -74,7 +78,7 @@ pub extern "C" fn io(len: usize) -> *mut u8 {
 }
 
 /// A new [`Core`] (see [`Core::new`]); returns its handle.
-#[no_mangle]
+#[export_name = "n"]
 pub extern "C" fn core_new(lo: u32, hi: u32, max_events: u32, max_bytes: u32) -> u32 {
     // Safety: see `io_buf`.
     let cores = unsafe { &mut *CORES.0.get() };
@@ -83,7 +87,7 @@ pub extern "C" fn core_new(lo: u32, hi: u32, max_events: u32, max_bytes: u32) ->
 }
 
 /// Drops the core; its handle is never reused.
-#[no_mangle]
+#[export_name = "f"]
 pub extern "C" fn core_free(h: u32) {
     // Safety: see `io_buf`.
     let cores = unsafe { &mut *CORES.0.get() };
@@ -93,7 +97,7 @@ pub extern "C" fn core_free(h: u32) {
 }
 
 /// [`Core::set_producer`].
-#[no_mangle]
+#[export_name = "r"]
 pub extern "C" fn core_set_producer(h: u32, lo: u32, hi: u32) {
     if let Some(c) = core(h) {
         c.set_producer(lo, hi);
@@ -108,7 +112,7 @@ pub extern "C" fn core_set_producer(h: u32, lo: u32, hi: u32) {
 ///
 /// The strings, and those in the campaign, are UTF-8 (see `str_then` and
 /// [`Props::from_bytes_unchecked`]).
-#[no_mangle]
+#[export_name = "x"]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn core_context(
     h: u32,
@@ -165,7 +169,7 @@ pub unsafe extern "C" fn core_context(
 }
 
 /// [`Core::restore_session`].
-#[no_mangle]
+#[export_name = "s"]
 pub extern "C" fn core_restore_session(h: u32, id: f64, last: f64) {
     if let Some(c) = core(h) {
         c.restore_session(id, last);
@@ -173,19 +177,19 @@ pub extern "C" fn core_restore_session(h: u32, id: f64, last: f64) {
 }
 
 /// [`Core::session_id`].
-#[no_mangle]
+#[export_name = "d"]
 pub extern "C" fn core_session_id(h: u32) -> f64 {
     core(h).map_or(0.0, |c| c.session_id())
 }
 
 /// [`Core::session_last`].
-#[no_mangle]
+#[export_name = "l"]
 pub extern "C" fn core_session_last(h: u32) -> f64 {
     core(h).map_or(0.0, |c| c.session_last())
 }
 
 /// [`Core::end_session`].
-#[no_mangle]
+#[export_name = "e"]
 pub extern "C" fn core_end_session(h: u32) {
     if let Some(c) = core(h) {
         c.end_session();
@@ -199,7 +203,7 @@ pub extern "C" fn core_end_session(h: u32) {
 ///
 /// The name and the strings in the properties are UTF-8 (see `str_then`
 /// and [`Props::from_bytes_unchecked`]).
-#[no_mangle]
+#[export_name = "p"]
 pub unsafe extern "C" fn core_push(
     h: u32,
     kind: u8,
@@ -224,19 +228,19 @@ pub unsafe extern "C" fn core_push(
 }
 
 /// [`Core::reopen`].
-#[no_mangle]
+#[export_name = "v"]
 pub extern "C" fn core_reopen(h: u32, sequence: f64) -> u32 {
     core(h).map_or(0, |c| c.reopen(sequence))
 }
 
 /// [`Core::pending`].
-#[no_mangle]
+#[export_name = "g"]
 pub extern "C" fn core_pending(h: u32) -> u32 {
     core(h).map_or(0, |c| c.pending())
 }
 
 /// [`Core::cut`].
-#[no_mangle]
+#[export_name = "u"]
 pub extern "C" fn core_cut(h: u32, now: f64) {
     if let Some(c) = core(h) {
         c.cut(now);
@@ -244,19 +248,19 @@ pub extern "C" fn core_cut(h: u32, now: f64) {
 }
 
 /// [`Core::take`]: the frame's length, its bytes in the buffer (-1: none).
-#[no_mangle]
+#[export_name = "t"]
 pub extern "C" fn core_take(h: u32) -> i32 {
     give(core(h).and_then(Core::take))
 }
 
 /// [`Core::taken_sequence`].
-#[no_mangle]
+#[export_name = "q"]
 pub extern "C" fn core_taken_sequence(h: u32) -> f64 {
     core(h).map_or(0.0, |c| c.taken_sequence())
 }
 
 /// [`payload`](crate::payload) of the frame's `len` bytes in the buffer.
-#[no_mangle]
+#[export_name = "a"]
 pub extern "C" fn payload(len: usize) -> i32 {
     let buf = core::mem::take(io_buf());
     give(buf.get(..len).map(crate::payload))
@@ -264,7 +268,7 @@ pub extern "C" fn payload(len: usize) -> i32 {
 
 /// [`seal`](crate::seal) of the plain frame's `plain_len` bytes, then the
 /// deflated payload's `deflated_len` bytes, in the buffer.
-#[no_mangle]
+#[export_name = "z"]
 pub extern "C" fn seal(plain_len: usize, deflated_len: usize) -> i32 {
     let buf = core::mem::take(io_buf());
     let end = plain_len.saturating_add(deflated_len);
@@ -276,7 +280,7 @@ pub extern "C" fn seal(plain_len: usize, deflated_len: usize) -> i32 {
 }
 
 /// [`rehome`](fn@crate::rehome) of the frame's `len` bytes in the buffer.
-#[no_mangle]
+#[export_name = "h"]
 pub extern "C" fn rehome(len: usize, lo: u32, hi: u32) -> i32 {
     let buf = core::mem::take(io_buf());
     give(buf.get(..len).and_then(|f| crate::rehome(f, lo, hi)))
@@ -288,7 +292,7 @@ pub extern "C" fn rehome(len: usize, lo: u32, hi: u32) -> i32 {
 /// # Safety
 ///
 /// The bytes are UTF-8 (see `str_then`).
-#[no_mangle]
+#[export_name = "b"]
 pub unsafe extern "C" fn outcome(
     status: u16,
     code_len: usize,

@@ -24,8 +24,11 @@ import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
  * needs more raises it in its own commit, with the figures and why.
  * Writing ASCII strings byte by byte in the properties encoder (main thread
  * per call p50 10 -> 5 us) took init to 20,500 and triggers to 21,581.
+ * One-letter wasm export names, the SDK's own JS properties renamed by the
+ * minifier (npm/build.sh PROPS) and wasm-opt's --low-memory-unused brought
+ * them to 20,090 and 21,155.
  */
-export const BUDGET_GZIP = { init: 20_600, triggers: 21_680 };
+export const BUDGET_GZIP = { init: 20_190, triggers: 21_255 };
 /** The product target for what a page loads, in bytes (README, TARGETS.md). */
 export const TARGET_GZIP = 15 * 1024;
 
