@@ -194,68 +194,224 @@ struct Outcome {
 /// falls due between them exactly as separate calls would, at a fraction of
 /// the storage round trips. Every delayed firing still pending at the end
 /// fires (time runs on after the input).
+///
+/// With two or more CPUs, lines are parsed on a second thread, a chunk at a
+/// time, while this one runs the engine: parsing is about as much work as
+/// the engine's, and the result is the same (the engine still sees every
+/// event in input order; only parsing, which depends on no state but the
+/// count of events before a line, runs ahead).
 fn replay(file: TriggerFile, input: &str, name: &str, strict: bool) -> Result<Outcome, Stop> {
-    let mut replay = Replay::new(file);
-    let mut progress = Progress::new(input);
-    let mut skipped = 0u64;
-    let (mut visitor, mut batch, mut base): (Cow<'_, str>, Vec<Event<'_>>, u64) =
-        (Cow::Borrowed(""), Vec::new(), 0);
-    // Each event's context: an export line's own, or for corpus calls the
-    // corpus README's rule (a page call's campaign, for the rest of the visit).
-    let mut contexts = corpus::VisitContexts::new();
-    let mut ctx: Map<'static> = Vec::new();
-    // Offsets of lines without one: the count of events before them.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    replay_on(file, input, name, strict, threads >= 2)
+}
+
+/// [`replay`], parsing on a second thread or not.
+fn replay_on(
+    file: TriggerFile,
+    input: &str,
+    name: &str,
+    strict: bool,
+    pipelined: bool,
+) -> Result<Outcome, Stop> {
+    let mut run = Run::new(file, input, name, strict);
+    if !pipelined {
+        let mut result = Ok(());
+        parse_lines(input, |chunk| {
+            result = run.take(chunk);
+            run.spent = Spent::default();
+            result.is_ok()
+        });
+        result?;
+        return run.finish();
+    }
+    std::thread::scope(|scope| {
+        // A few chunks in flight keep both threads busy; bounded, so that
+        // parsing a large input never runs far ahead of the engine.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed<'_>>>(4);
+        // What the engine is done with goes back to be freed where it was
+        // allocated: freeing another thread's allocations made the
+        // allocator the bottleneck (slower than one thread).
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Spent<'_>>();
+        scope.spawn(move || {
+            parse_lines(input, |chunk| {
+                while let Ok(spent) = done_rx.try_recv() {
+                    drop(spent);
+                }
+                tx.send(chunk).is_ok()
+            })
+        });
+        // An early return drops `rx`: the parsing thread's next send fails
+        // and it stops.
+        for chunk in rx {
+            run.take(chunk)?;
+            let _ = done_tx.send(std::mem::take(&mut run.spent));
+        }
+        run.finish()
+    })
+}
+
+/// Lines parsed per chunk handed from the parsing thread to the engine's.
+const CHUNK_LINES: usize = 1024;
+
+/// One non-blank input line, parsed.
+enum Parsed<'a> {
+    Event {
+        /// Its 0-based line number.
+        line: usize,
+        visitor: Cow<'a, str>,
+        event: Event<'a>,
+        offset: u64,
+        /// An export line's own context (`None` for a corpus call).
+        context: Option<Map<'static>>,
+    },
+    Malformed {
+        line: usize,
+        why: String,
+    },
+}
+
+/// Parses `input`'s non-blank lines in order and hands them to `emit` in
+/// chunks of [`CHUNK_LINES`], until `emit` returns false. Offsets of lines
+/// without one are the count of events before them.
+fn parse_lines<'a>(input: &'a str, mut emit: impl FnMut(Vec<Parsed<'a>>) -> bool) {
     let mut ordinal = 0u64;
+    let mut chunk = Vec::with_capacity(CHUNK_LINES);
     for (i, line) in lines(input).enumerate() {
-        progress.tick(i);
         if line.trim().is_empty() {
             continue;
         }
-        match parse_line(line, ordinal) {
-            Ok((v, event, offset)) => {
-                // A corpus call's context is compared where it is kept and
-                // made only when a batch starts with another.
-                let own = line_context(line);
-                let campaign = match own {
-                    Some(_) => None,
-                    None => contexts.campaign(&v, &event),
-                };
-                let same_ctx = match &own {
-                    Some(c) => ctx == *c,
-                    None => corpus::is_campaign_context(&ctx, campaign),
-                };
-                if !(visitor == v && base + batch.len() as u64 == offset && same_ctx) {
-                    replay.events_in(&visitor, &batch, base, &ctx)?;
-                    batch.clear();
-                    visitor = v;
-                    base = offset;
-                    ctx = match own {
-                        Some(c) => c,
-                        None => campaign.map(corpus::campaign_context).unwrap_or_default(),
-                    };
-                }
-                batch.push(event);
+        chunk.push(match parse_line(line, ordinal) {
+            Ok((visitor, event, offset)) => {
                 ordinal += 1;
-            }
-            Err(why) => {
-                progress.clear();
-                eprintln!("{name}:{}: {why}", i + 1);
-                if strict {
-                    return Err(Stop::Malformed);
+                Parsed::Event {
+                    line: i,
+                    visitor,
+                    event,
+                    offset,
+                    context: line_context(line),
                 }
-                skipped += 1;
             }
+            Err(why) => Parsed::Malformed { line: i, why },
+        });
+        if chunk.len() == CHUNK_LINES
+            && !emit(std::mem::replace(
+                &mut chunk,
+                Vec::with_capacity(CHUNK_LINES),
+            ))
+        {
+            return;
         }
     }
-    replay.events_in(&visitor, &batch, base, &ctx)?;
-    progress.clear();
-    let run = replay.finish(u64::MAX)?;
-    Ok(Outcome {
-        firings: run.firings,
-        conversions: run.conversions,
-        events: run.events,
-        skipped,
-    })
+    if !chunk.is_empty() {
+        emit(chunk);
+    }
+}
+
+/// The engine's side of [`replay`]: parsed lines in, batches to the engine.
+struct Run<'a, 'n> {
+    replay: Replay,
+    progress: Progress,
+    name: &'n str,
+    strict: bool,
+    skipped: u64,
+    /// The batch being gathered: one visitor's events with consecutive
+    /// offsets and one context.
+    visitor: Cow<'a, str>,
+    batch: Vec<Event<'a>>,
+    base: u64,
+    ctx: Map<'static>,
+    /// Each corpus call's context: the corpus README's rule (a page call's
+    /// campaign, for the rest of the visit).
+    contexts: corpus::VisitContexts,
+    /// Events and chunks done with, to be dropped by the parsing thread.
+    spent: Spent<'a>,
+}
+
+/// What the engine's thread is done with (see [`replay_on`]).
+#[derive(Default)]
+struct Spent<'a> {
+    events: Vec<Event<'a>>,
+    chunks: Vec<Vec<Parsed<'a>>>,
+}
+
+impl<'a, 'n> Run<'a, 'n> {
+    fn new(file: TriggerFile, input: &str, name: &'n str, strict: bool) -> Self {
+        Run {
+            replay: Replay::new(file),
+            progress: Progress::new(input),
+            name,
+            strict,
+            skipped: 0,
+            visitor: Cow::Borrowed(""),
+            batch: Vec::new(),
+            base: 0,
+            ctx: Vec::new(),
+            contexts: corpus::VisitContexts::new(),
+            spent: Spent::default(),
+        }
+    }
+
+    fn take(&mut self, mut chunk: Vec<Parsed<'a>>) -> Result<(), Stop> {
+        for parsed in chunk.drain(..) {
+            match parsed {
+                Parsed::Event {
+                    line,
+                    visitor,
+                    event,
+                    offset,
+                    context,
+                } => {
+                    self.progress.tick(line);
+                    // A corpus call's context is compared where it is kept
+                    // and made only when a batch starts with another.
+                    let campaign = match context {
+                        Some(_) => None,
+                        None => self.contexts.campaign(&visitor, &event),
+                    };
+                    let same_ctx = match &context {
+                        Some(c) => self.ctx == *c,
+                        None => corpus::is_campaign_context(&self.ctx, campaign),
+                    };
+                    let next = self.base + self.batch.len() as u64;
+                    if !(self.visitor == visitor && next == offset && same_ctx) {
+                        self.replay
+                            .events_in(&self.visitor, &self.batch, self.base, &self.ctx)?;
+                        self.spent.events.append(&mut self.batch);
+                        self.visitor = visitor;
+                        self.base = offset;
+                        self.ctx = match context {
+                            Some(c) => c,
+                            None => campaign.map(corpus::campaign_context).unwrap_or_default(),
+                        };
+                    }
+                    self.batch.push(event);
+                }
+                Parsed::Malformed { line, why } => {
+                    self.progress.clear();
+                    eprintln!("{}:{}: {why}", self.name, line + 1);
+                    if self.strict {
+                        return Err(Stop::Malformed);
+                    }
+                    self.skipped += 1;
+                }
+            }
+        }
+        self.spent.chunks.push(chunk);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Outcome, Stop> {
+        self.replay
+            .events_in(&self.visitor, &self.batch, self.base, &self.ctx)?;
+        self.progress.clear();
+        let run = self.replay.finish(u64::MAX)?;
+        Ok(Outcome {
+            firings: run.firings,
+            conversions: run.conversions,
+            events: run.events,
+            skipped: self.skipped,
+        })
+    }
 }
 
 /// `input.lines()`, with a vectorized search for each line's end (the
@@ -440,7 +596,55 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
-    use super::lines;
+    use super::*;
+
+    /// The firings and conversions of a run, in the order the CLI prints them.
+    fn printed(o: &Outcome) -> (Vec<Firing>, Vec<Conversion>) {
+        let mut f = o.firings.clone();
+        f.sort_by(|a, b| firing_order(a).cmp(&firing_order(b)));
+        let mut c = o.conversions.clone();
+        c.sort_by(|a, b| conversion_order(a).cmp(&conversion_order(b)));
+        (f, c)
+    }
+
+    #[test]
+    fn parsing_on_a_second_thread_changes_nothing() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let corpus =
+            std::fs::read_to_string(corpus::reference_corpus_path(env!("CARGO_MANIFEST_DIR")))
+                .expect("the reference corpus");
+        // Malformed and blank lines among the events, more than a chunk apart.
+        let mut input = String::new();
+        for (i, line) in corpus.lines().enumerate() {
+            input.push_str(line);
+            input.push('\n');
+            if i % 1500 == 7 {
+                input.push_str("{not json\n\n");
+            }
+        }
+        for file in ["examples/triggers.json", "bench/triggers-50.json"] {
+            let json = std::fs::read_to_string(format!("{root}/{file}")).expect("trigger file");
+            let t = TriggerFile::parse(&json).expect("valid");
+            let run = |pipelined| {
+                replay_on(t.clone(), &input, "input", false, pipelined)
+                    .unwrap_or_else(|_| panic!("{file}: replay failed"))
+            };
+            let (one, two) = (run(false), run(true));
+            assert!(!one.firings.is_empty(), "{file}: no firings");
+            assert_eq!(one.skipped, 8, "{file}");
+            assert_eq!(
+                (one.events, one.skipped),
+                (two.events, two.skipped),
+                "{file}"
+            );
+            assert_eq!(printed(&one), printed(&two), "{file}");
+            // Under --strict, both stop at the first malformed line.
+            for pipelined in [false, true] {
+                let stopped = replay_on(t.clone(), &input, "input", true, pipelined);
+                assert!(matches!(stopped, Err(Stop::Malformed)), "{file}");
+            }
+        }
+    }
 
     #[test]
     fn lines_splits_as_str_lines_does() {
