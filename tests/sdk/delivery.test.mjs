@@ -158,7 +158,7 @@ test('offline, then online: the queued frame goes out once, as soon as the page 
   assert.equal(relay.requests.length, 0);
   assert.equal(await page.evaluate(() => window.es.stats().queued), 1);
   await ctx.setOffline(false);
-  assert.ok(await until(() => relay.stored.length == 1, 3000));
+  assert.ok(await until(() => relay.stored.length == 1, 10000));
   assert.deepEqual(relay.events().map((e) => e.name), ['Offline 1', 'Offline 2']);
   assert.equal(relay.requests.length, 1);
   await ctx.close();
@@ -174,7 +174,7 @@ test('unload: events still batched when the page goes away are delivered (beacon
   });
   assert.equal(relay.requests.length, 0);
   await page.goto('about:blank');
-  assert.ok(await until(() => relay.stored.length == 1, 3000));
+  assert.ok(await until(() => relay.stored.length == 1, 10000));
   assert.deepEqual(relay.events().map((e) => e.properties.n), [1, 2]);
   await ctx.close();
 });

@@ -292,7 +292,7 @@ export async function open(context, site, opts = {}, path = '/') {
 }
 
 /** Polls `fn` until it returns truthy or `ms` pass; returns its last value. */
-export async function until(fn, ms = 5000) {
+export async function until(fn, ms = 10000) {
   const end = Date.now() + ms;
   let v;
   while (!(v = await fn()) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));

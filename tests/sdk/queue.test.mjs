@@ -29,7 +29,7 @@ test('reload with a queued backlog: the next visit sends it, each event once', a
   assert.notEqual(second, producer);
   relay.down = false;
   await page.evaluate(() => dispatchEvent(new Event('online')));
-  assert.ok(await until(() => relay.stored.length == 2, 5000));
+  assert.ok(await until(() => relay.stored.length == 2, 10000));
   // The head keeps its producer; frame 1 never went out, so unload gave it
   // a fresh producer id (it must not overtake the head).
   const frames = relay.decoded();
@@ -58,7 +58,7 @@ test('two tabs: an orphaned backlog is claimed and sent by exactly one of them',
   const [b, c] = await Promise.all([open(ctx, site, HTTP), open(ctx, site, HTTP)]);
   const tabs = await Promise.all([b, c].map((p) => p.evaluate(() => BigInt('0x' + window.es.stats().producer).toString())));
   await Promise.all([b, c].map((p, n) => p.evaluate((n) => { window.es.track('Tab', { n }); return window.es.flush(); }, n)));
-  assert.ok(await until(() => relay.events().length == 5, 5000));
+  assert.ok(await until(() => relay.events().length == 5, 10000));
   await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(relay.events().map((e) => e.name + (e.properties.i ?? e.properties.n)).sort(), ['Orphan0', 'Orphan1', 'Orphan2', 'Tab0', 'Tab1']);
   // Every orphaned frame was fetched by one tab only (the other found its producer locked).
@@ -109,7 +109,7 @@ test('the queue is bounded by bytes: the oldest frames are dropped first and cou
   assert.equal(await page.evaluate(() => localStorage.getItem('es:dropped')), '2');
   relay.down = false;
   await page.evaluate(() => dispatchEvent(new Event('online')));
-  assert.ok(await until(() => relay.stored.length == 6, 5000));
+  assert.ok(await until(() => relay.stored.length == 6, 10000));
   assert.deepEqual(relay.events().map((e) => e.properties.i), [0, 3, 4, 5, 6, 7]);
   // Frame 3 met a gap (1 and 2 were dropped) that never fills: it and the
   // frames after it moved to a fresh producer, whose sequence goes on.

@@ -26,7 +26,7 @@ test('firings reach their handlers once each, across a reconnect that resends th
   // The relay restarts and, having lost the ack, resends f1 on the next connect.
   for (const f of relay.firings.get(anon)) f.acked = false;
   relay.dropSockets();
-  assert.ok(await until(() => relay.connects == 2 && relay.sockets.size == 1, 5000), `connects ${relay.connects}, open ${relay.sockets.size}`);
+  assert.ok(await until(() => relay.connects == 2 && relay.sockets.size == 1, 10000), `connects ${relay.connects}, open ${relay.sockets.size}`);
   assert.ok(await connected(page));
   await page.evaluate(() => window.offAny());
   const f2 = relay.fire(anon, 'coupon', { type: 'coupon', payload: { code: 'SAVE10' } });
@@ -47,7 +47,7 @@ test('while connected, frames go over the socket within milliseconds', async () 
   assert.ok(await connected(page));
   const t0 = Date.now();
   await page.evaluate(() => window.es.track('Cart Viewed', { total: 50 }));
-  assert.ok(await until(() => relay.stored.length == 1, 2000));
+  assert.ok(await until(() => relay.stored.length == 1, 10000));
   assert.ok(Date.now() - t0 < 500, 'sent after ' + (Date.now() - t0) + ' ms');
   assert.equal(relay.stored[0].via, 'ws');
   assert.deepEqual(relay.events().map((e) => e.name), ['Cart Viewed']);
@@ -84,7 +84,7 @@ test('reset() reconnects as the new visitor', async () => {
   const before = [...relay.sockets].map((s) => s.visitor);
   await page.evaluate(() => window.es.reset());
   const anon = await page.evaluate(() => localStorage.getItem('es:id'));
-  assert.ok(await until(() => [...relay.sockets].some((s) => s.visitor == anon), 3000));
+  assert.ok(await until(() => [...relay.sockets].some((s) => s.visitor == anon), 10000));
   assert.notDeepEqual(before, [anon]);
   await ctx.close();
 });
@@ -105,7 +105,7 @@ test('frames waiting on a socket that closes (reset) go again over HTTP, none lo
     await window.es.flush();
   });
   // No backoff: an interrupted socket send is not a failed attempt.
-  assert.ok(await until(async () => (await page.evaluate(() => window.es.stats().queued)) == 0, 2000));
+  assert.ok(await until(async () => (await page.evaluate(() => window.es.stats().queued)) == 0, 10000));
   relay.wsDelay = 0;
   assert.equal(relay.events().length, 120);
   assert.equal(new Set(relay.events().map((e) => e.properties.v + ':' + e.properties.i)).size, 120);
@@ -120,7 +120,7 @@ test('a failure answered on the socket is treated as over HTTP: 500 retried, 400
   assert.ok(await connected(page));
   relay.plan.push({ status: 500, code: 'storage' }, { status: 500, code: 'storage' });
   await page.evaluate(() => window.es.track('Kept', { n: 1 }));
-  assert.ok(await until(() => relay.stored.length == 1, 5000));
+  assert.ok(await until(() => relay.stored.length == 1, 10000));
   assert.deepEqual(relay.requests.map((r) => [r.via, r.sequence]), [['ws', 0], ['ws', 0], ['ws', 0]]);
   assert.deepEqual(relay.events().map((e) => e.name), ['Kept']);
   relay.plan.push({ status: 400, code: 'checksum' });
@@ -136,13 +136,13 @@ test('the first seconds: the landing page view goes at once, and what waits goes
   const ctx = await browser.newContext();
   // A flush interval no test waits for: only the socket's timing can send.
   const page = await open(ctx, site, { autocapture: { clicks: false, forms: false }, flushInterval: 600000 });
-  assert.ok(await until(() => relay.events().some((e) => e.kind == 'page'), 5000), 'the landing page view arrived');
+  assert.ok(await until(() => relay.events().some((e) => e.kind == 'page'), 10000), 'the landing page view arrived');
   assert.ok(await connected(page));
   // The socket drops; while it reconnects, frames wait for it (HTTP interval).
   relay.dropSockets();
   await until(() => page.evaluate(() => !window.es.stats().connected));
   await page.evaluate(() => window.es.track('While Reconnecting'));
-  assert.ok(await until(() => relay.stored.some((r) => r.via == 'ws' && relay.decoded().at(-1).events[0].name == 'While Reconnecting'), 5000));
+  assert.ok(await until(() => relay.stored.some((r) => r.via == 'ws' && relay.decoded().at(-1).events[0].name == 'While Reconnecting'), 10000));
   assert.equal(await page.evaluate(() => window.es.stats().queued), 0);
   await ctx.close();
 });
