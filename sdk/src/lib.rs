@@ -119,7 +119,7 @@ impl Core {
     /// campaign's [`props::PropsError`] (nothing changes).
     pub fn context(&mut self, page: &PageContext<'_>, now: f64) -> u32 {
         let max = frame::Limits::DEFAULT.max_string_bytes;
-        let text = |s: &str| fit(Cow::Owned(s.into()), max);
+        let text = |s: &str| fit(s, max);
         let c = match page.campaign.read() {
             Ok(c) => c,
             Err(e) => return e.code(),
@@ -129,11 +129,11 @@ impl Core {
         let mut campaign = Vec::new();
         for (k, v) in c {
             if let Value::Str(v) = v {
-                let k = fit(k, max);
+                let k = fit(&k, max);
                 if campaign.len() < frame::Limits::DEFAULT.max_properties
                     && !campaign.iter().any(|(e, _)| *e == k)
                 {
-                    campaign.push((k, Value::Str(fit(v, max))));
+                    campaign.push((k, Value::Str(fit(&v, max))));
                 }
             }
         }
@@ -290,12 +290,9 @@ pub fn outcome(status: u16, code: &str, attempt: u32, retry_after_ms: f64, rand:
     }
 }
 
-/// `s` cut to at most `max` bytes, at a character boundary.
-fn fit(s: Cow<'static, str>, max: usize) -> Cow<'static, str> {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
+/// A copy of `s` cut to at most `max` bytes, at a character boundary.
+fn fit(s: &str, max: usize) -> Cow<'static, str> {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }

@@ -24,7 +24,6 @@
 //! ```
 
 use alloc::borrow::Cow;
-use alloc::string::ToString;
 use alloc::vec::Vec;
 use broker_core::event::{Map, Value};
 
@@ -99,8 +98,8 @@ impl<'a> Props<'a> {
         Props(bytes)
     }
 
-    /// Reads them into a property map.
-    pub fn read(self) -> Result<Map<'static>, PropsError> {
+    /// Reads them into a property map, whose strings borrow the bytes.
+    pub fn read(self) -> Result<Map<'a>, PropsError> {
         let mut r = Reader {
             b: self.0,
             i: 0,
@@ -194,18 +193,16 @@ impl<'a> Reader<'a> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 
-    fn string(&mut self) -> Option<Cow<'static, str>> {
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         let n = self.u32()?;
         let s = self.take(n as usize)?;
         // Safety: `Props::from_bytes_unchecked`'s contract.
-        Some(Cow::Owned(
-            unsafe { core::str::from_utf8_unchecked(s) }.to_string(),
-        ))
+        Some(Cow::Borrowed(unsafe { core::str::from_utf8_unchecked(s) }))
     }
 
     /// Entries of a map whose own values are at nesting `depth + 1`. Vecs
     /// grow as entries are read, never by the count the bytes claim.
-    fn map(&mut self, depth: usize) -> Option<Map<'static>> {
+    fn map(&mut self, depth: usize) -> Option<Map<'a>> {
         let mut m = Vec::new();
         for _ in 0..self.u32()? {
             m.push((self.string()?, self.value(depth + 1)?));
@@ -213,7 +210,7 @@ impl<'a> Reader<'a> {
         Some(m)
     }
 
-    fn value(&mut self, depth: usize) -> Option<Value<'static>> {
+    fn value(&mut self, depth: usize) -> Option<Value<'a>> {
         let tag = *self.take(1)?.first()?;
         Some(match tag {
             TAG_NULL => Value::Null,
@@ -265,7 +262,7 @@ mod tests {
         Value::Str(Cow::Owned(x.to_owned()))
     }
 
-    fn read(b: &[u8]) -> Result<Map<'static>, PropsError> {
+    fn read(b: &[u8]) -> Result<Map<'_>, PropsError> {
         // Safety: the tests' strings are UTF-8.
         unsafe { Props::from_bytes_unchecked(b) }.read()
     }
@@ -294,7 +291,7 @@ mod tests {
         let one = |f: f64| {
             let mut b = vec![1, 0, 0, 0, 1, 0, 0, 0, b'n', TAG_NUMBER];
             b.extend_from_slice(&f.to_le_bytes());
-            read(&b).unwrap().remove(0).1
+            read(&b).unwrap().remove(0).1.into_owned()
         };
         assert_eq!(one(1000.0), Value::Int(1000));
         assert_eq!(one(-0.0), Value::Int(0));

@@ -26,9 +26,11 @@ import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
  * per call p50 10 -> 5 us) took init to 20,500 and triggers to 21,581.
  * One-letter wasm export names, the SDK's own JS properties renamed by the
  * minifier (npm/build.sh PROPS) and wasm-opt's --low-memory-unused brought
- * them to 20,090 and 21,155.
+ * them to 20,090 and 21,155; the batcher's sealed frames in a Vec instead
+ * of a VecDeque and the page context copied once when cut, to 19,942 and
+ * 21,007.
  */
-export const BUDGET_GZIP = { init: 20_190, triggers: 21_255 };
+export const BUDGET_GZIP = { init: 20_040, triggers: 21_105 };
 /** The product target for what a page loads, in bytes (README, TARGETS.md). */
 export const TARGET_GZIP = 15 * 1024;
 
