@@ -23,15 +23,18 @@ mkdir -p "$OUT"
 # folds the near-identical monomorphised helpers: 124 bytes gzip.
 # --low-memory-unused folds constant offsets into loads and stores (Rust's
 # pointers never wrap around into the first KB); --remove-exports drops the
-# linker's __data_end and __heap_base, which nothing reads.
-"$BIN/wasm-opt" --merge-similar-functions -Oz --converge --low-memory-unused "--remove-exports=__*" \
+# linker's __data_end and __heap_base, which nothing reads;
+# --reorder-functions (most called first) gzips 60 bytes smaller.
+"$BIN/wasm-opt" --merge-similar-functions -Oz --converge --reorder-functions --low-memory-unused "--remove-exports=__*" \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers --strip-target-features \
   target/wasm32-unknown-unknown/wasm-size/eventstream_sdk.wasm -o "$OUT/eventstream.wasm"
 
 # socket.js (the trigger socket) is a file of its own, which index.js
-# imports on first use (see npm/src/trigger.js).
+# imports on first use (see npm/src/trigger.js). ES2021 keeps `a ||= b` as
+# written (18 bytes); the SDK needs ES2022's Array.prototype.at anyway
+# (queue.js).
 #
 # The minifier renames variables, never properties, unless told: PROPS are
 # the SDK's own fields (of the client, its queues and frames) and the
@@ -50,7 +53,7 @@ if [[ "$PROPS" =~ [(|][a-z][|)] ]]; then echo "npm/build.sh: a one-letter name i
 CACHE="$(mktemp)"
 echo '{}' >"$CACHE"
 for f in index socket; do
-  "$BIN/esbuild" "$HERE/src/$f.js" --bundle --format=esm --minify --target=es2020 \
+  "$BIN/esbuild" "$HERE/src/$f.js" --bundle --format=esm --minify --target=es2021 \
     --mangle-props="$PROPS" --mangle-cache="$CACHE" \
     --legal-comments=none --log-level=warning --external:./socket.js --outfile="$OUT/$f.js"
 done
