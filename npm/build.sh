@@ -43,12 +43,13 @@ mkdir -p "$OUT"
 # methods of wasm.js's Core, renamed in both files alike (one mangle cache,
 # index.js first). Only names that nothing else reads may be listed: not an
 # option (maxBytes), a key of an event's properties (url), of stats() or an
-# error (producer, dropped, pending, status), a Web API's (keepalive, key,
-# locks, open, log), socket.js's exports (open) or a wasm export (wasm.js:
-# one-letter names); and only names index.js uses, so that each is named in
-# its build, which avoids every other property it has (not wsTimer). A new
-# field left out only costs its bytes. About 200 bytes of the gzipped
-# package.
+# error (producer, dropped, pending, status), a field the SDK reads from the
+# relay's JSON (a firing's visitor is passed on as is, never read), a Web
+# API's (keepalive, key, locks, open, log), socket.js's exports (open) or a
+# wasm export (wasm.js: one-letter names); and only names index.js uses, so
+# that each is named in its build, which avoids every other property it has
+# (not wsTimer). A new field left out only costs its bytes. About 200 bytes
+# of the gzipped package.
 PROPS='^(maxEvents|interval|socketInterval|handlers|producers|idle|inflightKeepalive|wsAttempt|sent|seen|core|off|dead|soon|release|campaign|page0|page1|anon|userId|uidDirty|timer|lastUrl|history|reopened|ws|hex|dec|frames|busy|lo|hi|seq|bytes|attempt|dirty|packed|set_producer|restore_session|session_id|session_last|end_session|reopen|take|taken_sequence|free|cut|visitor|context)$'
 # A one-letter name gains nothing and may be a wasm export's.
 if [[ "$PROPS" =~ [(|][a-z][|)] ]]; then echo "npm/build.sh: a one-letter name in PROPS" >&2; exit 1; fi
