@@ -39,27 +39,33 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<(Header, usize), FrameError> 
             return Err(FrameError::UnknownVersion { version });
         }
     }
+    let truncated = FrameError::Truncated {
+        offset: 0,
+        need: MIN_FRAME,
+        have: bytes.len(),
+    };
     if bytes.len() < MIN_FRAME {
-        return Err(FrameError::Truncated {
-            offset: 0,
-            need: MIN_FRAME,
-            have: bytes.len(),
-        });
+        return Err(truncated);
     }
-    let flags = bytes[1];
+    // Checked access, not indexing: the SDK links this (sealing and
+    // rehoming frames), and each index is a panic site in its wasm.
+    let id = bytes
+        .get(2..FIXED_HEADER)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok());
+    let (Some(&flags), Some(id)) = (bytes.get(1), id) else {
+        return Err(truncated);
+    };
     if flags & !flags::DEFLATE != 0 {
         return Err(FrameError::UnknownFlags { flags });
     }
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&bytes[2..FIXED_HEADER]);
     let mut r = Reader {
         buf: bytes,
         pos: FIXED_HEADER,
-        end: bytes.len() - CRC_LEN,
+        end: bytes.len().saturating_sub(CRC_LEN),
     };
     let sequence = r.varint()?;
     let header = Header {
-        version: bytes[0],
+        version: FORMAT_VERSION,
         flags,
         producer_id: u64::from_le_bytes(id),
         sequence,
@@ -145,31 +151,36 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn byte(&mut self) -> Result<u8, FrameError> {
-        if self.pos < self.end {
-            let b = self.buf[self.pos];
-            self.pos += 1;
-            Ok(b)
-        } else {
-            Err(FrameError::Truncated {
+        // `get`, not indexing: no panic site (the SDK's wasm links this).
+        match self.buf.get(self.pos) {
+            Some(&b) if self.pos < self.end => {
+                self.pos += 1;
+                Ok(b)
+            }
+            _ => Err(FrameError::Truncated {
                 offset: self.pos,
                 need: 1,
                 have: 0,
-            })
+            }),
         }
     }
 
     #[inline]
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
-        if n <= self.left() {
-            let s = &self.buf[self.pos..self.pos + n];
-            self.pos += n;
-            Ok(s)
-        } else {
-            Err(FrameError::Truncated {
+        let s = match n <= self.left() {
+            true => self.buf.get(self.pos..self.pos + n),
+            false => None,
+        };
+        match s {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(FrameError::Truncated {
                 offset: self.pos,
                 need: n,
                 have: self.left(),
-            })
+            }),
         }
     }
 
