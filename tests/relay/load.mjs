@@ -10,8 +10,12 @@
 // 16's "relay ingest with a plan on, against off": run once with, once without).
 // Not a test (no assertions on speed): prints figures, one JSON line each.
 //
-// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--plan bench/plan-corpus.json]
-import { readFileSync } from 'node:fs';
+// With --profile FILE, only the socket ingest runs, under V8's sampling
+// profiler (workerd's inspector): FILE gets the .cpuprofile (Chrome
+// DevTools opens it) and the functions with the most samples are printed.
+//
+// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--plan bench/plan-corpus.json] [--profile FILE]
+import { readFileSync, writeFileSync } from 'node:fs';
 import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
 import { startRelay, ROOT } from '../support/relay.mjs';
@@ -26,6 +30,53 @@ const PARTITIONS = Number(args.partitions ?? 4);
 const PROBES = Number(args.probes ?? 200);
 const EVENTS_PER_FRAME = 20;
 const PLAN = args.plan;
+const PROFILE = args.profile;
+const INSPECTOR_PORT = 9339;
+
+/**
+ * V8's sampling profiler on the relay's worker (its objects run in the
+ * same isolate), through workerd's inspector.
+ */
+async function profiler() {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${INSPECTOR_PORT}/core:user:`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let id = 0;
+  const pending = new Map();
+  ws.on('message', (d) => {
+    const m = JSON.parse(d.toString());
+    pending.get(m.id)?.(m);
+    pending.delete(m.id);
+  });
+  const call = (method, params = {}) =>
+    new Promise((resolve) => {
+      pending.set(++id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 200 });
+  return {
+    start: () => call('Profiler.start'),
+    async stop() {
+      const m = await call('Profiler.stop');
+      ws.close();
+      return m.result.profile;
+    },
+  };
+}
+
+/** Self samples per function (name, or wasm function index), most first. */
+function topFunctions(profile, n = 30) {
+  const self = new Map();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    const name = `${f.functionName || '(anonymous)'} ${f.url ? f.url.split('/').pop() : ''}`.trim();
+    self.set(name, (self.get(name) ?? 0) + (node.hitCount ?? 0));
+    total += node.hitCount ?? 0;
+  }
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, hits]) => ({ name, share: +((100 * hits) / total).toFixed(1) }));
+}
 
 /** The example triggers, and the plan given with --plan, active on `relay`. */
 async function activate(relay) {
@@ -146,9 +197,10 @@ async function ingestSocket() {
   const rounds = Math.max(1, Math.ceil((SECONDS * 40_000) / perRound));
   const frames = [];
   for (let r = 0; r < rounds; r++) frames.push(...round(100 + r).flat());
-  const relay = await startRelay({ partitions: 1, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' } });
+  const relay = await startRelay({ partitions: 1, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' }, inspectorPort: PROFILE ? INSPECTOR_PORT : undefined });
   try {
     await activate(relay);
+    const prof = PROFILE ? await profiler() : null;
     const { token } = await visitorToken(relay, 'load-socket');
     const page = openSocket(wsUrl(relay, `/v1/visitors/load-socket/ws?key=${WRITE_KEY}&token=${token}`));
     await page.opened;
@@ -185,9 +237,15 @@ async function ingestSocket() {
     list = frames;
     target = frames.length;
     finished = new Promise((r) => (done = r));
+    await prof?.start();
     pump();
     await finished;
     const elapsed = (performance.now() - start) / 1000;
+    if (prof) {
+      const profile = await prof.stop();
+      writeFileSync(PROFILE, JSON.stringify(profile));
+      for (const f of topFunctions(profile)) console.log(JSON.stringify({ figure: 'relay_profile', ...f }));
+    }
     const out = {
       figure: 'relay_ingest_socket',
       plan: PLAN ?? null,
@@ -277,7 +335,11 @@ async function firingLatency() {
   }
 }
 
-await ingest(1);
-await ingest(PARTITIONS);
-await ingestSocket();
-await firingLatency();
+if (PROFILE) {
+  await ingestSocket();
+} else {
+  await ingest(1);
+  await ingest(PARTITIONS);
+  await ingestSocket();
+  await firingLatency();
+}

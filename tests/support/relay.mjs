@@ -24,7 +24,7 @@ export const WRITE_KEY = 'test-write-key';
  * (a fresh temporary one by default); restarting over the same directory
  * keeps the state, as a redeploy or a runtime restart would.
  */
-export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0, r2Buckets = [], cf = false } = {}) {
+export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0, r2Buckets = [], cf = false, inspectorPort } = {}) {
   const script = join(ROOT, 'relay', 'build', 'index.js');
   if (!existsSync(script)) throw new Error(`${script} is missing: run relay/build.sh first`);
   persist ??= mkdtempSync(join(tmpdir(), 'eventstream-relay-'));
@@ -49,6 +49,8 @@ export async function startRelay({ persist, partitions = 4, origins = [], vars =
     cf,
     host: '127.0.0.1',
     port,
+    // For CPU profiles of the worker and its objects (Chrome DevTools protocol).
+    ...(inspectorPort ? { inspectorPort } : {}),
   };
   let mf = new Miniflare(options);
   let url = (await mf.ready).toString().replace(/\/$/, '');
