@@ -84,7 +84,7 @@ await section('broker-core (criterion, one core)', async () => {
   row('frame/encode/20', 'frame encode (frames of 20)', '');
 });
 
-await section('CLI backtest (release build, one core)', async () => {
+await section('CLI backtest (release build; input lines parsed on a second thread)', async () => {
   // The CLI times its own replay (parse every line, run the engine, fire
   // what is due at the end) and prints events/s; the median of 7 runs.
   const cli = join(ROOT, 'target', 'release', 'eventstream');
