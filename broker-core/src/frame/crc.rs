@@ -11,17 +11,21 @@
 
 const POLY: u32 = 0xEDB8_8320;
 
+/// The register after `bits` bits of `c` went through the polynomial.
+const fn shifted(mut c: u32, bits: u32) -> u32 {
+    let mut k = 0;
+    while k < bits {
+        c = if c & 1 != 0 { POLY ^ (c >> 1) } else { c >> 1 };
+        k += 1;
+    }
+    c
+}
+
 const fn make_tables() -> [[u32; 256]; 8] {
     let mut t = [[0u32; 256]; 8];
     let mut i = 0;
     while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { POLY ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[0][i] = c;
+        t[0][i] = shifted(i as u32, 8);
         i += 1;
     }
     let mut s = 1;
@@ -43,13 +47,7 @@ const fn nibble_table() -> [u32; 16] {
     let mut t = [0u32; 16];
     let mut i = 0;
     while i < 16 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 4 {
-            c = if c & 1 != 0 { POLY ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
+        t[i] = shifted(i as u32, 4);
         i += 1;
     }
     t
