@@ -26,11 +26,10 @@ pub enum BatchError {
         max: usize,
     },
     /// No frame can carry the event (NaN, repeated key, too deep, too long).
-    #[error("event cannot be encoded: {reason}")]
-    Unencodable {
-        /// The encoder's reason.
-        reason: &'static str,
-    },
+    /// Without the encoder's reason: the page gets the code (11), and the
+    /// reasons' text was a hundred bytes of the gzipped module.
+    #[error("event cannot be encoded")]
+    Unencodable,
 }
 
 impl BatchError {
@@ -38,7 +37,7 @@ impl BatchError {
     pub fn code(&self) -> u32 {
         match self {
             BatchError::EventTooLarge { .. } => 10,
-            BatchError::Unencodable { .. } => 11,
+            BatchError::Unencodable => 11,
         }
     }
 }
@@ -265,10 +264,7 @@ fn map_err(e: FrameError) -> BatchError {
     match e {
         FrameError::FrameTooLarge { len, max } => BatchError::EventTooLarge { len, max },
         FrameError::TooManyEvents { max, .. } => BatchError::EventTooLarge { len: 0, max },
-        FrameError::Unencodable { reason } => BatchError::Unencodable { reason },
-        _ => BatchError::Unencodable {
-            reason: "encoder error",
-        },
+        _ => BatchError::Unencodable,
     }
 }
 
@@ -352,7 +348,7 @@ mod tests {
         };
         assert!(matches!(
             b.push(&nan, 0),
-            Err(BatchError::Unencodable { .. })
+            Err(BatchError::Unencodable)
         ));
         assert_eq!(b.pending(), 0);
         // An empty open frame is never sealed.

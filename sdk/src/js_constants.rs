@@ -33,7 +33,7 @@ fn props_error_code(e: &PropsError) -> &'static str {
 fn batch_error_code(e: &BatchError) -> &'static str {
     match e {
         BatchError::EventTooLarge { .. } => "event_too_large",
-        BatchError::Unencodable { .. } => "invalid_argument",
+        BatchError::Unencodable => "invalid_argument",
     }
 }
 
@@ -46,7 +46,7 @@ fn core_codes() -> Vec<(u32, &'static str)> {
     ];
     let batch = [
         BatchError::EventTooLarge { len: 0, max: 0 },
-        BatchError::Unencodable { reason: "" },
+        BatchError::Unencodable,
     ];
     let mut codes: Vec<(u32, &str)> = props
         .iter()
