@@ -346,10 +346,7 @@ mod tests {
             properties: vec![(Cow::Borrowed("f"), Value::Float(f64::NAN))],
             ..event(3, "")
         };
-        assert!(matches!(
-            b.push(&nan, 0),
-            Err(BatchError::Unencodable)
-        ));
+        assert!(matches!(b.push(&nan, 0), Err(BatchError::Unencodable)));
         assert_eq!(b.pending(), 0);
         // An empty open frame is never sealed.
         b.cut(0);
