@@ -127,6 +127,13 @@ pub struct Doc {
     check: fn(&str) -> Result<String, Vec<String>>,
 }
 
+/// A document's mistakes as `PATH: message` lines.
+fn at_paths<'a>(errors: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<String> {
+    errors
+        .map(|(path, message)| format!("{path}: {message}"))
+        .collect()
+}
+
 const fn spec(command: &'static str, help: &'static str, valued: &'static [&'static str]) -> Spec {
     Spec {
         command,
@@ -154,11 +161,7 @@ pub const TRIGGERS: Doc = Doc {
     revert: spec("triggers revert", REVERT_HELP, EDIT),
     check: |text| match TriggerFile::parse(text) {
         Ok(f) => Ok(format!("{} triggers", f.ids().count())),
-        Err(e) => Err(e
-            .errors
-            .iter()
-            .map(|e| format!("{}: {}", e.path, e.message))
-            .collect()),
+        Err(e) => Err(at_paths(e.errors.iter().map(|e| (&e.path, &e.message)))),
     },
 };
 
@@ -177,11 +180,7 @@ pub const PLAN: Doc = Doc {
     revert: spec("plan revert", PLAN_REVERT_HELP, EDIT),
     check: |text| match Plan::parse(text) {
         Ok(p) => Ok(format!("the tracking plan ({})", p.summary())),
-        Err(e) => Err(e
-            .errors
-            .iter()
-            .map(|e| format!("{}: {}", e.path, e.message))
-            .collect()),
+        Err(e) => Err(at_paths(e.errors.iter().map(|e| (&e.path, &e.message)))),
     },
 };
 

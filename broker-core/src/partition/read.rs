@@ -21,14 +21,7 @@ impl Partition {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        self.read_log(
-            store,
-            Log::events(),
-            from,
-            max_records,
-            max_bytes,
-            |b, k| self.event_records(b, k),
-        )
+        self.read_event_log(store, Log::events(), from, max_records, max_bytes)
     }
 
     /// Up to `max_records` quarantined events from offset `from`, each with
@@ -41,14 +34,21 @@ impl Partition {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        self.read_log(
-            store,
-            Log::quarantine(),
-            from,
-            max_records,
-            max_bytes,
-            |b, k| self.event_records(b, k),
-        )
+        self.read_event_log(store, Log::quarantine(), from, max_records, max_bytes)
+    }
+
+    /// Events of the event stream or the quarantine, as records.
+    fn read_event_log<S: Storage>(
+        &self,
+        store: &S,
+        log: Log,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
+        self.read_log(store, log, from, max_records, max_bytes, |b, k| {
+            self.event_records(b, k)
+        })
     }
 
     /// Up to `max_records` firings from offset `from`; the rules of
