@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startLoop, WRITE_KEY } from './harness.mjs';
+import { postAlone } from '../support/relay.mjs';
 import { encodeFrames, makeFrame } from '../support/frames.mjs';
 
 let loop;
@@ -43,7 +44,8 @@ test('wrong write key, corrupted frame, oversized frame, another visitor\'s subs
   assert.equal(bad.body.code, 'checksum');
 
   const huge = new Uint8Array(70 * 1024).fill(7);
-  const big = await post(huge);
+  // On a connection of its own: the relay answers before reading the body.
+  const big = await postAlone(`${loop.relay.url}/v1/frames?key=${WRITE_KEY}`, huge, { origin: loop.shopOrigin, 'content-type': 'text/plain' });
   assert.equal(big.status, 413);
   assert.equal(big.body.code, 'frame_too_large');
 

@@ -1,10 +1,10 @@
 // Helpers for the relay's tests: WebSocket clients that queue messages,
 // frames with sensible defaults, and small request wrappers.
 import WebSocket from 'ws';
-import { WRITE_KEY, TEST_SECRETS } from '../support/relay.mjs';
+import { WRITE_KEY, TEST_SECRETS, postAlone } from '../support/relay.mjs';
 import { encodeFrames, makeFrame } from '../support/frames.mjs';
 
-export { WRITE_KEY, TEST_SECRETS, encodeFrames, makeFrame };
+export { WRITE_KEY, TEST_SECRETS, encodeFrames, makeFrame, postAlone };
 
 export const ORIGIN = 'http://127.0.0.1:8788';
 

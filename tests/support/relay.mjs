@@ -6,6 +6,7 @@ import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from 'node:http';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -18,6 +19,40 @@ export const TEST_SECRETS = {
   VISITOR_TOKEN_KEY: 'test-visitor-token-key-0123456789abcdef',
 };
 export const WRITE_KEY = 'test-write-key';
+
+/**
+ * POSTs `body` to `url` on a connection of its own, closed after the answer;
+ * resolves to `{ status, body, headers }` as `relay.api` does. For bodies
+ * the relay refuses before reading them (a Content-Length over the frame
+ * limit is 413 at once): workerd then closes that connection, and fetch's
+ * pool could send the test's next request on it, which fails with "fetch
+ * failed" (seen in CI). Browsers retry such a request; undici does not
+ * retry a POST.
+ */
+export function postAlone(url, body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = request(url, { method: 'POST', agent: false, headers: { ...headers, connection: 'close', 'content-length': body.length } }, (res) => {
+      answered = true;
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let parsed = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {}
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) for (const x of [v].flat()) headers.append(k, x);
+        resolve({ status: res.statusCode, body: parsed, headers });
+      });
+    });
+    // Writing the rest of a refused body may fail once the answer is in.
+    req.on('error', (e) => answered || reject(e));
+    req.end(body);
+  });
+}
 
 /**
  * Starts the relay. `persist` is a directory for Durable Object storage
