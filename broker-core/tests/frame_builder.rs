@@ -7,7 +7,7 @@ mod support {
 }
 
 use broker_core::event::{Event, EventKind, Value};
-use broker_core::frame::{decode, Context, FrameBuilder, FrameError, Limits};
+use broker_core::frame::{decode, Context, FrameBuilder, FrameError, Limits, Unencodable};
 use support::frame::check;
 
 const L: Limits = Limits::DEFAULT;
@@ -88,21 +88,25 @@ fn unencodable() {
         properties: props,
         ..small_event(1)
     };
-    let cases: Vec<(Event<'static>, &str)> = vec![
+    let cases: Vec<(Event<'static>, Unencodable, &str)> = vec![
         (
             bad(vec![("f".into(), Value::Float(f64::NAN))]),
+            Unencodable::NonFiniteFloat,
             "float is NaN or infinite",
         ),
         (
             bad(vec![("f".into(), Value::Null), ("f".into(), Value::Null)]),
+            Unencodable::DuplicateKey,
             "a map has a repeated key",
         ),
         (
             bad(vec![("s".into(), Value::Str("x".repeat(8_193).into()))]),
+            Unencodable::StringTooLong,
             "a string is longer than max_string_bytes",
         ),
         (
             bad(vec![("l".into(), Value::List(vec![Value::Null; 257]))]),
+            Unencodable::TooManyEntries,
             "a map or list has more than max_properties entries",
         ),
         (
@@ -110,10 +114,16 @@ fn unencodable() {
                 "d".into(),
                 (0..9).fold(Value::Null, |v, _| Value::List(vec![v])),
             )]),
+            Unencodable::TooDeep,
             "lists and maps nest deeper than max_depth",
         ),
     ];
-    for (event, reason) in cases {
+    for (event, reason, text) in cases {
+        assert_eq!(reason.as_str(), text);
+        assert_eq!(
+            FrameError::Unencodable { reason }.to_string(),
+            format!("cannot encode: {text}")
+        );
         check(
             b.push(&event),
             FrameError::Unencodable { reason },

@@ -641,7 +641,9 @@ fn codes_and_names_are_unique() {
             len: 0,
             max: 0,
         },
-        FrameError::Unencodable { reason: "" },
+        FrameError::Unencodable {
+            reason: frame::Unencodable::DuplicateKey,
+        },
         FrameError::BadSlice { offset: 0 },
     ];
     let codes: Vec<u16> = all.iter().map(FrameError::code).collect();

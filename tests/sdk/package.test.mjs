@@ -83,6 +83,17 @@ test('what a page loads (wasm + JS) stays within the size budgets (gzip)', () =>
   }
 });
 
+test('the wasm carries no text that only a trap reaches (npm/dead-data.mjs ran)', () => {
+  // The panic handler traps without a message; npm/build.sh zeroes the
+  // messages, source paths and digit table the Rust library still links.
+  const wasm = readFileSync(join(ROOT, 'npm/dist/eventstream.wasm')).toString('latin1');
+  for (const text of ['capacity overflow', 'memory allocation of', '/rustc/', 'src/batch.rs', '0001020304050607']) {
+    assert.ok(!wasm.includes(text), `eventstream.wasm still holds ${JSON.stringify(text)}`);
+  }
+  // What the module does use is still there.
+  assert.ok(wasm.includes('eventstream-js/'), 'the library name frames carry');
+});
+
 test('the JS takes the numbers it shares with Rust from generated.js', () => {
   // npm/src/generated.js is written from Rust and checked against it by the
   // SDK's unit tests (sdk/src/js_constants.rs); the other modules must not

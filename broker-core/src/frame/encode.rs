@@ -6,7 +6,7 @@
 use super::crc::crc32_small;
 use super::slices;
 use super::wire::*;
-use super::{Context, Frame, FrameError, Limits, FORMAT_VERSION};
+use super::{Context, Frame, FrameError, Limits, Unencodable, FORMAT_VERSION};
 use crate::event::{Event, Map, Value};
 use alloc::borrow::{Cow, ToOwned};
 use alloc::vec;
@@ -299,11 +299,11 @@ pub fn encode(frame: &Frame<'_>) -> Result<Vec<u8>, FrameError> {
     Ok(b.finish(frame.producer_id, frame.sequence, frame.sent_at))
 }
 
-const NON_FINITE: &str = "float is NaN or infinite";
-const TOO_DEEP: &str = "lists and maps nest deeper than max_depth";
-const TOO_MANY: &str = "a map or list has more than max_properties entries";
-const TOO_LONG: &str = "a string is longer than max_string_bytes";
-const DUPLICATE: &str = "a map has a repeated key";
+const NON_FINITE: Unencodable = Unencodable::NonFiniteFloat;
+const TOO_DEEP: Unencodable = Unencodable::TooDeep;
+const TOO_MANY: Unencodable = Unencodable::TooManyEntries;
+const TOO_LONG: Unencodable = Unencodable::StringTooLong;
+const DUPLICATE: Unencodable = Unencodable::DuplicateKey;
 
 fn put_str(
     out: &mut Vec<u8>,

@@ -196,9 +196,45 @@ pub enum FrameError {
     /// enforces, so no frame may carry it.
     #[error("cannot encode: {reason}")]
     Unencodable {
-        /// What is wrong, e.g. "float is NaN or infinite".
-        reason: &'static str,
+        /// What is wrong.
+        reason: Unencodable,
     },
+}
+
+/// Why [`FrameError::Unencodable`]: which limit of the format an event or
+/// a context breaks. An enum rather than its text, so that a program that
+/// never prints the error (the browser SDK) carries no text for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unencodable {
+    /// A float is NaN or infinite (JSON cannot carry them).
+    NonFiniteFloat,
+    /// Lists and maps nest deeper than `max_depth`.
+    TooDeep,
+    /// A map or list has more than `max_properties` entries.
+    TooManyEntries,
+    /// A string is longer than `max_string_bytes`.
+    StringTooLong,
+    /// A map has a repeated key.
+    DuplicateKey,
+}
+
+impl Unencodable {
+    /// The reason in words, as the error prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unencodable::NonFiniteFloat => "float is NaN or infinite",
+            Unencodable::TooDeep => "lists and maps nest deeper than max_depth",
+            Unencodable::TooManyEntries => "a map or list has more than max_properties entries",
+            Unencodable::StringTooLong => "a string is longer than max_string_bytes",
+            Unencodable::DuplicateKey => "a map has a repeated key",
+        }
+    }
+}
+
+impl core::fmt::Display for Unencodable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl FrameError {

@@ -49,7 +49,7 @@ pub(crate) mod wire;
 pub use compress::{compress, inflate, payload, seal_compressed, DEFLATE_LEVEL};
 pub use decode::{decode, peek};
 pub use encode::{encode, FrameBuilder};
-pub use error::FrameError;
+pub use error::{FrameError, Unencodable};
 pub use rehome::rehome;
 
 use crate::event::{Event, Map};
