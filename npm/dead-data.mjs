@@ -57,14 +57,9 @@ function segments(b) {
         // Active segments of memory 0 with an i32.const offset: what
         // wasm-ld writes. Anything else is left alone.
         if (leb() != 0 || b[p++] != 0x41) throw new Error('dead-data: a data segment of an unexpected kind');
-        let at = 0;
-        let s = 0;
-        let x;
-        do {
-          x = b[p++];
-          at += (x & 127) * 2 ** s;
-          s += 7;
-        } while (x & 128);
+        // An i32.const is signed LEB128; a non-negative one (an address)
+        // reads the same unsigned.
+        const at = leb();
         if (b[p++] != 0x0b) throw new Error('dead-data: a data segment offset that is not a constant');
         const size = leb();
         out.push({ at, pos: p, len: size });
