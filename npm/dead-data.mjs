@@ -14,7 +14,8 @@
 // data names. A region is live when code that does not end in a trap names
 // its start (the same module optimized again with wasm-opt's
 // --traps-never-happen, which deletes exactly the code that leads to
-// `unreachable`), or a word of a live region does. Every other region is
+// `unreachable`), when any code loads or stores at a fixed address there,
+// or when a word of a live region points at it. Every other region is
 // set to zeros, in place: the module keeps its size and layout, and its
 // code is the same bytes (it still traps where it trapped). A region ends
 // where the next named address starts, so a live reference anywhere stops
@@ -71,19 +72,25 @@ function segments(b) {
   return out;
 }
 
-/** Every number the module's code and globals name (i64s as both halves). */
+/**
+ * Every number the module's code and globals name (i64s as both halves),
+ * and apart the load and store offsets among them: the addresses the code
+ * reads or writes directly.
+ */
 function named(wasm) {
   const text = execFileSync(wasmDis, [wasm], { maxBuffer: 64 << 20 }).toString();
-  const out = new Set();
+  const all = new Set();
+  const offsets = new Set();
   for (const line of text.split('\n')) {
     if (line.startsWith(' (data')) continue;
     for (const m of line.matchAll(/(i32\.const|i64\.const|offset=)\s*(-?\d+)/g)) {
       const v = BigInt.asUintN(64, BigInt(m[2]));
-      out.add(Number(v & 0xffffffffn));
-      if (m[1] == 'i64.const') out.add(Number(v >> 32n));
+      all.add(Number(v & 0xffffffffn));
+      if (m[1] == 'i64.const') all.add(Number(v >> 32n));
+      if (m[1] == 'offset=') offsets.add(Number(v));
     }
   }
-  return out;
+  return { all, offsets };
 }
 
 const segs = segments(bytes);
@@ -101,11 +108,16 @@ let live;
 try {
   const tnh = join(dir, 'tnh.wasm');
   execFileSync(wasmOpt, [...flags, '--traps-never-happen', '-O3', file, '-o', tnh]);
-  live = [...named(tnh)].filter(inData);
+  live = [...named(tnh).all];
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-const all = [...named(file)].filter(inData);
+const { all: allNamed, offsets } = named(file);
+const all = [...allNamed].filter(inData);
+// Data the module reads or writes at a fixed address stays live even when
+// only code that traps uses it: a check of static data before a trap would
+// otherwise read zeros. The messages and paths are only passed by address.
+live = [...live, ...offsets].filter(inData);
 
 // Region starts: named addresses, data words that point into the data, and
 // where the data starts. Not the segments' own bounds: wasm-opt splits

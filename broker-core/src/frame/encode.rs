@@ -299,12 +299,6 @@ pub fn encode(frame: &Frame<'_>) -> Result<Vec<u8>, FrameError> {
     Ok(b.finish(frame.producer_id, frame.sequence, frame.sent_at))
 }
 
-const NON_FINITE: Unencodable = Unencodable::NonFiniteFloat;
-const TOO_DEEP: Unencodable = Unencodable::TooDeep;
-const TOO_MANY: Unencodable = Unencodable::TooManyEntries;
-const TOO_LONG: Unencodable = Unencodable::StringTooLong;
-const DUPLICATE: Unencodable = Unencodable::DuplicateKey;
-
 fn put_str(
     out: &mut Vec<u8>,
     strings: &mut Interner,
@@ -312,7 +306,7 @@ fn put_str(
     limits: &Limits,
 ) -> Result<u32, FrameError> {
     if s.len() > limits.max_string_bytes {
-        return Err(FrameError::Unencodable { reason: TOO_LONG });
+        return Err(Unencodable::StringTooLong.into());
     }
     let i = strings.intern(s);
     put_varint(out, u64::from(i));
@@ -327,12 +321,12 @@ fn put_map(
     depth: usize,
 ) -> Result<(), FrameError> {
     if m.len() > limits.max_properties {
-        return Err(FrameError::Unencodable { reason: TOO_MANY });
+        return Err(Unencodable::TooManyEntries.into());
     }
     put_varint(out, m.len() as u64);
     for (i, (k, v)) in m.iter().enumerate() {
         if m.iter().take(i).any(|(earlier, _)| earlier == k) {
-            return Err(FrameError::Unencodable { reason: DUPLICATE });
+            return Err(Unencodable::DuplicateKey.into());
         }
         put_str(out, strings, k, limits)?;
         put_value(out, strings, v, limits, depth)?;
@@ -360,9 +354,7 @@ fn put_value(
             out.push(TAG_INT);
             put_varint(out, zigzag(*i));
         }
-        Value::Float(f) if !f.is_finite() => {
-            return Err(FrameError::Unencodable { reason: NON_FINITE })
-        }
+        Value::Float(f) if !f.is_finite() => return Err(Unencodable::NonFiniteFloat.into()),
         Value::Float(f) => match as_decimal(*f) {
             Some((scale, m)) => {
                 out.push(TAG_DECIMAL + scale);
@@ -375,7 +367,7 @@ fn put_value(
         },
         Value::Str(s) => {
             if s.len() > limits.max_string_bytes {
-                return Err(FrameError::Unencodable { reason: TOO_LONG });
+                return Err(Unencodable::StringTooLong.into());
             }
             let r = strings.intern(s);
             match r.checked_sub(STATIC_COUNT) {
@@ -388,10 +380,10 @@ fn put_value(
         }
         Value::List(items) => {
             if depth > limits.max_depth {
-                return Err(FrameError::Unencodable { reason: TOO_DEEP });
+                return Err(Unencodable::TooDeep.into());
             }
             if items.len() > limits.max_properties {
-                return Err(FrameError::Unencodable { reason: TOO_MANY });
+                return Err(Unencodable::TooManyEntries.into());
             }
             out.push(TAG_LIST);
             put_varint(out, items.len() as u64);
@@ -401,7 +393,7 @@ fn put_value(
         }
         Value::Map(m) => {
             if depth > limits.max_depth {
-                return Err(FrameError::Unencodable { reason: TOO_DEEP });
+                return Err(Unencodable::TooDeep.into());
             }
             out.push(TAG_MAP);
             put_map(out, strings, m, limits, depth + 1)?;

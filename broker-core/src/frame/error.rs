@@ -231,6 +231,12 @@ impl Unencodable {
     }
 }
 
+impl From<Unencodable> for FrameError {
+    fn from(reason: Unencodable) -> FrameError {
+        FrameError::Unencodable { reason }
+    }
+}
+
 impl core::fmt::Display for Unencodable {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
