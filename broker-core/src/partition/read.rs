@@ -21,7 +21,14 @@ impl Partition {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        self.read_event_log(store, Log::events(), from, max_records, max_bytes)
+        self.read_log(
+            store,
+            Log::events(),
+            from,
+            max_records,
+            max_bytes,
+            |b, k| self.event_records(b, k),
+        )
     }
 
     /// Up to `max_records` quarantined events from offset `from`, each with
@@ -34,21 +41,14 @@ impl Partition {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        self.read_event_log(store, Log::quarantine(), from, max_records, max_bytes)
-    }
-
-    /// Events of the event stream or the quarantine, as records.
-    fn read_event_log<S: Storage>(
-        &self,
-        store: &S,
-        log: Log,
-        from: u64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> Result<ReadOutcome<EventRecord>, PartitionError> {
-        self.read_log(store, log, from, max_records, max_bytes, |b, k| {
-            self.event_records(b, k)
-        })
+        self.read_log(
+            store,
+            Log::quarantine(),
+            from,
+            max_records,
+            max_bytes,
+            |b, k| self.event_records(b, k),
+        )
     }
 
     /// Up to `max_records` firings from offset `from`; the rules of
