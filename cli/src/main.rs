@@ -13,6 +13,12 @@ mod triggers;
 
 use std::process::ExitCode;
 
+/// mimalloc rather than the system's: a backtest parses on one thread and
+/// runs the engine on another, and glibc's malloc paid for that in page
+/// faults and cross-thread frees (see cli/Cargo.toml for the figures).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = concat!(
     "eventstream: the Eventstream command line\n\nUsage:\n",
     triggers::usage!(),

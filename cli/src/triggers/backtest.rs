@@ -218,7 +218,6 @@ fn replay_on(
         let mut result = Ok(());
         parse_lines(input, |chunk| {
             result = run.take(chunk);
-            run.spent = Spent::default();
             result.is_ok()
         });
         result?;
@@ -227,24 +226,15 @@ fn replay_on(
     std::thread::scope(|scope| {
         // A few chunks in flight keep both threads busy; bounded, so that
         // parsing a large input never runs far ahead of the engine.
+        // The engine's thread frees what the parsing thread allocated: with
+        // glibc's malloc that made the allocator the bottleneck, hence
+        // mimalloc (main.rs).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed<'_>>>(4);
-        // What the engine is done with goes back to be freed where it was
-        // allocated: freeing another thread's allocations made the
-        // allocator the bottleneck (slower than one thread).
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<Spent<'_>>();
-        scope.spawn(move || {
-            parse_lines(input, |chunk| {
-                while let Ok(spent) = done_rx.try_recv() {
-                    drop(spent);
-                }
-                tx.send(chunk).is_ok()
-            })
-        });
+        scope.spawn(move || parse_lines(input, |chunk| tx.send(chunk).is_ok()));
         // An early return drops `rx`: the parsing thread's next send fails
         // and it stops.
         for chunk in rx {
             run.take(chunk)?;
-            let _ = done_tx.send(std::mem::take(&mut run.spent));
         }
         run.finish()
     })
@@ -254,9 +244,9 @@ fn replay_on(
 /// Small, so that the memory of the chunks the engine is done with is
 /// freed and parsed into again soon: with 1,024 the parsing thread ran
 /// far ahead into fresh pages, and on a 2-core AMD VM page faults were a
-/// large part of a run (256: 1,750-1,870 faults per corpus run instead of
-/// 2,190-2,330, the whole command 18.1-20.3 ms instead of 22.3-23.2, means
-/// of 30 runs).
+/// large part of a run (with glibc's malloc, 256: 1,750-1,870 faults per
+/// corpus run instead of 2,190-2,330, the whole command 18.1-20.3 ms instead
+/// of 22.3-23.2, means of 30 runs; with mimalloc about 150 faults).
 const CHUNK_LINES: usize = 256;
 
 /// One non-blank input line, parsed.
@@ -329,15 +319,6 @@ struct Run<'a, 'n> {
     /// Each corpus call's context: the corpus README's rule (a page call's
     /// campaign, for the rest of the visit).
     contexts: corpus::VisitContexts,
-    /// Events and chunks done with, to be dropped by the parsing thread.
-    spent: Spent<'a>,
-}
-
-/// What the engine's thread is done with (see [`replay_on`]).
-#[derive(Default)]
-struct Spent<'a> {
-    events: Vec<Event<'a>>,
-    chunks: Vec<Vec<Parsed<'a>>>,
 }
 
 impl<'a, 'n> Run<'a, 'n> {
@@ -353,12 +334,11 @@ impl<'a, 'n> Run<'a, 'n> {
             base: 0,
             ctx: Vec::new(),
             contexts: corpus::VisitContexts::new(),
-            spent: Spent::default(),
         }
     }
 
-    fn take(&mut self, mut chunk: Vec<Parsed<'a>>) -> Result<(), Stop> {
-        for parsed in chunk.drain(..) {
+    fn take(&mut self, chunk: Vec<Parsed<'a>>) -> Result<(), Stop> {
+        for parsed in chunk {
             match parsed {
                 Parsed::Event {
                     line,
@@ -382,7 +362,7 @@ impl<'a, 'n> Run<'a, 'n> {
                     if !(self.visitor == visitor && next == offset && same_ctx) {
                         self.replay
                             .events_in(&self.visitor, &self.batch, self.base, &self.ctx)?;
-                        self.spent.events.append(&mut self.batch);
+                        self.batch.clear();
                         self.visitor = visitor;
                         self.base = offset;
                         self.ctx = match context {
@@ -402,7 +382,6 @@ impl<'a, 'n> Run<'a, 'n> {
                 }
             }
         }
-        self.spent.chunks.push(chunk);
         Ok(())
     }
 
