@@ -205,39 +205,34 @@ fn postcard_frame(f: &Frame<'_>) -> Vec<u8> {
     bytes
 }
 
-/// The slicing rule of FORMAT.md, written plainly: by decreasing length
-/// (ties: lower index), a string of 4+ bytes inside an earlier-kept raw
-/// string becomes a slice of the first one, if 4 varints are shorter than
-/// its raw form.
+/// The slicing rule of FORMAT.md, written plainly: only in a table of at
+/// most 512 bytes of strings, a string of 4+ bytes inside longer ones
+/// becomes a slice of the longest (the first among equals), at the first
+/// occurrence, if 4 varints are shorter than its raw form.
 fn split_slices<'a>(table: &[&'a str]) -> (Vec<&'a str>, Vec<WireSlice>) {
     let vlen = |v: usize| (1..).find(|n| v < 1 << (7 * n)).unwrap_or(10);
-    let mut order: Vec<usize> = (0..table.len()).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(table[i].len()), i));
-    let mut kept: Vec<usize> = Vec::new();
     let mut slices = Vec::new();
-    for k in order {
-        let s = table[k];
-        let hit = if s.len() >= 4 {
-            kept.iter()
-                .find_map(|&j| table[j].find(s).map(|at| (j, at)))
-        } else {
-            None
-        };
-        match hit {
-            Some((j, at))
-                if vlen(k) + vlen(j) + vlen(at) + vlen(s.len()) < vlen(s.len()) + s.len() =>
-            {
-                slices.push(WireSlice {
-                    position: k as u32,
-                    of: j as u32,
-                    start: at as u32,
-                    len: s.len() as u32,
-                })
+    if table.iter().map(|s| s.len()).sum::<usize>() <= 512 {
+        for (k, s) in table.iter().enumerate() {
+            let longest = (0..table.len())
+                .filter(|&j| table[j].len() > s.len() && table[j].contains(s))
+                .max_by_key(|&j| (table[j].len(), std::cmp::Reverse(j)));
+            match longest {
+                Some(j) if s.len() >= 4 => {
+                    let at = table[j].find(s).expect("contains it");
+                    if vlen(k) + vlen(j) + vlen(at) + vlen(s.len()) < vlen(s.len()) + s.len() {
+                        slices.push(WireSlice {
+                            position: k as u32,
+                            of: j as u32,
+                            start: at as u32,
+                            len: s.len() as u32,
+                        });
+                    }
+                }
+                _ => {}
             }
-            _ => kept.push(k),
         }
     }
-    slices.sort_by_key(|s| s.position);
     let raw = (0..table.len())
         .filter(|i| !slices.iter().any(|s| s.position as usize == *i))
         .map(|i| table[i])
@@ -317,6 +312,13 @@ fn sample_frames() -> Vec<Frame<'static>> {
             },
         })
         .collect();
+    // A page view alone: a table small enough for slices.
+    let page = Event {
+        kind: EventKind::Page,
+        name: "Product".into(),
+        timestamp: 1_764_000_000_000,
+        properties: props[1..5].to_vec(),
+    };
     vec![
         Frame {
             producer_id: u64::MAX,
@@ -329,8 +331,15 @@ fn sample_frames() -> Vec<Frame<'static>> {
             producer_id: 42,
             sequence: 1 << 20,
             sent_at: 1_764_000_100_000,
-            context,
+            context: context.clone(),
             events,
+        },
+        Frame {
+            producer_id: 43,
+            sequence: 0,
+            sent_at: 1_764_000_100_000,
+            context,
+            events: vec![page],
         },
     ]
 }
@@ -345,11 +354,18 @@ fn encoder_bytes_are_postcard_of_the_wire_structs() {
 }
 
 #[test]
-fn sample_frames_exercise_slices() {
-    let f = &sample_frames()[1];
-    let bytes = encode(f).expect("fits");
+fn sample_frames_exercise_slices_in_small_tables_only() {
     // The URL carries the path; the title carries the product name.
     let path = b"/product/p-0191";
-    let count = bytes.windows(path.len()).filter(|w| w == path).count();
-    assert_eq!(count, 1, "the path is sent once, inside the URL");
+    let count = |f: &Frame<'_>| {
+        let bytes = encode(f).expect("fits");
+        bytes.windows(path.len()).filter(|w| w == path).count()
+    };
+    let frames = sample_frames();
+    assert_eq!(
+        count(&frames[2]),
+        1,
+        "the path is sent once, inside the URL"
+    );
+    assert_eq!(count(&frames[1]), 2, "a large table has no slices");
 }
