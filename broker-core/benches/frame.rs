@@ -1,9 +1,12 @@
 //! Frame codec throughput on the reference corpus, in events per second:
-//! frames of 20 events (each session its own visitor, as the SDK sends).
+//! frames of 20 events (each session its own visitor, as the SDK sends),
+//! and `encode/2`, frames of 2 events, the size a visitor's page sends
+//! one at a time (small tables, where the encoder plans slices).
 //!
 //! Run: `cargo bench -p broker-core --bench frame`
 
-use broker_core::frame::{self, FrameBuilder, Limits};
+use broker_core::event::Event;
+use broker_core::frame::{self, Context, FrameBuilder, Limits};
 use criterion::{black_box, Criterion, Throughput};
 use std::borrow::Cow;
 
@@ -27,6 +30,19 @@ fn decoded_events(frames: &[Vec<u8>], deflated: bool) -> usize {
             Cow::Borrowed(black_box(f.as_slice()))
         };
         n += frame::decode(&plain, &limits).map_or(0, |d| d.events.len());
+    }
+    n
+}
+
+/// Encodes every batch as one frame; returns the bytes encoded.
+fn encoded_bytes(batches: &[(Context<'static>, Vec<Event<'static>>)]) -> usize {
+    let mut n = 0;
+    for (i, (ctx, evs)) in batches.iter().enumerate() {
+        let mut fb = FrameBuilder::new(ctx);
+        for e in evs {
+            let _ = fb.push(e);
+        }
+        n += fb.finish(i as u64, 0, 0).len();
     }
     n
 }
@@ -59,18 +75,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("frame");
     g.throughput(Throughput::Elements(events as u64));
     g.bench_function("encode/20", |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for (i, (ctx, evs)) in batches.iter().enumerate() {
-                let mut fb = FrameBuilder::new(ctx);
-                for e in evs {
-                    let _ = fb.push(e);
-                }
-                n += fb.finish(i as u64, 0, 0).len();
-            }
-            black_box(n)
-        })
+        b.iter(|| black_box(encoded_bytes(&batches)))
     });
+    let pairs = corpus_frames::batches_of(2);
+    g.bench_function("encode/2", |b| b.iter(|| black_box(encoded_bytes(&pairs))));
     g.bench_function("decode/20", |b| {
         b.iter(|| black_box(decoded_events(&frames, false)))
     });

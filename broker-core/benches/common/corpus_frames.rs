@@ -46,9 +46,14 @@ pub fn visits() -> Vec<(Context<'static>, Vec<CorpusEvent>)> {
 
 /// (context, events) of every frame of [`EVENTS_PER_FRAME`] events.
 pub fn batches() -> Vec<(Context<'static>, Vec<Event<'static>>)> {
+    batches_of(EVENTS_PER_FRAME)
+}
+
+/// (context, events) of every frame of `per_frame` events.
+pub fn batches_of(per_frame: usize) -> Vec<(Context<'static>, Vec<Event<'static>>)> {
     let mut out = Vec::new();
     for (context, s) in visits() {
-        for chunk in s.chunks(EVENTS_PER_FRAME) {
+        for chunk in s.chunks(per_frame) {
             out.push((
                 context.clone(),
                 chunk.iter().map(|c| c.event.clone()).collect(),
