@@ -197,6 +197,56 @@ mod tests {
         assert!(p.iter().all(|s| s.of == 2), "{p:?}");
     }
 
+    proptest::proptest! {
+        /// On tables made of a few fragments (so that strings often occur
+        /// inside others), the plan is what the rule says, checked the
+        /// plain way: each slice is of the longest string containing it
+        /// (the first among equals), at the first occurrence, shorter than
+        /// the string raw, and never of a slice; a string not sliced has no
+        /// longer container, or its slice would not be shorter.
+        #[test]
+        fn plans_follow_the_rule(
+            parts in proptest::collection::vec(
+                proptest::collection::vec(0usize..4, 1..6),
+                1..24,
+            )
+        ) {
+            const FRAGMENTS: [&str; 4] = ["/p-01", "shop", "é9", "xy"];
+            let mut table: Vec<String> = Vec::new();
+            for p in parts {
+                let s: String = p.iter().map(|&i| FRAGMENTS[i]).collect();
+                if !table.contains(&s) {
+                    table.push(s);
+                }
+            }
+            let t: Vec<&[u8]> = table.iter().map(|s| s.as_bytes()).collect();
+            let planned = plan(&t);
+            let sliced: Vec<u32> = planned.iter().map(|s| s.position).collect();
+            proptest::prop_assert!(sliced.windows(2).all(|w| w[0] < w[1]));
+            let fits = t.iter().map(|s| s.len()).sum::<usize>() <= MAX_PLANNED_TABLE;
+            for (k, s) in t.iter().enumerate() {
+                let hay = |j: usize| t[j].windows(s.len()).position(|w| w == *s);
+                let longest = (0..t.len())
+                    .filter(|&j| t[j].len() > s.len() && hay(j).is_some())
+                    .max_by_key(|&j| (t[j].len(), std::cmp::Reverse(j)));
+                let expected = longest
+                    .filter(|_| fits && s.len() >= MIN_SLICE)
+                    .map(|j| Slice {
+                        position: k as u32,
+                        of: j as u32,
+                        start: hay(j).unwrap() as u32,
+                        len: s.len() as u32,
+                    })
+                    .filter(|sl| sl.wire_len() < varint_len(s.len() as u64) + s.len());
+                let got = planned.iter().find(|p| p.position == k as u32).copied();
+                proptest::prop_assert_eq!(got, expected);
+                if let Some(sl) = got {
+                    proptest::prop_assert!(!sliced.contains(&sl.of), "a slice of a slice");
+                }
+            }
+        }
+    }
+
     #[test]
     fn tables_over_the_bound_are_not_planned() {
         let long = "https://shop.example/product/p-0191?".repeat(14);
