@@ -247,15 +247,12 @@ impl Batcher {
             sent_at,
             epoch,
         } = self.sealed.pop()?;
+        let bytes = builder.finish(self.producer, sequence, sent_at);
         // The newest frame of the current context may be reopened: keep
         // its builder.
-        let bytes = if self.sealed.is_empty() && epoch == self.epoch {
-            let bytes = builder.clone().finish(self.producer, sequence, sent_at);
+        if self.sealed.is_empty() && epoch == self.epoch {
             self.last = Some((sequence, builder));
-            bytes
-        } else {
-            builder.finish(self.producer, sequence, sent_at)
-        };
+        }
         Some(Sealed { sequence, bytes })
     }
 }

@@ -247,7 +247,9 @@ impl FrameBuilder {
     }
 
     /// Seals the frame: header, string table, context, events, CRC-32.
-    pub fn finish(self, producer_id: u64, sequence: u64, sent_at: u64) -> Vec<u8> {
+    /// By reference: the builder can take more events and be finished
+    /// again (the SDK reopens its last frame that way).
+    pub fn finish(&self, producer_id: u64, sequence: u64, sent_at: u64) -> Vec<u8> {
         // The bound, not `encoded_len_with`: that would plan the slices a
         // second time for a few bytes of capacity.
         let mut out = Vec::with_capacity(self.encoded_len());
