@@ -38,7 +38,9 @@ pub(crate) const SMALL_STRS: u8 = 80;
 /// follow). Segment-spec property keys, event names and currencies, sorted
 /// by bytes (the encoder binary-searches). Frozen for format version 1:
 /// changing it changes the meaning of frames.
-pub(crate) static STATIC_STRINGS: [&str; 62] = [
+pub(crate) static STATIC_STRINGS: [&str; 62] = STATIC_LIST;
+
+const STATIC_LIST: [&str; 62] = [
     "",
     "Cart Viewed",
     "Checkout Started",
@@ -110,13 +112,65 @@ pub(crate) const STATIC_COUNT: u32 = STATIC_STRINGS.len() as u32;
 // Static references and the first frame strings must stay one-byte varints.
 const _: () = assert!(STATIC_COUNT < 64);
 
+/// The static strings' bytes back to back, in order, for [`static_ref`]:
+/// the encoder then carries these bytes and [`STATIC_ENDS`] instead of a
+/// table of 62 pointers and lengths (the browser SDK's wasm is a product
+/// figure, and pointer tables are what gzip shrinks least).
+static STATIC_BYTES: [u8; STATIC_BYTES_LEN] = {
+    let mut out = [0; STATIC_BYTES_LEN];
+    let (mut i, mut at) = (0, 0);
+    while i < STATIC_LIST.len() {
+        let s = STATIC_LIST[i].as_bytes();
+        let mut j = 0;
+        while j < s.len() {
+            out[at] = s[j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+const STATIC_BYTES_LEN: usize = {
+    let (mut i, mut n) = (0, 0);
+    while i < STATIC_LIST.len() {
+        n += STATIC_LIST[i].len();
+        i += 1;
+    }
+    n
+};
+
+/// The end of each static string in [`STATIC_BYTES`].
+static STATIC_ENDS: [u16; 62] = {
+    let mut ends = [0; 62];
+    let (mut i, mut at) = (0, 0);
+    while i < STATIC_LIST.len() {
+        at += STATIC_LIST[i].len();
+        ends[i] = at as u16;
+        i += 1;
+    }
+    ends
+};
+
 /// The static string with these bytes, as a reference.
 #[inline]
 pub(crate) fn static_ref(s: &[u8]) -> Option<u32> {
-    STATIC_STRINGS
-        .binary_search_by(|p| p.as_bytes().cmp(s))
-        .ok()
-        .map(|i| i as u32)
+    let (mut lo, mut hi) = (0, STATIC_ENDS.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let start = match mid.checked_sub(1) {
+            Some(p) => STATIC_ENDS.get(p).map_or(0, |&e| e as usize),
+            None => 0,
+        };
+        let end = STATIC_ENDS.get(mid).map_or(0, |&e| e as usize);
+        match STATIC_BYTES.get(start..end).unwrap_or_default().cmp(s) {
+            core::cmp::Ordering::Less => lo = mid + 1,
+            core::cmp::Ordering::Greater => hi = mid,
+            core::cmp::Ordering::Equal => return Some(mid as u32),
+        }
+    }
+    None
 }
 
 /// Powers of ten exactly representable as f64, one per decimal scale.
@@ -209,6 +263,24 @@ mod tests {
         assert_eq!(static_ref(b""), Some(0));
         assert_eq!(static_ref(b"variant"), Some(STATIC_COUNT - 1));
         assert_eq!(static_ref(b"Variant"), None);
+        // The packed bytes give each string its own index, and nothing else
+        // (prefixes, extensions, neighbours run together) is found.
+        for (i, s) in STATIC_STRINGS.iter().enumerate() {
+            assert_eq!(static_ref(s.as_bytes()), Some(i as u32), "{s}");
+            for probe in [
+                &s[..s.len().saturating_sub(1)],
+                &format!("{s}x"),
+                &format!("x{s}"),
+            ] {
+                let expected = STATIC_STRINGS.iter().position(|t| *t == probe);
+                assert_eq!(
+                    static_ref(probe.as_bytes()),
+                    expected.map(|i| i as u32),
+                    "{probe}"
+                );
+            }
+        }
+        assert_eq!(static_ref(b"EURGBP"), None);
     }
 
     #[test]
