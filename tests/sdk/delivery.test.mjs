@@ -13,6 +13,10 @@ test('init, track, flush: one frame with the events arrives', async () => {
   relay.reset();
   const ctx = await browser.newContext();
   const page = await open(ctx, site, { autocapture: false });
+  // Frames go over the trigger socket once it is open, by HTTP before: wait
+  // for it, as the assertions on the socket below need (it opens a few ms
+  // after init, which raced the flush: 2 failures in 11 runs without this).
+  assert.ok(await until(() => page.evaluate(() => window.es.stats().connected)));
   await page.evaluate(async () => {
     window.es.track('Product Viewed', { product_id: 'p-1', price: 89.58 });
     window.es.track('Product Added', { product_id: 'p-1', qty: 2, tags: ['a', 'b'], nested: { ok: true, none: null } });
