@@ -50,7 +50,11 @@ export interface InitOptions {
   flushInterval?: number;
   /** Same as `flushInterval` while the trigger socket is open. Default 0: the next task, so calls made together still share a frame. */
   socketFlushInterval?: number;
-  /** Deflate frames with `CompressionStream` when available (not small frames on the socket). Default true. */
+  /**
+   * Deflate frames with `CompressionStream` when available and smaller. On the trigger socket only
+   * frames of 400 bytes and more, and none when the socket has permessage-deflate (the relay agrees
+   * to it): the browser then compresses each message with the socket's earlier ones. Default true.
+   */
   compress?: boolean;
   /** Persistent queue bounds. */
   queue?: QueueOptions;

@@ -9,8 +9,8 @@
 // constants; the rest comes from trigger.js through setup().
 //
 // Client fields this module keeps: ws (null, a marker object while the token
-// loads, or the socket), open, wsAttempt, wsTimer, sent ('producerDec:seq' ->
-// resolve, for frames sent on the socket), seen.
+// loads, or the socket), open, wsDeflate, wsAttempt, wsTimer, sent
+// ('producerDec:seq' -> resolve, for frames sent on the socket), seen.
 import { CLOSE_ORIGIN_NOT_ALLOWED } from './generated.js';
 
 // { outcome, error, safe, report, connect, SOCKET_CLOSED } of the SDK.
@@ -41,8 +41,10 @@ export async function open(c, marker, anon, pending) {
     ws.binaryType = 'arraybuffer';
     c.ws = ws;
     ws.onopen = () => {
-      c.log('socket open');
       c.open = true;
+      // Whether the browser deflates each message (see delivery.js compress).
+      c.wsDeflate = /permessage-deflate/.test(ws.extensions);
+      c.log('socket open', ws.extensions);
       c.wsAttempt = 0;
       // What waits for the HTTP flush interval goes now, on the socket.
       c.cut();

@@ -49,6 +49,28 @@ test('init, track, flush: one frame with the events arrives', async () => {
   await ctx.close();
 });
 
+test('on a socket with permessage-deflate, frames go plain: the browser deflates them with the earlier ones', async () => {
+  relay.reset();
+  relay.wsDeflate = true;
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false });
+  assert.ok(await until(() => page.evaluate(() => window.es.stats().connected)));
+  assert.match(relay.wsExtensions, /permessage-deflate/);
+  for (let round = 0; round < 2; round++) {
+    await page.evaluate(async (round) => {
+      for (let i = 0; i < 30; i++) window.es.track('Product Viewed', { product_id: 'p-' + i, price: 10 + i / 100, round });
+      await window.es.flush();
+    }, round);
+  }
+  // Frames of over 400 bytes, which a socket without the extension gets
+  // deflated by the SDK (the test above), arrive plain: flag bit 0 clear.
+  assert.equal(relay.stored.length, 2);
+  assert.deepEqual(relay.stored.map((f) => [f.via, f.flags, f.bytes.length > 400]), [['ws', 0, true], ['ws', 0, true]]);
+  assert.equal(relay.events().length, 60);
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
 test('batching: a frame is sealed at flushAt events, at flushBytes, and after flushInterval', async () => {
   relay.reset();
   const ctx = await browser.newContext();

@@ -104,7 +104,9 @@ export function peek(buf) {
  * everything with a network error. `delay` (ms) holds every frame's answer,
  * over HTTP and the socket, as a slow but healthy relay would. `verdicts`
  * ({ flagged, quarantined, violations }) goes into every ack as `plan`, as
- * the relay's tracking plan reports them. Dedup on (producer, sequence) like the
+ * the relay's tracking plan reports them. `wsDeflate = true` agrees to
+ * permessage-deflate on the sockets opened from then on (`wsExtensions`:
+ * what the last one negotiated). Dedup on (producer, sequence) like the
  * real relay; a first-seen producer is accepted at any sequence.
  */
 export async function startRelay() {
@@ -166,15 +168,19 @@ export async function startRelay() {
     }
     json(res, req, 404, { code: 'not_found', message: 'no route' });
   });
+  // `ws` agrees to permessage-deflate only when told; `wsDeflate` makes
+  // this relay agree, as workerd and Cloudflare's edge do.
   const wss = new WebSocketServer({ noServer: true });
+  const wssDeflate = new WebSocketServer({ noServer: true, perMessageDeflate: true });
   server.on('upgrade', (req, sock, head) => {
     const u = new URL(req.url, 'http://x');
     const m = /^\/v1\/visitors\/([^/]+)\/ws$/.exec(u.pathname);
     if (r.down || !m) return sock.destroy();
     const visitor = decodeURIComponent(m[1]);
-    wss.handleUpgrade(req, sock, head, (ws) => {
+    (r.wsDeflate ? wssDeflate : wss).handleUpgrade(req, sock, head, (ws) => {
       if (u.searchParams.get('token') != 'tok-' + visitor) return ws.close(4401, 'bad token');
       r.connects++;
+      r.wsExtensions = ws.extensions;
       ws.visitor = visitor;
       r.sockets.add(ws);
       ws.on('close', () => r.sockets.delete(ws));
@@ -234,6 +240,7 @@ export async function startRelay() {
     r.delay = 0;
     r.echoFiring = false;
     r.verdicts = undefined;
+    r.wsDeflate = false;
   };
   /** Decoded frames the relay stored (via the CLI), in arrival order. */
   r.decoded = () => decode(r.stored.map((x) => x.bytes));
