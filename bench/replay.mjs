@@ -84,16 +84,17 @@ export async function startCollector(routes, files) {
  * Opens `pageUrl` in Chromium, runs `setup` (returns when the SDK is ready),
  * then replays the visits in the page: calls `window.__replay(call)` per call,
  * `window.__endVisit()` after each visit, timing each call on the main thread.
- * `paced` > 0 waits that many ms between calls (the paced regime of TARGETS.md).
+ * `paced` > 0 waits that many ms between calls (the paced regime of TARGETS.md),
+ * `gap` that many between visits.
  */
-export async function replayInChromium(pageUrl, visits, { paced = 0, settleMs = 8000, isDone } = {}) {
+export async function replayInChromium(pageUrl, visits, { paced = 0, gap = 0, settleMs = 8000, isDone } = {}) {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error('page error:', e.message));
     await page.goto(pageUrl);
     await page.waitForFunction(() => window.__ready === true, null, { timeout: 30000 });
-    const times = await page.evaluate(async ({ visits, paced }) => {
+    const times = await page.evaluate(async ({ visits, paced, gap }) => {
       const times = [];
       for (const visit of visits) {
         for (const call of visit) {
@@ -104,11 +105,11 @@ export async function replayInChromium(pageUrl, visits, { paced = 0, settleMs = 
         }
         await window.__endVisit();
         // Let timers and deliveries run between visits, as between real page loads.
-        await new Promise((r) => setTimeout(r, 0));
+        await new Promise((r) => setTimeout(r, gap));
       }
       await window.__finish?.();
       return times;
-    }, { visits, paced });
+    }, { visits, paced, gap });
     const deadline = Date.now() + settleMs;
     while (Date.now() < deadline && !(isDone && (await isDone()))) await new Promise((r) => setTimeout(r, 250));
     return { times };

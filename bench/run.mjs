@@ -10,6 +10,7 @@ import { loadVisits, percentile } from './replay.mjs';
 import { runSegment, startupSegment } from './segment.mjs';
 import { runEventstream, startupEventstream, DIST } from './eventstream.mjs';
 import { runRtt } from './rtt.mjs';
+import { runSocketWire } from './socket-wire.mjs';
 import { criterionResults } from './criterion.mjs';
 import { measure as packageSize } from '../tests/sdk/size.mjs';
 
@@ -138,6 +139,17 @@ await section(`paced: ${PACED_CALLS} calls ${PACED_MS / 1000} s apart`, async ()
   const [o, s] = [await runEventstream(pacedVisits, { paced: PACED_MS }), await runSegment(pacedVisits, { paced: PACED_MS })];
   figure('SDK wire bytes per event, paced', o.bytes / o.events, 'B', '', `${o.requests} frames`);
   figure('Segment wire bytes per event, paced', s.bytes / s.events, 'B', '', `${s.requests} requests`);
+});
+
+// Over the trigger socket (the default when the relay has triggers), in
+// workerd: bytes on the wire after the browser's permessage-deflate, which
+// compresses each frame with the socket's earlier ones (bench/socket-wire.mjs).
+await section('trigger socket in workerd, one visitor: bytes as they leave the browser', async () => {
+  const note = (r) => `${r.messages} messages, ${r.compressed} compressed by the browser; framing included`;
+  const paced = await runSocketWire(pacedVisits, { paced: PACED_MS });
+  figure('SDK wire bytes per event, paced, trigger socket', paced.bytes / paced.events, 'B', '<= 24', note(paced));
+  const bursts = await runSocketWire(visits.slice(0, 20), { gap: 300 });
+  figure('SDK wire bytes per event, bursts, trigger socket', bursts.bytes / bursts.events, 'B', '<= 24', `the calls of 20 visits, each back to back, 300 ms apart; ${note(bursts)}`);
 });
 
 await section('relay in local workerd (tests/relay/load.mjs)', async () => {
