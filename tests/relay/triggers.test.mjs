@@ -186,6 +186,11 @@ test('the unless event in time cancels the delayed firing', async () => {
 test('frames sent over the visitor socket are appended and acknowledged with offsets', async () => {
   const visitor = 'visitor-ws-frames';
   const page = await visitorSocket(relay, visitor);
+  // The runtime agrees to permessage-deflate with context takeover (the
+  // client here offers it, as browsers do): the SDK sends its frames plain
+  // on such a socket and counts on this (README "Visitor socket").
+  assert.match(page.ws.extensions, /^permessage-deflate/);
+  assert.doesNotMatch(page.ws.extensions, /no_context_takeover/);
   const producerId = newProducer();
   page.send(frame(visitor, [{ name: 'A' }, { name: 'B' }], { producerId, sequence: 0 }));
   const ack = await page.next((m) => m.type === 'appended');
