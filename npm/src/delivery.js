@@ -129,7 +129,6 @@ async function pump(c, p) {
 
 /** Deflates a frame's payload once, when the browser can and it pays off. */
 async function compress(c, f, p) {
-  f.packed = true;
   // On the socket, frames go plain when the browser deflates the messages
   // (permessage-deflate, which workerd and Cloudflare's edge agree to) with
   // the socket's earlier messages as the window: the context, keys and URLs
@@ -138,8 +137,11 @@ async function compress(c, f, p) {
   // the reference corpus: 36 B/event on the wire sent plain, 64 deflated
   // here). Without it, below ~400 bytes, deflate saves a few bytes and
   // costs a millisecond or more (the stream is async): firings should come
-  // back fast.
-  if (c.o.compress === false || (c.open && (c.wsDeflate || f.bytes.length < 400)) || typeof CompressionStream == 'undefined') return;
+  // back fast. Decided again at each attempt: one that falls back to HTTP
+  // (the socket dropped) deflates it then.
+  if (c.open && (c.wsDeflate || f.bytes.length < 400)) return;
+  f.packed = true;
+  if (c.o.compress === false || typeof CompressionStream == 'undefined') return;
   const plain = f.bytes;
   const body = new Blob([payload(plain)]).stream().pipeThrough(new CompressionStream('deflate-raw'));
   const z = seal(plain, new Uint8Array(await new Response(body).arrayBuffer()));

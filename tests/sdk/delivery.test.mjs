@@ -71,6 +71,28 @@ test('on a socket with permessage-deflate, frames go plain: the browser deflates
   await ctx.close();
 });
 
+test('a frame that went plain on a compressing socket is deflated when it falls back to HTTP', async () => {
+  relay.reset();
+  relay.wsDeflate = true;
+  relay.wsDelay = 60000; // the socket's answer never comes: the frame stays in flight
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { autocapture: false });
+  assert.ok(await until(() => page.evaluate(() => window.es.stats().connected)));
+  await page.evaluate(() => {
+    for (let i = 0; i < 30; i++) window.es.track('Product Viewed', { product_id: 'p-' + i, price: 10 + i / 100 });
+  });
+  assert.ok(await until(() => relay.requests.length == 1));
+  // The socket drops with the frame unanswered: it goes again by HTTP,
+  // deflated this time (the relay already has it: a duplicate, acknowledged).
+  relay.dropSockets();
+  assert.ok(await until(() => relay.requests.length == 2));
+  assert.deepEqual(relay.requests.map((r) => [r.via, r.sequence, r.flags]), [['ws', 0, 0], ['http', 0, 1]]);
+  assert.ok(relay.requests[1].bytes.length < relay.requests[0].bytes.length);
+  assert.ok(await until(async () => (await page.evaluate(() => window.es.stats().queued)) == 0));
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
 test('batching: a frame is sealed at flushAt events, at flushBytes, and after flushInterval', async () => {
   relay.reset();
   const ctx = await browser.newContext();
