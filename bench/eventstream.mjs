@@ -12,12 +12,12 @@ import { decodeFrames } from '../tests/support/frames.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = join(here, '..', 'npm', 'dist');
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>eventstream bench</title>
-<script type="module">
-import { init } from '/sdk/index.js';
-const es = await init({ writeKey: 'bench', endpoint: location.origin, autocapture: false, triggers: false });
-// click and submit calls take the path auto-capture takes for a real click or submit.
-window.__replay = (c) => {
+/**
+ * A bench page's `window.__replay(call)` over the client `es` (page script
+ * text): click and submit calls take the path auto-capture takes for a real
+ * click or submit.
+ */
+export const REPLAY = `window.__replay = (c) => {
   switch (c.call) {
     case 'page': es.page(c.name, c.properties); break;
     case 'track': es.track(c.event, c.properties); break;
@@ -25,7 +25,13 @@ window.__replay = (c) => {
     case 'click': es.push(3, '', c.properties, false); break;
     case 'submit': es.push(4, '', c.properties, false); break;
   }
-};
+};`;
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>eventstream bench</title>
+<script type="module">
+import { init } from '/sdk/index.js';
+const es = await init({ writeKey: 'bench', endpoint: location.origin, autocapture: false, triggers: false });
+${REPLAY}
 window.__endVisit = async () => { es.reset(); };
 window.__finish = () => es.flush();
 window.__ready = true;

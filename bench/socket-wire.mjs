@@ -9,22 +9,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer, connect } from 'node:net';
 import { startCollector, replayInChromium } from './replay.mjs';
-import { DIST } from './eventstream.mjs';
+import { DIST, REPLAY } from './eventstream.mjs';
 import { startRelay, WRITE_KEY } from '../tests/support/relay.mjs';
 
 const PAGE = (endpoint) => `<!doctype html><meta charset="utf-8"><title>eventstream socket bench</title>
 <script type="module">
 import { init } from '/sdk/index.js';
 const es = await init({ writeKey: '${WRITE_KEY}', endpoint: '${endpoint}', autocapture: false });
-window.__replay = (c) => {
-  switch (c.call) {
-    case 'page': es.page(c.name, c.properties); break;
-    case 'track': es.track(c.event, c.properties); break;
-    case 'identify': es.identify(c.userId, c.traits); break;
-    case 'click': es.push(3, '', c.properties, false); break;
-    case 'submit': es.push(4, '', c.properties, false); break;
-  }
-};
+${REPLAY}
 // One visitor, one socket: reset() would open another for the next visitor.
 window.__endVisit = () => {};
 window.__finish = () => es.flush();
