@@ -137,7 +137,7 @@ await section(`start-up, cold load in Chromium, ours beside Segment`, () => star
 
 await section(`paced: ${PACED_CALLS} calls ${PACED_MS / 1000} s apart`, async () => {
   const [o, s] = [await runEventstream(pacedVisits, { paced: PACED_MS }), await runSegment(pacedVisits, { paced: PACED_MS })];
-  figure('SDK wire bytes per event, paced', o.bytes / o.events, 'B', '', `${o.requests} frames`);
+  figure('SDK wire bytes per event, paced', o.bytes / o.events, 'B', '<= 24', `${o.requests} frames, HTTP (triggers: false)`);
   figure('Segment wire bytes per event, paced', s.bytes / s.events, 'B', '', `${s.requests} requests`);
 });
 
