@@ -645,9 +645,11 @@ fn codes_and_names_are_unique() {
             reason: frame::Unencodable::DuplicateKey,
         },
         FrameError::BadSlice { offset: 0 },
+        FrameError::BundleTooLarge { len: 0, max: 0 },
+        FrameError::BundleFrames { count: 0, max: 0 },
     ];
     let codes: Vec<u16> = all.iter().map(FrameError::code).collect();
-    assert_eq!(codes, (1..=24).collect::<Vec<u16>>());
+    assert_eq!(codes, (1..=26).collect::<Vec<u16>>());
     let mut names: Vec<&str> = all.iter().map(FrameError::name).collect();
     names.sort_unstable();
     names.dedup();

@@ -69,6 +69,20 @@ struct Bucket {
 /// simple guard against a runaway page, not a global quota (Cloudflare's
 /// rate-limiting rules are the tool for that).
 pub fn rate_limit(key: &str, client: &str, per_sec: f64, burst: f64, now_ms: f64) -> Result<()> {
+    rate_limit_cost(key, client, per_sec, burst, now_ms, 1.0)
+}
+
+/// [`rate_limit`] taking `cost` tokens at once (a bundle: one per frame),
+/// at most `burst` of them, so that a request within the limits can always
+/// pass once the bucket is full.
+pub fn rate_limit_cost(
+    key: &str,
+    client: &str,
+    per_sec: f64,
+    burst: f64,
+    now_ms: f64,
+    cost: f64,
+) -> Result<()> {
     if per_sec <= 0.0 {
         return Ok(());
     }
@@ -93,11 +107,12 @@ pub fn rate_limit(key: &str, client: &str, per_sec: f64, burst: f64, now_ms: f64
         let elapsed_s = ((now_ms - bucket.at_ms) / 1000.0).max(0.0);
         bucket.tokens = (bucket.tokens + elapsed_s * per_sec).min(burst);
         bucket.at_ms = now_ms;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        let cost = cost.clamp(1.0, burst);
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             Ok(())
         } else {
-            let wait_s = ((1.0 - bucket.tokens) / per_sec).ceil().max(1.0);
+            let wait_s = ((cost - bucket.tokens) / per_sec).ceil().max(1.0);
             Err(RelayError::RateLimited {
                 retry_after_s: wait_s.min(u32::MAX as f64) as u32,
             })
@@ -166,6 +181,14 @@ mod tests {
         );
         // A slow rate says how long to wait.
         assert_eq!(rate_limit("k-slow", "a", 0.1, 1.0, t0), Ok(()));
+        // A bundle takes a token per frame, at most the burst.
+        assert_eq!(rate_limit_cost("k-cost", "a", 1.0, 10.0, t0, 8.0), Ok(()));
+        assert_eq!(
+            rate_limit_cost("k-cost", "a", 1.0, 10.0, t0, 3.0),
+            Err(RelayError::RateLimited { retry_after_s: 1 })
+        );
+        assert_eq!(rate_limit_cost("k-cost", "b", 1.0, 10.0, t0, 50.0), Ok(()));
+        assert!(rate_limit("k-cost", "b", 1.0, 10.0, t0).is_err());
         assert_eq!(
             rate_limit("k-slow", "a", 0.1, 1.0, t0),
             Err(RelayError::RateLimited { retry_after_s: 10 })

@@ -295,6 +295,8 @@ pub fn partition_status(e: &PartitionError) -> u16 {
     match e {
         PartitionError::Frame(
             FrameError::FrameTooLarge { .. }
+            | FrameError::BundleTooLarge { .. }
+            | FrameError::BundleFrames { count: 1.., .. }
             | FrameError::TooManyEvents { .. }
             | FrameError::InflatedTooLarge { .. },
         ) => 413,

@@ -62,6 +62,11 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
             let cors = cors_origin(&req, env, &q);
             with_cors(cors, ingest(req, env, &q)).await
         }
+        (Method::Options, ["v1", "bundles"]) => preflight(&req, env, &q, "POST, OPTIONS"),
+        (Method::Post, ["v1", "bundles"]) => {
+            let cors = cors_origin(&req, env, &q);
+            with_cors(cors, ingest_bundle(req, env, &q)).await
+        }
         (Method::Options, ["v1", "token"]) => preflight(&req, env, &q, "GET, OPTIONS"),
         (Method::Get, ["v1", "token"]) => {
             let cors = cors_origin(&req, env, &q);
@@ -93,7 +98,7 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
         | (_, ["console"])
         | (_, ["console", ""])
         | (_, ["console", "assets", _])
-        | (_, ["v1", "frames" | "token" | "partitions"])
+        | (_, ["v1", "frames" | "bundles" | "token" | "partitions"])
         | (_, ["v1", "visitors", _, "ws"])
         | (_, ["v1", "partitions", _, "events" | "firings" | "quarantine" | "stream"]) => {
             Err(RelayError::MethodNotAllowed {
@@ -209,6 +214,109 @@ async fn ingest(mut req: Request, env: &Env, q: &HashMap<String, String>) -> Res
         enrichment: Some(enrich::of_request(&req)),
     };
     call(env, p, &op, Some(body.into())).await
+}
+
+/// Several frames in one body (`frame::bundle`): each routed to its
+/// partition and appended as if POSTed alone, the frames of one partition
+/// one after the other in the bundle's order (a producer's frames stay in
+/// sequence), the partitions at once. Answers 200 with one result per
+/// frame, in order: the frame's own answer (its acknowledgement or error
+/// body) with its `status`. A bundle that cannot be split is refused as a
+/// whole (400, or 413 over a limit), and so is one over the rate limit,
+/// which counts a token per frame.
+async fn ingest_bundle(
+    mut req: Request,
+    env: &Env,
+    q: &HashMap<String, String>,
+) -> Result<Response> {
+    let config = Config::from_env(env)?;
+    check_key(&req, env, q)?;
+    let max = config.limits.max_inflated_bytes;
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|l| l.parse::<usize>().ok());
+    let too_large = |len| PartitionError::Frame(FrameError::BundleTooLarge { len, max });
+    if let Some(len) = declared.filter(|l| *l > max) {
+        return Err(too_large(len).into());
+    }
+    let bytes = req.bytes().await?;
+    let bundle = frame::bundle::split(&bytes, &config.limits).map_err(PartitionError::from)?;
+    auth::rate_limit_cost(
+        q.get("key").map(String::as_str).unwrap_or_default(),
+        &client_of(&req),
+        config.rate_per_sec,
+        config.rate_burst,
+        now_ms() as f64,
+        bundle.len() as f64,
+    )?;
+    let enrichment = enrich::of_request(&req);
+    let mut results = vec![Value::Null; bundle.len()];
+    let mut by_partition: std::collections::BTreeMap<u32, Vec<(usize, &[u8])>> =
+        std::collections::BTreeMap::new();
+    for (i, f) in bundle.frames().enumerate() {
+        let routed = match f.len() {
+            len if len > config.limits.max_frame_bytes => {
+                Err(PartitionError::Frame(FrameError::FrameTooLarge {
+                    len,
+                    max: config.limits.max_frame_bytes,
+                })
+                .into())
+            }
+            _ => visitor_of(f, &config.limits),
+        };
+        match routed {
+            Ok(visitor) => by_partition
+                .entry(partition_for(&visitor, config.partitions))
+                .or_default()
+                .push((i, f)),
+            Err(e) => results[i] = error_result(&e),
+        }
+    }
+    let enrichment = &enrichment;
+    let calls = by_partition.into_iter().map(|(p, frames)| async move {
+        let mut out = Vec::with_capacity(frames.len());
+        for (i, f) in frames {
+            let op = Op::Append {
+                enrichment: Some(enrichment.clone()),
+            };
+            let body = js_sys::Uint8Array::from(f);
+            let answer = match call(env, p, &op, Some(body.into())).await {
+                Ok(mut res) => {
+                    let status = res.status_code();
+                    match res.json::<Value>().await {
+                        Ok(Value::Object(mut m)) => {
+                            m.insert("status".into(), status.into());
+                            Value::Object(m)
+                        }
+                        _ => error_result(&RelayError::Internal {
+                            message: format!("partition {p} answered {status} without JSON"),
+                        }),
+                    }
+                }
+                Err(e) => error_result(&e),
+            };
+            out.push((i, answer));
+        }
+        out
+    });
+    for (i, answer) in futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        results[i] = answer;
+    }
+    http::json(200, &json!({ "results": results }))
+}
+
+/// One frame's result in a bundle's answer: the error's body with its status.
+fn error_result(e: &RelayError) -> Value {
+    let mut v = e.to_json();
+    if let Value::Object(m) = &mut v {
+        m.insert("status".into(), e.status().into());
+    }
+    v
 }
 
 /// The frame's visitor, to route it; the object checks the frame again

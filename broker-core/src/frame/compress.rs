@@ -105,7 +105,7 @@ pub fn inflate<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>, Fr
 
 /// Inflates a whole deflate-raw stream into at most `max` bytes; bytes
 /// after the end of the stream are an error.
-fn inflate_raw(mut input: &[u8], max: usize) -> Result<Vec<u8>, FrameError> {
+pub(crate) fn inflate_raw(mut input: &[u8], max: usize) -> Result<Vec<u8>, FrameError> {
     let mut state = Box::<DecompressorOxide>::default();
     // Grows by doubling, so memory follows the output actually produced,
     // not the budget.

@@ -192,6 +192,24 @@ pub enum FrameError {
         /// Where the slice starts.
         offset: usize,
     },
+    /// A bundle (`frame::bundle`) is larger, as received, than its limit
+    /// (`max_inflated_bytes`).
+    #[error("bundle of {len} bytes, more than the limit of {max}")]
+    BundleTooLarge {
+        /// The bundle's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A bundle holds no frame, or more than its limit.
+    #[error("a bundle holds 1 to {max} frames, this one {count}")]
+    BundleFrames {
+        /// The frames found (for too many: the limit plus one, where the
+        /// split stopped).
+        count: usize,
+        /// The limit ([`MAX_BUNDLE_FRAMES`](super::bundle::MAX_BUNDLE_FRAMES)).
+        max: usize,
+    },
     /// The event (or context) cannot be encoded within the limits a decoder
     /// enforces, so no frame may carry it.
     #[error("cannot encode: {reason}")]
@@ -282,6 +300,8 @@ impl FrameError {
             FrameError::Full { .. } => (22, "full"),
             FrameError::Unencodable { .. } => (23, "unencodable"),
             FrameError::BadSlice { .. } => (24, "bad_slice"),
+            FrameError::BundleTooLarge { .. } => (25, "bundle_too_large"),
+            FrameError::BundleFrames { .. } => (26, "bundle_frames"),
         }
     }
 }

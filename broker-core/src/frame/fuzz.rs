@@ -54,6 +54,20 @@ fn check_one(data: &[u8]) -> bool {
         assert_eq!(header.producer_id, OTHER_PRODUCER);
         assert_eq!(Some(header.sequence), peek(data).ok().map(|h| h.sequence));
     }
+    // The same bytes as a bundle: its frames tile it, in order, each inside it.
+    for limits in &LIMITS {
+        if let Ok(b) = super::bundle::split(data, limits) {
+            let frames: alloc::vec::Vec<&[u8]> = b.frames().collect();
+            assert!(!frames.is_empty() && frames.len() <= super::bundle::MAX_BUNDLE_FRAMES);
+            if data.get(1) == Some(&0) {
+                assert_eq!(
+                    super::bundle::bundle(&frames),
+                    data,
+                    "a plain bundle re-bundles to itself"
+                );
+            }
+        }
+    }
     for limits in &LIMITS {
         let _ = peek(data);
         let _ = payload(data);

@@ -31,6 +31,7 @@
 //!
 #![doc = include_str!("FORMAT.md")]
 
+pub mod bundle;
 mod compress;
 mod crc;
 mod decode;
