@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startCollector, replayInChromium, CHROMIUM_ARGS } from './replay.mjs';
-import { decodeFrames } from '../tests/support/frames.mjs';
+import { decodeFrames, splitBundle } from '../tests/support/frames.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = join(here, '..', 'npm', 'dist');
@@ -46,6 +46,9 @@ export async function runEventstream(visits, { paced = 0 } = {}) {
         offset += 1;
         return { json: { partition: 0, base_offset: offset, count: 0, duplicate: false } };
       },
+      '/v1/bundles': (body) => ({
+        json: { results: splitBundle(body).map(() => ({ status: 200, partition: 0, base_offset: (offset += 1), count: 0, duplicate: false })) },
+      }),
     },
     {
       '/': ['text/html', PAGE],
@@ -56,17 +59,21 @@ export async function runEventstream(visits, { paced = 0 } = {}) {
   const total = visits.reduce((n, v) => n + v.length, 0);
   try {
     const { times } = await replayInChromium(`${collector.url}/`, visits, { paced, settleMs: 15000, isDone: async () => collector.quietFor() > 3500 });
-    const frames = collector.requests.filter((r) => r.path === '/v1/frames');
+    // A request carries one frame, or several as a bundle.
+    const sent = collector.requests.filter((r) => r.path === '/v1/frames' || r.path === '/v1/bundles');
+    const frames = sent.flatMap((r) => (r.path === '/v1/bundles' ? splitBundle(r.body) : [r.body]));
     // BENCH_DUMP_FRAMES=FILE keeps the frames as sent, one hex line each
-    // (`eventstream frame decode --hex FILE` reads them back).
+    // (`eventstream frame decode --hex FILE` reads them back; frames of a
+    // bundle as they were in it).
     if (process.env.BENCH_DUMP_FRAMES && !paced) {
-      await writeFile(process.env.BENCH_DUMP_FRAMES, frames.map((r) => r.body.toString('hex') + '\n').join(''));
+      await writeFile(process.env.BENCH_DUMP_FRAMES, frames.map((f) => Buffer.from(f).toString('hex') + '\n').join(''));
     }
-    const decoded = decodeFrames(frames.map((r) => r.body));
+    const decoded = decodeFrames(frames);
     const events = decoded.reduce((n, f) => n + (f.events?.length ?? 0), 0);
-    const bytes = frames.reduce((n, r) => n + r.bytes, 0);
+    const bytes = sent.reduce((n, r) => n + r.bytes, 0);
     const compressed = decoded.filter((f) => f.flags & 1).length;
-    return { times, events, total, bytes, requests: frames.length, compressed, bad: decoded.filter((f) => f.error).length };
+    const bundles = sent.filter((r) => r.path === '/v1/bundles').length;
+    return { times, events, total, bytes, requests: sent.length, frames: frames.length, bundles, compressed, bad: decoded.filter((f) => f.error).length };
   } finally {
     await collector.close();
   }

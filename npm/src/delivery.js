@@ -1,24 +1,33 @@
-// Delivery: each producer's frames go one at a time, in sequence order, on
-// the visitor socket when it is open and by fetch otherwise; the core says
-// what an answer means and when to try again (sdk/src/policy.rs). Payloads
-// are deflated once by the browser; at unload what is left goes by beacon.
+// Delivery: each producer's frames go in sequence order, one request at a
+// time, on the visitor socket when it is open and by fetch otherwise (the
+// frames queued behind the head in the same request, as a bundle); the core
+// says what an answer means and when to try again (sdk/src/policy.rs).
+// Payloads are deflated once by the browser; at unload what is left goes by
+// beacon.
 //
 // Client fields this module keeps: idle (flush() promises), soon,
-// inflightKeepalive.
+// inflightKeepalive, noBundles (the relay has no POST /v1/bundles).
 import { payload, seal, outcome } from './wasm.js';
 import { ACKED, REJECTED } from './generated.js';
 import { error, store, b64, safe, report } from './util.js';
 import { drain, save, rehome, finishOrphan } from './queue.js';
 import { sock, SOCKET_CLOSED } from './trigger.js';
 
-/** Queues and persists what waits and starts sending, in a task of its own. */
+const BUNDLES = '/v1/bundles';
+
+/**
+ * Queues and persists what waits and, in a task of its own, starts sending;
+ * except over HTTP a frame sealed because the visitor changed (`linger`,
+ * see index.js), which goes with the next flush of the events batching:
+ * one request for both (a bundle), at the deadline its own events had.
+ */
 export function later(c) {
   c.soon ||= setTimeout(() => safe(c, () => {
     c.soon = 0;
     if (c.dead) return;
     drain(c, true);
     save(c);
-    kick(c);
+    if (!c.linger || !c.timer || (c.open && c.ws)) kick(c);
   }));
 }
 
@@ -46,85 +55,176 @@ export function settle(c) {
   for (const r of done) r();
 }
 
-/** Sends one producer's frames one at a time, in sequence order. */
+/** Nothing of `p` in the air or waiting out a backoff, and something to send. */
+const idle = (c, p) => !p.busy && !p.timer && p.frames.length && !c.dead && !c.off;
+
+/**
+ * Sends producers' frames, each producer's in sequence order and one
+ * request at a time: on the socket `p`'s head frame; by HTTP `p`'s frames
+ * with those of every other producer with nothing in the air, as one
+ * bundle (POST /v1/bundles: the relay appends each producer's frames in
+ * order and answers each; deflated as a whole, they compress against each
+ * other). Each frame's answer is handled as if it had gone alone.
+ */
 async function pump(c, p) {
-  if (p.busy || p.timer || !p.frames.length || c.dead || c.off) return;
-  p.busy = true;
-  const f = p.frames[0];
-  let status = 0;
-  let code = '';
-  let after = 0;
-  let plan;
+  if (!idle(c, p)) return;
   // Events may still be joining it: seal it with them before it goes.
-  if (f == c.reopened) c.cut(true);
-  try {
-    if (!f.packed) await compress(c, f, p);
-    f.sent = true;
-    if (c.open && c.ws) {
-      [status, code, after, plan] = await sock.sendSocket(c, p, f);
-    } else {
-      // keepalive requests share a 64 KB budget per page.
-      const keepalive = c.inflightKeepalive + f.bytes.length <= 60000;
-      if (keepalive) c.inflightKeepalive += f.bytes.length;
-      f.keepalive = keepalive;
-      try {
-        const res = await fetch(c.url + '/v1/frames?key=' + c.q, { method: 'POST', body: f.bytes, keepalive, credentials: 'omit' });
-        status = res.status;
-        after = (Number(res.headers.get('Retry-After')) || 0) * 1000;
-        // The body of an acknowledgement only matters to debug logging
-        // (the relay's tracking-plan counts): not read otherwise.
-        if (status >= 400 || c.o.debug) {
-          const body = (await res.json().catch(() => null)) || {};
-          if (status >= 400) code = body.code || '';
-          plan = body.plan;
-        }
-      } finally {
-        f.keepalive = false;
-        if (keepalive) c.inflightKeepalive -= f.bytes.length;
-      }
+  if (p.frames[0] == c.reopened) c.cut(true);
+  const socket = c.open && c.ws;
+  const single = socket || c.noBundles;
+  // Up to the relay's 100 frames, within one keepalive budget (a larger
+  // frame goes alone); never the frame events are joining (it goes once
+  // sealed, in a later request).
+  const parts = [];
+  const all = [];
+  let size = 0;
+  for (const q of c.producers.values()) {
+    if (!idle(c, q) || (single && q != p)) continue;
+    const fs = [];
+    for (const g of q.frames) {
+      size += g.bytes.length + 3;
+      if (all.length && (single || g == c.reopened || all.length == 100 || size > 60000)) break;
+      fs.push(g);
+      all.push(g);
     }
+    if (!fs.length) break;
+    q.busy = true;
+    parts.push([q, fs]);
+  }
+  let answers = [];
+  try {
+    if (single) {
+      const f = all[0];
+      if (!f.packed) await compress(c, f, p);
+      f.sent = true;
+      answers = [await (socket ? sock.sendSocket(c, p, f) : post(c, '/v1/frames', f.bytes, all))];
+    } else answers = await sendBundle(c, all);
   } catch (e) {
     c.log('network error', e && e.message);
   }
-  p.busy = false;
-  if (c.off || c.dead || p.frames[0] != f) return settle(c);
-  if (status == SOCKET_CLOSED) return pump(c, p);
-  if (status == 409 && code == 'sequence_gap' && (p.dropped || f.attempt >= 3)) {
-    // An earlier frame of this producer is not stored and this queue does
-    // not hold it: dropped when the queue was full, or lost with a page.
-    // A late copy (a dying page's keepalive or beacon) gets some seconds
-    // of backoff to arrive; after that the gap never fills. The relay just
-    // said p's frames are not stored, so they can move to a new producer.
-    const q = rehome(c, p, p.frames.slice());
-    if (p.hex == c.producer) {
-      c.core.set_producer(q.lo, q.hi);
-      c.producer = q.hex;
-    }
+  let at = 0;
+  for (const [q, fs] of parts) {
+    answer(c, q, fs, answers.slice(at, (at += fs.length)));
     pump(c, q);
-    return settle(c);
   }
-  // ACKED and REJECTED are negative (a Rust test says so), waits are not.
-  const d = outcome(status, code, f.attempt, after, Math.random());
-  c.log('sent', p.hex, f.seq, 'status', status, code, d < 0 ? (d == ACKED ? 'acked' : 'rejected') : 'retry in ' + Math.round(d) + ' ms');
-  // The relay's tracking-plan verdicts on this frame's events (debug only;
-  // the field is absent without a plan or with nothing to report).
-  if (plan && (plan.flagged || plan.quarantined || plan.violations)) {
-    c.log('plan', p.hex, f.seq, 'flagged', plan.flagged, 'quarantined', plan.quarantined, 'violations', plan.violations);
+  settle(c);
+}
+
+/** Handles the answers to `p`'s frames `fs`, each as if it had gone alone. */
+function answer(c, p, fs, answers) {
+  p.busy = false;
+  if (c.off || c.dead || p.frames[0] != fs[0]) return;
+  let wait = -1;
+  for (const [i, g] of fs.entries()) {
+    const [status = 0, code = '', after = 0, plan] = answers[i] || [];
+    // The socket closed before the answer: not an attempt, it goes again.
+    if (status == SOCKET_CLOSED) break;
+    // Dropped meanwhile by the queue's bound.
+    if (!p.frames.includes(g)) continue;
+    if (status == 409 && code == 'sequence_gap' && g == p.frames[0] && (p.dropped || g.attempt >= 3)) {
+      // An earlier frame of this producer is not stored and this queue does
+      // not hold it: dropped when the queue was full, or lost with a page.
+      // A late copy (a dying page's keepalive or beacon) gets some seconds
+      // of backoff to arrive; after that the gap never fills. The relay just
+      // said p's frames are not stored, so they can move to a new producer.
+      const q = rehome(c, p, p.frames.slice());
+      if (p.hex == c.producer) {
+        c.core.set_producer(q.lo, q.hi);
+        c.producer = q.hex;
+      }
+      return pump(c, q);
+    }
+    // ACKED and REJECTED are negative (a Rust test says so), waits are not.
+    const d = outcome(status, code, g.attempt, after, Math.random());
+    c.log('sent', p.hex, g.seq, 'status', status, code, d < 0 ? (d == ACKED ? 'acked' : 'rejected') : 'retry in ' + Math.round(d) + ' ms');
+    // The relay's tracking-plan verdicts on this frame's events (debug only;
+    // the field is absent without a plan or with nothing to report).
+    if (plan && (plan.flagged || plan.quarantined || plan.violations)) {
+      c.log('plan', p.hex, g.seq, 'flagged', plan.flagged, 'quarantined', plan.quarantined, 'violations', plan.violations);
+    }
+    if (d < 0) {
+      p.frames.splice(p.frames.indexOf(g), 1);
+      store.del(g.key);
+      if (d == REJECTED) report(c, error(code || 'http_' + status, 'the relay refused a frame', { status, producer: p.hex, sequence: g.seq }));
+    } else {
+      g.attempt++;
+      // The first frame left sets the wait before the next request.
+      if (wait < 0) wait = d;
+    }
   }
-  if (d < 0) {
-    p.frames.shift();
-    store.del(f.key);
-    if (d == REJECTED) report(c, error(code || 'http_' + status, 'the relay refused a frame', { status, producer: p.hex, sequence: f.seq }));
-    if (!p.frames.length && p.hex != c.producer) finishOrphan(c, p);
-  } else {
-    f.attempt++;
+  if (!p.frames.length && p.hex != c.producer) finishOrphan(c, p);
+  if (wait >= 0) {
     p.timer = setTimeout(() => {
       p.timer = 0;
       pump(c, p);
-    }, d);
+    }, wait);
   }
-  pump(c, p);
-  settle(c);
+}
+
+/**
+ * POSTs `body` (the frames `fs`: one frame, or a bundle) to `path`;
+ * resolves to [status, error code, Retry-After in ms, plan, the answer's
+ * JSON]. keepalive requests share a 64 KB budget per page.
+ */
+async function post(c, path, body, fs) {
+  const keepalive = c.inflightKeepalive + body.length <= 60000;
+  if (keepalive) c.inflightKeepalive += body.length;
+  for (const f of fs) f.keepalive = keepalive;
+  try {
+    const res = await fetch(c.url + path + '?key=' + c.q, { method: 'POST', body, keepalive, credentials: 'omit' });
+    const status = res.status;
+    // A frame's acknowledgement only matters to debug logging (the relay's
+    // tracking-plan counts): not read otherwise.
+    const j = (status >= 400 || c.o.debug || path == BUNDLES) && ((await res.json().catch(() => null)) || {});
+    return [status, (status >= 400 && j.code) || '', (Number(res.headers.get('Retry-After')) || 0) * 1000, j.plan, j];
+  } finally {
+    for (const f of fs) f.keepalive = false;
+    if (keepalive) c.inflightKeepalive -= body.length;
+  }
+}
+
+/** The frames `fs` as one plain bundle: version 1, flags 0, each frame after its varint length. */
+function bundleOf(fs) {
+  const b = new Uint8Array(fs.reduce((n, f) => n + f.bytes.length + 3, 2));
+  b[0] = 1;
+  let at = 2;
+  for (const f of fs) {
+    f.sent = true;
+    let n = f.bytes.length;
+    for (; n > 127; n >>>= 7) b[at++] = (n & 127) | 128;
+    b[at++] = n;
+    b.set(f.bytes, at);
+    at += f.bytes.length;
+  }
+  return b.subarray(0, at);
+}
+
+/** deflate-raw by the browser. */
+const deflate = async (bytes) => new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream('deflate-raw'))).arrayBuffer());
+
+/**
+ * Sends frames as one bundle, deflated after its flags byte when that is
+ * smaller (relay/README.md, POST /v1/bundles). Resolves to each frame's
+ * answer. A relay without bundles (404, 405) is not asked again: the
+ * frames go again, alone.
+ */
+async function sendBundle(c, fs) {
+  let bytes = bundleOf(fs);
+  if (c.o.compress !== false && typeof CompressionStream != 'undefined') {
+    const z = await deflate(bytes.subarray(2));
+    if (z.length + 2 < bytes.length) {
+      bytes = new Uint8Array(z.length + 2);
+      bytes.set([1, 1]);
+      bytes.set(z, 2);
+    }
+  }
+  const a = await post(c, BUNDLES, bytes, fs);
+  if (a[0] == 404 || a[0] == 405) {
+    c.noBundles = true;
+    a[0] = SOCKET_CLOSED;
+  }
+  const results = a[0] == 200 && a[4].results;
+  return results && results.length == fs.length ? results.map((r) => [r.status, r.code, 0, r.plan]) : fs.map(() => a);
 }
 
 /** Deflates a frame's payload once, when the browser can and it pays off. */
@@ -143,8 +243,7 @@ async function compress(c, f, p) {
   f.packed = true;
   if (c.o.compress === false || typeof CompressionStream == 'undefined') return;
   const plain = f.bytes;
-  const body = new Blob([payload(plain)]).stream().pipeThrough(new CompressionStream('deflate-raw'));
-  const z = seal(plain, new Uint8Array(await new Response(body).arrayBuffer()));
+  const z = seal(plain, await deflate(payload(plain)));
   // The frame may have been rehomed meanwhile: its bytes are then newer.
   if (z && z.length < plain.length && f.bytes == plain) {
     f.bytes = z;
@@ -159,20 +258,14 @@ export function unload(c) {
   save(c);
   if (!navigator.sendBeacon) return;
   for (const p of [...c.producers.values()]) {
-    for (const [i, f] of p.frames.slice().entries()) {
-      // On a keepalive fetch: that request outlives the page.
-      if (f.keepalive) continue;
-      // A producer's frames must reach the relay in order, one at a time:
-      // the head goes as is when nothing of its producer is in the air.
-      if (i == 0 && !p.busy) beacon(c, f);
-      // Later frames that never went out can take a fresh producer id of
-      // their own, so they cannot overtake their old producer's head.
-      else if (!f.sent) beacon(c, rehome(c, p, [f]).frames[0]);
-    }
+    // A producer's frames must reach the relay in order: all in one beacon
+    // (a bundle) when nothing of its producer is in the air; else those
+    // that never went out, under a fresh producer id, so that they cannot
+    // overtake what is in the air. (A relay without bundles gets them when
+    // a later page claims them from storage.)
+    let fs = p.frames.filter((f) => !(p.busy ? f.sent : f.keepalive));
+    if (!fs.length) continue;
+    if (p.busy) rehome(c, p, fs);
+    c.log('beacon', fs.length, navigator.sendBeacon(c.url + BUNDLES + '?key=' + c.q, bundleOf(fs)));
   }
-}
-
-function beacon(c, f) {
-  f.sent = true;
-  c.log('beacon', f.key, navigator.sendBeacon(c.url + '/v1/frames?key=' + c.q, f.bytes));
 }

@@ -16,7 +16,7 @@ import { encodeProps } from './props.js';
 import { TRACK, PAGE, IDENTIFY, SEALED, CORE_CODES } from './generated.js';
 import { P, noop, error, store, newProducer, uuid, safe, report } from './util.js';
 import { autoCapture } from './capture.js';
-import { drain, reopen, clear, claimOrphans } from './queue.js';
+import { drain, reopen, clear, claimOrphans, queueOf, finishOrphan } from './queue.js';
 import { later, kick, retryNow, settle, unload } from './delivery.js';
 import { connect, closeSocket } from './trigger.js';
 
@@ -52,6 +52,11 @@ export async function init(options) {
   timeZone();
   await ready;
   return new Client(o);
+}
+
+/** Holds the page's producer's Web Lock while the page lives (see queue.js). */
+function lock(c) {
+  if (c.locks) c.locks.request(P + 'p:' + c.producer, () => new Promise((res) => (c.release = res))).catch(noop);
 }
 
 /** The server-side client: every method exists and does nothing. */
@@ -100,9 +105,7 @@ class Client {
     // Web Locks: this page's producer stays locked while the page lives, so
     // other tabs only ever claim producers whose page is gone.
     this.locks = typeof navigator != 'undefined' && navigator.locks;
-    if (this.locks) {
-      this.locks.request(P + 'p:' + this.producer, () => new Promise((res) => (this.release = res))).catch(noop);
-    }
+    lock(this);
 
     const params = new URLSearchParams(location.search);
     const campaign = {};
@@ -243,6 +246,7 @@ class Client {
     if (r == SEALED) {
       // The sealed frame is persisted now (a crash loses nothing); sending
       // starts in a task of its own, keeping the caller's call short.
+      this.linger = false;
       drain(this, true);
       later(this);
     }
@@ -268,11 +272,24 @@ class Client {
       store.set(P + 'id', id);
     }
     this.userId = store.get(P + 'uid') || undefined;
-    const changed = id != this.anon;
+    const old = this.anon;
     this.anon = id;
     this.context();
-    if (changed) {
+    if (id != old) {
       this.log('visitor', id);
+      if (old) {
+        // A producer per visitor: a visitor's frames all go to its
+        // partition, where the producer's sequence then has no holes. The
+        // old producer's queue delivers what it holds, then lets go.
+        drain(this, true);
+        const q = queueOf(this, this.producer);
+        q.release = this.release;
+        if (!q.frames.length) finishOrphan(this, q);
+        const n = newProducer();
+        this.core.set_producer(n.lo, n.hi);
+        this.producer = n.hex;
+        lock(this);
+      }
       closeSocket(this);
       if (this.o.triggers !== false) connect(this);
     }
@@ -288,8 +305,9 @@ class Client {
       this.page0 = [location.origin, document.referrer, navigator.language || '', timeZone()];
       this.page1 = encodeProps(this.campaign).slice();
     }
-    // A frame this seals is queued in the next task (later), off the
-    // page's call.
+    // A frame this seals (the visitor changed) is queued in the next task
+    // (later), off the page's call, and goes with the next flush.
+    this.linger = true;
     this.core.context([this.anon, this.userId || '', ...this.page0], screen.width, screen.height, this.page1, Date.now());
     later(this);
   }

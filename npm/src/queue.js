@@ -34,13 +34,13 @@ export function drain(c, quiet) {
 
 /**
  * Before the first event of a new frame: if this page's newest frame waits
- * behind another (so it has not gone out: only a head goes), the event
- * joins it instead.
+ * behind another and has never gone out (a bundle takes the frames behind
+ * its head too), the event joins it instead.
  */
 export function reopen(c) {
   const f = c.producers.get(c.producer)?.frames;
   const t = f?.[1] && f.at(-1);
-  if (t && !t.packed && c.core.reopen(t.seq)) c.reopened = t;
+  if (t && !t.packed && !t.sent && c.core.reopen(t.seq)) c.reopened = t;
 }
 
 /** The queue of producer `hex`, made on first use. */

@@ -83,11 +83,14 @@ test('a frame that went plain on a compressing socket is deflated when it falls 
   });
   assert.ok(await until(() => relay.requests.length == 1));
   // The socket drops with the frame unanswered: it goes again by HTTP,
-  // deflated this time (the relay already has it: a duplicate, acknowledged).
+  // deflated this time, in a bundle deflated as a whole (the relay already
+  // has it: a duplicate, acknowledged).
   relay.dropSockets();
   assert.ok(await until(() => relay.requests.length == 2));
-  assert.deepEqual(relay.requests.map((r) => [r.via, r.sequence, r.flags]), [['ws', 0, 0], ['http', 0, 1]]);
-  assert.ok(relay.requests[1].bytes.length < relay.requests[0].bytes.length);
+  assert.deepEqual(relay.requests.map((r) => [r.via, r.sequence, r.flags, r.bundled]), [['ws', 0, 0, false], ['http', 0, 0, true]]);
+  assert.equal(relay.bundles.length, 1);
+  assert.ok(relay.bundles[0].deflated);
+  assert.ok(relay.bundles[0].bytes < relay.requests[0].bytes.length, `${relay.bundles[0].bytes} bytes deflated`);
   assert.ok(await until(async () => (await page.evaluate(() => window.es.stats().queued)) == 0));
   assert.deepEqual(await page.evaluate(() => window.errors), []);
   await ctx.close();
@@ -173,6 +176,76 @@ test('retries 500 and 429 with backoff, honouring Retry-After; the frame is stor
   assert.ok(gaps[1] >= 490 && gaps[1] < 1500, 'second backoff 500-1000 ms: ' + gaps);
   assert.ok(gaps[2] >= 1990, 'Retry-After: 2 honoured: ' + gaps);
   assert.deepEqual(relay.events().map((e) => e.name), ['Checkout Started']);
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
+test('frames queued behind one in flight go together in one bundle, each answered on its own', async () => {
+  relay.reset();
+  relay.delay = 400; // the first frame's answer takes a while
+  // Frame 0 acknowledged; then a bundle of 1, 2, 3: 1 acknowledged, 2 a
+  // storage failure (retried), 3 refused (reported, dropped).
+  relay.plan.push(null, null, { status: 500 }, { status: 400, code: 'checksum' });
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, HTTP);
+  // Frames of three visitors queue behind the first (a frame waiting behind
+  // another takes later events of its own visitor only).
+  await page.evaluate(async () => {
+    window.es.track('V0');
+    window.es.flush();
+    for (const name of ['V1', 'V2', 'V3']) {
+      window.es.reset();
+      window.es.track(name);
+    }
+    await window.es.flush();
+  });
+  assert.ok(await until(() => relay.stored.length == 3, 10000));
+  const seen = relay.requests.map((r) => [r.sequence, r.bundled, r.answer.status]);
+  assert.deepEqual(seen.slice(0, 4), [[0, true, 200], [1, true, 200], [2, true, 500], [3, true, 400]]);
+  // The three queued frames went in one request, deflated as a whole; frame 2 again after a backoff.
+  assert.equal(relay.bundles[1].deflated, true);
+  assert.deepEqual(seen.slice(4), [[2, true, 200]]);
+  assert.deepEqual(relay.events().map((e) => e.name), ['V0', 'V1', 'V2']);
+  assert.equal(new Set(relay.events().map((e) => e.context.anonymous_id)).size, 3);
+  const errors = await page.evaluate(() => window.errors);
+  assert.deepEqual(errors.map((e) => [e.code, e.status]), [['checksum', 400]]);
+  assert.ok(await until(async () => (await page.evaluate(() => window.es.stats().queued)) == 0));
+  await ctx.close();
+});
+
+test('a frame sealed because the visitor changed goes with the next flush, in one request', async () => {
+  relay.reset();
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, { ...HTTP, flushInterval: 700 });
+  const t0 = Date.now();
+  await page.evaluate(() => {
+    window.es.track('Before');
+    window.es.reset();
+    window.es.track('After');
+  });
+  assert.ok(await until(() => relay.stored.length == 2, 5000));
+  // Not at the reset: at the deadline of the first event, both together.
+  assert.ok(relay.requests[0].t - t0 >= 600, `sent after ${relay.requests[0].t - t0} ms`);
+  assert.equal(relay.bundles.length, 1);
+  assert.deepEqual(relay.events().map((e) => e.name), ['Before', 'After']);
+  await ctx.close();
+});
+
+test('a relay without bundles (404): frames go alone, none lost, no error', async () => {
+  relay.reset();
+  relay.noBundles = true;
+  const ctx = await browser.newContext();
+  const page = await open(ctx, site, HTTP);
+  await page.evaluate(async () => {
+    for (const name of ['A', 'B', 'C']) {
+      window.es.track(name);
+      window.es.reset();
+    }
+    await window.es.flush();
+  });
+  assert.ok(await until(() => relay.stored.length == 3, 5000));
+  assert.deepEqual(relay.stored.map((r) => [r.via, r.bundled]), [['http', false], ['http', false], ['http', false]]);
+  assert.deepEqual(relay.events().map((e) => e.name), ['A', 'B', 'C']);
   assert.deepEqual(await page.evaluate(() => window.errors), []);
   await ctx.close();
 });

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { chromium } from 'playwright-core';
+import { splitBundle } from '../support/frames.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = join(ROOT, 'npm/dist');
@@ -99,8 +100,11 @@ export function peek(buf) {
 
 /**
  * The recording relay. `plan` is a list of faults consumed one per frame
- * request: { status, code, retryAfter } answers with that error, 'drop'
- * destroys the connection (a network error). `down = true` refuses
+ * (in a bundle, each of its frames): { status, code, retryAfter } answers
+ * with that error (429 answers a whole bundle, as the relay's rate limit
+ * does), 'drop' destroys the connection (a network error). Bundles
+ * (POST /v1/bundles) are split and each frame answered as if sent alone;
+ * `noBundles = true` answers them 404, as a relay before bundles. `down = true` refuses
  * everything with a network error. `delay` (ms) holds every frame's answer,
  * over HTTP and the socket, as a slow but healthy relay would. `verdicts`
  * ({ flagged, quarantined, violations }) goes into every ack as `plan`, as
@@ -111,7 +115,9 @@ export function peek(buf) {
  */
 export async function startRelay() {
   const r = {
-    requests: [], // every frame request: { producer, sequence, bytes, via, answer }
+    requests: [], // every frame received: { producer, sequence, bytes, via, bundled, answer }
+    bundles: [], // every bundle request: { bytes, deflated, via }
+    noBundles: false, // answer POST /v1/bundles 404, as a relay before bundles
     stored: [], // frames the relay kept, once each
     plan: [],
     down: false,
@@ -127,9 +133,9 @@ export async function startRelay() {
     res.writeHead(status, { 'Content-Type': 'application/json', ...cors(req), ...extra });
     res.end(JSON.stringify(body));
   };
-  r.receive = (bytes, via) => {
+  r.receive = (bytes, via, bundled = false) => {
     const h = peek(bytes);
-    const rec = { ...h, bytes, via, t: Date.now() };
+    const rec = { ...h, bytes, via, bundled, t: Date.now() };
     r.requests.push(rec);
     const fault = r.plan.shift();
     if (fault === 'drop') return (rec.answer = 'drop');
@@ -152,6 +158,31 @@ export async function startRelay() {
     if (u.pathname == '/v1/token') {
       const v = u.searchParams.get('visitor');
       return json(res, req, 200, { visitor: v, token: 'tok-' + v, partition: 0 });
+    }
+    if (u.pathname == '/v1/bundles' && req.method == 'POST' && !r.noBundles) {
+      // As the relay: each frame of the bundle appended as if sent alone, one
+      // result each; a dropped frame drops the connection.
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        if (u.searchParams.get('key') != 'wk_test') return json(res, req, 401, { code: 'unknown_write_key', message: 'no' });
+        const body = Buffer.concat(chunks);
+        const via = req.headers['sec-fetch-mode'] == 'no-cors' ? 'beacon' : 'http';
+        r.bundles.push({ bytes: body.length, deflated: body[1] == 1, via });
+        const frames = splitBundle(body).map((f) => Buffer.from(f));
+        // The rate limit answers for the whole bundle, as the relay's does.
+        if (r.plan[0]?.status == 429) {
+          const { retryAfter } = r.plan.shift();
+          for (const f of frames) r.requests.push({ ...peek(f), bytes: f, via, bundled: true, t: Date.now(), answer: { status: 429 } });
+          return json(res, req, 429, { code: 'rate_limited', message: 'injected' }, retryAfter ? { 'Retry-After': String(retryAfter) } : {});
+        }
+        const answers = frames.map((f) => r.receive(f, via, true));
+        if (answers.includes('drop')) return req.socket.destroy();
+        const answer = () => json(res, req, 200, { results: answers.map((a) => ({ status: a.status, ...a.body })) });
+        if (r.delay) setTimeout(answer, r.delay);
+        else answer();
+      });
+      return;
     }
     if (u.pathname == '/v1/frames' && req.method == 'POST') {
       const chunks = [];
@@ -232,6 +263,8 @@ export async function startRelay() {
   /** Forgets everything recorded and every fault (not the dedup state). */
   r.reset = () => {
     r.requests.length = 0;
+    r.bundles.length = 0;
+    r.noBundles = false;
     r.stored.length = 0;
     r.plan.length = 0;
     r.acks.length = 0;

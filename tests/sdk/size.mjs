@@ -48,8 +48,12 @@ import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
  * instead of a table of pointers, to 16,725; frames sent plain on a socket
  * with permessage-deflate (a field and a test), to 16,731 and 17,823;
  * the deflate decided at each attempt, to 16,733 and 17,825.
+ * Bundles (the frames waiting, of every producer, in one request deflated
+ * as a whole: wire bytes back to back 30.8 -> 14.6 per event), a frame
+ * sealed by a visitor change held for the next flush, and a producer per
+ * visitor, to 17,288 and 18,380.
  */
-export const BUDGET_GZIP = { init: 16_831, triggers: 17_923 };
+export const BUDGET_GZIP = { init: 17_388, triggers: 18_480 };
 /** The product target for what a page loads, in bytes (README, TARGETS.md). */
 export const TARGET_GZIP = 15 * 1024;
 

@@ -1,8 +1,10 @@
 // Frames for tests, made and read by the real codec through the CLI
-// (`eventstream frame encode|decode --hex`), so tests never re-implement it.
+// (`eventstream frame encode|decode --hex`), so tests never re-implement it
+// (bundles, two bytes and varint lengths around frames, are split here).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 import { ROOT } from './relay.mjs';
 
 const CLI = join(ROOT, 'target', 'debug', 'eventstream');
@@ -41,4 +43,28 @@ export function makeFrame({ visitor, events, producerId, sequence = 0, userId = 
     context: { anonymous_id: visitor, user_id: userId, session_id: 1, origin, referrer: '', locale: 'en-US', screen_width: 1440, screen_height: 900, timezone: 'Europe/Berlin', library: 'eventstream-tests/0', campaign: {} },
     events: events.map((e, i) => ({ kind: e.kind ?? 'track', name: e.name ?? '', time: e.time ?? now - (events.length - i), properties: e.properties ?? {} })),
   };
+}
+
+/**
+ * The frames of a bundle (`POST /v1/bundles`, broker-core's FORMAT.md
+ * "Bundles"): version 1, flags (1: the rest is deflate-raw), then each frame
+ * after its varint length. Throws on a malformed bundle.
+ */
+export function splitBundle(bytes) {
+  const b = Buffer.from(bytes);
+  if (b[0] !== 1 || b.length < 2 || b[1] > 1) throw new Error(`not a bundle: ${b.subarray(0, 2).toString('hex')}`);
+  const rest = b[1] & 1 ? inflateRawSync(b.subarray(2)) : b.subarray(2);
+  const frames = [];
+  for (let at = 0; at < rest.length; ) {
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      const x = rest[at++];
+      len += (x & 0x7f) * 2 ** shift;
+      if (!(x & 0x80)) break;
+    }
+    if (!len || at + len > rest.length) throw new Error(`bad frame length ${len} in a bundle`);
+    frames.push(rest.subarray(at, at + len));
+    at += len;
+  }
+  return frames;
 }
