@@ -2,14 +2,16 @@
 // time, on the visitor socket when it is open and by fetch otherwise (the
 // frames queued behind the head in the same request, as a bundle); the core
 // says what an answer means and when to try again (sdk/src/policy.rs).
-// Payloads are deflated once by the browser; at unload what is left goes by
-// beacon.
+// Compression: a bundle is deflated as a whole by the browser
+// (CompressionStream); on the socket the browser deflates each message with
+// the earlier ones (permessage-deflate); a single frame to a relay without
+// bundles goes plain. At unload what is left goes by beacon.
 //
 // Client fields this module keeps: idle (flush() promises), soon,
 // inflightKeepalive, noBundles (the relay has no POST /v1/bundles).
-import { payload, seal, outcome } from './wasm.js';
+import { outcome } from './wasm.js';
 import { ACKED, REJECTED } from './generated.js';
-import { error, store, b64, safe, report } from './util.js';
+import { error, store, safe, report } from './util.js';
 import { drain, save, rehome, finishOrphan } from './queue.js';
 import { sock, SOCKET_CLOSED } from './trigger.js';
 
@@ -95,7 +97,6 @@ async function pump(c, p) {
   try {
     if (single) {
       const f = all[0];
-      if (!f.packed) await compress(c, f, p);
       f.sent = true;
       answers = [await (socket ? sock.sendSocket(c, p, f) : post(c, '/v1/frames', f.bytes, all))];
     } else answers = await sendBundle(c, all);
@@ -199,9 +200,6 @@ function bundleOf(fs) {
   return b.subarray(0, at);
 }
 
-/** deflate-raw by the browser. */
-const deflate = async (bytes) => new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream('deflate-raw'))).arrayBuffer());
-
 /**
  * Sends frames as one bundle, deflated after its flags byte when that is
  * smaller (relay/README.md, POST /v1/bundles). Resolves to each frame's
@@ -211,7 +209,7 @@ const deflate = async (bytes) => new Uint8Array(await new Response(new Blob([byt
 async function sendBundle(c, fs) {
   let bytes = bundleOf(fs);
   if (c.o.compress !== false && typeof CompressionStream != 'undefined') {
-    const z = await deflate(bytes.subarray(2));
+    const z = new Uint8Array(await new Response(new Blob([bytes.subarray(2)]).stream().pipeThrough(new CompressionStream('deflate-raw'))).arrayBuffer());
     if (z.length + 2 < bytes.length) {
       bytes = new Uint8Array(z.length + 2);
       bytes.set([1, 1]);
@@ -225,30 +223,6 @@ async function sendBundle(c, fs) {
   }
   const results = a[0] == 200 && a[4].results;
   return results && results.length == fs.length ? results.map((r) => [r.status, r.code, 0, r.plan]) : fs.map(() => a);
-}
-
-/** Deflates a frame's payload once, when the browser can and it pays off. */
-async function compress(c, f, p) {
-  // On the socket, frames go plain when the browser deflates the messages
-  // (permessage-deflate, which workerd and Cloudflare's edge agree to) with
-  // the socket's earlier messages as the window: the context, keys and URLs
-  // that every frame repeats then cost almost nothing, where a frame
-  // deflated here is bytes that window cannot match (frames of 5 events of
-  // the reference corpus: 36 B/event on the wire sent plain, 64 deflated
-  // here). Without it, below ~400 bytes, deflate saves a few bytes and
-  // costs a millisecond or more (the stream is async): firings should come
-  // back fast. Decided again at each attempt: one that falls back to HTTP
-  // (the socket dropped) deflates it then.
-  if (c.open && (c.wsDeflate || f.bytes.length < 400)) return;
-  f.packed = true;
-  if (c.o.compress === false || typeof CompressionStream == 'undefined') return;
-  const plain = f.bytes;
-  const z = seal(plain, await deflate(payload(plain)));
-  // The frame may have been rehomed meanwhile: its bytes are then newer.
-  if (z && z.length < plain.length && f.bytes == plain) {
-    f.bytes = z;
-    if (!c.off && !f.dirty && p.frames.includes(f)) store.set(f.key, b64(z));
-  }
 }
 
 /** Page going away: seal everything and hand it to sendBeacon. */

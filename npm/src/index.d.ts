@@ -51,9 +51,10 @@ export interface InitOptions {
   /** Same as `flushInterval` while the trigger socket is open. Default 0: the next task, so calls made together still share a frame. */
   socketFlushInterval?: number;
   /**
-   * Deflate frames with `CompressionStream` when available and smaller. On the trigger socket only
-   * frames of 400 bytes and more, and none when the socket has permessage-deflate (the relay agrees
-   * to it): the browser then compresses each message with the socket's earlier ones. Default true.
+   * Deflate each HTTP request (a bundle of the frames waiting) with `CompressionStream` when
+   * available and smaller. On the trigger socket frames go as they are: the browser compresses each
+   * message with the socket's earlier ones (permessage-deflate, which the relay agrees to). Default
+   * true.
    */
   compress?: boolean;
   /** Persistent queue bounds. */

@@ -9,7 +9,7 @@
 // can no longer be stored under their producer move to a fresh one (rehome).
 //
 // Client fields this module keeps: producers (producerHex -> { hex, dec,
-// frames: [{ seq, key, bytes, attempt, dirty, packed, sent, keepalive }],
+// frames: [{ seq, key, bytes, attempt, dirty, sent, keepalive }],
 // busy, timer, dropped, lo, hi, release }), dropped, reopened, uidDirty.
 import { rehome as rehomeFrame } from './wasm.js';
 import { P, FRAME, noop, error, store, b64, unb64, newProducer, report } from './util.js';
@@ -40,7 +40,7 @@ export function drain(c, quiet) {
 export function reopen(c) {
   const f = c.producers.get(c.producer)?.frames;
   const t = f?.[1] && f.at(-1);
-  if (t && !t.packed && !t.sent && c.core.reopen(t.seq)) c.reopened = t;
+  if (t && !t.sent && c.core.reopen(t.seq)) c.reopened = t;
 }
 
 /** The queue of producer `hex`, made on first use. */

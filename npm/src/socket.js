@@ -42,8 +42,6 @@ export async function open(c, marker, anon, pending) {
     c.ws = ws;
     ws.onopen = () => {
       c.open = true;
-      // Whether the browser deflates each message (see delivery.js compress).
-      c.wsDeflate = /permessage-deflate/.test(ws.extensions);
       c.log('socket open', ws.extensions);
       c.wsAttempt = 0;
       // What waits for the HTTP flush interval goes now, on the socket.

@@ -7,7 +7,7 @@
 // i io, n core_new, f core_free, r core_set_producer, x core_context,
 // s core_restore_session, d core_session_id, l core_session_last,
 // e core_end_session, p core_push, v core_reopen, g core_pending, u core_cut,
-// t core_take, q core_taken_sequence, a payload, z seal, h rehome, b outcome.
+// t core_take, q core_taken_sequence, h rehome, b outcome.
 let w;
 let bytes = new Uint8Array(0); // view of the memory, renewed when it grows
 const enc = new TextEncoder();
@@ -113,8 +113,6 @@ export class Core {
   }
 }
 
-export const payload = (plain) => out(w.a(...arrays(plain)));
-export const seal = (plain, deflated) => out(w.z(...arrays(plain, deflated)));
 export const rehome = (frame, lo, hi) => out(w.h(...arrays(frame), lo, hi));
 export const outcome = (status, code, attempt, retryAfter, rand) =>
   w.b(status, put([code], [])[0], attempt, retryAfter, rand);

@@ -259,26 +259,6 @@ pub extern "C" fn core_taken_sequence(h: u32) -> f64 {
     core(h).map_or(0.0, |c| c.taken_sequence())
 }
 
-/// [`payload`](crate::payload) of the frame's `len` bytes in the buffer.
-#[export_name = "a"]
-pub extern "C" fn payload(len: usize) -> i32 {
-    let buf = core::mem::take(io_buf());
-    give(buf.get(..len).map(crate::payload))
-}
-
-/// [`seal`](crate::seal) of the plain frame's `plain_len` bytes, then the
-/// deflated payload's `deflated_len` bytes, in the buffer.
-#[export_name = "z"]
-pub extern "C" fn seal(plain_len: usize, deflated_len: usize) -> i32 {
-    let buf = core::mem::take(io_buf());
-    let end = plain_len.saturating_add(deflated_len);
-    let out = match (buf.get(..plain_len), buf.get(plain_len..end)) {
-        (Some(plain), Some(deflated)) => crate::seal(plain, deflated),
-        _ => None,
-    };
-    give(out)
-}
-
 /// [`rehome`](fn@crate::rehome) of the frame's `len` bytes in the buffer.
 #[export_name = "h"]
 pub extern "C" fn rehome(len: usize, lo: u32, hi: u32) -> i32 {

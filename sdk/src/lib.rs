@@ -252,18 +252,6 @@ impl Core {
     }
 }
 
-/// The bytes of a plain frame that `CompressionStream('deflate-raw')` should
-/// compress.
-pub fn payload(plain: &[u8]) -> Vec<u8> {
-    frame::payload(plain).to_vec()
-}
-
-/// The compressed form of a plain frame (same producer and sequence), or
-/// `None` if the frame is not one this SDK built.
-pub fn seal(plain: &[u8], deflated: &[u8]) -> Option<Vec<u8>> {
-    frame::seal_compressed(plain, deflated).ok()
-}
-
 /// The frame moved to producer `hi << 32 | lo`; `None` if it is not an
 /// intact frame (see [`frame::rehome`]).
 ///

@@ -51,9 +51,12 @@ import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
  * Bundles (the frames waiting, of every producer, in one request deflated
  * as a whole: wire bytes back to back 30.8 -> 14.6 per event), a frame
  * sealed by a visitor change held for the next flush, and a producer per
- * visitor, to 17,288 and 18,380.
+ * visitor, to 17,288 and 18,380. No more deflating frame by frame (what
+ * goes by HTTP is a bundle, deflated as a whole; the socket has
+ * permessage-deflate): the wasm's payload and seal exports and the JS that
+ * drove them gone, to 16,756 and 17,829.
  */
-export const BUDGET_GZIP = { init: 17_388, triggers: 18_480 };
+export const BUDGET_GZIP = { init: 16_856, triggers: 17_929 };
 /** The product target for what a page loads, in bytes (README, TARGETS.md). */
 export const TARGET_GZIP = 15 * 1024;
 
