@@ -48,7 +48,8 @@ impl Slice {
 }
 
 /// The slices for a table, sorted by position; none when its strings
-/// take more than [`MAX_PLANNED_TABLE`] bytes. A string of at least
+/// take more than [`MAX_PLANNED_TABLE`] bytes, or without the `slices`
+/// feature. A string of at least
 /// [`MIN_SLICE`] bytes that occurs in longer ones becomes a slice of the
 /// longest of them (the first in table order among equals), at the first
 /// occurrence, when that is shorter than sending it raw. No string
@@ -57,7 +58,10 @@ impl Slice {
 /// inside another lies on its character boundaries.)
 pub(crate) fn plan(strings: &[&[u8]]) -> Vec<Slice> {
     let mut out = Vec::new();
-    if strings.iter().map(|s| s.len()).sum::<usize>() > MAX_PLANNED_TABLE {
+    // Without the `slices` feature (the SDK) every string goes raw.
+    if !cfg!(feature = "slices")
+        || strings.iter().map(|s| s.len()).sum::<usize>() > MAX_PLANNED_TABLE
+    {
         return out;
     }
     for (k, &s) in strings.iter().enumerate() {
