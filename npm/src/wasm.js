@@ -7,7 +7,7 @@
 // i io, n core_new, f core_free, r core_set_producer, x core_context,
 // s core_restore_session, d core_session_id, l core_session_last,
 // e core_end_session, p core_push, v core_reopen, g core_pending, u core_cut,
-// t core_take, q core_taken_sequence, h rehome, b outcome.
+// t core_take, q core_taken_sequence, b outcome.
 let w;
 let bytes = new Uint8Array(0); // view of the memory, renewed when it grows
 const enc = new TextEncoder();
@@ -28,17 +28,6 @@ function put(list, b) {
   });
   m.set(b, at);
   return [...lens, b.length];
-}
-
-/** Writes byte arrays into the buffer back to back; returns their lengths. */
-function arrays(...list) {
-  let at = w.i(list.reduce((n, a) => n + a.length, 0));
-  const m = mem();
-  return list.map((a) => {
-    m.set(a, at);
-    at += a.length;
-    return a.length;
-  });
 }
 
 /** The `len` bytes a call left in the buffer (a copy), or undefined for -1. */
@@ -113,6 +102,5 @@ export class Core {
   }
 }
 
-export const rehome = (frame, lo, hi) => out(w.h(...arrays(frame), lo, hi));
 export const outcome = (status, code, attempt, retryAfter, rand) =>
   w.b(status, put([code], [])[0], attempt, retryAfter, rand);

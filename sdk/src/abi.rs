@@ -259,13 +259,6 @@ pub extern "C" fn core_taken_sequence(h: u32) -> f64 {
     core(h).map_or(0.0, |c| c.taken_sequence())
 }
 
-/// [`rehome`](fn@crate::rehome) of the frame's `len` bytes in the buffer.
-#[export_name = "h"]
-pub extern "C" fn rehome(len: usize, lo: u32, hi: u32) -> i32 {
-    let buf = core::mem::take(io_buf());
-    give(buf.get(..len).and_then(|f| crate::rehome(f, lo, hi)))
-}
-
 /// [`outcome`](crate::outcome) with the code's `code_len` bytes in the
 /// buffer.
 ///

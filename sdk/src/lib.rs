@@ -252,21 +252,6 @@ impl Core {
     }
 }
 
-/// The frame moved to producer `hi << 32 | lo`; `None` if it is not an
-/// intact frame (see [`frame::rehome`]).
-///
-/// Why: the relay stores a producer's frames densely and answers
-/// `sequence_gap` until a gap is filled. Two things can leave a gap that
-/// will never fill: the persistent queue dropping its oldest frames when
-/// full, and beacons at unload overtaking the frame still in flight (the
-/// relay accepts a first-seen producer at any sequence, so the late frame
-/// would then be refused as stale and lost). A frame that never went on the
-/// wire cannot be stored yet, so giving it a fresh producer id (which the
-/// relay accepts at any sequence) is safe.
-pub fn rehome(bytes: &[u8], lo: u32, hi: u32) -> Option<Vec<u8>> {
-    frame::rehome(bytes, u64::from(hi) << 32 | u64::from(lo)).ok()
-}
-
 /// What a delivery attempt means: [`ACKED`] (remove), [`REJECTED`] (remove
 /// and report), otherwise the ms to wait before the next attempt. See
 /// [`policy::outcome`].

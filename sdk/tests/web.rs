@@ -4,7 +4,7 @@
 use broker_core::event::Value;
 use broker_core::frame::{self, Limits};
 use eventstream_sdk::{
-    outcome, rehome, Core, PageContext, Props, ACKED, OK, REJECTED, SEALED, UNKNOWN_KIND,
+    outcome, Core, PageContext, Props, ACKED, OK, REJECTED, SEALED, UNKNOWN_KIND,
 };
 use std::borrow::Cow;
 use wasm_bindgen_test::*;
@@ -118,17 +118,7 @@ fn bad_input_returns_codes_and_changes_nothing() {
 }
 
 #[wasm_bindgen_test]
-fn rehome_and_outcome() {
-    let mut c = core(50);
-    c.push(0, "A", Props::EMPTY, T0);
-    c.cut(T0);
-    let moved = rehome(&c.take().unwrap(), 5, 6).unwrap();
-    let f = frame::decode(&moved, &Limits::DEFAULT).unwrap();
-    assert_eq!((f.producer_id, f.sequence), ((6u64 << 32) | 5, 0));
-    // A damaged frame is not sealed again over the damage.
-    let mut damaged = moved.clone();
-    damaged[12] ^= 1;
-    assert_eq!(rehome(&damaged, 5, 6), None);
+fn outcome_policy() {
     assert_eq!(outcome(200, "", 0, 0.0, 0.5), ACKED);
     assert_eq!(outcome(400, "checksum", 0, 0.0, 0.5), REJECTED);
     assert_eq!(outcome(503, "", 2, 0.0, 0.5), 1500.0);

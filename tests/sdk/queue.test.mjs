@@ -109,15 +109,16 @@ test('the queue is bounded by bytes: the oldest frames are dropped first and cou
   relay.down = false;
   await page.evaluate(() => dispatchEvent(new Event('online')));
   assert.ok(await until(() => relay.stored.length == 6, 10000));
-  assert.deepEqual(relay.events().map((e) => e.properties.i), [0, 3, 4, 5, 6, 7]);
+  // (Frames of different producers may arrive in any order.)
+  assert.deepEqual(relay.events().map((e) => e.properties.i).sort(), [0, 3, 4, 5, 6, 7]);
   // Each visitor is a producer of its own, whose sequence goes on from the
   // page's: the dropped frames 1 and 2 leave no gap in any producer.
   const ids = relay.decoded().map((f) => [f.producer_id, f.sequence]);
-  assert.deepEqual(ids.map(([, s]) => s), [0, 3, 4, 5, 6, 7]);
+  assert.deepEqual(ids.map(([, s]) => s).sort(), [0, 3, 4, 5, 6, 7]);
   assert.equal(new Set(ids.map(([p]) => p)).size, 6);
   assert.deepEqual(relay.requests.map((r) => r.answer.status), Array(relay.requests.length).fill(200));
   await page.evaluate(() => { window.es.track('Q', { i: 8 }); return window.es.flush(); });
-  assert.deepEqual(relay.decoded().at(-1).producer_id, ids[5][0]);
+  assert.deepEqual(relay.decoded().at(-1).producer_id, ids.find(([, s]) => s == 7)[0]);
   await ctx.close();
 });
 

@@ -57,8 +57,11 @@ import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
  * drove them gone, to 16,756 and 17,829. The encoder without slice
  * planning (broker-core's `slices` feature off: only a frame travelling
  * plain gained from slices, and the SDK's never do), to 16,362 and 17,435.
+ * Rehoming a frame (a new producer id and CRC) in the JS half instead of
+ * the wasm, whose header parser and checks only it used, to 15,781 and
+ * 16,854.
  */
-export const BUDGET_GZIP = { init: 16_462, triggers: 17_535 };
+export const BUDGET_GZIP = { init: 15_881, triggers: 16_954 };
 /** The product target for what a page loads, in bytes (README, TARGETS.md). */
 export const TARGET_GZIP = 15 * 1024;
 
