@@ -70,10 +70,12 @@ const idle = (c, p) => !p.busy && !p.timer && p.frames.length && !c.dead && !c.o
  */
 async function pump(c, p) {
   if (!idle(c, p)) return;
-  // Events may still be joining it: seal it with them before it goes.
-  if (p.frames[0] == c.reopened) c.cut(true);
   const socket = c.open && c.ws;
   const single = socket || c.noBundles;
+  // Events may still be joining the current producer's newest frame (never
+  // one that went out): once it is the head of its queue, whichever
+  // producer this request is for, seal it with them before anything goes.
+  if (c.reopened && c.producers.get(c.producer)?.frames[0] == c.reopened) c.cut(true);
   // Up to the relay's 100 frames, within one keepalive budget (a larger
   // frame goes alone); never the frame events are joining (it goes once
   // sealed, in a later request).
