@@ -120,7 +120,7 @@ await section(`SDK replay in Chromium, ${calls} calls back to back`, async () =>
   figure('SDK main thread per call, p50', percentile(ours.times, 50) * 1000, 'us', '<= 10', 'performance.now() resolution 5 us');
   figure('SDK main thread per call, p99', percentile(ours.times, 99) * 1000, 'us', '<= 200');
   figure('SDK main thread per call, mean', (ours.times.reduce((a, b) => a + b, 0) / ours.times.length) * 1000, 'us', '');
-  figure('SDK wire bytes per event, back to back', ours.bytes / ours.events, 'B', '<= 24', `${ours.requests} frames, ${ours.compressed} deflated`);
+  figure('SDK wire bytes per event, back to back', ours.bytes / ours.events, 'B', '<= 24', `${ours.requests} requests (${ours.bundles} bundles) for ${ours.frames} frames`);
   figure('SDK events delivered', `${ours.events}/${ours.total}`, '', 'all');
 });
 
@@ -137,7 +137,7 @@ await section(`start-up, cold load in Chromium, ours beside Segment`, () => star
 
 await section(`paced: ${PACED_CALLS} calls ${PACED_MS / 1000} s apart`, async () => {
   const [o, s] = [await runEventstream(pacedVisits, { paced: PACED_MS }), await runSegment(pacedVisits, { paced: PACED_MS })];
-  figure('SDK wire bytes per event, paced', o.bytes / o.events, 'B', '<= 24', `${o.requests} frames, HTTP (triggers: false)`);
+  figure('SDK wire bytes per event, paced', o.bytes / o.events, 'B', '<= 24', `${o.requests} requests for ${o.frames} frames, HTTP (triggers: false)`);
   figure('Segment wire bytes per event, paced', s.bytes / s.events, 'B', '', `${s.requests} requests`);
 });
 
