@@ -153,6 +153,12 @@ pub enum Op {
         /// Added to the context of the frame's events.
         enrichment: Option<Enrichment>,
     },
+    /// Append each frame of the plain bundle in the body, in order, as
+    /// [`Op::Append`] would: one result each (`{"results": [...]}`).
+    AppendBundle {
+        /// Added to the context of the frames' events.
+        enrichment: Option<Enrichment>,
+    },
     /// Read records of a stream.
     Read {
         /// Which stream.
@@ -245,6 +251,7 @@ impl Op {
     fn name(&self) -> &'static str {
         match self {
             Op::Append { .. } => "append",
+            Op::AppendBundle { .. } => "append-bundle",
             Op::Read { .. } => "read",
             Op::VisitorSocket { .. } => "visitor-ws",
             Op::StreamSocket { .. } => "stream-ws",
@@ -268,7 +275,10 @@ impl Op {
 
     fn method(&self) -> Method {
         match self {
-            Op::Append { .. } | Op::Backtest { .. } | Op::ReplayQuarantine { .. } => Method::Post,
+            Op::Append { .. }
+            | Op::AppendBundle { .. }
+            | Op::Backtest { .. }
+            | Op::ReplayQuarantine { .. } => Method::Post,
             Op::Activate { .. } => Method::Put,
             _ => Method::Get,
         }
@@ -284,7 +294,9 @@ impl Op {
                     out.push(("until", u.to_string()));
                 }
             }
-            Op::Append { enrichment } => push_enrichment(&mut out, enrichment),
+            Op::Append { enrichment } | Op::AppendBundle { enrichment } => {
+                push_enrichment(&mut out, enrichment)
+            }
             Op::Read {
                 stream,
                 from,
@@ -373,6 +385,9 @@ impl Op {
         let text = |name: &str| q.get(name).cloned().unwrap_or_default();
         let op = match url.path().trim_start_matches('/') {
             "append" => Op::Append {
+                enrichment: parse_enrichment(&q)?,
+            },
+            "append-bundle" => Op::AppendBundle {
                 enrichment: parse_enrichment(&q)?,
             },
             "read" => Op::Read {
@@ -643,6 +658,7 @@ mod tests {
     fn every_operation_survives_its_encoding() {
         let ops = [
             Op::Append { enrichment: None },
+            Op::AppendBundle { enrichment: None },
             Op::Append {
                 enrichment: Some(Enrichment {
                     bot: Some(true),

@@ -219,7 +219,7 @@ async fn ingest(mut req: Request, env: &Env, q: &HashMap<String, String>) -> Res
 /// Several frames in one body (`frame::bundle`): each routed to its
 /// partition and appended as if POSTed alone, the frames of one partition
 /// one after the other in the bundle's order (a producer's frames stay in
-/// sequence), the partitions at once. Answers 200 with one result per
+/// sequence) in one call to its object, the partitions at once. Answers 200 with one result per
 /// frame, in order: the frame's own answer (its acknowledgement or error
 /// body) with its `status`. A bundle that cannot be split is refused as a
 /// whole (400, or 413 over a limit), and so is one over the rate limit,
@@ -274,31 +274,48 @@ async fn ingest_bundle(
         }
     }
     let enrichment = &enrichment;
+    // One call per partition: a frame alone as `POST /v1/frames` sends it,
+    // several as a bundle of their own, which the object appends in order.
     let calls = by_partition.into_iter().map(|(p, frames)| async move {
-        let mut out = Vec::with_capacity(frames.len());
-        for (i, f) in frames {
-            let op = Op::Append {
-                enrichment: Some(enrichment.clone()),
-            };
-            let body = js_sys::Uint8Array::from(f);
-            let answer = match call(env, p, &op, Some(body.into())).await {
-                Ok(mut res) => {
-                    let status = res.status_code();
-                    match res.json::<Value>().await {
-                        Ok(Value::Object(mut m)) => {
-                            m.insert("status".into(), status.into());
-                            Value::Object(m)
-                        }
-                        _ => error_result(&RelayError::Internal {
-                            message: format!("partition {p} answered {status} without JSON"),
-                        }),
+        let enrichment = Some(enrichment.clone());
+        let (op, body) = match frames.as_slice() {
+            [(_, f)] => (Op::Append { enrichment }, js_sys::Uint8Array::from(*f)),
+            _ => {
+                let plain =
+                    frame::bundle::bundle(&frames.iter().map(|(_, f)| *f).collect::<Vec<_>>());
+                (
+                    Op::AppendBundle { enrichment },
+                    js_sys::Uint8Array::from(plain.as_slice()),
+                )
+            }
+        };
+        let answers = match call(env, p, &op, Some(body.into())).await {
+            Ok(mut res) => {
+                let status = res.status_code();
+                match (res.json::<Value>().await, frames.len()) {
+                    (Ok(Value::Object(mut m)), 1) => {
+                        m.insert("status".into(), status.into());
+                        vec![Value::Object(m)]
                     }
+                    (Ok(Value::Object(mut m)), n) if status == 200 => match m.remove("results") {
+                        Some(Value::Array(a)) if a.len() == n => a,
+                        _ => vec![internal(p, status); n],
+                    },
+                    (Ok(Value::Object(mut m)), n) => {
+                        // The object refused the whole call: each frame gets its answer.
+                        m.insert("status".into(), status.into());
+                        vec![Value::Object(m); n]
+                    }
+                    (_, n) => vec![internal(p, status); n],
                 }
-                Err(e) => error_result(&e),
-            };
-            out.push((i, answer));
-        }
-        out
+            }
+            Err(e) => vec![error_result(&e); frames.len()],
+        };
+        frames
+            .into_iter()
+            .map(|(i, _)| i)
+            .zip(answers)
+            .collect::<Vec<_>>()
     });
     for (i, answer) in futures_util::future::join_all(calls)
         .await
@@ -311,12 +328,19 @@ async fn ingest_bundle(
 }
 
 /// One frame's result in a bundle's answer: the error's body with its status.
-fn error_result(e: &RelayError) -> Value {
+pub fn error_result(e: &RelayError) -> Value {
     let mut v = e.to_json();
     if let Value::Object(m) = &mut v {
         m.insert("status".into(), e.status().into());
     }
     v
+}
+
+/// The result of a frame whose partition answered without the JSON expected.
+fn internal(p: u32, status: u16) -> Value {
+    error_result(&RelayError::Internal {
+        message: format!("partition {p} answered {status} without the JSON expected"),
+    })
 }
 
 /// The frame's visitor, to route it; the object checks the frame again

@@ -208,6 +208,24 @@ impl Partition {
                 let out = self.append(&store, &bytes, enrichment.as_ref()).await?;
                 http::json(200, &records::append_ack(&out))
             }
+            Op::AppendBundle { enrichment } => {
+                let bytes = req.bytes().await?;
+                let limits = self.config()?.limits;
+                let bundle = broker_core::frame::bundle::split(&bytes, &limits)
+                    .map_err(PartitionError::from)?;
+                let mut results = Vec::with_capacity(bundle.len());
+                for f in bundle.frames() {
+                    results.push(match self.append(&store, f, enrichment.as_ref()).await {
+                        Ok(out) => {
+                            let mut ack = records::append_ack(&out);
+                            ack["status"] = 200.into();
+                            ack
+                        }
+                        Err(e) => crate::routes::error_result(&e),
+                    });
+                }
+                http::json(200, &json!({ "results": results }))
+            }
             Op::VisitorSocket {
                 visitor,
                 enrichment,
