@@ -62,15 +62,19 @@ const idle = (c, p) => !p.busy && !p.timer && p.frames.length && !c.dead && !c.o
 
 /**
  * Sends producers' frames, each producer's in sequence order and one
- * request at a time: on the socket `p`'s head frame; by HTTP `p`'s frames
- * with those of every other producer with nothing in the air, as one
- * bundle (POST /v1/bundles: the relay appends each producer's frames in
+ * request at a time: on the socket the current producer's head frame; by
+ * HTTP `p`'s frames with those of every other producer with nothing in the
+ * air (but the current one while the socket is open), as one bundle (POST /v1/bundles: the relay appends each producer's frames in
  * order and answers each; deflated as a whole, they compress against each
  * other). Each frame's answer is handled as if it had gone alone.
  */
 async function pump(c, p) {
   if (!idle(c, p)) return;
-  const socket = c.open && c.ws;
+  // The socket is the current visitor's, whose frames are the current
+  // producer's (a producer per visitor): its object refuses (421) a frame
+  // of a visitor of another partition. Other producers' frames go by HTTP.
+  const open = c.open && c.ws;
+  const socket = open && p.hex == c.producer;
   const single = socket || c.noBundles;
   // Events may still be joining the current producer's newest frame (never
   // one that went out): once it is the head of its queue, whichever
@@ -83,7 +87,7 @@ async function pump(c, p) {
   const all = [];
   let size = 0;
   for (const q of c.producers.values()) {
-    if (!idle(c, q) || (single && q != p)) continue;
+    if (!idle(c, q) || (single ? q != p : open && q.hex == c.producer)) continue;
     const fs = [];
     for (const g of q.frames) {
       size += g.bytes.length + 3;

@@ -138,3 +138,38 @@ test('visitors one after the other on one page (reset): each event once, no fram
   assert.deepEqual(answers.filter((a) => a.status !== 200), [], 'no frame refused (no sequence gap)');
   await context.close();
 });
+
+test('visitors one after the other with the trigger socket: no frame goes on another visitor\'s socket', async () => {
+  // The socket is the current visitor's: its object is that visitor's
+  // partition, which refuses (421) a frame of a visitor it does not hold.
+  // Frames of the visitors before go by HTTP, even once the new socket is open.
+  const { page, context } = await loop.visit('/');
+  // HTTP failing for a while keeps frames of earlier visitors waiting (backing off) while the next
+  // visitor's socket opens.
+  let failing = 3;
+  await context.route((url) => url.origin === loop.relay.url && url.pathname === '/v1/bundles', async (route) => {
+    if (failing-- > 0) return route.fulfill({ status: 503, contentType: 'application/json', body: '{"code":"internal","message":"injected"}', headers: { 'access-control-allow-origin': loop.shopOrigin } });
+    await route.continue();
+  });
+  const refused = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => typeof f.payload === 'string' && f.payload.includes('"type":"error"') && refused.push(f.payload)));
+  await page.waitForFunction(() => window.es.stats().connected, null, { timeout: 15000 });
+  const visitors = await page.evaluate(async () => {
+    const vs = [];
+    for (let n = 0; n < 8; n++) {
+      vs.push(localStorage.getItem('es:id'));
+      // Tracked and the visitor changed in one task: the frame goes by HTTP, the socket being the next visitor's.
+      window.es.track('Socket Visitor', { n });
+      window.es.reset();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await window.es.flush();
+    return vs;
+  });
+  for (const [n, v] of visitors.entries()) {
+    const events = await loop.waitForEvents(v, (es) => es.some((e) => e.name === 'Socket Visitor'), 20000);
+    assert.deepEqual(events.filter((e) => e.name === 'Socket Visitor').map((e) => e.properties.n), [n]);
+  }
+  assert.deepEqual(refused, []);
+  await context.close();
+});
