@@ -6,6 +6,9 @@
 //   2. the time from sending a frame to the firing message arriving on the
 //      visitor's WebSocket (p50, p99), for frames POSTed over HTTP and for
 //      frames sent over the visitor's own socket.
+// With --bundle N, ingest sends bundles (POST /v1/bundles) of the frames of N
+// visitors at a time instead of one frame per request (the SDK's way when
+// frames wait: several visitors' frames in one request).
 // With --plan FILE, that tracking plan judges every event at ingest (issue
 // 16's "relay ingest with a plan on, against off": run once with, once without).
 // Not a test (no assertions on speed): prints figures, one JSON line each.
@@ -14,7 +17,7 @@
 // profiler (workerd's inspector): FILE gets the .cpuprofile (Chrome
 // DevTools opens it) and the functions with the most samples are printed.
 //
-// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--plan bench/plan-corpus.json] [--profile FILE]
+// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--bundle N] [--plan bench/plan-corpus.json] [--profile FILE]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
@@ -31,6 +34,20 @@ const PROBES = Number(args.probes ?? 200);
 const EVENTS_PER_FRAME = 20;
 const PLAN = args.plan;
 const PROFILE = args.profile;
+const BUNDLE = Number(args.bundle ?? 0);
+
+/** A plain bundle of `frames` (broker-core's FORMAT.md "Bundles"). */
+function bundleOf(frames) {
+  const parts = [Buffer.from([1, 0])];
+  for (const f of frames) {
+    const len = [];
+    let n = f.length;
+    for (; n > 127; n >>>= 7) len.push((n & 127) | 128);
+    len.push(n);
+    parts.push(Buffer.from(len), Buffer.from(f));
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
 const INSPECTOR_PORT = 9339;
 
 /**
@@ -147,7 +164,26 @@ async function ingest(partitions) {
     let next = 0;
     const start = performance.now();
     const deadline = start + SECONDS * 1000;
+    async function bundles() {
+      // N visitors' lanes at a time: their k-th frames in one bundle.
+      while (next < lanes.length && performance.now() < deadline) {
+        const group = lanes.slice(next, (next += BUNDLE));
+        for (let k = 0; k < Math.max(...group.map((l) => l.length)); k++) {
+          const fs = group.map((l) => l[k]).filter(Boolean);
+          const t0 = performance.now();
+          const r = await relay.api('POST', `/v1/bundles?key=${WRITE_KEY}`, { body: bundleOf(fs) });
+          lat.push(performance.now() - t0);
+          for (const x of r.status === 200 ? r.body.results : fs.map(() => ({ status: r.status }))) {
+            if (x.status === 200) {
+              events += x.count;
+              frames++;
+            } else failures++;
+          }
+        }
+      }
+    }
     async function worker() {
+      if (BUNDLE) return bundles();
       while (next < lanes.length && performance.now() < deadline) {
         const lane = lanes[next++];
         for (const f of lane) {
@@ -170,6 +206,7 @@ async function ingest(partitions) {
       partitions,
       concurrency: CONCURRENCY,
       events_per_frame: EVENTS_PER_FRAME,
+      frames_per_request: BUNDLE || 1,
       seconds: +elapsed.toFixed(2),
       frames,
       events,
