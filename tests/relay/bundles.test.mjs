@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 import { startRelay } from '../support/relay.mjs';
 import { ORIGIN, WRITE_KEY, frame, newProducer, partitionOf, postAlone } from './helpers.mjs';
+import { makeBundle } from '../support/frames.mjs';
 
 let relay;
 before(async () => {
@@ -16,21 +17,7 @@ after(async () => {
   await relay?.stop();
 });
 
-/** A bundle of `frames`: version 1, flags, then each frame after its varint length. */
-function bundle(frames, { deflate = false } = {}) {
-  const parts = [];
-  for (const f of frames) {
-    const len = [];
-    let n = f.length;
-    do {
-      len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
-      n >>>= 7;
-    } while (n > 0);
-    parts.push(Buffer.from(len), Buffer.from(f));
-  }
-  const rest = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([1, deflate ? 1 : 0]), deflate ? deflateRawSync(rest) : rest]);
-}
+const bundle = makeBundle;
 
 const post = (body, headers = {}) => relay.api('POST', `/v1/bundles?key=${WRITE_KEY}`, { body: new Uint8Array(body), headers });
 

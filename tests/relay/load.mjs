@@ -22,6 +22,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
 import { startRelay, ROOT } from '../support/relay.mjs';
+import { makeBundle } from '../support/frames.mjs';
 import { ORIGIN, TEST_SECRETS, encodeFrames, makeFrame, openSocket, postFrame, visitorToken, wsUrl, WRITE_KEY } from './helpers.mjs';
 
 const args = Object.fromEntries(
@@ -35,19 +36,6 @@ const EVENTS_PER_FRAME = 20;
 const PLAN = args.plan;
 const PROFILE = args.profile;
 const BUNDLE = Number(args.bundle ?? 0);
-
-/** A plain bundle of `frames` (broker-core's FORMAT.md "Bundles"). */
-function bundleOf(frames) {
-  const parts = [Buffer.from([1, 0])];
-  for (const f of frames) {
-    const len = [];
-    let n = f.length;
-    for (; n > 127; n >>>= 7) len.push((n & 127) | 128);
-    len.push(n);
-    parts.push(Buffer.from(len), Buffer.from(f));
-  }
-  return new Uint8Array(Buffer.concat(parts));
-}
 const INSPECTOR_PORT = 9339;
 
 /**
@@ -171,7 +159,7 @@ async function ingest(partitions) {
         for (let k = 0; k < Math.max(...group.map((l) => l.length)); k++) {
           const fs = group.map((l) => l[k]).filter(Boolean);
           const t0 = performance.now();
-          const r = await relay.api('POST', `/v1/bundles?key=${WRITE_KEY}`, { body: bundleOf(fs) });
+          const r = await relay.api('POST', `/v1/bundles?key=${WRITE_KEY}`, { body: makeBundle(fs) });
           lat.push(performance.now() - t0);
           for (const x of r.status === 200 ? r.body.results : fs.map(() => ({ status: r.status }))) {
             if (x.status === 200) {

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
+import { inflateRawSync, deflateRawSync } from 'node:zlib';
 import { ROOT } from './relay.mjs';
 
 const CLI = join(ROOT, 'target', 'debug', 'eventstream');
@@ -67,4 +67,18 @@ export function splitBundle(bytes) {
     at += len;
   }
   return frames;
+}
+
+/** A bundle of `frames` (see `splitBundle`), the rest deflated with `deflate`. */
+export function makeBundle(frames, { deflate = false } = {}) {
+  const parts = [];
+  for (const f of frames) {
+    const len = [];
+    let n = f.length;
+    for (; n > 127; n >>>= 7) len.push((n & 127) | 128);
+    len.push(n);
+    parts.push(Buffer.from(len), Buffer.from(f));
+  }
+  const rest = Buffer.concat(parts);
+  return new Uint8Array(Buffer.concat([Buffer.from([1, deflate ? 1 : 0]), deflate ? deflateRawSync(rest) : rest]));
 }
