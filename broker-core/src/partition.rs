@@ -115,6 +115,8 @@ pub struct Partition {
     plan: Option<Plan>,
     /// Why the stored plan was not restored, if it was not.
     plan_error: Option<String>,
+    /// The trigger counters' journal (its next sequence, its length).
+    journal: stats::Journal,
 }
 
 impl Partition {
@@ -140,6 +142,7 @@ impl Partition {
             triggers_error: None,
             plan: None,
             plan_error: None,
+            journal: stats::Journal::load(store)?,
         };
         if let Some(bytes) = store.get(&quality::plan_key())? {
             match Plan::parse(&String::from_utf8_lossy(&bytes)) {
@@ -353,7 +356,7 @@ impl Partition {
                     base_offset,
                     &ctx,
                 )?;
-                outcomes(engine, store, &mut writes, fired)?
+                outcomes(engine, &mut self.journal, store, &mut writes, fired, now)?
             }
             _ => Vec::new(),
         };
@@ -498,7 +501,9 @@ impl Partition {
             }
         }
 
-        // Trigger counters older than their retention: one range delete.
+        // The counter journal folded into the minute entries, then those
+        // older than their retention deleted (one range delete).
+        self.journal.fold(store, &mut writes, now)?;
         stats::expire(store, &mut writes, now)?;
 
         let expiry =
@@ -509,7 +514,7 @@ impl Partition {
         let fired = match &mut self.engine {
             Some(engine) => {
                 let fired = engine.on_timeout(store, &mut writes, now)?;
-                outcomes(engine, store, &mut writes, fired)?
+                outcomes(engine, &mut self.journal, store, &mut writes, fired, now)?
             }
             None => Vec::new(),
         };
@@ -713,12 +718,14 @@ fn counted(mut engine: Engine) -> Engine {
 
 /// The engine's firings of one call, then the conversions it found; their
 /// counts and the call's suppressions are added to the trigger counters in
-/// `writes` (the same commit).
+/// `writes` (the same commit), through the counter journal.
 fn outcomes<S: Storage>(
     engine: &mut Engine,
+    journal: &mut stats::Journal,
     store: &S,
     writes: &mut WriteBatch,
     fired: Vec<Firing>,
+    now: u64,
 ) -> Result<Vec<Outcome>, PartitionError> {
     let mut out: Vec<Outcome> = fired.into_iter().map(Outcome::Fired).collect();
     out.extend(
@@ -727,7 +734,7 @@ fn outcomes<S: Storage>(
             .into_iter()
             .map(Outcome::Converted),
     );
-    let staged = stats::stage_counted(store, writes, &out, engine.recorded_suppressions());
+    let staged = journal.stage_counted(store, writes, &out, engine.recorded_suppressions(), now);
     engine.clear_suppressed();
     staged?;
     Ok(out)

@@ -258,6 +258,8 @@ pub mod keys {
     /// Trigger counters per minute (`stats`): `s` + minute (u64 BE) +
     /// trigger id.
     pub const TRIGGER_STATS: u8 = b's';
+    /// The counter journal (`stats::Journal`): `j` + sequence (u64 BE).
+    pub const STATS_JOURNAL: u8 = b'j';
 
     /// `prefix` followed by `n` big-endian.
     pub fn with_u64(prefix: u8, n: u64) -> Vec<u8> {

@@ -11,13 +11,15 @@
 // frames wait: several visitors' frames in one request).
 // With --plan FILE, that tracking plan judges every event at ingest (issue
 // 16's "relay ingest with a plan on, against off": run once with, once without).
+// With --triggers FILE, that trigger file is active instead of the example's
+// (bench/triggers-50.json: the 50 triggers of the broker-core benches).
 // Not a test (no assertions on speed): prints figures, one JSON line each.
 //
 // With --profile FILE, only the socket ingest runs, under V8's sampling
 // profiler (workerd's inspector): FILE gets the .cpuprofile (Chrome
 // DevTools opens it) and the functions with the most samples are printed.
 //
-// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--bundle N] [--plan bench/plan-corpus.json] [--profile FILE]
+// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--bundle N] [--plan bench/plan-corpus.json] [--triggers bench/triggers-50.json] [--profile FILE]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
@@ -34,6 +36,7 @@ const PARTITIONS = Number(args.partitions ?? 4);
 const PROBES = Number(args.probes ?? 200);
 const EVENTS_PER_FRAME = 20;
 const PLAN = args.plan;
+const TRIGGERS = args.triggers ?? join(ROOT, 'examples', 'triggers.json');
 const PROFILE = args.profile;
 const BUNDLE = Number(args.bundle ?? 0);
 const INSPECTOR_PORT = 9339;
@@ -83,10 +86,10 @@ function topFunctions(profile, n = 30) {
   return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, hits]) => ({ name, share: +((100 * hits) / total).toFixed(1) }));
 }
 
-/** The example triggers, and the plan given with --plan, active on `relay`. */
+/** The example triggers (or --triggers), and the plan given with --plan, active on `relay`. */
 async function activate(relay) {
-  const t = await relay.pushTriggers(readFileSync(join(ROOT, 'examples', 'triggers.json'), 'utf8'));
-  if (t.status !== 200) throw new Error(`examples/triggers.json refused: ${JSON.stringify(t.body)}`);
+  const t = await relay.pushTriggers(readFileSync(TRIGGERS, 'utf8'));
+  if (t.status !== 200) throw new Error(`${TRIGGERS} refused: ${JSON.stringify(t.body)}`);
   if (!PLAN) return;
   const p = await relay.api('PUT', '/v1/admin/plan', { token: TEST_SECRETS.ADMIN_TOKEN, body: readFileSync(PLAN, 'utf8') });
   if (p.status !== 200) throw new Error(`${PLAN} refused: ${JSON.stringify(p.body)}`);

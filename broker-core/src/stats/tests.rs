@@ -230,3 +230,190 @@ fn merging_stored_bytes_equals_decode_merge_encode() {
         assert!(deltas[1].merged_into(bad, b"s").is_err(), "{bad:?}");
     }
 }
+
+/// A deterministic mix of outcomes and suppressions over `calls` calls:
+/// several triggers and minutes, up to 60 visitors per minute (so that
+/// sets cross into sketches), conversions and held-out firings.
+fn workload(calls: u64) -> Vec<(Vec<Outcome>, Vec<Suppressed>)> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    (0..calls)
+        .map(|c| {
+            let base = T0 + c / 8 * MINUTE_MS;
+            let outcomes = (0..next(6))
+                .map(|_| {
+                    let (trigger, time) = (["a", "b", "c"][next(3) as usize], base + next(90_000));
+                    let visitor = format!("v-{}", next(60));
+                    match next(5) {
+                        0 => Outcome::Converted(Conversion {
+                            firing_id: "x".into(),
+                            trigger_id: trigger.into(),
+                            visitor,
+                            time,
+                            held_out: next(2) == 0,
+                        }),
+                        n => firing(trigger, &visitor, time, n == 1),
+                    }
+                })
+                .collect();
+            let suppressed = (0..next(3))
+                .map(|_| Suppressed {
+                    trigger_id: ["a", "d"][next(2) as usize].into(),
+                    time: base + next(60_000),
+                    reason: Reason::ALL[next(Reason::ALL.len() as u64) as usize],
+                })
+                .collect();
+            (outcomes, suppressed)
+        })
+        .collect()
+}
+
+fn read_all<S: Storage>(store: &S, bucket: u64, trigger: Option<&str>) -> Read {
+    read(store, 0, u64::MAX / 2, bucket, trigger, 100_000).unwrap()
+}
+
+fn journal_keys(store: &MemoryStorage) -> usize {
+    let start = [keys::STATS_JOURNAL];
+    store
+        .scan(&start, &keys::prefix_end(&start), usize::MAX)
+        .unwrap()
+        .len()
+}
+
+/// Through the journal (folded by appends every `JOURNAL_FOLD_AT` entries,
+/// by the periodic work, and reopened in between), every read gives what
+/// staging each call straight into the minute entries gives: before a
+/// fold, after it, for any bucket and trigger filter.
+#[test]
+fn the_journal_reads_as_direct_staging() {
+    let (mut direct, mut journaled) = (MemoryStorage::new(), MemoryStorage::new());
+    let mut journal = Journal::load(&journaled).unwrap();
+    let calls = workload(300);
+    for (i, (outcomes, suppressed)) in calls.iter().enumerate() {
+        let mut w = WriteBatch::new();
+        stage(&direct, &mut w, outcomes, suppressed).unwrap();
+        direct.commit(w).unwrap();
+
+        let mut w = WriteBatch::new();
+        let each = suppressed
+            .iter()
+            .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
+        journal
+            .stage_counted(&journaled, &mut w, outcomes, each, T0)
+            .unwrap();
+        journaled.commit(w).unwrap();
+        if i == 20 || i == 100 {
+            // A restarted partition: the journal is read back, and its next
+            // entries do not overwrite the ones stored.
+            journal = Journal::load(&journaled).unwrap();
+        }
+        if i % 37 == 0 {
+            for (bucket, trigger) in [(MINUTE_MS, None), (HOUR_MS, Some("a"))] {
+                assert_eq!(
+                    read_all(&journaled, bucket, trigger),
+                    read_all(&direct, bucket, trigger),
+                    "after call {i}"
+                );
+            }
+        }
+        assert!(journal_keys(&journaled) as u64 <= JOURNAL_FOLD_AT);
+    }
+    assert!(journal_keys(&journaled) > 0, "entries wait for a fold");
+    let mut w = WriteBatch::new();
+    journal.fold(&journaled, &mut w, T0).unwrap();
+    journaled.commit(w).unwrap();
+    assert_eq!(journal_keys(&journaled), 0);
+    assert_eq!(
+        read_all(&journaled, MINUTE_MS, None),
+        read_all(&direct, MINUTE_MS, None)
+    );
+    assert_eq!(journaled.len(), direct.len(), "the same minute entries");
+}
+
+/// A fold leaves the entries staged in the same batch and not committed
+/// yet, and drops the minutes that `expire` would delete.
+#[test]
+fn a_fold_keeps_uncommitted_entries_and_drops_expired_minutes() {
+    let mut store = MemoryStorage::new();
+    let mut journal = Journal::load(&store).unwrap();
+    let stage_one = |journal: &mut Journal, store: &MemoryStorage, w: &mut WriteBatch, t| {
+        let fired = [firing("a", "v-1", t, false)];
+        journal
+            .stage_counted(store, w, &fired, std::iter::empty(), t)
+            .unwrap();
+    };
+    let mut w = WriteBatch::new();
+    stage_one(&mut journal, &store, &mut w, T0);
+    store.commit(w).unwrap();
+    let mut w = WriteBatch::new();
+    stage_one(&mut journal, &store, &mut w, T0 + HOUR_MS);
+    journal.fold(&store, &mut w, T0).unwrap();
+    store.commit(w).unwrap();
+    assert_eq!(journal_keys(&store), 1, "the entry staged before the fold");
+    assert_eq!(read_all(&store, HOUR_MS, None).rows.len(), 2);
+
+    let mut w = WriteBatch::new();
+    journal
+        .fold(&store, &mut w, T0 + HOUR_MS + RETENTION_MS - MINUTE_MS)
+        .unwrap();
+    store.commit(w).unwrap();
+    let rows = read_all(&store, HOUR_MS, None).rows;
+    assert_eq!(rows.len(), 2, "T0's minute entry is there, T0 + 1h's too");
+    let mut w = WriteBatch::new();
+    stage_one(&mut journal, &store, &mut w, T0);
+    store.commit(w).unwrap();
+    let mut w = WriteBatch::new();
+    journal
+        .fold(&store, &mut w, T0 + 2 * MINUTE_MS + RETENTION_MS)
+        .unwrap();
+    store.commit(w).unwrap();
+    let rows = read_all(&store, HOUR_MS, None).rows;
+    assert_eq!(
+        rows[0].counters.fired, 1,
+        "the journal's late firing at T0 was dropped, not written back"
+    );
+}
+
+#[test]
+fn a_corrupt_journal_entry_is_an_error() {
+    let good = {
+        let mut store = MemoryStorage::new();
+        let mut journal = Journal::load(&store).unwrap();
+        let mut w = WriteBatch::new();
+        let fired = [firing("a", "v-1", T0, false)];
+        journal
+            .stage_counted(&store, &mut w, &fired, std::iter::empty(), T0)
+            .unwrap();
+        store.commit(w).unwrap();
+        let start = [keys::STATS_JOURNAL];
+        store
+            .scan(&start, &keys::prefix_end(&start), 1)
+            .unwrap()
+            .remove(0)
+            .1
+    };
+    for bad in [vec![], vec![9], good[..good.len() - 1].to_vec(), {
+        let mut b = good.clone();
+        b[1] = 2; // two pairs, one written
+        b
+    }] {
+        let mut store = MemoryStorage::new();
+        let mut w = WriteBatch::new();
+        w.put(journal_key(0), bad.clone());
+        store.commit(w).unwrap();
+        assert!(
+            matches!(
+                read(&store, 0, u64::MAX / 2, HOUR_MS, None, 10),
+                Err(StorageError::Corrupt { .. })
+            ),
+            "{bad:?}"
+        );
+        let mut journal = Journal::load(&store).unwrap();
+        assert!(journal.fold(&store, &mut WriteBatch::new(), T0).is_err());
+    }
+}
