@@ -19,6 +19,10 @@
 //! - `append/idempotent retry`: every frame sent again (all duplicates);
 //! - `read/events`: `Partition::read_events` of the whole log, 1,000 at a time.
 //!
+//! It also prints the storage reads and writes an append makes (without
+//! triggers, and with each trigger file): on a Durable Object each is one
+//! SQL statement, and rows written are what its storage bills.
+//!
 //! `CPU_FIGURES=<text>` keeps only the `cpu/...` figures whose name contains
 //! it (to profile one: a criterion filter that matches nothing skips the rest).
 //! `PROFILE_APPEND=<name>` (`50 triggers`, `50 triggers+outcomes`,
@@ -120,6 +124,55 @@ fn profile_append(name: &str, frames: &[Vec<u8>], now: u64) {
     }
 }
 
+/// A [`MemoryStorage`] that counts what a driver's storage would do: reads
+/// (`get`, `scan`) and writes (each put, delete and range delete: one SQL
+/// statement each on a Durable Object).
+#[derive(Default)]
+struct Counting {
+    store: MemoryStorage,
+    reads: std::cell::Cell<u64>,
+    writes: u64,
+}
+
+impl Storage for Counting {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, broker_core::StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        self.store.get(key)
+    }
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<broker_core::storage::Entries, broker_core::StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        self.store.scan(start, end, limit)
+    }
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), broker_core::StorageError> {
+        self.writes += batch.ops.len() as u64;
+        self.store.commit(batch)
+    }
+}
+
+/// Storage reads and writes per append of the corpus with `triggers`.
+fn storage_ops(frames: &[Vec<u8>], now: u64, triggers: Option<(&str, &TriggerFile)>) -> (f64, f64) {
+    let mut store = Counting::default();
+    let mut p = Partition::open(&store, config()).expect("open");
+    if let Some((json, file)) = triggers {
+        p.set_triggers(&mut store, json, file.clone())
+            .expect("set triggers");
+    }
+    let (r0, w0) = (store.reads.get(), store.writes);
+    for f in frames {
+        p.append(&mut store, f, now).expect("append");
+    }
+    let n = frames.len() as f64;
+    (
+        (store.reads.get() - r0) as f64 / n,
+        (store.writes - w0) as f64 / n,
+    )
+}
+
 /// Sends every frame again: each is acknowledged as a duplicate.
 fn retry_all(p: &mut Partition, store: &mut MemoryStorage, frames: &[Vec<u8>], now: u64) {
     for f in frames {
@@ -184,6 +237,8 @@ fn bench(c: &mut Criterion) {
         filled.bytes() as f64 / events as f64
     );
 
+    let (reads, writes) = storage_ops(&frames, now, None);
+    println!("storage per append: {reads:.1} reads, {writes:.1} writes");
     cpu_figure("cpu/decode+append", events, 1, || {
         black_box(append_all(&frames, now));
     });
@@ -200,8 +255,9 @@ fn bench(c: &mut Criterion) {
     .collect();
     for (name, json, file) in &trigger_files {
         let (_, filled, firings) = append_all_with(&frames, now, Some((json, file)));
+        let (reads, writes) = storage_ops(&frames, now, Some((json, file)));
         println!(
-            "{name}: {} triggers, {firings} firings, {} keys stored",
+            "{name}: {} triggers, {firings} firings, {} keys stored; per append {reads:.1} storage reads, {writes:.1} writes",
             file.len(),
             filled.len()
         );
