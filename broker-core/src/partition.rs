@@ -72,8 +72,8 @@ use crate::context::Enrichment;
 use crate::event::Event;
 use crate::frame::{self, FrameError, Limits};
 use crate::log::firing::{
-    decode_firing, decode_outcomes, encode_outcomes_and_entries, undelivered_key,
-    undelivered_prefix,
+    decode_firing, decode_outcomes, encode_outcomes_and_entries, encode_undelivered,
+    undelivered_entries, undelivered_key, undelivered_prefix,
 };
 use crate::log::{
     self, check_sequence, Log, LogError, LogMeta, ProducerState, RecentBatch, RetentionPolicy,
@@ -579,30 +579,69 @@ impl Partition {
                 continue;
             }
             let offset = log_be_u64(&k, prefix.len())?;
-            let firing = decode_firing(&v, &k)?;
-            if firing.visitor == visitor {
-                out.push((offset, firing));
+            for (o, bytes) in undelivered_entries(offset, &v, &k)? {
+                let firing = decode_firing(bytes, &k)?;
+                if firing.visitor == visitor && out.len() < MAX_UNDELIVERED {
+                    out.push((o, firing));
+                }
             }
         }
         Ok(out)
     }
 
     /// Marks firings of `visitor` as delivered. Unknown offsets are
-    /// ignored, so that an ack sent twice is harmless.
+    /// ignored, so that an ack sent twice is harmless. An append's firings
+    /// share one undelivered entry: acknowledging part of them rewrites it
+    /// with the rest (a read and a write per entry touched).
     pub fn ack_firings<S: Storage>(
         &mut self,
         store: &mut S,
         visitor: &str,
         firing_offsets: &[u64],
     ) -> Result<(), PartitionError> {
-        if firing_offsets.is_empty() {
-            return Ok(());
-        }
+        let mut acked = firing_offsets.to_vec();
+        acked.sort_unstable();
+        acked.dedup();
+        let prefix = undelivered_prefix(visitor);
+        let end = keys::prefix_end(&prefix);
         let mut writes = WriteBatch::new();
-        for &o in firing_offsets {
-            writes.delete(undelivered_key(visitor, o));
+        let mut i = 0;
+        while let Some(&o) = acked.get(i) {
+            // The entry that may hold `o`: the first at or after its key (an
+            // entry is under the last offset it holds). Keys of another
+            // length are of a visitor id that extends this one with a NUL.
+            let found = store.scan(&undelivered_key(visitor, o), &end, 16)?;
+            let Some((k, v)) = found.into_iter().find(|(k, _)| k.len() == prefix.len() + 8) else {
+                break;
+            };
+            let key_offset = log_be_u64(&k, prefix.len())?;
+            let held = undelivered_entries(key_offset, &v, &k)?;
+            let held_len = held.len();
+            let mut kept: Vec<(u64, &[u8])> = Vec::with_capacity(held_len);
+            for (fo, bytes) in held {
+                while acked.get(i).is_some_and(|&a| a < fo) {
+                    i += 1;
+                }
+                if acked.get(i) == Some(&fo) {
+                    i += 1;
+                } else {
+                    kept.push((fo, bytes));
+                }
+            }
+            // Offsets up to the entry's key that it does not hold: unknown.
+            while acked.get(i).is_some_and(|&a| a <= key_offset) {
+                i += 1;
+            }
+            match kept.len() {
+                0 => writes.delete(k),
+                // The rest stays under the same key: the entries' order holds.
+                n if n < held_len => writes.put(k.clone(), encode_undelivered(key_offset, &kept)),
+                _ => {}
+            }
         }
-        store.commit(writes)?;
+        if !writes.is_empty() {
+            store.commit(writes)?;
+        }
         Ok(())
     }
 
@@ -765,12 +804,35 @@ fn stage_firings<S: Storage>(
     let (batch, entries) = encode_outcomes_and_entries(&fired);
     let base = log.append(meta, writes, fired.len(), now, newest, &batch)?;
     let mut out = Vec::with_capacity(fired.len());
+    let mut delivered: Vec<(u64, Vec<u8>)> = Vec::with_capacity(fired.len());
     for ((i, o), entry) in fired.into_iter().enumerate().zip(entries) {
         let offset = base + i as u64;
         if let (Outcome::Fired(f), Some(entry)) = (o, entry) {
-            writes.put(undelivered_key(&f.visitor, offset), entry);
+            delivered.push((offset, entry));
             out.push((offset, f));
         }
+    }
+    // One undelivered entry per visitor (an append's firings are all its
+    // visitor's; a timeout's may be of many), under its last firing.
+    let mut done = vec![false; out.len()];
+    let mut group: Vec<(u64, &[u8])> = Vec::new();
+    for i in 0..out.len() {
+        if done[i] {
+            continue;
+        }
+        let visitor = &out[i].1.visitor;
+        group.clear();
+        for j in i..out.len() {
+            if !done[j] && out[j].1.visitor == *visitor {
+                done[j] = true;
+                group.push((delivered[j].0, &delivered[j].1));
+            }
+        }
+        let last = group.last().map_or(0, |&(o, _)| o);
+        writes.put(
+            undelivered_key(visitor, last),
+            encode_undelivered(last, &group),
+        );
     }
     Ok(out)
 }

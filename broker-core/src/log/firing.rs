@@ -251,8 +251,89 @@ pub fn decode_firing(value: &[u8], key: &[u8]) -> Result<Firing, StorageError> {
     Ok(wire.into())
 }
 
+/// The first byte of an undelivered entry that holds several firings. An
+/// entry of one firing is [`encode_firing`]'s bytes, which start with the
+/// length of its id: never 0 (ids are never empty).
+const GROUP_MARK: u8 = 0;
+
+/// An undelivered entry holding the firings `(offset, encode_firing bytes)`
+/// of one visitor, in offset order, to be stored under `key_offset` (at
+/// least the last of them; an append's entry is under its last firing):
+/// one row instead of one per firing. A single firing under its own offset
+/// is stored as its own bytes (the layout every entry had before groups).
+///
+/// Group layout: [`GROUP_MARK`], a varint count, then for each firing
+/// `key_offset` minus its offset (varint) and its bytes (varint length,
+/// then the bytes).
+pub fn encode_undelivered(key_offset: u64, firings: &[(u64, &[u8])]) -> Vec<u8> {
+    match firings {
+        [(o, one)] if *o == key_offset => one.to_vec(),
+        _ => {
+            let size = firings.iter().map(|(_, b)| b.len() + 6).sum::<usize>();
+            let mut out = Vec::with_capacity(11 + size);
+            out.push(GROUP_MARK);
+            put_varint(&mut out, firings.len() as u64);
+            for (o, bytes) in firings {
+                put_varint(&mut out, key_offset.saturating_sub(*o));
+                put_varint(&mut out, bytes.len() as u64);
+                out.extend_from_slice(bytes);
+            }
+            out
+        }
+    }
+}
+
+/// The firings of the undelivered entry stored under `offset`, either
+/// layout, as `(offset, encode_firing bytes)` in offset order; `key` names
+/// the entry in errors.
+pub fn undelivered_entries<'v>(
+    offset: u64,
+    value: &'v [u8],
+    key: &[u8],
+) -> Result<Vec<(u64, &'v [u8])>, StorageError> {
+    let Some((&GROUP_MARK, mut r)) = value.split_first() else {
+        return Ok(vec![(offset, value)]);
+    };
+    let bad = |what: &str| corrupt(key, &format!("undelivered group: {what}"));
+    let n = varint(&mut r).ok_or_else(|| bad("truncated count"))?;
+    let mut out = Vec::with_capacity(n.min(1024) as usize);
+    for _ in 0..n {
+        let back = varint(&mut r).ok_or_else(|| bad("truncated offset"))?;
+        let o = offset
+            .checked_sub(back)
+            .ok_or_else(|| bad("offset below 0"))?;
+        if out.last().is_some_and(|&(prev, _)| prev >= o) {
+            return Err(bad("offsets out of order"));
+        }
+        let len = varint(&mut r)
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|&l| l <= r.len())
+            .ok_or_else(|| bad("truncated firing"))?;
+        let (bytes, rest) = r.split_at(len);
+        r = rest;
+        out.push((o, bytes));
+    }
+    Ok(out)
+}
+
+/// A LEB128 varint of at most 10 bytes.
+fn varint(r: &mut &[u8]) -> Option<u64> {
+    let mut n = 0u64;
+    for i in 0..10 {
+        let (&b, rest) = r.split_first()?;
+        *r = rest;
+        n |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(n);
+        }
+    }
+    None
+}
+
 /// The undelivered-entry key of the firing at `offset` for `visitor`:
-/// `u` + visitor + `0x00` + offset (u64 BE).
+/// `u` + visitor + `0x00` + offset (u64 BE). An entry of several firings
+/// ([`encode_undelivered`]) is under its last firing's offset: the entry
+/// that may hold the firing at `o` is the first at or after `o`'s key.
 pub fn undelivered_key(visitor: &str, offset: u64) -> Vec<u8> {
     let mut k = undelivered_prefix(visitor);
     k.extend_from_slice(&offset.to_be_bytes());
@@ -283,6 +364,46 @@ mod tests {
             payload: r#"{"text":"Still there?"}"#.into(),
             held_out: false,
         }
+    }
+
+    /// One firing under its own offset keeps the single-firing layout
+    /// (what entries were before groups); several, or one under a later
+    /// key (the rest of a partly acknowledged group), round-trip as a
+    /// group; damaged groups are corrupt, never a panic.
+    #[test]
+    fn undelivered_entries_round_trip_in_both_layouts() {
+        let bytes: Vec<Vec<u8>> = (0..3).map(|n| encode_firing(&firing(n))).collect();
+        let one = encode_undelivered(7, &[(7, &bytes[0])]);
+        assert_eq!(one, bytes[0]);
+        assert_eq!(
+            undelivered_entries(7, &one, b"u").unwrap(),
+            [(7, &bytes[0][..])]
+        );
+        for (key, firings) in [
+            (
+                12,
+                vec![(10, &bytes[0][..]), (11, &bytes[1]), (12, &bytes[2])],
+            ),
+            (12, vec![(10, &bytes[0][..])]),
+            (u64::MAX, vec![(0, &bytes[1][..]), (u64::MAX, &bytes[2])]),
+        ] {
+            let group = encode_undelivered(key, &firings);
+            assert_eq!(group[0], GROUP_MARK);
+            assert_eq!(undelivered_entries(key, &group, b"u").unwrap(), firings);
+        }
+        let group = encode_undelivered(12, &[(10, &bytes[0][..]), (12, &bytes[1])]);
+        for bad in [
+            &group[..group.len() - 1],
+            &group[..2],
+            &[GROUP_MARK][..],
+            &[GROUP_MARK, 2, 0, 0, 0, 0][..],
+        ] {
+            assert!(undelivered_entries(12, bad, b"u").is_err(), "{bad:?}");
+        }
+        assert!(
+            undelivered_entries(1, &group, b"u").is_err(),
+            "offset below 0"
+        );
     }
 
     /// Batches of the first format (delivered firings only) decode as

@@ -646,3 +646,100 @@ fn a_new_trigger_file_keeps_unchanged_triggers_state_and_drops_removed_ones() {
         1
     );
 }
+
+/// Storage entries under `prefix`.
+fn entries_under(s: &MemoryStorage, prefix: u8) -> usize {
+    s.scan(&[prefix], &keys::prefix_end(&[prefix]), usize::MAX)
+        .unwrap()
+        .len()
+}
+
+/// The firings of one append are one undelivered entry, whatever their
+/// number; acknowledging some of them keeps the others, in order, and an
+/// acknowledgement of unknown or already acknowledged offsets changes
+/// nothing. A timeout's firings of several visitors get one entry each.
+#[test]
+fn an_append_s_firings_are_one_undelivered_entry_acknowledged_in_parts() {
+    let json = r#"{"version": 1, "triggers": [
+        {"id": "hello", "when": {"event": "e0"}, "action": {"type": "banner"}},
+        {"id": "again", "when": {"event": "e0"}, "action": {"type": "toast"}},
+        {"id": "later", "when": {"event": "e0"}, "unless": {"event": "e9", "within": "1m"},
+         "action": {"type": "later"}}]}"#;
+    let file = match TriggerFile::parse(json) {
+        Ok(f) => f,
+        Err(e) => panic!("trigger file refused: {e:?}"),
+    };
+    let mut s = MemoryStorage::new();
+    let mut p = Partition::open(&s, PartitionConfig::new(0, 0)).unwrap();
+    p.set_triggers(&mut s, json, file).unwrap();
+    let three = frame_for(
+        "v-1",
+        1,
+        0,
+        vec![event(0, T0), event(1, T0 + 1), event(0, T0 + 2)],
+    );
+    let a = p.append(&mut s, &three, T0).unwrap();
+    assert_eq!(a.firings.len(), 4, "hello and again, twice");
+    assert_eq!(entries_under(&s, keys::UNDELIVERED), 1);
+    assert_eq!(p.undelivered_firings(&s, "v-1").unwrap(), a.firings);
+    let one = frame_for("v-2", 2, 0, vec![event(0, T0)]);
+    let b = p.append(&mut s, &one, T0).unwrap();
+    assert_eq!(b.firings.len(), 2);
+    assert_eq!(entries_under(&s, keys::UNDELIVERED), 2);
+
+    // Some of v-1's: the second and the last, an unknown one, v-2's first
+    // (not v-1's), twice over.
+    let offsets: Vec<u64> = a.firings.iter().map(|(o, _)| *o).collect();
+    let v2: Vec<u64> = b.firings.iter().map(|(o, _)| *o).collect();
+    for _ in 0..2 {
+        p.ack_firings(&mut s, "v-1", &[offsets[3], 999, offsets[1], v2[0]])
+            .unwrap();
+        let left = p.undelivered_firings(&s, "v-1").unwrap();
+        assert_eq!(left, [a.firings[0].clone(), a.firings[2].clone()]);
+        assert_eq!(p.undelivered_firings(&s, "v-2").unwrap(), b.firings);
+    }
+    p.ack_firings(&mut s, "v-1", &[offsets[2]]).unwrap();
+    assert_eq!(
+        p.undelivered_firings(&s, "v-1").unwrap(),
+        [a.firings[0].clone()]
+    );
+    p.ack_firings(&mut s, "v-1", &[offsets[0]]).unwrap();
+    assert!(p.undelivered_firings(&s, "v-1").unwrap().is_empty());
+    assert_eq!(entries_under(&s, keys::UNDELIVERED), 1, "v-2's");
+
+    // `later` is due for both visitors at the same timeout: an entry each.
+    let t = p.handle_timeout(&mut s, T0 + 120_000).unwrap();
+    let visitors: Vec<&str> = t.firings.iter().map(|(_, f)| f.visitor.as_str()).collect();
+    assert_eq!(visitors, ["v-1", "v-1", "v-2"]);
+    assert_eq!(p.undelivered_firings(&s, "v-1").unwrap(), t.firings[..2]);
+    let mut v2_all = b.firings.clone();
+    v2_all.push(t.firings[2].clone());
+    assert_eq!(p.undelivered_firings(&s, "v-2").unwrap(), v2_all);
+    assert_eq!(entries_under(&s, keys::UNDELIVERED), 3);
+}
+
+/// Firing retention deletes an undelivered entry of several firings too,
+/// also after part of it was acknowledged.
+#[test]
+fn firing_retention_drops_undelivered_entries_of_several_firings() {
+    let json = r#"{"version": 1, "triggers": [
+        {"id": "hello", "when": {"event": "e0"}, "action": {"type": "banner"}},
+        {"id": "again", "when": {"event": "e0"}, "action": {"type": "toast"}},
+        {"id": "more", "when": {"event": "e0"}, "action": {"type": "toast"}}]}"#;
+    let file = match TriggerFile::parse(json) {
+        Ok(f) => f,
+        Err(e) => panic!("trigger file refused: {e:?}"),
+    };
+    let mut s = MemoryStorage::new();
+    let mut cfg = PartitionConfig::new(0, 1);
+    cfg.retention_ms = Some(HOUR);
+    let mut p = Partition::open(&s, cfg).unwrap();
+    p.set_triggers(&mut s, json, file).unwrap();
+    let a = p.append(&mut s, &frame_of(1, 0, 1), T0).unwrap();
+    assert_eq!(a.firings.len(), 3);
+    p.ack_firings(&mut s, "v-1", &[a.firings[2].0]).unwrap();
+    assert_eq!(p.undelivered_firings(&s, "v-1").unwrap().len(), 2);
+    p.handle_timeout(&mut s, T0 + HOUR).unwrap();
+    assert!(p.undelivered_firings(&s, "v-1").unwrap().is_empty());
+    assert_eq!(entries_under(&s, keys::UNDELIVERED), 0);
+}
