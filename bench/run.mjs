@@ -152,23 +152,36 @@ await section('trigger socket in workerd, one visitor: bytes as they leave the b
   figure('SDK wire bytes per event, bursts, trigger socket', bursts.bytes / bursts.events, 'B', '<= 24', `the calls of 20 visits, each back to back, 300 ms apart; ${note(bursts)}`);
 });
 
-await section('relay in local workerd (tests/relay/load.mjs)', async () => {
+/** The figures (JSON lines) `tests/relay/load.mjs` prints with `args`. */
+async function loadFigures(args) {
   const lines = await new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(ROOT, 'tests/relay/load.mjs'), '--seconds', '5', '--probes', '200'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const p = spawn(process.execPath, [join(ROOT, 'tests/relay/load.mjs'), ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
-    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`load.mjs exited ${code}`))));
+    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`load.mjs ${args.join(' ')} exited ${code}`))));
   });
-  for (const l of lines) {
-    let f;
+  return lines.flatMap((l) => {
     try {
-      f = JSON.parse(l);
+      return [JSON.parse(l)];
     } catch {
-      continue;
+      return [];
     }
+  });
+}
+
+await section('relay in local workerd (tests/relay/load.mjs)', async () => {
+  for (const f of await loadFigures(['--seconds', '5', '--probes', '200'])) {
     if (f.figure === 'relay_ingest') figure(`relay ingest over HTTP, ${f.partitions} partition(s)`, f.events_per_sec, 'events/s', '', `frames of ${f.events_per_frame}, ${f.concurrency} requests in flight`);
     if (f.figure === 'relay_ingest_socket') figure(`relay ingest over a visitor socket, ${f.partitions ?? 1} partition`, f.events_per_sec, 'events/s', '>= 20,000', `frames of ${f.events_per_frame}, pipelined`);
     if (f.figure === 'relay_firing_latency') figure(`relay frame-to-firing (${f.via}), p50 / p99`, `${f.ms_p50} / ${f.ms_p99}`, 'ms', 'p50 <= 10');
+  }
+  // The same ingest with the 50 triggers of the core benches: what the
+  // storage statements of each append cost in the runtime.
+  const fifty = ['--seconds', '5', '--ingest-only', '1', '--triggers', join(ROOT, 'bench/triggers-50.json')];
+  for (const f of await loadFigures(fifty)) {
+    const how = `frames of ${f.events_per_frame}, bench/triggers-50.json`;
+    if (f.figure === 'relay_ingest') figure('relay ingest over HTTP, 1 partition, 50 triggers', f.events_per_sec, 'events/s', '', `${how}, ${f.concurrency} requests in flight`);
+    if (f.figure === 'relay_ingest_socket') figure('relay ingest over a visitor socket, 1 partition, 50 triggers', f.events_per_sec, 'events/s', '', `${how}, pipelined`);
   }
 });
 

@@ -13,13 +13,14 @@
 // 16's "relay ingest with a plan on, against off": run once with, once without).
 // With --triggers FILE, that trigger file is active instead of the example's
 // (bench/triggers-50.json: the 50 triggers of the broker-core benches).
+// With --ingest-only 1, only the two one-partition ingest figures run.
 // Not a test (no assertions on speed): prints figures, one JSON line each.
 //
 // With --profile FILE, only the socket ingest runs, under V8's sampling
 // profiler (workerd's inspector): FILE gets the .cpuprofile (Chrome
 // DevTools opens it) and the functions with the most samples are printed.
 //
-// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--bundle N] [--plan bench/plan-corpus.json] [--triggers bench/triggers-50.json] [--profile FILE]
+// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--bundle N] [--plan bench/plan-corpus.json] [--triggers bench/triggers-50.json] [--ingest-only 1] [--profile FILE]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
@@ -364,6 +365,9 @@ async function firingLatency() {
 }
 
 if (PROFILE) {
+  await ingestSocket();
+} else if (args['ingest-only'] !== undefined) {
+  await ingest(1);
   await ingestSocket();
 } else {
   await ingest(1);
