@@ -9,7 +9,7 @@
 //
 // Client fields this module keeps: idle (flush() promises), soon,
 // inflightKeepalive, noBundles (the relay has no POST /v1/bundles).
-import { outcome } from './wasm.js';
+import { outcome, coreSetProducer } from './wasm.js';
 import { ACKED, REJECTED } from './generated.js';
 import { error, store, safe, report } from './util.js';
 import { drain, save, rehome, finishOrphan } from './queue.js';
@@ -136,7 +136,7 @@ function answer(c, p, fs, answers) {
       // said p's frames are not stored, so they can move to a new producer.
       const q = rehome(c, p, p.frames.slice());
       if (p.hex == c.producer) {
-        c.core.set_producer(q.lo, q.hi);
+        coreSetProducer(c.core, q.lo, q.hi);
         c.producer = q.hex;
       }
       return pump(c, q);

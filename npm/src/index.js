@@ -11,7 +11,7 @@
 // use). Plain functions rather than methods:
 // the minifier renames functions, never methods, which keeps the package
 // small (its size is a product figure: tests/sdk/size.mjs).
-import { load, Core } from './wasm.js';
+import { load, coreNew, coreFree, coreSetProducer, coreRestoreSession, coreSessionId, coreSessionLast, coreEndSession, corePending, coreCut, coreContext, corePush, coreTake } from './wasm.js';
 import { encodeProps } from './props.js';
 import { TRACK, PAGE, IDENTIFY, SEALED, CORE_CODES } from './generated.js';
 import { P, noop, error, store, newProducer, uuid, safe, report } from './util.js';
@@ -94,7 +94,7 @@ class Client {
     // connect, and may resend one whose ack crossed a disconnect.
     this.seen = new Set();
     const id = newProducer();
-    this.core = new Core(id.lo, id.hi, this.maxEvents, o.flushBytes || 16384);
+    this.core = coreNew(id.lo, id.hi, this.maxEvents, o.flushBytes || 16384);
     this.producer = id.hex;
     this.log('producer', this.producer);
 
@@ -112,7 +112,7 @@ class Client {
     for (const k of CAMPAIGN) if (params.has(k)) campaign[k] = params.get(k);
     this.campaign = campaign;
     const ses = (store.get(P + 'ses') || '').split(',');
-    this.core.restore_session(Number(ses[0]) || 0, Number(ses[1]) || 0);
+    coreRestoreSession(this.core, Number(ses[0]) || 0, Number(ses[1]) || 0);
     if (!this.off) this.visitor();
 
     const on = (target, type, fn, capture) =>
@@ -155,7 +155,7 @@ class Client {
     store.del(P + 'uid');
     this.uidDirty = false;
     store.del(P + 'ses');
-    this.core.end_session();
+    coreEndSession(this.core);
     if (this.off) return;
     this.visitor();
   }
@@ -183,8 +183,8 @@ class Client {
     this.off = true;
     store.set(P + 'optout', '1');
     for (const k of ['id', 'uid', 'ses']) store.del(P + k);
-    this.core.cut(Date.now());
-    while (this.core.take());
+    coreCut(this.core, Date.now());
+    while (coreTake(this.core));
     clear(this);
     clearTimeout(this.timer);
     this.timer = 0;
@@ -208,7 +208,7 @@ class Client {
   stats() {
     let queued = 0;
     for (const p of this.producers.values()) queued += p.frames.length;
-    return { producer: this.producer, queued, dropped: this.dropped, pending: this.core.pending(), connected: !!this.open };
+    return { producer: this.producer, queued, dropped: this.dropped, pending: corePending(this.core), connected: !!this.open };
   }
 
   destroy() {
@@ -222,7 +222,7 @@ class Client {
     closeSocket(this);
     if (this.release) this.release();
     settle(this);
-    this.core.free();
+    coreFree(this.core);
   }
 
   // ---- for the modules --------------------------------------------------
@@ -241,8 +241,8 @@ class Client {
       if (explicit) throw error('invalid_argument', 'properties cannot be serialised: ' + e.message);
       return;
     }
-    if (!this.core.pending()) reopen(this);
-    const r = this.core.push(kind, name, bytes, Date.now());
+    if (!corePending(this.core)) reopen(this);
+    const r = corePush(this.core, kind, name, bytes, Date.now());
     if (r == SEALED) {
       // The sealed frame is persisted now (a crash loses nothing); sending
       // starts in a task of its own, keeping the caller's call short.
@@ -255,7 +255,7 @@ class Client {
       if (explicit) throw e;
       return report(this, e);
     }
-    if (this.core.pending() && !this.timer) {
+    if (corePending(this.core) && !this.timer) {
       // The socket's short interval also while it first connects: the
       // landing page view goes at once by HTTP instead of waiting for the
       // socket (its firing waits at the relay and comes with the connect).
@@ -286,7 +286,7 @@ class Client {
         q.release = this.release;
         if (!q.frames.length) finishOrphan(this, q);
         const n = newProducer();
-        this.core.set_producer(n.lo, n.hi);
+        coreSetProducer(this.core, n.lo, n.hi);
         this.producer = n.hex;
         lock(this);
       }
@@ -308,7 +308,7 @@ class Client {
     // A frame this seals (the visitor changed) is queued in the next task
     // (later), off the page's call, and goes with the next flush.
     this.linger = true;
-    this.core.context([this.anon, this.userId || '', ...this.page0], screen.width, screen.height, this.page1, Date.now());
+    coreContext(this.core, [this.anon, this.userId || '', ...this.page0], screen.width, screen.height, this.page1, Date.now());
     later(this);
   }
 
@@ -317,8 +317,8 @@ class Client {
     clearTimeout(this.timer);
     this.timer = 0;
     if (this.off || this.dead) return;
-    this.core.cut(Date.now());
+    coreCut(this.core, Date.now());
     drain(this, quiet);
-    store.set(P + 'ses', this.core.session_id() + ',' + this.core.session_last());
+    store.set(P + 'ses', coreSessionId(this.core) + ',' + coreSessionLast(this.core));
   }
 }

@@ -13,12 +13,13 @@
 // busy, timer, dropped, lo, hi, release }), dropped, reopened, uidDirty.
 import { P, FRAME, noop, error, store, b64, unb64, newProducer, report } from './util.js';
 import { kick, later } from './delivery.js';
+import { coreTake, coreTakenSequence, coreReopen } from './wasm.js';
 
 /** Moves sealed frames from the core into the queue and, unless quiet, sends. */
 export function drain(c, quiet) {
   let b;
-  while ((b = c.core.take())) {
-    const seq = c.core.taken_sequence();
+  while ((b = coreTake(c.core))) {
+    const seq = coreTakenSequence(c.core);
     const t = c.reopened;
     if (t && t.seq == seq) {
       // The reopened frame, sealed again with the later events.
@@ -39,7 +40,7 @@ export function drain(c, quiet) {
 export function reopen(c) {
   const f = c.producers.get(c.producer)?.frames;
   const t = f?.[1] && f.at(-1);
-  if (t && !t.sent && c.core.reopen(t.seq)) c.reopened = t;
+  if (t && !t.sent && coreReopen(c.core, t.seq)) c.reopened = t;
 }
 
 /** The queue of producer `hex`, made on first use. */
