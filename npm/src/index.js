@@ -56,7 +56,7 @@ export async function init(options) {
 
 /** Holds the page's producer's Web Lock while the page lives (see queue.js). */
 function lock(c) {
-  if (c.locks) c.locks.request(P + 'p:' + c.producer, () => new Promise((res) => (c.release = res))).catch(noop);
+  if (c.lockManager) c.lockManager.request(P + 'p:' + c.producerHex, () => new Promise((res) => (c.release = res))).catch(noop);
 }
 
 /** The server-side client: every method exists and does nothing. */
@@ -73,18 +73,18 @@ function inert() {
 class Client {
   constructor(o) {
     this.o = o;
-    this.url = o.endpoint.replace(/\/+$/, '');
+    this.base = o.endpoint.replace(/\/+$/, '');
     this.q = encodeURIComponent(o.writeKey);
     this.maxEvents = o.flushAt || 50;
     this.interval = o.flushInterval ?? 3000;
     this.socketInterval = o.socketFlushInterval ?? 0;
-    const max = (this.maxBytes = o.queue?.maxBytes ?? 2e6);
+    const max = (this.queueBytes = o.queue?.maxBytes ?? 2e6);
     if (!(max >= 65536)) throw error('invalid_argument', 'queue.maxBytes must be at least 65536');
-    this.log = o.debug ? (...a) => console.debug('[eventstream]', ...a) : noop;
+    this.say = o.debug ? (...a) => console.debug('[eventstream]', ...a) : noop;
     this.handlers = new Map();
     this.producers = new Map(); // see queue.js
-    this.dropped = Number(store.get(P + 'dropped')) || 0;
-    this.abort = new AbortController();
+    this.droppedCount = Number(store.get(P + 'dropped')) || 0;
+    this.aborter = new AbortController();
     this.idle = [];
     this.inflightKeepalive = 0;
     this.wsAttempt = 0;
@@ -95,8 +95,8 @@ class Client {
     this.seen = new Set();
     const id = newProducer();
     this.core = coreNew(id.lo, id.hi, this.maxEvents, o.flushBytes || 16384);
-    this.producer = id.hex;
-    this.log('producer', this.producer);
+    this.producerHex = id.hex;
+    this.say('producer', this.producerHex);
 
     const consent = store.get(P + 'optout');
     const gpc = o.honorGlobalPrivacyControl && navigator.globalPrivacyControl === true;
@@ -104,7 +104,7 @@ class Client {
 
     // Web Locks: this page's producer stays locked while the page lives, so
     // other tabs only ever claim producers whose page is gone.
-    this.locks = typeof navigator != 'undefined' && navigator.locks;
+    this.lockManager = typeof navigator != 'undefined' && navigator.locks;
     lock(this);
 
     const params = new URLSearchParams(location.search);
@@ -116,7 +116,7 @@ class Client {
     if (!this.off) this.visitor();
 
     const on = (target, type, fn, capture) =>
-      target.addEventListener(type, (e) => safe(this, () => fn(e)), { capture, signal: this.abort.signal });
+      target.addEventListener(type, (e) => safe(this, () => fn(e)), { capture, signal: this.aborter.signal });
     on(window, 'pagehide', () => unload(this));
     on(document, 'visibilitychange', () => document.visibilityState == 'hidden' && unload(this));
     on(window, 'online', () => retryNow(this));
@@ -179,7 +179,7 @@ class Client {
   }
 
   optOut() {
-    this.log('opt out');
+    this.say('opt out');
     this.off = true;
     store.set(P + 'optout', '1');
     for (const k of ['id', 'uid', 'ses']) store.del(P + k);
@@ -193,7 +193,7 @@ class Client {
   }
 
   optIn() {
-    this.log('opt in');
+    this.say('opt in');
     store.set(P + 'optout', '0');
     if (!this.off) return;
     this.off = false;
@@ -208,14 +208,14 @@ class Client {
   stats() {
     let queued = 0;
     for (const p of this.producers.values()) queued += p.frames.length;
-    return { producer: this.producer, queued, dropped: this.dropped, pending: corePending(this.core), connected: !!this.open };
+    return { producer: this.producerHex, queued, dropped: this.droppedCount, pending: corePending(this.core), connected: !!this.wsOpen };
   }
 
   destroy() {
     if (this.dead) return;
     unload(this);
     this.dead = true;
-    this.abort.abort();
+    this.aborter.abort();
     if (this.history) [history.pushState, history.replaceState] = this.history;
     clearTimeout(this.timer);
     for (const p of this.producers.values()) clearTimeout(p.timer);
@@ -276,18 +276,18 @@ class Client {
     this.anon = id;
     this.context();
     if (id != old) {
-      this.log('visitor', id);
+      this.say('visitor', id);
       if (old) {
         // A producer per visitor: a visitor's frames all go to its
         // partition, where the producer's sequence then has no holes. The
         // old producer's queue delivers what it holds, then lets go.
         drain(this, true);
-        const q = queueOf(this, this.producer);
+        const q = queueOf(this, this.producerHex);
         q.release = this.release;
         if (!q.frames.length) finishOrphan(this, q);
         const n = newProducer();
         coreSetProducer(this.core, n.lo, n.hi);
-        this.producer = n.hex;
+        this.producerHex = n.hex;
         lock(this);
       }
       closeSocket(this);

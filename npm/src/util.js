@@ -23,7 +23,7 @@ export function safe(c, fn) {
 
 /** Logs an error and hands it to the page's onError (whose own throw is ignored). */
 export function report(c, e) {
-  c.log('error', e);
+  c.say('error', e);
   if (c.o.onError) try { c.o.onError(e); } catch { /* the page's own handler failed */ }
 }
 
