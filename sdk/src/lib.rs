@@ -125,15 +125,17 @@ impl Core {
             Err(e) => return e.code(),
         };
         // Text only, so that the context always fits a frame: the batcher
-        // refuses events under a context that does not.
+        // refuses events under a context that does not. The map read by
+        // reference: consuming it linked its iterator and a drop for each
+        // value it left, about 120 bytes of the gzipped module.
         let mut campaign = Vec::new();
-        for (k, v) in c {
+        for (k, v) in &c {
             if let Value::Str(v) = v {
-                let k = fit(&k, max);
+                let k = fit(k, max);
                 if campaign.len() < frame::Limits::DEFAULT.max_properties
                     && !campaign.iter().any(|(e, _)| *e == k)
                 {
-                    campaign.push((k, Value::Str(fit(&v, max))));
+                    campaign.push((k, Value::Str(fit(v, max))));
                 }
             }
         }
