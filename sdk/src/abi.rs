@@ -136,39 +136,34 @@ pub unsafe extern "C" fn core_context(
     campaign_len: usize,
 ) -> u32 {
     read_io(|mut rest| {
-        let mut next = |n: usize| {
-            let (s, r) = rest.split_at_checked(n)?;
-            rest = r;
-            Some(s)
-        };
+        let mut whole = true;
         // Safety: the caller's (UTF-8).
-        let mut text = |n: usize| next(n).map(|s| unsafe { core::str::from_utf8_unchecked(s) });
-        match (
-            core(h),
-            text(anonymous_id_len),
-            text(user_id_len),
-            text(origin_len),
-            text(referrer_len),
-            text(locale_len),
-            text(timezone_len),
-        ) {
-            (Some(c), Some(a), Some(u), Some(o), Some(r), Some(l), Some(t)) => {
-                let page = crate::PageContext {
-                    anonymous_id: a,
-                    user_id: u,
-                    origin: o,
-                    referrer: r,
-                    locale: l,
-                    timezone: t,
-                    screen_width,
-                    screen_height,
-                    // Safety: the caller's.
-                    campaign: unsafe {
-                        Props::from_bytes_unchecked(rest.get(..campaign_len).unwrap_or_default())
-                    },
-                };
-                c.context(&page, now)
+        let mut text = |n: usize| match rest.split_at_checked(n) {
+            Some((s, r)) => {
+                rest = r;
+                unsafe { core::str::from_utf8_unchecked(s) }
             }
+            None => {
+                whole = false;
+                ""
+            }
+        };
+        let page = crate::PageContext {
+            anonymous_id: text(anonymous_id_len),
+            user_id: text(user_id_len),
+            origin: text(origin_len),
+            referrer: text(referrer_len),
+            locale: text(locale_len),
+            timezone: text(timezone_len),
+            screen_width,
+            screen_height,
+            // Safety: the caller's.
+            campaign: unsafe {
+                Props::from_bytes_unchecked(rest.get(..campaign_len).unwrap_or_default())
+            },
+        };
+        match core(h) {
+            Some(c) if whole => c.context(&page, now),
             _ => crate::props::PropsError::Syntax { offset: 0 }.code(),
         }
     })
