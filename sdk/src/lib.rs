@@ -271,7 +271,8 @@ fn fit(s: &str, max: usize) -> Cow<'static, str> {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    Cow::Owned(s.get(..end).unwrap_or_default().into())
+    // Safety: `end` is a character boundary, at most `s.len()`.
+    Cow::Owned(unsafe { s.get_unchecked(..end) }.into())
 }
 
 /// A JS time (ms, f64) as u64; NaN and negatives are 0.
