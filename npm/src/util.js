@@ -6,11 +6,7 @@ export const FRAME = P + 'f:'; // FRAME + producerHex + ':' + sequence = base64 
 export const noop = () => {};
 
 /** An Error with a stable `code` (and optional extra fields). */
-export function error(code, message, extra) {
-  const e = new Error(message);
-  e.code = code;
-  return Object.assign(e, extra);
-}
+export const error = (code, message, extra) => Object.assign(new Error(message), { code }, extra);
 
 /** Runs what the SDK does on its own: reports, never throws into the page. */
 export function safe(c, fn) {
