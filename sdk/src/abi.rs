@@ -60,9 +60,8 @@ fn core(h: u32) -> Option<&'static mut Core> {
 /// its length. Not checked: `from_utf8` is 700 bytes of the module, and
 /// the glue is the only caller (wasm-bindgen trusts it the same way).
 unsafe fn str_then(buf: &[u8], a: usize, b: usize) -> Option<(&str, &[u8])> {
-    let first = buf.get(..a)?;
-    let second = buf.get(a..a.checked_add(b)?)?;
-    Some((core::str::from_utf8_unchecked(first), second))
+    let (first, rest) = buf.split_at_checked(a)?;
+    Some((core::str::from_utf8_unchecked(first), rest.get(..b)?))
 }
 
 /// Leaves `out` in the buffer for JS and returns its length (-1: none).
