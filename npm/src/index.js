@@ -16,7 +16,7 @@ import { encodeProps } from './props.js';
 import { TRACK, PAGE, IDENTIFY, SEALED, CORE_CODES } from './generated.js';
 import { P, noop, error, store, newProducer, uuid, safe, report } from './util.js';
 import { autoCapture } from './capture.js';
-import { drain, reopen, clear, claimOrphans, queueOf, finishOrphan } from './queue.js';
+import { drain, reopen, clear, claimOrphans, queueOf, finishOrphan, lock } from './queue.js';
 import { later, kick, retryNow, settle, unload } from './delivery.js';
 import { connect, closeSocket } from './trigger.js';
 
@@ -52,11 +52,6 @@ export async function init(options) {
   timeZone();
   await ready;
   return new Client(o);
-}
-
-/** Holds the page's producer's Web Lock while the page lives (see queue.js). */
-function lock(c) {
-  if (c.lockManager) c.lockManager.request(P + 'p:' + c.producerHex, () => new Promise((res) => (c.release = res))).catch(noop);
 }
 
 /** The server-side client: every method exists and does nothing. */
@@ -105,7 +100,7 @@ class Client {
     // Web Locks: this page's producer stays locked while the page lives, so
     // other tabs only ever claim producers whose page is gone.
     this.lockManager = typeof navigator != 'undefined' && navigator.locks;
-    lock(this);
+    lock(this, this.producerHex, this);
 
     const params = new URLSearchParams(location.search);
     const campaign = {};
@@ -288,7 +283,7 @@ class Client {
         const n = newProducer();
         coreSetProducer(this.core, n.lo, n.hi);
         this.producerHex = n.hex;
-        lock(this);
+        lock(this, this.producerHex, this);
       }
       closeSocket(this);
       if (this.o.triggers !== false) connect(this);

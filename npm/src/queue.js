@@ -170,7 +170,7 @@ export function rehome(c, p, frames) {
   const q = queueOf(c, hex);
   q.lo = lo;
   q.hi = hi;
-  if (c.lockManager) c.lockManager.request(P + 'p:' + hex, () => new Promise((res) => (q.release = res))).catch(noop);
+  lock(c, hex, q);
   for (const f of frames) {
     const b = rehomeFrame(f.bytes, lo, hi);
     if (!b) continue;
@@ -182,6 +182,15 @@ export function rehome(c, p, frames) {
   }
   c.say('rehomed', frames.length, 'frames', p.hex, '->', hex);
   return q;
+}
+
+/**
+ * Holds the Web Lock of producer `hex` (the page's own, or a rehomed
+ * queue's) until `holder.release()`: other tabs claim only the frames of
+ * producers whose page is gone.
+ */
+export function lock(c, hex, holder) {
+  if (c.lockManager) c.lockManager.request(P + 'p:' + hex, () => new Promise((res) => (holder.release = res))).catch(noop);
 }
 
 /** Frames left by pages that are gone: claim each producer under its lock. */
