@@ -58,7 +58,7 @@ node "$HERE/dead-data.mjs" "$OUT/eventstream.wasm" "$BIN/wasm-opt" "${FEATURES[@
 # that each is named in its build, which avoids every other property it has
 # (not wsTimer). A new field left out only costs its bytes. About 200 bytes
 # of the gzipped package.
-PROPS='^(maxEvents|interval|socketInterval|handlers|producers|idle|inflightKeepalive|wsAttempt|sent|seen|core|off|dead|soon|release|campaign|page0|page1|anon|userId|uidDirty|timer|noBundles|linger|lastUrl|history|reopened|ws|hex|dec|frames|busy|lo|hi|seq|bytes|attempt|dirty|cut|visitor|context|producerHex|say|base|lockManager|droppedCount|lost|queueBytes|wsOpen|aborter)$'
+PROPS='^(event|interval|socketInterval|handlers|producers|idle|inflightKeepalive|wsAttempt|sent|seen|core|off|dead|soon|release|campaign|page0|page1|anon|userId|uidDirty|timer|noBundles|linger|lastUrl|history|reopened|ws|hex|dec|frames|busy|lo|hi|seq|bytes|attempt|dirty|cut|visitor|context|producerHex|say|base|lockManager|droppedCount|lost|queueBytes|wsOpen|aborter)$'
 # A one-letter name gains nothing and may be a wasm export's.
 if [[ "$PROPS" =~ [(|][a-z][|)] ]]; then echo "npm/build.sh: a one-letter name in PROPS" >&2; exit 1; fi
 CACHE="$(mktemp)"

@@ -70,7 +70,6 @@ class Client {
     this.o = o;
     this.base = o.endpoint.replace(/\/+$/, '');
     this.q = encodeURIComponent(o.writeKey);
-    this.maxEvents = o.flushAt || 50;
     this.interval = o.flushInterval ?? 3000;
     this.socketInterval = o.socketFlushInterval ?? 0;
     const max = (this.queueBytes = o.queue?.maxBytes ?? 2e6);
@@ -89,7 +88,7 @@ class Client {
     // connect, and may resend one whose ack crossed a disconnect.
     this.seen = new Set();
     const id = newProducer();
-    this.core = coreNew(id.lo, id.hi, this.maxEvents, o.flushBytes || 16384);
+    this.core = coreNew(id.lo, id.hi, o.flushAt || 50, o.flushBytes || 16384);
     this.producerHex = id.hex;
     this.say('producer', this.producerHex);
 
@@ -123,13 +122,13 @@ class Client {
 
   track(name, props) {
     if (typeof name != 'string' || !name) throw error('invalid_argument', 'track(name): name must be a non-empty string');
-    this.push(TRACK, name, props, true);
+    this.event(TRACK, name, props, true);
   }
 
   page(name, props) {
     if (name != null && typeof name != 'string') throw error('invalid_argument', 'page(name): name must be a string');
     const auto = { url: location.href, path: location.pathname, title: document.title };
-    this.push(PAGE, name || '', props ? { ...auto, ...props } : auto, props !== undefined);
+    this.event(PAGE, name || '', props ? { ...auto, ...props } : auto, props !== undefined);
   }
 
   identify(userId, traits) {
@@ -142,7 +141,7 @@ class Client {
       this.uidDirty = true;
       this.context();
     }
-    this.push(IDENTIFY, userId, traits, true);
+    this.event(IDENTIFY, userId, traits, true);
   }
 
   reset() {
@@ -223,7 +222,7 @@ class Client {
   // ---- for the modules --------------------------------------------------
 
   /** Batches one event of `kind`; `explicit`: the page's own call, which may throw. */
-  push(kind, name, props, explicit) {
+  event(kind, name, props, explicit) {
     if (this.off || this.dead) return;
     let bytes;
     if (props != null && (typeof props != 'object' || Array.isArray(props))) {
