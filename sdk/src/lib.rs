@@ -140,7 +140,7 @@ impl Core {
             }
         }
         let anonymous_id = text(page.anonymous_id);
-        let user_id = Some(text(page.user_id)).filter(|u| !u.is_empty());
+        let user_id = (!page.user_id.is_empty()).then(|| text(page.user_id));
         let c = self.batch.context_mut();
         if c.anonymous_id != anonymous_id || c.user_id != user_id {
             self.batch.cut(ms(now));
