@@ -277,11 +277,8 @@ fn fit(s: &str, max: usize) -> Cow<'static, str> {
 
 /// A JS time (ms, f64) as u64; NaN and negatives are 0.
 fn ms(t: f64) -> u64 {
-    if t > 0.0 {
-        t as u64
-    } else {
-        0
-    }
+    // `as` saturates: NaN and negatives are 0.
+    t as u64
 }
 
 /// A panic is a bug (bad input gives codes, never panics): trap without
@@ -301,6 +298,12 @@ mod tests {
 
     fn s(x: &str) -> Value<'static> {
         Value::Str(Cow::Owned(x.into()))
+    }
+
+    #[test]
+    fn js_times_become_ms() {
+        assert_eq!(ms(1_764_000_000_123.9), 1_764_000_000_123);
+        assert_eq!((ms(f64::NAN), ms(-5.0), ms(f64::NEG_INFINITY)), (0, 0, 0));
     }
 
     #[test]
