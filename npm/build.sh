@@ -54,11 +54,13 @@ node "$HERE/dead-data.mjs" "$OUT/eventstream.wasm" "$BIN/wasm-opt" "${FEATURES[@
 # error (producer, dropped, pending, status), a field the SDK reads from the
 # relay's JSON (a firing's visitor is passed on as is, never read), a Web
 # API's (keepalive, key, locks, open, log), socket.js's exports (open) or a
-# wasm export (wasm.js: one-letter names); and only names index.js uses, so
+# wasm export (wasm.js: one-letter names) or the client's push (which
+# bench/eventstream.mjs and tests/sdk/corpus.mjs call for clicks and
+# submits); and only names index.js uses, so
 # that each is named in its build, which avoids every other property it has
 # (not wsTimer). A new field left out only costs its bytes. About 200 bytes
 # of the gzipped package.
-PROPS='^(event|interval|socketInterval|handlers|producers|idle|inflightKeepalive|wsAttempt|sent|seen|core|off|dead|soon|release|campaign|page0|page1|anon|userId|uidDirty|timer|noBundles|linger|lastUrl|history|reopened|ws|hex|dec|frames|busy|lo|hi|seq|bytes|attempt|dirty|cut|visitor|context|producerHex|say|base|lockManager|droppedCount|lost|queueBytes|wsOpen|aborter)$'
+PROPS='^(interval|socketInterval|handlers|producers|idle|inflightKeepalive|wsAttempt|sent|seen|core|off|dead|soon|release|campaign|page0|page1|anon|userId|uidDirty|timer|noBundles|linger|lastUrl|history|reopened|ws|hex|dec|frames|busy|lo|hi|seq|bytes|attempt|dirty|cut|visitor|context|producerHex|say|base|lockManager|droppedCount|lost|queueBytes|wsOpen|aborter)$'
 # A one-letter name gains nothing and may be a wasm export's.
 if [[ "$PROPS" =~ [(|][a-z][|)] ]]; then echo "npm/build.sh: a one-letter name in PROPS" >&2; exit 1; fi
 CACHE="$(mktemp)"

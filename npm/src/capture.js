@@ -48,7 +48,7 @@ function click(c, e) {
   if (href != null) p.href = el.href || href;
   const t = el.getAttribute('data-track');
   if (t) p.track = t;
-  c.event(CLICK, '', p, false);
+  c.push(CLICK, '', p, false);
 }
 
 function submitted(c, e) {
@@ -58,7 +58,7 @@ function submitted(c, e) {
   for (const el of f.elements) if (/^(input|select|textarea)$/.test(el.localName) && !/^(submit|button|reset|image|hidden)$/.test(el.type)) fields++;
   const p = { form_id: f.id, fields, selector: selector(f) };
   if (f.name) p.form_name = f.name;
-  c.event(SUBMIT, '', p, false);
+  c.push(SUBMIT, '', p, false);
 }
 
 /** A short, stable CSS selector: id, data-track, or a tag path with nth-of-type. */

@@ -122,13 +122,13 @@ class Client {
 
   track(name, props) {
     if (typeof name != 'string' || !name) throw error('invalid_argument', 'track(name): name must be a non-empty string');
-    this.event(TRACK, name, props, true);
+    this.push(TRACK, name, props, true);
   }
 
   page(name, props) {
     if (name != null && typeof name != 'string') throw error('invalid_argument', 'page(name): name must be a string');
     const auto = { url: location.href, path: location.pathname, title: document.title };
-    this.event(PAGE, name || '', props ? { ...auto, ...props } : auto, props !== undefined);
+    this.push(PAGE, name || '', props ? { ...auto, ...props } : auto, props !== undefined);
   }
 
   identify(userId, traits) {
@@ -141,7 +141,7 @@ class Client {
       this.uidDirty = true;
       this.context();
     }
-    this.event(IDENTIFY, userId, traits, true);
+    this.push(IDENTIFY, userId, traits, true);
   }
 
   reset() {
@@ -222,7 +222,7 @@ class Client {
   // ---- for the modules --------------------------------------------------
 
   /** Batches one event of `kind`; `explicit`: the page's own call, which may throw. */
-  event(kind, name, props, explicit) {
+  push(kind, name, props, explicit) {
     if (this.off || this.dead) return;
     let bytes;
     if (props != null && (typeof props != 'object' || Array.isArray(props))) {
