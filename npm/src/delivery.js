@@ -9,7 +9,7 @@
 //
 // Client fields this module keeps: idle (flush() promises), soon,
 // inflightKeepalive, noBundles (the relay has no POST /v1/bundles).
-import { outcome } from './wasm.js';
+import { outcome, coreSetProducer } from './wasm.js';
 import { ACKED, REJECTED } from './generated.js';
 import { error, store, safe, report } from './util.js';
 import { drain, save, rehome, finishOrphan } from './queue.js';
@@ -29,7 +29,7 @@ export function later(c) {
     if (c.dead) return;
     drain(c, true);
     save(c);
-    if (!c.linger || !c.timer || (c.open && c.ws)) kick(c);
+    if (!c.linger || !c.timer || (c.wsOpen && c.ws)) kick(c);
   }));
 }
 
@@ -73,13 +73,13 @@ async function pump(c, p) {
   // The socket is the current visitor's, whose frames are the current
   // producer's (a producer per visitor): its object refuses (421) a frame
   // of a visitor of another partition. Other producers' frames go by HTTP.
-  const open = c.open && c.ws;
-  const socket = open && p.hex == c.producer;
+  const open = c.wsOpen && c.ws;
+  const socket = open && p.hex == c.producerHex;
   const single = socket || c.noBundles;
   // Events may still be joining the current producer's newest frame (never
   // one that went out): once it is the head of its queue, whichever
   // producer this request is for, seal it with them before anything goes.
-  if (c.reopened && c.producers.get(c.producer)?.frames[0] == c.reopened) c.cut(true);
+  if (c.reopened && c.producers.get(c.producerHex)?.frames[0] == c.reopened) c.cut(true);
   // Up to the relay's 100 frames, within one keepalive budget (a larger
   // frame goes alone); never the frame events are joining (it goes once
   // sealed, in a later request).
@@ -87,7 +87,7 @@ async function pump(c, p) {
   const all = [];
   let size = 0;
   for (const q of c.producers.values()) {
-    if (!idle(c, q) || (single ? q != p : open && q.hex == c.producer)) continue;
+    if (!idle(c, q) || (single ? q != p : open && q.hex == c.producerHex)) continue;
     const fs = [];
     for (const g of q.frames) {
       size += g.bytes.length + 3;
@@ -107,7 +107,7 @@ async function pump(c, p) {
       answers = [await (socket ? sock.sendSocket(c, p, f) : post(c, '/v1/frames', f.bytes, all))];
     } else answers = await sendBundle(c, all);
   } catch (e) {
-    c.log('network error', e && e.message);
+    c.say('network error', e && e.message);
   }
   let at = 0;
   for (const [q, fs] of parts) {
@@ -128,26 +128,26 @@ function answer(c, p, fs, answers) {
     if (status == SOCKET_CLOSED) break;
     // Dropped meanwhile by the queue's bound.
     if (!p.frames.includes(g)) continue;
-    if (status == 409 && code == 'sequence_gap' && g == p.frames[0] && (p.dropped || g.attempt >= 3)) {
+    if (status == 409 && code == 'sequence_gap' && g == p.frames[0] && (p.lost || g.attempt >= 3)) {
       // An earlier frame of this producer is not stored and this queue does
       // not hold it: dropped when the queue was full, or lost with a page.
       // A late copy (a dying page's keepalive or beacon) gets some seconds
       // of backoff to arrive; after that the gap never fills. The relay just
       // said p's frames are not stored, so they can move to a new producer.
       const q = rehome(c, p, p.frames.slice());
-      if (p.hex == c.producer) {
-        c.core.set_producer(q.lo, q.hi);
-        c.producer = q.hex;
+      if (p.hex == c.producerHex) {
+        coreSetProducer(c.core, q.lo, q.hi);
+        c.producerHex = q.hex;
       }
       return pump(c, q);
     }
     // ACKED and REJECTED are negative (a Rust test says so), waits are not.
     const d = outcome(status, code, g.attempt, after, Math.random());
-    c.log('sent', p.hex, g.seq, 'status', status, code, d < 0 ? (d == ACKED ? 'acked' : 'rejected') : 'retry in ' + Math.round(d) + ' ms');
+    c.say('sent', p.hex, g.seq, 'status', status, code, d < 0 ? (d == ACKED ? 'acked' : 'rejected') : 'retry in ' + Math.round(d) + ' ms');
     // The relay's tracking-plan verdicts on this frame's events (debug only;
     // the field is absent without a plan or with nothing to report).
     if (plan && (plan.flagged || plan.quarantined || plan.violations)) {
-      c.log('plan', p.hex, g.seq, 'flagged', plan.flagged, 'quarantined', plan.quarantined, 'violations', plan.violations);
+      c.say('plan', p.hex, g.seq, 'flagged', plan.flagged, 'quarantined', plan.quarantined, 'violations', plan.violations);
     }
     if (d < 0) {
       p.frames.splice(p.frames.indexOf(g), 1);
@@ -159,7 +159,7 @@ function answer(c, p, fs, answers) {
       if (wait < 0) wait = d;
     }
   }
-  if (!p.frames.length && p.hex != c.producer) finishOrphan(c, p);
+  if (!p.frames.length && p.hex != c.producerHex) finishOrphan(c, p);
   if (wait >= 0) {
     p.timer = setTimeout(() => {
       p.timer = 0;
@@ -178,7 +178,7 @@ async function post(c, path, body, fs) {
   if (keepalive) c.inflightKeepalive += body.length;
   for (const f of fs) f.keepalive = keepalive;
   try {
-    const res = await fetch(c.url + path + '?key=' + c.q, { method: 'POST', body, keepalive, credentials: 'omit' });
+    const res = await fetch(c.base + path + '?key=' + c.q, { method: 'POST', body, keepalive, credentials: 'omit' });
     const status = res.status;
     // A frame's acknowledgement only matters to debug logging (the relay's
     // tracking-plan counts): not read otherwise.
@@ -246,6 +246,6 @@ export function unload(c) {
     let fs = p.frames.filter((f) => !(p.busy ? f.sent : f.keepalive));
     if (!fs.length) continue;
     if (p.busy) rehome(c, p, fs);
-    c.log('beacon', fs.length, navigator.sendBeacon(c.url + BUNDLES + '?key=' + c.q, bundleOf(fs)));
+    c.say('beacon', fs.length, navigator.sendBeacon(c.base + BUNDLES + '?key=' + c.q, bundleOf(fs)));
   }
 }

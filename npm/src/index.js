@@ -11,12 +11,12 @@
 // use). Plain functions rather than methods:
 // the minifier renames functions, never methods, which keeps the package
 // small (its size is a product figure: tests/sdk/size.mjs).
-import { load, Core } from './wasm.js';
+import { load, coreNew, coreFree, coreSetProducer, coreRestoreSession, coreSessionId, coreSessionLast, coreEndSession, corePending, coreCut, coreContext, corePush, coreTake } from './wasm.js';
 import { encodeProps } from './props.js';
 import { TRACK, PAGE, IDENTIFY, SEALED, CORE_CODES } from './generated.js';
 import { P, noop, error, store, newProducer, uuid, safe, report } from './util.js';
 import { autoCapture } from './capture.js';
-import { drain, reopen, clear, claimOrphans, queueOf, finishOrphan } from './queue.js';
+import { drain, reopen, clear, claimOrphans, queueOf, finishOrphan, lock } from './queue.js';
 import { later, kick, retryNow, settle, unload } from './delivery.js';
 import { connect, closeSocket } from './trigger.js';
 
@@ -54,11 +54,6 @@ export async function init(options) {
   return new Client(o);
 }
 
-/** Holds the page's producer's Web Lock while the page lives (see queue.js). */
-function lock(c) {
-  if (c.locks) c.locks.request(P + 'p:' + c.producer, () => new Promise((res) => (c.release = res))).catch(noop);
-}
-
 /** The server-side client: every method exists and does nothing. */
 function inert() {
   const c = {};
@@ -73,18 +68,17 @@ function inert() {
 class Client {
   constructor(o) {
     this.o = o;
-    this.url = o.endpoint.replace(/\/+$/, '');
+    this.base = o.endpoint.replace(/\/+$/, '');
     this.q = encodeURIComponent(o.writeKey);
-    this.maxEvents = o.flushAt || 50;
     this.interval = o.flushInterval ?? 3000;
     this.socketInterval = o.socketFlushInterval ?? 0;
-    const max = (this.maxBytes = o.queue?.maxBytes ?? 2e6);
+    const max = (this.queueBytes = o.queue?.maxBytes ?? 2e6);
     if (!(max >= 65536)) throw error('invalid_argument', 'queue.maxBytes must be at least 65536');
-    this.log = o.debug ? (...a) => console.debug('[eventstream]', ...a) : noop;
+    this.say = o.debug ? (...a) => console.debug('[eventstream]', ...a) : noop;
     this.handlers = new Map();
     this.producers = new Map(); // see queue.js
-    this.dropped = Number(store.get(P + 'dropped')) || 0;
-    this.abort = new AbortController();
+    this.droppedCount = Number(store.get(P + 'dropped')) || 0;
+    this.aborter = new AbortController();
     this.idle = [];
     this.inflightKeepalive = 0;
     this.wsAttempt = 0;
@@ -94,9 +88,9 @@ class Client {
     // connect, and may resend one whose ack crossed a disconnect.
     this.seen = new Set();
     const id = newProducer();
-    this.core = new Core(id.lo, id.hi, this.maxEvents, o.flushBytes || 16384);
-    this.producer = id.hex;
-    this.log('producer', this.producer);
+    this.core = coreNew(id.lo, id.hi, o.flushAt || 50, o.flushBytes || 16384);
+    this.producerHex = id.hex;
+    this.say('producer', this.producerHex);
 
     const consent = store.get(P + 'optout');
     const gpc = o.honorGlobalPrivacyControl && navigator.globalPrivacyControl === true;
@@ -104,19 +98,19 @@ class Client {
 
     // Web Locks: this page's producer stays locked while the page lives, so
     // other tabs only ever claim producers whose page is gone.
-    this.locks = typeof navigator != 'undefined' && navigator.locks;
-    lock(this);
+    this.lockManager = typeof navigator != 'undefined' && navigator.locks;
+    lock(this, this.producerHex, this);
 
     const params = new URLSearchParams(location.search);
     const campaign = {};
     for (const k of CAMPAIGN) if (params.has(k)) campaign[k] = params.get(k);
     this.campaign = campaign;
     const ses = (store.get(P + 'ses') || '').split(',');
-    this.core.restore_session(Number(ses[0]) || 0, Number(ses[1]) || 0);
+    coreRestoreSession(this.core, Number(ses[0]) || 0, Number(ses[1]) || 0);
     if (!this.off) this.visitor();
 
     const on = (target, type, fn, capture) =>
-      target.addEventListener(type, (e) => safe(this, () => fn(e)), { capture, signal: this.abort.signal });
+      target.addEventListener(type, (e) => safe(this, () => fn(e)), { capture, signal: this.aborter.signal });
     on(window, 'pagehide', () => unload(this));
     on(document, 'visibilitychange', () => document.visibilityState == 'hidden' && unload(this));
     on(window, 'online', () => retryNow(this));
@@ -155,7 +149,7 @@ class Client {
     store.del(P + 'uid');
     this.uidDirty = false;
     store.del(P + 'ses');
-    this.core.end_session();
+    coreEndSession(this.core);
     if (this.off) return;
     this.visitor();
   }
@@ -179,12 +173,12 @@ class Client {
   }
 
   optOut() {
-    this.log('opt out');
+    this.say('opt out');
     this.off = true;
     store.set(P + 'optout', '1');
     for (const k of ['id', 'uid', 'ses']) store.del(P + k);
-    this.core.cut(Date.now());
-    while (this.core.take());
+    coreCut(this.core, Date.now());
+    while (coreTake(this.core));
     clear(this);
     clearTimeout(this.timer);
     this.timer = 0;
@@ -193,7 +187,7 @@ class Client {
   }
 
   optIn() {
-    this.log('opt in');
+    this.say('opt in');
     store.set(P + 'optout', '0');
     if (!this.off) return;
     this.off = false;
@@ -208,21 +202,21 @@ class Client {
   stats() {
     let queued = 0;
     for (const p of this.producers.values()) queued += p.frames.length;
-    return { producer: this.producer, queued, dropped: this.dropped, pending: this.core.pending(), connected: !!this.open };
+    return { producer: this.producerHex, queued, dropped: this.droppedCount, pending: corePending(this.core), connected: !!this.wsOpen };
   }
 
   destroy() {
     if (this.dead) return;
     unload(this);
     this.dead = true;
-    this.abort.abort();
+    this.aborter.abort();
     if (this.history) [history.pushState, history.replaceState] = this.history;
     clearTimeout(this.timer);
     for (const p of this.producers.values()) clearTimeout(p.timer);
     closeSocket(this);
     if (this.release) this.release();
     settle(this);
-    this.core.free();
+    coreFree(this.core);
   }
 
   // ---- for the modules --------------------------------------------------
@@ -241,8 +235,8 @@ class Client {
       if (explicit) throw error('invalid_argument', 'properties cannot be serialised: ' + e.message);
       return;
     }
-    if (!this.core.pending()) reopen(this);
-    const r = this.core.push(kind, name, bytes, Date.now());
+    if (!corePending(this.core)) reopen(this);
+    const r = corePush(this.core, kind, name, bytes, Date.now());
     if (r == SEALED) {
       // The sealed frame is persisted now (a crash loses nothing); sending
       // starts in a task of its own, keeping the caller's call short.
@@ -255,7 +249,7 @@ class Client {
       if (explicit) throw e;
       return report(this, e);
     }
-    if (this.core.pending() && !this.timer) {
+    if (corePending(this.core) && !this.timer) {
       // The socket's short interval also while it first connects: the
       // landing page view goes at once by HTTP instead of waiting for the
       // socket (its firing waits at the relay and comes with the connect).
@@ -276,19 +270,19 @@ class Client {
     this.anon = id;
     this.context();
     if (id != old) {
-      this.log('visitor', id);
+      this.say('visitor', id);
       if (old) {
         // A producer per visitor: a visitor's frames all go to its
         // partition, where the producer's sequence then has no holes. The
         // old producer's queue delivers what it holds, then lets go.
         drain(this, true);
-        const q = queueOf(this, this.producer);
+        const q = queueOf(this, this.producerHex);
         q.release = this.release;
         if (!q.frames.length) finishOrphan(this, q);
         const n = newProducer();
-        this.core.set_producer(n.lo, n.hi);
-        this.producer = n.hex;
-        lock(this);
+        coreSetProducer(this.core, n.lo, n.hi);
+        this.producerHex = n.hex;
+        lock(this, this.producerHex, this);
       }
       closeSocket(this);
       if (this.o.triggers !== false) connect(this);
@@ -308,7 +302,7 @@ class Client {
     // A frame this seals (the visitor changed) is queued in the next task
     // (later), off the page's call, and goes with the next flush.
     this.linger = true;
-    this.core.context([this.anon, this.userId || '', ...this.page0], screen.width, screen.height, this.page1, Date.now());
+    coreContext(this.core, [this.anon, this.userId || '', ...this.page0], screen.width, screen.height, this.page1, Date.now());
     later(this);
   }
 
@@ -317,8 +311,8 @@ class Client {
     clearTimeout(this.timer);
     this.timer = 0;
     if (this.off || this.dead) return;
-    this.core.cut(Date.now());
+    coreCut(this.core, Date.now());
     drain(this, quiet);
-    store.set(P + 'ses', this.core.session_id() + ',' + this.core.session_last());
+    store.set(P + 'ses', coreSessionId(this.core) + ',' + coreSessionLast(this.core));
   }
 }

@@ -21,12 +21,18 @@ function room(k) {
   }
 }
 
+/** Writes u32 `x` at `at`, little endian. */
+function at32(at, x) {
+  buf[at] = x;
+  buf[at + 1] = x >> 8;
+  buf[at + 2] = x >> 16;
+  buf[at + 3] = x >> 24;
+}
+
 function u32(x) {
   room(4);
-  buf[n++] = x;
-  buf[n++] = x >> 8;
-  buf[n++] = x >> 16;
-  buf[n++] = x >> 24;
+  at32(n, x);
+  n += 4;
 }
 
 function str(s) {
@@ -40,11 +46,7 @@ function str(s) {
   let i = 0;
   for (let c; i < l && (c = s.charCodeAt(i)) < 128; i++) buf[n++] = c;
   if (i < l) n += enc.encodeInto(s.slice(i), buf.subarray(n)).written;
-  const len = n - at - 4;
-  buf[at] = len;
-  buf[at + 1] = len >> 8;
-  buf[at + 2] = len >> 16;
-  buf[at + 3] = len >> 24;
+  at32(at, n - at - 4);
 }
 
 const norm = (v, k) => (v && typeof v.toJSON == 'function' ? v.toJSON(k) : v);

@@ -8,17 +8,19 @@
 // of pages that are gone (orphans) are claimed under a Web Lock; frames that
 // can no longer be stored under their producer move to a fresh one (rehome).
 //
-// Client fields this module keeps: producers (producerHex -> { hex, dec,
+// Client fields this module keeps: producers (producer hex -> { hex, dec,
 // frames: [{ seq, key, bytes, attempt, dirty, sent, keepalive }],
-// busy, timer, dropped, lo, hi, release }), dropped, reopened, uidDirty.
+// busy, timer, lost (it dropped a frame), lo, hi, release }), droppedCount,
+// reopened, uidDirty.
 import { P, FRAME, noop, error, store, b64, unb64, newProducer, report } from './util.js';
 import { kick, later } from './delivery.js';
+import { coreTake, coreTakenSequence, coreReopen } from './wasm.js';
 
 /** Moves sealed frames from the core into the queue and, unless quiet, sends. */
 export function drain(c, quiet) {
   let b;
-  while ((b = c.core.take())) {
-    const seq = c.core.taken_sequence();
+  while ((b = coreTake(c.core))) {
+    const seq = coreTakenSequence(c.core);
     const t = c.reopened;
     if (t && t.seq == seq) {
       // The reopened frame, sealed again with the later events.
@@ -26,7 +28,7 @@ export function drain(c, quiet) {
       t.bytes = b;
       dirty(c, t);
       bound(c);
-    } else enqueue(c, c.producer, seq, b);
+    } else enqueue(c, c.producerHex, seq, b);
   }
   if (!quiet) kick(c);
 }
@@ -37,9 +39,9 @@ export function drain(c, quiet) {
  * its head too), the event joins it instead.
  */
 export function reopen(c) {
-  const f = c.producers.get(c.producer)?.frames;
+  const f = c.producers.get(c.producerHex)?.frames;
   const t = f?.[1] && f.at(-1);
-  if (t && !t.sent && c.core.reopen(t.seq)) c.reopened = t;
+  if (t && !t.sent && coreReopen(c.core, t.seq)) c.reopened = t;
 }
 
 /** The queue of producer `hex`, made on first use. */
@@ -54,7 +56,7 @@ function enqueue(c, hex, seq, bytes, key) {
   const p = queueOf(c, hex);
   const f = { seq, bytes, attempt: 0, key: key || FRAME + hex + ':' + seq };
   p.frames.push(f);
-  c.log('frame', hex, seq, bytes.length + ' bytes');
+  c.say('frame', hex, seq, bytes.length + ' bytes');
   bound(c);
   if (!key) dirty(c, f);
 }
@@ -97,7 +99,7 @@ function bound(c) {
   for (;;) {
     let bytes = 0;
     for (const p of c.producers.values()) for (const f of p.frames) bytes += f.bytes.length;
-    if (bytes <= c.maxBytes || !dropOldest(c)) return;
+    if (bytes <= c.queueBytes || !dropOldest(c)) return;
   }
 }
 
@@ -109,10 +111,10 @@ function dropOldest(c) {
     if (p.frames.length > i) {
       const [f] = p.frames.splice(i, 1);
       if (f == c.reopened) c.reopened = 0;
-      p.dropped = true;
+      p.lost = true;
       store.del(f.key);
-      store.set(P + 'dropped', String(++c.dropped));
-      report(c, error('queue_full', 'persistent queue full: dropped the oldest frame', { dropped: c.dropped }));
+      store.set(P + 'dropped', String(++c.droppedCount));
+      report(c, error('queue_full', 'persistent queue full: dropped the oldest frame', { dropped: c.droppedCount }));
       return true;
     }
   }
@@ -168,7 +170,7 @@ export function rehome(c, p, frames) {
   const q = queueOf(c, hex);
   q.lo = lo;
   q.hi = hi;
-  if (c.locks) c.locks.request(P + 'p:' + hex, () => new Promise((res) => (q.release = res))).catch(noop);
+  lock(c, hex, q);
   for (const f of frames) {
     const b = rehomeFrame(f.bytes, lo, hi);
     if (!b) continue;
@@ -178,8 +180,17 @@ export function rehome(c, p, frames) {
     q.frames.push(f);
     persist(c, f);
   }
-  c.log('rehomed', frames.length, 'frames', p.hex, '->', hex);
+  c.say('rehomed', frames.length, 'frames', p.hex, '->', hex);
   return q;
+}
+
+/**
+ * Holds the Web Lock of producer `hex` (the page's own, or a rehomed
+ * queue's) until `holder.release()`: other tabs claim only the frames of
+ * producers whose page is gone.
+ */
+export function lock(c, hex, holder) {
+  if (c.lockManager) c.lockManager.request(P + 'p:' + hex, () => new Promise((res) => (holder.release = res))).catch(noop);
 }
 
 /** Frames left by pages that are gone: claim each producer under its lock. */
@@ -187,7 +198,7 @@ export function claimOrphans(c) {
   const byProducer = new Map();
   for (const key of store.keys(FRAME)) {
     const [hex, seq] = key.slice(FRAME.length).split(':');
-    if (hex == c.producer || !/^[0-9a-f]{16}$/.test(hex)) continue;
+    if (hex == c.producerHex || !/^[0-9a-f]{16}$/.test(hex)) continue;
     if (!byProducer.has(hex)) byProducer.set(hex, []);
     byProducer.get(hex).push({ key, seq: Number(seq) });
   }
@@ -198,11 +209,11 @@ export function claimOrphans(c) {
         const v = store.get(key);
         if (v) enqueue(c, hex, seq, unb64(v), key);
       }
-      c.log('claimed', hex, list.length + ' frames');
+      c.say('claimed', hex, list.length + ' frames');
       kick(c);
     };
-    if (!c.locks) { take(); continue; }
-    c.locks.request(P + 'p:' + hex, { ifAvailable: true }, (lock) => {
+    if (!c.lockManager) { take(); continue; }
+    c.lockManager.request(P + 'p:' + hex, { ifAvailable: true }, (lock) => {
       if (!lock || c.dead) return;
       take();
       // Hold the producer's lock until its frames are delivered.

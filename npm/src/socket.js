@@ -9,7 +9,7 @@
 // constants; the rest comes from trigger.js through setup().
 //
 // Client fields this module keeps: ws (null, a marker object while the token
-// loads, or the socket), open, wsDeflate, wsAttempt, wsTimer, sent
+// loads, or the socket), wsOpen, wsDeflate, wsAttempt, wsTimer, sent
 // ('producerDec:seq' -> resolve, for frames sent on the socket), seen.
 import { CLOSE_ORIGIN_NOT_ALLOWED } from './generated.js';
 
@@ -37,12 +37,12 @@ export async function open(c, marker, anon, pending) {
     }
     const { token } = await res.json();
     if (c.ws != marker || c.anon != anon) return;
-    const ws = new WebSocket(c.url.replace(/^http/, 'ws') + '/v1/visitors/' + encodeURIComponent(anon) + '/ws?key=' + c.q + '&token=' + encodeURIComponent(token));
+    const ws = new WebSocket(c.base.replace(/^http/, 'ws') + '/v1/visitors/' + encodeURIComponent(anon) + '/ws?key=' + c.q + '&token=' + encodeURIComponent(token));
     ws.binaryType = 'arraybuffer';
     c.ws = ws;
     ws.onopen = () => {
-      c.open = true;
-      c.log('socket open', ws.extensions);
+      c.wsOpen = true;
+      c.say('socket open', ws.extensions);
       c.wsAttempt = 0;
       // What waits for the HTTP flush interval goes now, on the socket.
       c.cut();
@@ -58,9 +58,9 @@ export async function open(c, marker, anon, pending) {
 /** The socket closed (or never opened): reconnect with backoff unless refused for good. */
 function closed(c, ws, code) {
   if (ws && ws != c.ws) return;
-  c.log('socket closed', code);
+  c.say('socket closed', code);
   c.ws = null;
-  c.open = false;
+  c.wsOpen = false;
   for (const r of c.sent.values()) r([k.SOCKET_CLOSED, '']);
   c.sent.clear();
   if (c.off || c.dead || code == CLOSE_ORIGIN_NOT_ALLOWED) return;
@@ -74,7 +74,7 @@ export function closeSocket(c) {
   clearTimeout(c.wsTimer);
   const ws = c.ws;
   c.ws = null;
-  c.open = false;
+  c.wsOpen = false;
   if (ws && ws.close) {
     ws.onclose = null;
     ws.close(1000);
@@ -93,7 +93,7 @@ function message(c, data) {
     if (!c.seen.has(id)) {
       c.seen.add(id);
       if (c.seen.size > 512) c.seen.delete(c.seen.values().next().value);
-      c.log('firing', f.trigger, f.firing_id);
+      c.say('firing', f.trigger, f.firing_id);
       const type = f.action && f.action.type;
       for (const key of new Set([type, f.trigger, '*'])) {
         for (const h of (c.handlers.get(key) || []).slice()) {
@@ -101,7 +101,7 @@ function message(c, data) {
         }
       }
     }
-    if (c.ws && c.open) c.ws.send(JSON.stringify({ type: 'ack', offsets: [m.offset] }));
+    if (c.ws && c.wsOpen) c.ws.send(JSON.stringify({ type: 'ack', offsets: [m.offset] }));
   } else if (m.type == 'appended' || m.type == 'error') {
     const key = m.producer_id + ':' + m.sequence;
     const r = c.sent.get(key);

@@ -17,7 +17,7 @@ export function connect(c) {
   if (c.off || c.dead || c.ws) return;
   const anon = c.anon;
   const marker = (c.ws = {}); // reserves the slot while the token and socket.js load
-  const token = fetch(c.url + '/v1/token?key=' + c.q + '&visitor=' + encodeURIComponent(anon), { credentials: 'omit' });
+  const token = fetch(c.base + '/v1/token?key=' + c.q + '&visitor=' + encodeURIComponent(anon), { credentials: 'omit' });
   token.catch(noop); // socket.js sees the failure
   (loading ||= import('./socket.js').then((m) => {
     m.setup({ outcome, error, safe, report, connect, SOCKET_CLOSED });

@@ -6,11 +6,7 @@ export const FRAME = P + 'f:'; // FRAME + producerHex + ':' + sequence = base64 
 export const noop = () => {};
 
 /** An Error with a stable `code` (and optional extra fields). */
-export function error(code, message, extra) {
-  const e = new Error(message);
-  e.code = code;
-  return Object.assign(e, extra);
-}
+export const error = (code, message, extra) => Object.assign(new Error(message), { code }, extra);
 
 /** Runs what the SDK does on its own: reports, never throws into the page. */
 export function safe(c, fn) {
@@ -23,31 +19,23 @@ export function safe(c, fn) {
 
 /** Logs an error and hands it to the page's onError (whose own throw is ignored). */
 export function report(c, e) {
-  c.log('error', e);
+  c.say('error', e);
   if (c.o.onError) try { c.o.onError(e); } catch { /* the page's own handler failed */ }
 }
 
-/** localStorage that never throws (private mode, sandboxed iframes, quota). */
+/** Runs `fn` on localStorage; what it throws (private mode, sandboxed iframes, quota) gives undefined. */
+const ls = (fn) => {
+  try {
+    return fn(localStorage);
+  } catch { /* unavailable */ }
+};
+
+/** localStorage that never throws: get gives null or undefined when nothing is read, set true once written. */
 export const store = {
-  get(k) {
-    try { return localStorage.getItem(k); } catch { return null; }
-  },
-  set(k, v) {
-    try { localStorage.setItem(k, v); return true; } catch { return false; }
-  },
-  del(k) {
-    try { localStorage.removeItem(k); } catch { /* unavailable: nothing stored */ }
-  },
-  keys(prefix) {
-    const out = [];
-    try {
-      for (let i = 0; i < localStorage.length; i++) {
-        const k = localStorage.key(i);
-        if (k && k.startsWith(prefix)) out.push(k);
-      }
-    } catch { /* unavailable */ }
-    return out;
-  },
+  get: (k) => ls((s) => s.getItem(k)),
+  set: (k, v) => ls((s) => (s.setItem(k, v), true)),
+  del: (k) => ls((s) => s.removeItem(k)),
+  keys: (prefix) => ls((s) => Object.keys(s).filter((k) => k.startsWith(prefix))) || [],
 };
 
 export function b64(bytes) {
@@ -70,11 +58,9 @@ export function newProducer() {
   return { lo, hi, hex: h(hi) + h(lo) };
 }
 
-export function uuid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 15) | 64;
-  b[8] = (b[8] & 63) | 128;
-  const h = Array.from(b, (x) => (x + 256).toString(16).slice(1)).join('');
-  return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
-}
+/**
+ * A random (version 4) UUID. Not crypto.randomUUID: a page served over
+ * plain HTTP has none, and this one form serves every page.
+ */
+export const uuid = () =>
+  '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (d) => (d ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (d / 4)))).toString(16));

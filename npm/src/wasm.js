@@ -51,56 +51,32 @@ export async function load(url) {
   const r = await (WebAssembly.instantiateStreaming && res.headers.get('Content-Type') == 'application/wasm'
     ? WebAssembly.instantiateStreaming(res, imports)
     : res.arrayBuffer().then((b) => WebAssembly.instantiate(b, imports)));
-  w ||= r.instance.exports;
+  if (w) return;
+  w = r.instance.exports;
+  ({ n: coreNew, f: coreFree, r: coreSetProducer, s: coreRestoreSession, d: coreSessionId, l: coreSessionLast,
+    e: coreEndSession, v: coreReopen, g: corePending, u: coreCut, q: coreTakenSequence } = w);
 }
 
-/** One SDK core (see sdk/src/lib.rs `Core`); a handle into the module. */
-export class Core {
-  constructor(lo, hi, maxEvents, maxBytes) {
-    this.h = w.n(lo, hi, maxEvents, maxBytes);
-  }
-  free() {
-    w.f(this.h);
-  }
-  set_producer(lo, hi) {
-    w.r(this.h, lo, hi);
-  }
-  /** `texts`: anonymous id, user id, origin, referrer, locale, time zone; `campaign`: its bytes (props.js). */
-  context(texts, width, height, campaign, now) {
-    return w.x(this.h, now, width, height, ...put(texts, campaign));
-  }
-  restore_session(id, last) {
-    w.s(this.h, id, last);
-  }
-  session_id() {
-    return w.d(this.h);
-  }
-  session_last() {
-    return w.l(this.h);
-  }
-  end_session() {
-    w.e(this.h);
-  }
-  /** `props`: the properties' bytes (props.js). */
-  push(kind, name, props, now) {
-    return w.p(this.h, kind, ...put([name], props), now);
-  }
-  reopen(seq) {
-    return w.v(this.h, seq);
-  }
-  pending() {
-    return w.g(this.h);
-  }
-  cut(now) {
-    w.u(this.h, now);
-  }
-  take() {
-    return out(w.t(this.h));
-  }
-  taken_sequence() {
-    return w.q(this.h);
-  }
-}
+// One SDK core (see sdk/src/lib.rs `Core`) is a handle into the module,
+// which the client keeps as `core` and passes to each of these functions
+// first. The exports that take and give only numbers are called as they
+// are (a wrapper per export was a hundred bytes of the package), set by
+// load(): coreNew(lo, hi, maxEvents, maxBytes) gives a handle;
+// coreFree(h), coreSetProducer(h, lo, hi), coreRestoreSession(h, id, last),
+// coreSessionId(h), coreSessionLast(h), coreEndSession(h),
+// coreReopen(h, seq) (1 if it did), corePending(h), coreCut(h, now),
+// coreTakenSequence(h) (of the frame coreTake gave last).
+export let coreNew, coreFree, coreSetProducer, coreRestoreSession, coreSessionId, coreSessionLast, coreEndSession,
+  coreReopen, corePending, coreCut, coreTakenSequence;
+
+/** `texts`: anonymous id, user id, origin, referrer, locale, time zone; `campaign`: its bytes (props.js). */
+export const coreContext = (h, texts, width, height, campaign, now) => w.x(h, now, width, height, ...put(texts, campaign));
+
+/** `props`: the properties' bytes (props.js). */
+export const corePush = (h, kind, name, props, now) => w.p(h, kind, ...put([name], props), now);
+
+/** The oldest sealed frame not taken yet (a copy), or undefined. */
+export const coreTake = (h) => out(w.t(h));
 
 export const outcome = (status, code, attempt, retryAfter, rand) =>
   w.b(status, put([code], [])[0], attempt, retryAfter, rand);

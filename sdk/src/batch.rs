@@ -51,14 +51,15 @@ pub struct Sealed {
     pub bytes: Vec<u8>,
 }
 
+/// What the relay accepts: no frame passes it, reopened or not. A
+/// constant rather than a field: the checks inlined from the encoder fold.
+const LIMITS: Limits = Limits::DEFAULT;
+
 /// The batcher of one SDK instance (one producer).
 #[derive(Debug)]
 pub struct Batcher {
     producer: u64,
     next_sequence: u64,
-    /// What the relay accepts (`Limits::DEFAULT`): no frame passes it,
-    /// reopened or not.
-    limits: Limits,
     /// Seal after this many events added since the frame was (re)opened.
     flush_events: usize,
     /// Seal once this many bytes were added since the frame was (re)opened.
@@ -100,13 +101,12 @@ impl Batcher {
     /// limits; a frame passes `max_bytes` by at most its last event and
     /// never passes the relay's `max_frame_bytes`).
     pub fn new(producer: u64, max_events: usize, max_bytes: usize) -> Batcher {
-        let limits = Limits::DEFAULT;
+        let limits = LIMITS;
         Batcher {
             producer,
             next_sequence: 0,
             flush_events: max_events.clamp(1, limits.max_events),
             flush_bytes: max_bytes.clamp(1024, limits.max_frame_bytes),
-            limits,
             context: Context::default(),
             open: None,
             base: (0, 0),
@@ -199,9 +199,7 @@ impl Batcher {
             // A context that does not fit refuses the event instead.
             let b = match self.open.take() {
                 Some(b) => b,
-                None => {
-                    FrameBuilder::try_with_limits(&self.context, &self.limits).map_err(map_err)?
-                }
+                None => FrameBuilder::try_with_limits(&self.context, &LIMITS).map_err(map_err)?,
             };
             let b = self.open.insert(b);
             match b.push(event) {
@@ -222,7 +220,7 @@ impl Batcher {
         // `FrameTooLarge` instead; refuse rather than loop.
         Err(BatchError::EventTooLarge {
             len: 0,
-            max: self.limits.max_frame_bytes,
+            max: LIMITS.max_frame_bytes,
         })
     }
 

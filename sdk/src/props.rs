@@ -189,8 +189,15 @@ impl<'a> Reader<'a> {
         Some(s)
     }
 
+    /// The next `N` bytes as an array.
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let a = *self.b.get(self.i..)?.first_chunk::<N>()?;
+        self.i += N;
+        Some(a)
+    }
+
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(self.array()?))
     }
 
     fn string(&mut self) -> Option<Cow<'a, str>> {
@@ -211,11 +218,11 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Option<Value<'a>> {
-        let tag = *self.take(1)?.first()?;
+        let [tag] = self.array()?;
         Some(match tag {
             TAG_NULL => Value::Null,
             TAG_FALSE | TAG_TRUE => Value::Bool(tag == TAG_TRUE),
-            TAG_NUMBER => number(f64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+            TAG_NUMBER => number(f64::from_le_bytes(self.array()?)),
             TAG_STRING => Value::Str(self.string()?),
             TAG_LIST | TAG_MAP if depth >= MAX_DEPTH => {
                 self.too_deep = true;
