@@ -812,27 +812,27 @@ fn stage_firings<S: Storage>(
             out.push((offset, f));
         }
     }
-    // One undelivered entry per visitor (an append's firings are all its
-    // visitor's; a timeout's may be of many), under its last firing.
-    let mut done = vec![false; out.len()];
-    let mut group: Vec<(u64, &[u8])> = Vec::new();
-    for i in 0..out.len() {
-        if done[i] {
-            continue;
-        }
-        let visitor = &out[i].1.visitor;
-        group.clear();
-        for j in i..out.len() {
-            if !done[j] && out[j].1.visitor == *visitor {
-                done[j] = true;
-                group.push((delivered[j].0, &delivered[j].1));
-            }
-        }
-        let last = group.last().map_or(0, |&(o, _)| o);
+    // One undelivered entry per run of one visitor's firings, under its
+    // last: an append's firings are all its visitor's, and a timeout makes
+    // each visitor's in a row.
+    let mut from = 0;
+    while from < out.len() {
+        let visitor = &out[from].1.visitor;
+        let to = from
+            + out[from..]
+                .iter()
+                .take_while(|(_, f)| f.visitor == *visitor)
+                .count();
+        let group: Vec<(u64, &[u8])> = delivered[from..to]
+            .iter()
+            .map(|(o, e)| (*o, &e[..]))
+            .collect();
+        let last = delivered[to - 1].0;
         writes.put(
             undelivered_key(visitor, last),
             encode_undelivered(last, &group),
         );
+        from = to;
     }
     Ok(out)
 }
