@@ -24,7 +24,7 @@
 //! distinct count is of the union, not a sum. Across partitions the counts
 //! add up exactly: a visitor lives in one partition.
 
-use crate::frame::wire::put_varint;
+use crate::frame::wire::{put_varint, take_varint as varint};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use crate::trigger::hash::hash64 as visitor_hash;
 use crate::trigger::{Outcome, Reason, Suppressed, Suppressions};
@@ -420,20 +420,6 @@ fn merge_sorted(
             None => return,
         }
     }
-}
-
-/// A LEB128 varint of at most 10 bytes.
-fn varint(r: &mut &[u8]) -> Option<u64> {
-    let mut n = 0u64;
-    for i in 0..10 {
-        let (&b, rest) = r.split_first()?;
-        *r = rest;
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Some(n);
-        }
-    }
-    None
 }
 
 fn key(minute: u64, trigger: &[u8]) -> Vec<u8> {

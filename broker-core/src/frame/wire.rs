@@ -207,6 +207,21 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Reads a LEB128 varint of at most 10 bytes from the front of `r`.
+#[cfg(feature = "std")]
+pub(crate) fn take_varint(r: &mut &[u8]) -> Option<u64> {
+    let mut n = 0u64;
+    for i in 0..10 {
+        let (&b, rest) = r.split_first()?;
+        *r = rest;
+        n |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(n);
+        }
+    }
+    None
+}
+
 /// The float as `(scale, mantissa)` when it is exactly `mantissa / 10^scale`
 /// for a scale in 0..=7 and a mantissa of at most 2^53, the decimal form a
 /// JSON number like `89.58` had; `None` otherwise (and for -0.0, which the

@@ -11,7 +11,7 @@
 //! starts with zero, since an empty batch is never appended.
 
 use super::corrupt;
-use crate::frame::wire::put_varint;
+use crate::frame::wire::{put_varint, take_varint as varint};
 use crate::storage::{keys, StorageError};
 use crate::trigger::{Conversion, Firing, Outcome};
 use serde::{Deserialize, Serialize};
@@ -314,20 +314,6 @@ pub fn undelivered_entries<'v>(
         out.push((o, bytes));
     }
     Ok(out)
-}
-
-/// A LEB128 varint of at most 10 bytes.
-fn varint(r: &mut &[u8]) -> Option<u64> {
-    let mut n = 0u64;
-    for i in 0..10 {
-        let (&b, rest) = r.split_first()?;
-        *r = rest;
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Some(n);
-        }
-    }
-    None
 }
 
 /// The undelivered-entry key of the firing at `offset` for `visitor`:
