@@ -262,7 +262,7 @@ const GROUP_MARK: u8 = 0;
 /// one row instead of one per firing. A single firing under its own offset
 /// is stored as its own bytes (the layout every entry had before groups).
 ///
-/// Group layout: [`GROUP_MARK`], a varint count, then for each firing
+/// Group layout: a 0 byte, a varint count, then for each firing
 /// `key_offset` minus its offset (varint) and its bytes (varint length,
 /// then the bytes).
 pub fn encode_undelivered(key_offset: u64, firings: &[(u64, &[u8])]) -> Vec<u8> {
