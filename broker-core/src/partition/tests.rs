@@ -557,15 +557,9 @@ fn alarms_are_idempotent_and_an_empty_partition_sleeps() {
 fn firing_retention_also_drops_the_undelivered_entries() {
     let json = r#"{"version": 1, "triggers": [{"id": "hello", "when": {"event": "e0"},
         "action": {"type": "banner"}}]}"#;
-    let file = match TriggerFile::parse(json) {
-        Ok(f) => f,
-        Err(e) => panic!("trigger file refused: {e:?}"),
-    };
-    let mut s = MemoryStorage::new();
     let mut cfg = PartitionConfig::new(0, 1);
     cfg.retention_ms = Some(HOUR);
-    let mut p = Partition::open(&s, cfg).unwrap();
-    p.set_triggers(&mut s, json, file).unwrap();
+    let (mut s, mut p) = with_triggers(json, cfg);
     let a = p.append(&mut s, &frame_of(1, 0, 1), T0).unwrap();
     assert_eq!(a.firings.len(), 1);
     assert_eq!(p.undelivered_firings(&s, "v-1").unwrap().len(), 1);
@@ -586,13 +580,7 @@ fn firing_retention_also_drops_the_undelivered_entries() {
 fn a_visitor_id_with_nul_does_not_see_another_visitors_firings() {
     let json = r#"{"version": 1, "triggers": [{"id": "hello", "when": {"event": "e0"},
         "action": {"type": "banner"}}]}"#;
-    let file = match TriggerFile::parse(json) {
-        Ok(f) => f,
-        Err(e) => panic!("trigger file refused: {e:?}"),
-    };
-    let mut s = MemoryStorage::new();
-    let mut p = Partition::open(&s, PartitionConfig::new(0, 0)).unwrap();
-    p.set_triggers(&mut s, json, file).unwrap();
+    let (mut s, mut p) = with_triggers(json, PartitionConfig::new(0, 0));
     let other = frame_for("a\0b", 1, 0, vec![event(0, T0)]);
     assert_eq!(p.append(&mut s, &other, T0).unwrap().firings.len(), 1);
     assert!(p.undelivered_firings(&s, "a").unwrap().is_empty());
@@ -647,6 +635,18 @@ fn a_new_trigger_file_keeps_unchanged_triggers_state_and_drops_removed_ones() {
     );
 }
 
+/// A partition over a new store, configured by `cfg`, running `json`.
+fn with_triggers(json: &str, cfg: PartitionConfig) -> (MemoryStorage, Partition) {
+    let file = match TriggerFile::parse(json) {
+        Ok(f) => f,
+        Err(e) => panic!("trigger file refused: {e:?}"),
+    };
+    let mut s = MemoryStorage::new();
+    let mut p = Partition::open(&s, cfg).unwrap();
+    p.set_triggers(&mut s, json, file).unwrap();
+    (s, p)
+}
+
 /// Storage entries under `prefix`.
 fn entries_under(s: &MemoryStorage, prefix: u8) -> usize {
     s.scan(&[prefix], &keys::prefix_end(&[prefix]), usize::MAX)
@@ -665,13 +665,7 @@ fn an_append_s_firings_are_one_undelivered_entry_acknowledged_in_parts() {
         {"id": "again", "when": {"event": "e0"}, "action": {"type": "toast"}},
         {"id": "later", "when": {"event": "e0"}, "unless": {"event": "e9", "within": "1m"},
          "action": {"type": "later"}}]}"#;
-    let file = match TriggerFile::parse(json) {
-        Ok(f) => f,
-        Err(e) => panic!("trigger file refused: {e:?}"),
-    };
-    let mut s = MemoryStorage::new();
-    let mut p = Partition::open(&s, PartitionConfig::new(0, 0)).unwrap();
-    p.set_triggers(&mut s, json, file).unwrap();
+    let (mut s, mut p) = with_triggers(json, PartitionConfig::new(0, 0));
     let three = frame_for(
         "v-1",
         1,
@@ -726,15 +720,9 @@ fn firing_retention_drops_undelivered_entries_of_several_firings() {
         {"id": "hello", "when": {"event": "e0"}, "action": {"type": "banner"}},
         {"id": "again", "when": {"event": "e0"}, "action": {"type": "toast"}},
         {"id": "more", "when": {"event": "e0"}, "action": {"type": "toast"}}]}"#;
-    let file = match TriggerFile::parse(json) {
-        Ok(f) => f,
-        Err(e) => panic!("trigger file refused: {e:?}"),
-    };
-    let mut s = MemoryStorage::new();
     let mut cfg = PartitionConfig::new(0, 1);
     cfg.retention_ms = Some(HOUR);
-    let mut p = Partition::open(&s, cfg).unwrap();
-    p.set_triggers(&mut s, json, file).unwrap();
+    let (mut s, mut p) = with_triggers(json, cfg);
     let a = p.append(&mut s, &frame_of(1, 0, 1), T0).unwrap();
     assert_eq!(a.firings.len(), 3);
     p.ack_firings(&mut s, "v-1", &[a.firings[2].0]).unwrap();
