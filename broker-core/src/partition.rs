@@ -580,8 +580,11 @@ impl Partition {
             }
             let offset = log_be_u64(&k, prefix.len())?;
             for (o, bytes) in undelivered_entries(offset, &v, &k)? {
+                if out.len() == MAX_UNDELIVERED {
+                    return Ok(out);
+                }
                 let firing = decode_firing(bytes, &k)?;
-                if firing.visitor == visitor && out.len() < MAX_UNDELIVERED {
+                if firing.visitor == visitor {
                     out.push((o, firing));
                 }
             }

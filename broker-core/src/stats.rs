@@ -657,6 +657,10 @@ impl Journal {
         writes: &mut WriteBatch,
         now: u64,
     ) -> Result<(), StorageError> {
+        if self.entries == 0 {
+            // Nothing written since the load or the last fold.
+            return Ok(());
+        }
         let entries = journal_entries(store)?;
         let Some(&(last, _)) = entries.last() else {
             self.entries = 0;
