@@ -392,6 +392,64 @@ fn bad_utf8() {
 }
 
 #[test]
+fn bad_utf8_comes_before_a_later_truncated_string() {
+    // "ab", then 0xc3 0x28 (payload offset 7), then 9 bytes of which 2 are there.
+    check(
+        decode(
+            &frame(&[0, 0, 3, 2, b'a', b'b', 2, 0xc3, 0x28, 9, b'x', b'y']),
+            &L,
+        ),
+        FrameError::BadUtf8 { offset: 18 },
+        14,
+        "bad_utf8",
+    );
+}
+
+#[test]
+fn a_string_that_is_utf8_only_with_the_next_length_is_refused() {
+    // The string 0xc3 (payload offset 4), then a string of 128 bytes, whose
+    // length varint is 0x80 0x01: the run reads 0xc3 0x80 as "À", valid as
+    // a whole, but the first string alone cuts that character.
+    let mut p = vec![0, 0, 2, 1, 0xc3, 0x80, 0x01];
+    p.extend_from_slice(&[b'a'; 128]);
+    p.push(0); // no slices
+    p.extend_from_slice(&[0; 11]);
+    p.push(0); // no events
+    check(
+        decode(&frame(&p), &L),
+        FrameError::BadUtf8 { offset: 15 },
+        14,
+        "bad_utf8",
+    );
+}
+
+#[test]
+fn strings_of_every_width_and_length_decode() {
+    // Multi-byte characters (the run is checked at once) and a string of
+    // 300 bytes (its length varint is not ASCII: checked one by one).
+    let long = "ü".repeat(150);
+    for (name, prop) in [("café", "日本"), ("café", long.as_str()), ("a", "b")] {
+        let f = Frame {
+            producer_id: 7,
+            sequence: 0,
+            sent_at: 0,
+            context: Context {
+                anonymous_id: Cow::Borrowed("visitor-ñ"),
+                ..Context::default()
+            },
+            events: vec![Event {
+                kind: EventKind::Track,
+                name: Cow::Borrowed(name),
+                timestamp: 5,
+                properties: vec![(Cow::Borrowed("k"), Value::Str(Cow::Borrowed(prop)))],
+            }],
+        };
+        let bytes = encode(&f).unwrap();
+        assert_eq!(decode(&bytes, &L).unwrap(), f, "{name} {prop}");
+    }
+}
+
+#[test]
 fn bad_string_index() {
     // The context's anonymous_id refers to frame string 1 of a 1-string table.
     let mut p = prefix(&[]);
