@@ -541,6 +541,61 @@ pub struct Journal {
     /// Entries written and not folded (an upper bound: a commit that failed
     /// counts too, and only makes the next fold come sooner).
     entries: u64,
+    /// What the entries staged since the last fold add, kept so that a
+    /// fold does not parse them again. Only trusted when the stored
+    /// entries are exactly the ones it covers: a commit that failed, a
+    /// fold not committed, entries from before [`Journal::load`] make the
+    /// fold read the entries instead.
+    sum: Sum,
+}
+
+/// The sum of the journal entries of sequences `from..to`, per minute and
+/// trigger id.
+#[derive(Debug, Clone, Default)]
+struct Sum {
+    from: u64,
+    to: u64,
+    by_minute: BTreeMap<u64, BTreeMap<Box<str>, Counters>>,
+}
+
+impl Sum {
+    /// Empty, to cover the entries from sequence `next` on.
+    fn restart(&mut self, next: u64) {
+        self.from = next;
+        self.to = next;
+        self.by_minute.clear();
+    }
+
+    /// Adds entry `sequence`'s pairs; a sequence that does not follow on
+    /// starts the sum again from it.
+    fn add(&mut self, sequence: u64, delta: Vec<((u64, &str), Counters)>) {
+        if sequence != self.to {
+            self.restart(sequence);
+        }
+        self.to = sequence + 1;
+        for ((minute, id), d) in delta {
+            let triggers = self.by_minute.entry(minute).or_default();
+            match triggers.get_mut(id) {
+                Some(c) => c.merge(&d),
+                None => {
+                    triggers.insert(id.into(), d);
+                }
+            }
+        }
+    }
+
+    /// True when `stored` (the journal's sequences, ascending) are exactly
+    /// the ones summed.
+    fn covers(&self, stored: &[(u64, Vec<u8>)]) -> bool {
+        match (stored.first(), stored.last()) {
+            (Some(&(first, _)), Some(&(last, _))) => {
+                first == self.from
+                    && last + 1 == self.to
+                    && stored.len() as u64 == self.to - self.from
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Entries of the journal that make an append fold it first.
@@ -603,9 +658,13 @@ impl Journal {
     /// The journal as stored: the next sequence and how many entries wait.
     pub fn load<S: Storage>(store: &S) -> Result<Journal, StorageError> {
         let entries = journal_entries(store)?;
+        let next = entries.last().map_or(0, |(seq, _)| seq + 1);
+        let mut sum = Sum::default();
+        sum.restart(next);
         Ok(Journal {
-            next: entries.last().map_or(0, |(seq, _)| seq + 1),
+            next,
             entries: entries.len() as u64,
+            sum,
         })
     }
 
@@ -642,6 +701,7 @@ impl Journal {
             value.extend_from_slice(&counters);
         }
         writes.put(journal_key(self.next), value);
+        self.sum.add(self.next, delta);
         self.next += 1;
         self.entries += 1;
         Ok(())
@@ -667,22 +727,34 @@ impl Journal {
             return Ok(());
         };
         let oldest_kept = now.saturating_sub(RETENTION_MS) / MINUTE_MS;
-        let mut merged: BTreeMap<(u64, &str), Counters> = BTreeMap::new();
-        for (seq, value) in &entries {
-            let key = journal_key(*seq);
-            journal_pairs(value, &key, |minute, id, stored| {
-                if minute < oldest_kept {
-                    return Ok(());
+        if self.sum.covers(&entries) {
+            for (&minute, triggers) in self.sum.by_minute.range(oldest_kept..) {
+                for (id, d) in triggers {
+                    apply(store, writes, minute, id.as_bytes(), d)?;
                 }
-                merged
-                    .entry((minute, id))
-                    .or_default()
-                    .add_stored(stored, &key)
-            })?;
+            }
+        } else {
+            let mut merged: BTreeMap<(u64, &str), Counters> = BTreeMap::new();
+            for (seq, value) in &entries {
+                let key = journal_key(*seq);
+                journal_pairs(value, &key, |minute, id, stored| {
+                    if minute < oldest_kept {
+                        return Ok(());
+                    }
+                    merged
+                        .entry((minute, id))
+                        .or_default()
+                        .add_stored(stored, &key)
+                })?;
+            }
+            for ((minute, id), d) in &merged {
+                apply(store, writes, *minute, id.as_bytes(), d)?;
+            }
         }
-        for ((minute, id), d) in &merged {
-            apply(store, writes, *minute, id.as_bytes(), d)?;
-        }
+        // Whether this fold is committed or not, the sum covers what is
+        // staged from here on (a fold not committed leaves entries that it
+        // does not cover, and the next fold reads them).
+        self.sum.restart(self.next);
         // Entries staged in `writes` and not committed yet (after `last`)
         // stay.
         writes.delete_range(journal_key(0), journal_key(last + 1));
@@ -691,22 +763,17 @@ impl Journal {
     }
 }
 
-/// The counters of `at` in `delta`, made when new. Linear searches: a
-/// call touches a dozen pairs or so. Ids borrowed from the trigger file
-/// (suppressions) are the same pointer, found without comparing bytes;
-/// a firing's own copy of its id is compared by value.
+/// The counters of `at` in `delta`, made when new. A linear search, from
+/// the most recent: a call touches a dozen pairs or so, and an id borrowed
+/// from the trigger file (suppressions) is the same pointer, found without
+/// comparing bytes (a firing's own copy of its id is compared by value).
 fn entry<'d, 's>(
     delta: &'d mut Vec<((u64, &'s str), Counters)>,
     at: (u64, &'s str),
 ) -> &'d mut Counters {
     let found = delta
         .iter()
-        .rposition(|((m, t), _)| *m == at.0 && std::ptr::eq(*t, at.1))
-        .or_else(|| {
-            delta
-                .iter()
-                .rposition(|((m, t), _)| *m == at.0 && *t == at.1)
-        });
+        .rposition(|((m, t), _)| *m == at.0 && (std::ptr::eq(*t, at.1) || *t == at.1));
     let i = match found {
         Some(i) => i,
         None => {

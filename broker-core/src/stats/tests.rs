@@ -335,6 +335,94 @@ fn the_journal_reads_as_direct_staging() {
     assert_eq!(journaled.len(), direct.len(), "the same minute entries");
 }
 
+/// Batches that are never committed (a failed commit; one of them holds a
+/// fold) leave the journal reading as if those calls had not happened: the
+/// fold reads the stored entries whenever its sum does not cover exactly
+/// them.
+#[test]
+fn the_journal_reads_as_direct_staging_across_lost_commits() {
+    let (mut direct, mut journaled) = (MemoryStorage::new(), MemoryStorage::new());
+    let mut journal = Journal::load(&journaled).unwrap();
+    let (mut lost, mut lost_folds) = (0, 0);
+    for (i, (outcomes, suppressed)) in workload(400).iter().enumerate() {
+        let folds = journal.entries >= JOURNAL_FOLD_AT;
+        let lose = i % 23 == 5 || (folds && lost_folds < 2);
+        let mut w = WriteBatch::new();
+        let each = suppressed
+            .iter()
+            .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
+        journal
+            .stage_counted(&journaled, &mut w, outcomes, each, T0)
+            .unwrap();
+        if lose {
+            lost += 1;
+            lost_folds += u32::from(folds);
+            continue;
+        }
+        journaled.commit(w).unwrap();
+        let mut w = WriteBatch::new();
+        stage(&direct, &mut w, outcomes, suppressed).unwrap();
+        direct.commit(w).unwrap();
+        if i % 41 == 0 {
+            assert_eq!(
+                read_all(&journaled, MINUTE_MS, None),
+                read_all(&direct, MINUTE_MS, None),
+                "after call {i}"
+            );
+        }
+    }
+    assert!(lost > 10 && lost_folds == 2, "{lost} {lost_folds}");
+    let mut w = WriteBatch::new();
+    journal.fold(&journaled, &mut w, T0).unwrap();
+    journaled.commit(w).unwrap();
+    assert_eq!(journal_keys(&journaled), 0);
+    assert_eq!(
+        read_all(&journaled, MINUTE_MS, None),
+        read_all(&direct, MINUTE_MS, None)
+    );
+}
+
+/// The fold uses its sum only when the stored entries are the ones staged
+/// and committed since the last fold.
+#[test]
+fn the_fold_trusts_its_sum_only_over_exactly_its_entries() {
+    let mut store = MemoryStorage::new();
+    let mut journal = Journal::load(&store).unwrap();
+    let stage_one = |journal: &mut Journal, store: &MemoryStorage, t| {
+        let mut w = WriteBatch::new();
+        let fired = [firing("a", "v-1", t, false)];
+        journal
+            .stage_counted(store, &mut w, &fired, std::iter::empty(), t)
+            .unwrap();
+        w
+    };
+    let covered = |journal: &Journal, store: &MemoryStorage| {
+        journal.sum.covers(&journal_entries(store).unwrap())
+    };
+    for t in 0..3 {
+        let w = stage_one(&mut journal, &store, T0 + t);
+        store.commit(w).unwrap();
+    }
+    assert!(covered(&journal, &store));
+    let _lost = stage_one(&mut journal, &store, T0);
+    assert!(!covered(&journal, &store), "an entry never committed");
+    let mut w = WriteBatch::new();
+    journal.fold(&store, &mut w, T0).unwrap();
+    store.commit(w).unwrap();
+    let w = stage_one(&mut journal, &store, T0);
+    store.commit(w).unwrap();
+    assert!(covered(&journal, &store), "a new sum after the fold");
+    // A fold that is not committed: its entries stay, the sum starts again.
+    journal.fold(&store, &mut WriteBatch::new(), T0).unwrap();
+    let w = stage_one(&mut journal, &store, T0);
+    store.commit(w).unwrap();
+    assert!(!covered(&journal, &store), "the entry of the lost fold");
+    // Reopened: entries from before are not in the sum.
+    let journal = Journal::load(&store).unwrap();
+    assert!(!covered(&journal, &store));
+    assert_eq!(read_all(&store, HOUR_MS, None).rows[0].counters.fired, 5);
+}
+
 /// A fold leaves the entries staged in the same batch and not committed
 /// yet, and drops the minutes that `expire` would delete.
 #[test]
