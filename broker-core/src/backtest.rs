@@ -213,10 +213,10 @@ impl Report {
         }
         for f in &run.firings {
             if f.held_out {
-                outcomes.entry(f.trigger_id.as_str()).or_default().0 += 1;
+                outcomes.entry(&*f.trigger_id).or_default().0 += 1;
                 continue;
             }
-            let e = per.entry(f.trigger_id.as_str()).or_default();
+            let e = per.entry(&*f.trigger_id).or_default();
             e.0 += 1;
             *e.1.entry(f.visitor.as_str()).or_default() += 1;
             e.2.push(f);

@@ -334,13 +334,13 @@ fn enrichment_from_json(o: &JsonMap<String, Json>) -> Enrichment {
 /// a JSON string rather than dropped.
 pub fn firing_to_json(f: &Firing) -> Json {
     let payload = serde_json::from_str::<Json>(&f.payload)
-        .unwrap_or_else(|_| Json::String(f.payload.clone()));
+        .unwrap_or_else(|_| Json::String(f.payload.to_string()));
     let mut v = json!({
         "firing_id": f.firing_id,
-        "trigger": f.trigger_id,
+        "trigger": &*f.trigger_id,
         "visitor": f.visitor,
         "time": f.time,
-        "action": {"type": f.action_type, "payload": payload},
+        "action": {"type": &*f.action_type, "payload": payload},
     });
     if let (true, Json::Object(m)) = (f.held_out, &mut v) {
         m.insert("held_out".into(), Json::Bool(true));
@@ -415,11 +415,11 @@ pub fn firing_from_json(v: &Json) -> Result<Firing, ExportError> {
     let payload = action.0.get("payload").cloned().unwrap_or(Json::Null);
     Ok(Firing {
         firing_id: f.str("firing_id")?.to_owned(),
-        trigger_id: f.str("trigger")?.to_owned(),
+        trigger_id: f.str("trigger")?.into(),
         visitor: f.str("visitor")?.to_owned(),
         time: f.u64("time")?,
-        action_type: action.str("type")?.to_owned(),
-        payload: payload.to_string(),
+        action_type: action.str("type")?.into(),
+        payload: payload.to_string().into(),
         held_out: f.0.get("held_out").and_then(Json::as_bool) == Some(true)
             || f.0.get("type").and_then(Json::as_str) == Some("held_out"),
     })

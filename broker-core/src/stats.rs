@@ -27,8 +27,8 @@
 use crate::frame::wire::{put_varint, take_varint as varint};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use crate::trigger::hash::hash64 as visitor_hash;
-use crate::trigger::{Outcome, Reason, Suppressed, Suppressions};
 use crate::trigger::hash::FnvHasher;
+use crate::trigger::{Outcome, Reason, Suppressed, Suppressions};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 

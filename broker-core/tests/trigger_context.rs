@@ -51,7 +51,7 @@ fn fired(file: &str, events: &[(Event<'static>, Map<'static>)]) -> Vec<String> {
         let f = engine
             .on_events_in(&store, &mut w, "v", std::slice::from_ref(e), i as u64, ctx)
             .unwrap();
-        out.extend(f.into_iter().map(|f| f.trigger_id));
+        out.extend(f.into_iter().map(|f| f.trigger_id.to_string()));
         store.commit(w).unwrap();
     }
     let mut w = WriteBatch::new();
@@ -60,7 +60,7 @@ fn fired(file: &str, events: &[(Event<'static>, Map<'static>)]) -> Vec<String> {
             .on_timeout(&store, &mut w, u64::MAX)
             .unwrap()
             .into_iter()
-            .map(|f| f.trigger_id),
+            .map(|f| f.trigger_id.to_string()),
     );
     out
 }
@@ -177,7 +177,10 @@ fn appended(
     e: &Enrichment,
 ) -> Vec<String> {
     let ack = p.append_enriched(store, bytes, T0, Some(e)).unwrap();
-    ack.firings.into_iter().map(|(_, f)| f.trigger_id).collect()
+    ack.firings
+        .into_iter()
+        .map(|(_, f)| f.trigger_id.to_string())
+        .collect()
 }
 
 #[test]

@@ -69,10 +69,10 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
         .map(|f| RefFiring {
             time: f.time,
             visitor: f.visitor,
-            trigger: f.trigger_id,
+            trigger: f.trigger_id.to_string(),
             firing_id: f.firing_id,
-            action_type: f.action_type,
-            payload: f.payload,
+            action_type: f.action_type.to_string(),
+            payload: f.payload.to_string(),
             held_out: f.held_out,
         })
         .collect();

@@ -23,7 +23,7 @@ fn file(limits: &str, triggers: &str) -> TriggerFile {
 fn outcomes(firings: Vec<Firing>) -> Vec<(String, u64, bool)> {
     firings
         .into_iter()
-        .map(|f| (f.trigger_id, f.time, f.held_out))
+        .map(|f| (f.trigger_id.to_string(), f.time, f.held_out))
         .collect()
 }
 

@@ -49,7 +49,15 @@ fn log(spec: &[(usize, usize, u64, i64)]) -> Vec<(usize, Event<'static>)> {
 fn sorted(mut f: Vec<Firing>) -> Vec<(u64, String, String, String, bool)> {
     f.sort_by(|x, y| (x.time, &x.visitor, &x.firing_id).cmp(&(y.time, &y.visitor, &y.firing_id)));
     f.into_iter()
-        .map(|f| (f.time, f.visitor, f.trigger_id, f.firing_id, f.held_out))
+        .map(|f| {
+            (
+                f.time,
+                f.visitor,
+                f.trigger_id.to_string(),
+                f.firing_id,
+                f.held_out,
+            )
+        })
         .collect()
 }
 

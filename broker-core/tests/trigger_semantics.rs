@@ -34,7 +34,7 @@ impl Sim {
 fn fired_at(firings: Vec<Firing>) -> Vec<(String, u64)> {
     firings
         .into_iter()
-        .map(|f| (f.trigger_id, f.time))
+        .map(|f| (f.trigger_id.to_string(), f.time))
         .collect()
 }
 

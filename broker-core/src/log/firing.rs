@@ -107,11 +107,11 @@ impl From<WireFiring<'_>> for Firing {
     fn from(w: WireFiring<'_>) -> Self {
         Firing {
             firing_id: w.firing_id.to_owned(),
-            trigger_id: w.trigger_id.to_owned(),
+            trigger_id: w.trigger_id.into(),
             visitor: w.visitor.to_owned(),
             time: w.time,
-            action_type: w.action_type.to_owned(),
-            payload: w.payload.to_owned(),
+            action_type: w.action_type.into(),
+            payload: w.payload.into(),
             held_out: false,
         }
     }
@@ -442,7 +442,7 @@ mod tests {
         for (text, time) in [("", 0), ("é", 127), (long.as_str(), u64::MAX)] {
             let f = Firing {
                 firing_id: text.into(),
-                payload: long.clone(),
+                payload: long.as_str().into(),
                 time,
                 ..firing(1)
             };

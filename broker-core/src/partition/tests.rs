@@ -463,7 +463,7 @@ fn triggers_fire_store_and_deliver_once_acknowledged() {
     let a = p.append(&mut s, &frame_of(1, 0, 2), T0).unwrap();
     assert_eq!(a.firings.len(), 1);
     assert_eq!(a.firings[0].0, 0);
-    assert_eq!(a.firings[0].1.trigger_id, "welcome");
+    assert_eq!(&*a.firings[0].1.trigger_id, "welcome");
     assert_eq!(a.firings[0].1.visitor, "v-1");
     // Restart: the trigger file is restored, state is in storage.
     let mut p = open(&s);
@@ -618,11 +618,7 @@ fn a_new_trigger_file_keeps_unchanged_triggers_state_and_drops_removed_ones() {
             T0 + 1_000,
         )
         .unwrap();
-    let fired: Vec<&str> = b
-        .firings
-        .iter()
-        .map(|(_, f)| f.trigger_id.as_str())
-        .collect();
+    let fired: Vec<&str> = b.firings.iter().map(|(_, f)| &*f.trigger_id).collect();
     assert_eq!(fired, ["counter"], "the first e0 still counts");
     let t = p.handle_timeout(&mut s, T0 + 120_000).unwrap();
     assert!(

@@ -47,7 +47,7 @@ pub fn explain(
     events: &[(u64, Event<'_>, Map<'_>)],
     now: u64,
 ) -> Result<Json, ExplainError> {
-    let Some(tr) = file.triggers.iter().find(|t| t.id == trigger) else {
+    let Some(tr) = file.triggers.iter().find(|t| &*t.id == trigger) else {
         return Err(ExplainError::UnknownTrigger {
             id: trigger.to_owned(),
         });
@@ -93,7 +93,7 @@ pub fn explain(
     let pending = progress(&store, tr, visitor, now)?;
     let held_out = tr.holdout > 0 && super::holdout_bucket(&tr.id, visitor) < tr.holdout;
     Ok(json!({
-        "trigger": tr.id,
+        "trigger": &*tr.id,
         "visitor": visitor,
         "enabled": tr.enabled,
         "held_out": held_out,
@@ -175,7 +175,7 @@ fn what_happened(
     for s in engine
         .take_suppressed()
         .into_iter()
-        .filter(|s| s.trigger_id == tr.id)
+        .filter(|s| *s.trigger_id == *tr.id)
     {
         let what = if s.reason == super::Reason::Cancelled {
             "cancelled"
@@ -188,7 +188,7 @@ fn what_happened(
     for c in engine
         .take_conversions()
         .into_iter()
-        .filter(|c| c.trigger_id == tr.id)
+        .filter(|c| *c.trigger_id == *tr.id)
     {
         summary.converted += 1;
         let o = Outcome::Converted(c);

@@ -21,7 +21,7 @@
 //! let firings = engine.on_events(&store, &mut writes, "v-1", &[page.clone(), page], 0)?;
 //! store.commit(writes)?;
 //! assert_eq!(firings.len(), 1); // max_per_user: 1
-//! assert_eq!(firings[0].trigger_id, "welcome");
+//! assert_eq!(&*firings[0].trigger_id, "welcome");
 //! # Ok::<(), broker_core::StorageError>(())
 //! ```
 //!
@@ -61,6 +61,7 @@ pub use explain::{explain, ExplainError};
 pub use hash::{firing_id, holdout_bucket};
 pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};
+use std::sync::Arc;
 pub use suggest::parse_duration;
 pub use suppress::{Reason, Suppressed, Suppressions};
 
@@ -237,7 +238,7 @@ impl TriggerFile {
 
     /// The trigger ids, in file order.
     pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.triggers.iter().map(|t| t.id.as_str())
+        self.triggers.iter().map(|t| &*t.id)
     }
 
     /// How many triggers of each kind the file holds.
@@ -267,16 +268,17 @@ impl TriggerFile {
 pub struct Firing {
     /// Unique and deterministic (same log, same firings, same ids).
     pub firing_id: String,
-    /// The trigger's `id`.
-    pub trigger_id: String,
+    /// The trigger's `id` (shared with the running trigger file, as are
+    /// the action's type and payload: a firing copies none of them).
+    pub trigger_id: Arc<str>,
     /// The visitor's anonymous id.
     pub visitor: String,
     /// When it fired, ms since the epoch (for `unless`: qualifying time + window).
     pub time: u64,
     /// `action.type`.
-    pub action_type: String,
+    pub action_type: Arc<str>,
     /// `action.payload`, compact JSON.
-    pub payload: String,
+    pub payload: Arc<str>,
     /// True for a held-out firing (`holdout`): recorded in the firing
     /// stream, never delivered to a page.
     pub held_out: bool,

@@ -2,6 +2,7 @@
 
 use super::cond::{Condition, Memo, On};
 use crate::event::{Event, Map};
+use std::sync::Arc;
 
 /// One step: an event name and the conditions on its properties.
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ pub(crate) const MAX_HOLDOUT: u64 = 50;
 /// One validated trigger.
 #[derive(Debug, Clone)]
 pub(crate) struct Trigger {
-    pub id: String,
+    pub id: Arc<str>,
     pub description: Option<String>,
     pub enabled: bool,
     pub rule: Rule,
@@ -91,9 +92,9 @@ pub(crate) struct Trigger {
     pub goal: Option<Goal>,
     /// `holdout`: percentage of visitors held out, 0 to [`MAX_HOLDOUT`].
     pub holdout: u8,
-    pub action_type: String,
+    pub action_type: Arc<str>,
     /// Compact JSON.
-    pub payload: String,
+    pub payload: Arc<str>,
     /// Hash of the trigger's canonical JSON: the key of its per-visitor state,
     /// so that a changed definition starts afresh.
     pub key: u64,

@@ -151,7 +151,7 @@ impl Tally {
             .iter()
             .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
         let logged = self.log.iter().flatten().map(|l| {
-            let id = file.triggers[l.trigger as usize].id.as_str();
+            let id = file.triggers[l.trigger as usize].id.as_ref();
             (id, l.time, l.reason, l.n)
         });
         carried.chain(logged)
@@ -164,7 +164,7 @@ impl Tally {
             let trigger_id = &file.triggers[l.trigger as usize].id;
             for _ in 0..l.n {
                 out.push(Suppressed {
-                    trigger_id: trigger_id.clone(),
+                    trigger_id: trigger_id.to_string(),
                     time: l.time,
                     reason: l.reason,
                 });

@@ -254,7 +254,7 @@ impl Validator {
         let id = id?;
         Some(Trigger {
             id_seed: id_seed(&id),
-            id,
+            id: id.into(),
             description,
             enabled,
             rule: rule?,
@@ -274,8 +274,8 @@ impl Validator {
             max_per_user: max_per_user.flatten(),
             goal,
             holdout: holdout.flatten().unwrap_or(0),
-            action_type,
-            payload,
+            action_type: action_type.into(),
+            payload: payload.into(),
             key: state_key(v),
         })
     }

@@ -489,7 +489,7 @@ fn table(file: &TriggerFile, firings: &[Firing], conversions: &[Conversion]) -> 
         rows.entry(c.trigger_id.as_str()).or_default().converted[usize::from(c.held_out)] += 1;
     }
     for f in firings {
-        let r = rows.entry(f.trigger_id.as_str()).or_default();
+        let r = rows.entry(&*f.trigger_id).or_default();
         if f.held_out {
             r.held_out += 1;
             continue;
