@@ -87,7 +87,50 @@ fn str_value(s: &str) -> Value<'static> {
 /// The campaign map in the spec's names: `utm_campaign` becomes `name`, and
 /// so on; a key already in the spec's names stays; others are kept as sent.
 pub fn campaign_map(campaign: &Map<'_>) -> Map<'static> {
-    let mut out: Map<'static> = Vec::new();
+    campaign_in(campaign, &Owned)
+}
+
+/// The context of `ctx` under the spec's paths, empty values left out.
+pub fn context_map(ctx: &Context<'_>) -> Map<'static> {
+    context_in(ctx, &Owned)
+}
+
+/// [`context_map`] borrowing its strings from `ctx`: what triggers read
+/// on the append path, made for every frame.
+pub(crate) fn context_view<'a>(ctx: &'a Context<'_>) -> Map<'a> {
+    context_in(ctx, &Borrowed)
+}
+
+/// How the views take the context's strings and values: copied, or
+/// borrowed.
+trait Take<'a, 'c> {
+    fn str(&self, s: &'a str) -> Cow<'c, str>;
+    fn value(&self, v: &'a Value<'_>) -> Value<'c>;
+}
+
+struct Owned;
+struct Borrowed;
+
+impl<'a> Take<'a, 'static> for Owned {
+    fn str(&self, s: &'a str) -> Cow<'static, str> {
+        Cow::Owned(s.to_owned())
+    }
+    fn value(&self, v: &'a Value<'_>) -> Value<'static> {
+        v.clone().into_owned()
+    }
+}
+
+impl<'a> Take<'a, 'a> for Borrowed {
+    fn str(&self, s: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(s)
+    }
+    fn value(&self, v: &'a Value<'_>) -> Value<'a> {
+        v.clone()
+    }
+}
+
+fn campaign_in<'a, 'c>(campaign: &'a Map<'_>, take: &impl Take<'a, 'c>) -> Map<'c> {
+    let mut out: Map<'c> = Vec::new();
     for (k, v) in campaign {
         let name = CAMPAIGN_FIELDS
             .iter()
@@ -96,15 +139,15 @@ pub fn campaign_map(campaign: &Map<'_>) -> Map<'static> {
         if matches!(v, Value::Str(s) if s.is_empty()) || out.iter().any(|(n, _)| n == name) {
             continue;
         }
-        out.push((Cow::Owned(name.to_owned()), v.clone().into_owned()));
+        out.push((take.str(name), take.value(v)));
     }
     out
 }
 
-/// The context of `ctx` under the spec's paths, empty values left out.
-pub fn context_map(ctx: &Context<'_>) -> Map<'static> {
-    let mut m: Map<'static> = Vec::new();
-    let campaign = campaign_map(&ctx.campaign);
+fn context_in<'a, 'c>(ctx: &'a Context<'_>, take: &impl Take<'a, 'c>) -> Map<'c> {
+    // At most 8 entries: one allocation.
+    let mut m: Map<'c> = Vec::with_capacity(8);
+    let campaign = campaign_in(&ctx.campaign, take);
     if !campaign.is_empty() {
         m.push((Cow::Borrowed("campaign"), Value::Map(campaign)));
     }
@@ -122,7 +165,7 @@ pub fn context_map(ctx: &Context<'_>) -> Map<'static> {
         ("library", &ctx.library),
     ] {
         if !s.is_empty() {
-            m.push((Cow::Borrowed(key), str_value(s)));
+            m.push((Cow::Borrowed(key), Value::Str(take.str(s))));
         }
     }
     if ctx.screen_width != 0 || ctx.screen_height != 0 {
@@ -189,7 +232,7 @@ pub struct Device {
 impl Enrichment {
     /// Adds `geo`, `device` and `bot` to a context view (what is unknown is
     /// left out, like any missing value).
-    pub fn add_to(&self, view: &mut Map<'static>) {
+    pub fn add_to(&self, view: &mut Map<'_>) {
         let fields = |pairs: &[(&'static str, &Option<String>)]| -> Map<'static> {
             pairs
                 .iter()
@@ -298,6 +341,9 @@ pub(crate) mod tests {
         // The view read back gives the same view.
         assert_eq!(context_map(&context_from_map(&view)), view);
         assert!(context_map(&Context::default()).is_empty());
+        // The borrowing view triggers read on the append path is the same.
+        assert_eq!(context_view(&ctx), view);
+        assert!(context_view(&Context::default()).is_empty());
     }
 
     /// A phone in Germany, no bot: for the tests of this crate.

@@ -344,7 +344,7 @@ impl Partition {
             (Some(engine), 1..) => {
                 // The events' context, as triggers read it: the frame's,
                 // with what the relay added.
-                let mut ctx = crate::context::context_map(&frame.context);
+                let mut ctx = crate::context::context_view(&frame.context);
                 if let Some(e) = enrichment {
                     e.add_to(&mut ctx);
                 }
