@@ -807,11 +807,11 @@ fn stage_firings<S: Storage>(
     let (batch, entries) = encode_outcomes_and_entries(&fired);
     let base = log.append(meta, writes, fired.len(), now, newest, &batch)?;
     let mut out = Vec::with_capacity(fired.len());
-    let mut delivered: Vec<(u64, Vec<u8>)> = Vec::with_capacity(fired.len());
+    let mut delivered: Vec<(u64, &[u8])> = Vec::with_capacity(fired.len());
     for ((i, o), entry) in fired.into_iter().enumerate().zip(entries) {
         let offset = base + i as u64;
         if let (Outcome::Fired(f), Some(entry)) = (o, entry) {
-            delivered.push((offset, entry));
+            delivered.push((offset, &batch[entry]));
             out.push((offset, f));
         }
     }
@@ -826,14 +826,10 @@ fn stage_firings<S: Storage>(
                 .iter()
                 .take_while(|(_, f)| f.visitor == *visitor)
                 .count();
-        let group: Vec<(u64, &[u8])> = delivered[from..to]
-            .iter()
-            .map(|(o, e)| (*o, &e[..]))
-            .collect();
         let last = delivered[to - 1].0;
         writes.put(
             undelivered_key(visitor, last),
-            encode_undelivered(last, &group),
+            encode_undelivered(last, &delivered[from..to]),
         );
         from = to;
     }

@@ -15,6 +15,7 @@ use crate::frame::wire::{put_varint, take_varint as varint};
 use crate::storage::{keys, StorageError};
 use crate::trigger::{Conversion, Firing, Outcome};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// A firing as stored: borrowed strings, field order fixed forever (postcard
 /// is not self-describing; a new field means a new stream format).
@@ -152,29 +153,44 @@ impl<'a> From<&'a Outcome> for WireRecord<'a> {
     }
 }
 
-/// The payload of a firing-stream batch of `outcomes`, and the undelivered
-/// entry of each delivered firing among them (`None` for the others). A
-/// batch of delivered firings only is written in the first format.
-pub fn encode_outcomes_and_entries(outcomes: &[Outcome]) -> (Vec<u8>, Vec<Option<Vec<u8>>>) {
+/// The payload of a firing-stream batch of `outcomes`, and where the
+/// undelivered entry of each delivered firing among them lies in it
+/// (`None` for the others): a delivered firing is written in the batch as
+/// its entry holds it, so each is serialised once and copied out of the
+/// batch when its entry is written. A batch of delivered firings only is
+/// written in the first format.
+pub fn encode_outcomes_and_entries(outcomes: &[Outcome]) -> (Vec<u8>, Vec<Option<Range<usize>>>) {
     let delivered_only = outcomes
         .iter()
         .all(|o| matches!(o, Outcome::Fired(f) if !f.held_out));
+    let mut entries = Vec::with_capacity(outcomes.len());
     if delivered_only {
-        let (batch, entries) = firings_and_entries(outcomes.iter().filter_map(Outcome::firing));
-        return (batch, entries.into_iter().map(Some).collect());
+        let wire: Vec<WireFiring<'_>> = outcomes
+            .iter()
+            .filter_map(Outcome::firing)
+            .map(WireFiring::from)
+            .collect();
+        let mut batch =
+            Vec::with_capacity(10 + wire.iter().map(WireFiring::size_bound).sum::<usize>());
+        put_varint(&mut batch, wire.len() as u64);
+        for w in &wire {
+            let start = batch.len();
+            w.write(&mut batch);
+            entries.push(Some(start..batch.len()));
+        }
+        return (batch, entries);
     }
     let mut batch = vec![RECORDS_MARK, RECORDS_FORMAT];
     put_varint(&mut batch, outcomes.len() as u64);
-    let mut entries = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         let wire = WireRecord::from(o);
-        match (&wire, o) {
-            (WireRecord::Firing(_), Outcome::Fired(f)) => {
+        match &wire {
+            WireRecord::Firing(f) => {
                 // The variant's index, then the firing as its entry holds it.
                 put_varint(&mut batch, 0);
-                let entry = encode_firing(f);
-                batch.extend_from_slice(&entry);
-                entries.push(Some(entry));
+                let start = batch.len();
+                f.write(&mut batch);
+                entries.push(Some(start..batch.len()));
             }
             _ => {
                 // Serialising strings, integers and booleans cannot fail.
@@ -402,7 +418,9 @@ mod tests {
         let (batch, entries) = encode_outcomes_and_entries(&plain);
         let firings: Vec<Firing> = (0..3).map(firing).collect();
         assert_eq!(batch, encode_firings(&firings));
-        assert!(entries.iter().all(Option::is_some));
+        for (e, f) in entries.iter().zip(&firings) {
+            assert_eq!(&batch[e.clone().unwrap()], &encode_firing(f)[..]);
+        }
         assert_eq!(decode_outcomes(&batch, b"f").unwrap(), plain);
 
         let mixed = vec![
@@ -422,7 +440,8 @@ mod tests {
         let (batch, entries) = encode_outcomes_and_entries(&mixed);
         assert_eq!(&batch[..2], &[RECORDS_MARK, RECORDS_FORMAT]);
         assert_eq!(decode_outcomes(&batch, b"f").unwrap(), mixed);
-        assert_eq!(entries[0].as_deref(), Some(&encode_firing(&firing(1))[..]));
+        let first = entries[0].clone().unwrap();
+        assert_eq!(&batch[first], &encode_firing(&firing(1))[..]);
         assert!(entries[1].is_none() && entries[2].is_none());
         let postcard = postcard::to_extend(
             &mixed.iter().map(WireRecord::from).collect::<Vec<_>>(),
