@@ -112,6 +112,7 @@ struct Loaded {
 /// Trigger `ti`'s state in `Loaded { of, state.triggers }`, created empty
 /// when it has none yet; `pos` maps trigger indexes to positions. (A function
 /// of the fields, not a method, so the traits stay borrowable beside it.)
+#[inline]
 fn slot<'s>(
     pos: &mut [u32],
     spare: &mut Vec<TriggerState>,
