@@ -285,6 +285,42 @@ fn journal_keys(store: &MemoryStorage) -> usize {
         .len()
 }
 
+/// One call staged straight into the minute entries of `store`, committed.
+fn stage_direct(store: &mut MemoryStorage, outcomes: &[Outcome], suppressed: &[Suppressed]) {
+    let mut w = WriteBatch::new();
+    stage(store, &mut w, outcomes, suppressed).unwrap();
+    store.commit(w).unwrap();
+}
+
+/// One call staged through `journal` over `store`: the batch to commit.
+fn stage_journaled(
+    journal: &mut Journal,
+    store: &MemoryStorage,
+    outcomes: &[Outcome],
+    suppressed: &[Suppressed],
+) -> WriteBatch {
+    let mut w = WriteBatch::new();
+    let each = suppressed
+        .iter()
+        .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
+    journal
+        .stage_counted(store, &mut w, outcomes, each, T0)
+        .unwrap();
+    w
+}
+
+/// Folds `journal` and checks that every minute reads as `direct`'s.
+fn fold_and_compare(journal: &mut Journal, journaled: &mut MemoryStorage, direct: &MemoryStorage) {
+    let mut w = WriteBatch::new();
+    journal.fold(journaled, &mut w, T0).unwrap();
+    journaled.commit(w).unwrap();
+    assert_eq!(journal_keys(journaled), 0);
+    assert_eq!(
+        read_all(journaled, MINUTE_MS, None),
+        read_all(direct, MINUTE_MS, None)
+    );
+}
+
 /// Through the journal (folded by appends every `JOURNAL_FOLD_AT` entries,
 /// by the periodic work, and reopened in between), every read gives what
 /// staging each call straight into the minute entries gives: before a
@@ -295,17 +331,8 @@ fn the_journal_reads_as_direct_staging() {
     let mut journal = Journal::load(&journaled).unwrap();
     let calls = workload(300);
     for (i, (outcomes, suppressed)) in calls.iter().enumerate() {
-        let mut w = WriteBatch::new();
-        stage(&direct, &mut w, outcomes, suppressed).unwrap();
-        direct.commit(w).unwrap();
-
-        let mut w = WriteBatch::new();
-        let each = suppressed
-            .iter()
-            .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
-        journal
-            .stage_counted(&journaled, &mut w, outcomes, each, T0)
-            .unwrap();
+        stage_direct(&mut direct, outcomes, suppressed);
+        let w = stage_journaled(&mut journal, &journaled, outcomes, suppressed);
         journaled.commit(w).unwrap();
         if i == 20 || i == 100 {
             // A restarted partition: the journal is read back, and its next
@@ -324,14 +351,7 @@ fn the_journal_reads_as_direct_staging() {
         assert!(journal_keys(&journaled) as u64 <= JOURNAL_FOLD_AT);
     }
     assert!(journal_keys(&journaled) > 0, "entries wait for a fold");
-    let mut w = WriteBatch::new();
-    journal.fold(&journaled, &mut w, T0).unwrap();
-    journaled.commit(w).unwrap();
-    assert_eq!(journal_keys(&journaled), 0);
-    assert_eq!(
-        read_all(&journaled, MINUTE_MS, None),
-        read_all(&direct, MINUTE_MS, None)
-    );
+    fold_and_compare(&mut journal, &mut journaled, &direct);
     assert_eq!(journaled.len(), direct.len(), "the same minute entries");
 }
 
@@ -347,22 +367,14 @@ fn the_journal_reads_as_direct_staging_across_lost_commits() {
     for (i, (outcomes, suppressed)) in workload(400).iter().enumerate() {
         let folds = journal.entries >= JOURNAL_FOLD_AT;
         let lose = i % 23 == 5 || (folds && lost_folds < 2);
-        let mut w = WriteBatch::new();
-        let each = suppressed
-            .iter()
-            .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
-        journal
-            .stage_counted(&journaled, &mut w, outcomes, each, T0)
-            .unwrap();
+        let w = stage_journaled(&mut journal, &journaled, outcomes, suppressed);
         if lose {
             lost += 1;
             lost_folds += u32::from(folds);
             continue;
         }
         journaled.commit(w).unwrap();
-        let mut w = WriteBatch::new();
-        stage(&direct, &mut w, outcomes, suppressed).unwrap();
-        direct.commit(w).unwrap();
+        stage_direct(&mut direct, outcomes, suppressed);
         if i % 41 == 0 {
             assert_eq!(
                 read_all(&journaled, MINUTE_MS, None),
@@ -372,14 +384,7 @@ fn the_journal_reads_as_direct_staging_across_lost_commits() {
         }
     }
     assert!(lost > 10 && lost_folds == 2, "{lost} {lost_folds}");
-    let mut w = WriteBatch::new();
-    journal.fold(&journaled, &mut w, T0).unwrap();
-    journaled.commit(w).unwrap();
-    assert_eq!(journal_keys(&journaled), 0);
-    assert_eq!(
-        read_all(&journaled, MINUTE_MS, None),
-        read_all(&direct, MINUTE_MS, None)
-    );
+    fold_and_compare(&mut journal, &mut journaled, &direct);
 }
 
 /// The fold uses its sum only when the stored entries are the ones staged
