@@ -204,7 +204,7 @@ impl Report {
         // Per trigger: held-out firings, conversions, held-out conversions.
         let mut outcomes: HashMap<&str, (u64, u64, u64)> = HashMap::new();
         for c in &run.conversions {
-            let e = outcomes.entry(c.trigger_id.as_str()).or_default();
+            let e = outcomes.entry(&*c.trigger_id).or_default();
             if c.held_out {
                 e.2 += 1;
             } else {

@@ -375,7 +375,7 @@ pub fn outcome_to_json(o: &Outcome) -> Json {
         Outcome::Converted(c) => json!({
             "type": "conversion",
             "firing_id": c.firing_id,
-            "trigger": c.trigger_id,
+            "trigger": &*c.trigger_id,
             "visitor": c.visitor,
             "time": c.time,
             "held_out": c.held_out,
@@ -391,7 +391,7 @@ pub fn outcome_from_json(v: &Json) -> Result<Outcome, ExportError> {
         None | Some("firing") | Some("held_out") => Ok(Outcome::Fired(firing_from_json(v)?)),
         Some("conversion") => Ok(Outcome::Converted(Conversion {
             firing_id: f.str("firing_id")?.to_owned(),
-            trigger_id: f.str("trigger")?.to_owned(),
+            trigger_id: f.str("trigger")?.into(),
             visitor: f.str("visitor")?.to_owned(),
             time: f.u64("time")?,
             held_out: f.0.get("held_out").and_then(Json::as_bool).unwrap_or(false),

@@ -82,7 +82,7 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
         .map(|c| RefConversion {
             time: c.time,
             visitor: c.visitor,
-            trigger: c.trigger_id,
+            trigger: c.trigger_id.to_string(),
             firing_id: c.firing_id,
             held_out: c.held_out,
         })

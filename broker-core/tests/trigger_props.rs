@@ -68,7 +68,7 @@ fn sorted_conversions(c: &[Conversion]) -> Vec<(u64, String, String, bool)> {
             (
                 c.time,
                 c.firing_id.clone(),
-                c.trigger_id.clone(),
+                c.trigger_id.to_string(),
                 c.held_out,
             )
         })

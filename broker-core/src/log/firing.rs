@@ -128,7 +128,7 @@ impl From<WireRecord<'_>> for Outcome {
             }),
             WireRecord::Conversion(c) => Outcome::Converted(Conversion {
                 firing_id: c.firing_id.to_owned(),
-                trigger_id: c.trigger_id.to_owned(),
+                trigger_id: c.trigger_id.into(),
                 visitor: c.visitor.to_owned(),
                 time: c.time,
                 held_out: c.held_out,

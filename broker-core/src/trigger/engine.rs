@@ -833,7 +833,7 @@ fn convert(
         if hit {
             out.push(Conversion {
                 firing_id: firing_id_after(tr.id_seed, visitor, o.offset),
-                trigger_id: tr.id.to_string(),
+                trigger_id: tr.id.clone(),
                 visitor: visitor.to_owned(),
                 time: t,
                 held_out: o.held_out,

@@ -290,8 +290,8 @@ pub struct Firing {
 pub struct Conversion {
     /// The id of the firing it converts.
     pub firing_id: String,
-    /// The firing's trigger.
-    pub trigger_id: String,
+    /// The firing's trigger (shared with the running trigger file).
+    pub trigger_id: Arc<str>,
     /// The visitor.
     pub visitor: String,
     /// The goal event's time, ms since the epoch.

@@ -486,7 +486,7 @@ fn table(file: &TriggerFile, firings: &[Firing], conversions: &[Conversion]) -> 
     }
     let mut rows: HashMap<&str, Row<'_>> = HashMap::new();
     for c in conversions {
-        rows.entry(c.trigger_id.as_str()).or_default().converted[usize::from(c.held_out)] += 1;
+        rows.entry(&*c.trigger_id).or_default().converted[usize::from(c.held_out)] += 1;
     }
     for f in firings {
         let r = rows.entry(&*f.trigger_id).or_default();
