@@ -177,18 +177,10 @@ impl Counters {
         };
         // Sized once: growing from a guess cost a reallocation per entry.
         out.reserve(1 + 9 * 10 + visitors);
-        out.push(FORMAT);
-        for n in self.numbers() {
-            put_varint(out, n);
-        }
         match &self.visitors {
-            Visitors::Exact(v) => {
-                out.push(0);
-                put_varint(out, v.len() as u64);
-                v.iter()
-                    .for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
-            }
+            Visitors::Exact(v) => encode_exact(out, self.numbers(), v),
             Visitors::Sketch(r) => {
+                encode_numbers(out, self.numbers());
                 out.push(1);
                 out.extend_from_slice(&r[..]);
             }
@@ -199,6 +191,20 @@ impl Counters {
     /// their decoding, without making one); `key` names them in errors.
     fn add_stored(&mut self, bytes: &[u8], key: &[u8]) -> Result<(), StorageError> {
         let (n, set) = parse(bytes, key)?;
+        self.add_numbers(n);
+        match set {
+            StoredSet::Exact(r) => hashes(r).for_each(|h| self.visitors.insert(h)),
+            StoredSet::Sketch(r) => {
+                let mut regs = Box::new([0; HLL_REGISTERS]);
+                regs.copy_from_slice(r);
+                self.visitors.merge(&Visitors::Sketch(regs));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the nine counters `n`, in their stored order.
+    fn add_numbers(&mut self, n: [u64; 9]) {
         let s = &mut self.suppressed;
         for (x, d) in [
             &mut self.fired,
@@ -216,15 +222,6 @@ impl Counters {
         {
             *x += d;
         }
-        match set {
-            StoredSet::Exact(r) => hashes(r).for_each(|h| self.visitors.insert(h)),
-            StoredSet::Sketch(r) => {
-                let mut regs = Box::new([0; HLL_REGISTERS]);
-                regs.copy_from_slice(r);
-                self.visitors.merge(&Visitors::Sketch(regs));
-            }
-        }
-        Ok(())
     }
 
     /// The counters of a stored entry; `key` names it in errors.
@@ -253,6 +250,25 @@ impl Counters {
             visitors,
         })
     }
+}
+
+/// The stored form's format byte and nine counters.
+fn encode_numbers(out: &mut Vec<u8>, numbers: [u64; 9]) {
+    out.push(FORMAT);
+    for n in numbers {
+        put_varint(out, n);
+    }
+}
+
+/// The stored form of `numbers` with the exact visitor set `hashes`
+/// (sorted, distinct, at most [`EXACT_VISITORS`]).
+fn encode_exact(out: &mut Vec<u8>, numbers: [u64; 9], hashes: &[u64]) {
+    encode_numbers(out, numbers);
+    out.push(0);
+    put_varint(out, hashes.len() as u64);
+    hashes
+        .iter()
+        .for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
 }
 
 impl Counters {
@@ -503,6 +519,131 @@ fn delta<'a>(
     delta
 }
 
+/// Where each kind of outcome counts among the nine stored counters.
+const FIRED: usize = 0;
+const HELD_OUT: usize = 1;
+const CONVERSIONS: usize = 7;
+const HELD_OUT_CONVERSIONS: usize = 8;
+
+/// The stored counter of a suppression `reason`.
+fn reason_index(reason: Reason) -> usize {
+    match reason {
+        Reason::Audience => 2,
+        Reason::Cooldown => 3,
+        Reason::MaxPerUser => 4,
+        Reason::GlobalCap => 5,
+        Reason::Cancelled => 6,
+    }
+}
+
+/// What one call adds, per minute and trigger, as the journal takes it:
+/// the same sums as [`delta`] gives, without a [`Counters`] (and its
+/// visitor vector) per pair. An append touches a dozen pairs, most of them
+/// with one outcome each.
+struct Delta<'a> {
+    /// `(minute, trigger id, the nine counters in their stored order)`, in
+    /// the order first touched.
+    pairs: Vec<(u64, &'a str, [u64; 9])>,
+    /// `(pair, visitor hash)` of each delivered firing; sorted and without
+    /// repeats once the pairs are complete.
+    visitors: Vec<(u32, u64)>,
+}
+
+impl<'a> Delta<'a> {
+    fn of(
+        outcomes: &'a [Outcome],
+        suppressed: impl Iterator<Item = (&'a str, u64, Reason, u64)>,
+    ) -> Delta<'a> {
+        // Sized for an append's usual dozen pairs: growing them by
+        // doubling cost more than the pairs' own work.
+        let mut d = Delta {
+            pairs: Vec::with_capacity(16),
+            visitors: Vec::with_capacity(outcomes.len()),
+        };
+        for o in outcomes {
+            match o {
+                Outcome::Fired(f) => {
+                    let i = d.pair(f.time / MINUTE_MS, &f.trigger_id);
+                    if f.held_out {
+                        d.pairs[i].2[HELD_OUT] += 1;
+                    } else {
+                        d.pairs[i].2[FIRED] += 1;
+                        d.visitors
+                            .push((i as u32, visitor_hash(f.visitor.as_bytes())));
+                    }
+                }
+                Outcome::Converted(v) => {
+                    let i = d.pair(v.time / MINUTE_MS, &v.trigger_id);
+                    let at = match v.held_out {
+                        true => HELD_OUT_CONVERSIONS,
+                        false => CONVERSIONS,
+                    };
+                    d.pairs[i].2[at] += 1;
+                }
+            }
+        }
+        for (trigger, time, reason, n) in suppressed {
+            let i = d.pair(time / MINUTE_MS, trigger);
+            d.pairs[i].2[reason_index(reason)] += n;
+        }
+        d.visitors.sort_unstable();
+        d.visitors.dedup();
+        d
+    }
+
+    /// The index of the pair of `minute` and `id`, made when new (a linear
+    /// search from the most recent: ids borrowed from the trigger file are
+    /// the same pointer, found without comparing bytes; ids of one file
+    /// often differ only at their end, `offer-12` and `offer-13`, so the
+    /// last bytes are compared before the whole).
+    fn pair(&mut self, minute: u64, id: &'a str) -> usize {
+        let same = |t: &str| {
+            std::ptr::eq(t, id)
+                || (t.len() == id.len() && t.as_bytes().last() == id.as_bytes().last() && t == id)
+        };
+        let found = self
+            .pairs
+            .iter()
+            .rposition(|(m, t, _)| *m == minute && same(t));
+        found.unwrap_or_else(|| {
+            self.pairs.push((minute, id, [0; 9]));
+            self.pairs.len() - 1
+        })
+    }
+
+    /// Calls `f` with each pair and its visitor hashes (sorted, distinct),
+    /// in pair order.
+    fn for_each_pair(&self, mut f: impl FnMut(&(u64, &'a str, [u64; 9]), &[u64])) {
+        let mut hashes = Vec::new();
+        let mut rest = &self.visitors[..];
+        for (i, pair) in self.pairs.iter().enumerate() {
+            hashes.clear();
+            while let Some((&(p, h), tail)) = rest.split_first() {
+                if p as usize != i {
+                    break;
+                }
+                hashes.push(h);
+                rest = tail;
+            }
+            f(pair, &hashes);
+        }
+    }
+}
+
+/// The stored form of one pair of a [`Delta`]: `numbers` and its visitors
+/// (sorted, distinct), as [`Counters::encode_into`] writes them.
+fn encode_pair(out: &mut Vec<u8>, numbers: [u64; 9], hashes: &[u64]) {
+    if hashes.len() <= EXACT_VISITORS {
+        encode_exact(out, numbers, hashes);
+    } else {
+        // Past the exact set (a timeout's firings for many visitors).
+        let mut c = Counters::default();
+        c.add_numbers(numbers);
+        hashes.iter().for_each(|&h| c.visitors.insert(h));
+        c.encode_into(out);
+    }
+}
+
 /// Adds `d` to the stored entry of `minute` and `trigger`: one read and
 /// one put.
 fn apply<S: Storage>(
@@ -574,20 +715,20 @@ impl Sum {
 
     /// Adds entry `sequence`'s pairs; a sequence that does not follow on
     /// starts the sum again from it.
-    fn add(&mut self, sequence: u64, delta: Vec<((u64, &str), Counters)>) {
+    fn add(&mut self, sequence: u64, delta: &Delta<'_>) {
         if sequence != self.to {
             self.restart(sequence);
         }
         self.to = sequence + 1;
-        for ((minute, id), d) in delta {
+        delta.for_each_pair(|&(minute, id, numbers), hashes| {
             let triggers = self.by_minute.entry(minute).or_default();
-            match triggers.get_mut(id) {
-                Some(c) => c.merge(&d),
-                None => {
-                    triggers.insert(id.into(), d);
-                }
-            }
-        }
+            let c = match triggers.get_mut(id) {
+                Some(c) => c,
+                None => triggers.entry(id.into()).or_default(),
+            };
+            c.add_numbers(numbers);
+            hashes.iter().for_each(|&h| c.visitors.insert(h));
+        });
     }
 
     /// True when `stored` (the journal's sequences, ascending) are exactly
@@ -686,28 +827,28 @@ impl Journal {
         suppressed: impl Iterator<Item = (&'a str, u64, Reason, u64)>,
         now: u64,
     ) -> Result<(), StorageError> {
-        let delta = delta(outcomes, suppressed);
-        if delta.is_empty() {
+        let delta = Delta::of(outcomes, suppressed);
+        if delta.pairs.is_empty() {
             return Ok(());
         }
         if self.entries >= JOURNAL_FOLD_AT {
             self.fold(store, writes, now)?;
         }
-        let mut value = Vec::with_capacity(16 + delta.len() * 48);
+        let mut value = Vec::with_capacity(16 + delta.pairs.len() * 48);
         value.push(FORMAT);
-        put_varint(&mut value, delta.len() as u64);
+        put_varint(&mut value, delta.pairs.len() as u64);
         let mut counters = Vec::with_capacity(128);
-        for ((minute, trigger), d) in &delta {
-            put_varint(&mut value, *minute);
+        delta.for_each_pair(|&(minute, trigger, numbers), hashes| {
+            put_varint(&mut value, minute);
             put_varint(&mut value, trigger.len() as u64);
             value.extend_from_slice(trigger.as_bytes());
             counters.clear();
-            d.encode_into(&mut counters);
+            encode_pair(&mut counters, numbers, hashes);
             put_varint(&mut value, counters.len() as u64);
             value.extend_from_slice(&counters);
-        }
+        });
         writes.put(journal_key(self.next), value);
-        self.sum.add(self.next, delta);
+        self.sum.add(self.next, &delta);
         self.next += 1;
         self.entries += 1;
         Ok(())

@@ -428,6 +428,54 @@ fn the_fold_trusts_its_sum_only_over_exactly_its_entries() {
     assert_eq!(read_all(&store, HOUR_MS, None).rows[0].counters.fired, 5);
 }
 
+/// The journal entry an append writes holds, byte for byte, what the
+/// counters of [`delta`] encode to: for the workload's calls, and for a
+/// call whose firings reach more visitors than an exact set holds.
+#[test]
+fn journal_entries_encode_what_the_counters_would() {
+    let mut calls = workload(200);
+    let many: Vec<Outcome> = (0..40)
+        .map(|v| firing("a", &format!("v-{v}"), T0 + v, false))
+        .collect();
+    calls.push((many, Vec::new()));
+    // One visitor firing a trigger twice in a minute, as an append does.
+    let twice = vec![
+        firing("b", "v-1", T0, false),
+        firing("b", "v-1", T0 + 5, false),
+    ];
+    calls.push((twice, Vec::new()));
+    let store = MemoryStorage::new();
+    let mut journal = Journal::load(&store).unwrap();
+    for (i, (outcomes, suppressed)) in calls.iter().enumerate() {
+        let w = stage_journaled(&mut journal, &store, outcomes, suppressed);
+        let each = suppressed
+            .iter()
+            .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
+        let pairs = delta(outcomes, each);
+        let written = w.ops.iter().find_map(|op| match op {
+            crate::storage::WriteOp::Put(k, v) if k[0] == keys::STATS_JOURNAL => Some(v),
+            _ => None,
+        });
+        if pairs.is_empty() {
+            assert!(written.is_none(), "call {i}");
+            continue;
+        }
+        let mut want = vec![FORMAT];
+        put_varint(&mut want, pairs.len() as u64);
+        for ((minute, id), c) in &pairs {
+            put_varint(&mut want, *minute);
+            put_varint(&mut want, id.len() as u64);
+            want.extend_from_slice(id.as_bytes());
+            let bytes = c.encode();
+            put_varint(&mut want, bytes.len() as u64);
+            want.extend_from_slice(&bytes);
+        }
+        assert_eq!(written, Some(&want), "call {i}");
+    }
+    let sketched = delta(&calls[calls.len() - 2].0, std::iter::empty());
+    assert!(matches!(sketched[0].1.visitors, Visitors::Sketch(_)));
+}
+
 /// A fold leaves the entries staged in the same batch and not committed
 /// yet, and drops the minutes that `expire` would delete.
 #[test]
