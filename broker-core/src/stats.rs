@@ -554,6 +554,14 @@ impl<'a> Delta<'a> {
         outcomes: &'a [Outcome],
         suppressed: impl Iterator<Item = (&'a str, u64, Reason, u64)>,
     ) -> Delta<'a> {
+        let mut suppressed = suppressed.peekable();
+        if outcomes.is_empty() && suppressed.peek().is_none() {
+            // Most appends: nothing to count, nothing allocated.
+            return Delta {
+                pairs: Vec::new(),
+                visitors: Vec::new(),
+            };
+        }
         // Sized for an append's usual dozen pairs: growing them by
         // doubling cost more than the pairs' own work.
         let mut d = Delta {
