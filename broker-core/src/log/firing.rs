@@ -234,24 +234,6 @@ pub fn decode_firings(payload: &[u8], key: &[u8]) -> Result<Vec<Firing>, Storage
     Ok(wire.into_iter().map(Firing::from).collect())
 }
 
-/// [`encode_firings`] of `firings` and [`encode_firing`] of each, each
-/// firing serialised once: postcard writes a sequence as its length (a
-/// varint) then its elements, so the batch is the entries after the count.
-pub fn encode_firings_and_entries(firings: &[Firing]) -> (Vec<u8>, Vec<Vec<u8>>) {
-    firings_and_entries(firings.iter())
-}
-
-/// [`encode_firings_and_entries`] over borrowed firings.
-fn firings_and_entries<'a>(firings: impl Iterator<Item = &'a Firing>) -> (Vec<u8>, Vec<Vec<u8>>) {
-    let entries: Vec<Vec<u8>> = firings.map(encode_firing).collect();
-    let mut batch = Vec::with_capacity(10 + entries.iter().map(Vec::len).sum::<usize>());
-    put_varint(&mut batch, entries.len() as u64);
-    for e in &entries {
-        batch.extend_from_slice(e);
-    }
-    (batch, entries)
-}
-
 /// One firing, as stored in an undelivered entry.
 pub fn encode_firing(firing: &Firing) -> Vec<u8> {
     let wire = WireFiring::from(firing);
@@ -483,10 +465,12 @@ mod tests {
     fn batch_and_entries_at_once_are_the_same_bytes() {
         for n in [0, 1, 2, 127, 128, 300] {
             let fs: Vec<Firing> = (0..n).map(firing).collect();
-            let (batch, entries) = encode_firings_and_entries(&fs);
+            let outcomes: Vec<Outcome> = fs.iter().cloned().map(Outcome::Fired).collect();
+            let (batch, entries) = encode_outcomes_and_entries(&outcomes);
             assert_eq!(batch, encode_firings(&fs), "{n} firings");
+            let cut: Vec<&[u8]> = entries.into_iter().map(|e| &batch[e.unwrap()]).collect();
             let each: Vec<Vec<u8>> = fs.iter().map(encode_firing).collect();
-            assert_eq!(entries, each);
+            assert_eq!(cut, each.iter().map(Vec::as_slice).collect::<Vec<_>>());
         }
     }
 
