@@ -116,12 +116,12 @@ pub fn call_to_event(v: &serde_json::Value) -> Result<CorpusEvent, CorpusError> 
 /// context view (as [`crate::context::context_map`] shapes it).
 #[derive(Debug, Clone, Default)]
 pub struct VisitContexts {
-    /// Visitor ids hashed with FNV: a replay looks one up per event, and
+    /// Visitor ids hashed a word at a time: a replay looks one up per event, and
     /// SipHash cost more than the rest of the lookup.
     campaigns: std::collections::HashMap<
         String,
         Map<'static>,
-        std::hash::BuildHasherDefault<crate::trigger::hash::FnvHasher>,
+        std::hash::BuildHasherDefault<crate::trigger::hash::WordHasher>,
     >,
 }
 

@@ -27,7 +27,7 @@
 use crate::frame::wire::{put_varint, take_varint as varint};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use crate::trigger::hash::hash64 as visitor_hash;
-use crate::trigger::hash::FnvHasher;
+use crate::trigger::hash::WordHasher;
 use crate::trigger::{Outcome, Reason, Suppressed, Suppressions};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -711,7 +711,7 @@ struct Sum {
 
 /// Counters by trigger id (hashed: the sum is looked up for each pair an
 /// append stages, about 12 with 50 triggers).
-type ById = HashMap<Box<str>, Counters, BuildHasherDefault<FnvHasher>>;
+type ById = HashMap<Box<str>, Counters, BuildHasherDefault<WordHasher>>;
 
 impl Sum {
     /// Empty, to cover the entries from sequence `next` on.

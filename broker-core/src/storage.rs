@@ -17,7 +17,9 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
+
+use crate::trigger::hash::WordHasher;
 use std::ops::Bound;
 
 /// A failure of the underlying store. The core never half-applies a
@@ -118,7 +120,7 @@ impl<S: Storage + ?Sized> Storage for &mut S {
 /// scans touch the ordered set. (Keys are held twice.)
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
-    values: HashMap<Vec<u8>, Vec<u8>, BuildHasherDefault<KeyHasher>>,
+    values: HashMap<Vec<u8>, Vec<u8>, BuildHasherDefault<WordHasher>>,
     order: BTreeSet<Vec<u8>>,
 }
 
@@ -191,39 +193,6 @@ impl Storage for MemoryStorage {
             }
         }
         Ok(())
-    }
-}
-
-/// The hash of [`MemoryStorage`]'s keys: eight bytes at a time (FxHash's
-/// step), then a final mix so that the low bits, which pick the bucket,
-/// depend on every byte. Not resistant to chosen keys: the store is for
-/// tests, benches and the CLI, never a server's untrusted input.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
-            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^ (h >> 33)
     }
 }
 

@@ -17,7 +17,7 @@
 //! `unless`, no identify call) reads and writes nothing.
 
 use super::cond::Memo;
-use super::hash::{firing_id_after, holdout_bucket, FnvHasher};
+use super::hash::{firing_id_after, holdout_bucket, WordHasher};
 use super::model::{Limits, Rule, Step, Trigger};
 use super::state::{OpenFiring, Pending, TriggerState, VisitorState};
 use super::suppress::{Blocked, Reason, Suppressed, Suppressions, Tally};
@@ -38,7 +38,7 @@ pub struct Engine {
     /// For each event name, the triggers that name it somewhere.
     hooks: Vec<Vec<Hook>>,
     /// Event names to their list in `hooks`.
-    by_name: HashMap<Box<str>, u32, BuildHasherDefault<FnvHasher>>,
+    by_name: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
     /// The list of each reserved name (`$page`, ...) by [`EventKind`] code,
     /// `NONE` for none: most events are captured ones, found without
     /// hashing their name.
@@ -134,7 +134,8 @@ impl Engine {
     /// An engine running `file`.
     pub fn new(mut file: TriggerFile) -> Engine {
         let memo = Memo::number(file.triggers.iter_mut().flat_map(Trigger::steps_mut));
-        let mut by_name: HashMap<Box<str>, u32, BuildHasherDefault<FnvHasher>> = HashMap::default();
+        let mut by_name: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>> =
+            HashMap::default();
         let mut hooks: Vec<Vec<Hook>> = Vec::new();
         let mut by_key = Vec::with_capacity(file.triggers.len());
         // Disabled triggers are evaluated too: `enabled` is checked at the
