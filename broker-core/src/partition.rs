@@ -117,6 +117,8 @@ pub struct Partition {
     plan_error: Option<String>,
     /// The trigger counters' journal (its next sequence, its length).
     journal: stats::Journal,
+    /// The last frame's vectors, for the next one's decode.
+    reuse: frame::Reuse,
 }
 
 impl Partition {
@@ -143,6 +145,7 @@ impl Partition {
             plan: None,
             plan_error: None,
             journal: stats::Journal::load(store)?,
+            reuse: frame::Reuse::default(),
         };
         if let Some(bytes) = store.get(&quality::plan_key())? {
             match Plan::parse(&String::from_utf8_lossy(&bytes)) {
@@ -210,7 +213,7 @@ impl Partition {
         enrichment: Option<&Enrichment>,
     ) -> Result<AppendOutcome, PartitionError> {
         let plain = self.plain_frame(frame_bytes)?;
-        let mut frame = frame::decode(&plain, &self.config.limits)?;
+        let mut frame = frame::decode_reusing(&plain, &self.config.limits, &mut self.reuse)?;
         let visitor = &frame.context.anonymous_id;
         if self.config.partitions > 0 {
             let expected = log::partition_for(visitor, self.config.partitions);
@@ -363,6 +366,7 @@ impl Partition {
         let mut firing_meta = None;
         outcome.firings = stage_firings(store, &mut firing_meta, &mut writes, fired, now)?;
         store.commit(writes)?;
+        self.reuse.recycle(frame);
         outcome.base_offset = base_offset;
         outcome.count = count;
         Ok(outcome)

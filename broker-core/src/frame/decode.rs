@@ -95,6 +95,58 @@ pub(crate) fn check_envelope(bytes: &[u8]) -> Result<(Header, usize), FrameError
 /// with the [`DEFLATE`](flags::DEFLATE) flag gives
 /// [`FrameError::Compressed`]: call [`inflate`](super::inflate) first.
 pub fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Frame<'a>, FrameError> {
+    decode_reusing(bytes, limits, &mut Reuse::default())
+}
+
+/// Allocations that [`decode_reusing`] takes from one frame to the next:
+/// the events' vector, their property maps' vectors (one per event, which
+/// a decode allocated and a drop freed), and the string table's. Empty,
+/// with no lifetime: [`Reuse::recycle`] takes a frame apart into them.
+#[derive(Debug, Default)]
+pub(crate) struct Reuse {
+    events: Vec<Event<'static>>,
+    pub(super) maps: Vec<Map<'static>>,
+    strings: Vec<&'static str>,
+}
+
+#[cfg(feature = "std")]
+/// The most entries a property map kept for reuse has room for: larger
+/// ones are freed, so that a few large maps do not pin their memory. (At
+/// most one map per event of the largest frame is kept.)
+const REUSED_MAP_ENTRIES: usize = 32;
+
+#[cfg(feature = "std")]
+impl Reuse {
+    /// Takes `frame` apart, keeping its vectors (emptied) for the next
+    /// decode.
+    pub(crate) fn recycle(&mut self, frame: Frame<'_>) {
+        let mut events = frame.events;
+        let keep = events.capacity();
+        for e in events.drain(..) {
+            let p = e.properties;
+            if p.capacity() > 0 && p.capacity() <= REUSED_MAP_ENTRIES && self.maps.len() < keep {
+                self.maps.push(emptied(p));
+            }
+        }
+        self.events = emptied(events);
+    }
+}
+
+/// `v` emptied, as a vector of `U`, a type of the same size and alignment
+/// (here: the same type with another lifetime), keeping its allocation:
+/// std collects a `vec::IntoIter` through `filter_map` in place.
+fn emptied<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+/// [`decode`], taking its vectors from `reuse` (which a caller fills with
+/// [`Reuse::recycle`] once done with the frame).
+pub(crate) fn decode_reusing<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    reuse: &mut Reuse,
+) -> Result<Frame<'a>, FrameError> {
     let max = limits.max_frame_bytes.max(limits.max_inflated_bytes);
     if bytes.len() > max {
         return Err(FrameError::FrameTooLarge {
@@ -114,13 +166,15 @@ pub fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Frame<'a>, FrameEr
         },
         limits,
         max_depth: limits.max_depth.min(DEPTH_CEILING),
-        strings: Vec::new(),
+        strings: core::mem::take(&mut reuse.strings),
+        maps: &mut reuse.maps,
     };
     let base_time = d.r.varint()?;
     let sent_at = base_time.wrapping_add(unzigzag(d.r.varint()?) as u64);
     d.string_table()?;
     let context = d.context()?;
-    let events = d.events(base_time)?;
+    let events = d.events(base_time, core::mem::take(&mut reuse.events))?;
+    reuse.strings = emptied(d.strings);
     if d.r.pos != d.r.end {
         return Err(FrameError::TrailingBytes {
             offset: d.r.pos,
@@ -253,6 +307,8 @@ struct Decoder<'a, 'l> {
     limits: &'l Limits,
     max_depth: usize,
     strings: Vec<&'a str>,
+    /// Emptied vectors for the events' property maps.
+    maps: &'l mut Vec<Map<'static>>,
 }
 
 impl<'a> Decoder<'a, '_> {
@@ -421,11 +477,16 @@ impl<'a> Decoder<'a, '_> {
         })
     }
 
-    fn events(&mut self, base_time: u64) -> Result<Vec<Event<'a>>, FrameError> {
+    /// The events, into `events` (empty).
+    fn events(
+        &mut self,
+        base_time: u64,
+        mut events: Vec<Event<'a>>,
+    ) -> Result<Vec<Event<'a>>, FrameError> {
         let max = self.limits.max_events;
         let n = self.count_at_most(max, |_, count| FrameError::TooManyEvents { count, max })?;
         // An event takes at least 4 bytes: kind, time, name, property count.
-        let mut events = Vec::with_capacity(n.min(self.r.left() / 4 + 1));
+        events.reserve(n.min(self.r.left() / 4 + 1));
         let mut time = base_time;
         for _ in 0..n {
             let offset = self.r.pos;
@@ -434,7 +495,8 @@ impl<'a> Decoder<'a, '_> {
                 EventKind::from_code(code).ok_or(FrameError::UnknownEventKind { offset, code })?;
             time = time.wrapping_add(unzigzag(self.r.varint()?) as u64);
             let name = Cow::Borrowed(self.string()?);
-            let properties = self.map(1)?;
+            let reused = self.maps.pop().unwrap_or_default();
+            let properties = self.map_into(1, reused)?;
             events.push(Event {
                 kind,
                 name,
@@ -474,9 +536,14 @@ impl<'a> Decoder<'a, '_> {
 
     /// A map whose values' lists and maps have nesting level `depth`.
     fn map(&mut self, depth: usize) -> Result<Map<'a>, FrameError> {
+        self.map_into(depth, Vec::new())
+    }
+
+    /// [`Decoder::map`], into `m` (empty).
+    fn map_into(&mut self, depth: usize, mut m: Map<'a>) -> Result<Map<'a>, FrameError> {
         let n = self.property_count()?;
         // An entry takes at least 2 bytes: key, tag.
-        let mut m: Map<'a> = Vec::with_capacity(n.min(self.r.left() / 2 + 1));
+        m.reserve(n.min(self.r.left() / 2 + 1));
         let mut key_offsets = Vec::new();
         for _ in 0..n {
             let key_offset = self.r.pos;

@@ -49,6 +49,8 @@ pub(crate) mod wire;
 
 pub use compress::{compress, inflate, payload, seal_compressed, DEFLATE_LEVEL};
 pub use decode::{decode, peek};
+#[cfg(feature = "std")]
+pub(crate) use decode::{decode_reusing, Reuse};
 pub use encode::{encode, FrameBuilder};
 pub use error::{FrameError, Unencodable};
 pub use rehome::rehome;

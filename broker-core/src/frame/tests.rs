@@ -127,3 +127,77 @@ fn format_md_lists_the_static_strings_in_order() {
         assert!(found, "FORMAT.md lacks static string {i} {s:?}");
     }
 }
+
+/// Frames of `sizes[i]` events, event `j` with `j % 5` properties (a nested
+/// map and a list among them), as the encoder writes them.
+fn frames_of(sizes: &[usize]) -> Vec<Vec<u8>> {
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let mut b = FrameBuilder::new(&ctx());
+            for j in 0..n {
+                let mut props: Map<'static> = Vec::new();
+                for k in 0..j % 5 {
+                    let v = match k {
+                        0 => Value::Int(j as i64),
+                        1 => Value::Str(format!("item-{i}-{j}").into()),
+                        2 => Value::Map(vec![("inner".into(), Value::Float(0.5))]),
+                        3 => Value::List(vec![Value::Bool(true), Value::Null]),
+                        _ => Value::Str("x".into()),
+                    };
+                    props.push((format!("k{k}").into(), v));
+                }
+                b.push(&ev(
+                    EventKind::Track,
+                    "Product Viewed",
+                    1_000 + j as u64,
+                    props,
+                ))
+                .expect("fits");
+            }
+            b.finish(7, i as u64, 2_000)
+        })
+        .collect()
+}
+
+#[test]
+fn decoding_with_reused_vectors_gives_the_same_frames() {
+    // Larger frames, then smaller, then larger again: maps reused from a
+    // frame with more properties per event, and from fewer.
+    let frames = frames_of(&[20, 3, 0, 1, 20, 12, 40, 2]);
+    let mut reuse = Reuse::default();
+    for bytes in &frames {
+        let fresh = decode(bytes, &Limits::DEFAULT).expect("decodes");
+        let reused = decode_reusing(bytes, &Limits::DEFAULT, &mut reuse).expect("decodes");
+        assert_eq!(reused, fresh);
+        reuse.recycle(reused);
+    }
+    // A frame that fails to decode leaves the next one unharmed.
+    let mut bad = frames[0].clone();
+    bad.truncate(bad.len() - 9);
+    assert!(decode_reusing(&bad, &Limits::DEFAULT, &mut reuse).is_err());
+    let again = decode_reusing(&frames[5], &Limits::DEFAULT, &mut reuse).expect("decodes");
+    assert_eq!(
+        again,
+        decode(&frames[5], &Limits::DEFAULT).expect("decodes")
+    );
+}
+
+#[test]
+fn recycling_keeps_the_vectors_allocations() {
+    let frames = frames_of(&[20]);
+    let mut reuse = Reuse::default();
+    let f = decode_reusing(&frames[0], &Limits::DEFAULT, &mut reuse).expect("decodes");
+    let events = f.events.as_ptr() as usize;
+    reuse.recycle(f);
+    // A map for each event that had properties (16 of the 20).
+    assert_eq!(reuse.maps.len(), 16);
+    // The events' vector comes back with its allocation; the maps are
+    // handed out again (to the first 16 events, whatever their size).
+    let f = decode_reusing(&frames[0], &Limits::DEFAULT, &mut reuse).expect("decodes");
+    assert_eq!(f.events.as_ptr() as usize, events);
+    assert!(reuse.maps.is_empty());
+    reuse.recycle(f);
+    assert_eq!(reuse.maps.len(), 20);
+}
