@@ -218,7 +218,7 @@ impl Report {
             }
             let e = per.entry(&*f.trigger_id).or_default();
             e.0 += 1;
-            *e.1.entry(f.visitor.as_str()).or_default() += 1;
+            *e.1.entry(&*f.visitor).or_default() += 1;
             e.2.push(f);
         }
         let triggers = file
@@ -476,7 +476,7 @@ mod tests {
         r.events("y", &[track("A", 1_200_000)], 1).unwrap();
         r.events("x", &[track("B", 300_000)], 2).unwrap();
         let run = r.finish(u64::MAX).unwrap();
-        let fired: Vec<_> = run.firings.iter().map(|f| f.visitor.as_str()).collect();
+        let fired: Vec<_> = run.firings.iter().map(|f| &*f.visitor).collect();
         assert_eq!(fired, ["y"]);
         assert_eq!(run.suppressed[0].cancelled, 1);
     }

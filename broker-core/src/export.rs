@@ -338,7 +338,7 @@ pub fn firing_to_json(f: &Firing) -> Json {
     let mut v = json!({
         "firing_id": f.firing_id,
         "trigger": &*f.trigger_id,
-        "visitor": f.visitor,
+        "visitor": &*f.visitor,
         "time": f.time,
         "action": {"type": &*f.action_type, "payload": payload},
     });
@@ -376,7 +376,7 @@ pub fn outcome_to_json(o: &Outcome) -> Json {
             "type": "conversion",
             "firing_id": c.firing_id,
             "trigger": &*c.trigger_id,
-            "visitor": c.visitor,
+            "visitor": &*c.visitor,
             "time": c.time,
             "held_out": c.held_out,
         }),
@@ -392,7 +392,7 @@ pub fn outcome_from_json(v: &Json) -> Result<Outcome, ExportError> {
         Some("conversion") => Ok(Outcome::Converted(Conversion {
             firing_id: f.str("firing_id")?.to_owned(),
             trigger_id: f.str("trigger")?.into(),
-            visitor: f.str("visitor")?.to_owned(),
+            visitor: f.str("visitor")?.into(),
             time: f.u64("time")?,
             held_out: f.0.get("held_out").and_then(Json::as_bool).unwrap_or(false),
         })),
@@ -416,7 +416,7 @@ pub fn firing_from_json(v: &Json) -> Result<Firing, ExportError> {
     Ok(Firing {
         firing_id: f.str("firing_id")?.to_owned(),
         trigger_id: f.str("trigger")?.into(),
-        visitor: f.str("visitor")?.to_owned(),
+        visitor: f.str("visitor")?.into(),
         time: f.u64("time")?,
         action_type: action.str("type")?.into(),
         payload: payload.to_string().into(),

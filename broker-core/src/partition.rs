@@ -588,7 +588,7 @@ impl Partition {
                     return Ok(out);
                 }
                 let firing = decode_firing(bytes, &k)?;
-                if firing.visitor == visitor {
+                if *firing.visitor == *visitor {
                     out.push((o, firing));
                 }
             }

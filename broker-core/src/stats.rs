@@ -568,6 +568,9 @@ impl<'a> Delta<'a> {
             pairs: Vec::with_capacity(16),
             visitors: Vec::with_capacity(outcomes.len()),
         };
+        // An append's firings are all its visitor's, sharing one copy of
+        // its id: hashed once.
+        let mut last: Option<(&str, u64)> = None;
         for o in outcomes {
             match o {
                 Outcome::Fired(f) => {
@@ -576,8 +579,15 @@ impl<'a> Delta<'a> {
                         d.pairs[i].2[HELD_OUT] += 1;
                     } else {
                         d.pairs[i].2[FIRED] += 1;
-                        d.visitors
-                            .push((i as u32, visitor_hash(f.visitor.as_bytes())));
+                        let h = match last {
+                            Some((v, h)) if std::ptr::eq(v, &*f.visitor) => h,
+                            _ => {
+                                let h = visitor_hash(f.visitor.as_bytes());
+                                last = Some((&f.visitor, h));
+                                h
+                            }
+                        };
+                        d.visitors.push((i as u32, h));
                     }
                 }
                 Outcome::Converted(v) => {

@@ -148,9 +148,9 @@ proptest! {
         let payload = serde_json::to_string(&payload).unwrap();
         let held_out = kind == 1;
         let outcome = if kind == 2 {
-            Outcome::Converted(Conversion { firing_id: id, trigger_id: trigger.into(), visitor, time, held_out: offset % 2 == 0 })
+            Outcome::Converted(Conversion { firing_id: id, trigger_id: trigger.into(), visitor: visitor.into(), time, held_out: offset % 2 == 0 })
         } else {
-            Outcome::Fired(Firing { firing_id: id, trigger_id: trigger.into(), visitor, time, action_type: action.into(), payload: payload.into(), held_out })
+            Outcome::Fired(Firing { firing_id: id, trigger_id: trigger.into(), visitor: visitor.into(), time, action_type: action.into(), payload: payload.into(), held_out })
         };
         let r = FiringRecord { partition, offset, outcome };
         let text = firing_record_to_json(&r).to_string();

@@ -413,7 +413,7 @@ impl Sim {
         };
         let mut acks = Vec::new();
         for (offset, f) in &pending {
-            if f.visitor != visitor || part.acked_firings.contains(&f.firing_id) {
+            if *f.visitor != *visitor || part.acked_firings.contains(&f.firing_id) {
                 return Err(format!("undelivered to {visitor}: {f:?} (acked before?)"));
             }
             if self.rng.chance(600) {
@@ -618,7 +618,7 @@ impl Sim {
                 let stored: BTreeSet<String> = part
                     .observed_firings
                     .range(stats.firings.earliest..)
-                    .filter(|(_, f)| f.visitor == p.visitor)
+                    .filter(|(_, f)| *f.visitor == *p.visitor)
                     .map(|(_, f)| f.firing_id.clone())
                     .filter(|id| !part.acked_firings.contains(id))
                     .collect();

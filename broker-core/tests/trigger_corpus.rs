@@ -68,7 +68,7 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
         .into_iter()
         .map(|f| RefFiring {
             time: f.time,
-            visitor: f.visitor,
+            visitor: f.visitor.to_string(),
             trigger: f.trigger_id.to_string(),
             firing_id: f.firing_id,
             action_type: f.action_type.to_string(),
@@ -81,7 +81,7 @@ fn engine_outcomes(triggers: &str, events: &[CorpusEvent]) -> RefOutcomes {
         .into_iter()
         .map(|c| RefConversion {
             time: c.time,
-            visitor: c.visitor,
+            visitor: c.visitor.to_string(),
             trigger: c.trigger_id.to_string(),
             firing_id: c.firing_id,
             held_out: c.held_out,

@@ -52,7 +52,7 @@ fn sorted(mut f: Vec<Firing>) -> Vec<(u64, String, String, String, bool)> {
         .map(|f| {
             (
                 f.time,
-                f.visitor,
+                f.visitor.to_string(),
                 f.trigger_id.to_string(),
                 f.firing_id,
                 f.held_out,

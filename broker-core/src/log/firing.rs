@@ -109,7 +109,7 @@ impl From<WireFiring<'_>> for Firing {
         Firing {
             firing_id: w.firing_id.to_owned(),
             trigger_id: w.trigger_id.into(),
-            visitor: w.visitor.to_owned(),
+            visitor: w.visitor.into(),
             time: w.time,
             action_type: w.action_type.into(),
             payload: w.payload.into(),
@@ -129,7 +129,7 @@ impl From<WireRecord<'_>> for Outcome {
             WireRecord::Conversion(c) => Outcome::Converted(Conversion {
                 firing_id: c.firing_id.to_owned(),
                 trigger_id: c.trigger_id.into(),
-                visitor: c.visitor.to_owned(),
+                visitor: c.visitor.into(),
                 time: c.time,
                 held_out: c.held_out,
             }),

@@ -464,7 +464,7 @@ fn triggers_fire_store_and_deliver_once_acknowledged() {
     assert_eq!(a.firings.len(), 1);
     assert_eq!(a.firings[0].0, 0);
     assert_eq!(&*a.firings[0].1.trigger_id, "welcome");
-    assert_eq!(a.firings[0].1.visitor, "v-1");
+    assert_eq!(&*a.firings[0].1.visitor, "v-1");
     // Restart: the trigger file is restored, state is in storage.
     let mut p = open(&s);
     assert!(p.stats(&s).unwrap().triggers_active);
@@ -699,7 +699,7 @@ fn an_append_s_firings_are_one_undelivered_entry_acknowledged_in_parts() {
 
     // `later` is due for both visitors at the same timeout: an entry each.
     let t = p.handle_timeout(&mut s, T0 + 120_000).unwrap();
-    let visitors: Vec<&str> = t.firings.iter().map(|(_, f)| f.visitor.as_str()).collect();
+    let visitors: Vec<&str> = t.firings.iter().map(|(_, f)| &*f.visitor).collect();
     assert_eq!(visitors, ["v-1", "v-1", "v-2"]);
     assert_eq!(p.undelivered_firings(&s, "v-1").unwrap(), t.firings[..2]);
     let mut v2_all = b.firings.clone();

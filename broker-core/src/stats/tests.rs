@@ -253,7 +253,7 @@ fn workload(calls: u64) -> Vec<(Vec<Outcome>, Vec<Suppressed>)> {
                         0 => Outcome::Converted(Conversion {
                             firing_id: "x".into(),
                             trigger_id: trigger.into(),
-                            visitor,
+                            visitor: visitor.into(),
                             time,
                             held_out: next(2) == 0,
                         }),

@@ -27,6 +27,7 @@ use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 /// The engine for one partition. All durable state lives in storage.
 ///
@@ -313,6 +314,7 @@ impl Engine {
         // writes nothing. Delayed firings due before the skipped events fire
         // at the next relevant event, or from `on_timeout`, at the same time.
         let mut loaded: Option<Loaded> = None;
+        let mut who = Who::new(visitor);
         let mut next_due = u64::MAX;
         let mut newest = 0;
         for (i, e) in events.iter().enumerate() {
@@ -342,7 +344,7 @@ impl Engine {
                     &self.file,
                     &mut self.suppressed,
                     l,
-                    visitor,
+                    &mut who,
                     |d| d < t,
                     &mut out,
                 );
@@ -370,7 +372,7 @@ impl Engine {
                             tr,
                             g.within,
                             &mut l.state.open,
-                            visitor,
+                            &mut who,
                             t,
                             &mut self.conversions,
                         );
@@ -421,7 +423,7 @@ impl Engine {
                             open: &mut l.state.open,
                             limits: self.file.limits,
                         };
-                        match fire(tr, slot, v, visitor, (t, offset), audience_ok) {
+                        match fire(tr, slot, v, &mut who, (t, offset), audience_ok) {
                             Ok(f) => out.push(f),
                             Err(why) => self.suppressed.blocked(ti, why, t),
                         }
@@ -475,7 +477,7 @@ impl Engine {
                 &self.file,
                 &mut self.suppressed,
                 &mut l,
-                visitor,
+                &mut Who::new(visitor),
                 |d| d <= now,
                 &mut out,
             );
@@ -669,7 +671,7 @@ fn fire_due(
     file: &TriggerFile,
     suppressed: &mut Tally,
     l: &mut Loaded,
-    visitor: &str,
+    visitor: &mut Who<'_>,
     due: impl Fn(u64) -> bool,
     out: &mut Vec<Firing>,
 ) {
@@ -807,6 +809,24 @@ fn advance(
     }
 }
 
+/// The visitor a call works on: its id, and the copy of it that the
+/// firings and conversions of the call share (made at the first).
+struct Who<'a> {
+    id: &'a str,
+    shared: Option<Arc<str>>,
+}
+
+impl<'a> Who<'a> {
+    fn new(id: &'a str) -> Who<'a> {
+        Who { id, shared: None }
+    }
+
+    fn shared(&mut self) -> Arc<str> {
+        let id = self.id;
+        self.shared.get_or_insert_with(|| Arc::from(id)).clone()
+    }
+}
+
 /// The visitor-wide parts of a state that a firing reads or changes.
 struct Visit<'a> {
     traits: &'a [(String, String)],
@@ -825,7 +845,7 @@ fn convert(
     tr: &Trigger,
     within: u64,
     open: &mut Vec<OpenFiring>,
-    visitor: &str,
+    visitor: &mut Who<'_>,
     t: u64,
     out: &mut Vec<Conversion>,
 ) {
@@ -833,9 +853,9 @@ fn convert(
         let hit = o.key == tr.key && o.time < t && t <= o.time.saturating_add(within);
         if hit {
             out.push(Conversion {
-                firing_id: firing_id_after(tr.id_seed, visitor, o.offset),
+                firing_id: firing_id_after(tr.id_seed, visitor.id, o.offset),
                 trigger_id: tr.id.clone(),
-                visitor: visitor.to_owned(),
+                visitor: visitor.shared(),
                 time: t,
                 held_out: o.held_out,
             });
@@ -855,7 +875,7 @@ fn fire(
     tr: &Trigger,
     s: &mut TriggerState,
     v: Visit<'_>,
-    visitor: &str,
+    visitor: &mut Who<'_>,
     (time, offset): (u64, u64),
     audience_ok: bool,
 ) -> Result<Firing, Blocked> {
@@ -888,7 +908,7 @@ fn fire(
         }
         v.recent.push(time);
     }
-    let held_out = tr.holdout > 0 && holdout_bucket(&tr.id, visitor) < tr.holdout;
+    let held_out = tr.holdout > 0 && holdout_bucket(&tr.id, visitor.id) < tr.holdout;
     if tr.goal.is_some() {
         v.open.push(OpenFiring {
             key: tr.key,
@@ -900,9 +920,9 @@ fn fire(
     s.last_fired = Some(time);
     s.fired = s.fired.saturating_add(1);
     Ok(Firing {
-        firing_id: firing_id_after(tr.id_seed, visitor, offset),
+        firing_id: firing_id_after(tr.id_seed, visitor.id, offset),
         trigger_id: tr.id.clone(),
-        visitor: visitor.to_owned(),
+        visitor: visitor.shared(),
         time,
         action_type: tr.action_type.clone(),
         payload: tr.payload.clone(),

@@ -271,8 +271,9 @@ pub struct Firing {
     /// The trigger's `id` (shared with the running trigger file, as are
     /// the action's type and payload: a firing copies none of them).
     pub trigger_id: Arc<str>,
-    /// The visitor's anonymous id.
-    pub visitor: String,
+    /// The visitor's anonymous id (shared by the firings and conversions
+    /// of one call).
+    pub visitor: Arc<str>,
     /// When it fired, ms since the epoch (for `unless`: qualifying time + window).
     pub time: u64,
     /// `action.type`.
@@ -292,8 +293,8 @@ pub struct Conversion {
     pub firing_id: String,
     /// The firing's trigger (shared with the running trigger file).
     pub trigger_id: Arc<str>,
-    /// The visitor.
-    pub visitor: String,
+    /// The visitor (shared like [`Firing::visitor`]).
+    pub visitor: Arc<str>,
     /// The goal event's time, ms since the epoch.
     pub time: u64,
     /// Copied from the firing.
