@@ -246,7 +246,9 @@ impl Partition {
         }
         let events_log = Log::events();
         let mut meta = events_log.meta(store)?;
-        let mut writes = WriteBatch::new();
+        // An append with triggers writes about a dozen keys (event batch,
+        // metadata, producer, visitor state, firings, counters).
+        let mut writes = WriteBatch::with_capacity(16);
         let max_timestamp = match self.check_timestamps(&frame.events, now) {
             Ok(t) => t,
             Err(refused) => {

@@ -63,6 +63,12 @@ impl WriteBatch {
     pub fn new() -> Self {
         Self::default()
     }
+    /// An empty batch with room for `n` writes.
+    pub fn with_capacity(n: usize) -> Self {
+        WriteBatch {
+            ops: Vec::with_capacity(n),
+        }
+    }
     /// Adds a put.
     pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.ops.push(WriteOp::Put(key.into(), value.into()));
