@@ -775,13 +775,10 @@ fn outcomes<S: Storage>(
     fired: Vec<Firing>,
     now: u64,
 ) -> Result<Vec<Outcome>, PartitionError> {
-    let mut out: Vec<Outcome> = fired.into_iter().map(Outcome::Fired).collect();
-    out.extend(
-        engine
-            .take_conversions()
-            .into_iter()
-            .map(Outcome::Converted),
-    );
+    let conversions = engine.take_conversions();
+    let mut out = Vec::with_capacity(fired.len() + conversions.len());
+    out.extend(fired.into_iter().map(Outcome::Fired));
+    out.extend(conversions.into_iter().map(Outcome::Converted));
     let staged = journal.stage_counted(store, writes, &out, engine.recorded_suppressions(), now);
     engine.clear_suppressed();
     staged?;

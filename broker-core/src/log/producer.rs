@@ -134,7 +134,8 @@ impl ProducerState {
         if n > RECENT_BATCHES || v.len() != 18 + n * 20 {
             return Err(corrupt(key, "producer state has a bad batch list"));
         }
-        let mut recent = Vec::with_capacity(n);
+        // Room for the batch that `record` adds.
+        let mut recent = Vec::with_capacity(RECENT_BATCHES);
         for i in 0..n {
             let at = 18 + i * 20;
             let mut c = [0u8; 4];
@@ -181,7 +182,7 @@ impl ProducerState {
                     producer_id,
                     last_seen: now,
                     indexed_at: now,
-                    recent: Vec::new(),
+                    recent: Vec::with_capacity(1),
                 }
             }
         };
