@@ -413,3 +413,28 @@ fn replacing_the_file_keeps_unchanged_triggers_and_drops_the_rest() {
     assert_eq!(s.run("v", &[e("a", T0 + 1)]), fired("keep", &[T0 + 1]));
     assert_eq!(s.timeout(T0 + 20 * MIN), fired("gone", &[]));
 }
+
+#[test]
+fn a_state_whose_commit_was_lost_is_read_back_from_the_store() {
+    // The engine keeps the last visitor's state decoded; the store decides.
+    // (`max_per_user` keeps a state after a firing: the firings counted.)
+    let t = r#"{"id":"c","when":{"event":"a"},"count":{"at_least":2,"within":"1h"},"max_per_user":10,"action":{"type":"t"}}"#;
+    let mut s = Sim::new(t);
+    assert_eq!(s.run("v", &[e("a", T0)]), fired("c", &[]));
+    // The second event qualifies and uses the marks up, but the call's
+    // writes are never committed (its commit failed): one mark is stored.
+    let mut lost = WriteBatch::new();
+    let f = s
+        .engine
+        .on_events(&s.store, &mut lost, "v", &[e("a", T0 + 1)], s.offset)
+        .expect("eval");
+    assert_eq!(fired_at(f), fired("c", &[T0 + 1]));
+    drop(lost);
+    // So the same event, sent again, qualifies again.
+    assert_eq!(s.run("v", &[e("a", T0 + 1)]), fired("c", &[T0 + 1]));
+    // Another visitor in between, then `v` again: its stored marks were
+    // used up by the firing above.
+    assert_eq!(s.run("w", &[e("a", T0 + 2)]), fired("c", &[]));
+    assert_eq!(s.run("v", &[e("a", T0 + 3)]), fired("c", &[]));
+    assert_eq!(s.run("v", &[e("a", T0 + 4)]), fired("c", &[T0 + 4]));
+}

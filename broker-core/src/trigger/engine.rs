@@ -63,11 +63,21 @@ pub struct Engine {
 /// The visitor state buffers of the last call, emptied, for the next one:
 /// most calls load a state, and reusing the vectors saves an allocation and
 /// a free for each of them.
+///
+/// The last visitor's state stays decoded in them (`kept`): a visitor's
+/// frames usually come one after the other, and the next call finds its
+/// state without decoding it, once the stored bytes prove to be the ones
+/// the last call saved (a commit that failed, or any other writer, makes
+/// them differ, and the state is decoded as usual).
 #[derive(Debug, Default)]
 struct Buffers {
     scratch: Loaded,
     /// Emptied trigger states, their vectors' capacity kept for reuse.
     spare: Vec<TriggerState>,
+    /// The visitor whose state `scratch` holds as it was saved (its
+    /// encoding is `scratch.encoded[..len]`), when it does.
+    kept: Option<usize>,
+    kept_visitor: String,
 }
 
 const NONE: u32 = u32::MAX;
@@ -108,6 +118,9 @@ struct Loaded {
     traits_map: Option<Map<'static>>,
     /// The state's encoding, when saved.
     encoded: Vec<u8>,
+    /// The length of `encoded` when [`Engine::save`] put it (or found it
+    /// unchanged); `None` when it deleted the state, or before it ran.
+    saved: Option<usize>,
 }
 
 /// Trigger `ti`'s state in `Loaded { of, state.triggers }`, created empty
@@ -264,13 +277,13 @@ impl Engine {
             start.push(0);
             for (key, raw) in chunk {
                 let visitor = String::from_utf8_lossy(&key[1..]).into_owned();
-                let mut l = std::mem::take(&mut self.bufs.scratch);
+                let mut l = self.bufs.take_empty();
                 l.key = key;
                 l.raw = Some(raw);
                 self.bufs.decode(&self.by_key, &mut l)?;
                 // Time 0 prunes nothing: only the definitions changed, not the clock.
                 self.save(writes, &visitor, &mut l, 0);
-                self.bufs.recycle(l);
+                self.bufs.recycle(l, &visitor);
             }
         }
         Ok(())
@@ -438,7 +451,7 @@ impl Engine {
             self.pos[ti as usize] = NONE;
         }
         self.save(writes, visitor, &mut l, newest);
-        self.bufs.recycle(l);
+        self.bufs.recycle(l, visitor);
         Ok(out)
     }
 
@@ -469,8 +482,8 @@ impl Engine {
             let mut l = self.bufs.load(&self.by_key, store, visitor)?;
             if l.state.wake != Some(deadline) {
                 // A wake-up the state does not know: left over, drop it.
+                self.bufs.recycle(l, visitor);
                 writes.delete(wkey);
-                self.bufs.recycle(l);
                 continue;
             }
             fire_due(
@@ -482,7 +495,7 @@ impl Engine {
                 &mut out,
             );
             self.save(writes, visitor, &mut l, now);
-            self.bufs.recycle(l);
+            self.bufs.recycle(l, visitor);
         }
         Ok(out)
     }
@@ -500,6 +513,7 @@ impl Engine {
     /// Prunes what `now` has made useless, then writes the state and its
     /// wake-up (or deletes them when nothing is left).
     fn save(&self, writes: &mut WriteBatch, visitor: &str, l: &mut Loaded, now: u64) {
+        l.saved = None;
         let mut pending_min: Option<u64> = None;
         let mut expiry: Option<u64> = None;
         let mut later = |at: u64| expiry = Some(expiry.map_or(at, |e: u64| e.max(at)));
@@ -594,6 +608,7 @@ impl Engine {
         if l.raw.as_deref() != Some(bytes) {
             writes.put(std::mem::take(&mut l.key), bytes);
         }
+        l.saved = Some(n);
     }
 }
 
@@ -606,11 +621,48 @@ impl Buffers {
         store: &S,
         visitor: &str,
     ) -> Result<Loaded, StorageError> {
-        let mut l = std::mem::take(&mut self.scratch);
-        l.key = keys::with_str(keys::VISITOR, visitor);
-        l.raw = store.get(&l.key)?;
+        let key = keys::with_str(keys::VISITOR, visitor);
+        let raw = store.get(&key)?;
+        if let Some(n) = self.kept {
+            if self.kept_visitor == visitor && raw.as_deref() == Some(&self.scratch.encoded[..n]) {
+                // The state the last call saved, still decoded.
+                self.kept = None;
+                let mut l = std::mem::take(&mut self.scratch);
+                l.key = key;
+                l.raw = raw;
+                #[cfg(debug_assertions)]
+                self.check_kept(by_key, &l);
+                return Ok(l);
+            }
+        }
+        let mut l = self.take_empty();
+        l.key = key;
+        l.raw = raw;
         self.decode(by_key, &mut l)?;
         Ok(l)
+    }
+
+    /// In debug builds (the tests): a kept state is what decoding its
+    /// stored bytes gives.
+    #[cfg(debug_assertions)]
+    fn check_kept(&self, by_key: &[(u64, u32)], l: &Loaded) {
+        let mut fresh = Buffers::default();
+        let mut d = Loaded {
+            key: l.key.clone(),
+            raw: l.raw.clone(),
+            ..Loaded::default()
+        };
+        fresh.decode(by_key, &mut d).expect("a kept state decodes");
+        assert_eq!((&d.state, &d.of), (&l.state, &l.of), "kept state");
+    }
+
+    /// The scratch buffers, emptied (of the kept state, if any).
+    fn take_empty(&mut self) -> Loaded {
+        let mut l = std::mem::take(&mut self.scratch);
+        if self.kept.take().is_some() {
+            self.empty(&mut l);
+        }
+        l
     }
 
     /// Decodes `l.raw` into the empty `l`, keeping the states of the
@@ -640,8 +692,38 @@ impl Buffers {
         Ok(())
     }
 
-    /// Empties `l` into the scratch buffers for the next call.
-    fn recycle(&mut self, mut l: Loaded) {
+    /// Hands `l`, `visitor`'s state, back for the next call: kept as it is
+    /// when it was saved (without its empty trigger states, which the
+    /// encoding leaves out), emptied otherwise.
+    fn recycle(&mut self, mut l: Loaded, visitor: &str) {
+        if let Some(n) = l.saved.take() {
+            let mut kept = 0;
+            for j in 0..l.state.triggers.len() {
+                if l.state.triggers[j].is_empty() {
+                    continue;
+                }
+                l.state.triggers.swap(kept, j);
+                l.of.swap(kept, j);
+                kept += 1;
+            }
+            l.of.truncate(kept);
+            for mut t in l.state.triggers.drain(kept..) {
+                t.clear();
+                self.spare.push(t);
+            }
+            l.raw = None;
+            self.kept = Some(n);
+            self.kept_visitor.clear();
+            self.kept_visitor.push_str(visitor);
+            self.scratch = l;
+            return;
+        }
+        self.empty(&mut l);
+        self.scratch = l;
+    }
+
+    /// Empties `l`, its trigger states into `spare`.
+    fn empty(&mut self, l: &mut Loaded) {
         for mut t in l.state.triggers.drain(..) {
             // A vector that once grew large is not kept around.
             if t.marks.capacity() > 64 || t.pending.capacity() > 64 {
@@ -657,10 +739,10 @@ impl Buffers {
         l.of.clear();
         l.raw = None;
         l.traits_map = None;
+        l.saved = None;
         if l.encoded.capacity() > 1 << 16 {
             l.encoded = Vec::new();
         }
-        self.scratch = l;
     }
 }
 
