@@ -242,7 +242,6 @@ impl Condition {
     }
 }
 
-/// Whether `prop op value` holds; `prop` is `None` when missing.
 /// Whether `needle` occurs in `hay`, as `str::contains` says for UTF-8
 /// (a UTF-8 needle only matches at character boundaries). Property values
 /// are short: finding the needle's first byte, then comparing, costs a
@@ -262,6 +261,7 @@ fn contains(hay: &str, needle: &str) -> bool {
     (0..=last).any(|i| hay[i] == first && &hay[i + 1..i + needle.len()] == rest)
 }
 
+/// Whether `prop op value` holds; `prop` is `None` when missing.
 pub(crate) fn holds(op: Op, prop: Option<&Value<'_>>, value: &Value<'_>) -> bool {
     match op {
         Op::Ne => return !holds(Op::Eq, prop, value),
