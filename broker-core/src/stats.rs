@@ -739,7 +739,12 @@ impl Sum {
         }
         self.to = sequence + 1;
         delta.for_each_pair(|&(minute, id, numbers), hashes| {
-            let triggers = self.by_minute.entry(minute).or_default();
+            // Sized for the pairs a minute usually gathers: growing the
+            // table by rehashing cost more than the pairs' own sums.
+            let triggers = self
+                .by_minute
+                .entry(minute)
+                .or_insert_with(|| ById::with_capacity_and_hasher(32, Default::default()));
             let c = match triggers.get_mut(id) {
                 Some(c) => c,
                 None => triggers.entry(id.into()).or_default(),
