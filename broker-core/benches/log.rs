@@ -11,7 +11,11 @@
 //!   commit (the target's figure); `append/decode+append+examples` with
 //!   `examples/triggers.json`; `append/decode+append+50 triggers+outcomes`
 //!   the 50 with a goal and a 10% holdout each and a cap of 20 an hour
-//!   (the cost of outcomes, with their counters, against the line above);
+//!   (the cost of outcomes, with their counters, against the line above).
+//!   With triggers, each run over the corpus ends with the partition's
+//!   periodic work at the appends' time (`Partition::handle_timeout`: the
+//!   counter journal's last fold, the delayed firings due), so that work
+//!   the appends leave to it is counted;
 //! - `append/decode+log-append (no idempotence)`: decode, then the bare
 //!   `Log::append` and commit, without producer state;
 //! - `append/inflate+decode+append (deflated frames)`: the same frames as the
@@ -27,7 +31,8 @@
 //! it (to profile one: a criterion filter that matches nothing skips the rest).
 //! `PROFILE_APPEND=<name>` (`50 triggers`, `50 triggers+outcomes`,
 //! `examples`, `none`) only appends the corpus 5 times with that file and
-//! exits: for `valgrind --tool=callgrind --toggle-collect='log::append_into*'`,
+//! exits (with triggers, each time ending with the periodic work): for
+//! `valgrind --tool=callgrind --toggle-collect='log::append_into*'`,
 //! whose instruction counts hold on a loaded machine (divide by 5 x 10,728).
 //!
 //! Run: `cargo bench -p broker-core --bench log`
@@ -74,7 +79,9 @@ fn append_all_with(
 
 /// Appends every frame to a partition opened on `store`, running
 /// `triggers` (JSON and its parse), if any; returns the partition and the
-/// firings.
+/// firings. With triggers, the run ends with the partition's periodic work
+/// (`handle_timeout` at `now`), so that what the appends left to it counts
+/// too: the counter journal's last fold, the delayed firings due.
 fn append_into(
     store: &mut MemoryStorage,
     frames: &[Vec<u8>],
@@ -89,6 +96,10 @@ fn append_into(
     let mut firings = 0;
     for f in frames {
         firings += p.append(store, f, now).expect("append").firings.len();
+    }
+    if triggers.is_some() {
+        let done = p.handle_timeout(store, now).expect("timeout");
+        firings += done.firings.len();
     }
     (p, firings)
 }
@@ -165,6 +176,10 @@ fn storage_ops(frames: &[Vec<u8>], now: u64, triggers: Option<(&str, &TriggerFil
     let (r0, w0) = (store.reads.get(), store.writes);
     for f in frames {
         p.append(&mut store, f, now).expect("append");
+    }
+    if triggers.is_some() {
+        // As in `append_into`: the work the appends left, counted.
+        p.handle_timeout(&mut store, now).expect("timeout");
     }
     let n = frames.len() as f64;
     (

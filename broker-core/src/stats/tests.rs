@@ -329,7 +329,8 @@ fn fold_and_compare(journal: &mut Journal, journaled: &mut MemoryStorage, direct
 fn the_journal_reads_as_direct_staging() {
     let (mut direct, mut journaled) = (MemoryStorage::new(), MemoryStorage::new());
     let mut journal = Journal::load(&journaled).unwrap();
-    let calls = workload(300);
+    // Two folds by appends (and a third by hand at the end).
+    let calls = workload(JOURNAL_FOLD_AT * 2 + 44);
     for (i, (outcomes, suppressed)) in calls.iter().enumerate() {
         stage_direct(&mut direct, outcomes, suppressed);
         let w = stage_journaled(&mut journal, &journaled, outcomes, suppressed);
@@ -364,7 +365,10 @@ fn the_journal_reads_as_direct_staging_across_lost_commits() {
     let (mut direct, mut journaled) = (MemoryStorage::new(), MemoryStorage::new());
     let mut journal = Journal::load(&journaled).unwrap();
     let (mut lost, mut lost_folds) = (0, 0);
-    for (i, (outcomes, suppressed)) in workload(400).iter().enumerate() {
+    // Room for two lost folds (a lost fold leaves its entries, and the
+    // next fold comes JOURNAL_FOLD_AT entries later) and one that is kept.
+    let calls = workload(JOURNAL_FOLD_AT * 4);
+    for (i, (outcomes, suppressed)) in calls.iter().enumerate() {
         let folds = journal.entries >= JOURNAL_FOLD_AT;
         let lose = i % 23 == 5 || (folds && lost_folds < 2);
         let w = stage_journaled(&mut journal, &journaled, outcomes, suppressed);
