@@ -772,7 +772,7 @@ impl Sum {
 ///
 /// The longer the journal, the more of its pairs (a trigger and a minute)
 /// repeat and are merged once: with the 50 bench triggers on the reference
-/// corpus, folding every 256 entries instead of 64 cost 3.3% fewer
+/// corpus, folding every 256 entries instead of 64 cost 2.7% fewer
 /// instructions per event (the last fold of the run counted), and fewer
 /// storage rows read and written per append. The price: the journal holds
 /// up to this many rows (about 0.5 KB each with 50 triggers), a read of the
