@@ -630,9 +630,13 @@ impl<'a> Delta<'a> {
     }
 
     /// Calls `f` with each pair and its visitor hashes (sorted, distinct),
-    /// in pair order.
-    fn for_each_pair(&self, mut f: impl FnMut(&(u64, &'a str, [u64; 9]), &[u64])) {
-        let mut hashes = Vec::new();
+    /// in pair order; `hashes` is scratch space (kept by the caller, so
+    /// that a call allocates nothing).
+    fn for_each_pair(
+        &self,
+        hashes: &mut Vec<u64>,
+        mut f: impl FnMut(&(u64, &'a str, [u64; 9]), &[u64]),
+    ) {
         let mut rest = &self.visitors[..];
         for (i, pair) in self.pairs.iter().enumerate() {
             hashes.clear();
@@ -643,7 +647,7 @@ impl<'a> Delta<'a> {
                 hashes.push(h);
                 rest = tail;
             }
-            f(pair, &hashes);
+            f(pair, hashes);
         }
     }
 }
@@ -708,6 +712,10 @@ pub struct Journal {
     /// fold not committed, entries from before [`Journal::load`] make the
     /// fold read the entries instead.
     sum: Sum,
+    /// Scratch for staging: a pair's visitor hashes, and its counters'
+    /// encoding (kept to save two allocations per append).
+    hashes: Vec<u64>,
+    counters: Vec<u8>,
 }
 
 /// The sum of the journal entries of sequences `from..to`, per minute and
@@ -733,12 +741,12 @@ impl Sum {
 
     /// Adds entry `sequence`'s pairs; a sequence that does not follow on
     /// starts the sum again from it.
-    fn add(&mut self, sequence: u64, delta: &Delta<'_>) {
+    fn add(&mut self, sequence: u64, delta: &Delta<'_>, hashes: &mut Vec<u64>) {
         if sequence != self.to {
             self.restart(sequence);
         }
         self.to = sequence + 1;
-        delta.for_each_pair(|&(minute, id, numbers), hashes| {
+        delta.for_each_pair(hashes, |&(minute, id, numbers), hashes| {
             // Sized for the pairs a minute usually gathers: growing the
             // table by rehashing cost more than the pairs' own sums.
             let triggers = self
@@ -844,6 +852,7 @@ impl Journal {
             next,
             entries: entries.len() as u64,
             sum,
+            ..Journal::default()
         })
     }
 
@@ -869,18 +878,18 @@ impl Journal {
         let mut value = Vec::with_capacity(16 + delta.pairs.len() * 48);
         value.push(FORMAT);
         put_varint(&mut value, delta.pairs.len() as u64);
-        let mut counters = Vec::with_capacity(128);
-        delta.for_each_pair(|&(minute, trigger, numbers), hashes| {
+        let counters = &mut self.counters;
+        delta.for_each_pair(&mut self.hashes, |&(minute, trigger, numbers), hashes| {
             put_varint(&mut value, minute);
             put_varint(&mut value, trigger.len() as u64);
             value.extend_from_slice(trigger.as_bytes());
             counters.clear();
-            encode_pair(&mut counters, numbers, hashes);
+            encode_pair(counters, numbers, hashes);
             put_varint(&mut value, counters.len() as u64);
-            value.extend_from_slice(&counters);
+            value.extend_from_slice(counters);
         });
         writes.put(journal_key(self.next), value);
-        self.sum.add(self.next, &delta);
+        self.sum.add(self.next, &delta, &mut self.hashes);
         self.next += 1;
         self.entries += 1;
         Ok(())
