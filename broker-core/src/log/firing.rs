@@ -165,15 +165,18 @@ pub fn encode_outcomes_and_entries(outcomes: &[Outcome]) -> (Vec<u8>, Vec<Option
         .all(|o| matches!(o, Outcome::Fired(f) if !f.held_out));
     let mut entries = Vec::with_capacity(outcomes.len());
     if delivered_only {
-        let wire: Vec<WireFiring<'_>> = outcomes
-            .iter()
-            .filter_map(Outcome::firing)
-            .map(WireFiring::from)
-            .collect();
-        let mut batch =
-            Vec::with_capacity(10 + wire.iter().map(WireFiring::size_bound).sum::<usize>());
-        put_varint(&mut batch, wire.len() as u64);
-        for w in &wire {
+        // Every outcome is a firing here; their wire forms borrow them, so
+        // they are made twice (for the size, then to write) rather than
+        // kept in a vector.
+        let wire = || {
+            outcomes
+                .iter()
+                .filter_map(Outcome::firing)
+                .map(WireFiring::from)
+        };
+        let mut batch = Vec::with_capacity(10 + wire().map(|w| w.size_bound()).sum::<usize>());
+        put_varint(&mut batch, outcomes.len() as u64);
+        for w in wire() {
             let start = batch.len();
             w.write(&mut batch);
             entries.push(Some(start..batch.len()));
