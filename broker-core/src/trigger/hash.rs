@@ -67,10 +67,10 @@ pub(crate) fn id_seed(trigger_id: &str) -> u64 {
 pub(crate) fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
     let h = fnv(fnv(seed, visitor.as_bytes()), &[ID_SEPARATOR]);
     let h = avalanche(fnv(h, &offset.to_be_bytes()));
-    // Hex computed eight digits at a time: `format!`, or a `push` per
-    // digit (each encoding a char), cost more than the hash on the firing
-    // path, and a table lookup per digit half of it.
-    // Always ASCII: the conversion only checks it (no error to handle).
+    // The hex digits computed eight at a time: `format!`, a `push` per
+    // digit (each encoding a char) and a table lookup per digit all cost
+    // more on the firing path. Always ASCII: the conversion only checks it
+    // (no error to handle).
     String::from_utf8(hex16(h).to_vec()).unwrap_or_default()
 }
 
