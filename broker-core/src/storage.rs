@@ -15,11 +15,10 @@
 //! key prefixes (see [`keys`]) and encode numbers big-endian so that byte order
 //! is numeric order.
 
+use crate::trigger::hash::WordHasher;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
-
-use crate::trigger::hash::WordHasher;
 use std::ops::Bound;
 
 /// A failure of the underlying store. The core never half-applies a

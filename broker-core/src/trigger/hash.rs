@@ -125,21 +125,23 @@ pub fn holdout_bucket(trigger_id: &str, visitor: &str) -> u8 {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct WordHasher(u64);
 
+/// [`WordHasher`]'s multiplier (FxHash's).
+const WORD_K: u64 = 0x517c_c1b7_2722_0a95;
+
 impl Hasher for WordHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
         let mut h = self.0;
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
-            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+            h = (h.rotate_left(5) ^ word).wrapping_mul(WORD_K);
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut last = [0u8; 8];
             last[..rest.len()].copy_from_slice(rest);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(WORD_K);
         }
         self.0 = h;
     }
@@ -147,7 +149,7 @@ impl Hasher for WordHasher {
     #[inline]
     fn write_u8(&mut self, b: u8) {
         // `str`'s terminator: one step, without the slice's loop.
-        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(WORD_K);
     }
 
     #[inline]
