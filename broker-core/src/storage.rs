@@ -129,24 +129,27 @@ pub struct MemoryStorage {
     order: BTreeSet<Ordered>,
 }
 
-/// A key in the ordered set, beside its first eight bytes as a number
+/// A key in the ordered set, beside its first sixteen bytes as a number
 /// (zero-padded, big-endian). Ordering by that number, then by the key, is
 /// the keys' own order: numbers that differ differ at the first differing
 /// byte of the keys (or where the shorter one ends). A tree descent then
-/// mostly compares numbers instead of calling `memcmp` per node.
+/// mostly compares numbers instead of calling `memcmp` per node. Sixteen
+/// bytes, not eight: most keys are a prefix byte and a big-endian number
+/// (log batches, journal entries, minutes, deadlines), whose first eight
+/// bytes are the same for neighbours.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Ordered {
-    head: u64,
+    head: u128,
     key: Vec<u8>,
 }
 
 impl Ordered {
     fn new(key: Vec<u8>) -> Ordered {
-        let mut head = [0u8; 8];
-        let n = key.len().min(8);
+        let mut head = [0u8; 16];
+        let n = key.len().min(16);
         head[..n].copy_from_slice(&key[..n]);
         Ordered {
-            head: u64::from_be_bytes(head),
+            head: u128::from_be_bytes(head),
             key,
         }
     }
@@ -335,9 +338,10 @@ mod tests {
     }
 
     /// Keys from few bytes, short and long: shared prefixes, zero bytes,
-    /// keys shorter than eight bytes that are prefixes of longer ones.
+    /// keys shorter than sixteen bytes (the part compared as a number)
+    /// that are prefixes of longer ones.
     fn key() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(proptest::sample::select(vec![0u8, 1, b'a', 0xff]), 0..12)
+        proptest::collection::vec(proptest::sample::select(vec![0u8, 1, b'a', 0xff]), 0..20)
     }
 
     proptest::proptest! {
