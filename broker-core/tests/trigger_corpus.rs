@@ -164,23 +164,37 @@ fn the_example_file_on_the_corpus_matches_the_reference() {
     assert!(capped > 0, "the example's limits never bind on the corpus");
 }
 
+/// `triggers` with outcomes on: the file's `limits`, and for the trigger
+/// at each index the holdout, goal event and goal window `each` gives.
+fn with_outcomes(
+    triggers: &str,
+    limits: serde_json::Value,
+    each: impl Fn(usize) -> (usize, &'static str, &'static str),
+) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(triggers).expect("json");
+    doc["limits"] = limits;
+    let list = doc["triggers"].as_array_mut().expect("list");
+    for (i, t) in list.iter_mut().enumerate() {
+        let (holdout, goal, within) = each(i);
+        t["holdout"] = serde_json::json!(holdout);
+        t["goal"] = serde_json::json!({"event": goal, "within": within});
+    }
+    doc.to_string()
+}
+
 /// The reference and the engine agree on a file made to stress outcomes:
 /// a tight cap, large holdouts and goals on every kind of trigger.
 #[test]
 fn outcomes_under_a_tight_cap_match_the_reference() {
     let events = load_corpus();
-    let mut doc: serde_json::Value = serde_json::from_str(&example_triggers()).expect("json");
-    doc["limits"] = serde_json::json!({"max_firings": 2, "within": "30m"});
-    for (i, t) in doc["triggers"]
-        .as_array_mut()
-        .expect("list")
-        .iter_mut()
-        .enumerate()
-    {
-        t["holdout"] = serde_json::json!(i * 7 % 51);
-        t["goal"] = serde_json::json!({"event": if i % 2 == 0 { "Product Added" } else { "$page" }, "within": "10m"});
-    }
-    let triggers = doc.to_string();
+    let triggers = with_outcomes(
+        &example_triggers(),
+        serde_json::json!({"max_firings": 2, "within": "30m"}),
+        |i| {
+            let goal = if i % 2 == 0 { "Product Added" } else { "$page" };
+            (i * 7 % 51, goal, "10m")
+        },
+    );
     let outcomes = engine_outcomes(&triggers, &events);
     let reference = reference_outcomes(&triggers, &ref_events(&events));
     assert_eq!(outcomes.firings, reference.firings);
@@ -215,19 +229,15 @@ fn the_bench_file_matches_the_reference() {
     let events = load_corpus();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/triggers-50.json");
     let plain = std::fs::read_to_string(path).expect("bench/triggers-50.json");
-    let mut doc: serde_json::Value = serde_json::from_str(&plain).expect("json");
-    doc["limits"] = serde_json::json!({"max_firings": 5, "within": "1h"});
-    for (i, t) in doc["triggers"]
-        .as_array_mut()
-        .expect("list")
-        .iter_mut()
-        .enumerate()
-    {
-        t["holdout"] = serde_json::json!(i * 3 % 31);
-        let goal = ["Product Added", "Checkout Started", "$page"][i % 3];
-        t["goal"] = serde_json::json!({"event": goal, "within": "30m"});
-    }
-    for triggers in [plain, doc.to_string()] {
+    let outcomes = with_outcomes(
+        &plain,
+        serde_json::json!({"max_firings": 5, "within": "1h"}),
+        |i| {
+            let goal = ["Product Added", "Checkout Started", "$page"][i % 3];
+            (i * 3 % 31, goal, "30m")
+        },
+    );
+    for triggers in [plain, outcomes] {
         let outcomes = engine_outcomes(&triggers, &events);
         let reference = reference_outcomes(&triggers, &ref_events(&events));
         let counts = per_trigger(&reference.firings);
