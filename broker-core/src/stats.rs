@@ -441,11 +441,7 @@ fn merge_sorted(
 }
 
 fn key(minute: u64, trigger: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + trigger.len());
-    k.push(keys::TRIGGER_STATS);
-    k.extend_from_slice(&minute.to_be_bytes());
-    k.extend_from_slice(trigger);
-    k
+    keys::with_u64_then(keys::TRIGGER_STATS, minute, trigger)
 }
 
 /// Adds what one engine call did (its firing-stream records and the

@@ -268,9 +268,16 @@ pub mod keys {
 
     /// `prefix` followed by `n` big-endian.
     pub fn with_u64(prefix: u8, n: u64) -> Vec<u8> {
-        let mut k = Vec::with_capacity(9);
+        with_u64_then(prefix, n, &[])
+    }
+
+    /// `prefix`, `n` big-endian, then `tail`: allocated once at its size
+    /// (these keys are built on every append).
+    pub fn with_u64_then(prefix: u8, n: u64, tail: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(9 + tail.len());
         k.push(prefix);
         k.extend_from_slice(&n.to_be_bytes());
+        k.extend_from_slice(tail);
         k
     }
 

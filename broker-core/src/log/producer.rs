@@ -81,11 +81,7 @@ fn state_key(producer_id: u64) -> Vec<u8> {
 }
 
 fn expiry_key(at: u64, producer_id: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(17);
-    k.push(keys::PRODUCER_EXPIRY);
-    k.extend_from_slice(&at.to_be_bytes());
-    k.extend_from_slice(&producer_id.to_be_bytes());
-    k
+    keys::with_u64_then(keys::PRODUCER_EXPIRY, at, &producer_id.to_be_bytes())
 }
 
 fn count_key() -> Vec<u8> {

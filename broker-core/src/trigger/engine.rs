@@ -789,11 +789,7 @@ fn fire_due(
 }
 
 fn wake_key(deadline: u64, visitor: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + visitor.len());
-    k.push(keys::WAKEUP);
-    k.extend_from_slice(&deadline.to_be_bytes());
-    k.extend_from_slice(visitor.as_bytes());
-    k
+    keys::with_u64_then(keys::WAKEUP, deadline, visitor.as_bytes())
 }
 
 fn min_deadline(slots: &[TriggerState]) -> u64 {
