@@ -814,6 +814,10 @@ fn starts(tr: &Trigger, hook: &Hook, e: &Event<'_>, ctx: &Map<'_>, memo: &mut Me
 
 /// Applies event `e` at time `t` to one trigger's state; true when it
 /// qualifies. `hook` says which steps name the event.
+///
+/// Always inlined: it runs for most hooks (seven per event with the bench
+/// triggers), and a call's prologue and epilogue were 2% of an append.
+#[inline(always)]
 fn advance(
     tr: &Trigger,
     hook: &Hook,
@@ -951,6 +955,10 @@ fn convert(
 /// `(time, offset)`: when it fires and the log offset of the qualifying
 /// event; `audience_ok`: whether the audience's context conditions held on
 /// that event.
+///
+/// Always inlined (with the bench triggers, three events in four qualify
+/// somewhere): 0.7% of an append was the call.
+#[inline(always)]
 fn fire(
     tr: &Trigger,
     s: &mut TriggerState,
