@@ -295,7 +295,9 @@ impl VisitorState {
 }
 
 /// Writes postcard's primitives into a buffer known to be large enough
-/// (an index past it would panic, never write out of bounds).
+/// (an index past it would panic, never write out of bounds). Its methods
+/// are inlined: a save writes some twenty trigger states with the bench
+/// triggers, and the calls were 0.8% of an append.
 struct Writer<'b> {
     buf: &'b mut [u8],
     at: usize,
@@ -330,6 +332,7 @@ impl Writer<'_> {
     }
 
     /// A `Vec<u64>`: its length, then each.
+    #[inline(always)]
     fn u64s(&mut self, values: &[u64]) {
         self.u64(values.len() as u64);
         for &n in values {
@@ -343,7 +346,7 @@ impl Writer<'_> {
         self.at += s.len();
     }
 
-    #[inline]
+    #[inline(always)]
     fn option(&mut self, v: Option<u64>) {
         match v {
             None => self.byte(0),
