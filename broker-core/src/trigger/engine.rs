@@ -678,7 +678,9 @@ impl Buffers {
             let key = l.state.triggers[j].key;
             if let Ok(at) = by_key.binary_search_by_key(&key, |&(k, _)| k) {
                 l.of.push(by_key[at].1);
-                l.state.triggers.swap(kept, j);
+                if kept != j {
+                    l.state.triggers.swap(kept, j);
+                }
                 kept += 1;
             }
         }
@@ -702,8 +704,12 @@ impl Buffers {
                 if l.state.triggers[j].is_empty() {
                     continue;
                 }
-                l.state.triggers.swap(kept, j);
-                l.of.swap(kept, j);
+                // Most states are kept where they are: a swap with itself
+                // still moves the whole state twice.
+                if kept != j {
+                    l.state.triggers.swap(kept, j);
+                    l.of.swap(kept, j);
+                }
                 kept += 1;
             }
             l.of.truncate(kept);
