@@ -318,7 +318,9 @@ impl Engine {
         base_offset: u64,
         ctx: &Map<'_>,
     ) -> Result<Vec<Firing>, StorageError> {
-        let mut out = Vec::new();
+        // Most calls fire (seven frames in ten with the bench triggers, six
+        // firings each): room for eight saves the reallocation from four.
+        let mut out = Vec::with_capacity(8);
         let bot = ctx
             .iter()
             .any(|(k, v)| k == "bot" && matches!(v, Value::Bool(true)));
