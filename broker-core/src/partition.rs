@@ -158,7 +158,11 @@ impl Partition {
         if let Some(bytes) = store.get(&trigger_file_key())? {
             let json = String::from_utf8_lossy(&bytes);
             match TriggerFile::parse(&json) {
-                Ok(file) => partition.engine = Some(counted(Engine::new(file))),
+                Ok(file) => {
+                    let engine = counted(Engine::new(file));
+                    partition.journal.bind(engine.file());
+                    partition.engine = Some(engine);
+                }
                 Err(e) => {
                     let message = e
                         .errors
@@ -353,6 +357,9 @@ impl Partition {
                 if let Some(e) = enrichment {
                     e.add_to(&mut ctx);
                 }
+                // The record holds this call's outcomes only (a call that
+                // failed may have left some).
+                engine.clear_suppressed();
                 let fired = engine.on_events_in(
                     store,
                     &mut writes,
@@ -519,6 +526,7 @@ impl Partition {
 
         let fired = match &mut self.engine {
             Some(engine) => {
+                engine.clear_suppressed();
                 let fired = engine.on_timeout(store, &mut writes, now)?;
                 outcomes(engine, &mut self.journal, store, &mut writes, fired, now)?
             }
@@ -696,7 +704,9 @@ impl Partition {
         // State of triggers that changed or left the file is dropped lazily,
         // the next time each visitor's state is read: a rescan of every
         // visitor here would be one unbounded transaction.
-        self.engine = Some(counted(Engine::new(file)));
+        let engine = counted(Engine::new(file));
+        self.journal.bind(engine.file());
+        self.engine = Some(engine);
         self.triggers_error = None;
         Ok(())
     }
@@ -764,9 +774,10 @@ fn counted(mut engine: Engine) -> Engine {
     engine
 }
 
-/// The engine's firings of one call, then the conversions it found; their
-/// counts and the call's suppressions are added to the trigger counters in
-/// `writes` (the same commit), through the counter journal.
+/// The engine's firings of one call, then the conversions it found; the
+/// call's firings, conversions and suppressions, as the engine recorded
+/// them, are added to the trigger counters in `writes` (the same commit),
+/// through the counter journal (bound to the engine's file).
 fn outcomes<S: Storage>(
     engine: &mut Engine,
     journal: &mut stats::Journal,
@@ -779,7 +790,7 @@ fn outcomes<S: Storage>(
     let mut out = Vec::with_capacity(fired.len() + conversions.len());
     out.extend(fired.into_iter().map(Outcome::Fired));
     out.extend(conversions.into_iter().map(Outcome::Converted));
-    let staged = journal.stage_counted(store, writes, &out, engine.recorded_suppressions(), now);
+    let staged = journal.stage_logged(store, writes, engine.recorded(), now);
     engine.clear_suppressed();
     staged?;
     Ok(out)

@@ -28,9 +28,10 @@ use crate::frame::wire::{put_varint, take_varint as varint};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
 use crate::trigger::hash::hash64 as visitor_hash;
 use crate::trigger::hash::WordHasher;
-use crate::trigger::{Outcome, Reason, Suppressed, Suppressions};
+use crate::trigger::{Counted, Logged, Outcome, Reason, Suppressed, Suppressions, TriggerFile};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 /// One minute, in ms.
 pub const MINUTE_MS: u64 = 60_000;
@@ -532,107 +533,151 @@ fn reason_index(reason: Reason) -> usize {
     }
 }
 
-/// What one call adds, per minute and trigger, as the journal takes it:
-/// the same sums as [`delta`] gives, without a [`Counters`] (and its
-/// visitor vector) per pair. An append touches a dozen pairs, most of them
-/// with one outcome each.
-struct Delta<'a> {
-    /// `(minute, trigger id, the nine counters in their stored order)`, in
-    /// the order first touched.
-    pairs: Vec<(u64, &'a str, [u64; 9])>,
-    /// `(pair, visitor hash)` of each delivered firing; sorted and without
-    /// repeats once the pairs are complete.
-    visitors: Vec<(u32, u64)>,
+/// The stored counter of a recorded `what`, and the visitor it reached
+/// (the hash of a delivered firing's visitor).
+fn counter_of(what: Counted) -> (usize, Option<u64>) {
+    match what {
+        Counted::Suppressed(r) => (reason_index(r), None),
+        Counted::Fired(visitor) => (FIRED, Some(visitor)),
+        Counted::HeldOut => (HELD_OUT, None),
+        Counted::Converted => (CONVERSIONS, None),
+        Counted::HeldOutConverted => (HELD_OUT_CONVERSIONS, None),
+    }
 }
 
-impl<'a> Delta<'a> {
-    fn of(
-        outcomes: &'a [Outcome],
-        suppressed: impl Iterator<Item = (&'a str, u64, Reason, u64)>,
-    ) -> Delta<'a> {
-        let mut suppressed = suppressed.peekable();
-        if outcomes.is_empty() && suppressed.peek().is_none() {
-            // Most appends: nothing to count, nothing allocated.
-            return Delta {
-                pairs: Vec::new(),
-                visitors: Vec::new(),
-            };
+/// The trigger ids the journal's pairs name by index: each id once, the
+/// ones of the bound trigger file found by their place in the file.
+///
+/// Indexes stay valid while the running sum holds pairs: ids are only
+/// added, and the table starts again from the bound file when the sum is
+/// empty ([`Journal::bind`]).
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    ids: Vec<Arc<str>>,
+    at: HashMap<Arc<str>, u32, BuildHasherDefault<WordHasher>>,
+    /// The bound file's triggers, in file order: their index in `ids`.
+    of_file: Vec<u32>,
+}
+
+impl Ids {
+    /// The index of `id`, added when new.
+    fn index(&mut self, id: &str) -> u32 {
+        match self.at.get(id) {
+            Some(&i) => i,
+            None => self.add(Arc::from(id)),
         }
-        // Sized for an append's usual dozen pairs: growing them by
-        // doubling cost more than the pairs' own work.
-        let mut d = Delta {
-            pairs: Vec::with_capacity(16),
-            visitors: Vec::with_capacity(outcomes.len()),
-        };
-        // An append's firings are all its visitor's, sharing one copy of
-        // its id: hashed once.
-        let mut last: Option<(&str, u64)> = None;
-        for o in outcomes {
-            match o {
-                Outcome::Fired(f) => {
-                    let i = d.pair(f.time / MINUTE_MS, &f.trigger_id);
-                    if f.held_out {
-                        d.pairs[i].2[HELD_OUT] += 1;
-                    } else {
-                        d.pairs[i].2[FIRED] += 1;
-                        let h = match last {
-                            Some((v, h)) if std::ptr::eq(v, &*f.visitor) => h,
-                            _ => {
-                                let h = visitor_hash(f.visitor.as_bytes());
-                                last = Some((&f.visitor, h));
-                                h
-                            }
-                        };
-                        d.visitors.push((i as u32, h));
-                    }
-                }
-                Outcome::Converted(v) => {
-                    let i = d.pair(v.time / MINUTE_MS, &v.trigger_id);
-                    let at = match v.held_out {
-                        true => HELD_OUT_CONVERSIONS,
-                        false => CONVERSIONS,
-                    };
-                    d.pairs[i].2[at] += 1;
-                }
-            }
-        }
-        for (trigger, time, reason, n) in suppressed {
-            let i = d.pair(time / MINUTE_MS, trigger);
-            d.pairs[i].2[reason_index(reason)] += n;
-        }
-        d.visitors.sort_unstable();
-        d.visitors.dedup();
-        d
     }
 
-    /// The index of the pair of `minute` and `id`, made when new (a linear
-    /// search from the most recent: ids borrowed from the trigger file are
-    /// the same pointer, found without comparing bytes; ids of one file
-    /// often differ only at their end, `offer-12` and `offer-13`, so the
-    /// last bytes are compared before the whole).
-    fn pair(&mut self, minute: u64, id: &'a str) -> usize {
-        let same = |t: &str| {
-            std::ptr::eq(t, id)
-                || (t.len() == id.len() && t.as_bytes().last() == id.as_bytes().last() && t == id)
+    /// [`Ids::index`] for an id the caller shares.
+    fn index_shared(&mut self, id: &Arc<str>) -> u32 {
+        match self.at.get(&**id) {
+            Some(&i) => i,
+            None => self.add(id.clone()),
+        }
+    }
+
+    fn add(&mut self, id: Arc<str>) -> u32 {
+        let i = self.ids.len() as u32;
+        self.ids.push(id.clone());
+        self.at.insert(id, i);
+        i
+    }
+
+    fn id(&self, i: u32) -> &str {
+        &self.ids[i as usize]
+    }
+}
+
+/// One pair of a [`Delta`]: what a call adds to one trigger in one minute.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    minute: u64,
+    /// The trigger's index in the journal's [`Ids`].
+    trigger: u32,
+    /// The nine counters, in their stored order.
+    numbers: [u64; 9],
+}
+
+/// What one call adds, per minute and trigger, as the journal takes it:
+/// the same sums as [`delta`] gives, by trigger index, without a
+/// [`Counters`] (and its visitor vector) per pair. An append touches a dozen
+/// pairs, most of them with one outcome each. Kept by the journal between
+/// calls, emptied, so that a call allocates nothing.
+#[derive(Debug, Clone, Default)]
+struct Delta {
+    /// In the order first touched.
+    pairs: Vec<Pair>,
+    /// `(pair, visitor hash)` of each delivered firing; sorted and without
+    /// repeats once the pairs are complete ([`Delta::finish`]).
+    visitors: Vec<(u32, u64)>,
+    /// By trigger index: 1 + the trigger's latest pair, 0 for none (a
+    /// pair is found without a search: a call's events are seconds apart,
+    /// so most of its triggers have one minute).
+    latest: Vec<u32>,
+}
+
+impl Delta {
+    /// Empties it for the next call.
+    fn clear(&mut self) {
+        for p in &self.pairs {
+            self.latest[p.trigger as usize] = 0;
+        }
+        self.pairs.clear();
+        self.visitors.clear();
+    }
+
+    /// Adds `n` to counter `counter` of `trigger` in `minute`, and the
+    /// visitor reached, if any.
+    #[inline]
+    fn add(&mut self, trigger: u32, minute: u64, (counter, reached): (usize, Option<u64>), n: u64) {
+        let i = self.pair(minute, trigger);
+        self.pairs[i].numbers[counter] += n;
+        if let Some(h) = reached {
+            self.visitors.push((i as u32, h));
+        }
+    }
+
+    /// The index of the pair of `minute` and `trigger`, made when new.
+    #[inline]
+    fn pair(&mut self, minute: u64, trigger: u32) -> usize {
+        let t = trigger as usize;
+        if t >= self.latest.len() {
+            self.latest.resize(t + 1, 0);
+        }
+        let latest = self.latest[t] as usize;
+        if latest != 0 && self.pairs[latest - 1].minute == minute {
+            return latest - 1;
+        }
+        // The trigger in another minute too (a call across a minute's end).
+        let found = match latest {
+            0 => None,
+            _ => self
+                .pairs
+                .iter()
+                .rposition(|p| p.trigger == trigger && p.minute == minute),
         };
-        let found = self
-            .pairs
-            .iter()
-            .rposition(|(m, t, _)| *m == minute && same(t));
-        found.unwrap_or_else(|| {
-            self.pairs.push((minute, id, [0; 9]));
+        let i = found.unwrap_or_else(|| {
+            self.pairs.push(Pair {
+                minute,
+                trigger,
+                numbers: [0; 9],
+            });
             self.pairs.len() - 1
-        })
+        });
+        self.latest[t] = i as u32 + 1;
+        i
+    }
+
+    /// Sorts the visitors by pair, without repeats.
+    fn finish(&mut self) {
+        self.visitors.sort_unstable();
+        self.visitors.dedup();
     }
 
     /// Calls `f` with each pair and its visitor hashes (sorted, distinct),
     /// in pair order; `hashes` is scratch space (kept by the caller, so
     /// that a call allocates nothing).
-    fn for_each_pair(
-        &self,
-        hashes: &mut Vec<u64>,
-        mut f: impl FnMut(&(u64, &'a str, [u64; 9]), &[u64]),
-    ) {
+    fn for_each_pair(&self, hashes: &mut Vec<u64>, mut f: impl FnMut(&Pair, &[u64])) {
         let mut rest = &self.visitors[..];
         for (i, pair) in self.pairs.iter().enumerate() {
             hashes.clear();
@@ -692,6 +737,11 @@ fn apply<S: Storage>(
 /// once for up to [`JOURNAL_FOLD_AT`] appends. (On Durable Objects, rows
 /// written is also what storage bills.)
 ///
+/// In memory, triggers are named by index (see `Ids`): the engine records
+/// what it counts by its trigger's place in the file, which
+/// [`Journal::bind`] maps to the journal's index, so that staging an
+/// append and summing it hash no id.
+///
 /// Entry: a format byte, a varint count of pairs, then each pair's minute
 /// (varint), trigger id (varint length, UTF-8) and counters (varint length,
 /// then [`Counters::encode`]'s bytes).
@@ -708,54 +758,96 @@ pub struct Journal {
     /// fold not committed, entries from before [`Journal::load`] make the
     /// fold read the entries instead.
     sum: Sum,
-    /// Scratch for staging: a pair's visitor hashes, and its counters'
-    /// encoding (kept to save two allocations per append).
+    /// The trigger ids the sum's and the delta's pairs name by index.
+    ids: Ids,
+    /// Scratch for staging: the call's pairs, a pair's visitor hashes
+    /// (kept to allocate nothing per append).
+    delta: Delta,
     hashes: Vec<u64>,
-    counters: Vec<u8>,
 }
 
 /// The sum of the journal entries of sequences `from..to`, per minute and
-/// trigger id.
+/// trigger index.
 #[derive(Debug, Clone, Default)]
 struct Sum {
     from: u64,
     to: u64,
-    by_minute: BTreeMap<u64, ById>,
+    /// Ascending by minute.
+    minutes: Vec<MinuteSum>,
 }
 
-/// Counters by trigger id (hashed: the sum is looked up for each pair an
-/// append stages, about 12 with 50 triggers).
-type ById = HashMap<Box<str>, Counters, BuildHasherDefault<WordHasher>>;
+/// The sum's counters of one minute.
+#[derive(Debug, Clone, Default)]
+struct MinuteSum {
+    minute: u64,
+    /// By trigger index: 1 + the trigger's place in `counters`, 0 for none.
+    slot: Vec<u32>,
+    /// `(trigger index, counters)`, in the order first summed.
+    counters: Vec<(u32, Counters)>,
+}
+
+impl MinuteSum {
+    /// The counters of `trigger`, made when new.
+    #[inline]
+    fn get(&mut self, trigger: u32) -> &mut Counters {
+        let t = trigger as usize;
+        if t >= self.slot.len() {
+            self.slot.resize(t + 1, 0);
+        }
+        if self.slot[t] == 0 {
+            self.counters.push((trigger, Counters::default()));
+            self.slot[t] = self.counters.len() as u32;
+        }
+        &mut self.counters[self.slot[t] as usize - 1].1
+    }
+}
 
 impl Sum {
     /// Empty, to cover the entries from sequence `next` on.
     fn restart(&mut self, next: u64) {
         self.from = next;
         self.to = next;
-        self.by_minute.clear();
+        self.minutes.clear();
     }
 
     /// Adds entry `sequence`'s pairs; a sequence that does not follow on
     /// starts the sum again from it.
-    fn add(&mut self, sequence: u64, delta: &Delta<'_>, hashes: &mut Vec<u64>) {
+    fn add(&mut self, sequence: u64, delta: &Delta, hashes: &mut Vec<u64>) {
         if sequence != self.to {
             self.restart(sequence);
         }
         self.to = sequence + 1;
-        delta.for_each_pair(hashes, |&(minute, id, numbers), hashes| {
-            // Sized for the pairs a minute usually gathers: growing the
-            // table by rehashing cost more than the pairs' own sums.
-            let triggers = self
-                .by_minute
-                .entry(minute)
-                .or_insert_with(|| ById::with_capacity_and_hasher(32, Default::default()));
-            let c = match triggers.get_mut(id) {
-                Some(c) => c,
-                None => triggers.entry(id.into()).or_default(),
-            };
-            c.add_numbers(numbers);
+        delta.for_each_pair(hashes, |p, hashes| {
+            let c = self.minute(p.minute).get(p.trigger);
+            c.add_numbers(p.numbers);
             hashes.iter().for_each(|&h| c.visitors.insert(h));
         });
+    }
+
+    /// The sum of `minute`, made when new. The newest minute is looked at
+    /// first: appends come mostly in time order.
+    #[inline]
+    fn minute(&mut self, minute: u64) -> &mut MinuteSum {
+        let at = match self.minutes.last() {
+            Some(m) if m.minute == minute => self.minutes.len() - 1,
+            _ => match self.minutes.binary_search_by_key(&minute, |m| m.minute) {
+                Ok(i) => i,
+                Err(i) => {
+                    let m = MinuteSum {
+                        minute,
+                        ..MinuteSum::default()
+                    };
+                    self.minutes.insert(i, m);
+                    i
+                }
+            },
+        };
+        &mut self.minutes[at]
+    }
+
+    /// True when nothing is summed.
+    fn is_empty(&self) -> bool {
+        self.from == self.to
     }
 
     /// True when `stored` (the journal's sequences, ascending) are exactly
@@ -852,10 +944,27 @@ impl Journal {
         })
     }
 
+    /// Makes `file` the one whose trigger indexes [`Journal::stage_logged`]
+    /// is given (the partition's engine's, each time it changes).
+    pub(crate) fn bind(&mut self, file: &TriggerFile) {
+        if self.sum.is_empty() {
+            // No pair names an index: the table starts again, so that it
+            // holds the ids of one file, not of every file since the load.
+            self.ids = Ids::default();
+        }
+        self.ids.of_file = file
+            .shared_ids()
+            .map(|id| self.ids.index_shared(id))
+            .collect();
+    }
+
     /// [`stage`] through the journal: one entry for what `outcomes` and
     /// `suppressed` add (none when they add nothing), after folding the
     /// journal when it holds [`JOURNAL_FOLD_AT`] entries. `now` is the
-    /// fold's clock (see [`Journal::fold`]).
+    /// fold's clock (see [`Journal::fold`]). (The partition stages what its
+    /// engine recorded, [`Journal::stage_logged`]; the tests check both
+    /// against [`stage`].)
+    #[cfg(test)]
     pub(crate) fn stage_counted<'a, S: Storage>(
         &mut self,
         store: &S,
@@ -864,28 +973,106 @@ impl Journal {
         suppressed: impl Iterator<Item = (&'a str, u64, Reason, u64)>,
         now: u64,
     ) -> Result<(), StorageError> {
-        let delta = Delta::of(outcomes, suppressed);
-        if delta.pairs.is_empty() {
+        self.delta.clear();
+        // An append's firings are all its visitor's, sharing one copy of
+        // its id: hashed once.
+        let mut last: Option<(&str, u64)> = None;
+        for o in outcomes {
+            let (trigger, time, counted) = match o {
+                Outcome::Fired(f) if f.held_out => (&f.trigger_id, f.time, Counted::HeldOut),
+                Outcome::Fired(f) => {
+                    let h = match last {
+                        Some((v, h)) if std::ptr::eq(v, &*f.visitor) => h,
+                        _ => {
+                            let h = visitor_hash(f.visitor.as_bytes());
+                            last = Some((&f.visitor, h));
+                            h
+                        }
+                    };
+                    (&f.trigger_id, f.time, Counted::Fired(h))
+                }
+                Outcome::Converted(v) if v.held_out => {
+                    (&v.trigger_id, v.time, Counted::HeldOutConverted)
+                }
+                Outcome::Converted(v) => (&v.trigger_id, v.time, Counted::Converted),
+            };
+            let t = self.ids.index_shared(trigger);
+            self.delta.add(t, time / MINUTE_MS, counter_of(counted), 1);
+        }
+        for (id, time, reason, n) in suppressed {
+            let t = self.ids.index(id);
+            let counted = counter_of(Counted::Suppressed(reason));
+            self.delta.add(t, time / MINUTE_MS, counted, n);
+        }
+        self.stage_delta(store, writes, now)
+    }
+
+    /// [`Journal::stage_counted`] for what an engine running the bound
+    /// file recorded (see [`Journal::bind`]): `logged` by trigger index
+    /// in that file, `carried` the suppressions of a file it replaced.
+    pub(crate) fn stage_logged<S: Storage>(
+        &mut self,
+        store: &S,
+        writes: &mut WriteBatch,
+        (logged, carried): (&[Logged], &[Suppressed]),
+        now: u64,
+    ) -> Result<(), StorageError> {
+        self.delta.clear();
+        for s in carried {
+            let t = self.ids.index(&s.trigger_id);
+            let counted = counter_of(Counted::Suppressed(s.reason));
+            self.delta.add(t, s.time / MINUTE_MS, counted, 1);
+        }
+        for l in logged {
+            let t = self.ids.of_file[l.trigger as usize];
+            self.delta
+                .add(t, l.time / MINUTE_MS, counter_of(l.what), l.n);
+        }
+        self.stage_delta(store, writes, now)
+    }
+
+    /// Writes the staged delta as the next entry, after folding the
+    /// journal when it holds [`JOURNAL_FOLD_AT`] entries; nothing when the
+    /// delta is empty.
+    fn stage_delta<S: Storage>(
+        &mut self,
+        store: &S,
+        writes: &mut WriteBatch,
+        now: u64,
+    ) -> Result<(), StorageError> {
+        if self.delta.pairs.is_empty() {
             return Ok(());
         }
+        self.delta.finish();
         if self.entries >= JOURNAL_FOLD_AT {
             self.fold(store, writes, now)?;
         }
-        let mut value = Vec::with_capacity(16 + delta.pairs.len() * 48);
+        let ids = &self.ids;
+        let mut value = Vec::with_capacity(16 + self.delta.pairs.len() * 48);
         value.push(FORMAT);
-        put_varint(&mut value, delta.pairs.len() as u64);
-        let counters = &mut self.counters;
-        delta.for_each_pair(&mut self.hashes, |&(minute, trigger, numbers), hashes| {
-            put_varint(&mut value, minute);
-            put_varint(&mut value, trigger.len() as u64);
-            value.extend_from_slice(trigger.as_bytes());
-            counters.clear();
-            encode_pair(counters, numbers, hashes);
-            put_varint(&mut value, counters.len() as u64);
-            value.extend_from_slice(counters);
+        put_varint(&mut value, self.delta.pairs.len() as u64);
+        self.delta.for_each_pair(&mut self.hashes, |p, hashes| {
+            let id = ids.id(p.trigger);
+            put_varint(&mut value, p.minute);
+            put_varint(&mut value, id.len() as u64);
+            value.extend_from_slice(id.as_bytes());
+            // The counters' length is one byte but for large visitor sets:
+            // the counters go straight after a place for it.
+            let at = value.len();
+            value.push(0);
+            encode_pair(&mut value, p.numbers, hashes);
+            let len = value.len() - at - 1;
+            match u8::try_from(len) {
+                Ok(b) if b < 0x80 => value[at] = b,
+                _ => {
+                    let mut prefix = Vec::with_capacity(10);
+                    put_varint(&mut prefix, len as u64);
+                    value.splice(at..at + 1, prefix);
+                }
+            }
         });
         writes.put(journal_key(self.next), value);
-        self.sum.add(self.next, &delta, &mut self.hashes);
+        self.sum.add(self.next, &self.delta, &mut self.hashes);
         self.next += 1;
         self.entries += 1;
         Ok(())
@@ -912,9 +1099,9 @@ impl Journal {
         };
         let oldest_kept = now.saturating_sub(RETENTION_MS) / MINUTE_MS;
         if self.sum.covers(&entries) {
-            for (&minute, triggers) in self.sum.by_minute.range(oldest_kept..) {
-                for (id, d) in triggers {
-                    apply(store, writes, minute, id.as_bytes(), d)?;
+            for m in self.sum.minutes.iter().filter(|m| m.minute >= oldest_kept) {
+                for (t, d) in &m.counters {
+                    apply(store, writes, m.minute, self.ids.id(*t).as_bytes(), d)?;
                 }
             }
         } else {

@@ -17,10 +17,10 @@
 //! `unless`, no identify call) reads and writes nothing.
 
 use super::cond::Memo;
-use super::hash::{firing_id_after, holdout_bucket, WordHasher};
+use super::hash::{firing_id_after, hash64, holdout_bucket, WordHasher};
 use super::model::{Limits, Rule, Step, Trigger};
 use super::state::{OpenFiring, Pending, TriggerState, VisitorState};
-use super::suppress::{Blocked, Reason, Suppressed, Suppressions, Tally};
+use super::suppress::{Blocked, Counted, Logged, Reason, Suppressed, Suppressions, Tally};
 use super::{Conversion, Firing, TriggerFile};
 use crate::event::{Event, EventKind, Map, Value};
 use crate::storage::{keys, Storage, StorageError, WriteBatch};
@@ -217,7 +217,8 @@ impl Engine {
     }
 
     /// Records each suppression from now on, for [`Engine::take_suppressed`]
-    /// (the partition keeps counters per minute from them).
+    /// (the partition keeps counters per minute from them, and from the
+    /// firings and conversions recorded with them).
     pub fn record_suppressions(&mut self) {
         self.suppressed.log.get_or_insert_with(Vec::new);
     }
@@ -228,17 +229,16 @@ impl Engine {
         self.suppressed.take(&self.file)
     }
 
-    /// The suppressions recorded since the last take, as `(trigger id,
-    /// time, reason, how many)`, without copying ids; then
-    /// [`Engine::clear_suppressed`].
-    pub(crate) fn recorded_suppressions(
-        &self,
-    ) -> impl Iterator<Item = (&str, u64, Reason, u64)> + '_ {
-        self.suppressed.recorded(&self.file)
+    /// What was recorded since the last take or clear: the suppressions,
+    /// firings and conversions by trigger index, in the order they
+    /// happened; and the suppressions recorded under a file since replaced,
+    /// by id. Then [`Engine::clear_suppressed`].
+    pub(crate) fn recorded(&self) -> (&[Logged], &[Suppressed]) {
+        let log = self.suppressed.log.as_deref().unwrap_or_default();
+        (log, &self.suppressed.carried)
     }
 
-    /// Forgets the recorded suppressions (read through
-    /// [`Engine::recorded_suppressions`]).
+    /// Forgets what was recorded (read through [`Engine::recorded`]).
     pub(crate) fn clear_suppressed(&mut self) {
         self.suppressed.clear();
     }
@@ -384,12 +384,12 @@ impl Engine {
                         && g.step.holds(e, ctx, &mut self.memo)
                     {
                         convert(
-                            tr,
+                            (ti, tr),
                             g.within,
                             &mut l.state.open,
                             &mut who,
                             t,
-                            &mut self.conversions,
+                            (&mut self.conversions, &mut self.suppressed),
                         );
                     }
                 }
@@ -439,7 +439,10 @@ impl Engine {
                             limits: self.file.limits,
                         };
                         match fire(tr, slot, v, &mut who, (t, offset), audience_ok) {
-                            Ok(f) => out.push(f),
+                            Ok(f) => {
+                                self.suppressed.fired(ti, &f, &mut who);
+                                out.push(f);
+                            }
                             Err(why) => self.suppressed.blocked(ti, why, t),
                         }
                     }
@@ -790,7 +793,10 @@ fn fire_due(
         };
         let at = (deadline, offset);
         match fire(tr, &mut l.state.triggers[j], v, visitor, at, audience_ok) {
-            Ok(f) => out.push(f),
+            Ok(f) => {
+                suppressed.fired(ti as usize, &f, visitor);
+                out.push(f);
+            }
             Err(why) => suppressed.blocked(ti as usize, why, deadline),
         }
     }
@@ -901,21 +907,47 @@ fn advance(
     }
 }
 
-/// The visitor a call works on: its id, and the copy of it that the
-/// firings and conversions of the call share (made at the first).
+/// The visitor a call works on: its id, the copy of it that the firings
+/// and conversions of the call share (made at the first), and its hash for
+/// the counters' distinct visitors (made at the first firing recorded).
 struct Who<'a> {
     id: &'a str,
     shared: Option<Arc<str>>,
+    hash: Option<u64>,
 }
 
 impl<'a> Who<'a> {
     fn new(id: &'a str) -> Who<'a> {
-        Who { id, shared: None }
+        Who {
+            id,
+            shared: None,
+            hash: None,
+        }
     }
 
     fn shared(&mut self) -> Arc<str> {
         let id = self.id;
         self.shared.get_or_insert_with(|| Arc::from(id)).clone()
+    }
+
+    fn hash(&mut self) -> u64 {
+        let id = self.id;
+        *self.hash.get_or_insert_with(|| hash64(id.as_bytes()))
+    }
+}
+
+impl Tally {
+    /// Records firing `f` of trigger `ti`, made for `who`.
+    #[inline]
+    fn fired(&mut self, ti: usize, f: &Firing, who: &mut Who<'_>) {
+        if !self.recording() {
+            return;
+        }
+        let what = match f.held_out {
+            true => Counted::HeldOut,
+            false => Counted::Fired(who.hash()),
+        };
+        self.record(ti, f.time, what, 1);
     }
 }
 
@@ -931,19 +963,25 @@ struct Visit<'a> {
     limits: Option<Limits>,
 }
 
-/// Converts the open firings of `tr` that a goal event at `t` converts: made
-/// strictly before `t`, with `t` inside their window.
+/// Converts the open firings of `tr` (trigger `ti`) that a goal event at
+/// `t` converts: made strictly before `t`, with `t` inside their window.
+/// Each is recorded in `tally` too.
 fn convert(
-    tr: &Trigger,
+    (ti, tr): (usize, &Trigger),
     within: u64,
     open: &mut Vec<OpenFiring>,
     visitor: &mut Who<'_>,
     t: u64,
-    out: &mut Vec<Conversion>,
+    (out, tally): (&mut Vec<Conversion>, &mut Tally),
 ) {
     open.retain(|o| {
         let hit = o.key == tr.key && o.time < t && t <= o.time.saturating_add(within);
         if hit {
+            let what = match o.held_out {
+                true => Counted::HeldOutConverted,
+                false => Counted::Converted,
+            };
+            tally.record(ti, t, what, 1);
             out.push(Conversion {
                 firing_id: firing_id_after(tr.id_seed, visitor.id, o.offset),
                 trigger_id: tr.id.clone(),

@@ -63,6 +63,7 @@ pub use lint::{lint, Catalog, CatalogEvent, Warning};
 pub use model::{Summary, TriggerInfo, TriggerKind};
 use std::sync::Arc;
 pub use suggest::parse_duration;
+pub(crate) use suppress::{Counted, Logged};
 pub use suppress::{Reason, Suppressed, Suppressions};
 
 /// The largest `action.payload`, in bytes of compact UTF-8 JSON.
@@ -234,6 +235,12 @@ impl TriggerFile {
     /// The triggers, in file order.
     pub fn triggers(&self) -> impl ExactSizeIterator<Item = TriggerInfo<'_>> {
         self.triggers.iter().map(TriggerInfo::new)
+    }
+
+    /// The trigger ids, in file order, as the file shares them (with its
+    /// firings and conversions).
+    pub(crate) fn shared_ids(&self) -> impl ExactSizeIterator<Item = &Arc<str>> {
+        self.triggers.iter().map(|t| &t.id)
     }
 
     /// The trigger ids, in file order.

@@ -105,75 +105,93 @@ impl Suppressions {
     }
 }
 
-/// Suppression counts per trigger, and each suppression when recorded.
+/// Suppression counts per trigger, and when recorded, each suppression,
+/// firing and conversion (what the partition's counters add up).
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     pub per: Vec<Suppressions>,
-    /// Recorded suppressions, by trigger index: the id is copied only when
-    /// taken as [`Suppressed`] (the partition's counters read it borrowed;
-    /// a copy per suppression cost more than counting it).
+    /// Recorded suppressions, firings and conversions, by trigger index:
+    /// the id is copied only when a suppression is taken as [`Suppressed`]
+    /// (the partition's counters name the trigger by its index; a copy or a
+    /// lookup per outcome cost more than counting it).
     pub log: Option<Vec<Logged>>,
     /// Recorded suppressions of a trigger file since replaced, whose
     /// indexes no longer hold.
     pub carried: Vec<Suppressed>,
 }
 
-/// `n` suppressions of trigger `trigger` (its index in the file), recorded.
-#[derive(Debug, Clone, Copy)]
+/// `n` times `what` of trigger `trigger` (its index in the file) at
+/// `time`, recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Logged {
     pub trigger: u32,
     pub time: u64,
-    pub reason: Reason,
+    pub what: Counted,
     pub n: u64,
+}
+
+/// What a [`Logged`] record counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// A qualification that did not fire.
+    Suppressed(Reason),
+    /// A firing delivered to the visitor whose hash (`stats`' visitor
+    /// hash) this is.
+    Fired(u64),
+    /// A held-out firing.
+    HeldOut,
+    /// A conversion of a delivered firing.
+    Converted,
+    /// A conversion of a held-out firing.
+    HeldOutConverted,
 }
 
 impl Tally {
     pub fn count(&mut self, ti: usize, reason: Reason, time: u64, n: u64) {
         self.per[ti].add_reason(reason, n);
+        self.record(ti, time, Counted::Suppressed(reason), n);
+    }
+
+    /// Records `n` times `what` of trigger `ti` at `time`, when recording.
+    #[inline]
+    pub fn record(&mut self, ti: usize, time: u64, what: Counted, n: u64) {
         if let Some(log) = &mut self.log {
             log.push(Logged {
                 trigger: ti as u32,
                 time,
-                reason,
+                what,
                 n,
             });
         }
     }
 
-    /// The recorded suppressions as `(trigger id, time, reason, how many)`,
-    /// in the order recorded; `file` is the one they were recorded under.
-    pub fn recorded<'a>(
-        &'a self,
-        file: &'a TriggerFile,
-    ) -> impl Iterator<Item = (&'a str, u64, Reason, u64)> + 'a {
-        let carried = self
-            .carried
-            .iter()
-            .map(|s| (s.trigger_id.as_str(), s.time, s.reason, 1));
-        let logged = self.log.iter().flatten().map(|l| {
-            let id = file.triggers[l.trigger as usize].id.as_ref();
-            (id, l.time, l.reason, l.n)
-        });
-        carried.chain(logged)
+    /// True when [`Tally::record`] keeps what it is given.
+    #[inline]
+    pub fn recording(&self) -> bool {
+        self.log.is_some()
     }
 
-    /// The recorded suppressions, one [`Suppressed`] each, emptied.
+    /// The recorded suppressions, one [`Suppressed`] each, emptied (with
+    /// the rest of the record).
     pub fn take(&mut self, file: &TriggerFile) -> Vec<Suppressed> {
         let mut out = std::mem::take(&mut self.carried);
         for l in self.log.iter_mut().flat_map(|log| log.drain(..)) {
+            let Counted::Suppressed(reason) = l.what else {
+                continue;
+            };
             let trigger_id = &file.triggers[l.trigger as usize].id;
             for _ in 0..l.n {
                 out.push(Suppressed {
                     trigger_id: trigger_id.to_string(),
                     time: l.time,
-                    reason: l.reason,
+                    reason,
                 });
             }
         }
         out
     }
 
-    /// Empties the record (after [`Tally::recorded`] was read).
+    /// Empties the record.
     pub fn clear(&mut self) {
         self.carried.clear();
         if let Some(log) = &mut self.log {
@@ -217,7 +235,8 @@ mod tests {
     }
 
     /// Suppressions are recorded by trigger index; those not yet taken when
-    /// the file is replaced keep the id of the file they happened under.
+    /// the file is replaced keep the id of the file they happened under
+    /// (and the firing recorded with them is not taken as one).
     #[test]
     fn recorded_suppressions_keep_their_ids_across_a_replace() {
         let mut engine = Engine::new(file("old"));
@@ -237,15 +256,18 @@ mod tests {
         engine
             .replace(file("new"), &store, &mut WriteBatch::new())
             .expect("replaces");
-        let recorded: Vec<_> = engine
-            .recorded_suppressions()
-            .map(|(id, time, reason, n)| (id.to_owned(), time, reason, n))
+        let (logged, carried) = engine.recorded();
+        assert!(logged.is_empty(), "indexes of the old file: {logged:?}");
+        let recorded: Vec<_> = carried
+            .iter()
+            .map(|s| (s.trigger_id.as_str(), s.time, s.reason))
             .collect();
-        let one = ("old".to_owned(), 1_000, Reason::MaxPerUser, 1);
-        assert_eq!(recorded, vec![one.clone(), one]);
+        let one = ("old", 1_000, Reason::MaxPerUser);
+        assert_eq!(recorded, vec![one, one]);
         let taken = engine.take_suppressed();
         assert_eq!(taken.len(), 2);
         assert!(taken.iter().all(|s| s.trigger_id == "old"));
-        assert_eq!(engine.recorded_suppressions().count(), 0);
+        let (logged, carried) = engine.recorded();
+        assert_eq!((logged.len(), carried.len()), (0, 0));
     }
 }
