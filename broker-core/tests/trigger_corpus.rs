@@ -250,3 +250,99 @@ fn the_bench_file_matches_the_reference() {
         assert_eq!(outcomes.suppressed, reference.suppressed);
     }
 }
+
+#[path = "../benches/common/corpus_frames.rs"]
+mod corpus_frames;
+
+/// A partition appending the corpus as the SDK sends it (frames of 20
+/// events of one visitor), with the 50 bench triggers and outcomes, keeps
+/// trigger counters that add up to the reference's outcomes: per trigger,
+/// firings delivered and held out, conversions of each, and suppressions by
+/// reason. This is the path the relay's stats route reads: the engine's
+/// record of each call, the counter journal, its running sum, its folds (an
+/// append folds every 256 journal entries, the periodic work the rest).
+#[test]
+fn the_partition_s_counters_add_up_to_the_reference() {
+    use broker_core::partition::{Partition, PartitionConfig};
+    use std::collections::BTreeMap;
+
+    let events = load_corpus();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/triggers-50.json");
+    let plain = std::fs::read_to_string(path).expect("bench/triggers-50.json");
+    let triggers = with_outcomes(
+        &plain,
+        serde_json::json!({"max_firings": 5, "within": "1h"}),
+        |i| {
+            let goal = ["Product Added", "Checkout Started", "$page"][i % 3];
+            (i * 3 % 31, goal, "30m")
+        },
+    );
+    let reference = reference_outcomes(&triggers, &ref_events(&events));
+
+    let (frames, _, newest) = corpus_frames::frames();
+    let mut store = MemoryStorage::new();
+    let mut p = Partition::open(&store, PartitionConfig::new(0, 0)).expect("open");
+    let file = TriggerFile::parse(&triggers).expect("valid");
+    p.set_triggers(&mut store, &triggers, file).expect("set");
+    for f in &frames {
+        p.append(&mut store, f, newest).expect("append");
+    }
+    // Every pending firing is due a day later; the counters' minutes are
+    // all kept (31 days).
+    p.handle_timeout(&mut store, newest + 24 * 3_600_000)
+        .expect("timeout");
+
+    // Per trigger and minute: fired, held out, conversions, held-out
+    // conversions (the reference gives their times). Per trigger: the
+    // suppressions by reason (it gives their totals).
+    const MINUTE: u64 = 60_000;
+    let mut want: BTreeMap<(String, u64), [u64; 4]> = BTreeMap::new();
+    for f in &reference.firings {
+        let at = (f.trigger.clone(), f.time / MINUTE * MINUTE);
+        want.entry(at).or_default()[usize::from(f.held_out)] += 1;
+    }
+    for c in &reference.conversions {
+        let at = (c.trigger.clone(), c.time / MINUTE * MINUTE);
+        want.entry(at).or_default()[2 + usize::from(c.held_out)] += 1;
+    }
+    let mut want_suppressed = reference.suppressed.clone();
+    want_suppressed.retain(|_, s| s.iter().any(|&n| n > 0));
+
+    let read = p
+        .trigger_stats(&store, 0, u64::MAX / 2, MINUTE, None, usize::MAX)
+        .expect("read");
+    assert!(!read.truncated);
+    let mut got: BTreeMap<(String, u64), [u64; 4]> = BTreeMap::new();
+    let mut got_suppressed: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+    for r in read.rows {
+        let c = &r.counters;
+        let s = &c.suppressed;
+        let row = [c.fired, c.held_out, c.conversions, c.held_out_conversions];
+        if row.iter().any(|&n| n > 0) {
+            got.insert((r.trigger.clone(), r.start), row);
+        }
+        let reasons = [
+            s.audience,
+            s.cooldown,
+            s.max_per_user,
+            s.global_cap,
+            s.cancelled,
+        ];
+        let g = got_suppressed.entry(r.trigger).or_default();
+        for (a, b) in g.iter_mut().zip(reasons) {
+            *a += b;
+        }
+    }
+    got_suppressed.retain(|_, s| s.iter().any(|&n| n > 0));
+    // Not empty maps: the corpus spans five minutes, in which 1,822
+    // firings of most triggers are made, and most are suppressed somewhere.
+    let firings: u64 = want.values().map(|w| w[0] + w[1]).sum();
+    assert!(
+        want.len() >= 60 && firings >= 1_000,
+        "{} minutes with outcomes, {firings} firings",
+        want.len()
+    );
+    assert!(want_suppressed.len() >= 20, "{want_suppressed:?}");
+    assert_eq!(got, want);
+    assert_eq!(got_suppressed, want_suppressed);
+}
