@@ -852,9 +852,9 @@ impl Sum {
 
     /// True when `stored` (the journal's sequences, ascending) are exactly
     /// the ones summed.
-    fn covers(&self, stored: &[(u64, Vec<u8>)]) -> bool {
+    fn covers(&self, stored: &[u64]) -> bool {
         match (stored.first(), stored.last()) {
-            (Some(&(first, _)), Some(&(last, _))) => {
+            (Some(&first), Some(&last)) => {
                 first == self.from
                     && last + 1 == self.to
                     && stored.len() as u64 == self.to - self.from
@@ -878,6 +878,16 @@ pub const JOURNAL_FOLD_AT: u64 = 256;
 
 fn journal_key(sequence: u64) -> Vec<u8> {
     keys::with_u64(keys::STATS_JOURNAL, sequence)
+}
+
+/// The sequences of the journal's entries, as stored, ascending.
+fn journal_sequences<S: Storage>(store: &S) -> Result<Vec<u64>, StorageError> {
+    let start = [keys::STATS_JOURNAL];
+    let keys = store.scan_keys(&start, &keys::prefix_end(&start), usize::MAX)?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| k.get(1..9)?.try_into().ok().map(u64::from_be_bytes))
+        .collect())
 }
 
 /// The journal's entries, as stored: `(sequence, value)`.
@@ -1092,19 +1102,22 @@ impl Journal {
             // Nothing written since the load or the last fold.
             return Ok(());
         }
-        let entries = journal_entries(store)?;
-        let Some(&(last, _)) = entries.last() else {
+        // Which entries are there, then (unless the sum covers exactly
+        // those) what they hold.
+        let stored = journal_sequences(store)?;
+        let Some(&last) = stored.last() else {
             self.entries = 0;
             return Ok(());
         };
         let oldest_kept = now.saturating_sub(RETENTION_MS) / MINUTE_MS;
-        if self.sum.covers(&entries) {
+        if self.sum.covers(&stored) {
             for m in self.sum.minutes.iter().filter(|m| m.minute >= oldest_kept) {
                 for (t, d) in &m.counters {
                     apply(store, writes, m.minute, self.ids.id(*t).as_bytes(), d)?;
                 }
             }
         } else {
+            let entries = journal_entries(store)?;
             let mut merged: BTreeMap<(u64, &str), Counters> = BTreeMap::new();
             for (seq, value) in &entries {
                 let key = journal_key(*seq);
@@ -1129,7 +1142,7 @@ impl Journal {
         // Entries staged in `writes` and not committed yet (after `last`)
         // stay.
         writes.delete_range(journal_key(0), journal_key(last + 1));
-        self.entries = self.entries.saturating_sub(entries.len() as u64);
+        self.entries = self.entries.saturating_sub(stored.len() as u64);
         Ok(())
     }
 }

@@ -185,6 +185,27 @@ impl Storage for SqlStore {
         Ok(out)
     }
 
+    fn scan_keys(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = limit.min(1 << 30) as f64;
+        let rows = self.rows(
+            "SELECT key FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+            &[blob(start), blob(end), JsValue::from_f64(limit)],
+        )?;
+        let mut out = Vec::with_capacity(rows.length() as usize);
+        for row in rows.iter() {
+            out.push(bytes_of(js_sys::Array::from(&row).get(0))?);
+        }
+        Ok(out)
+    }
+
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
         if batch.ops.is_empty() {
             return Ok(());

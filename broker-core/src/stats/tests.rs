@@ -406,7 +406,7 @@ fn the_fold_trusts_its_sum_only_over_exactly_its_entries() {
         w
     };
     let covered = |journal: &Journal, store: &MemoryStorage| {
-        journal.sum.covers(&journal_entries(store).unwrap())
+        journal.sum.covers(&journal_sequences(store).unwrap())
     };
     for t in 0..3 {
         let w = stage_one(&mut journal, &store, T0 + t);
