@@ -738,9 +738,9 @@ fn apply<S: Storage>(
 /// written is also what storage bills.)
 ///
 /// In memory, triggers are named by index (see `Ids`): the engine records
-/// what it counts by its trigger's place in the file, which
-/// [`Journal::bind`] maps to the journal's index, so that staging an
-/// append and summing it hash no id.
+/// what it counts by its trigger's place in the file, which the journal
+/// maps to its own index (the partition binds it to each new file), so
+/// that staging an append and summing it hash no id.
 ///
 /// Entry: a format byte, a varint count of pairs, then each pair's minute
 /// (varint), trigger id (varint length, UTF-8) and counters (varint length,

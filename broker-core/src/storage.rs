@@ -140,7 +140,7 @@ impl<S: Storage + ?Sized> Storage for &mut S {
 /// An in-memory [`Storage`], for tests, benches and the CLI.
 ///
 /// Values live in a hash map and the keys, in order, in an index beside it
-/// ([`Index`]): a partition's appends are mostly point reads and overwrites
+/// (kept lazily: see `Index`): a partition's appends are mostly point reads and overwrites
 /// (visitor state, counters, metadata), which cost a hash instead of a tree
 /// descent comparing keys with long shared prefixes; only new keys, deletes
 /// and scans touch the index. (Keys are held twice.)
