@@ -157,10 +157,11 @@ type Values = HashMap<Vec<u8>, Vec<u8>, BuildHasherDefault<WordHasher>>;
 
 /// The keys of a [`MemoryStorage`] in order, kept lazily.
 ///
-/// An append adds about eight new keys (an event batch, a firing batch,
-/// an undelivered entry, a journal entry, producer and visitor state,
-/// wake-ups) and deletes a few; a tree insert or remove for each, about
-/// 170 ns apiece at ten thousand keys, was 7% of an append with triggers.
+/// An append with triggers adds four new keys or more (an event batch, a
+/// firing batch, an undelivered entry, a journal entry; a new visitor's
+/// and producer's state, wake-ups) and deletes a few; a tree insert or
+/// remove for each, about 170 ns apiece at ten thousand keys, was 7% of
+/// such an append.
 /// So a new key is pushed, unsorted, to `added`; a scan (or `added`
 /// growing past an eighth of `sorted`, at least [`MERGE_AT`]) sorts it and
 /// merges it into `sorted` in one pass. A deleted key stays in `sorted`
@@ -293,6 +294,28 @@ impl MemoryStorage {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+    /// `f` of up to `limit` keys with `start <= key < end` and their values,
+    /// in key order (the keys added since the last scan sorted first).
+    fn range<T>(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        f: impl Fn(&Vec<u8>, &Vec<u8>) -> T,
+    ) -> Vec<T> {
+        if start >= end {
+            return Vec::new();
+        }
+        let mut index = self.index.borrow_mut();
+        index.merge();
+        let range = index.range(start, end);
+        index.sorted[range]
+            .iter()
+            .filter_map(|o| Some(f(&o.key, self.values.get(&o.key)?)))
+            .take(limit)
+            .collect()
+    }
+
     /// Total bytes of keys and values, for size figures.
     pub fn bytes(&self) -> usize {
         self.values.iter().map(|(k, v)| k.len() + v.len()).sum()
@@ -305,17 +328,7 @@ impl Storage for MemoryStorage {
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        let mut index = self.index.borrow_mut();
-        index.merge();
-        let range = index.range(start, end);
-        Ok(index.sorted[range]
-            .iter()
-            .filter_map(|o| Some((o.key.clone(), self.values.get(&o.key)?.clone())))
-            .take(limit)
-            .collect())
+        Ok(self.range(start, end, limit, |k, v| (k.clone(), v.clone())))
     }
 
     fn scan_keys(
@@ -324,18 +337,7 @@ impl Storage for MemoryStorage {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StorageError> {
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        let mut index = self.index.borrow_mut();
-        index.merge();
-        let range = index.range(start, end);
-        Ok(index.sorted[range]
-            .iter()
-            .filter(|o| self.values.contains_key(&o.key))
-            .take(limit)
-            .map(|o| o.key.clone())
-            .collect())
+        Ok(self.range(start, end, limit, |k, _| k.clone()))
     }
 
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {

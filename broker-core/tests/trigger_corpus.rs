@@ -220,13 +220,9 @@ fn merged_by_time_and_visit_by_visit_give_the_same_firings() {
     );
 }
 
-/// The 50 triggers the benches run (`bench/triggers-50.json`: when, count,
-/// sequence, unless, audience, cooldown and `max_per_user` in many
-/// combinations), with and without outcomes, agree with the reference on
-/// the corpus: the file whose speed the README reports is checked too.
-#[test]
-fn the_bench_file_matches_the_reference() {
-    let events = load_corpus();
+/// `bench/triggers-50.json`, and the same with a goal and a holdout on each
+/// trigger and a cap of 5 an hour.
+fn bench_files() -> (String, String) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/triggers-50.json");
     let plain = std::fs::read_to_string(path).expect("bench/triggers-50.json");
     let outcomes = with_outcomes(
@@ -237,6 +233,17 @@ fn the_bench_file_matches_the_reference() {
             (i * 3 % 31, goal, "30m")
         },
     );
+    (plain, outcomes)
+}
+
+/// The 50 triggers the benches run (`bench/triggers-50.json`: when, count,
+/// sequence, unless, audience, cooldown and `max_per_user` in many
+/// combinations), with and without outcomes, agree with the reference on
+/// the corpus: the file whose speed the README reports is checked too.
+#[test]
+fn the_bench_file_matches_the_reference() {
+    let events = load_corpus();
+    let (plain, outcomes) = bench_files();
     for triggers in [plain, outcomes] {
         let outcomes = engine_outcomes(&triggers, &events);
         let reference = reference_outcomes(&triggers, &ref_events(&events));
@@ -267,16 +274,7 @@ fn the_partition_s_counters_add_up_to_the_reference() {
     use std::collections::BTreeMap;
 
     let events = load_corpus();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/triggers-50.json");
-    let plain = std::fs::read_to_string(path).expect("bench/triggers-50.json");
-    let triggers = with_outcomes(
-        &plain,
-        serde_json::json!({"max_firings": 5, "within": "1h"}),
-        |i| {
-            let goal = ["Product Added", "Checkout Started", "$page"][i % 3];
-            (i * 3 % 31, goal, "30m")
-        },
-    );
+    let (_, triggers) = bench_files();
     let reference = reference_outcomes(&triggers, &ref_events(&events));
 
     let (frames, _, newest) = corpus_frames::frames();

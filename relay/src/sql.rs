@@ -141,6 +141,26 @@ impl SqlStore {
         Ok(js_sys::Array::from(&raw))
     }
 
+    /// `columns` of up to `limit` rows with `start <= key < end`, in key
+    /// order, each made into a `T` by `row`.
+    fn range<T>(
+        &self,
+        columns: &str,
+        (start, end): (&[u8], &[u8]),
+        limit: usize,
+        row: impl Fn(js_sys::Array) -> Result<T, StorageError>,
+    ) -> Result<Vec<T>, StorageError> {
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Integers cross to JavaScript as f64, exact up to 2^53.
+        let limit = limit.min(1 << 30) as f64;
+        let query =
+            format!("SELECT {columns} FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?");
+        let rows = self.rows(&query, &[blob(start), blob(end), JsValue::from_f64(limit)])?;
+        rows.iter().map(|r| row(js_sys::Array::from(&r))).collect()
+    }
+
     fn apply(&self, op: &WriteOp) -> Result<(), JsValue> {
         match op {
             WriteOp::Put(k, v) => self.run(
@@ -168,21 +188,9 @@ impl Storage for SqlStore {
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
-        if start >= end || limit == 0 {
-            return Ok(Vec::new());
-        }
-        // Integers cross to JavaScript as f64, exact up to 2^53.
-        let limit = limit.min(1 << 30) as f64;
-        let rows = self.rows(
-            "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
-            &[blob(start), blob(end), JsValue::from_f64(limit)],
-        )?;
-        let mut out = Vec::with_capacity(rows.length() as usize);
-        for row in rows.iter() {
-            let row = js_sys::Array::from(&row);
-            out.push((bytes_of(row.get(0))?, bytes_of(row.get(1))?));
-        }
-        Ok(out)
+        self.range("key, value", (start, end), limit, |row| {
+            Ok((bytes_of(row.get(0))?, bytes_of(row.get(1))?))
+        })
     }
 
     fn scan_keys(
@@ -191,19 +199,7 @@ impl Storage for SqlStore {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StorageError> {
-        if start >= end || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let limit = limit.min(1 << 30) as f64;
-        let rows = self.rows(
-            "SELECT key FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
-            &[blob(start), blob(end), JsValue::from_f64(limit)],
-        )?;
-        let mut out = Vec::with_capacity(rows.length() as usize);
-        for row in rows.iter() {
-            out.push(bytes_of(js_sys::Array::from(&row).get(0))?);
-        }
-        Ok(out)
+        self.range("key", (start, end), limit, |row| bytes_of(row.get(0)))
     }
 
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
