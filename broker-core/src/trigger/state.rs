@@ -481,6 +481,38 @@ mod tests {
         }
     }
 
+    /// The writer's varint is postcard's, at every length: each power of
+    /// two, its neighbours, and random values.
+    #[test]
+    fn varints_are_postcard_s() {
+        let check = |n: u64| {
+            let mut buf = [0u8; 12];
+            let mut w = Writer {
+                buf: &mut buf,
+                at: 0,
+            };
+            w.u64(n);
+            let at = w.at;
+            assert_eq!(
+                &buf[..at],
+                &postcard::to_allocvec(&n).expect("encodes")[..],
+                "{n}"
+            );
+        };
+        for k in 0..64 {
+            let p = 1u64 << k;
+            [p - 1, p, p + 1, p | p >> 1].into_iter().for_each(check);
+        }
+        check(u64::MAX);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(x >> (x % 64));
+        }
+    }
+
     #[test]
     fn round_trips_and_rejects_unknown_formats() {
         let s = sample();
