@@ -93,9 +93,14 @@ pub fn thread_cpu_ns() -> Option<u64> {
 
 /// Runs `f` (which handles `events` events) until it has used `seconds` of
 /// CPU, and prints `name: X M events per CPU second`. `CPU_FIGURES=<text>`
-/// skips the figures whose name does not contain it.
+/// skips the figures whose name does not contain it (`<text>$`: whose name
+/// is not `<text>`, for a figure whose name starts another's).
 pub fn cpu_figure(name: &str, events: usize, seconds: u64, mut f: impl FnMut()) {
-    if std::env::var("CPU_FIGURES").is_ok_and(|only| !name.contains(&only)) {
+    let skip = |only: String| match only.strip_suffix('$') {
+        Some(exact) => name != exact,
+        None => !name.contains(&only),
+    };
+    if std::env::var("CPU_FIGURES").is_ok_and(skip) {
         return;
     }
     let Some(start) = thread_cpu_ns() else {

@@ -28,12 +28,19 @@ impl BatchHeader {
     /// The stored value: this header followed by `payload`.
     pub fn encode_with(&self, payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(BATCH_HEADER_LEN + payload.len());
-        v.push(HEADER_VERSION);
-        v.extend_from_slice(&self.count.to_be_bytes());
-        v.extend_from_slice(&self.append_time.to_be_bytes());
-        v.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        v.extend_from_slice(&self.encode());
         v.extend_from_slice(payload);
         v
+    }
+
+    /// The header's bytes.
+    pub(crate) fn encode(&self) -> [u8; BATCH_HEADER_LEN] {
+        let mut h = [0u8; BATCH_HEADER_LEN];
+        h[0] = HEADER_VERSION;
+        h[1..5].copy_from_slice(&self.count.to_be_bytes());
+        h[5..13].copy_from_slice(&self.append_time.to_be_bytes());
+        h[13..].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        h
     }
 
     /// Splits a stored value into its header and payload.

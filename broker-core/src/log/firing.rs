@@ -160,10 +160,23 @@ impl<'a> From<&'a Outcome> for WireRecord<'a> {
 /// batch when its entry is written. A batch of delivered firings only is
 /// written in the first format.
 pub fn encode_outcomes_and_entries(outcomes: &[Outcome]) -> (Vec<u8>, Vec<Option<Range<usize>>>) {
+    let mut batch = Vec::new();
+    let mut entries = Vec::with_capacity(outcomes.len());
+    encode_outcomes_into(outcomes, &mut batch, &mut entries);
+    (batch, entries)
+}
+
+/// [`encode_outcomes_and_entries`], appending the payload to `batch` (the
+/// partition writes it after the batch's header, in the vector it stores)
+/// and the entries' places in `batch` to `entries`.
+pub(crate) fn encode_outcomes_into(
+    outcomes: &[Outcome],
+    batch: &mut Vec<u8>,
+    entries: &mut Vec<Option<Range<usize>>>,
+) {
     let delivered_only = outcomes
         .iter()
         .all(|o| matches!(o, Outcome::Fired(f) if !f.held_out));
-    let mut entries = Vec::with_capacity(outcomes.len());
     if delivered_only {
         // Every outcome is a firing here; their wire forms borrow them, so
         // they are made twice (for the size, then to write) rather than
@@ -174,35 +187,34 @@ pub fn encode_outcomes_and_entries(outcomes: &[Outcome]) -> (Vec<u8>, Vec<Option
                 .filter_map(Outcome::firing)
                 .map(WireFiring::from)
         };
-        let mut batch = Vec::with_capacity(10 + wire().map(|w| w.size_bound()).sum::<usize>());
-        put_varint(&mut batch, outcomes.len() as u64);
+        batch.reserve(10 + wire().map(|w| w.size_bound()).sum::<usize>());
+        put_varint(batch, outcomes.len() as u64);
         for w in wire() {
             let start = batch.len();
-            w.write(&mut batch);
+            w.write(batch);
             entries.push(Some(start..batch.len()));
         }
-        return (batch, entries);
+        return;
     }
-    let mut batch = vec![RECORDS_MARK, RECORDS_FORMAT];
-    put_varint(&mut batch, outcomes.len() as u64);
+    batch.extend_from_slice(&[RECORDS_MARK, RECORDS_FORMAT]);
+    put_varint(batch, outcomes.len() as u64);
     for o in outcomes {
         let wire = WireRecord::from(o);
         match &wire {
             WireRecord::Firing(f) => {
                 // The variant's index, then the firing as its entry holds it.
-                put_varint(&mut batch, 0);
+                put_varint(batch, 0);
                 let start = batch.len();
-                f.write(&mut batch);
+                f.write(batch);
                 entries.push(Some(start..batch.len()));
             }
             _ => {
                 // Serialising strings, integers and booleans cannot fail.
-                batch = postcard::to_extend(&wire, batch).unwrap_or_default();
+                *batch = postcard::to_extend(&wire, std::mem::take(batch)).unwrap_or_default();
                 entries.push(None);
             }
         }
     }
-    (batch, entries)
 }
 
 /// The records of a firing-stream batch payload, of either format; `key`
@@ -267,21 +279,30 @@ const GROUP_MARK: u8 = 0;
 /// `key_offset` minus its offset (varint) and its bytes (varint length,
 /// then the bytes).
 pub fn encode_undelivered(key_offset: u64, firings: &[(u64, &[u8])]) -> Vec<u8> {
-    match firings {
-        [(o, one)] if *o == key_offset => one.to_vec(),
-        _ => {
-            let size = firings.iter().map(|(_, b)| b.len() + 6).sum::<usize>();
-            let mut out = Vec::with_capacity(11 + size);
-            out.push(GROUP_MARK);
-            put_varint(&mut out, firings.len() as u64);
-            for (o, bytes) in firings {
-                put_varint(&mut out, key_offset.saturating_sub(*o));
-                put_varint(&mut out, bytes.len() as u64);
-                out.extend_from_slice(bytes);
-            }
-            out
+    encode_undelivered_of(key_offset, firings.iter().copied())
+}
+
+/// [`encode_undelivered`] of the firings `firings` yields.
+pub(crate) fn encode_undelivered_of<'b>(
+    key_offset: u64,
+    firings: impl ExactSizeIterator<Item = (u64, &'b [u8])> + Clone,
+) -> Vec<u8> {
+    let n = firings.len();
+    if n == 1 {
+        if let Some((_, one)) = firings.clone().next().filter(|(o, _)| *o == key_offset) {
+            return one.to_vec();
         }
     }
+    let size = firings.clone().map(|(_, b)| b.len() + 6).sum::<usize>();
+    let mut out = Vec::with_capacity(11 + size);
+    out.push(GROUP_MARK);
+    put_varint(&mut out, n as u64);
+    for (o, bytes) in firings {
+        put_varint(&mut out, key_offset.saturating_sub(o));
+        put_varint(&mut out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+    out
 }
 
 /// The firings of the undelivered entry stored under `offset`, either

@@ -188,14 +188,32 @@ impl Log {
         max_timestamp: u64,
         payload: &[u8],
     ) -> Result<u64, LogError> {
+        let mut value = Vec::with_capacity(BATCH_HEADER_LEN + payload.len());
+        value.resize(BATCH_HEADER_LEN, 0);
+        value.extend_from_slice(payload);
+        self.append_value(meta, writes, count, now, max_timestamp, value)
+    }
+
+    /// [`Log::append`] of a stored value built by the caller: room for the
+    /// header ([`BATCH_HEADER_LEN`] bytes, overwritten here), then the
+    /// payload. Saves a copy of a payload that the caller writes anyway.
+    pub(crate) fn append_value(
+        &self,
+        meta: &mut LogMeta,
+        writes: &mut WriteBatch,
+        count: usize,
+        now: u64,
+        max_timestamp: u64,
+        mut value: Vec<u8>,
+    ) -> Result<u64, LogError> {
         let count32 = u32::try_from(count).map_err(|_| LogError::BatchTooLarge { count })?;
         let base = meta.next_offset;
-        let value = BatchHeader {
+        let header = BatchHeader {
             count: count32,
             append_time: now,
             max_timestamp,
-        }
-        .encode_with(payload);
+        };
+        value[..BATCH_HEADER_LEN].copy_from_slice(&header.encode());
         if meta.batches == 0 {
             meta.earliest_append_time = now;
         }

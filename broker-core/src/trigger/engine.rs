@@ -321,6 +321,21 @@ impl Engine {
         // Most calls fire (seven frames in ten with the bench triggers, six
         // firings each): room for eight saves the reallocation from four.
         let mut out = Vec::with_capacity(8);
+        self.on_events_into(store, writes, visitor, (events, base_offset), ctx, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Engine::on_events_in`], pushing the firings to `out` (the
+    /// partition keeps that vector from one append to the next).
+    pub(crate) fn on_events_into<S: Storage>(
+        &mut self,
+        store: &S,
+        writes: &mut WriteBatch,
+        visitor: &str,
+        (events, base_offset): (&[Event<'_>], u64),
+        ctx: &Map<'_>,
+        out: &mut Vec<Firing>,
+    ) -> Result<(), StorageError> {
         let bot = ctx
             .iter()
             .any(|(k, v)| k == "bot" && matches!(v, Value::Bool(true)));
@@ -361,7 +376,7 @@ impl Engine {
                     l,
                     &mut who,
                     |d| d < t,
-                    &mut out,
+                    out,
                 );
                 next_due = min_deadline(&l.state.triggers);
             }
@@ -450,14 +465,14 @@ impl Engine {
             }
         }
         let Some(mut l) = loaded else {
-            return Ok(out);
+            return Ok(());
         };
         for &ti in &l.of {
             self.pos[ti as usize] = NONE;
         }
         self.save(writes, visitor, &mut l, newest);
         self.bufs.recycle(l, visitor);
-        Ok(out)
+        Ok(())
     }
 
     /// Fires every delayed firing due at or before `now`, and forgets state
