@@ -217,7 +217,7 @@ impl Index {
             self.buckets.resize_with(256, Bucket::default);
         }
         let b = &mut self.buckets[bucket_of(key)];
-        b.added.push(Ordered::new(key.to_vec()));
+        b.added.push(Ordered::new(key));
         if b.added.len() >= MERGE_AT.max(b.sorted.len() / 8) {
             b.merge();
         }
@@ -230,7 +230,8 @@ impl Index {
         if self.stale > values.len().max(MERGE_AT) {
             for b in &mut self.buckets {
                 b.merge();
-                b.sorted.retain(|o| values.contains_key(&o.key));
+                b.sorted
+                    .retain(|o| values.contains_key(o.key(&mut [0; 16])));
             }
             self.stale = 0;
         }
@@ -255,7 +256,7 @@ impl Index {
             256 if first <= last => &mut self.buckets[first..=last],
             _ => &mut [],
         };
-        let (start, end) = (Ordered::new(start.to_vec()), Ordered::new(end.to_vec()));
+        let (start, end) = (Ordered::new(start), Ordered::new(end));
         buckets.iter_mut().map(move |b| {
             b.merge();
             let lo = b.sorted.partition_point(|o| *o < start);
@@ -304,29 +305,55 @@ impl Bucket {
     }
 }
 
-/// A key in the index, beside its first sixteen bytes as a number
-/// (zero-padded, big-endian). Ordering by that number, then by the key, is
-/// the keys' own order: numbers that differ differ at the first differing
-/// byte of the keys (or where the shorter one ends). A sort or a binary
-/// search then mostly compares numbers instead of calling `memcmp`. Sixteen
-/// bytes, not eight: most keys are a prefix byte and a big-endian number
-/// (log batches, journal entries, minutes, deadlines), whose first eight
-/// bytes are the same for neighbours.
+/// A key in the index: its first sixteen bytes as a number (zero-padded,
+/// big-endian), then the whole key when it is longer than sixteen bytes
+/// (empty otherwise: the number and the length hold a short key, so that
+/// the index copies no short key), then its length. Ordering by the three,
+/// in that order, is the keys' own order:
+/// - numbers that differ differ at the first differing byte of the keys,
+///   or where the shorter one ends;
+/// - with equal numbers, a key of sixteen bytes or fewer is a prefix of
+///   any longer one (the longer has zeros where its number was padded):
+///   an empty `long` sorts before a full one, and between two short keys
+///   the shorter sorts first;
+/// - two long keys with equal numbers compare as wholes.
+///
+/// A sort or a binary search then mostly compares numbers instead of
+/// calling `memcmp`. Sixteen bytes, not eight: most keys are a prefix byte
+/// and a big-endian number (log batches, journal entries, minutes,
+/// deadlines), whose first eight bytes are the same for neighbours; they
+/// are also short, and four of an append's new keys are such.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Ordered {
     head: u128,
-    key: Vec<u8>,
+    long: Vec<u8>,
+    len: usize,
 }
 
 impl Ordered {
-    fn new(key: Vec<u8>) -> Ordered {
+    fn new(key: &[u8]) -> Ordered {
         let mut head = [0u8; 16];
         let n = key.len().min(16);
         head[..n].copy_from_slice(&key[..n]);
         Ordered {
             head: u128::from_be_bytes(head),
-            key,
+            long: if key.len() > 16 {
+                key.to_vec()
+            } else {
+                Vec::new()
+            },
+            len: key.len(),
         }
+    }
+
+    /// The key's bytes, a short key's written into `buf`.
+    #[inline]
+    fn key<'k>(&'k self, buf: &'k mut [u8; 16]) -> &'k [u8] {
+        if self.len > 16 {
+            return &self.long;
+        }
+        *buf = self.head.to_be_bytes();
+        &buf[..self.len]
     }
 }
 
@@ -359,7 +386,10 @@ impl MemoryStorage {
         index
             .range(start, end)
             .flat_map(|(b, range)| b.sorted[range].iter())
-            .filter_map(|o| Some(f(&o.key, self.values.get(&o.key)?)))
+            .filter_map(|o| {
+                let (k, v) = self.values.get_key_value(o.key(&mut [0; 16]))?;
+                Some(f(k, v))
+            })
             .take(limit)
             .collect()
     }
@@ -410,7 +440,7 @@ impl Storage for MemoryStorage {
                     if s < e {
                         for (b, range) in index.range(&s, &e) {
                             for o in b.sorted.drain(range) {
-                                self.values.remove(&o.key);
+                                self.values.remove(o.key(&mut [0; 16]));
                             }
                         }
                     }
