@@ -28,7 +28,8 @@
 //! SQL statement, and rows written are what its storage bills.
 //!
 //! `CPU_FIGURES=<text>` keeps only the `cpu/...` figures whose name contains
-//! it (to profile one: a criterion filter that matches nothing skips the rest).
+//! it, `CPU_FIGURES='<name>$'` only the one named so (to profile one: a
+//! criterion filter that matches nothing skips the rest).
 //! `PROFILE_APPEND=<name>` (`50 triggers`, `50 triggers+outcomes`,
 //! `examples`, `none`) only appends the corpus 5 times with that file and
 //! exits (with triggers, each time ending with the periodic work): for
