@@ -36,6 +36,11 @@
 //! `valgrind --tool=callgrind --toggle-collect='log::append_into*'`,
 //! whose instruction counts hold on a loaded machine (divide by 5 x 10,728).
 //!
+//! `BENCH_EVENTS_PER_FRAME=<n>` cuts the corpus into frames of at most `n`
+//! events instead of 20 (an experiment: with 50 triggers, a whole visit per
+//! frame, `1000`, against `5` says how much of an append is per frame; the
+//! printed corpus line gives the frames' count).
+//!
 //! Run: `cargo bench -p broker-core --bench log`
 
 use broker_core::frame::{self, Limits};

@@ -63,13 +63,26 @@ pub fn batches_of(per_frame: usize) -> Vec<(Context<'static>, Vec<Event<'static>
     out
 }
 
+/// Events per frame for [`frames`]: [`EVENTS_PER_FRAME`], or
+/// `BENCH_EVENTS_PER_FRAME` when set (an experiment, never a figure of the
+/// table: how an append's cost splits between the frame and its events).
+pub fn events_per_frame() -> usize {
+    std::env::var("BENCH_EVENTS_PER_FRAME")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(EVENTS_PER_FRAME)
+}
+
 /// Every frame of the corpus (visit `i` is producer `i + 1`, its frames
-/// numbered from 0), the number of events, and the newest event's time (a
-/// `now` at which every frame is in range).
+/// numbered from 0, of at most [`events_per_frame`] events), the number of
+/// events, and the newest event's time (a `now` at which every frame is in
+/// range).
 pub fn frames() -> (Vec<Vec<u8>>, usize, u64) {
     let (mut frames, mut events, mut newest) = (Vec::new(), 0, 0);
+    let per_frame = events_per_frame();
     for (producer, (context, s)) in visits().iter().enumerate() {
-        for (seq, chunk) in s.chunks(EVENTS_PER_FRAME).enumerate() {
+        for (seq, chunk) in s.chunks(per_frame).enumerate() {
             let mut b = FrameBuilder::new(context);
             for c in chunk {
                 b.push(&c.event).expect("corpus events fit");
