@@ -121,13 +121,15 @@ pub struct Partition {
     journal: stats::Journal,
     /// The last frame's vectors, for the next one's decode.
     reuse: frame::Reuse,
-    /// Vectors an append's firings pass through, kept (emptied) for the
-    /// next append: seven appends in ten fire with the 50 bench triggers,
-    /// and each of these was an allocation of about a kilobyte.
+    /// Vectors an append's firings pass through, kept for the next append
+    /// (seven appends in ten fire with the 50 bench triggers; the firings'
+    /// and the outcomes' vectors were about a kilobyte each). Emptied at
+    /// the start of each append and periodic run, so that a call that
+    /// failed half-way leaves nothing behind.
     scratch: Scratch,
 }
 
-/// See [`Partition::scratch`]. Empty between calls.
+/// See [`Partition::scratch`].
 #[derive(Debug, Default)]
 struct Scratch {
     /// The engine's firings of one call.
@@ -835,7 +837,7 @@ fn outcomes<S: Storage>(
 }
 
 /// Appends `scratch.outcomes` (firings, held-out firings, conversions;
-/// emptied) to the firing stream (one batch) and an undelivered entry per
+/// emptied; the scratch's other vectors empty on entry) to the firing stream (one batch) and an undelivered entry per
 /// run of one visitor's delivered firings into `writes`; `meta` is the
 /// firing stream's metadata if the caller already holds it (it must be the
 /// one later writes build on). Returns the delivered firings with their
@@ -862,13 +864,11 @@ fn stage_firings<S: Storage>(
     // the undelivered entries are copied from.
     let mut value = vec![0; BATCH_HEADER_LEN];
     let entries = &mut scratch.entries;
-    entries.clear();
     encode_outcomes_into(fired, &mut value, entries);
     // The batch's base offset, as the append below gives it.
     let base = meta.next_offset;
     let mut out = Vec::with_capacity(count);
     let delivered = &mut scratch.delivered;
-    delivered.clear();
     for ((i, o), entry) in fired.drain(..).enumerate().zip(entries.drain(..)) {
         let offset = base + i as u64;
         if let (Outcome::Fired(f), Some(entry)) = (o, entry) {
