@@ -68,7 +68,8 @@ const calls = visits.reduce((n, v) => n + v.length, 0);
 const pacedVisits = [visits.flat().slice(0, PACED_CALLS)];
 
 await section('broker-core (criterion, one core)', async () => {
-  const results = await criterionResults(join(ROOT, 'target'));
+  // scripts/bench builds the core's benches as the shipped binaries are (panic = "abort"), in target/shipped.
+  const results = await criterionResults(join(ROOT, 'target', 'shipped'));
   const pick = (id) => results.find((r) => r.id === id);
   const row = (id, name, target) => {
     const r = pick(id);

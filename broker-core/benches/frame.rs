@@ -3,7 +3,11 @@
 //! and `encode/2`, frames of 2 events, the size a visitor's page sends
 //! one at a time (small tables, where the encoder plans slices).
 //!
-//! Run: `cargo bench -p broker-core --bench frame`
+//! Run: `cargo bench -p broker-core --bench frame`. The README's figures
+//! build it as the shipped binaries are built, with `panic = "abort"`, which
+//! cargo never applies to a bench (`scripts/bench`: `CARGO_TARGET_DIR=target/shipped
+//! RUSTFLAGS='-C panic=abort' cargo bench ...`); with unwinding the core runs
+//! 6-20% slower.
 
 use broker_core::event::Event;
 use broker_core::frame::{self, Context, FrameBuilder, Limits};

@@ -41,7 +41,11 @@
 //! frame, `1000`, against `5` says how much of an append is per frame; the
 //! printed corpus line gives the frames' count).
 //!
-//! Run: `cargo bench -p broker-core --bench log`
+//! Run: `cargo bench -p broker-core --bench log`. The README's figures
+//! build it as the shipped binaries are built, with `panic = "abort"`, which
+//! cargo never applies to a bench (`scripts/bench`: `CARGO_TARGET_DIR=target/shipped
+//! RUSTFLAGS='-C panic=abort' cargo bench ...`); with unwinding the core runs
+//! 6-20% slower.
 
 use broker_core::frame::{self, Limits};
 use broker_core::log::Log;

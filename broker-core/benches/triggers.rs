@@ -18,7 +18,11 @@
 //! `CPU_FIGURES=<text>` keeps only the `cpu/...` figures whose name contains
 //! it (to profile one: a criterion filter that matches nothing skips the rest).
 //!
-//! Run: `cargo bench -p broker-core --bench triggers`
+//! Run: `cargo bench -p broker-core --bench triggers`. The README's figures
+//! build it as the shipped binaries are built, with `panic = "abort"`, which
+//! cargo never applies to a bench (`scripts/bench`: `CARGO_TARGET_DIR=target/shipped
+//! RUSTFLAGS='-C panic=abort' cargo bench ...`); with unwinding the core runs
+//! 6-20% slower.
 
 use broker_core::frame::{self, Limits};
 use broker_core::storage::{MemoryStorage, Storage, WriteBatch};
