@@ -166,7 +166,8 @@ struct Slot {
     value: Vec<u8>,
 }
 
-/// The hash of a stored key (never stored, and the same within a process).
+/// The hash of a key, held in its slot (in memory only: it is never
+/// persisted, so it may change between builds).
 #[inline]
 fn hash_of(key: &[u8]) -> u64 {
     let mut h = WordHasher::default();
