@@ -45,7 +45,7 @@
 //! build it as the shipped binaries are built, with `panic = "abort"`, which
 //! cargo never applies to a bench (`scripts/bench`: `CARGO_TARGET_DIR=target/shipped
 //! RUSTFLAGS='-C panic=abort' cargo bench ...`); with unwinding the core runs
-//! 6-20% slower.
+//! 6-18% slower.
 
 use broker_core::frame::{self, Limits};
 use broker_core::log::Log;
