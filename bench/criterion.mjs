@@ -1,5 +1,6 @@
-// Reads the figures criterion wrote under <target>/criterion (scripts/bench: target/shipped; the benches of
-// broker-core are the single source of these numbers; nothing is timed twice).
+// Reads the figures criterion wrote under <target>/criterion (scripts/bench:
+// target/shipped). The benches of broker-core are the single source of these
+// numbers; nothing is timed twice.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 

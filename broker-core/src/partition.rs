@@ -837,8 +837,9 @@ fn outcomes<S: Storage>(
 }
 
 /// Appends `scratch.outcomes` (firings, held-out firings, conversions;
-/// emptied; the scratch's other vectors empty on entry) to the firing stream (one batch) and an undelivered entry per
-/// run of one visitor's delivered firings into `writes`; `meta` is the
+/// emptied; the scratch's other vectors empty on entry) to the firing
+/// stream (one batch) and an undelivered entry per run of one visitor's
+/// delivered firings into `writes`; `meta` is the
 /// firing stream's metadata if the caller already holds it (it must be the
 /// one later writes build on). Returns the delivered firings with their
 /// offsets: held-out firings and conversions are never pushed to a page.

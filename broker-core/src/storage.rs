@@ -175,10 +175,28 @@ fn hash_of(key: &[u8]) -> u64 {
     h.finish()
 }
 
-/// The slot of `key` (hash `hash`) in `values`, if any.
+/// Whether a slot holds `key`, whose hash is `hash` (the hashes compared
+/// first, the bytes only when they are equal).
 #[inline]
-fn find<'v>(values: &'v Values, hash: u64, key: &[u8]) -> Option<&'v Slot> {
-    values.find(hash, |s| s.hash == hash && s.key == key)
+fn holds(hash: u64, key: &[u8]) -> impl Fn(&Slot) -> bool + '_ {
+    move |s| s.hash == hash && s.key == key
+}
+
+/// The slot of `key` in `values`, if any.
+#[inline]
+fn find<'v>(values: &'v Values, key: &[u8]) -> Option<&'v Slot> {
+    let hash = hash_of(key);
+    values.find(hash, holds(hash, key))
+}
+
+/// Removes `key` from `values`; true when it was there.
+#[inline]
+fn remove(values: &mut Values, key: &[u8]) -> bool {
+    let hash = hash_of(key);
+    values
+        .find_entry(hash, holds(hash, key))
+        .map(|e| e.remove())
+        .is_ok()
 }
 
 /// The keys of a [`MemoryStorage`] in order, kept lazily, apart by their
@@ -259,7 +277,7 @@ impl Index {
                 b.sorted.retain(|o| {
                     let mut buf = [0; 16];
                     let key = o.key(&mut buf);
-                    find(values, hash_of(key), key).is_some()
+                    find(values, key).is_some()
                 });
             }
             self.stale = 0;
@@ -418,7 +436,7 @@ impl MemoryStorage {
             .filter_map(|o| {
                 let mut buf = [0; 16];
                 let key = o.key(&mut buf);
-                let s = find(&self.values, hash_of(key), key)?;
+                let s = find(&self.values, key)?;
                 Some(f(&s.key, &s.value))
             })
             .take(limit)
@@ -436,7 +454,7 @@ impl MemoryStorage {
 
 impl Storage for MemoryStorage {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(find(&self.values, hash_of(key), key).map(|s| s.value.clone()))
+        Ok(find(&self.values, key).map(|s| s.value.clone()))
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StorageError> {
@@ -458,8 +476,7 @@ impl Storage for MemoryStorage {
             match op {
                 WriteOp::Put(key, value) => {
                     let hash = hash_of(&key);
-                    let eq = |s: &Slot| s.hash == hash && s.key == key;
-                    match self.values.entry(hash, eq, |s| s.hash) {
+                    match self.values.entry(hash, holds(hash, &key), |s| s.hash) {
                         Entry::Occupied(mut e) => e.get_mut().value = value,
                         Entry::Vacant(e) => {
                             index.add(&key);
@@ -468,12 +485,7 @@ impl Storage for MemoryStorage {
                     }
                 }
                 WriteOp::Delete(key) => {
-                    let hash = hash_of(&key);
-                    if let Ok(e) = self
-                        .values
-                        .find_entry(hash, |s| s.hash == hash && s.key == key)
-                    {
-                        e.remove();
+                    if remove(&mut self.values, &key) {
                         index.deleted(&self.values);
                     }
                 }
@@ -481,13 +493,7 @@ impl Storage for MemoryStorage {
                     if s < e {
                         for (b, range) in index.range(&s, &e) {
                             for o in b.sorted.drain(range) {
-                                let mut buf = [0; 16];
-                                let key = o.key(&mut buf);
-                                let hash = hash_of(key);
-                                let eq = |s: &Slot| s.hash == hash && s.key == key;
-                                if let Ok(e) = self.values.find_entry(hash, eq) {
-                                    e.remove();
-                                }
+                                remove(&mut self.values, o.key(&mut [0; 16]));
                             }
                         }
                     }
