@@ -14,17 +14,16 @@
 //    records as NDJSON (as the relay serves them) gzipped (level 6), file by file.
 // Usage: node bench/archive.mjs [--copies 5]
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRelay, TEST_SECRETS, WRITE_KEY } from '../tests/support/relay.mjs';
 import { loadCorpus, readCorpus } from '../tests/support/corpus.mjs';
 import { encodeFrames, makeFrame } from '../tests/support/frames.mjs';
+import { tempDir } from '../tests/support/tmp.mjs';
 
 const { values } = parseArgs({ options: { copies: { type: 'string', default: '5' } } });
 const copies = Number(values.copies);
-const persist = mkdtempSync(join(tmpdir(), 'eventstream-archive-bench-'));
+const persist = tempDir('eventstream-archive-bench-');
 const opts = { persist, partitions: 1, r2Buckets: ['ARCHIVE'] };
 const noLimit = { RATE_LIMIT_PER_SEC: '0' };
 

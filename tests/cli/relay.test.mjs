@@ -3,16 +3,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRelay, TEST_SECRETS, WRITE_KEY, ROOT } from '../support/relay.mjs';
 import { encodeFrames, makeFrame } from '../support/frames.mjs';
+import { tempDir } from '../support/tmp.mjs';
 
 const CLI = join(ROOT, 'target', 'debug', 'eventstream');
 const ORIGIN = 'http://127.0.0.1:8788';
 let relay;
-const dir = mkdtempSync(join(tmpdir(), 'eventstream-cli-'));
+const dir = tempDir('eventstream-cli-');
 
 function run(args, env = {}) {
   return new Promise((resolve) => {

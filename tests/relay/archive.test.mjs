@@ -7,13 +7,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { startRelay, ROOT, TEST_SECRETS } from '../support/relay.mjs';
 import { loadCorpus } from '../support/corpus.mjs';
 import { codeBlocks } from '../support/readme.mjs';
 import { encodeFrames, makeFrame, WRITE_KEY } from './helpers.mjs';
+import { tempDir } from '../support/tmp.mjs';
 
 const KEY_RE = /^(events|firings)\/v1\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/part=\d{3}\/(\d{20})-(\d{20})\.parquet$/;
 
@@ -121,7 +121,7 @@ test('every event lands once, in offset order, and DuckDB reads it back', async 
   const s = await archivedAll(relay);
   const ends = s.map((p) => p.events.end);
   assert.equal(ends.reduce((a, b) => a + b, 0), stored);
-  const dir = mkdtempSync(join(tmpdir(), 'eventstream-archive-'));
+  const dir = tempDir('eventstream-archive-');
   const keys = await download(relay, dir);
   const eventKeys = keys.filter((k) => k.startsWith('events/'));
   for (const k of keys) assert.match(k, KEY_RE);
@@ -199,10 +199,10 @@ test('every event lands once, in offset order, and DuckDB reads it back', async 
 
 test('the CLI export writes the same files, and the same again', async () => {
   await archivedAll(relay);
-  const fromR2 = mkdtempSync(join(tmpdir(), 'eventstream-r2-'));
+  const fromR2 = tempDir('eventstream-r2-');
   await download(relay, fromR2);
-  const a = mkdtempSync(join(tmpdir(), 'eventstream-export-'));
-  const b = mkdtempSync(join(tmpdir(), 'eventstream-export-'));
+  const a = tempDir('eventstream-export-');
+  const b = tempDir('eventstream-export-');
   for (const out of [a, b]) {
     cli(['export', '--relay', relay.url, '--stream', 'events', '--from', 'earliest', '--out', out, '--interval-ms', '1500']);
   }
@@ -213,7 +213,7 @@ test('the CLI export writes the same files, and the same again', async () => {
     assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${f} twice the same`);
     assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(fromR2, f))), `${f} as the relay wrote it`);
   }
-  const nd = mkdtempSync(join(tmpdir(), 'eventstream-export-'));
+  const nd = tempDir('eventstream-export-');
   cli(['export', '--relay', relay.url, '--stream', 'events', '--from', 'earliest', '--out', nd, '--format', 'ndjson', '--interval-ms', '1500']);
   const ndFiles = filesUnder(nd);
   assert.deepEqual(ndFiles, files.map((f) => f.replace(/\.parquet$/, '.ndjson')));
@@ -229,7 +229,7 @@ test('a failure between the put and the position ends with one object per segmen
     const [p] = await archivedAll(r);
     assert.equal(p.archive.injected_failures, 1, 'the failure was injected');
     assert.equal(p.archive.events.position, 5);
-    const keys = await download(r, mkdtempSync(join(tmpdir(), 'eventstream-fail-')));
+    const keys = await download(r, tempDir('eventstream-fail-'));
     assert.deepEqual(keys.filter((k) => k.startsWith('events/')).map((k) => k.match(KEY_RE).slice(2).map(Number)), [[0, 4]]);
     assert.equal(p.archive.error, null);
   } finally {
@@ -238,7 +238,7 @@ test('a failure between the put and the position ends with one object per segmen
 });
 
 test('retention never deletes a batch the archive has not written', async () => {
-  const persist = mkdtempSync(join(tmpdir(), 'eventstream-retention-'));
+  const persist = tempDir('eventstream-retention-');
   const opts = { persist, partitions: 1, r2Buckets: ['ARCHIVE'] };
   // Every alarm runs retention over its size bound (1 byte) before it
   // archives; with every archive write failing, the object exists but the

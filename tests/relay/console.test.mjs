@@ -6,11 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRelay, TEST_SECRETS, ROOT } from '../support/relay.mjs';
 import { loadCorpus } from '../support/corpus.mjs';
+import { tempDir } from '../support/tmp.mjs';
 
 const { ADMIN_TOKEN, EDITOR_TOKEN, VIEWER_TOKEN, SUBSCRIBER_TOKEN } = TEST_SECRETS;
 const CLI = join(ROOT, 'target', 'debug', 'eventstream');
@@ -182,7 +182,7 @@ test('the server-side backtest gives exactly the firings of the CLI over the tai
   assert.equal(result.stopped_early, false);
   assert.deepEqual(result.partitions.map((p) => [p.partition, p.complete]), [[0, true], [1, true], [2, true], [3, true]]);
 
-  const dir = mkdtempSync(join(tmpdir(), 'eventstream-backtest-'));
+  const dir = tempDir('eventstream-backtest-');
   const exported = execFileSync(CLI, ['tail', '--relay', relay.url, '--stream', 'events', '--partition', 'all', '--from', 'earliest', '--until-end'], {
     env: { ...process.env, EVENTSTREAM_SUBSCRIBER_TOKEN: SUBSCRIBER_TOKEN },
     maxBuffer: 1 << 28,

@@ -10,11 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ROOT } from '../support/relay.mjs';
+import { tempDir } from '../support/tmp.mjs';
 
 const RELAY = join(ROOT, 'relay');
 // Workers' script size limit: 64 MiB uncompressed (10 MB gzip before 2026-09).
@@ -31,7 +31,7 @@ test('wrangler deploy --dry-run bundles the relay, wrangler.toml as it is, withi
   const main = /^main = "([^"]+)"$/m.exec(toml)[1];
   if (!existsSync(join(RELAY, main))) execFileSync(join(RELAY, 'build.sh'), { stdio: 'inherit' });
 
-  const tmp = mkdtempSync(join(tmpdir(), 'eventstream-deploy-'));
+  const tmp = tempDir('eventstream-deploy-');
   const out = join(tmp, 'bundle');
   const config = join(tmp, 'wrangler.toml');
   writeFileSync(config, toml.replace(/^\[build\]\ncommand = .*\n/m, '').replace(/^main = .*$/m, `main = ${JSON.stringify(join(RELAY, main))}`));

@@ -9,12 +9,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRelay, ROOT } from '../support/relay.mjs';
 import { encodeFrames, makeFrame } from '../support/frames.mjs';
 import { codeBlocks, shellCommands, README } from '../support/readme.mjs';
+import { tempDir } from '../support/tmp.mjs';
 
 // Where the README's relay listens (scripts/dev); the test's relay has another port.
 const README_RELAY = 'http://127.0.0.1:8787';
@@ -88,7 +88,7 @@ before(async () => {
   firingsOnP0 = p0.body.records.length;
   assert.ok(firingsOnP0 > 0, 'the replayed visits fire something on partition 0 (the README tails it)');
 
-  work = mkdtempSync(join(tmpdir(), 'eventstream-readme-'));
+  work = tempDir('eventstream-readme-');
   symlinkSync(join(ROOT, 'examples'), join(work, 'examples'));
 });
 after(() => relay?.stop());

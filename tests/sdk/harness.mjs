@@ -4,14 +4,14 @@
 // and decodes recorded frames with the `eventstream` CLI.
 import { createServer } from 'node:http';
 import { execFileSync, execSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { chromium } from 'playwright-core';
 import { splitBundle } from '../support/frames.mjs';
+import { tempDir } from '../support/tmp.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = join(ROOT, 'npm/dist');
@@ -28,7 +28,7 @@ let installed;
 export function installPackage() {
   if (installed) return installed;
   ensureBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'es-sdk-app-'));
+  const dir = tempDir('es-sdk-app-');
   // A cache of its own: test files run in parallel processes, and npm's
   // shared cache does not like concurrent writers.
   const cache = join(dir, '.npm-cache');

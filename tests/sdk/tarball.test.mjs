@@ -10,11 +10,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, lstatSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, lstatSync } from 'node:fs';
 import { join, extname, resolve, sep } from 'node:path';
 import { ensureBuilt, startRelay, launch, until, ROOT } from './harness.mjs';
 import { codeBlocks, README } from '../support/readme.mjs';
+import { tempDir } from '../support/tmp.mjs';
 
 const DIST = join(ROOT, 'npm', 'dist');
 const BIN = join(ROOT, 'node_modules', '.bin');
@@ -57,7 +57,7 @@ async function serve(root) {
 
 before(async () => {
   ensureBuilt();
-  dir = mkdtempSync(join(tmpdir(), 'es-tarball-'));
+  dir = tempDir('es-tarball-');
   // A cache of its own: npm's shared cache does not like concurrent writers.
   const cache = join(dir, '.npm-cache');
   [pack] = JSON.parse(execFileSync('npm', ['pack', DIST, '--pack-destination', dir, '--json', '--cache', cache], { encoding: 'utf8' }));

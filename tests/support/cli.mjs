@@ -2,10 +2,10 @@
 // relay commands: no token from the environment of whoever runs the tests
 // (each test says which it gives), and files written to a scratch folder.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './relay.mjs';
+import { tempDir } from './tmp.mjs';
 
 export const CLI = join(ROOT, 'target', 'debug', 'eventstream');
 
@@ -27,7 +27,7 @@ export function runCli(args, env = {}, input) {
 
 /** A scratch folder; the function it returns writes a file there (JSON for an object) and gives its path. */
 export function scratch(prefix) {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = tempDir(prefix);
   return (name, content) => {
     const path = join(dir, name);
     writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');

@@ -2,11 +2,11 @@
 // Workers runtime, workerd, through Miniflare: SQLite-backed Durable Objects,
 // alarms and hibernating WebSockets as in production, listening on 127.0.0.1.
 import { Miniflare } from 'miniflare';
-import { mkdtempSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
+import { tempDir } from './tmp.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -62,7 +62,7 @@ export function postAlone(url, body, headers = {}) {
 export async function startRelay({ persist, partitions = 4, origins = [], vars = {}, port = 0, r2Buckets = [], cf = false, inspectorPort } = {}) {
   const script = join(ROOT, 'relay', 'build', 'index.js');
   if (!existsSync(script)) throw new Error(`${script} is missing: run relay/build.sh first`);
-  persist ??= mkdtempSync(join(tmpdir(), 'eventstream-relay-'));
+  persist ??= tempDir('eventstream-relay-');
   const writeKeys = { [WRITE_KEY]: { origins } };
   const options = {
     modules: true,
