@@ -17,7 +17,7 @@
 //! `unless`, no identify call) reads and writes nothing.
 
 use super::cond::Memo;
-use super::hash::{firing_id_after, hash64, holdout_bucket, WordHasher};
+use super::hash::{firing_id_after, firing_ids_after, hash64, holdout_bucket, WordHasher};
 use super::model::{Limits, Rule, Step, Trigger};
 use super::state::{OpenFiring, Pending, TriggerState, VisitorState};
 use super::suppress::{Blocked, Counted, Logged, Reason, Suppressed, Suppressions, Tally};
@@ -58,6 +58,8 @@ pub struct Engine {
     suppressed: Tally,
     /// Conversions found since the last [`Engine::take_conversions`].
     conversions: Vec<Conversion>,
+    /// Scratch for one call's firings until they are named (see [`Who`]).
+    unnamed: Vec<(u64, u64)>,
 }
 
 /// The visitor state buffers of the last call, emptied, for the next one:
@@ -194,6 +196,7 @@ impl Engine {
                 carried: Vec::new(),
             },
             conversions: Vec::new(),
+            unnamed: Vec::new(),
             file,
             hooks,
             by_name,
@@ -344,7 +347,8 @@ impl Engine {
         // writes nothing. Delayed firings due before the skipped events fire
         // at the next relevant event, or from `on_timeout`, at the same time.
         let mut loaded: Option<Loaded> = None;
-        let mut who = Who::new(visitor);
+        let mut who = Who::new(visitor, &mut self.unnamed);
+        let named = out.len();
         let mut next_due = u64::MAX;
         let mut newest = 0;
         for (i, e) in events.iter().enumerate() {
@@ -464,6 +468,7 @@ impl Engine {
                 }
             }
         }
+        who.name(&mut out[named..]);
         let Some(mut l) = loaded else {
             return Ok(());
         };
@@ -506,14 +511,17 @@ impl Engine {
                 writes.delete(wkey);
                 continue;
             }
+            let named = out.len();
+            let mut who = Who::new(visitor, &mut self.unnamed);
             fire_due(
                 &self.file,
                 &mut self.suppressed,
                 &mut l,
-                &mut Who::new(visitor),
+                &mut who,
                 |d| d <= now,
                 &mut out,
             );
+            who.name(&mut out[named..]);
             self.save(writes, visitor, &mut l, now);
             self.bufs.recycle(l, visitor);
         }
@@ -923,21 +931,36 @@ fn advance(
 }
 
 /// The visitor a call works on: its id, the copy of it that the firings
-/// and conversions of the call share (made at the first), and its hash for
-/// the counters' distinct visitors (made at the first firing recorded).
+/// and conversions of the call share (made at the first), its hash for
+/// the counters' distinct visitors (made at the first firing recorded), and
+/// the firings made for it that have no id yet.
 struct Who<'a> {
     id: &'a str,
     shared: Option<Arc<str>>,
     hash: Option<u64>,
+    /// `(id seed, offset)` of each firing [`fire`] made since the last
+    /// [`Who::name`], in the order made: their ids are hashed together
+    /// ([`firing_ids_after`]). The engine's vector, emptied.
+    unnamed: &'a mut Vec<(u64, u64)>,
 }
 
 impl<'a> Who<'a> {
-    fn new(id: &'a str) -> Who<'a> {
+    fn new(id: &'a str, unnamed: &'a mut Vec<(u64, u64)>) -> Who<'a> {
+        unnamed.clear();
         Who {
             id,
             shared: None,
             hash: None,
+            unnamed,
         }
+    }
+
+    /// Gives the firings made since the last call their ids: `firings`
+    /// are those firings, in the order made.
+    fn name(&mut self, firings: &mut [Firing]) {
+        debug_assert_eq!(firings.len(), self.unnamed.len(), "unnamed firings");
+        firing_ids_after(self.id, self.unnamed, |i, id| firings[i].firing_id = id);
+        self.unnamed.clear();
     }
 
     fn shared(&mut self) -> Arc<str> {
@@ -1068,8 +1091,10 @@ fn fire(
     }
     s.last_fired = Some(time);
     s.fired = s.fired.saturating_add(1);
+    // Named with the call's other firings, when the call ends.
+    visitor.unnamed.push((tr.id_seed, offset));
     Ok(Firing {
-        firing_id: firing_id_after(tr.id_seed, visitor.id, offset),
+        firing_id: String::new(),
         trigger_id: tr.id.clone(),
         visitor: visitor.shared(),
         time,
