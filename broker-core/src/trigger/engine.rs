@@ -468,7 +468,7 @@ impl Engine {
                 }
             }
         }
-        who.name(&mut out[named..]);
+        who.name_firings(&mut out[named..]);
         let Some(mut l) = loaded else {
             return Ok(());
         };
@@ -521,7 +521,7 @@ impl Engine {
                 |d| d <= now,
                 &mut out,
             );
-            who.name(&mut out[named..]);
+            who.name_firings(&mut out[named..]);
             self.save(writes, visitor, &mut l, now);
             self.bufs.recycle(l, visitor);
         }
@@ -939,8 +939,8 @@ struct Who<'a> {
     shared: Option<Arc<str>>,
     hash: Option<u64>,
     /// `(id seed, offset)` of each firing [`fire`] made since the last
-    /// [`Who::name`], in the order made: their ids are hashed together
-    /// ([`firing_ids_after`]). The engine's vector, emptied.
+    /// [`Who::name_firings`], in the order made: their ids are hashed
+    /// together ([`firing_ids_after`]). The engine's vector, emptied.
     unnamed: &'a mut Vec<(u64, u64)>,
 }
 
@@ -957,9 +957,13 @@ impl<'a> Who<'a> {
 
     /// Gives the firings made since the last call their ids: `firings`
     /// are those firings, in the order made.
-    fn name(&mut self, firings: &mut [Firing]) {
+    fn name_firings(&mut self, firings: &mut [Firing]) {
         debug_assert_eq!(firings.len(), self.unnamed.len(), "unnamed firings");
-        firing_ids_after(self.id, self.unnamed, |i, id| firings[i].firing_id = id);
+        firing_ids_after(self.id, self.unnamed, |i, id| {
+            if let Some(f) = firings.get_mut(i) {
+                f.firing_id = id;
+            }
+        });
         self.unnamed.clear();
     }
 
@@ -1038,7 +1042,8 @@ fn convert(
 /// the trigger's holdout is made the same way, with `held_out` set.
 /// `(time, offset)`: when it fires and the log offset of the qualifying
 /// event; `audience_ok`: whether the audience's context conditions held on
-/// that event.
+/// that event. The firing's id is empty until the caller names the call's
+/// firings together ([`Who::name_firings`]).
 ///
 /// Always inlined (with the bench triggers, three events in four qualify
 /// somewhere): 0.7% of an append was the call.
