@@ -75,8 +75,8 @@ pub(crate) fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
 /// The hash chains run four at a time, byte by byte through the visitor:
 /// each step of one chain waits for the multiply before it, so one chain at
 /// a time left the core mostly waiting (hashing the ids was 2.8% of an
-/// append with the 50 bench triggers, whose calls fire six times on
-/// average, each firing a trigger of its own).
+/// append with the 50 bench triggers: six firings per append on average,
+/// each with a trigger and visitor of its own).
 pub(crate) fn firing_ids_after(
     visitor: &str,
     jobs: &[(u64, u64)],
