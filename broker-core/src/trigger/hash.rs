@@ -63,10 +63,12 @@ pub(crate) fn id_seed(trigger_id: &str) -> u64 {
     fnv(fnv(FNV_OFFSET, trigger_id.as_bytes()), &[ID_SEPARATOR])
 }
 
-/// [`firing_id`] from the trigger's [`id_seed`].
+/// [`firing_id`] from the trigger's [`id_seed`] (a conversion's, and
+/// the public [`firing_id`]'s: the engine names its firings together).
 pub(crate) fn firing_id_after(seed: u64, visitor: &str, offset: u64) -> String {
-    let h = fnv(fnv(seed, visitor.as_bytes()), &[ID_SEPARATOR]);
-    id_text(avalanche(fnv(h, &offset.to_be_bytes())))
+    let mut id = String::new();
+    firing_ids_after(visitor, &[(seed, offset)], |_, s| id = s);
+    id
 }
 
 /// The firing ids of one visitor's firings, `(seed, offset)` each (as
@@ -279,8 +281,8 @@ mod tests {
         }
     }
 
-    /// The ids of several firings at once are each firing's own id, for
-    /// any number of firings (the lanes of four, full or not).
+    /// The ids of several firings at once are each firing's id as defined,
+    /// for any number of firings (the lanes of four, full or not).
     #[test]
     fn firing_ids_of_a_visitor_at_once() {
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -298,10 +300,14 @@ mod tests {
                 firing_ids_after(visitor, &jobs, |i, id| {
                     assert!(got[i].replace(id).is_none(), "index {i} twice");
                 });
-                let want: Vec<Option<String>> = jobs
-                    .iter()
-                    .map(|&(s, o)| Some(firing_id_after(s, visitor, o)))
-                    .collect();
+                // The id as defined: FNV-1a from the seed over the visitor,
+                // the separator and the offset (big-endian), then avalanche.
+                let one = |s: u64, o: u64| {
+                    let h = fnv(fnv(s, visitor.as_bytes()), &[ID_SEPARATOR]);
+                    id_text(avalanche(fnv(h, &o.to_be_bytes())))
+                };
+                let want: Vec<Option<String>> =
+                    jobs.iter().map(|&(s, o)| Some(one(s, o))).collect();
                 assert_eq!(got, want, "{visitor:?}, {n} firings");
             }
         }
