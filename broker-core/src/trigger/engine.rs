@@ -38,6 +38,10 @@ pub struct Engine {
     file: TriggerFile,
     /// For each event name, the triggers that name it somewhere.
     hooks: Vec<Vec<Hook>>,
+    /// For each list of `hooks`, `(trigger key, rank in the list)` of its
+    /// hooks that name their trigger's goal, sorted by key, then rank: the
+    /// goals an event of that name may meet (see [`convert_open`]).
+    goal_hooks: Vec<Vec<(u64, u32)>>,
     /// Event names to their list in `hooks`.
     by_name: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
     /// The list of each reserved name (`$page`, ...) by [`EventKind`] code,
@@ -60,6 +64,8 @@ pub struct Engine {
     conversions: Vec<Conversion>,
     /// Scratch for one call's firings until they are named (see [`Who`]).
     unnamed: Vec<(u64, u64)>,
+    /// Scratch for one event's goal conversions (see [`convert_open`]).
+    converted: Vec<(u32, OpenFiring)>,
 }
 
 /// The visitor state buffers of the last call, emptied, for the next one:
@@ -178,6 +184,24 @@ impl Engine {
                 }
             }
         }
+        let goal_hooks = hooks
+            .iter()
+            .map(|list| {
+                // A hook names its trigger's goal step by a bit, but for a
+                // step from 64 on (which the event's name decides).
+                let names_goal = |h: &Hook, tr: &Trigger| {
+                    let k = tr.goal_step();
+                    tr.goal.is_some() && (k >= 64 || h.steps >> k & 1 == 1)
+                };
+                let mut goals: Vec<(u64, u32)> = (list.iter().enumerate())
+                    .map(|(rank, h)| (h, &file.triggers[h.trigger as usize], rank as u32))
+                    .filter(|(h, tr, _)| names_goal(h, tr))
+                    .map(|(_, tr, rank)| (tr.key, rank))
+                    .collect();
+                goals.sort_unstable();
+                goals
+            })
+            .collect();
         // Equal keys (a file repeating a trigger) resolve to the last one.
         by_key.reverse();
         by_key.sort_by_key(|&(k, _)| k);
@@ -197,8 +221,10 @@ impl Engine {
             },
             conversions: Vec::new(),
             unnamed: Vec::new(),
+            converted: Vec::new(),
             file,
             hooks,
+            goal_hooks,
             by_name,
             by_kind,
             by_key,
@@ -391,26 +417,29 @@ impl Engine {
             let Some(hooks) = hooks else { continue };
             self.memo.next_event();
             let offset = base_offset.saturating_add(i as u64);
+            if !l.state.open.is_empty() {
+                let goals = list.and_then(|at| self.goal_hooks.get(at as usize));
+                if let Some(goals) = goals.filter(|g| !g.is_empty()) {
+                    convert_open(
+                        &self.file,
+                        (hooks, goals),
+                        (e, ctx, t, bot),
+                        &mut self.memo,
+                        &mut l.state.open,
+                        &mut who,
+                        (
+                            &mut self.converted,
+                            &mut self.conversions,
+                            &mut self.suppressed,
+                        ),
+                    );
+                }
+            }
             for hook in hooks {
                 let ti = hook.trigger as usize;
                 let tr = &self.file.triggers[ti];
                 if bot && !tr.include_bots {
                     continue;
-                }
-                if let Some(g) = &tr.goal {
-                    if !l.state.open.is_empty()
-                        && hook.names(tr.goal_step(), &g.step, e)
-                        && g.step.holds(e, ctx, &mut self.memo)
-                    {
-                        convert(
-                            (ti, tr),
-                            g.within,
-                            &mut l.state.open,
-                            &mut who,
-                            t,
-                            (&mut self.conversions, &mut self.suppressed),
-                        );
-                    }
                 }
                 if self.pos[ti] == NONE && !starts(tr, hook, e, ctx, &mut self.memo) {
                     // No state yet and nothing to start one: the event
@@ -1005,35 +1034,87 @@ struct Visit<'a> {
     limits: Option<Limits>,
 }
 
-/// Converts the open firings of `tr` (trigger `ti`) that a goal event at
-/// `t` converts: made strictly before `t`, with `t` inside their window.
-/// Each is recorded in `tally` too.
-fn convert(
-    (ti, tr): (usize, &Trigger),
-    within: u64,
+/// Converts the open firings that event `e` (at `t`, its context `ctx`,
+/// `bot` when the visitor is a bot) converts: made strictly before `t`,
+/// with `t` inside the window of their trigger's goal, which `e` meets.
+/// Each is taken out of `open`, recorded in `tally` and given as a
+/// [`Conversion`] in `out`, in the order of the hooks (`hooks`, the
+/// event's) whose goal converts them, then in `open`'s order. `goals` are
+/// the hooks that name their trigger's goal, by key then rank: the first
+/// that converts a firing takes it (a file repeating a trigger hooks its
+/// key twice). `hits` is scratch.
+///
+/// One pass over `open`, each firing looking its trigger up among the
+/// event's goals, where each goal hook used to pass over all of the
+/// visitor's open firings: with a goal on each of the 50 bench triggers,
+/// an event has up to a dozen goal hooks and a visitor a dozen open
+/// firings. Done before the event's hooks run, which changes nothing they
+/// see: a firing made at this event (time `t`) is never one an event at
+/// `t` converts, and only conversions read `open`.
+fn convert_open(
+    file: &TriggerFile,
+    (hooks, goals): (&[Hook], &[(u64, u32)]),
+    (e, ctx, t, bot): (&Event<'_>, &Map<'_>, u64, bool),
+    memo: &mut Memo,
     open: &mut Vec<OpenFiring>,
     visitor: &mut Who<'_>,
-    t: u64,
-    (out, tally): (&mut Vec<Conversion>, &mut Tally),
+    (hits, out, tally): (
+        &mut Vec<(u32, OpenFiring)>,
+        &mut Vec<Conversion>,
+        &mut Tally,
+    ),
 ) {
-    open.retain(|o| {
-        let hit = o.key == tr.key && o.time < t && t <= o.time.saturating_add(within);
-        if hit {
-            let what = match o.held_out {
-                true => Counted::HeldOutConverted,
-                false => Counted::Converted,
-            };
-            tally.record(ti, t, what, 1);
-            out.push(Conversion {
-                firing_id: firing_id_after(tr.id_seed, visitor.id, o.offset),
-                trigger_id: tr.id.clone(),
-                visitor: visitor.shared(),
-                time: t,
-                held_out: o.held_out,
-            });
+    let mut converts = |o: &OpenFiring| {
+        let from = goals.partition_point(|&(key, _)| key < o.key);
+        for &(_, rank) in goals[from..].iter().take_while(|&&(key, _)| key == o.key) {
+            let hook = &hooks[rank as usize];
+            let tr = &file.triggers[hook.trigger as usize];
+            let Some(g) = &tr.goal else { continue };
+            if (!bot || tr.include_bots)
+                && o.time < t
+                && t <= o.time.saturating_add(g.within)
+                && hook.names(tr.goal_step(), &g.step, e)
+                && g.step.holds(e, ctx, memo)
+            {
+                return Some(rank);
+            }
         }
-        !hit
+        None
+    };
+    // Most events convert nothing: nothing is moved until one does.
+    let Some(first) = open.iter().position(|o| converts(o).is_some()) else {
+        return;
+    };
+    hits.clear();
+    let mut i = 0;
+    open.retain(|o| {
+        i += 1;
+        match (i > first).then(|| converts(o)).flatten() {
+            Some(rank) => {
+                hits.push((rank, *o));
+                false
+            }
+            None => true,
+        }
     });
+    // Stable: each hook's conversions in the open firings' order.
+    hits.sort_by_key(|&(rank, _)| rank);
+    for (rank, o) in hits.iter() {
+        let ti = hooks[*rank as usize].trigger as usize;
+        let tr = &file.triggers[ti];
+        let what = match o.held_out {
+            true => Counted::HeldOutConverted,
+            false => Counted::Converted,
+        };
+        tally.record(ti, t, what, 1);
+        out.push(Conversion {
+            firing_id: firing_id_after(tr.id_seed, visitor.id, o.offset),
+            trigger_id: tr.id.clone(),
+            visitor: visitor.shared(),
+            time: t,
+            held_out: o.held_out,
+        });
+    }
 }
 
 /// Fires if the trigger is enabled and audience, cooldown, `max_per_user`
