@@ -17,7 +17,7 @@
 //! `unless`, no identify call) reads and writes nothing.
 
 use super::cond::Memo;
-use super::hash::{firing_id_after, firing_ids_after, hash64, holdout_bucket, WordHasher};
+use super::hash::{firing_id_after, firing_ids_after, hash64, holdout_bucket_after, WordHasher};
 use super::model::{Limits, Rule, Step, Trigger};
 use super::state::{OpenFiring, Pending, TriggerState, VisitorState};
 use super::suppress::{Blocked, Counted, Logged, Reason, Suppressed, Suppressions, Tally};
@@ -36,12 +36,13 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Engine {
     file: TriggerFile,
-    /// For each event name, the triggers that name it somewhere.
+    /// For each event name, the triggers that name it in a step of their
+    /// rule or their `unless` (in file order).
     hooks: Vec<Vec<Hook>>,
-    /// For each list of `hooks`, `(trigger key, rank in the list)` of its
-    /// hooks that name their trigger's goal, sorted by key, then rank: the
-    /// goals an event of that name may meet (see [`convert_open`]).
-    goal_hooks: Vec<Vec<(u64, u32)>>,
+    /// For each event name (the same places as `hooks`), the triggers whose
+    /// goal names it: the goals an event of that name may meet (see
+    /// [`convert_open`]).
+    goal_hooks: Vec<GoalHooks>,
     /// Event names to their list in `hooks`.
     by_name: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
     /// The list of each reserved name (`$page`, ...) by [`EventKind`] code,
@@ -66,6 +67,17 @@ pub struct Engine {
     unnamed: Vec<(u64, u64)>,
     /// Scratch for one event's goal conversions (see [`convert_open`]).
     converted: Vec<(u32, OpenFiring)>,
+}
+
+/// The triggers whose goal names one event name.
+#[derive(Debug, Default)]
+struct GoalHooks {
+    /// `(trigger key, trigger index)`, sorted by key, then index.
+    by_key: Vec<(u64, u32)>,
+    /// Bit `key % 64` set for each of their keys: most of a visitor's open
+    /// firings wait for another event, and a bit tells them apart before a
+    /// search.
+    keys: u64,
 }
 
 /// The visitor state buffers of the last call, emptied, for the next one:
@@ -159,19 +171,29 @@ impl Engine {
         let mut by_name: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>> =
             HashMap::default();
         let mut hooks: Vec<Vec<Hook>> = Vec::new();
+        let mut goal_hooks: Vec<GoalHooks> = Vec::new();
         let mut by_key = Vec::with_capacity(file.triggers.len());
         // Disabled triggers are evaluated too: `enabled` is checked at the
         // moment of firing, like audience and cooldown.
         for (i, t) in file.triggers.iter().enumerate() {
             let i = i as u32;
             by_key.push((t.key, i));
+            let goal = t.goal.as_ref().map(|_| t.goal_step());
             for (k, step) in t.steps().enumerate() {
                 let at = *by_name
                     .entry(step.event.as_str().into())
                     .or_insert_with(|| {
                         hooks.push(Vec::new());
+                        goal_hooks.push(GoalHooks::default());
                         hooks.len() as u32 - 1
                     });
+                if goal == Some(k) {
+                    // Goals are met apart from the hooks' work.
+                    let g = &mut goal_hooks[at as usize];
+                    g.by_key.push((t.key, i));
+                    g.keys |= 1 << (t.key % 64);
+                    continue;
+                }
                 let list = &mut hooks[at as usize];
                 if list.last().map(|h| h.trigger) != Some(i) {
                     list.push(Hook {
@@ -184,24 +206,9 @@ impl Engine {
                 }
             }
         }
-        let goal_hooks = hooks
-            .iter()
-            .map(|list| {
-                // A hook names its trigger's goal step by a bit, but for a
-                // step from 64 on (which the event's name decides).
-                let names_goal = |h: &Hook, tr: &Trigger| {
-                    let k = tr.goal_step();
-                    tr.goal.is_some() && (k >= 64 || h.steps >> k & 1 == 1)
-                };
-                let mut goals: Vec<(u64, u32)> = (list.iter().enumerate())
-                    .map(|(rank, h)| (h, &file.triggers[h.trigger as usize], rank as u32))
-                    .filter(|(h, tr, _)| names_goal(h, tr))
-                    .map(|(_, tr, rank)| (tr.key, rank))
-                    .collect();
-                goals.sort_unstable();
-                goals
-            })
-            .collect();
+        for g in &mut goal_hooks {
+            g.by_key.sort_unstable();
+        }
         // Equal keys (a file repeating a trigger) resolve to the last one.
         by_key.reverse();
         by_key.sort_by_key(|&(k, _)| k);
@@ -419,10 +426,10 @@ impl Engine {
             let offset = base_offset.saturating_add(i as u64);
             if !l.state.open.is_empty() {
                 let goals = list.and_then(|at| self.goal_hooks.get(at as usize));
-                if let Some(goals) = goals.filter(|g| !g.is_empty()) {
+                if let Some(goals) = goals.filter(|g| g.keys != 0) {
                     convert_open(
                         &self.file,
-                        (hooks, goals),
+                        goals,
                         (e, ctx, t, bot),
                         &mut self.memo,
                         &mut l.state.open,
@@ -1038,22 +1045,21 @@ struct Visit<'a> {
 /// `bot` when the visitor is a bot) converts: made strictly before `t`,
 /// with `t` inside the window of their trigger's goal, which `e` meets.
 /// Each is taken out of `open`, recorded in `tally` and given as a
-/// [`Conversion`] in `out`, in the order of the hooks (`hooks`, the
-/// event's) whose goal converts them, then in `open`'s order. `goals` are
-/// the hooks that name their trigger's goal, by key then rank: the first
-/// that converts a firing takes it (a file repeating a trigger hooks its
-/// key twice). `hits` is scratch.
+/// [`Conversion`] in `out`, in file order of their triggers, then in
+/// `open`'s order. `goals` are the triggers whose goal names the event: the
+/// first in file order that converts a firing takes it (a file repeating a
+/// trigger has its key twice). `hits` is scratch.
 ///
 /// One pass over `open`, each firing looking its trigger up among the
-/// event's goals, where each goal hook used to pass over all of the
-/// visitor's open firings: with a goal on each of the 50 bench triggers,
-/// an event has up to a dozen goal hooks and a visitor a dozen open
-/// firings. Done before the event's hooks run, which changes nothing they
-/// see: a firing made at this event (time `t`) is never one an event at
-/// `t` converts, and only conversions read `open`.
+/// event's goals, where each goal used to pass over all of the visitor's
+/// open firings: with a goal on each of the 50 bench triggers, an event
+/// meets up to a dozen goals and a visitor has a dozen open firings. Done
+/// before the event's hooks run, which changes nothing they see: a firing
+/// made at this event (time `t`) is never one an event at `t` converts, and
+/// only conversions read `open`.
 fn convert_open(
     file: &TriggerFile,
-    (hooks, goals): (&[Hook], &[(u64, u32)]),
+    goals: &GoalHooks,
     (e, ctx, t, bot): (&Event<'_>, &Map<'_>, u64, bool),
     memo: &mut Memo,
     open: &mut Vec<OpenFiring>,
@@ -1065,18 +1071,20 @@ fn convert_open(
     ),
 ) {
     let mut converts = |o: &OpenFiring| {
-        let from = goals.partition_point(|&(key, _)| key < o.key);
-        for &(_, rank) in goals[from..].iter().take_while(|&&(key, _)| key == o.key) {
-            let hook = &hooks[rank as usize];
-            let tr = &file.triggers[hook.trigger as usize];
+        if goals.keys >> (o.key % 64) & 1 == 0 {
+            return None;
+        }
+        let by_key = &goals.by_key;
+        let from = by_key.partition_point(|&(key, _)| key < o.key);
+        for &(_, ti) in by_key[from..].iter().take_while(|&&(key, _)| key == o.key) {
+            let tr = &file.triggers[ti as usize];
             let Some(g) = &tr.goal else { continue };
             if (!bot || tr.include_bots)
                 && o.time < t
                 && t <= o.time.saturating_add(g.within)
-                && hook.names(tr.goal_step(), &g.step, e)
                 && g.step.holds(e, ctx, memo)
             {
-                return Some(rank);
+                return Some(ti);
             }
         }
         None
@@ -1090,23 +1098,22 @@ fn convert_open(
     open.retain(|o| {
         i += 1;
         match (i > first).then(|| converts(o)).flatten() {
-            Some(rank) => {
-                hits.push((rank, *o));
+            Some(ti) => {
+                hits.push((ti, *o));
                 false
             }
             None => true,
         }
     });
-    // Stable: each hook's conversions in the open firings' order.
-    hits.sort_by_key(|&(rank, _)| rank);
-    for (rank, o) in hits.iter() {
-        let ti = hooks[*rank as usize].trigger as usize;
-        let tr = &file.triggers[ti];
+    // Stable: each trigger's conversions in the open firings' order.
+    hits.sort_by_key(|&(ti, _)| ti);
+    for (ti, o) in hits.iter() {
+        let tr = &file.triggers[*ti as usize];
         let what = match o.held_out {
             true => Counted::HeldOutConverted,
             false => Counted::Converted,
         };
-        tally.record(ti, t, what, 1);
+        tally.record(*ti as usize, t, what, 1);
         out.push(Conversion {
             firing_id: firing_id_after(tr.id_seed, visitor.id, o.offset),
             trigger_id: tr.id.clone(),
@@ -1166,7 +1173,7 @@ fn fire(
         }
         v.recent.push(time);
     }
-    let held_out = tr.holdout > 0 && holdout_bucket(&tr.id, visitor.id) < tr.holdout;
+    let held_out = tr.holdout > 0 && holdout_bucket_after(tr.holdout_seed, visitor.id) < tr.holdout;
     if tr.goal.is_some() {
         v.open.push(OpenFiring {
             key: tr.key,
