@@ -152,12 +152,20 @@ fn hex8(x: u64) -> u64 {
 /// assert_eq!(holdout_bucket("cart-rescue", "v-1"), 91);
 /// ```
 pub fn holdout_bucket(trigger_id: &str, visitor: &str) -> u8 {
-    let h = fnv(
-        fnv(fnv(FNV_OFFSET, trigger_id.as_bytes()), &[0]),
-        visitor.as_bytes(),
-    );
+    holdout_bucket_after(holdout_seed(trigger_id), visitor)
+}
+
+/// The hash state of a holdout bucket after the trigger id and its zero
+/// byte, the same for all of the trigger's visitors (kept in the validated
+/// trigger, so that a firing hashes only the visitor).
+pub(crate) fn holdout_seed(trigger_id: &str) -> u64 {
+    fnv(fnv(FNV_OFFSET, trigger_id.as_bytes()), &[0])
+}
+
+/// [`holdout_bucket`] from the trigger's [`holdout_seed`].
+pub(crate) fn holdout_bucket_after(seed: u64, visitor: &str) -> u8 {
     // The remainder is below 100, so it fits.
-    (h % 100) as u8
+    (fnv(seed, visitor.as_bytes()) % 100) as u8
 }
 
 /// The [`Hasher`] of in-memory maps keyed by bytes (trigger ids and event

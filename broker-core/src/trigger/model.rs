@@ -101,6 +101,9 @@ pub(crate) struct Trigger {
     /// The hash state of its firing ids after the trigger id (see
     /// `engine::firing_id`), computed once.
     pub id_seed: u64,
+    /// The hash state of its holdout buckets after the trigger id (see
+    /// `hash::holdout_bucket`), computed once.
+    pub holdout_seed: u64,
 }
 
 impl Trigger {

@@ -3,7 +3,7 @@
 //! suggestion. Every mistake is collected; one is enough to reject the file.
 
 use super::cond::{Condition, On, Op, Path};
-use super::hash::{hash64, id_seed};
+use super::hash::{hash64, holdout_seed, id_seed};
 use super::model::{Count, Goal, Limits, Rule, Step, Trigger, Unless, MAX_HOLDOUT};
 use super::suggest::{fix_id, op_alias, parse_duration, suggest, valid_id};
 use super::{ValidationError, ValidationErrors, ValidationKind as Kind, MAX_PAYLOAD_BYTES};
@@ -254,6 +254,7 @@ impl Validator {
         let id = id?;
         Some(Trigger {
             id_seed: id_seed(&id),
+            holdout_seed: holdout_seed(&id),
             id: id.into(),
             description,
             enabled,
