@@ -79,6 +79,13 @@ await section('broker-core (criterion, one core)', async () => {
   row('append/decode+append', 'core decode + append', '>= 2,000,000');
   row('append/decode+log-append (no idempotence)', 'core decode + append, no idempotence check', '');
   row('append/decode+append+50 triggers', 'core decode + append + 50 triggers', '>= 2,000,000');
+  row('append/decode+append+50 triggers+outcomes', 'core decode + append + 50 triggers with outcomes', '');
+  // TARGETS.md: outcomes on (a goal and a holdout on each trigger, a cap)
+  // no more than 15% slower than the same triggers without them.
+  const [without, withOutcomes] = [pick('append/decode+append+50 triggers'), pick('append/decode+append+50 triggers+outcomes')];
+  if (without && withOutcomes) {
+    figure('core outcomes on, 50 triggers: throughput lost', (1 - withOutcomes.perSecond / without.perSecond) * 100, '%', '<= 15', 'a goal and a 10% holdout on each trigger and a cap of 20 an hour, against the two rows above');
+  }
   row('append/decode+append+examples', 'core decode + append + examples/triggers.json', '');
   row('triggers/decode+eval/50 mixed', 'core decode + 50 triggers, engine alone (no append)', '');
   row('triggers/decode+eval/examples', 'core decode + examples/triggers.json, engine alone', '');
