@@ -1070,10 +1070,7 @@ fn convert_open(
         &mut Tally,
     ),
 ) {
-    let mut converts = |o: &OpenFiring| {
-        if goals.keys >> (o.key % 64) & 1 == 0 {
-            return None;
-        }
+    let converts = |o: &OpenFiring, memo: &mut Memo| {
         let by_key = &goals.by_key;
         let from = by_key.partition_point(|&(key, _)| key < o.key);
         for &(_, ti) in by_key[from..].iter().take_while(|&&(key, _)| key == o.key) {
@@ -1089,22 +1086,31 @@ fn convert_open(
         }
         None
     };
-    // Most events convert nothing: nothing is moved until one does.
-    let Some(first) = open.iter().position(|o| converts(o).is_some()) else {
-        return;
-    };
     hits.clear();
-    let mut i = 0;
-    open.retain(|o| {
-        i += 1;
-        match (i > first).then(|| converts(o)).flatten() {
-            Some(ti) => {
-                hits.push((ti, *o));
-                false
+    // Most open firings wait for another event (their key's bit is not
+    // among the goals'), and most events convert none: a firing is moved
+    // out only when converted.
+    let mut kept = 0;
+    for i in 0..open.len() {
+        let o = open[i];
+        let ti = match goals.keys >> (o.key % 64) & 1 {
+            0 => None,
+            _ => converts(&o, memo),
+        };
+        match ti {
+            Some(ti) => hits.push((ti, o)),
+            None => {
+                if kept != i {
+                    open[kept] = o;
+                }
+                kept += 1;
             }
-            None => true,
         }
-    });
+    }
+    if hits.is_empty() {
+        return;
+    }
+    open.truncate(kept);
     // Stable: each trigger's conversions in the open firings' order.
     hits.sort_by_key(|&(ti, _)| ti);
     for (ti, o) in hits.iter() {
