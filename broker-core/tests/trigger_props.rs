@@ -97,7 +97,10 @@ struct Run {
 
 impl Run {
     fn new() -> Run {
-        let file = TriggerFile::parse(FILE).expect("valid");
+        Run::of(FILE)
+    }
+    fn of(text: &str) -> Run {
+        let file = TriggerFile::parse(text).expect("valid");
         let mut engine = Engine::new(file.clone());
         engine.record_suppressions();
         Run {
@@ -194,6 +197,54 @@ proptest! {
         // What is left (traits, lifetime counters) is the same too.
         let all = |s: &MemoryStorage| s.scan(&[], &[0xff], usize::MAX).expect("scan");
         prop_assert_eq!(all(&run.store), all(&base.store));
+    }
+}
+
+/// [`FILE`] without its triggers' goals.
+fn without_goals() -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(FILE).expect("JSON");
+    for t in doc["triggers"].as_array_mut().expect("triggers") {
+        t.as_object_mut().expect("a trigger").remove("goal");
+    }
+    doc.to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A goal only adds conversions: the firings (delivered and held out)
+    /// and suppressions are the ones the same triggers make without goals,
+    /// also when a visitor's times go back within a batch (the engine keeps
+    /// a goal apart from its trigger's rule).
+    #[test]
+    fn goals_do_not_change_firings(
+        spec in prop::collection::vec((0usize..3, 0usize..4, 0u64..150, 0i64..3), 1..80),
+        back in prop::collection::vec(0u64..400, 80),
+    ) {
+        // Some events stamped earlier than the one before them.
+        let mut log = log(&spec);
+        for (i, (_, e)) in log.iter_mut().enumerate() {
+            if back[i] < 100 {
+                e.timestamp -= back[i] * 1_000;
+            }
+        }
+        let mut runs = [Run::new(), Run::of(&without_goals())];
+        for run in &mut runs {
+            let mut i = 0;
+            while i < log.len() {
+                // A batch: a run of one visitor's consecutive events.
+                let v = log[i].0;
+                let j = i + log[i..].iter().take_while(|(w, _)| *w == v).count();
+                let batch: Vec<Event<'static>> = log[i..j].iter().map(|(_, e)| e.clone()).collect();
+                run.events(VISITORS[v], &batch, i as u64);
+                i = j;
+            }
+            run.timeout(u64::MAX);
+        }
+        let [with, without] = runs;
+        prop_assert!(without.conversions.is_empty());
+        prop_assert_eq!(sorted_suppressed(&with.suppressed), sorted_suppressed(&without.suppressed));
+        prop_assert_eq!(sorted(with.out), sorted(without.out));
     }
 }
 
