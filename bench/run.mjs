@@ -87,6 +87,13 @@ await section('broker-core (criterion, one core)', async () => {
     figure('core outcomes on, 50 triggers: throughput lost', (1 - withOutcomes.perSecond / without.perSecond) * 100, '%', '<= 15', 'a goal and a 10% holdout on each trigger and a cap of 20 an hour, against the two rows above');
   }
   row('append/decode+append+examples', 'core decode + append + examples/triggers.json', '');
+  // TARGETS.md: the tracking plan and the relay's enrichment under 200 ns
+  // per event at ingest (the ingest bench: bench/plan-corpus.json judging
+  // every event, the enrichment stored in front of each frame).
+  const [plain, judged] = [pick('append/plain'), pick('append/enriched + plan')];
+  if (plain && judged) {
+    figure('core tracking plan + enrichment at ingest, added per event', (1 / judged.perSecond - 1 / plain.perSecond) * 1e9, 'ns', '< 200', 'bench/plan-corpus.json on every event, against an append without either');
+  }
   row('triggers/decode+eval/50 mixed', 'core decode + 50 triggers, engine alone (no append)', '');
   row('triggers/decode+eval/examples', 'core decode + examples/triggers.json, engine alone', '');
   row('read/events, 1000 at a time', 'core read', '');
