@@ -42,9 +42,33 @@ pub fn run_ok(args: &[&str]) -> String {
     out
 }
 
-/// A file `name` with `content` under the temp dir, unique to this process.
-pub fn temp(name: &str, content: &str) -> String {
+/// A file `name` with `content` under the temp dir, unique to this process,
+/// removed when the returned path is dropped.
+pub fn temp(name: &str, content: &str) -> Temp {
     let path = std::env::temp_dir().join(format!("eventstream-cli-{}-{name}", std::process::id()));
     std::fs::write(&path, content).expect("write temp file");
-    path.to_string_lossy().into_owned()
+    Temp(path.to_string_lossy().into_owned())
+}
+
+/// The path of a file [`temp`] wrote; dropping it removes the file.
+pub struct Temp(String);
+
+impl std::ops::Deref for Temp {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Temp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        // Already gone is fine: nothing else may be left behind.
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
