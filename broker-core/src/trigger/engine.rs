@@ -42,7 +42,7 @@ pub struct Engine {
     /// For each event name (the same places as `hooks`), the triggers whose
     /// goal names it: the goals an event of that name may meet (see
     /// [`convert_open`]).
-    goal_hooks: Vec<GoalHooks>,
+    goals: Vec<Goals>,
     /// Event names to their list in `hooks`.
     by_name: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
     /// The list of each reserved name (`$page`, ...) by [`EventKind`] code,
@@ -71,7 +71,7 @@ pub struct Engine {
 
 /// The triggers whose goal names one event name.
 #[derive(Debug, Default)]
-struct GoalHooks {
+struct Goals {
     /// `(trigger key, trigger index)`, sorted by key, then index.
     by_key: Vec<(u64, u32)>,
     /// Bit `key % 64` set for each of their keys: most of a visitor's open
@@ -110,7 +110,9 @@ const GC_GRANULARITY_MS: u64 = 5 * 60_000;
 #[derive(Debug, Clone, Copy)]
 struct Hook {
     trigger: u32,
-    /// Bit `k`: step `k` names the event (steps from 64 on compare names).
+    /// Bit `k`: step `k` of the rule, or the `unless` step after them,
+    /// names the event (steps from 64 on compare names). The goal's step
+    /// is not hooked: see [`Goals`].
     steps: u64,
 }
 
@@ -171,7 +173,7 @@ impl Engine {
         let mut by_name: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>> =
             HashMap::default();
         let mut hooks: Vec<Vec<Hook>> = Vec::new();
-        let mut goal_hooks: Vec<GoalHooks> = Vec::new();
+        let mut goals: Vec<Goals> = Vec::new();
         let mut by_key = Vec::with_capacity(file.triggers.len());
         // Disabled triggers are evaluated too: `enabled` is checked at the
         // moment of firing, like audience and cooldown.
@@ -184,12 +186,12 @@ impl Engine {
                     .entry(step.event.as_str().into())
                     .or_insert_with(|| {
                         hooks.push(Vec::new());
-                        goal_hooks.push(GoalHooks::default());
+                        goals.push(Goals::default());
                         hooks.len() as u32 - 1
                     });
                 if goal == Some(k) {
                     // Goals are met apart from the hooks' work.
-                    let g = &mut goal_hooks[at as usize];
+                    let g = &mut goals[at as usize];
                     g.by_key.push((t.key, i));
                     g.keys |= 1 << (t.key % 64);
                     continue;
@@ -206,7 +208,7 @@ impl Engine {
                 }
             }
         }
-        for g in &mut goal_hooks {
+        for g in &mut goals {
             g.by_key.sort_unstable();
         }
         // Equal keys (a file repeating a trigger) resolve to the last one.
@@ -231,7 +233,7 @@ impl Engine {
             converted: Vec::new(),
             file,
             hooks,
-            goal_hooks,
+            goals,
             by_name,
             by_kind,
             by_key,
@@ -425,7 +427,7 @@ impl Engine {
             self.memo.next_event();
             let offset = base_offset.saturating_add(i as u64);
             if !l.state.open.is_empty() {
-                let goals = list.and_then(|at| self.goal_hooks.get(at as usize));
+                let goals = list.and_then(|at| self.goals.get(at as usize));
                 if let Some(goals) = goals.filter(|g| g.keys != 0) {
                     convert_open(
                         &self.file,
@@ -1056,10 +1058,11 @@ struct Visit<'a> {
 /// meets up to a dozen goals and a visitor has a dozen open firings. Done
 /// before the event's hooks run, which changes nothing they see: a firing
 /// made at this event (time `t`) is never one an event at `t` converts, and
-/// only conversions read `open`.
+/// only conversions read `open`. (In `tally`, the event's conversions come
+/// before its firings and suppressions; the counters add them up.)
 fn convert_open(
     file: &TriggerFile,
-    goals: &GoalHooks,
+    goals: &Goals,
     (e, ctx, t, bot): (&Event<'_>, &Map<'_>, u64, bool),
     memo: &mut Memo,
     open: &mut Vec<OpenFiring>,
