@@ -12,6 +12,8 @@
 //    "Figures"): the archive runs on the same object's thread as ingest.
 // 3. Bytes: the archived Parquet files over the events, against every file's
 //    records as NDJSON (as the relay serves them) gzipped (level 6), file by file.
+// What archiving adds to each event's CPU time while the partition ingests is
+// measured by `node tests/relay/load.mjs --archive 1000` (scripts/bench prints it).
 // Usage: node bench/archive.mjs [--copies 5]
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';

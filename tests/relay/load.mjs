@@ -14,17 +14,22 @@
 // With --triggers FILE, that trigger file is active instead of the example's
 // (bench/triggers-50.json: the 50 triggers of the broker-core benches).
 // With --ingest-only 1, only the two one-partition ingest figures run.
+// With --archive MS, only the socket ingest runs, twice in turns: without the
+// archive, then with the ARCHIVE bucket (Miniflare's R2) and a segment closed
+// every MS of receive time, timed until every event is archived; each with
+// workerd's CPU time per event, and what the archive adds to it.
 // Not a test (no assertions on speed): prints figures, one JSON line each.
 //
 // With --profile FILE, only the socket ingest runs, under V8's sampling
 // profiler (workerd's inspector): FILE gets the .cpuprofile (Chrome
-// DevTools opens it) and the functions with the most samples are printed.
+// DevTools opens it) and the functions with the most samples are printed
+// (with --archive MS, the ingest with the archive).
 //
-// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--bundle N] [--plan bench/plan-corpus.json] [--triggers bench/triggers-50.json] [--ingest-only 1] [--profile FILE]
+// Usage: relay/build.sh && node tests/relay/load.mjs [--seconds 5] [--concurrency 32] [--partitions 4] [--probes 200] [--bundle N] [--plan bench/plan-corpus.json] [--triggers bench/triggers-50.json] [--ingest-only 1] [--archive MS] [--profile FILE]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CORPUS_PATH, callToEvent as toEvent, readCorpus } from '../support/corpus.mjs';
 import { join } from 'node:path';
-import { startRelay, ROOT } from '../support/relay.mjs';
+import { startRelay, workerdCpu, ROOT } from '../support/relay.mjs';
 import { makeBundle } from '../support/frames.mjs';
 import { ORIGIN, TEST_SECRETS, encodeFrames, makeFrame, openSocket, postFrame, visitorToken, wsUrl, WRITE_KEY } from './helpers.mjs';
 
@@ -40,6 +45,7 @@ const PLAN = args.plan;
 const TRIGGERS = args.triggers ?? join(ROOT, 'examples', 'triggers.json');
 const PROFILE = args.profile;
 const BUNDLE = Number(args.bundle ?? 0);
+const ARCHIVE_MS = args.archive === undefined ? 0 : Number(args.archive);
 const INSPECTOR_PORT = 9339;
 
 /**
@@ -220,13 +226,26 @@ async function ingest(partitions) {
  * pipelined (up to WINDOW unacknowledged): the partition's own capacity,
  * without an HTTP request per frame.
  */
-async function ingestSocket() {
+async function ingestSocket({ archiveMs = 0 } = {}) {
   const WINDOW = 64;
   const perRound = [...byVisitor.values()].reduce((n, c) => n + Math.ceil(c.length / EVENTS_PER_FRAME) * EVENTS_PER_FRAME, 0);
   const rounds = Math.max(1, Math.ceil((SECONDS * 40_000) / perRound));
   const frames = [];
   for (let r = 0; r < rounds; r++) frames.push(...round(100 + r).flat());
-  const relay = await startRelay({ partitions: 1, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' }, inspectorPort: PROFILE ? INSPECTOR_PORT : undefined });
+  const archive = archiveMs ? { r2Buckets: ['ARCHIVE'], vars: { RATE_LIMIT_PER_SEC: '0', ARCHIVE_INTERVAL_MS: String(archiveMs) } } : {};
+  const relay = await startRelay({ partitions: 1, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' }, inspectorPort: PROFILE ? INSPECTOR_PORT : undefined, ...archive });
+  // With the archive: waits until every event appended is in R2. A
+  // partition's figures cost workerd about 6 ms of CPU each, counted in the
+  // run's: asked for every 250 ms, that is under 0.5 us per event.
+  const archived = async () => {
+    for (;;) {
+      await new Promise((res) => setTimeout(res, 250));
+      const r = await relay.api('GET', '/v1/partitions', { token: TEST_SECRETS.SUBSCRIBER_TOKEN });
+      const a = (r.body.partitions ?? r.body)[0].archive;
+      if (a.error) throw new Error(`the archive stopped: ${a.error}`);
+      if (a.events.lag === 0) return a.events.position;
+    }
+  };
   try {
     await activate(relay);
     const prof = PROFILE ? await profiler() : null;
@@ -261,7 +280,10 @@ async function ingestSocket() {
     target = warm.length;
     pump();
     await finished;
+    // The archive's code runs (and is compiled) once before the timing.
+    if (archiveMs) await archived();
     const start = performance.now();
+    const cpu0 = workerdCpu();
     ({ events, acked, failures, sent } = { events: 0, acked: 0, failures, sent: 0 });
     list = frames;
     target = frames.length;
@@ -269,16 +291,19 @@ async function ingestSocket() {
     await prof?.start();
     pump();
     await finished;
+    const position = archiveMs ? await archived() : null;
     const elapsed = (performance.now() - start) / 1000;
+    const cpu = cpu0 === null ? null : workerdCpu() - cpu0;
     if (prof) {
       const profile = await prof.stop();
       writeFileSync(PROFILE, JSON.stringify(profile));
       for (const f of topFunctions(profile)) console.log(JSON.stringify({ figure: 'relay_profile', ...f }));
     }
     const out = {
-      figure: 'relay_ingest_socket',
+      figure: archiveMs ? 'relay_ingest_socket_archive' : 'relay_ingest_socket',
       plan: PLAN ?? null,
       partitions: 1,
+      ...(archiveMs ? { archive_interval_ms: archiveMs, archived: position } : {}),
       window: WINDOW,
       events_per_frame: EVENTS_PER_FRAME,
       seconds: +elapsed.toFixed(2),
@@ -287,6 +312,8 @@ async function ingestSocket() {
       failures,
       events_per_sec: Math.round(events / elapsed),
       frames_per_sec: Math.round((acked - failures) / elapsed),
+      // workerd's CPU time per event (/proc; null elsewhere), microseconds.
+      cpu_us_per_event: cpu === null ? null : +((cpu / events) * 1e6).toFixed(2),
     };
     console.log(JSON.stringify(out));
     page.close();
@@ -365,7 +392,13 @@ async function firingLatency() {
 }
 
 if (PROFILE) {
-  await ingestSocket();
+  await ingestSocket({ archiveMs: ARCHIVE_MS });
+} else if (ARCHIVE_MS) {
+  const without = await ingestSocket();
+  const withArchive = await ingestSocket({ archiveMs: ARCHIVE_MS });
+  if (without.cpu_us_per_event && withArchive.cpu_us_per_event) {
+    console.log(JSON.stringify({ figure: 'relay_archive_cpu_added', archive_interval_ms: ARCHIVE_MS, cpu_added_pct: +((withArchive.cpu_us_per_event / without.cpu_us_per_event - 1) * 100).toFixed(1) }));
+  }
 } else if (args['ingest-only'] !== undefined) {
   await ingest(1);
   await ingestSocket();

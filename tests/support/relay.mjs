@@ -2,7 +2,7 @@
 // Workers runtime, workerd, through Miniflare: SQLite-backed Durable Objects,
 // alarms and hibernating WebSockets as in production, listening on 127.0.0.1.
 import { Miniflare } from 'miniflare';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
@@ -52,6 +52,38 @@ export function postAlone(url, body, headers = {}) {
     req.on('error', (e) => answered || reject(e));
     req.end(body);
   });
+}
+
+/**
+ * CPU seconds (user + system) of the workerd processes this process started
+ * (every relay it runs: benches run one at a time), from /proc; `null` where
+ * there is no /proc or no such process. For figures, not tests.
+ */
+export function workerdCpu() {
+  let ticks = 0;
+  let found = false;
+  let pids;
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  for (const pid of pids) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid ... utime stime: fields 14 and 15, counted after the comm's ')'.
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const f = stat.slice(close + 2).split(' ');
+    if (comm !== 'workerd' || Number(f[1]) !== process.pid) continue;
+    found = true;
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return found ? ticks / 100 : null; // USER_HZ is 100 on Linux
 }
 
 /**
