@@ -242,10 +242,14 @@ export function unload(c) {
     // (a bundle) when nothing of its producer is in the air; else those
     // that never went out, under a fresh producer id, so that they cannot
     // overtake what is in the air. (A relay without bundles gets them when
-    // a later page claims them from storage.)
-    let fs = p.frames.filter((f) => !(p.busy ? f.sent : f.keepalive));
+    // a later page claims them from storage.) A frame goes in one beacon at
+    // most: a page leaving fires visibilitychange and then pagehide, and
+    // each used to send the same frames again.
+    let fs = p.frames.filter((f) => !f.beacon && !(p.busy ? f.sent : f.keepalive));
     if (!fs.length) continue;
     if (p.busy) rehome(c, p, fs);
-    c.say('beacon', fs.length, navigator.sendBeacon(c.base + BUNDLES + '?key=' + c.q, bundleOf(fs)));
+    const sent = navigator.sendBeacon(c.base + BUNDLES + '?key=' + c.q, bundleOf(fs));
+    if (sent) for (const f of fs) f.beacon = 1;
+    c.say('beacon', fs.length, sent);
   }
 }

@@ -232,6 +232,30 @@ test('a frame sealed because the visitor changed goes with the next flush, in on
   await ctx.close();
 });
 
+// identify() seals the open frame (a frame holds one visitor) without a
+// task of its own: the flush timer's cut queues and persists it, with the
+// events batched after it, and a page leaving before then loses neither
+// and sends them once (visibilitychange and pagehide both fire).
+test('identify: the frame it seals goes with the next flush, and with the page when it leaves first', async () => {
+  for (const leave of [false, true]) {
+    relay.reset();
+    const ctx = await browser.newContext();
+    const page = await open(ctx, site, { ...HTTP, flushInterval: 700 });
+    const t0 = Date.now();
+    await page.evaluate(() => {
+      window.es.track('Before');
+      window.es.identify('u-9', { plan: 'pro' });
+      window.es.track('After');
+    });
+    if (leave) await page.goto('about:blank');
+    assert.ok(await until(() => relay.stored.length == 2, 5000), `leave ${leave}: ${relay.stored.length} frames`);
+    if (!leave) assert.ok(relay.requests[0].t - t0 >= 600, `sent after ${relay.requests[0].t - t0} ms`);
+    assert.equal(relay.bundles.length, 1, `leave ${leave}: one request (a bundle) for both frames`);
+    assert.deepEqual(relay.events().map((e) => [e.name || e.kind, e.context.user_id ?? null]), [['Before', null], ['u-9', 'u-9'], ['After', 'u-9']]);
+    await ctx.close();
+  }
+});
+
 test('a relay without bundles (404): frames go alone, none lost, no error', async () => {
   relay.reset();
   relay.noBundles = true;
