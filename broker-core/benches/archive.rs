@@ -4,8 +4,10 @@
 //! back once, pushes it into the table and encodes the table.
 //!
 //! - `cpu/decode+append`: `Partition::append` of every frame (the baseline);
-//! - `cpu/archive read`: `Partition::read_events` of the whole log, 1,000 at
-//!   a time (what the relay's archive reads);
+//! - `cpu/archive read, owned records`: `Partition::read_events` of the
+//!   whole log, 1,000 at a time (what subscribers and `export` read);
+//! - `cpu/archive read`: `Partition::read_event_views`, the same events
+//!   borrowed from their frames (what the relay's archive reads);
 //! - `cpu/archive read+push`: the same, each event pushed into a `Table`;
 //! - `cpu/archive read+push+encode`: and the table encoded to Parquet (one
 //!   segment: the corpus is 10,728 events, under the segment's bounds).
@@ -13,7 +15,7 @@
 //! Run: `cargo bench -p broker-core --bench archive`
 
 use broker_core::archive::Table;
-use broker_core::partition::{Partition, PartitionConfig};
+use broker_core::partition::{EventView, Partition, PartitionConfig};
 use broker_core::storage::MemoryStorage;
 use criterion::black_box;
 
@@ -31,8 +33,8 @@ fn append_all(frames: &[Vec<u8>], now: u64) -> (Partition, MemoryStorage) {
     (p, store)
 }
 
-/// Reads the whole log back, handing each event to `each`.
-fn read_all(
+/// Reads the whole log back as records, handing each to `each`.
+fn read_all_owned(
     p: &Partition,
     store: &MemoryStorage,
     mut each: impl FnMut(&broker_core::partition::EventRecord),
@@ -48,12 +50,30 @@ fn read_all(
     }
 }
 
+/// Reads the whole log back as views, as the relay's archive does, handing
+/// each to `each`.
+fn read_all(p: &Partition, store: &MemoryStorage, mut each: impl FnMut(&EventView<'_>)) {
+    let mut from = 0;
+    loop {
+        let read = p
+            .read_event_views(store, from, 1_000, 1 << 20, |v| {
+                each(v);
+                true
+            })
+            .expect("read");
+        if read.taken == 0 || read.next_offset >= read.end {
+            break;
+        }
+        from = read.next_offset;
+    }
+}
+
 fn main() {
     let (frames, events, now) = corpus_frames::frames();
     let (p, store) = append_all(&frames, now);
     let mut table = Table::events();
-    read_all(&p, &store, |r| {
-        table.push_event(r);
+    read_all(&p, &store, |v| {
+        table.push_event(v);
     });
     let file = table.to_parquet(&[]).expect("encodes");
     println!(
@@ -64,22 +84,27 @@ fn main() {
     cpu_figure("cpu/decode+append", events, 2, || {
         black_box(append_all(&frames, now));
     });
-    cpu_figure("cpu/archive read", events, 2, || {
-        read_all(&p, &store, |r| {
+    cpu_figure("cpu/archive read, owned records", events, 2, || {
+        read_all_owned(&p, &store, |r| {
             black_box(r);
+        });
+    });
+    cpu_figure("cpu/archive read", events, 2, || {
+        read_all(&p, &store, |v| {
+            black_box(v);
         });
     });
     cpu_figure("cpu/archive read+push", events, 2, || {
         let mut t = Table::events();
-        read_all(&p, &store, |r| {
-            t.push_event(r);
+        read_all(&p, &store, |v| {
+            t.push_event(v);
         });
         black_box(t);
     });
     cpu_figure("cpu/archive read+push+encode", events, 2, || {
         let mut t = Table::events();
-        read_all(&p, &store, |r| {
-            t.push_event(r);
+        read_all(&p, &store, |v| {
+            t.push_event(v);
         });
         black_box(t.to_parquet(&[]).expect("encodes"));
     });

@@ -63,9 +63,9 @@ pub(crate) use error::STORAGE_CODE;
 pub use outcomes::EXPLAIN_MAX_SCAN;
 pub use quality::{PlanCounter, PlanCounters, MAX_PLAN_COUNTERS};
 pub use types::{
-    AppendOutcome, ConsumerPosition, EventRecord, EventSource, FiringRecord, PartitionConfig,
-    PartitionStats, PlanTally, ReadOutcome, ReplayOutcome, StreamStats, TimeoutOutcome,
-    MAX_STATS_CONSUMERS,
+    AppendOutcome, ConsumerPosition, EventRecord, EventSource, EventView, FiringRecord,
+    PartitionConfig, PartitionStats, PlanTally, ReadOutcome, ReplayOutcome, StreamStats,
+    TimeoutOutcome, ViewsRead, MAX_STATS_CONSUMERS,
 };
 
 use crate::context::Enrichment;

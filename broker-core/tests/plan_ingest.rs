@@ -355,3 +355,113 @@ fn counters_start_again_with_a_new_plan_and_stay_bounded() {
     let fresh = p.plan_counters(&s).unwrap();
     assert_eq!((fresh.since, fresh.counters.len()), (Some(T0 + 1), 0));
 }
+
+#[test]
+fn event_views_read_what_the_records_hold_with_holes_marks_and_enrichment() {
+    use broker_core::context::{Enrichment, Geo};
+    use broker_core::frame::Context as FrameContext;
+    use broker_core::partition::EventView;
+    use broker_core::plan::Violation;
+    // What a view and a record must agree on, owned.
+    type Row = (
+        u64,
+        String,
+        Option<String>,
+        Event<'static>,
+        FrameContext<'static>,
+        u64,
+        u64,
+        u32,
+        u64,
+        Option<Enrichment>,
+        Vec<Violation>,
+    );
+    let row = |v: &EventView<'_>| -> Row {
+        (
+            v.offset,
+            v.visitor.to_owned(),
+            v.user_id.map(str::to_owned),
+            v.event.clone().into_owned(),
+            v.context.clone().into_owned(),
+            v.producer_id,
+            v.sequence,
+            v.index,
+            v.received_at,
+            v.enrichment.cloned(),
+            v.violations.to_vec(),
+        )
+    };
+    let mut s = MemoryStorage::new();
+    let mut p = open(&s);
+    // Quarantined events leave holes in their frames' batches, flagged
+    // ones carry their violations, and some frames their enrichment.
+    let (json, parsed) = plan("quarantine", "number");
+    p.set_plan(&mut s, &json, parsed, T0).unwrap();
+    let berlin = Enrichment {
+        geo: Geo {
+            country: Some("DE".into()),
+            ..Geo::default()
+        },
+        ..Enrichment::default()
+    };
+    for seq in 0..3 {
+        p.append_enriched(
+            &mut s,
+            &mixed(7, seq),
+            T0 + seq,
+            (seq == 1).then_some(&berlin),
+        )
+        .unwrap();
+    }
+    let (json, parsed) = plan("flag", "number");
+    p.set_plan(&mut s, &json, parsed, T0 + 10).unwrap();
+    for seq in 3..5 {
+        p.append_enriched(
+            &mut s,
+            &mixed(7, seq),
+            T0 + seq,
+            (seq == 4).then_some(&berlin),
+        )
+        .unwrap();
+    }
+    let end = p.stats(&s).unwrap().events.end;
+    assert_eq!(end, 3 * 2 + 2 * 3);
+    for from in 0..=end {
+        for max in [1, 2, 4, 100] {
+            let records = p.read_events(&s, from, max, usize::MAX).unwrap();
+            let mut rows = Vec::new();
+            let read = p
+                .read_event_views(&s, from, max, usize::MAX, |v| {
+                    rows.push(row(v));
+                    true
+                })
+                .unwrap();
+            let expected: Vec<Row> = records.records.iter().map(|r| row(&r.view())).collect();
+            assert_eq!(rows, expected, "from {from}, max {max}");
+            assert_eq!(
+                (read.taken, read.next_offset, read.end, read.earliest),
+                (
+                    records.records.len(),
+                    records.next_offset,
+                    records.end,
+                    records.earliest
+                )
+            );
+        }
+    }
+    assert!(p
+        .read_events(&s, 0, 100, usize::MAX)
+        .unwrap()
+        .records
+        .iter()
+        .any(|r| !r.violations.is_empty() && r.source.enrichment.is_some()));
+    // A view not taken stops the read there.
+    let mut seen = 0;
+    let read = p
+        .read_event_views(&s, 1, 100, usize::MAX, |_| {
+            seen += 1;
+            seen < 4
+        })
+        .unwrap();
+    assert_eq!((seen, read.taken, read.next_offset), (4, 3, 4));
+}

@@ -191,14 +191,14 @@ impl Export {
                     Some(p) => p,
                     None => pending.insert(self.pending(r.offset)),
                 };
-                let bytes = p.table.push_event(&r);
+                let bytes = p.table.push_event(&r.view());
                 if !p.segment.offer(r.source.received_at, bytes) {
                     p.table.pop_row();
                     if let Some(done) = pending.take() {
                         self.write(partition, &done)?;
                     }
                     let mut next = self.pending(r.offset);
-                    let bytes = next.table.push_event(&r);
+                    let bytes = next.table.push_event(&r.view());
                     next.segment.offer(r.source.received_at, bytes);
                     next.lines.push(record.to_string());
                     pending = Some(next);

@@ -3,13 +3,14 @@
 
 use super::SCHEMA_VERSION;
 use crate::event::{map_get, Map, Value};
-use crate::partition::EventRecord;
+use crate::partition::EventView;
 use parquet::basic::Compression;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::ColumnPath;
 use serde_json::Value as Json;
 use std::sync::Arc;
 
@@ -32,14 +33,31 @@ fn non_empty(s: &str) -> Option<&str> {
 /// `serde_json::Value` (its `Map` is sorted), without building that tree
 /// (half of the cost of a row).
 fn write_map(out: &mut Vec<u8>, m: &Map<'_>) {
-    let mut entries: Vec<_> = m.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let key = |i: usize| m[i].0.as_bytes();
+    // The order by key as indices; on the stack for maps of up to 32
+    // entries (the frame's limit is 64), so a row allocates nothing here.
+    let mut small = [0u8; 32];
+    if let Some(order) = small.get_mut(..m.len()) {
+        for (i, x) in order.iter_mut().enumerate() {
+            *x = i as u8;
+        }
+        order.sort_unstable_by(|&a, &b| key(a.into()).cmp(key(b.into())));
+        write_entries(out, m, order.iter().map(|&i| usize::from(i)));
+    } else {
+        let mut order: Vec<usize> = (0..m.len()).collect();
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        write_entries(out, m, order.into_iter());
+    }
+}
+
+fn write_entries(out: &mut Vec<u8>, m: &Map<'_>, order: impl Iterator<Item = usize>) {
     out.push(b'{');
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
+    for (n, i) in order.enumerate() {
+        if n > 0 {
             out.push(b',');
         }
-        write_json(out, k.as_ref());
+        let (k, v) = &m[i];
+        write_str(out, k);
         out.push(b':');
         write_value(out, v);
     }
@@ -50,10 +68,14 @@ fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) => {
+            use std::io::Write as _;
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{i}");
+        }
         // serde_json's own formatting (and `null` for what JSON cannot hold).
         Value::Float(f) => write_json(out, f),
-        Value::Str(s) => write_json(out, s.as_ref()),
+        Value::Str(s) => write_str(out, s),
         Value::List(l) => {
             out.push(b'[');
             for (i, x) in l.iter().enumerate() {
@@ -65,6 +87,34 @@ fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
             out.push(b']');
         }
         Value::Map(m) => write_map(out, m),
+    }
+}
+
+/// The bytes serde_json escapes in a string: one load per byte to find
+/// them rather than three comparisons (the relay's wasm has no SIMD).
+const ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// A JSON string as serde_json writes it: as is between quotes when no
+/// byte needs escaping (serde_json escapes only `"`, the backslash and the
+/// control characters), else through serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| ESCAPED[usize::from(b)]) {
+        write_json(out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
     }
 }
 
@@ -115,6 +165,16 @@ pub struct ColumnSpec {
     pub optional: bool,
     /// What it holds (the README's column table).
     pub doc: &'static str,
+}
+
+impl ColumnSpec {
+    /// Whether the file carries min/max statistics for the column: for
+    /// numbers (offsets, times: a reader skips files by them), not for
+    /// text, which no reader prunes by range in files of an hour's events
+    /// and whose comparisons were a sixth of an encoding's work.
+    pub fn has_statistics(&self) -> bool {
+        self.ty != ColumnType::Utf8
+    }
 }
 
 const fn col(name: &'static str, ty: ColumnType, optional: bool, doc: &'static str) -> ColumnSpec {
@@ -385,6 +445,23 @@ impl Table {
         }
     }
 
+    /// A present string that `write` appends to the column's text.
+    fn str_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> usize {
+        let c = self.next();
+        if c.spec.optional {
+            c.defs.push(1);
+        }
+        match &mut c.data {
+            Data::Bytes { text, ends } => {
+                let start = text.len();
+                write(text);
+                ends.push(text.len());
+                text.len() - start + super::STRING_OVERHEAD
+            }
+            Data::Ints(_) => 0,
+        }
+    }
+
     fn end_row(&mut self) {
         debug_assert_eq!(self.cursor, self.columns.len(), "a row sets every column");
         self.cursor = 0;
@@ -419,8 +496,10 @@ impl Table {
     /// bytes (strings plus [`super::STRING_OVERHEAD`] each, 8 per number), the measure
     /// [`super::Segment::offer`] bounds: computed from the record alone, so
     /// that the relay and the export agree.
-    pub fn push_event(&mut self, r: &EventRecord) -> usize {
-        let ctx = &r.source.context;
+    /// An [`EventRecord`](crate::partition::EventRecord) is pushed as
+    /// `push_event(&record.view())`.
+    pub fn push_event(&mut self, r: &EventView<'_>) -> usize {
+        let ctx = r.context;
         let props = &r.event.properties;
         let prop = |name: &str| match map_get(props, name) {
             Some(Value::Str(s)) => Some(s.as_ref()),
@@ -437,19 +516,15 @@ impl Table {
         };
         let non_zero = |n: u64| (n != 0).then_some(n as i64);
         let referrer = prop("referrer").or_else(|| non_empty(&ctx.referrer));
-        let mut properties = Vec::with_capacity(64);
-        write_map(&mut properties, props);
-        // Only valid UTF-8 was written (JSON of UTF-8 strings).
-        let properties = String::from_utf8(properties).unwrap_or_default();
         let mut n = 0;
         n += self.int(Some(i64::from(r.partition)));
         n += self.int(Some(r.offset as i64));
-        n += self.int(Some(r.source.received_at as i64));
+        n += self.int(Some(r.received_at as i64));
         n += self.int(Some(r.event.timestamp as i64));
         n += self.str(Some(r.event.kind.as_str()));
         n += self.str(Some(&r.event.name));
-        n += self.str(Some(&r.visitor));
-        n += self.str(r.user_id.as_deref());
+        n += self.str(Some(r.visitor));
+        n += self.str(r.user_id);
         n += self.int(non_zero(ctx.session_id));
         n += self.str(prop("url"));
         n += self.str(prop("path"));
@@ -464,12 +539,13 @@ impl Table {
         n += self.int(non_zero(u64::from(ctx.screen_width)));
         n += self.int(non_zero(u64::from(ctx.screen_height)));
         n += self.str(non_empty(&ctx.library));
-        n += self.str(Some(&properties));
+        // Written straight into the column (JSON of UTF-8 strings: UTF-8).
+        n += self.str_with(|text| write_map(text, props));
         // Unsigned 64-bit values are stored bit for bit (Parquet's UINT_64).
-        n += self.int(Some(r.source.producer_id as i64));
-        n += self.int(Some(r.source.sequence as i64));
-        n += self.int(Some(i64::from(r.source.index)));
-        let e = r.source.enrichment.as_deref();
+        n += self.int(Some(r.producer_id as i64));
+        n += self.int(Some(r.sequence as i64));
+        n += self.int(Some(i64::from(r.index)));
+        let e = r.enrichment;
         let geo = e.map(|e| &e.geo);
         let device = e.map(|e| &e.device);
         for text in [
@@ -561,11 +637,17 @@ impl Table {
                 .iter()
                 .map(|(k, v)| KeyValue::new(format!("eventstream.{k}"), v.clone())),
         );
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(self.rows.max(1)))
-            .set_key_value_metadata(Some(kv))
-            .build();
+            .set_key_value_metadata(Some(kv));
+        for c in self.columns.iter().filter(|c| !c.spec.has_statistics()) {
+            props = props.set_column_statistics_enabled(
+                ColumnPath::from(c.spec.name),
+                EnabledStatistics::None,
+            );
+        }
+        let props = props.build();
         let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(props))?;
         let mut group = writer.next_row_group()?;
         let mut columns = self.columns.iter();

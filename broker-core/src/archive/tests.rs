@@ -162,7 +162,7 @@ fn events_round_trip_through_the_parquet_reader() {
         message: "expected integer, got number 89.58".into(),
     }];
     for r in &records {
-        assert!(t.push_event(r) > 0);
+        assert!(t.push_event(&r.view()) > 0);
     }
     assert_eq!(t.rows(), 3);
     let bytes = t.to_parquet(&[("first_offset", "100".into())]).unwrap();
@@ -240,7 +240,7 @@ fn empty_and_one_row_tables_encode() {
     assert!(rows.is_empty());
 
     let mut t = Table::events();
-    t.push_event(&record(7, DEC_6_14H));
+    t.push_event(&record(7, DEC_6_14H).view());
     let (rows, _) = read_rows(t.to_parquet(&[]).unwrap());
     assert_eq!(rows.len(), 1);
     assert_eq!(field(&rows[0], "offset"), &Field::Long(7));
@@ -250,13 +250,13 @@ fn empty_and_one_row_tables_encode() {
 fn a_refused_row_is_popped_whole() {
     let mut t = Table::events();
     let a = record(1, DEC_6_14H);
-    t.push_event(&a);
+    t.push_event(&a.view());
     let mut b = record(2, DEC_6_14H);
     b.user_id = None;
-    t.push_event(&b);
+    t.push_event(&b.view());
     t.pop_row();
     let mut once = Table::events();
-    once.push_event(&a);
+    once.push_event(&a.view());
     assert_eq!(t.to_parquet(&[]).unwrap(), once.to_parquet(&[]).unwrap());
 }
 
@@ -312,13 +312,19 @@ fn properties_are_written_as_serde_json_writes_them() {
             (Cow::from("nested"), nested),
             (Cow::from("émoji 😀"), Value::Str("ok".into())),
             (Cow::from("Alpha"), Value::Int(1)),
+            (Cow::from("as is"), Value::Str("a/b \u{7f} <tag> ü".into())),
         ],
+        // Over the 32 entries ordered on the stack, in reverse order.
+        (0..40)
+            .rev()
+            .map(|i| (Cow::from(format!("k{i:02}")), Value::Int(i)))
+            .collect(),
     ];
     for props in cases {
         let mut r = record(0, DEC_6_14H);
         r.event.properties = props.clone();
         let mut t = Table::events();
-        t.push_event(&r);
+        t.push_event(&r.view());
         let (rows, _) = read_rows(t.to_parquet(&[]).unwrap());
         let expected = serde_json::Value::Object(map_to_json(&props)).to_string();
         assert_eq!(field(&rows[0], "properties"), &Field::Str(expected));
@@ -339,7 +345,7 @@ fn a_record_read_back_from_an_export_writes_the_relay_s_bytes() {
     );
     let file = |r: &EventRecord| {
         let mut t = Table::events();
-        t.push_event(r);
+        t.push_event(&r.view());
         t.to_parquet(&[]).unwrap()
     };
     assert_eq!(file(&exported), file(&relay));

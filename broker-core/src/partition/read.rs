@@ -1,7 +1,7 @@
 //! Reading the three streams: one path from stored batches to records.
 
 use super::payload;
-use super::types::{EventRecord, EventSource, FiringRecord, ReadOutcome};
+use super::types::{EventRecord, EventSource, EventView, FiringRecord, ReadOutcome, ViewsRead};
 use super::{log_corrupt, Partition, PartitionError, STORED_LIMITS};
 use crate::frame;
 use crate::log::firing::decode_outcomes;
@@ -29,6 +29,49 @@ impl Partition {
             max_bytes,
             |b, k| self.event_records(b, k),
         )
+    }
+
+    /// The events [`Partition::read_events`] would return, as views
+    /// borrowed from their decoded frames, handed to `each` in offset order
+    /// (no copy of their strings and properties: the archive's path). `each`
+    /// returns whether it took the view; at the first it did not, reading
+    /// stops and `next_offset` is that view's offset.
+    pub fn read_event_views<S: Storage>(
+        &self,
+        store: &S,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+        mut each: impl FnMut(&EventView<'_>) -> bool,
+    ) -> Result<ViewsRead, PartitionError> {
+        let (max_records, max_bytes) = self.clamp(max_records, max_bytes);
+        let log = Log::events();
+        let read = log.read(store, from, max_records, max_bytes)?;
+        let mut out = ViewsRead {
+            taken: 0,
+            next_offset: from,
+            end: read.end,
+            earliest: read.earliest,
+        };
+        for batch in &read.batches {
+            let mut stopped = false;
+            self.each_event(batch, &log.batch_key(batch.base_offset), |view| {
+                if view.offset < from {
+                    return true;
+                }
+                if out.taken >= max_records || !each(view) {
+                    stopped = true;
+                    return false;
+                }
+                out.taken += 1;
+                out.next_offset = view.offset + 1;
+                true
+            })?;
+            if stopped {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Up to `max_records` quarantined events from offset `from`, each with
@@ -170,5 +213,59 @@ impl Partition {
             ));
         }
         Ok(records)
+    }
+
+    /// The events of an event or quarantine batch as views, handed to `f`
+    /// until it returns false; the checks of [`Partition::event_records`]
+    /// (the batch's count is checked when `f` saw every event).
+    fn each_event(
+        &self,
+        batch: &StoredBatch,
+        key: &[u8],
+        mut f: impl FnMut(&EventView<'_>) -> bool,
+    ) -> Result<(), PartitionError> {
+        let stored = payload::decode(batch.payload(), key)?;
+        let frame = frame::decode(stored.frame, &STORED_LIMITS)
+            .map_err(|e| log_corrupt(key, &e.to_string()))?;
+        let marks = &stored.marks;
+        let received_at = marks.received_at.unwrap_or(batch.header.append_time);
+        let mut held = 0u64;
+        for (i, event) in frame.events.iter().enumerate() {
+            let index = i as u32;
+            if !marks.holds(index) {
+                continue;
+            }
+            let violations = marks.violations_of(index).map_err(|code| {
+                log_corrupt(
+                    key,
+                    &format!("violation code {code} unknown to this version"),
+                )
+            })?;
+            let view = EventView {
+                partition: self.config.partition,
+                offset: batch.base_offset + held,
+                visitor: &frame.context.anonymous_id,
+                user_id: frame.context.user_id.as_deref(),
+                event,
+                context: &frame.context,
+                producer_id: frame.producer_id,
+                sequence: frame.sequence,
+                index,
+                received_at,
+                enrichment: stored.enrichment.as_ref(),
+                violations: &violations,
+            };
+            held += 1;
+            if !f(&view) {
+                return Ok(());
+            }
+        }
+        if held != u64::from(batch.header.count) {
+            return Err(log_corrupt(
+                key,
+                "the batch's frame does not hold its count of events",
+            ));
+        }
+        Ok(())
     }
 }

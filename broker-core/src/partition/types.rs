@@ -177,6 +177,38 @@ pub struct TimeoutOutcome {
     pub more: bool,
 }
 
+/// An event as read back from the log, borrowed from its decoded frame:
+/// what an [`EventRecord`] holds, without copying the event's strings and
+/// properties ([`Partition::read_event_views`](super::Partition::read_event_views),
+/// the archive's path).
+#[derive(Debug, Clone, Copy)]
+pub struct EventView<'a> {
+    /// The partition.
+    pub partition: u32,
+    /// Its offset in the event stream.
+    pub offset: u64,
+    /// The visitor's anonymous id.
+    pub visitor: &'a str,
+    /// The user id the frame carried, if any.
+    pub user_id: Option<&'a str>,
+    /// The event.
+    pub event: &'a Event<'a>,
+    /// The frame's context, as the page sent it.
+    pub context: &'a Context<'a>,
+    /// The producer (SDK instance) that sent the frame.
+    pub producer_id: u64,
+    /// The frame's sequence number for its producer.
+    pub sequence: u64,
+    /// The event's position in its frame, from 0.
+    pub index: u32,
+    /// When the relay appended the frame, ms since the epoch.
+    pub received_at: u64,
+    /// What the relay added to the frame's context.
+    pub enrichment: Option<&'a Enrichment>,
+    /// How it breaks the tracking plan (empty when it does not).
+    pub violations: &'a [Violation],
+}
+
 /// An event as read back from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
@@ -221,6 +253,26 @@ pub struct EventSource {
     pub frame_events: Option<(u64, u32)>,
 }
 
+impl EventRecord {
+    /// This record as an [`EventView`].
+    pub fn view(&self) -> EventView<'_> {
+        EventView {
+            partition: self.partition,
+            offset: self.offset,
+            visitor: &self.visitor,
+            user_id: self.user_id.as_deref(),
+            event: &self.event,
+            context: &self.source.context,
+            producer_id: self.source.producer_id,
+            sequence: self.source.sequence,
+            index: self.source.index,
+            received_at: self.source.received_at,
+            enrichment: self.source.enrichment.as_deref(),
+            violations: &self.violations,
+        }
+    }
+}
+
 impl EventSource {
     /// The event's context under the trigger spec's paths: the frame's
     /// ([`crate::context::context_map`]) with the relay's enrichment.
@@ -252,6 +304,20 @@ pub struct ReadOutcome<T> {
     pub records: Vec<T>,
     /// The offset to read from next (one past the last record returned, or
     /// the offset asked for when none was).
+    pub next_offset: u64,
+    /// The stream's high watermark: the offset the next record will get.
+    pub end: u64,
+    /// The stream's earliest stored offset.
+    pub earliest: u64,
+}
+
+/// What [`Partition::read_event_views`](super::Partition::read_event_views) read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewsRead {
+    /// The views taken.
+    pub taken: usize,
+    /// The offset to read from next (one past the last view taken, or the
+    /// offset asked for when none was).
     pub next_offset: u64,
     /// The stream's high watermark: the offset the next record will get.
     pub end: u64,

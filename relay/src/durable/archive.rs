@@ -222,17 +222,21 @@ impl Partition {
             Stream::Events => {
                 let mut table = Table::events();
                 loop {
+                    // The events borrowed from their frames, straight into
+                    // the table: making and dropping a record of each was a
+                    // fifth of the archive's time (the archive bench).
+                    let mut full = false;
                     let read = self.with_core(store, |c| {
-                        c.read_events(store, from, PAGE_RECORDS, PAGE_BYTES)
+                        c.read_event_views(store, from, PAGE_RECORDS, PAGE_BYTES, |v| {
+                            let bytes = table.push_event(v);
+                            full = !segment.offer(v.received_at, bytes);
+                            if full {
+                                table.pop_row();
+                            }
+                            !full
+                        })
                     })?;
-                    for r in &read.records {
-                        let bytes = table.push_event(r);
-                        if !segment.offer(r.source.received_at, bytes) {
-                            table.pop_row();
-                            return Ok((segment, table));
-                        }
-                    }
-                    if read.records.is_empty() || read.next_offset >= read.end {
+                    if full || read.taken == 0 || read.next_offset >= read.end {
                         return Ok((segment, table));
                     }
                     from = read.next_offset;
