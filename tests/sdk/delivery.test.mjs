@@ -214,45 +214,40 @@ test('frames queued behind one in flight go together in one bundle, each answere
   await ctx.close();
 });
 
+// A visitor change (reset, or identify with another user) seals the open
+// frame: a frame holds one visitor. The sealed frame goes at the deadline
+// its events had, in one request with the events batched after it;
+// identify() gives it no task of its own (the flush timer's cut queues and
+// persists it). A page leaving first sends both, once: it fires
+// visibilitychange and then pagehide.
 test('a frame sealed because the visitor changed goes with the next flush, in one request', async () => {
-  relay.reset();
-  const ctx = await browser.newContext();
-  const page = await open(ctx, site, { ...HTTP, flushInterval: 700 });
-  const t0 = Date.now();
-  await page.evaluate(() => {
-    window.es.track('Before');
-    window.es.reset();
-    window.es.track('After');
-  });
-  assert.ok(await until(() => relay.stored.length == 2, 5000));
-  // Not at the reset: at the deadline of the first event, both together.
-  assert.ok(relay.requests[0].t - t0 >= 600, `sent after ${relay.requests[0].t - t0} ms`);
-  assert.equal(relay.bundles.length, 1);
-  assert.deepEqual(relay.events().map((e) => e.name), ['Before', 'After']);
-  await ctx.close();
-});
-
-// identify() seals the open frame (a frame holds one visitor) without a
-// task of its own: the flush timer's cut queues and persists it, with the
-// events batched after it, and a page leaving before then loses neither
-// and sends them once (visibilitychange and pagehide both fire).
-test('identify: the frame it seals goes with the next flush, and with the page when it leaves first', async () => {
-  for (const leave of [false, true]) {
-    relay.reset();
-    const ctx = await browser.newContext();
-    const page = await open(ctx, site, { ...HTTP, flushInterval: 700 });
-    const t0 = Date.now();
-    await page.evaluate(() => {
-      window.es.track('Before');
-      window.es.identify('u-9', { plan: 'pro' });
-      window.es.track('After');
-    });
-    if (leave) await page.goto('about:blank');
-    assert.ok(await until(() => relay.stored.length == 2, 5000), `leave ${leave}: ${relay.stored.length} frames`);
-    if (!leave) assert.ok(relay.requests[0].t - t0 >= 600, `sent after ${relay.requests[0].t - t0} ms`);
-    assert.equal(relay.bundles.length, 1, `leave ${leave}: one request (a bundle) for both frames`);
-    assert.deepEqual(relay.events().map((e) => [e.name || e.kind, e.context.user_id ?? null]), [['Before', null], ['u-9', 'u-9'], ['After', 'u-9']]);
-    await ctx.close();
+  const changes = {
+    reset: ['Before', 'After'],
+    identify: [['Before', null], ['u-9', 'u-9'], ['After', 'u-9']],
+  };
+  for (const [change, expected] of Object.entries(changes)) {
+    for (const leave of change == 'identify' ? [false, true] : [false]) {
+      relay.reset();
+      const ctx = await browser.newContext();
+      const page = await open(ctx, site, { ...HTTP, flushInterval: 700 });
+      const t0 = Date.now();
+      await page.evaluate((change) => {
+        window.es.track('Before');
+        if (change == 'reset') window.es.reset();
+        else window.es.identify('u-9', { plan: 'pro' });
+        window.es.track('After');
+      }, change);
+      if (leave) await page.goto('about:blank');
+      const run = `${change}${leave ? ', then the page leaves' : ''}`;
+      assert.ok(await until(() => relay.stored.length == 2, 5000), `${run}: ${relay.stored.length} frames`);
+      // Not at the change: at the deadline of the first event, both together.
+      if (!leave) assert.ok(relay.requests[0].t - t0 >= 600, `${run}: sent after ${relay.requests[0].t - t0} ms`);
+      assert.equal(relay.bundles.length, 1, `${run}: one request (a bundle) for both frames`);
+      const events = relay.events();
+      if (change == 'reset') assert.deepEqual(events.map((e) => e.name), expected);
+      else assert.deepEqual(events.map((e) => [e.name || e.kind, e.context.user_id ?? null]), expected, run);
+      await ctx.close();
+    }
   }
 });
 

@@ -166,9 +166,7 @@ impl Partition {
         batch: &StoredBatch,
         key: &[u8],
     ) -> Result<Vec<EventRecord>, PartitionError> {
-        let stored = payload::decode(batch.payload(), key)?;
-        let frame = frame::decode(stored.frame, &STORED_LIMITS)
-            .map_err(|e| log_corrupt(key, &e.to_string()))?;
+        let (stored, frame) = decode_batch(batch, key)?;
         let marks = stored.marks;
         let enrichment = stored.enrichment.map(std::sync::Arc::new);
         let visitor = frame.context.anonymous_id.to_string();
@@ -182,12 +180,7 @@ impl Partition {
             if !marks.holds(index) {
                 continue;
             }
-            let violations = marks.violations_of(index).map_err(|code| {
-                log_corrupt(
-                    key,
-                    &format!("violation code {code} unknown to this version"),
-                )
-            })?;
+            let violations = violations_of(&marks, index, key)?;
             records.push(EventRecord {
                 partition: self.config.partition,
                 offset: batch.base_offset + records.len() as u64,
@@ -224,9 +217,7 @@ impl Partition {
         key: &[u8],
         mut f: impl FnMut(&EventView<'_>) -> bool,
     ) -> Result<(), PartitionError> {
-        let stored = payload::decode(batch.payload(), key)?;
-        let frame = frame::decode(stored.frame, &STORED_LIMITS)
-            .map_err(|e| log_corrupt(key, &e.to_string()))?;
+        let (stored, frame) = decode_batch(batch, key)?;
         let marks = &stored.marks;
         let received_at = marks.received_at.unwrap_or(batch.header.append_time);
         let mut held = 0u64;
@@ -235,12 +226,7 @@ impl Partition {
             if !marks.holds(index) {
                 continue;
             }
-            let violations = marks.violations_of(index).map_err(|code| {
-                log_corrupt(
-                    key,
-                    &format!("violation code {code} unknown to this version"),
-                )
-            })?;
+            let violations = violations_of(marks, index, key)?;
             let view = EventView {
                 partition: self.config.partition,
                 offset: batch.base_offset + held,
@@ -253,6 +239,7 @@ impl Partition {
                 index,
                 received_at,
                 enrichment: stored.enrichment.as_ref(),
+                frame_events: marks.placed,
                 violations: &violations,
             };
             held += 1;
@@ -268,4 +255,29 @@ impl Partition {
         }
         Ok(())
     }
+}
+
+/// A stored event or quarantine batch taken apart: its payload and frame.
+fn decode_batch<'b>(
+    batch: &'b StoredBatch,
+    key: &[u8],
+) -> Result<(payload::Payload<'b>, frame::Frame<'b>), PartitionError> {
+    let stored = payload::decode(batch.payload(), key)?;
+    let frame = frame::decode(stored.frame, &STORED_LIMITS)
+        .map_err(|e| log_corrupt(key, &e.to_string()))?;
+    Ok((stored, frame))
+}
+
+/// The violations the marks give the event at `index` of its frame.
+fn violations_of(
+    marks: &payload::Marks,
+    index: u32,
+    key: &[u8],
+) -> Result<Vec<crate::plan::Violation>, PartitionError> {
+    marks.violations_of(index).map_err(|code| {
+        log_corrupt(
+            key,
+            &format!("violation code {code} unknown to this version"),
+        )
+    })
 }

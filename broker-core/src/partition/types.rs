@@ -205,6 +205,9 @@ pub struct EventView<'a> {
     pub received_at: u64,
     /// What the relay added to the frame's context.
     pub enrichment: Option<&'a Enrichment>,
+    /// For a quarantined event: where the frame's other events went in the
+    /// event stream (base offset, count).
+    pub frame_events: Option<(u64, u32)>,
     /// How it breaks the tracking plan (empty when it does not).
     pub violations: &'a [Violation],
 }
@@ -268,6 +271,7 @@ impl EventRecord {
             index: self.source.index,
             received_at: self.source.received_at,
             enrichment: self.source.enrichment.as_deref(),
+            frame_events: self.source.frame_events,
             violations: &self.violations,
         }
     }
