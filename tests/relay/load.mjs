@@ -232,8 +232,13 @@ async function ingestSocket({ archiveMs = 0 } = {}) {
   const rounds = Math.max(1, Math.ceil((SECONDS * 40_000) / perRound));
   const frames = [];
   for (let r = 0; r < rounds; r++) frames.push(...round(100 + r).flat());
-  const archive = archiveMs ? { r2Buckets: ['ARCHIVE'], vars: { RATE_LIMIT_PER_SEC: '0', ARCHIVE_INTERVAL_MS: String(archiveMs) } } : {};
-  const relay = await startRelay({ partitions: 1, origins: [ORIGIN], vars: { RATE_LIMIT_PER_SEC: '0' }, inspectorPort: PROFILE ? INSPECTOR_PORT : undefined, ...archive });
+  const relay = await startRelay({
+    partitions: 1,
+    origins: [ORIGIN],
+    vars: { RATE_LIMIT_PER_SEC: '0', ...(archiveMs ? { ARCHIVE_INTERVAL_MS: String(archiveMs) } : {}) },
+    r2Buckets: archiveMs ? ['ARCHIVE'] : [],
+    inspectorPort: PROFILE ? INSPECTOR_PORT : undefined,
+  });
   // With the archive: waits until every event appended is in R2. A
   // partition's figures cost workerd about 6 ms of CPU each, counted in the
   // run's: asked for every 250 ms, that is under 0.5 us per event.
